@@ -1,0 +1,6 @@
+export * from "./backend/TensorBackend.js"
+export * from "./model/hooks.js"
+export * from "./model/LanguageModel.js"
+export * from "./tokenizer/Tokenizer.js"
+export * from "./util/bench.js"
+export * from "./util/sharedDir.js"
