@@ -1,8 +1,9 @@
 /**
- * `pnpm bench [filter] [-- args]`: runs every `packages/*/bench/*.bench.ts` (or those whose path
+ * `pnpm bench [filter] [-- args]`: runs every `packages/*/ bench /*.bench.ts` (or those whose path
  * contains `filter`) in its own process, so one benchmark's memory does not skew the next.
  * Results land in `bench-results/*.jsonl` (see @crosscode/core `writeBenchRecords`).
  */
+
 import { spawnSync } from "node:child_process"
 import { existsSync, readdirSync } from "node:fs"
 import * as path from "node:path"
@@ -23,7 +24,9 @@ for (const pkg of readdirSync(path.join(root, "packages"))) {
 }
 const selected = scripts.filter((s) => filters.length === 0 || filters.some((f) => s.includes(f)))
 if (selected.length === 0) {
-  console.error(`no benchmark matches ${filters.join(", ")}; available:\n${scripts.map((s) => `  ${path.relative(root, s)}`).join("\n")}`)
+  console.error(
+    `no benchmark matches ${filters.join(", ")}; available:\n${scripts.map((s) => `  ${path.relative(root, s)}`).join("\n")}`
+  )
   process.exit(1)
 }
 let failed = 0

@@ -11,7 +11,20 @@ describe("TensorBackend", () => {
     )
     expect(["wasm", "tensorflow", "tensorflow-gpu"]).toContain(backend.name)
     expect(backend.tf.getBackend()).toBe(backend.name === "wasm" ? "wasm" : "tensorflow")
-    const y = backend.tf.tidy(() => backend.tf.matMul(backend.tf.eye(2), backend.tf.tensor2d([[1, 2], [3, 4]])).arraySync())
-    expect(y).toEqual([[1, 2], [3, 4]])
+    const y = backend.tf.tidy(() =>
+      backend.tf
+        .matMul(
+          backend.tf.eye(2),
+          backend.tf.tensor2d([
+            [1, 2],
+            [3, 4]
+          ])
+        )
+        .arraySync()
+    )
+    expect(y).toEqual([
+      [1, 2],
+      [3, 4]
+    ])
   })
 })

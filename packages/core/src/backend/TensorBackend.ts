@@ -8,9 +8,10 @@
  * Only one native variant is ever tried: after a failed native import, importing the other one
  * floods the console with "kernel already registered" messages.
  */
+
+import { createRequire } from "node:module"
 import * as tf from "@tensorflow/tfjs"
 import { Config, Context, Effect, Layer, Schema } from "effect"
-import { createRequire } from "node:module"
 
 export const BackendNames = ["tensorflow-gpu", "tensorflow", "wasm", "cpu", "webgpu"] as const
 export type BackendName = (typeof BackendNames)[number]
@@ -49,7 +50,7 @@ const isInstalled = (pkg: string): boolean => {
   }
 }
 
-const message = (e: unknown): string => (e instanceof Error ? e.message.split("\n")[0] ?? String(e) : String(e))
+const message = (e: unknown): string => (e instanceof Error ? (e.message.split("\n")[0] ?? String(e)) : String(e))
 
 const setBackend = async (name: string): Promise<void> => {
   const ok = await tf.setBackend(name)
@@ -152,7 +153,9 @@ const backendChoice = Config.Literals([...BackendNames, "auto"] as const, "CROSS
   Config.withDefault("auto" as const)
 )
 
-export class TensorBackend extends Context.Service<TensorBackend, TensorBackendShape>()("@crosscode/core/TensorBackend") {
+export class TensorBackend extends Context.Service<TensorBackend, TensorBackendShape>()(
+  "@crosscode/core/TensorBackend"
+) {
   /** Chooses the backend from `CROSSCODE_BACKEND` (auto | tensorflow-gpu | tensorflow | wasm | webgpu | cpu). */
   static readonly layer = Layer.effect(
     TensorBackend,

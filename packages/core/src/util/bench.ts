@@ -22,7 +22,8 @@ export interface BenchRecord {
   readonly peakTensorBytes?: number
 }
 
-export const benchOutputDir = (): string => process.env.CROSSCODE_BENCH_OUT ?? path.resolve(process.cwd(), "bench-results")
+export const benchOutputDir = (): string =>
+  process.env.CROSSCODE_BENCH_OUT ?? path.resolve(process.cwd(), "bench-results")
 
 /** Appends records as JSON lines to `<out>/<file>.jsonl` and echoes a one-line summary of each. */
 export const writeBenchRecords = (file: string, records: ReadonlyArray<BenchRecord>): string => {
@@ -32,7 +33,9 @@ export const writeBenchRecords = (file: string, records: ReadonlyArray<BenchReco
   const machine = { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? "unknown", node: process.version }
   for (const r of records) {
     appendFileSync(out, `${JSON.stringify({ ...r, machine, at: new Date().toISOString() })}\n`)
-    const shape = Object.entries(r.shape).map(([k, v]) => `${k}=${v}`).join(" ")
+    const shape = Object.entries(r.shape)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(" ")
     console.log(`${r.name} [${r.backend}] ${shape}: ${r.value.toFixed(2)} ${r.unit}`)
   }
   return out
