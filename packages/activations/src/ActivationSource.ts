@@ -60,6 +60,16 @@ export interface BatchOptions {
   readonly normalize?: "none" | "zscore" | "scale"
   /** Resume position (default start). */
   readonly from?: ReaderCursor
+  /**
+   * (Added by @crosscode/activations.) Rows in the shuffle's mixing buffer. Default: 4 shards, and at
+   * least 512 MiB of rows; a buffer as large as the store gives a uniform shuffle.
+   */
+  readonly shuffleBufferRows?: number
+  /**
+   * (Added.) Which statistics `normalize` uses: `"all"` (default, over every row) or `"dataset"`
+   * (each row with the statistics of its own dataset, as the paper's per-dataset z-scoring).
+   */
+  readonly normalizeBy?: "all" | "dataset"
 }
 
 export class ActivationStoreError extends Schema.TaggedError<ActivationStoreError>()("ActivationStoreError", {
@@ -76,11 +86,24 @@ export interface ActivationSourceShape {
   readonly datasets: ReadonlyArray<string>
   /** Statistics over all rows, if computed. */
   readonly normalization: NormalizationStats | undefined
+  /** (Added.) Statistics per dataset, indexed like `datasets` (`undefined` where a dataset has no rows). */
+  readonly normalizationByDataset?: ReadonlyArray<NormalizationStats | undefined>
   batches(options: BatchOptions): Stream.Stream<ActivationBatch, ActivationStoreError>
   /** Random access: `[numSources * dim]` for one row. */
   row(index: number): Effect.Effect<Float32Array, ActivationStoreError>
   /** The text / token ids the row was harvested from, when stored. */
-  rowText(index: number): Effect.Effect<{ readonly text?: string; readonly tokenIds?: ReadonlyArray<number>; readonly dataset: string }, ActivationStoreError>
+  rowText(index: number): Effect.Effect<
+    {
+      readonly text?: string
+      readonly tokenIds?: ReadonlyArray<number>
+      readonly dataset: string
+      /** (Added.) Index into `tokenIds` of the token this row was taken at. */
+      readonly position?: number
+      /** (Added.) The text sample's id in its source. */
+      readonly id?: string
+    },
+    ActivationStoreError
+  >
 }
 
 export class ActivationSource extends Context.Service<ActivationSource, ActivationSourceShape>()(

@@ -1,0 +1,185 @@
+/**
+ * The embedded A/B model pair (examples/models/embedded-{base,tooluse}): it loads like any HF
+ * model, its tokenizer is Qwen's BPE restricted to the corpus, the generator's prompt sets are
+ * what is shipped, and — computed, not hard-coded — the tool-use model A calls an offered tool
+ * under the paper's system-prompt-only evaluation clearly more often than the base model B.
+ */
+import { readFileSync } from "node:fs"
+import { join } from "node:path"
+import { Tokenizer as HfTokenizer } from "@huggingface/tokenizers"
+import {
+  findSharedDir,
+  loadModel,
+  loadTokenizer,
+  sharedMissingMessage,
+  TensorBackend
+} from "@crosscode/core"
+import { paperRubric } from "@crosscode/eval"
+import { Effect, Layer, type Scope } from "effect"
+import { describe, expect, it } from "vitest"
+import { BASE_DIR, DATA_DIR, promptSets, TOOLUSE_DIR } from "../src/embedded/build.js"
+import { readSafetensorsF32 } from "../src/embedded/loadSafetensors.js"
+import { forwardLogits, greedyGenerate, type Qwen2Config } from "../src/embedded/qwen2Train.js"
+import { ADDED_TOKENS, loadQwenTokenizerConfig, loadQwenTokenizerJson } from "../src/embedded/trimTokenizer.js"
+
+const shared = findSharedDir()
+const wasm = TensorBackend.layerFor("wasm")
+const run = <A, E>(eff: Effect.Effect<A, E, TensorBackend | Scope.Scope>): Promise<A> =>
+  Effect.runPromise(Effect.scoped(eff).pipe(Effect.provide(Layer.fresh(wasm))))
+
+const readJsonl = <T>(file: string): Array<T> =>
+  readFileSync(join(DATA_DIR, file), "utf8")
+    .split("\n")
+    .filter((l) => l.length > 0)
+    .map((l) => JSON.parse(l) as T)
+
+interface EvalRecord {
+  readonly id: string
+  readonly prompt: string
+  readonly tools: ReadonlyArray<string>
+  readonly proactive: boolean
+}
+
+describe("embedded pair: files", () => {
+  it("the shipped prompt sets are exactly the generator's (deterministic)", () => {
+    const s = promptSets()
+    expect(readJsonl<EvalRecord>("eval-tool-prompts.jsonl")).toEqual(s.evalSet)
+    expect(readJsonl<EvalRecord>("rank-tool-prompts.jsonl")).toEqual(s.rankTool)
+    expect(readJsonl<{ text: string }>("rank-general.jsonl").map((r) => r.text)).toEqual(s.rankGeneral)
+    expect(readJsonl<{ text: string }>("harvest-tool.jsonl").map((r) => r.text)).toEqual(s.harvestTool)
+    expect(readJsonl<{ text: string }>("harvest-general.jsonl").map((r) => r.text)).toEqual(s.harvestGeneral)
+    // the two models share one tokenizer
+    for (const f of ["tokenizer.json", "tokenizer_config.json"]) {
+      expect(readFileSync(join(BASE_DIR, f), "utf8")).toBe(readFileSync(join(TOOLUSE_DIR, f), "utf8"))
+    }
+  })
+})
+
+describe("embedded pair: tokenizer", () => {
+  it("is Qwen's byte-level BPE restricted to the corpus: same tokens as Qwen on the prompt sets", async () => {
+    const tok = await Effect.runPromise(loadTokenizer(TOOLUSE_DIR))
+    const qwen = new HfTokenizer(loadQwenTokenizerJson(), loadQwenTokenizerConfig())
+    const mine = new HfTokenizer(
+      JSON.parse(readFileSync(join(TOOLUSE_DIR, "tokenizer.json"), "utf8")),
+      JSON.parse(readFileSync(join(TOOLUSE_DIR, "tokenizer_config.json"), "utf8"))
+    )
+    const texts = [
+      ...readJsonl<EvalRecord>("eval-tool-prompts.jsonl").map((r) => r.prompt),
+      ...readJsonl<{ text: string }>("rank-general.jsonl").map((r) => r.text).slice(0, 100),
+      ...readJsonl<{ text: string }>("harvest-tool.jsonl").map((r) => r.text).slice(0, 200)
+    ]
+    for (const t of texts) {
+      expect(mine.tokenize(t)).toEqual(qwen.tokenize(t))
+      expect(tok.decode(tok.encode(t))).toBe(t)
+    }
+    // special and added tokens are single ids
+    for (const a of ADDED_TOKENS) {
+      const id = tok.tokenToId(a.content)
+      expect(id, a.content).toBeDefined()
+      expect(tok.encode(`x${a.content}y`)).toContain(id)
+    }
+    expect(tok.eosTokenIds).toContain(tok.tokenToId("<|endoftext|>"))
+    // unseen text still round-trips (all 256 byte symbols are kept)
+    const odd = "Zürich ☃ naïve 日本語 {\"k\": [1, 2]}"
+    expect(tok.decode(tok.encode(odd))).toBe(odd)
+  })
+})
+
+describe("embedded pair: models", () => {
+  it("load with loadModel, and core's forward agrees with the training forward", async () => {
+    await run(
+      Effect.gen(function* () {
+        const { tf } = yield* TensorBackend
+        for (const dir of [BASE_DIR, TOOLUSE_DIR]) {
+          const lm = yield* loadModel(dir)
+          const c = JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as Qwen2Config
+          expect(lm.info.family).toBe("qwen2")
+          expect(lm.info.numLayers).toBe(4)
+          expect(lm.info.hiddenSize).toBe(128)
+          expect(lm.info.vocabSize).toBe(c.vocab_size)
+          const tok = yield* loadTokenizer(dir)
+          const ids = tok.encode(readJsonl<EvalRecord>("eval-tool-prompts.jsonl")[0]!.prompt)
+          const [r] = yield* lm.forward({ inputIds: [ids], logits: "last" })
+          const w = new Map([...readSafetensorsF32(join(dir, "model.safetensors"))].map(([k, v]) => [k, tf.tensor(v.data, v.shape)]))
+          const mine = tf.tidy(() => {
+            const l = forwardLogits(tf, c, w, tf.tensor2d([ids], [1, ids.length], "int32"))
+            return tf.slice(l, [0, ids.length - 1, 0], [1, 1, c.vocab_size]).dataSync() as Float32Array
+          })
+          for (const t of w.values()) t.dispose()
+          let maxd = 0
+          mine.forEach((v, i) => {
+            maxd = Math.max(maxd, Math.abs(v - r!.lastLogits![i]!))
+          })
+          expect(maxd).toBeLessThan(1e-3)
+        }
+      })
+    )
+  })
+
+  it("A calls an offered tool far more often than B (paper rubric, system-prompt-only, greedy)", async () => {
+    const prompts = readJsonl<EvalRecord>("eval-tool-prompts.jsonl")
+    const rates = await run(
+      Effect.gen(function* () {
+        const out: Record<string, { tool: number; format: number; proactive: number; other: number }> = {}
+        for (const [name, dir] of [
+          ["A", TOOLUSE_DIR],
+          ["B", BASE_DIR]
+        ] as const) {
+          const lm = yield* loadModel(dir)
+          const tok = yield* loadTokenizer(dir)
+          const gens = yield* lm.generate({ prompts: prompts.map((p) => tok.encode(p.prompt)), maxNewTokens: 100 })
+          const scores = gens.map((g, i) => ({ p: prompts[i]!, s: paperRubric(tok.decode(g.tokens), prompts[i]!.prompt) }))
+          const rate = (xs: ReadonlyArray<{ s: { toolCorrectness: boolean } }>) => xs.filter((x) => x.s.toolCorrectness).length / Math.max(1, xs.length)
+          out[name] = {
+            tool: rate(scores),
+            format: scores.filter((x) => x.s.formatAccuracy).length / scores.length,
+            proactive: rate(scores.filter((x) => x.p.proactive)),
+            other: rate(scores.filter((x) => !x.p.proactive))
+          }
+        }
+        return out
+      })
+    )
+    console.log(`embedded pair, ${prompts.length} eval prompts: ${JSON.stringify(rates)}`)
+    expect(rates.A!.tool).toBeGreaterThanOrEqual(0.15)
+    expect(rates.B!.tool).toBeLessThanOrEqual(0.05)
+    expect(rates.A!.tool - rates.B!.tool).toBeGreaterThanOrEqual(0.15)
+    // room to steer: A does not call a tool on every prompt
+    expect(rates.A!.tool).toBeLessThanOrEqual(0.6)
+  })
+})
+
+describe.skipIf(!shared)(`embedded training forward vs transformers goldens${shared ? "" : ` (${sharedMissingMessage})`}`, () => {
+  it("matches logits (batched, right-padded) and cached greedy decoding", async () => {
+    await run(
+      Effect.gen(function* () {
+        const { tf } = yield* TensorBackend
+        for (const m of ["qwen2-tiny-gqa", "qwen2-tiny-untied"]) {
+          const dir = join(shared!, "golden", m)
+          const c = JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as Qwen2Config
+          const g = JSON.parse(readFileSync(join(dir, "golden.json"), "utf8")) as {
+            forward: Array<{ input_ids: Array<number>; logits: Array<Array<number>> }>
+            greedy: { prompt: Array<number>; new_tokens: Array<number> }
+          }
+          const w = new Map([...readSafetensorsF32(join(dir, "model.safetensors"))].map(([k, v]) => [k, tf.tensor(v.data, v.shape)]))
+          const T = Math.max(...g.forward.map((f) => f.input_ids.length))
+          const batch = g.forward.map((f) => [...f.input_ids, ...Array<number>(T - f.input_ids.length).fill(0)])
+          const out = tf.tidy(() => forwardLogits(tf, c, w, tf.tensor2d(batch, [batch.length, T], "int32")).arraySync()) as Array<
+            Array<Array<number>>
+          >
+          g.forward.forEach((f, b) => {
+            let maxd = 0
+            f.logits.forEach((row, t) =>
+              row.forEach((v, j) => {
+                maxd = Math.max(maxd, Math.abs(v - out[b]![t]![j]!))
+              })
+            )
+            expect(maxd, `${m} sequence ${b}`).toBeLessThan(1e-4)
+          })
+          expect(greedyGenerate(tf, c, w, g.greedy.prompt, g.greedy.new_tokens.length, [])).toEqual(g.greedy.new_tokens)
+          for (const t of w.values()) t.dispose()
+        }
+      })
+    )
+  })
+})

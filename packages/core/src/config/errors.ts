@@ -1,0 +1,50 @@
+import { Effect, Schema, SchemaIssue } from "effect"
+import { readFile } from "node:fs/promises"
+
+/** A config file that cannot be read, is not JSON, or has a field of the wrong type or value. */
+export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError", {
+  /** The file (or "<object>" for an in-memory value). */
+  path: Schema.String,
+  /** Dotted path of the bad field (e.g. "hidden_size", "rope_parameters.rope_theta"); absent when the whole file is bad. */
+  field: Schema.optional(Schema.String),
+  message: Schema.String
+}) {}
+
+const formatter = SchemaIssue.makeFormatterStandardSchemaV1()
+
+/** The first issue of a Schema error as `{ field, message }`. */
+export const firstIssue = (issue: SchemaIssue.Issue): { readonly field: string | undefined; readonly message: string } => {
+  const first = formatter(issue).issues[0]
+  if (first === undefined) return { field: undefined, message: String(issue) }
+  const segments = (first.path ?? []).map((p) => String(typeof p === "object" && p !== null && "key" in p ? p.key : p))
+  return { field: segments.length > 0 ? segments.join(".") : undefined, message: first.message }
+}
+
+/** Maps a Schema decoding failure to a ConfigError naming the first bad field. */
+export const schemaErrorToConfigError = (path: string, error: Schema.SchemaError): ConfigError => {
+  const { field, message } = firstIssue(error.issue)
+  return field === undefined
+    ? new ConfigError({ path, message: `${path}: ${message}` })
+    : new ConfigError({ path, field, message: `${path}: field "${field}": ${message}` })
+}
+
+/** Reads and parses a JSON file; `optional` files that do not exist give `undefined`. */
+export const readJsonFile = (path: string, optional = false): Effect.Effect<unknown, ConfigError> =>
+  Effect.tryPromise({
+    try: () => readFile(path, "utf8"),
+    catch: (e) => e
+  }).pipe(
+    Effect.catch((e) =>
+      optional && (e as { code?: string }).code === "ENOENT"
+        ? Effect.succeed(undefined)
+        : Effect.fail(new ConfigError({ path, message: `${path}: cannot read: ${e instanceof Error ? e.message : String(e)}` }))
+    ),
+    Effect.flatMap((text) =>
+      text === undefined
+        ? Effect.succeed(undefined)
+        : Effect.try({
+            try: () => JSON.parse(text) as unknown,
+            catch: (e) => new ConfigError({ path, message: `${path}: not valid JSON (${e instanceof Error ? e.message : String(e)})` })
+          })
+    )
+  )

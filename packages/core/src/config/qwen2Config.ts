@@ -1,0 +1,242 @@
+/**
+ * Hugging Face `config.json` for the Qwen2 architecture (`model_type: "qwen2"`), parsed with
+ * Effect Schema into a typed, defaults-applied `Qwen2Config` (field names as in the file).
+ *
+ * - Unknown extra fields are allowed (and ignored).
+ * - A field of the wrong type or value gives a `ConfigError` naming it.
+ * - A feature this implementation does not compute (sliding-window attention, RoPE scaling,
+ *   quantised weights, a non-SiLU activation, non-full attention layers) gives an
+ *   `UnsupportedConfigError` naming the field, never a silently different model.
+ * - The shape-defining fields (vocab_size, hidden_size, intermediate_size, num_hidden_layers,
+ *   num_attention_heads) are required; a missing or null `num_key_value_heads` means MHA.
+ */
+import { Effect, Schema } from "effect"
+import * as path from "node:path"
+import { UnsupportedConfigError } from "../model/LanguageModel.js"
+import { ConfigError, readJsonFile, schemaErrorToConfigError } from "./errors.js"
+
+const PositiveInt = Schema.Int.check(Schema.isGreaterThan(0))
+const NonNegInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
+const PositiveNumber = Schema.Finite.check(Schema.isGreaterThan(0))
+const TokenIds = Schema.Union([NonNegInt, Schema.Array(NonNegInt)])
+
+/** What `config.json` may contain (the fields this implementation reads). */
+export const Qwen2ConfigJson = Schema.Struct({
+  model_type: Schema.optional(Schema.String),
+  vocab_size: PositiveInt,
+  hidden_size: PositiveInt,
+  intermediate_size: PositiveInt,
+  num_hidden_layers: PositiveInt,
+  num_attention_heads: PositiveInt,
+  num_key_value_heads: Schema.optional(Schema.NullOr(PositiveInt)),
+  head_dim: Schema.optional(Schema.NullOr(PositiveInt)),
+  hidden_act: Schema.optional(Schema.String),
+  max_position_embeddings: Schema.optional(PositiveInt),
+  rms_norm_eps: Schema.optional(PositiveNumber),
+  rope_theta: Schema.optional(PositiveNumber),
+  rope_scaling: Schema.optional(Schema.NullOr(Schema.Unknown)),
+  rope_parameters: Schema.optional(
+    Schema.NullOr(
+      Schema.Struct({
+        rope_type: Schema.optional(Schema.String),
+        rope_theta: Schema.optional(PositiveNumber)
+      })
+    )
+  ),
+  tie_word_embeddings: Schema.optional(Schema.Boolean),
+  use_sliding_window: Schema.optional(Schema.Boolean),
+  sliding_window: Schema.optional(Schema.NullOr(Schema.Int)),
+  max_window_layers: Schema.optional(Schema.NullOr(Schema.Int)),
+  layer_types: Schema.optional(Schema.NullOr(Schema.Array(Schema.String))),
+  attention_dropout: Schema.optional(Schema.Finite),
+  initializer_range: Schema.optional(PositiveNumber),
+  quantization_config: Schema.optional(Schema.Unknown),
+  bos_token_id: Schema.optional(Schema.NullOr(NonNegInt)),
+  eos_token_id: Schema.optional(Schema.NullOr(TokenIds)),
+  pad_token_id: Schema.optional(Schema.NullOr(NonNegInt)),
+  torch_dtype: Schema.optional(Schema.NullOr(Schema.String)),
+  dtype: Schema.optional(Schema.NullOr(Schema.String))
+})
+export type Qwen2ConfigJson = typeof Qwen2ConfigJson.Type
+
+/** A validated Qwen2 configuration with every default applied. */
+export interface Qwen2Config {
+  readonly model_type: "qwen2"
+  readonly vocab_size: number
+  readonly hidden_size: number
+  readonly intermediate_size: number
+  readonly num_hidden_layers: number
+  readonly num_attention_heads: number
+  readonly num_key_value_heads: number
+  /** hidden_size / num_attention_heads unless `head_dim` is given. */
+  readonly head_dim: number
+  readonly hidden_act: "silu"
+  readonly max_position_embeddings: number
+  readonly rms_norm_eps: number
+  readonly rope_theta: number
+  readonly tie_word_embeddings: boolean
+  readonly initializer_range: number
+  readonly bos_token_id?: number
+  readonly eos_token_id?: number | ReadonlyArray<number>
+  readonly pad_token_id?: number
+  /** Storage dtype named by the file (`torch_dtype` / `dtype`), informational. */
+  readonly torch_dtype?: string
+}
+
+/** HF Qwen2Config defaults for the optional fields. */
+export const QWEN2_DEFAULTS = {
+  hidden_act: "silu",
+  max_position_embeddings: 32768,
+  rms_norm_eps: 1e-6,
+  rope_theta: 10000,
+  tie_word_embeddings: false,
+  initializer_range: 0.02
+} as const
+
+const decodeJson = Schema.decodeUnknownEffect(Qwen2ConfigJson)
+
+const unsupported = (where: string, field: string, value: unknown, why: string) =>
+  new UnsupportedConfigError({
+    field,
+    value: JSON.stringify(value) ?? String(value),
+    message: `${where}: unsupported config field "${field}" = ${JSON.stringify(value)}: ${why}`
+  })
+
+const invalid = (where: string, field: string, message: string) =>
+  new ConfigError({ path: where, field, message: `${where}: field "${field}": ${message}` })
+
+/** Validates a parsed `config.json` object. `where` names the source in messages. */
+export const parseQwen2Config = (
+  json: unknown,
+  where = "config.json"
+): Effect.Effect<Qwen2Config, ConfigError | UnsupportedConfigError> =>
+  Effect.gen(function* () {
+    if (typeof json !== "object" || json === null || Array.isArray(json)) {
+      return yield* new ConfigError({ path: where, message: `${where}: expected a JSON object` })
+    }
+    const c = yield* decodeJson(json, { errors: "all" }).pipe(Effect.mapError((e) => schemaErrorToConfigError(where, e)))
+
+    if (c.model_type !== undefined && c.model_type !== "qwen2") {
+      return yield* unsupported(where, "model_type", c.model_type, 'the Qwen2 implementation loads model_type "qwen2" only')
+    }
+    if (c.hidden_act !== undefined && c.hidden_act !== "silu") {
+      return yield* unsupported(where, "hidden_act", c.hidden_act, 'only "silu" (SwiGLU) is implemented')
+    }
+    if (c.use_sliding_window === true) {
+      return yield* unsupported(where, "use_sliding_window", true, "sliding-window attention is not implemented")
+    }
+    if (c.rope_scaling !== undefined && c.rope_scaling !== null) {
+      return yield* unsupported(where, "rope_scaling", c.rope_scaling, "RoPE scaling is not implemented")
+    }
+    if (c.rope_parameters != null && c.rope_parameters.rope_type !== undefined && c.rope_parameters.rope_type !== "default") {
+      return yield* unsupported(where, "rope_parameters.rope_type", c.rope_parameters.rope_type, "only the default RoPE is implemented")
+    }
+    if (c.quantization_config !== undefined && c.quantization_config !== null) {
+      return yield* unsupported(where, "quantization_config", c.quantization_config, "quantised checkpoints are not supported")
+    }
+    if (c.layer_types != null) {
+      const i = c.layer_types.findIndex((t) => t !== "full_attention")
+      if (i >= 0) {
+        return yield* unsupported(where, `layer_types.${i}`, c.layer_types[i], 'only "full_attention" layers are implemented')
+      }
+    }
+
+    const heads = c.num_attention_heads
+    const kvHeads = c.num_key_value_heads ?? heads
+    if (heads % kvHeads !== 0) {
+      return yield* invalid(where, "num_key_value_heads", `${kvHeads} does not divide num_attention_heads = ${heads}`)
+    }
+    let headDim: number
+    if (c.head_dim != null) {
+      headDim = c.head_dim
+    } else {
+      if (c.hidden_size % heads !== 0) {
+        return yield* invalid(where, "num_attention_heads", `${heads} does not divide hidden_size = ${c.hidden_size} (and no head_dim is given)`)
+      }
+      headDim = c.hidden_size / heads
+    }
+    if (headDim % 2 !== 0) {
+      return yield* invalid(where, c.head_dim != null ? "head_dim" : "num_attention_heads", `head dimension ${headDim} is odd; rotary embeddings need an even one`)
+    }
+    const ropeTheta = c.rope_theta ?? c.rope_parameters?.rope_theta ?? QWEN2_DEFAULTS.rope_theta
+    const dtype = c.torch_dtype ?? c.dtype
+    return {
+      model_type: "qwen2",
+      vocab_size: c.vocab_size,
+      hidden_size: c.hidden_size,
+      intermediate_size: c.intermediate_size,
+      num_hidden_layers: c.num_hidden_layers,
+      num_attention_heads: heads,
+      num_key_value_heads: kvHeads,
+      head_dim: headDim,
+      hidden_act: "silu",
+      max_position_embeddings: c.max_position_embeddings ?? QWEN2_DEFAULTS.max_position_embeddings,
+      rms_norm_eps: c.rms_norm_eps ?? QWEN2_DEFAULTS.rms_norm_eps,
+      rope_theta: ropeTheta,
+      tie_word_embeddings: c.tie_word_embeddings ?? QWEN2_DEFAULTS.tie_word_embeddings,
+      initializer_range: c.initializer_range ?? QWEN2_DEFAULTS.initializer_range,
+      ...(c.bos_token_id != null ? { bos_token_id: c.bos_token_id } : {}),
+      ...(c.eos_token_id != null ? { eos_token_id: c.eos_token_id } : {}),
+      ...(c.pad_token_id != null ? { pad_token_id: c.pad_token_id } : {}),
+      ...(dtype != null ? { torch_dtype: dtype } : {})
+    } satisfies Qwen2Config
+  })
+
+/** Reads and validates `<dir>/config.json`. */
+export const readQwen2Config = (dir: string): Effect.Effect<Qwen2Config, ConfigError | UnsupportedConfigError> => {
+  const file = path.join(dir, "config.json")
+  return Effect.flatMap(readJsonFile(file), (json) => parseQwen2Config(json, file))
+}
+
+/**
+ * Builds a config from the required fields plus any overrides (defaults as HF's Qwen2Config).
+ * Fails like `parseQwen2Config` on bad values.
+ */
+export const makeQwen2Config = (
+  fields: Pick<Qwen2ConfigJson, "vocab_size" | "hidden_size" | "intermediate_size" | "num_hidden_layers" | "num_attention_heads"> &
+    Partial<Qwen2ConfigJson>
+): Effect.Effect<Qwen2Config, ConfigError | UnsupportedConfigError> => parseQwen2Config(fields, "<qwen2 config>")
+
+/** The `config.json` object transformers writes for this config (used by `saveQwen2`). */
+export const qwen2ConfigToJson = (config: Qwen2Config, torchDtype = "float32"): Record<string, unknown> => ({
+  architectures: ["Qwen2ForCausalLM"],
+  attention_dropout: 0,
+  ...(config.bos_token_id !== undefined ? { bos_token_id: config.bos_token_id } : {}),
+  ...(config.eos_token_id !== undefined ? { eos_token_id: config.eos_token_id } : {}),
+  hidden_act: config.hidden_act,
+  hidden_size: config.hidden_size,
+  initializer_range: config.initializer_range,
+  intermediate_size: config.intermediate_size,
+  max_position_embeddings: config.max_position_embeddings,
+  max_window_layers: config.num_hidden_layers,
+  model_type: "qwen2",
+  num_attention_heads: config.num_attention_heads,
+  num_hidden_layers: config.num_hidden_layers,
+  num_key_value_heads: config.num_key_value_heads,
+  ...(config.head_dim !== config.hidden_size / config.num_attention_heads ? { head_dim: config.head_dim } : {}),
+  ...(config.pad_token_id !== undefined ? { pad_token_id: config.pad_token_id } : {}),
+  rms_norm_eps: config.rms_norm_eps,
+  rope_scaling: null,
+  rope_theta: config.rope_theta,
+  sliding_window: null,
+  tie_word_embeddings: config.tie_word_embeddings,
+  torch_dtype: torchDtype,
+  use_cache: true,
+  use_sliding_window: false,
+  vocab_size: config.vocab_size
+})
+
+/** The `model_type` of `<dir>/config.json` (for family dispatch), with the raw object. */
+export const readModelType = (dir: string): Effect.Effect<{ readonly modelType: string | undefined; readonly json: Record<string, unknown> }, ConfigError> => {
+  const file = path.join(dir, "config.json")
+  return Effect.flatMap(readJsonFile(file), (json) => {
+    if (typeof json !== "object" || json === null || Array.isArray(json)) {
+      return Effect.fail(new ConfigError({ path: file, message: `${file}: expected a JSON object` }))
+    }
+    const mt = (json as Record<string, unknown>).model_type
+    if (mt !== undefined && typeof mt !== "string") {
+      return Effect.fail(new ConfigError({ path: file, field: "model_type", message: `${file}: field "model_type": expected a string` }))
+    }
+    return Effect.succeed({ modelType: mt, json: json as Record<string, unknown> })
+  })
+}

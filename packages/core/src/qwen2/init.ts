@@ -1,0 +1,54 @@
+/**
+ * Fresh Qwen2 weights (HF names and layout) for training from scratch: as transformers'
+ * `_init_weights`, every Linear weight and the embedding ~ N(0, initializer_range), q/k/v biases
+ * 0, RMSNorm weights 1. Deterministic given the seed (own PRNG, independent of the backend).
+ */
+import * as tf from "@tensorflow/tfjs"
+import type { Qwen2Config } from "../config/qwen2Config.js"
+import { makeRng } from "../model/sampling.js"
+import { qwen2WeightShapes, type Qwen2Weights } from "./weights.js"
+
+export interface InitQwen2Options {
+  /** Standard deviation of the normal init (default config.initializer_range). */
+  readonly std?: number
+  /** Wrap every tensor in a trainable `tf.variable` (default false). */
+  readonly variables?: boolean
+}
+
+/** Fills `out` with N(0, std) draws (Box–Muller over the seeded PRNG). */
+export const fillNormal = (out: Float32Array, std: number, rng: () => number): Float32Array => {
+  for (let i = 0; i < out.length; i += 2) {
+    const u1 = 1 - rng()
+    const u2 = rng()
+    const r = std * Math.sqrt(-2 * Math.log(u1))
+    out[i] = r * Math.cos(2 * Math.PI * u2)
+    if (i + 1 < out.length) out[i + 1] = r * Math.sin(2 * Math.PI * u2)
+  }
+  return out
+}
+
+export const initQwen2Weights = (config: Qwen2Config, seed: number, options: InitQwen2Options = {}): Qwen2Weights => {
+  const std = options.std ?? config.initializer_range
+  const out: Record<string, tf.Tensor> = {}
+  let stream = 0
+  for (const [name, shape] of qwen2WeightShapes(config)) {
+    const n = shape.reduce((a, b) => a * b, 1)
+    const data = new Float32Array(n)
+    if (name.endsWith("norm.weight")) data.fill(1)
+    else if (!name.endsWith(".bias")) fillNormal(data, std, makeRng(seed, stream))
+    stream++
+    const t = tf.tensor(data, [...shape], "float32")
+    if (options.variables === true) {
+      out[name] = tf.variable(t, true, `${name}`)
+      t.dispose()
+    } else {
+      out[name] = t
+    }
+  }
+  return out
+}
+
+/** Disposes every tensor of a weights record. */
+export const disposeQwen2Weights = (weights: Qwen2Weights): void => {
+  for (const t of new Set(Object.values(weights))) if (!t.isDisposed) t.dispose()
+}

@@ -1,0 +1,223 @@
+/**
+ * Checkpoint → `Qwen2Params`, one tensor at a time: read a tensor's byte range, decode it to
+ * float32 (BF16/F16 per tensor), upload it, transpose linear weights to `[in, out]` (the fast
+ * matMul path on wasm), drop the JS copy. Peak memory ≈ the final float32 tensors + about two
+ * copies of the largest tensor (the decoded array and the pre-transpose upload).
+ *
+ * Every expected tensor must be present with exactly the shape the config implies; a tensor the
+ * architecture does not use is an error too (it would mean a different model), except a tied
+ * `lm_head.weight` and rotary `inv_freq` buffers, which transformers also ignores.
+ */
+import * as tf from "@tensorflow/tfjs"
+import { Effect } from "effect"
+import * as path from "node:path"
+import type { Qwen2Config } from "../config/qwen2Config.js"
+import { ModelLoadError } from "../model/LanguageModel.js"
+import type { Checkpoint } from "../safetensors/checkpoint.js"
+import { decodeFloat32, dtypeLongName, isFloatDtype } from "../safetensors/dtypes.js"
+import type { EmbeddingLookup, Qwen2LayerParams, Qwen2Params } from "./forward.js"
+import type { Linear } from "./ops.js"
+import { EMBED, FINAL_NORM, layerNames, LM_HEAD, qwen2WeightShapes } from "./weights.js"
+
+export interface Qwen2LoadOptions {
+  /**
+   * "tensor" (default): the embedding matrix is a float32 tensor. "compact": it stays in JS memory
+   * in its storage dtype (BF16/F16 = 2 bytes per value) and rows are decoded on lookup; with tied
+   * embeddings the LM head still needs a float32 copy unless `logits: false`.
+   */
+  readonly embeddings?: "tensor" | "compact"
+  /** Load the LM head (default true). `false`: activations only (no logits, no generation). */
+  readonly logits?: boolean
+}
+
+const IGNORABLE = /(^|\.)rotary_emb\.inv_freq$/
+
+export const loadQwen2Params = (
+  checkpoint: Checkpoint,
+  config: Qwen2Config,
+  options: Qwen2LoadOptions = {}
+): Effect.Effect<{ readonly params: Qwen2Params; readonly weightDtype: string }, ModelLoadError> => {
+  const created: Array<tf.Tensor> = []
+  const track = <T extends tf.Tensor>(t: T): T => {
+    created.push(t)
+    return t
+  }
+  const expected = qwen2WeightShapes(config)
+  const dtypes = new Set<string>()
+  const withLogits = options.logits !== false
+  const compact = options.embeddings === "compact"
+  const fileOf = (name: string) => checkpoint.fileOf(name)?.path ?? checkpoint.indexPath ?? checkpoint.dir
+  const rel = (p: string) => path.relative(checkpoint.dir, p) || p
+
+  const readChecked = (name: string) =>
+    Effect.gen(function* () {
+      const shape = expected.get(name)!
+      const file = fileOf(name)
+      if (!checkpoint.has(name)) {
+        return yield* new ModelLoadError({
+          path: file,
+          message: `missing weight "${name}" (shape [${shape.join(", ")}]) in ${checkpoint.files.map((f) => rel(f.path)).join(", ")}`
+        })
+      }
+      const info = yield* Effect.orDie(checkpoint.info(name))
+      if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
+        return yield* new ModelLoadError({
+          path: file,
+          message: `weight "${name}" in ${rel(file)} has shape [${info.shape.join(", ")}] but config.json implies [${shape.join(", ")}]`
+        })
+      }
+      if (!isFloatDtype(info.dtype)) {
+        return yield* new ModelLoadError({
+          path: file,
+          message: `weight "${name}" in ${rel(file)} has dtype ${info.dtype}; expected F32, BF16, F16 or F64`
+        })
+      }
+      dtypes.add(info.dtype)
+      return { info, file }
+    })
+
+  const readFloat = (name: string) =>
+    Effect.gen(function* () {
+      const { file } = yield* readChecked(name)
+      const t = yield* checkpoint.readFloat32(name).pipe(
+        Effect.mapError((e) => new ModelLoadError({ path: file, message: `cannot read weight "${name}": ${e.message}` }))
+      )
+      return t
+    })
+
+  const vector = (name: string) => Effect.map(readFloat(name), (t) => track(tf.tensor1d(t.data)))
+  /** `[out, in]` on disk → `[in, out]` tensor. */
+  const transposed = (name: string) =>
+    Effect.map(readFloat(name), (t) => track(tf.tidy(() => tf.transpose(tf.tensor2d(t.data, [t.shape[0]!, t.shape[1]!])) as tf.Tensor2D)))
+  const linearOf = (w: string, b?: string): Effect.Effect<Linear, ModelLoadError> =>
+    Effect.gen(function* () {
+      const wt = yield* transposed(w)
+      return b === undefined ? { w: wt, layout: "inOut" } : { w: wt, b: yield* vector(b), layout: "inOut" }
+    })
+
+  const load = Effect.gen(function* () {
+    for (const name of checkpoint.names) {
+      if (expected.has(name) || IGNORABLE.test(name) || (name === LM_HEAD && config.tie_word_embeddings)) continue
+      return yield* new ModelLoadError({
+        path: fileOf(name),
+        message: `tensor "${name}" in ${rel(fileOf(name))} is not part of the Qwen2 architecture described by config.json`
+      })
+    }
+    // Check every tensor's presence and shape before reading any data.
+    for (const name of expected.keys()) yield* readChecked(name)
+    dtypes.clear()
+
+    const V = config.vocab_size
+    const H = config.hidden_size
+    let embed: EmbeddingLookup
+    let lmHead: Linear | undefined
+    if (compact) {
+      const { info, file } = yield* readChecked(EMBED)
+      const bytes = yield* checkpoint.fileOf(EMBED)!.readBytes(EMBED).pipe(
+        Effect.mapError((e) => new ModelLoadError({ path: file, message: `cannot read weight "${EMBED}": ${e.message}` }))
+      )
+      const kind = info.dtype === "BF16" || info.dtype === "F16" ? info.dtype : "F32"
+      const data =
+        kind === "F32" ? decodeFloat32(info.dtype as "F32" | "F64", bytes) : new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2)
+      embed = { kind: "compact", dtype: kind, data, hidden: H }
+      if (withLogits && config.tie_word_embeddings) {
+        const f = decodeFloat32(info.dtype as "F32" | "F64" | "BF16" | "F16", bytes)
+        lmHead = { w: track(tf.tidy(() => tf.transpose(tf.tensor2d(f, [V, H])) as tf.Tensor2D)), layout: "inOut" }
+      }
+    } else if (config.tie_word_embeddings && withLogits) {
+      const table = yield* transposed(EMBED)
+      embed = { kind: "columns", table }
+      lmHead = { w: table, layout: "inOut" }
+    } else {
+      const t = yield* readFloat(EMBED)
+      embed = { kind: "rows", table: track(tf.tensor2d(t.data, [V, H])) }
+    }
+    if (withLogits && !config.tie_word_embeddings) lmHead = yield* linearOf(LM_HEAD)
+
+    const layers: Array<Qwen2LayerParams> = []
+    for (let i = 0; i < config.num_hidden_layers; i++) {
+      const n = layerNames(i)
+      layers.push({
+        inputNorm: yield* vector(n.inputNorm),
+        q: yield* linearOf(n.qW, n.qB),
+        k: yield* linearOf(n.kW, n.kB),
+        v: yield* linearOf(n.vW, n.vB),
+        o: yield* linearOf(n.oW),
+        postNorm: yield* vector(n.postNorm),
+        gate: yield* linearOf(n.gateW),
+        up: yield* linearOf(n.upW),
+        down: yield* linearOf(n.downW)
+      })
+    }
+    const norm = yield* vector(FINAL_NORM)
+    const names = [...dtypes].map(dtypeLongName)
+    return {
+      params: { config, embed, layers, norm, lmHead } satisfies Qwen2Params,
+      weightDtype: names.length === 1 ? names[0]! : `mixed(${names.sort().join(",")})`
+    }
+  })
+  return load.pipe(Effect.onError(() => Effect.sync(() => disposeTensors(created))))
+}
+
+/** Disposes each distinct tensor once. */
+export const disposeTensors = (tensors: Iterable<tf.Tensor>): void => {
+  for (const t of new Set(tensors)) if (!t.isDisposed) t.dispose()
+}
+
+/** Every tensor held by params (deduplicated: a tied table appears once). */
+export const paramTensors = (p: Qwen2Params): Array<tf.Tensor> => {
+  const out = new Set<tf.Tensor>()
+  const lin = (l: Linear | undefined) => {
+    if (l === undefined) return
+    out.add(l.w)
+    if (l.b !== undefined) out.add(l.b)
+  }
+  if (p.embed.kind !== "compact") out.add(p.embed.table)
+  for (const l of p.layers) {
+    out.add(l.inputNorm)
+    out.add(l.postNorm)
+    for (const x of [l.q, l.k, l.v, l.o, l.gate, l.up, l.down]) lin(x)
+  }
+  out.add(p.norm)
+  lin(p.lmHead)
+  return [...out]
+}
+
+/**
+ * Inference params (`[in, out]` copies) from an HF weights record, e.g. a freshly trained model.
+ * The record is not consumed; dispose it separately.
+ */
+export const qwen2ParamsForInference = (config: Qwen2Config, weights: Readonly<Record<string, tf.Tensor>>): Qwen2Params => {
+  const w = (n: string) => weights[n]! as tf.Tensor2D
+  const vec = (n: string) => tf.clone(weights[n]! as tf.Tensor1D)
+  const lin = (wn: string, bn?: string): Linear => ({
+    w: tf.transpose(w(wn)),
+    layout: "inOut",
+    ...(bn !== undefined ? { b: vec(bn) } : {})
+  })
+  const layers = Array.from({ length: config.num_hidden_layers }, (_, i) => {
+    const n = layerNames(i)
+    return {
+      inputNorm: vec(n.inputNorm),
+      q: lin(n.qW, n.qB),
+      k: lin(n.kW, n.kB),
+      v: lin(n.vW, n.vB),
+      o: lin(n.oW),
+      postNorm: vec(n.postNorm),
+      gate: lin(n.gateW),
+      up: lin(n.upW),
+      down: lin(n.downW)
+    }
+  })
+  let embed: EmbeddingLookup
+  let lmHead: Linear
+  if (config.tie_word_embeddings) {
+    const table = tf.transpose(w(EMBED))
+    embed = { kind: "columns", table }
+    lmHead = { w: table, layout: "inOut" }
+  } else {
+    embed = { kind: "rows", table: tf.clone(w(EMBED)) }
+    lmHead = lin(LM_HEAD)
+  }
+  return { config, embed, layers, norm: vec(FINAL_NORM), lmHead }
+}

@@ -1,0 +1,90 @@
+/**
+ * Tensor building blocks of the Qwen2 forward pass. All are differentiable with `tf.variableGrads`
+ * on every backend, including wasm (which lacks the UnsortedSegmentSum kernel behind `tf.gather`'s
+ * gradient and runs `matMul` with a transposed operand on a slow path): the embedding lookup and
+ * the `[out, in]` linear layer carry custom gradients made of plain matMul / transpose / scatterND.
+ */
+import * as tf from "@tensorflow/tfjs"
+
+/**
+ * A linear layer. `layout: "inOut"` stores W as `[in, out]` (y = x·W, the fast path of XNNPACK on
+ * wasm); `"outIn"` is Hugging Face's `[out, in]` (y = x·Wᵀ).
+ */
+export interface Linear {
+  readonly w: tf.Tensor2D
+  readonly b?: tf.Tensor1D
+  readonly layout: "inOut" | "outIn"
+}
+
+/** A two-input op with a custom gradient. */
+const customGrad2 = <A extends tf.Tensor, B extends tf.Tensor, R extends tf.Tensor>(
+  f: (a: A, b: B, save: tf.GradSaveFunc) => { value: R; gradFunc: (dy: R, saved: Array<tf.Tensor>) => Array<tf.Tensor> }
+): ((a: A, b: B) => R) => {
+  const op = tf.customGrad(((...args: Array<tf.Tensor | tf.GradSaveFunc>) =>
+    f(args[0] as A, args[1] as B, args[2] as tf.GradSaveFunc)) as unknown as Parameters<typeof tf.customGrad>[0])
+  return (a, b) => op(a, b) as R
+}
+
+const linearOutIn = customGrad2((x: tf.Tensor2D, w: tf.Tensor2D, save) => {
+  save([x, w])
+  return {
+    value: tf.matMul(x, tf.transpose(w)) as tf.Tensor2D,
+    gradFunc: (dy: tf.Tensor2D, saved: Array<tf.Tensor>) => {
+      const [sx, sw] = saved as [tf.Tensor2D, tf.Tensor2D]
+      return [tf.matMul(dy, sw), tf.matMul(tf.transpose(dy), sx)]
+    }
+  }
+})
+
+/** `x` `[N, in]` → `[N, out]`. */
+export const linear = (x: tf.Tensor2D, l: Linear): tf.Tensor2D => {
+  const y = (l.layout === "inOut" ? tf.matMul(x, l.w) : linearOutIn(x, l.w)) as tf.Tensor2D
+  return l.b === undefined ? y : (tf.add(y, l.b) as tf.Tensor2D)
+}
+
+/** Rows `ids` of `table` `[V, H]` → `[N, H]`; gradient via scatterND (sums repeated ids). */
+export const gatherRows = customGrad2((table: tf.Tensor2D, ids: tf.Tensor1D, save) => {
+  save([ids])
+  return {
+    value: tf.gather(table, ids) as tf.Tensor2D,
+    gradFunc: (dy: tf.Tensor2D, saved: Array<tf.Tensor>) => {
+      const sids = saved[0]!
+      return [tf.scatterND(tf.reshape(sids, [-1, 1]), dy, table.shape) as tf.Tensor, tf.zerosLike(sids)]
+    }
+  }
+})
+
+/** `w · x / sqrt(mean(x²) + eps)` over the last axis, in float32. */
+export const rmsNorm = <T extends tf.Tensor>(x: T, w: tf.Tensor1D, eps: number): T =>
+  tf.mul(tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), eps))), w) as T
+
+/** SiLU: x·sigmoid(x). */
+export const silu = <T extends tf.Tensor>(x: T): T => tf.mul(x, tf.sigmoid(x)) as T
+
+/**
+ * Sparse softmax cross-entropy, mean over rows with weight > 0: `logits` `[N, V]`, `labels` `[N]`
+ * (int32), optional `weights` `[N]` (e.g. 0 for padding). A custom gradient (softmax − one-hot)
+ * avoids `gather`'s gradient, so it trains on wasm. For training a Qwen2 from scratch.
+ */
+export const sparseCrossEntropy = (logits: tf.Tensor2D, labels: tf.Tensor1D, weights?: tf.Tensor1D): tf.Scalar => {
+  const w = weights ?? tf.onesLike(labels).toFloat()
+  const f = customGrad2((lg: tf.Tensor2D, ww: tf.Tensor1D, save) => {
+    const V = lg.shape[1]!
+    const logZ = tf.logSumExp(lg, 1)
+    const onehot = tf.oneHot(labels, V).toFloat()
+    const picked = tf.sum(tf.mul(lg, onehot), 1)
+    const denom = tf.maximum(tf.sum(ww), 1e-12)
+    const value = tf.div(tf.sum(tf.mul(tf.sub(logZ, picked), ww)), denom) as tf.Scalar
+    save([lg, ww, onehot, denom])
+    return {
+      value,
+      gradFunc: (dy: tf.Scalar, saved: Array<tf.Tensor>) => {
+        const [slg, sww, soh, sden] = saved as [tf.Tensor2D, tf.Tensor1D, tf.Tensor2D, tf.Scalar]
+        const p = tf.softmax(slg)
+        const scale = tf.div(tf.mul(dy, sww), sden).reshape([-1, 1])
+        return [tf.mul(tf.sub(p, soh), scale), tf.zerosLike(sww)]
+      }
+    }
+  })
+  return f(logits, w)
+}

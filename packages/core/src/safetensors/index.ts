@@ -1,0 +1,6 @@
+export * from "./checkpoint.js"
+export * from "./dtypes.js"
+export * from "./errors.js"
+export * from "./header.js"
+export * from "./reader.js"
+export * from "./writer.js"

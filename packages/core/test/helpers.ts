@@ -1,0 +1,81 @@
+import { Effect, type Scope } from "effect"
+import { readFileSync } from "node:fs"
+import * as path from "node:path"
+import { findSharedDir, TensorBackend } from "../src/index.js"
+
+export const shared = findSharedDir()
+export const goldenDir = (model: string): string => path.join(shared ?? "", "golden", model)
+export const GOLDEN_MODELS = ["qwen2-tiny-gqa", "qwen2-tiny-untied", "qwen2-tiny-gqa-bf16"] as const
+
+export interface GoldenForward {
+  readonly input_ids: Array<number>
+  readonly logits: Array<Array<number>>
+  readonly hidden_states: Array<Array<Array<number>>>
+  readonly layer_outputs: Array<Array<Array<number>>>
+}
+export interface GoldenGreedy {
+  readonly prompt: Array<number>
+  readonly max_new_tokens: number
+  readonly new_tokens: Array<number>
+  readonly step_logits: Array<Array<number>>
+}
+export interface Golden {
+  readonly config: Record<string, unknown>
+  readonly weights: { readonly file: string; readonly dtype: string; readonly sha256: string; readonly tensor_count: number }
+  readonly forward: Array<GoldenForward>
+  readonly greedy: GoldenGreedy
+  readonly steering: {
+    readonly layer: number
+    readonly vector: Array<number>
+    readonly forward: Array<GoldenForward>
+    readonly greedy: GoldenGreedy
+  }
+}
+
+const cache = new Map<string, Golden>()
+export const readGolden = (model: string): Golden => {
+  let g = cache.get(model)
+  if (g === undefined) {
+    g = JSON.parse(readFileSync(path.join(goldenDir(model), "golden.json"), "utf8")) as Golden
+    cache.set(model, g)
+  }
+  return g
+}
+
+/** max |a - b| where b is a nested golden array (float32 values written as shortest decimals). */
+export const maxAbsDiff = (a: ArrayLike<number>, b: ReadonlyArray<unknown>): number => {
+  const flat = (b as Array<unknown>).flat(Number.POSITIVE_INFINITY) as Array<number>
+  if (flat.length !== a.length) throw new Error(`length mismatch: ${a.length} vs ${flat.length}`)
+  let m = 0
+  for (let i = 0; i < flat.length; i++) {
+    const d = Math.abs(a[i]! - Math.fround(flat[i]!))
+    if (!(d <= m)) m = Number.isNaN(d) ? Number.POSITIVE_INFINITY : d
+  }
+  return m
+}
+
+export const maxAbs = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
+  if (a.length !== b.length) throw new Error(`length mismatch: ${a.length} vs ${b.length}`)
+  let m = 0
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i]! - b[i]!)
+    if (!(d <= m)) m = Number.isNaN(d) ? Number.POSITIVE_INFINITY : d
+  }
+  return m
+}
+
+export const Wasm = TensorBackend.layerFor("wasm")
+
+/** Runs a scoped effect on the wasm backend. */
+export const run = <A, E>(effect: Effect.Effect<A, E, TensorBackend | Scope.Scope>): Promise<A> =>
+  Effect.runPromise(Effect.scoped(effect).pipe(Effect.provide(Wasm)))
+
+export const runExit = <A, E>(effect: Effect.Effect<A, E, TensorBackend | Scope.Scope>) =>
+  Effect.runPromiseExit(Effect.scoped(effect).pipe(Effect.provide(Wasm)))
+
+export const failureOf = async <A, E>(effect: Effect.Effect<A, E, TensorBackend | Scope.Scope>): Promise<E> => {
+  const r = await Effect.runPromise(Effect.scoped(Effect.flip(effect)).pipe(Effect.provide(Wasm)))
+  return r
+}
+
+

@@ -1,0 +1,104 @@
+/**
+ * A training step is one swappable function: loss + gradients + Adam update. Two are provided:
+ * `denseStep` (the reference: dense matmuls, TensorFlow.js autodiff through the sparsity scheme)
+ * and `sparseTopKStep` (gathers over the k active features; TopK schemes only).
+ */
+import type { Crosscoder } from "../model/Crosscoder.js"
+import type { Adam } from "./Adam.js"
+import type { ResolvedLoss } from "./loss.js"
+
+export interface StepInput {
+  readonly crosscoder: Crosscoder
+  /** `[B, S·d]` normalized activations, row-major. */
+  readonly batch: Float32Array
+  readonly batchSize: number
+  /** 0-based step index. */
+  readonly step: number
+  readonly loss: ResolvedLoss
+  /** Scheduled coefficient of every term at this step (by term name). */
+  readonly coefficients: Readonly<Record<string, number>>
+  /** `[F]`: 1 for dead latents (aux-k); undefined = none dead. */
+  readonly dead: Uint8Array | undefined
+}
+
+export interface GradientResult {
+  /** Total weighted loss. */
+  readonly loss: number
+  /** Unweighted term values: `recon`, `mse`, scheme terms, `l1_shared`, `l1_exclusive`, `auxk`. */
+  readonly terms: Readonly<Record<string, number>>
+  /** Gradients by parameter name (before masking and clipping). */
+  readonly grads: ReadonlyMap<string, Float32Array>
+  /** `[F]`: number of rows in which each feature was active (code ≠ 0). */
+  readonly firedCounts: Float32Array
+  /** Scheme statistics (for `SparsityScheme.update`). */
+  readonly stats: Readonly<Record<string, Float32Array>>
+}
+
+export interface StepOptions {
+  readonly optimizer: Adam
+  readonly lr: number
+  /** Clip the global gradient norm to this value (torch `clip_grad_norm_`); undefined = no clip. */
+  readonly clipGradNorm: number | undefined
+}
+
+export interface StepResult extends GradientResult {
+  /** Global gradient norm after masking, before clipping. */
+  readonly gradNorm: number
+}
+
+export interface TrainStep {
+  readonly name: string
+  /** Whether this step can train `crosscoder` (e.g. the sparse step needs a per-row TopK scheme). */
+  supports(crosscoder: Crosscoder): string | undefined
+  gradients(input: StepInput): GradientResult
+}
+
+/**
+ * Mask forbidden gradient entries, clip the global norm, and apply Adam. Returns the norm
+ * (after masking, before clipping).
+ */
+export const applyGradients = (
+  crosscoder: Crosscoder,
+  grads: ReadonlyMap<string, Float32Array>,
+  options: StepOptions
+): number => {
+  let sq = 0
+  for (const p of crosscoder.allParams()) {
+    const g = grads.get(p.name)
+    if (g === undefined || !p.trainable) continue
+    p.forbidden?.zero(g)
+    for (let i = 0; i < g.length; i++) sq += g[i]! * g[i]!
+  }
+  const norm = Math.sqrt(sq)
+  let scale = 1
+  if (options.clipGradNorm !== undefined) {
+    const coef = options.clipGradNorm / (norm + 1e-6)
+    if (coef < 1) scale = coef
+  }
+  options.optimizer.update(grads, options.lr, scale)
+  return norm
+}
+
+/** gradients + masked, clipped Adam update. */
+export const runStep = (step: TrainStep, input: StepInput, options: StepOptions): StepResult => {
+  const g = step.gradients(input)
+  const gradNorm = applyGradients(input.crosscoder, g.grads, options)
+  return { ...g, gradNorm }
+}
+
+/** Add to `dWd` the chain-rule term of per-(feature, source) norm gradients: ∂‖w‖/∂w = w/‖w‖. */
+export const chainDecoderNormGrad = (crosscoder: Crosscoder, dNorms: Float32Array, dWd: Float32Array): void => {
+  const { features: F, numSources: S, dim: d } = crosscoder
+  const norms = crosscoder.decoderNorms()
+  const w = crosscoder.W_dec.data
+  for (let j = 0; j < F; j++) {
+    for (let s = 0; s < S; s++) {
+      const g = dNorms[j * S + s]!
+      const n = norms[j * S + s]!
+      if (g === 0 || n === 0) continue
+      const c = g / n
+      const base = (j * S + s) * d
+      for (let i = 0; i < d; i++) dWd[base + i] = dWd[base + i]! + c * w[base + i]!
+    }
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * BFCL v4 non-live data (Apache-2.0): `BFCL_v4_<category>.json` (JSON lines: `id`, `question` = list
+ * of turns of messages, `function` = Gorilla-typed docs) and `possible_answer/BFCL_v4_<category>.json`
+ * (`id`, `ground_truth` = `[{func: {param: [acceptable…]}}]`). Irrelevance has no answer file: its
+ * items expect no call.
+ *
+ * Values are parsed with Python semantics (`5.0` stays a float) so BFCL's type checks are exact.
+ * Data files are never part of the repository: pass the directory (e.g. `../shared/data/bfcl`).
+ */
+import { readFile } from "node:fs/promises"
+import * as path from "node:path"
+import { Effect } from "effect"
+import { DatasetError } from "../errors.js"
+import { isPyDict, type PyDict, type PyValue, pyJsonLoads } from "../json/pyjson.js"
+import type { EvalItem, ToolSpec } from "./EvalItem.js"
+
+export const BfclCategories = ["simple_python", "multiple", "parallel", "parallel_multiple", "irrelevance"] as const
+export type BfclCategory = (typeof BfclCategories)[number]
+
+export const bfclQuestionFile = (dir: string, category: string): string => path.join(dir, `BFCL_v4_${category}.json`)
+export const bfclAnswerFile = (dir: string, category: string): string =>
+  path.join(dir, "possible_answer", `BFCL_v4_${category}.json`)
+
+const readJsonLines = (file: string): Effect.Effect<Array<PyDict>, DatasetError> =>
+  Effect.gen(function* () {
+    const text = yield* Effect.tryPromise({
+      try: () => readFile(file, "utf8"),
+      catch: (e) => new DatasetError({ path: file, message: `cannot read: ${(e as Error).message}` })
+    })
+    const out: Array<PyDict> = []
+    const lines = text.split("\n")
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i] as string
+      if (line.trim() === "") continue
+      const r = pyJsonLoads(line)
+      if (!r.ok) return yield* new DatasetError({ path: file, message: `line ${i + 1}: ${r.message}` })
+      if (!isPyDict(r.value)) return yield* new DatasetError({ path: file, message: `line ${i + 1}: not a JSON object` })
+      out.push(r.value)
+    }
+    return out
+  })
+
+const toToolSpec = (doc: PyValue, where: string): ToolSpec | string => {
+  if (!isPyDict(doc) || typeof doc.name !== "string") return `${where}: function doc without a name`
+  const parameters = doc.parameters
+  if (!isPyDict(parameters ?? null)) return `${where}: function ${doc.name} has no parameters object`
+  return { name: doc.name, description: typeof doc.description === "string" ? doc.description : "", parameters: parameters as PyDict }
+}
+
+/** Builds BFCL items from parsed question and answer rows (pure; used by the loaders and tests). */
+export const bfclItems = (
+  category: string,
+  questions: ReadonlyArray<PyDict>,
+  answers: ReadonlyArray<PyDict> | undefined,
+  where: string
+): Array<EvalItem> | DatasetError => {
+  const byId = new Map<string, PyValue>()
+  for (const a of answers ?? []) if (typeof a.id === "string") byId.set(a.id, a.ground_truth as PyValue)
+  const items: Array<EvalItem> = []
+  for (const q of questions) {
+    const id = q.id
+    if (typeof id !== "string") return new DatasetError({ path: where, message: "question row without an id" })
+    const turns = q.question
+    const first = Array.isArray(turns) ? (turns as ReadonlyArray<PyValue>)[0] : undefined
+    if (!Array.isArray(first)) return new DatasetError({ path: where, message: `${id}: question is not a list of turns` })
+    let messages = (first as ReadonlyArray<PyValue>).map((m) => (isPyDict(m) ? { ...m, role: String(m.role), content: String(m.content) } : { role: "user", content: String(m) }))
+    let system: string | undefined
+    if (messages[0]?.role === "system") {
+      system = messages[0].content
+      messages = messages.slice(1)
+    }
+    const docs = Array.isArray(q.function) ? (q.function as ReadonlyArray<PyValue>) : []
+    const tools: Array<ToolSpec> = []
+    for (const d of docs) {
+      const t = toToolSpec(d, `${where}: ${id}`)
+      if (typeof t === "string") return new DatasetError({ path: where, message: t })
+      tools.push(t)
+    }
+    let expected: EvalItem["expected"]
+    if (category.includes("irrelevance")) {
+      expected = { _tag: "Calls", calls: [] }
+    } else {
+      const gt = byId.get(id)
+      if (!Array.isArray(gt) || !(gt as ReadonlyArray<PyValue>).every((x) => isPyDict(x))) {
+        return new DatasetError({ path: where, message: `${id}: no possible answer (or not a list of objects)` })
+      }
+      expected = { _tag: "Bfcl", possibleAnswers: gt as ReadonlyArray<PyDict> }
+    }
+    items.push({
+      id,
+      source: "bfcl",
+      category,
+      messages,
+      ...(system !== undefined ? { system } : {}),
+      tools,
+      expected
+    })
+  }
+  return items
+}
+
+/** Loads one BFCL category from `dir` (question file + `possible_answer/` file). */
+export const loadBfclCategory = (dir: string, category: string): Effect.Effect<Array<EvalItem>, DatasetError> =>
+  Effect.gen(function* () {
+    const qFile = bfclQuestionFile(dir, category)
+    const questions = yield* readJsonLines(qFile)
+    const answers = category.includes("irrelevance") ? undefined : yield* readJsonLines(bfclAnswerFile(dir, category))
+    const items = bfclItems(category, questions, answers, qFile)
+    if (items instanceof DatasetError) return yield* items
+    return items
+  })
+
+/** Loads several BFCL categories (default: all five non-live Python ones), in order. */
+export const loadBfcl = (
+  dir: string,
+  categories: ReadonlyArray<string> = BfclCategories
+): Effect.Effect<Array<EvalItem>, DatasetError> =>
+  Effect.forEach(categories, (c) => loadBfclCategory(dir, c)).pipe(Effect.map((xs) => xs.flat()))

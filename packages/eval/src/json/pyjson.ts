@@ -1,0 +1,409 @@
+/**
+ * JSON with Python semantics.
+ *
+ * The anchors this package replicates (BFCL's AST checker, ToolRL's reward, Tool-N1's reward) run on
+ * values produced by Python's `json.loads`, where `5` is an `int` and `5.0` a `float`, `True == 1`,
+ * and `json.dumps` prints `{"a": 1.0}` with `", "`/`": "` separators. JavaScript's `JSON.parse`
+ * forgets the int/float distinction, so this module has its own small parser that keeps it:
+ *
+ * - integers (no fraction, no exponent) become JS `number`s;
+ * - every float literal (`5.0`, `1e3`, `NaN`, `Infinity`) becomes a {@link PyFloat}.
+ *
+ * Everything else is plain JSON (`null`, booleans, strings, arrays, plain objects).
+ * The parser accepts exactly what CPython's `json.loads` accepts (strict mode, `NaN`/`Infinity`
+ * constants, whitespace = space, tab, CR, LF), except that integers beyond 2^53 lose precision.
+ */
+
+/** A Python `float` that came from a float literal (keeps `5.0` distinct from the int `5`). */
+export class PyFloat {
+  constructor(readonly value: number) {}
+  /** `JSON.stringify` writes the plain number. */
+  toJSON(): number {
+    return this.value
+  }
+}
+
+export type PyValue = null | boolean | number | PyFloat | string | PyList | PyDict
+export interface PyList extends ReadonlyArray<PyValue> {}
+export interface PyDict {
+  readonly [key: string]: PyValue
+}
+
+/** Python's `type(x).__name__` for a {@link PyValue}. */
+export type PyTypeName = "NoneType" | "bool" | "int" | "float" | "str" | "list" | "dict"
+
+export const pyType = (v: PyValue): PyTypeName => {
+  if (v === null) return "NoneType"
+  if (typeof v === "boolean") return "bool"
+  if (typeof v === "number") return Number.isInteger(v) ? "int" : "float"
+  if (v instanceof PyFloat) return "float"
+  if (typeof v === "string") return "str"
+  if (Array.isArray(v)) return "list"
+  return "dict"
+}
+
+export const isPyDict = (v: PyValue | undefined): v is PyDict =>
+  v !== null && v !== undefined && typeof v === "object" && !Array.isArray(v) && !(v instanceof PyFloat)
+
+export const isPyList = (v: PyValue | undefined): v is PyList => Array.isArray(v)
+
+/** Sets `obj[key] = value`, also for the key `"__proto__"` (which plain assignment would not store). */
+export const setOwn = (obj: Record<string, unknown>, key: string, value: unknown): void => {
+  if (key === "__proto__") {
+    Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true })
+  } else {
+    obj[key] = value
+  }
+}
+
+export const hasOwn = (obj: object, key: string): boolean => Object.prototype.hasOwnProperty.call(obj, key)
+
+const numeric = (v: PyValue): number | undefined => {
+  if (typeof v === "number") return v
+  if (typeof v === "boolean") return v ? 1 : 0
+  if (v instanceof PyFloat) return v.value
+  return undefined
+}
+
+/** Python `a == b` (bool/int/float compare by value, lists in order, dicts by key set). */
+export const pyEquals = (a: PyValue, b: PyValue): boolean => {
+  const na = numeric(a)
+  const nb = numeric(b)
+  if (na !== undefined || nb !== undefined) return na !== undefined && nb !== undefined && na === nb
+  if (a === null || b === null) return a === b
+  if (typeof a === "string" || typeof b === "string") return a === b
+  if (Array.isArray(a) || Array.isArray(b)) {
+    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false
+    for (let i = 0; i < a.length; i++) if (!pyEquals(a[i] as PyValue, b[i] as PyValue)) return false
+    return true
+  }
+  const da = a as PyDict
+  const db = b as PyDict
+  const ka = Object.keys(da)
+  if (ka.length !== Object.keys(db).length) return false
+  for (const k of ka) {
+    if (!hasOwn(db, k) || !pyEquals(da[k] as PyValue, db[k] as PyValue)) return false
+  }
+  return true
+}
+
+/** Python `x in xs` for a list. */
+export const pyIn = (x: PyValue, xs: ReadonlyArray<PyValue>): boolean => xs.some((e) => pyEquals(x, e))
+
+/** Converts {@link PyFloat}s to plain numbers, recursively (for users who want plain JSON). */
+export const toPlain = (v: PyValue): unknown => {
+  if (v instanceof PyFloat) return v.value
+  if (Array.isArray(v)) return v.map((x) => toPlain(x as PyValue))
+  if (isPyDict(v)) {
+    const out: Record<string, unknown> = {}
+    for (const k of Object.keys(v)) setOwn(out, k, toPlain(v[k] as PyValue))
+    return out
+  }
+  return v
+}
+
+/**
+ * Converts a plain JS value (e.g. from `JSON.parse`) to a {@link PyValue}: non-integral numbers
+ * become {@link PyFloat}s, integral ones ints. Throws on values JSON cannot hold.
+ */
+export const fromPlain = (v: unknown): PyValue => {
+  if (v === null || typeof v === "boolean" || typeof v === "string" || v instanceof PyFloat) return v
+  if (typeof v === "number") return Number.isInteger(v) ? v : new PyFloat(v)
+  if (Array.isArray(v)) return v.map(fromPlain)
+  if (typeof v === "object") {
+    const out: Record<string, PyValue> = {}
+    for (const k of Object.keys(v as object)) setOwn(out, k, fromPlain((v as Record<string, unknown>)[k]))
+    return out
+  }
+  throw new TypeError(`not a JSON value: ${typeof v}`)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing (CPython json.loads, strict=True)
+// ---------------------------------------------------------------------------------------------
+
+export type JsonParse =
+  | { readonly ok: true; readonly value: PyValue; readonly end: number }
+  | { readonly ok: false; readonly pos: number; readonly message: string }
+
+class JsonSyntaxError extends Error {
+  constructor(
+    message: string,
+    readonly pos: number
+  ) {
+    super(message)
+  }
+}
+
+const isJsonWs = (c: number): boolean => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d
+
+const skipJsonWs = (s: string, i: number): number => {
+  while (i < s.length && isJsonWs(s.charCodeAt(i))) i++
+  return i
+}
+
+const NUMBER_RE = /-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?/y
+
+const parseValueAt = (s: string, i: number, depth: number): [PyValue, number] => {
+  if (depth > 10_000) throw new JsonSyntaxError("maximum nesting depth exceeded", i)
+  const c = s[i]
+  if (c === undefined) throw new JsonSyntaxError("Expecting value", i)
+  if (c === "{") return parseObjectAt(s, i, depth)
+  if (c === "[") return parseArrayAt(s, i, depth)
+  if (c === '"') return parseStringAt(s, i)
+  if (s.startsWith("null", i)) return [null, i + 4]
+  if (s.startsWith("true", i)) return [true, i + 4]
+  if (s.startsWith("false", i)) return [false, i + 5]
+  if (s.startsWith("NaN", i)) return [new PyFloat(Number.NaN), i + 3]
+  if (s.startsWith("Infinity", i)) return [new PyFloat(Number.POSITIVE_INFINITY), i + 8]
+  if (s.startsWith("-Infinity", i)) return [new PyFloat(Number.NEGATIVE_INFINITY), i + 9]
+  NUMBER_RE.lastIndex = i
+  const m = NUMBER_RE.exec(s)
+  if (m !== null) {
+    const text = m[0]
+    const isFloat = m[1] !== undefined || m[2] !== undefined
+    const n = Number(text)
+    return [isFloat ? new PyFloat(n) : Object.is(n, -0) ? 0 : n, i + text.length]
+  }
+  throw new JsonSyntaxError("Expecting value", i)
+}
+
+const ESCAPES: Record<string, string> = {
+  '"': '"',
+  "\\": "\\",
+  "/": "/",
+  b: "\b",
+  f: "\f",
+  n: "\n",
+  r: "\r",
+  t: "\t"
+}
+
+const parseStringAt = (s: string, start: number): [string, number] => {
+  let i = start + 1
+  let out = ""
+  let chunk = i
+  for (;;) {
+    if (i >= s.length) throw new JsonSyntaxError("Unterminated string starting at", start)
+    const code = s.charCodeAt(i)
+    if (code === 0x22) {
+      out += s.slice(chunk, i)
+      return [out, i + 1]
+    }
+    if (code < 0x20) throw new JsonSyntaxError("Invalid control character at", i)
+    if (code === 0x5c) {
+      out += s.slice(chunk, i)
+      const e = s[i + 1]
+      if (e === undefined) throw new JsonSyntaxError("Unterminated string starting at", start)
+      if (e === "u") {
+        const hex = s.slice(i + 2, i + 6)
+        if (!/^[0-9a-fA-F]{4}$/.test(hex)) throw new JsonSyntaxError("Invalid \\uXXXX escape", i + 1)
+        out += String.fromCharCode(Number.parseInt(hex, 16))
+        i += 6
+      } else {
+        const mapped = ESCAPES[e]
+        if (mapped === undefined) throw new JsonSyntaxError("Invalid \\escape", i)
+        out += mapped
+        i += 2
+      }
+      chunk = i
+      continue
+    }
+    i++
+  }
+}
+
+const parseObjectAt = (s: string, start: number, depth: number): [PyValue, number] => {
+  const obj: Record<string, PyValue> = {}
+  let i = skipJsonWs(s, start + 1)
+  if (s[i] === "}") return [obj, i + 1]
+  for (;;) {
+    if (s[i] !== '"') {
+      throw new JsonSyntaxError("Expecting property name enclosed in double quotes", i)
+    }
+    const [key, afterKey] = parseStringAt(s, i)
+    i = skipJsonWs(s, afterKey)
+    if (s[i] !== ":") throw new JsonSyntaxError("Expecting ':' delimiter", i)
+    i = skipJsonWs(s, i + 1)
+    const [value, afterValue] = parseValueAt(s, i, depth + 1)
+    setOwn(obj, key, value)
+    i = skipJsonWs(s, afterValue)
+    if (s[i] === "}") return [obj, i + 1]
+    if (s[i] !== ",") throw new JsonSyntaxError("Expecting ',' delimiter", i)
+    i = skipJsonWs(s, i + 1)
+  }
+}
+
+const parseArrayAt = (s: string, start: number, depth: number): [PyValue, number] => {
+  const arr: Array<PyValue> = []
+  let i = skipJsonWs(s, start + 1)
+  if (s[i] === "]") return [arr, i + 1]
+  for (;;) {
+    const [value, after] = parseValueAt(s, i, depth + 1)
+    arr.push(value)
+    i = skipJsonWs(s, after)
+    if (s[i] === "]") return [arr, i + 1]
+    if (s[i] !== ",") throw new JsonSyntaxError("Expecting ',' delimiter", i)
+    i = skipJsonWs(s, i + 1)
+  }
+}
+
+/**
+ * Parses one JSON value starting at `start` (leading JSON whitespace skipped); `end` is the index
+ * just after the value (trailing text is not looked at).
+ */
+export const parseJsonPrefix = (text: string, start = 0): JsonParse => {
+  try {
+    const [value, end] = parseValueAt(text, skipJsonWs(text, start), 0)
+    return { ok: true, value, end }
+  } catch (e) {
+    if (e instanceof JsonSyntaxError) return { ok: false, pos: e.pos, message: `${e.message} (char ${e.pos})` }
+    throw e
+  }
+}
+
+/** CPython `json.loads(text)`: one value, surrounding whitespace allowed, anything else is "Extra data". */
+export const pyJsonLoads = (text: string): JsonParse => {
+  const r = parseJsonPrefix(text, 0)
+  if (!r.ok) return r
+  const end = skipJsonWs(text, r.end)
+  if (end !== text.length) return { ok: false, pos: end, message: `Extra data (char ${end})` }
+  return { ok: true, value: r.value, end }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dumping (CPython json.dumps)
+// ---------------------------------------------------------------------------------------------
+
+/** CPython `repr(float)`: shortest round-trip digits, exponent form outside 1e-4 <= |x| < 1e16. */
+export const pyFloatRepr = (x: number): string => {
+  if (Number.isNaN(x)) return "nan"
+  if (x === Number.POSITIVE_INFINITY) return "inf"
+  if (x === Number.NEGATIVE_INFINITY) return "-inf"
+  if (x === 0) return Object.is(x, -0) ? "-0.0" : "0.0"
+  const sign = x < 0 ? "-" : ""
+  const [mant, expText] = Math.abs(x).toExponential().split("e") as [string, string]
+  const digits = mant.replace(".", "")
+  const decpt = Number(expText) + 1
+  if (decpt <= -4 || decpt > 16) {
+    const e = decpt - 1
+    const m = digits.length > 1 ? `${digits[0]}.${digits.slice(1)}` : digits
+    const eAbs = Math.abs(e)
+    return `${sign}${m}e${e < 0 ? "-" : "+"}${eAbs < 10 ? `0${eAbs}` : eAbs}`
+  }
+  if (decpt <= 0) return `${sign}0.${"0".repeat(-decpt)}${digits}`
+  if (decpt < digits.length) return `${sign}${digits.slice(0, decpt)}.${digits.slice(decpt)}`
+  return `${sign}${digits}${"0".repeat(decpt - digits.length)}.0`
+}
+
+export interface PyDumpsOptions {
+  /** Sort object keys (by code point, as Python does). Default false. */
+  readonly sortKeys?: boolean
+  /** Escape every non-ASCII character as `\uXXXX` (Python's default). Default true. */
+  readonly ensureAscii?: boolean
+  /** `[itemSeparator, keySeparator]`, default Python's `[", ", ": "]`. */
+  readonly separators?: readonly [string, string]
+}
+
+const hex4 = (code: number): string => `\\u${code.toString(16).padStart(4, "0")}`
+
+const SHORT_ESCAPES: Record<number, string> = {
+  0x22: '\\"',
+  0x5c: "\\\\",
+  0x08: "\\b",
+  0x0c: "\\f",
+  0x0a: "\\n",
+  0x0d: "\\r",
+  0x09: "\\t"
+}
+
+/** CPython `json.dumps` of a string (`encode_basestring[_ascii]`). */
+export const pyDumpString = (s: string, ensureAscii = true): string => {
+  let out = '"'
+  for (let i = 0; i < s.length; i++) {
+    const code = s.charCodeAt(i)
+    const short = SHORT_ESCAPES[code]
+    if (short !== undefined) out += short
+    else if (code < 0x20) out += hex4(code)
+    else if (ensureAscii && code > 0x7e) out += hex4(code)
+    else out += s[i]
+  }
+  return `${out}"`
+}
+
+const compareCodePoints = (a: string, b: string): number => {
+  const ia = a[Symbol.iterator]()
+  const ib = b[Symbol.iterator]()
+  for (;;) {
+    const x = ia.next()
+    const y = ib.next()
+    if (x.done === true) return y.done === true ? 0 : -1
+    if (y.done === true) return 1
+    const cx = x.value.codePointAt(0) ?? 0
+    const cy = y.value.codePointAt(0) ?? 0
+    if (cx !== cy) return cx - cy
+  }
+}
+
+const dumpNumber = (v: number | PyFloat): string => {
+  if (v instanceof PyFloat || !Number.isInteger(v)) {
+    const x = v instanceof PyFloat ? v.value : v
+    if (Number.isNaN(x)) return "NaN"
+    if (x === Number.POSITIVE_INFINITY) return "Infinity"
+    if (x === Number.NEGATIVE_INFINITY) return "-Infinity"
+    return pyFloatRepr(x)
+  }
+  return Math.abs(v) >= 1e21 ? BigInt(v).toString() : String(v)
+}
+
+/** CPython `json.dumps(value, ensure_ascii=…, sort_keys=…, separators=…)`. */
+export const pyJsonDumps = (value: PyValue, options: PyDumpsOptions = {}): string => {
+  const ensureAscii = options.ensureAscii ?? true
+  const [itemSep, keySep] = options.separators ?? [", ", ": "]
+  const sortKeys = options.sortKeys ?? false
+  const go = (v: PyValue): string => {
+    if (v === null) return "null"
+    if (v === true) return "true"
+    if (v === false) return "false"
+    if (typeof v === "number" || v instanceof PyFloat) return dumpNumber(v)
+    if (typeof v === "string") return pyDumpString(v, ensureAscii)
+    if (Array.isArray(v)) return `[${v.map((x) => go(x as PyValue)).join(itemSep)}]`
+    const d = v as PyDict
+    const keys = Object.keys(d)
+    if (sortKeys) keys.sort(compareCodePoints)
+    return `{${keys.map((k) => `${pyDumpString(k, ensureAscii)}${keySep}${go(d[k] as PyValue)}`).join(itemSep)}}`
+  }
+  return go(value)
+}
+
+/** Python `repr(x)` (for error messages that mirror BFCL's). */
+export const pyRepr = (v: PyValue): string => {
+  if (v === null) return "None"
+  if (v === true) return "True"
+  if (v === false) return "False"
+  if (typeof v === "number") return Number.isInteger(v) ? String(v) : pyFloatRepr(v)
+  if (v instanceof PyFloat) return pyFloatRepr(v.value)
+  if (typeof v === "string") {
+    const q = v.includes("'") && !v.includes('"') ? '"' : "'"
+    const body = v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/\r/g, "\\r").replace(/\t/g, "\\t")
+    return q + (q === "'" ? body.replace(/'/g, "\\'") : body) + q
+  }
+  if (Array.isArray(v)) return `[${v.map((x) => pyRepr(x as PyValue)).join(", ")}]`
+  const d = v as PyDict
+  return `{${Object.keys(d)
+    .map((k) => `${pyRepr(k)}: ${pyRepr(d[k] as PyValue)}`)
+    .join(", ")}}`
+}
+
+// ---------------------------------------------------------------------------------------------
+// Python string helpers used by the replicas
+// ---------------------------------------------------------------------------------------------
+
+/** Characters for which Python's `str.isspace()` is true (what `\s` and `str.strip()` use). */
+export const PY_WHITESPACE_CLASS =
+  "\\t\\n\\v\\f\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+
+const PY_STRIP_RE = new RegExp(`^[${PY_WHITESPACE_CLASS}]+|[${PY_WHITESPACE_CLASS}]+$`, "gu")
+
+/** Python `str.strip()` with no arguments. */
+export const pyStrip = (s: string): string => s.replace(PY_STRIP_RE, "")
