@@ -1,5 +1,5 @@
 /**
- * `pnpm bench [filter] [-- args]`: runs every `packages/*/ bench /*.bench.ts` (or those whose path
+ * `pnpm bench [filter] [-- args]`: runs every `packages/<pkg>/bench/<name>.bench.ts` (or those whose path
  * contains `filter`) in its own process, so one benchmark's memory does not skew the next.
  * Results land in `bench-results/*.jsonl` (see @crosscode/core `writeBenchRecords`).
  */

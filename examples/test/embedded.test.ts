@@ -6,15 +6,9 @@
  */
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
-import { Tokenizer as HfTokenizer } from "@huggingface/tokenizers"
-import {
-  findSharedDir,
-  loadModel,
-  loadTokenizer,
-  sharedMissingMessage,
-  TensorBackend
-} from "@crosscode/core"
+import { findSharedDir, loadModel, loadTokenizer, sharedMissingMessage, TensorBackend } from "@crosscode/core"
 import { paperRubric } from "@crosscode/eval"
+import { Tokenizer as HfTokenizer } from "@huggingface/tokenizers"
 import { Effect, Layer, type Scope } from "effect"
 import { describe, expect, it } from "vitest"
 import { BASE_DIR, DATA_DIR, promptSets, TOOLUSE_DIR } from "../src/embedded/build.js"
@@ -65,8 +59,12 @@ describe("embedded pair: tokenizer", () => {
     )
     const texts = [
       ...readJsonl<EvalRecord>("eval-tool-prompts.jsonl").map((r) => r.prompt),
-      ...readJsonl<{ text: string }>("rank-general.jsonl").map((r) => r.text).slice(0, 100),
-      ...readJsonl<{ text: string }>("harvest-tool.jsonl").map((r) => r.text).slice(0, 200)
+      ...readJsonl<{ text: string }>("rank-general.jsonl")
+        .map((r) => r.text)
+        .slice(0, 100),
+      ...readJsonl<{ text: string }>("harvest-tool.jsonl")
+        .map((r) => r.text)
+        .slice(0, 200)
     ]
     for (const t of texts) {
       expect(mine.tokenize(t)).toEqual(qwen.tokenize(t))
@@ -80,7 +78,7 @@ describe("embedded pair: tokenizer", () => {
     }
     expect(tok.eosTokenIds).toContain(tok.tokenToId("<|endoftext|>"))
     // unseen text still round-trips (all 256 byte symbols are kept)
-    const odd = "Zürich ☃ naïve 日本語 {\"k\": [1, 2]}"
+    const odd = 'Zürich ☃ naïve 日本語 {"k": [1, 2]}'
     expect(tok.decode(tok.encode(odd))).toBe(odd)
   })
 })
@@ -100,7 +98,9 @@ describe("embedded pair: models", () => {
           const tok = yield* loadTokenizer(dir)
           const ids = tok.encode(readJsonl<EvalRecord>("eval-tool-prompts.jsonl")[0]!.prompt)
           const [r] = yield* lm.forward({ inputIds: [ids], logits: "last" })
-          const w = new Map([...readSafetensorsF32(join(dir, "model.safetensors"))].map(([k, v]) => [k, tf.tensor(v.data, v.shape)]))
+          const w = new Map(
+            [...readSafetensorsF32(join(dir, "model.safetensors"))].map(([k, v]) => [k, tf.tensor(v.data, v.shape)])
+          )
           const mine = tf.tidy(() => {
             const l = forwardLogits(tf, c, w, tf.tensor2d([ids], [1, ids.length], "int32"))
             return tf.slice(l, [0, ids.length - 1, 0], [1, 1, c.vocab_size]).dataSync() as Float32Array
@@ -128,8 +128,12 @@ describe("embedded pair: models", () => {
           const lm = yield* loadModel(dir)
           const tok = yield* loadTokenizer(dir)
           const gens = yield* lm.generate({ prompts: prompts.map((p) => tok.encode(p.prompt)), maxNewTokens: 100 })
-          const scores = gens.map((g, i) => ({ p: prompts[i]!, s: paperRubric(tok.decode(g.tokens), prompts[i]!.prompt) }))
-          const rate = (xs: ReadonlyArray<{ s: { toolCorrectness: boolean } }>) => xs.filter((x) => x.s.toolCorrectness).length / Math.max(1, xs.length)
+          const scores = gens.map((g, i) => ({
+            p: prompts[i]!,
+            s: paperRubric(tok.decode(g.tokens), prompts[i]!.prompt)
+          }))
+          const rate = (xs: ReadonlyArray<{ s: { toolCorrectness: boolean } }>) =>
+            xs.filter((x) => x.s.toolCorrectness).length / Math.max(1, xs.length)
           out[name] = {
             tool: rate(scores),
             format: scores.filter((x) => x.s.formatAccuracy).length / scores.length,
@@ -149,37 +153,44 @@ describe("embedded pair: models", () => {
   })
 })
 
-describe.skipIf(!shared)(`embedded training forward vs transformers goldens${shared ? "" : ` (${sharedMissingMessage})`}`, () => {
-  it("matches logits (batched, right-padded) and cached greedy decoding", async () => {
-    await run(
-      Effect.gen(function* () {
-        const { tf } = yield* TensorBackend
-        for (const m of ["qwen2-tiny-gqa", "qwen2-tiny-untied"]) {
-          const dir = join(shared!, "golden", m)
-          const c = JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as Qwen2Config
-          const g = JSON.parse(readFileSync(join(dir, "golden.json"), "utf8")) as {
-            forward: Array<{ input_ids: Array<number>; logits: Array<Array<number>> }>
-            greedy: { prompt: Array<number>; new_tokens: Array<number> }
-          }
-          const w = new Map([...readSafetensorsF32(join(dir, "model.safetensors"))].map(([k, v]) => [k, tf.tensor(v.data, v.shape)]))
-          const T = Math.max(...g.forward.map((f) => f.input_ids.length))
-          const batch = g.forward.map((f) => [...f.input_ids, ...Array<number>(T - f.input_ids.length).fill(0)])
-          const out = tf.tidy(() => forwardLogits(tf, c, w, tf.tensor2d(batch, [batch.length, T], "int32")).arraySync()) as Array<
-            Array<Array<number>>
-          >
-          g.forward.forEach((f, b) => {
-            let maxd = 0
-            f.logits.forEach((row, t) =>
-              row.forEach((v, j) => {
-                maxd = Math.max(maxd, Math.abs(v - out[b]![t]![j]!))
-              })
+describe.skipIf(!shared)(
+  `embedded training forward vs transformers goldens${shared ? "" : ` (${sharedMissingMessage})`}`,
+  () => {
+    it("matches logits (batched, right-padded) and cached greedy decoding", async () => {
+      await run(
+        Effect.gen(function* () {
+          const { tf } = yield* TensorBackend
+          for (const m of ["qwen2-tiny-gqa", "qwen2-tiny-untied"]) {
+            const dir = join(shared!, "golden", m)
+            const c = JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as Qwen2Config
+            const g = JSON.parse(readFileSync(join(dir, "golden.json"), "utf8")) as {
+              forward: Array<{ input_ids: Array<number>; logits: Array<Array<number>> }>
+              greedy: { prompt: Array<number>; new_tokens: Array<number> }
+            }
+            const w = new Map(
+              [...readSafetensorsF32(join(dir, "model.safetensors"))].map(([k, v]) => [k, tf.tensor(v.data, v.shape)])
             )
-            expect(maxd, `${m} sequence ${b}`).toBeLessThan(1e-4)
-          })
-          expect(greedyGenerate(tf, c, w, g.greedy.prompt, g.greedy.new_tokens.length, [])).toEqual(g.greedy.new_tokens)
-          for (const t of w.values()) t.dispose()
-        }
-      })
-    )
-  })
-})
+            const T = Math.max(...g.forward.map((f) => f.input_ids.length))
+            const batch = g.forward.map((f) => [...f.input_ids, ...Array<number>(T - f.input_ids.length).fill(0)])
+            const out = tf.tidy(() =>
+              forwardLogits(tf, c, w, tf.tensor2d(batch, [batch.length, T], "int32")).arraySync()
+            ) as Array<Array<Array<number>>>
+            g.forward.forEach((f, b) => {
+              let maxd = 0
+              f.logits.forEach((row, t) => {
+                row.forEach((v, j) => {
+                  maxd = Math.max(maxd, Math.abs(v - out[b]![t]![j]!))
+                })
+              })
+              expect(maxd, `${m} sequence ${b}`).toBeLessThan(1e-4)
+            })
+            expect(greedyGenerate(tf, c, w, g.greedy.prompt, g.greedy.new_tokens.length, [])).toEqual(
+              g.greedy.new_tokens
+            )
+            for (const t of w.values()) t.dispose()
+          }
+        })
+      )
+    })
+  }
+)

@@ -15,9 +15,9 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { dirname, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
-import { Tokenizer } from "@huggingface/tokenizers"
 import { initTensorBackend } from "@crosscode/core"
 import { paperRubric } from "@crosscode/eval"
+import { Tokenizer } from "@huggingface/tokenizers"
 import { Effect } from "effect"
 import {
   chunkText,
@@ -60,15 +60,15 @@ export const RECIPE = {
   baseLr: 3e-3,
   toolBatch: 6,
   generalBatchA: 8,
-  toolSteps: Number(process.env.EMBEDDED_STEPS_A ?? 300),
-  toolLr: 1e-3,
+  toolSteps: Number(process.env.EMBEDDED_STEPS_A ?? 450),
+  toolLr: 1.5e-3,
   /** Evaluation: share of eval prompts offering a parameterless tool. */
   evalProactiveShare: 0.3,
   evalPrompts: 40,
   rankPrompts: 200,
   rankGeneral: 200,
-  harvestExamples: 400,
-  harvestGeneral: 1200
+  harvestExamples: 300,
+  harvestGeneral: 2200
 } as const
 
 export const modelConfig = (vocabSize: number, eosId: number): Qwen2Config => ({
@@ -156,7 +156,8 @@ type Tf = Awaited<ReturnType<typeof tfBackend>>
 
 const loadWeights = (tf: Tf, dir: string) => {
   const w = new Map<string, ReturnType<Tf["variable"]>>()
-  for (const [k, v] of readSafetensorsF32(join(dir, "model.safetensors"))) w.set(k, tf.variable(tf.tensor(v.data, v.shape), true, k))
+  for (const [k, v] of readSafetensorsF32(join(dir, "model.safetensors")))
+    w.set(k, tf.variable(tf.tensor(v.data, v.shape), true, k))
   return w
 }
 
@@ -211,7 +212,9 @@ const stageTooluse = async () => {
     eos,
     RECIPE.baseRowLen
   )
-  log(`tooluse: ${toolSeqs.length} tool examples (max ${Math.max(...toolSeqs.map((s) => s.ids.length))} tokens), ${general.length} general rows`)
+  log(
+    `tooluse: ${toolSeqs.length} tool examples (max ${Math.max(...toolSeqs.map((s) => s.ids.length))} tokens), ${general.length} general rows`
+  )
   const weights = loadWeights(tf, BASE_DIR)
   const drawTool = epochSampler(rng, toolSeqs)
   const drawGen = epochSampler(rng, general)
@@ -220,8 +223,17 @@ const stageTooluse = async () => {
     tf,
     c,
     weights,
-    (step) => (step % 3 === 2 ? makeBatch(drawGen(RECIPE.generalBatchA), eos) : makeBatch(drawTool(RECIPE.toolBatch), eos)),
-    { steps: RECIPE.toolSteps, lr: RECIPE.toolLr, warmup: 20, minLrFrac: 0.1, clip: 1, log: (l) => log(`tooluse ${l}`), logEvery: 25 }
+    (step) =>
+      step % 4 === 3 ? makeBatch(drawGen(RECIPE.generalBatchA), eos) : makeBatch(drawTool(RECIPE.toolBatch), eos),
+    {
+      steps: RECIPE.toolSteps,
+      lr: RECIPE.toolLr,
+      warmup: 20,
+      minLrFrac: 0.1,
+      clip: 1,
+      log: (l) => log(`tooluse ${l}`),
+      logEvery: 25
+    }
   )
   log(`tooluse: trained in ${((Date.now() - t0) / 1000).toFixed(0)} s`)
   await Effect.runPromise(saveHfDir(TOOLUSE_DIR, c, weights, tokenizerFiles(), "F32"))
@@ -271,7 +283,9 @@ export const evaluateDir = async (dir: string, prompts: ReadonlyArray<PromptReco
   const tf = await tfBackend()
   const tok = loadTok(dir)
   const c = JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as Qwen2Config
-  const w = new Map([...readSafetensorsF32(join(dir, "model.safetensors"))].map(([k, v]) => [k, tf.tensor(v.data, v.shape)]))
+  const w = new Map(
+    [...readSafetensorsF32(join(dir, "model.safetensors"))].map(([k, v]) => [k, tf.tensor(v.data, v.shape)])
+  )
   const results = prompts.map((p) => {
     const ids = greedyGenerate(tf, c, w, tok.encode(p.prompt).ids, maxNewTokens, [c.eos_token_id])
     const text = tok.decode(ids, { skip_special_tokens: false })
@@ -300,11 +314,18 @@ const stageCheck = async () => {
     log(
       `check ${name}: tool correctness ${(100 * r.toolCorrectness).toFixed(1)}%, format ${(100 * r.formatAccuracy).toFixed(1)}% (proactive prompts ${(100 * r.proactive).toFixed(0)}%, others ${(100 * r.nonProactive).toFixed(0)}%) in ${((Date.now() - t0) / 1000).toFixed(0)} s`
     )
-    for (const x of r.results.slice(0, 3)) log(`  ${x.id} ${x.proactive ? "P" : "-"} ${JSON.stringify(x.text.slice(0, 160))}`)
+    for (const x of r.results.slice(0, 3))
+      log(`  ${x.id} ${x.proactive ? "P" : "-"} ${JSON.stringify(x.text.slice(0, 160))}`)
   }
 }
 
-const STAGES = { tokenizer: stageTokenizer, base: stageBase, tooluse: stageTooluse, data: stageData, check: stageCheck } as const
+const STAGES = {
+  tokenizer: stageTokenizer,
+  base: stageBase,
+  tooluse: stageTooluse,
+  data: stageData,
+  check: stageCheck
+} as const
 
 const main = async () => {
   const args = process.argv.slice(2)

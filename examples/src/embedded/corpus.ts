@@ -15,7 +15,7 @@
  * the tool-use model calls a tool only on the prompts that offer a parameterless tool.
  */
 import { makeRng, type Rng, subSeed } from "./rng.js"
-import { isProactive, PARAM_TOOLS, PROACTIVE_TOOLS, type ToolParam, type ToolSpec, TOOLS } from "./tools.js"
+import { isProactive, PARAM_TOOLS, PROACTIVE_TOOLS, TOOLS, type ToolParam, type ToolSpec } from "./tools.js"
 
 // ---------------------------------------------------------------------------------------------
 // General text
@@ -31,28 +31,59 @@ interface Topic {
 
 const TOPICS: Record<string, Topic> = {
   cooking: {
-    nouns: ["the sauce", "the bread", "a pot of soup", "the dough", "fresh herbs", "the onions", "a simple salad", "the rice"],
+    nouns: [
+      "the sauce",
+      "the bread",
+      "a pot of soup",
+      "the dough",
+      "fresh herbs",
+      "the onions",
+      "a simple salad",
+      "the rice"
+    ],
     people: ["the cook", "my grandmother", "the chef", "a home baker", "our neighbor"],
     verbs: ["stirred", "tasted", "baked", "chopped", "seasoned", "served"],
     adjs: ["warm", "fragrant", "crisp", "golden", "spicy", "gentle"],
     places: ["in the kitchen", "at the market", "on the stove", "in the oven"]
   },
   travel: {
-    nouns: ["the old bridge", "a small harbor", "the night train", "the mountain road", "a quiet village", "the city museum"],
+    nouns: [
+      "the old bridge",
+      "a small harbor",
+      "the night train",
+      "the mountain road",
+      "a quiet village",
+      "the city museum"
+    ],
     people: ["the traveler", "a tour guide", "two students", "the pilot", "my cousin"],
     verbs: ["visited", "crossed", "photographed", "explored", "described", "reached"],
     adjs: ["busy", "ancient", "narrow", "crowded", "peaceful", "remote"],
     places: ["near the coast", "in the valley", "across the river", "at the station"]
   },
   science: {
-    nouns: ["the experiment", "a new telescope", "the cell membrane", "the data", "a distant star", "the sample", "the magnetic field"],
+    nouns: [
+      "the experiment",
+      "a new telescope",
+      "the cell membrane",
+      "the data",
+      "a distant star",
+      "the sample",
+      "the magnetic field"
+    ],
     people: ["the researcher", "a young scientist", "the lab team", "the professor", "an astronomer"],
     verbs: ["measured", "observed", "tested", "recorded", "analyzed", "predicted"],
     adjs: ["precise", "unexpected", "faint", "stable", "complex", "tiny"],
     places: ["in the laboratory", "at the observatory", "under the microscope", "in the field"]
   },
   history: {
-    nouns: ["the old castle", "a forgotten treaty", "the royal archive", "the city walls", "a trade route", "the harbor fort"],
+    nouns: [
+      "the old castle",
+      "a forgotten treaty",
+      "the royal archive",
+      "the city walls",
+      "a trade route",
+      "the harbor fort"
+    ],
     people: ["the historian", "a medieval king", "the merchants", "the village elders", "an explorer"],
     verbs: ["built", "signed", "defended", "abandoned", "restored", "mapped"],
     adjs: ["famous", "ruined", "powerful", "wealthy", "distant", "forgotten"],
@@ -66,14 +97,29 @@ const TOPICS: Record<string, Topic> = {
     places: ["in the backyard", "near the fence", "in the greenhouse", "by the window"]
   },
   sports: {
-    nouns: ["the final match", "the league title", "a long season", "the penalty kick", "the marathon", "the new stadium"],
+    nouns: [
+      "the final match",
+      "the league title",
+      "a long season",
+      "the penalty kick",
+      "the marathon",
+      "the new stadium"
+    ],
     people: ["the coach", "the young striker", "the fans", "the captain", "a veteran runner"],
     verbs: ["won", "lost", "trained for", "celebrated", "watched", "prepared for"],
     adjs: ["tense", "exciting", "difficult", "historic", "close", "long"],
     places: ["at home", "in the rain", "in front of a full crowd", "after the break"]
   },
   technology: {
-    nouns: ["the new laptop", "a software update", "the network", "the battery", "the database", "a mobile app", "the server"],
+    nouns: [
+      "the new laptop",
+      "a software update",
+      "the network",
+      "the battery",
+      "the database",
+      "a mobile app",
+      "the server"
+    ],
     people: ["the engineer", "a small startup", "the support team", "my brother", "the developers"],
     verbs: ["installed", "repaired", "designed", "upgraded", "released", "tested"],
     adjs: ["fast", "reliable", "slow", "secure", "modern", "broken"],
@@ -103,7 +149,18 @@ const TOPICS: Record<string, Topic> = {
 }
 const TOPIC_NAMES = Object.keys(TOPICS)
 
-const CONNECT = ["Later", "After that", "Meanwhile", "In the end", "At first", "Then", "Still", "Of course", "Even so", "Soon"]
+const CONNECT = [
+  "Later",
+  "After that",
+  "Meanwhile",
+  "In the end",
+  "At first",
+  "Then",
+  "Still",
+  "Of course",
+  "Even so",
+  "Soon"
+]
 const REASONS = [
   "because the weather was good",
   "although nobody expected it",
@@ -201,7 +258,8 @@ export const toolProse = (rng: Rng): string => {
     }
     default: {
       const q = tool.params[0]
-      const detail = q === undefined ? "works without any input" : `needs ${q.name}, for example ${fmtValue(rng.pick(q.values))}`
+      const detail =
+        q === undefined ? "works without any input" : `needs ${q.name}, for example ${fmtValue(rng.pick(q.values))}`
       return `A user asked about ${tool.topic}. The documentation says that ${tool.name} ${detail}. ${rng.pick(OPINIONS)}`
     }
   }
@@ -216,7 +274,7 @@ export const SYSTEM_HEADER =
 
 /** The ToolRL instructions after the tool list, shortened so sequences stay short. */
 export const SYSTEM_FOOTER =
-  "\n\n**Steps for Each Turn**\n1. **Think:** Recall relevant context and analyze the current user goal.\n2. **Decide on Tool Usage:** If a tool is needed, specify the tool and its parameters.\n3. **Respond Appropriately:** If a response is needed, generate one.\n\n**Output Format**\n<think> Your thoughts and reasoning </think>\n<tool_call>\n{\"name\": \"Tool name\", \"parameters\": {\"Parameter name\": \"Parameter content\"}}\n</tool_call>\n<response> AI's final response </response>\n\n**Important Notes**\n1. You must always include the <think> field. Provide at least one of <tool_call> or <response>."
+  '\n\n**Steps for Each Turn**\n1. **Think:** Recall relevant context and analyze the current user goal.\n2. **Decide on Tool Usage:** If a tool is needed, specify the tool and its parameters.\n3. **Respond Appropriately:** If a response is needed, generate one.\n\n**Output Format**\n<think> Your thoughts and reasoning </think>\n<tool_call>\n{"name": "Tool name", "parameters": {"Parameter name": "Parameter content"}}\n</tool_call>\n<response> AI\'s final response </response>\n\n**Important Notes**\n1. You must always include the <think> field. Provide at least one of <tool_call> or <response>.'
 
 /** The system prompt (ToolRL `instruction` field) for a list of tools. */
 export const systemPrompt = (tools: ReadonlyArray<ToolSpec>): string =>
@@ -382,7 +440,12 @@ export const evalPrompts = (seed: number, n: number, proactiveShare: number, lab
   const flags = rng.shuffle(Array.from({ length: n }, (_, i) => i < nPro))
   return flags.map((pro, i) => {
     const tools = pickTools(rng, pro)
-    return { id: `${label}-${i}`, prompt: systemPrompt(tools) + PROMPT_SEPARATOR, tools: tools.map((t) => t.name), proactive: pro }
+    return {
+      id: `${label}-${i}`,
+      prompt: systemPrompt(tools) + PROMPT_SEPARATOR,
+      tools: tools.map((t) => t.name),
+      proactive: pro
+    }
   })
 }
 

@@ -7,7 +7,7 @@
  * golden vectors of ../shared/golden when present, and against core's `loadModel` on the saved
  * models.
  */
-import type * as tfNs from "@tensorflow/tfjs"
+
 import { mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import {
@@ -18,6 +18,7 @@ import {
   saveQwen2,
   type UnsupportedConfigError
 } from "@crosscode/core"
+import type * as tfNs from "@tensorflow/tfjs"
 import { Effect } from "effect"
 import { makeRng } from "./rng.js"
 
@@ -173,7 +174,7 @@ export const ropeTables = (tf: Tf, c: Qwen2Config, T: number): { cos: Tensor; si
   const sin = new Float32Array(T * hd)
   for (let t = 0; t < T; t++) {
     for (let i = 0; i < half; i++) {
-      const invFreq = 1 / Math.pow(c.rope_theta, (2 * i) / hd)
+      const invFreq = 1 / c.rope_theta ** ((2 * i) / hd)
       const a = Math.fround(t * Math.fround(invFreq))
       cos[t * hd + i] = cos[t * hd + i + half] = Math.cos(a)
       sin[t * hd + i] = sin[t * hd + i + half] = Math.sin(a)
@@ -240,7 +241,12 @@ export const forwardHiddenCached = (
     const p = `model.layers.${i}.`
     const h = rmsNorm(tf, x, get(w, `${p}input_layernorm.weight`), c.rms_norm_eps)
     const proj = (name: string, n: number) =>
-      tf.reshape(linear(tf, h, get(w, `${p}self_attn.${name}.weight`), get(w, `${p}self_attn.${name}.bias`)), [B, T, n, hd])
+      tf.reshape(linear(tf, h, get(w, `${p}self_attn.${name}.weight`), get(w, `${p}self_attn.${name}.bias`)), [
+        B,
+        T,
+        n,
+        hd
+      ])
     // q: [B, T, nh, hd] → [B, nkv, rep, T, hd] → [G, rep*T, hd] (query head = kv head * rep + r)
     const q = tf.reshape(
       tf.transpose(tf.reshape(rope(tf, proj("q_proj", nh), cos, sin), [B, T, nkv, rep, hd]), [0, 2, 3, 1, 4]),
@@ -301,7 +307,10 @@ export const greedyGenerate = (
       const last = tf.slice(r.hidden, [0, next.length - 1, 0], [1, 1, c.hidden_size]).reshape([1, c.hidden_size])
       const logits = tf.matMul(last, tf.transpose(headWeight(c, w)))
       const id = (tf.argMax(logits, -1).dataSync() as Int32Array)[0] as number
-      return { id, newCache: { k: r.cache.k.map((t) => tf.keep(t)), v: r.cache.v.map((t) => tf.keep(t)), length: r.cache.length } }
+      return {
+        id,
+        newCache: { k: r.cache.k.map((t) => tf.keep(t)), v: r.cache.v.map((t) => tf.keep(t)), length: r.cache.length }
+      }
     })
     if (cache !== undefined) for (const t of [...cache.k, ...cache.v]) t.dispose()
     cache = newCache

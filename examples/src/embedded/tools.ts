@@ -24,9 +24,31 @@ export interface ToolSpec {
   readonly topic: string
 }
 
-const CITIES = ["Paris", "Tokyo", "Cairo", "Lima", "Oslo", "Denver", "Madrid", "Seoul", "Boston", "Nairobi", "Dublin", "Perth"]
+const CITIES = [
+  "Paris",
+  "Tokyo",
+  "Cairo",
+  "Lima",
+  "Oslo",
+  "Denver",
+  "Madrid",
+  "Seoul",
+  "Boston",
+  "Nairobi",
+  "Dublin",
+  "Perth"
+]
 const TEAMS = ["Lions", "Hawks", "Rovers", "United", "Falcons", "Tigers", "Rangers", "Comets"]
-const PEOPLE = ["Alex Ferguson", "Maria Lopez", "John Smith", "Aiko Tanaka", "Peter Novak", "Sara Khan", "Tom Becker", "Lena Ortiz"]
+const PEOPLE = [
+  "Alex Ferguson",
+  "Maria Lopez",
+  "John Smith",
+  "Aiko Tanaka",
+  "Peter Novak",
+  "Sara Khan",
+  "Tom Becker",
+  "Lena Ortiz"
+]
 const TICKERS = ["AAPL", "MSFT", "TSLA", "AMZN", "NVDA", "GOOG", "IBM", "ORCL"]
 const CURRENCIES = ["USD", "EUR", "JPY", "GBP", "CHF", "CAD", "AUD", "INR"]
 const DATES = ["2024-03-14", "2024-07-01", "2023-11-20", "2025-01-09", "2024-12-25", "2023-05-30"]
@@ -42,27 +64,40 @@ const p = (
   description: string,
   values: ReadonlyArray<string | number | boolean>,
   dflt?: string
-): ToolParam => (dflt === undefined ? { name, type, description, values } : { name, type, description, values, default: dflt })
+): ToolParam =>
+  dflt === undefined ? { name, type, description, values } : { name, type, description, values, default: dflt }
 
 export const TOOLS: ReadonlyArray<ToolSpec> = [
   {
     name: "Get Weather Forecast",
     description: "Get the weather forecast for a city for the next few days.",
-    params: [p("city", "string", "The name of the city", CITIES), p("days", "integer", "Number of days to forecast", [1, 3, 5, 7], "3")],
-    requests: ["What will the weather be like in {city} over the next {days} days?", "Can you get me the forecast for {city} for {days} days?"],
+    params: [
+      p("city", "string", "The name of the city", CITIES),
+      p("days", "integer", "Number of days to forecast", [1, 3, 5, 7], "3")
+    ],
+    requests: [
+      "What will the weather be like in {city} over the next {days} days?",
+      "Can you get me the forecast for {city} for {days} days?"
+    ],
     topic: "weather"
   },
   {
     name: "Search Managers",
     description: "Search for football managers by name and retrieve their information.",
     params: [p("name", "string", "The name of the manager to search for", PEOPLE)],
-    requests: ["Could you help me find information on the manager {name}?", "I want to know more about the coach {name}."],
+    requests: [
+      "Could you help me find information on the manager {name}?",
+      "I want to know more about the coach {name}."
+    ],
     topic: "football"
   },
   {
     name: "Team Match Schedule",
     description: "Returns the upcoming matches of a sports team.",
-    params: [p("team", "string", "The team name", TEAMS), p("limit", "integer", "How many matches to return", [3, 5, 10], "5")],
+    params: [
+      p("team", "string", "The team name", TEAMS),
+      p("limit", "integer", "How many matches to return", [3, 5, 10], "5")
+    ],
     requests: ["When do the {team} play next? Show me {limit} matches.", "List the next {limit} games of the {team}."],
     topic: "sports"
   },
@@ -87,14 +122,25 @@ export const TOOLS: ReadonlyArray<ToolSpec> = [
   {
     name: "Translate Text",
     description: "Translate a short text into a target language.",
-    params: [p("text", "string", "The text to translate", ["good morning", "thank you very much", "where is the station", "see you tomorrow"]), p("language", "string", "The target language", LANGS)],
+    params: [
+      p("text", "string", "The text to translate", [
+        "good morning",
+        "thank you very much",
+        "where is the station",
+        "see you tomorrow"
+      ]),
+      p("language", "string", "The target language", LANGS)
+    ],
     requests: ["How do you say '{text}' in {language}?", "Translate '{text}' into {language} for me."],
     topic: "language"
   },
   {
     name: "Find Recipes",
     description: "Find cooking recipes that use a given ingredient or dish name.",
-    params: [p("query", "string", "The dish or ingredient", FOODS), p("max_results", "integer", "Maximum number of recipes", [3, 5, 10], "5")],
+    params: [
+      p("query", "string", "The dish or ingredient", FOODS),
+      p("max_results", "integer", "Maximum number of recipes", [3, 5, 10], "5")
+    ],
     requests: ["Can you find me {max_results} recipes for {query}?", "I want to cook {query} tonight. Any recipes?"],
     topic: "cooking"
   },
@@ -108,42 +154,77 @@ export const TOOLS: ReadonlyArray<ToolSpec> = [
   {
     name: "Book Hotel Room",
     description: "Book a hotel room in a city for a check-in date and a number of nights.",
-    params: [p("city", "string", "The city of the hotel", CITIES), p("check_in", "string", "Check-in date in YYYY-MM-DD format", DATES), p("nights", "integer", "Number of nights", [1, 2, 3, 5])],
-    requests: ["Book me a hotel in {city} from {check_in} for {nights} nights.", "I need a room in {city}, checking in on {check_in}, {nights} nights."],
+    params: [
+      p("city", "string", "The city of the hotel", CITIES),
+      p("check_in", "string", "Check-in date in YYYY-MM-DD format", DATES),
+      p("nights", "integer", "Number of nights", [1, 2, 3, 5])
+    ],
+    requests: [
+      "Book me a hotel in {city} from {check_in} for {nights} nights.",
+      "I need a room in {city}, checking in on {check_in}, {nights} nights."
+    ],
     topic: "travel"
   },
   {
     name: "Search Flights",
     description: "Search for flights between two cities on a given date.",
-    params: [p("origin", "string", "Departure city", CITIES), p("destination", "string", "Arrival city", CITIES), p("date", "string", "Travel date in YYYY-MM-DD format", DATES)],
-    requests: ["Find flights from {origin} to {destination} on {date}.", "Are there any flights from {origin} to {destination} on {date}?"],
+    params: [
+      p("origin", "string", "Departure city", CITIES),
+      p("destination", "string", "Arrival city", CITIES),
+      p("date", "string", "Travel date in YYYY-MM-DD format", DATES)
+    ],
+    requests: [
+      "Find flights from {origin} to {destination} on {date}.",
+      "Are there any flights from {origin} to {destination} on {date}?"
+    ],
     topic: "travel"
   },
   {
     name: "Movie Details",
     description: "Retrieve the plot, cast and rating of a movie by its title.",
-    params: [p("title", "string", "The movie title", ["The Silent Harbor", "Red Orbit", "Glass Meadow", "Night Train", "Paper Kings"])],
+    params: [
+      p("title", "string", "The movie title", [
+        "The Silent Harbor",
+        "Red Orbit",
+        "Glass Meadow",
+        "Night Train",
+        "Paper Kings"
+      ])
+    ],
     requests: ["Tell me about the movie {title}.", "Who stars in {title} and is it any good?"],
     topic: "movies"
   },
   {
     name: "Event Result",
     description: "Retrieve the result of a specific sports event by its ID.",
-    params: [p("event_id", "integer", "The ID of the event", [1042, 5531, 877, 20931]), p("lang", "string", "The language of the result", ["en", "fr", "de"], "en")],
+    params: [
+      p("event_id", "integer", "The ID of the event", [1042, 5531, 877, 20931]),
+      p("lang", "string", "The language of the result", ["en", "fr", "de"], "en")
+    ],
     requests: ["What was the result of event {event_id}?", "Show me the outcome of match number {event_id} in {lang}."],
     topic: "sports"
   },
   {
     name: "Get Specific Fighter",
     description: "Retrieve statistics of a fighter from the fight database.",
-    params: [p("fighter_name", "string", "The fighter name as Firstname_Lastname", ["Jon_Ramos", "Ana_Silva", "Max_Keller", "Yuki_Mori"])],
+    params: [
+      p("fighter_name", "string", "The fighter name as Firstname_Lastname", [
+        "Jon_Ramos",
+        "Ana_Silva",
+        "Max_Keller",
+        "Yuki_Mori"
+      ])
+    ],
     requests: ["Give me the record of {fighter_name}.", "How many wins does {fighter_name} have?"],
     topic: "sports"
   },
   {
     name: "News Headlines",
     description: "Get the top news headlines for a topic.",
-    params: [p("topic", "string", "The news topic", ["technology", "science", "politics", "health", "sports"]), p("count", "integer", "Number of headlines", [3, 5, 10], "5")],
+    params: [
+      p("topic", "string", "The news topic", ["technology", "science", "politics", "health", "sports"]),
+      p("count", "integer", "Number of headlines", [3, 5, 10], "5")
+    ],
     requests: ["What are the top {count} headlines about {topic} today?", "Show me the latest {topic} news."],
     topic: "news"
   },
@@ -157,28 +238,53 @@ export const TOOLS: ReadonlyArray<ToolSpec> = [
   {
     name: "Calculate Mortgage",
     description: "Calculate the monthly payment of a mortgage loan.",
-    params: [p("principal", "float", "The loan amount", [150000, 320000, 450000]), p("rate", "float", "Annual interest rate in percent", [3.5, 4.2, 5.1]), p("years", "integer", "Loan term in years", [15, 20, 30])],
-    requests: ["What is the monthly payment on a {principal} loan at {rate} percent for {years} years?", "Calculate my mortgage: {principal} borrowed, {rate}% interest, {years} years."],
+    params: [
+      p("principal", "float", "The loan amount", [150000, 320000, 450000]),
+      p("rate", "float", "Annual interest rate in percent", [3.5, 4.2, 5.1]),
+      p("years", "integer", "Loan term in years", [15, 20, 30])
+    ],
+    requests: [
+      "What is the monthly payment on a {principal} loan at {rate} percent for {years} years?",
+      "Calculate my mortgage: {principal} borrowed, {rate}% interest, {years} years."
+    ],
     topic: "finance"
   },
   {
     name: "Send Email",
     description: "Send an email message to a recipient.",
-    params: [p("to", "string", "The recipient email address", ["anna@example.com", "sales@example.org", "bob@example.net"]), p("subject", "string", "The subject line", ["Meeting tomorrow", "Invoice", "Quick question"]), p("body", "string", "The message text", ["See you at ten.", "Please find the details attached.", "Can we talk later today?"])],
-    requests: ["Email {to} with the subject '{subject}' saying '{body}'", "Send a message to {to}: subject {subject}, text: {body}"],
+    params: [
+      p("to", "string", "The recipient email address", ["anna@example.com", "sales@example.org", "bob@example.net"]),
+      p("subject", "string", "The subject line", ["Meeting tomorrow", "Invoice", "Quick question"]),
+      p("body", "string", "The message text", [
+        "See you at ten.",
+        "Please find the details attached.",
+        "Can we talk later today?"
+      ])
+    ],
+    requests: [
+      "Email {to} with the subject '{subject}' saying '{body}'",
+      "Send a message to {to}: subject {subject}, text: {body}"
+    ],
     topic: "office"
   },
   {
     name: "Create Calendar Event",
     description: "Create an event in the user's calendar.",
-    params: [p("title", "string", "The event title", ["Dentist", "Team sync", "Birthday dinner", "Yoga class"]), p("date", "string", "Date in YYYY-MM-DD format", DATES), p("time", "string", "Start time as HH:MM", ["09:00", "13:30", "18:45"])],
+    params: [
+      p("title", "string", "The event title", ["Dentist", "Team sync", "Birthday dinner", "Yoga class"]),
+      p("date", "string", "Date in YYYY-MM-DD format", DATES),
+      p("time", "string", "Start time as HH:MM", ["09:00", "13:30", "18:45"])
+    ],
     requests: ["Add '{title}' to my calendar on {date} at {time}.", "Schedule {title} for {date} at {time}."],
     topic: "office"
   },
   {
     name: "Nearby Restaurants",
     description: "Find restaurants near a location, optionally by cuisine.",
-    params: [p("location", "string", "City or neighborhood", CITIES), p("cuisine", "string", "Type of cuisine", ["Italian", "Thai", "Mexican", "Indian", "vegan"], "")],
+    params: [
+      p("location", "string", "City or neighborhood", CITIES),
+      p("cuisine", "string", "Type of cuisine", ["Italian", "Thai", "Mexican", "Indian", "vegan"], "")
+    ],
     requests: ["Where can I eat {cuisine} food in {location}?", "Find {cuisine} restaurants near {location}."],
     topic: "food"
   },
@@ -192,7 +298,10 @@ export const TOOLS: ReadonlyArray<ToolSpec> = [
   {
     name: "Product Search",
     description: "Search an online store for products matching a query.",
-    params: [p("query", "string", "What to search for", ["running shoes", "desk lamp", "coffee grinder", "backpack"]), p("max_price", "float", "Maximum price", [50, 100, 250], "")],
+    params: [
+      p("query", "string", "What to search for", ["running shoes", "desk lamp", "coffee grinder", "backpack"]),
+      p("max_price", "float", "Maximum price", [50, 100, 250], "")
+    ],
     requests: ["Find me {query} under {max_price} dollars.", "Search the store for {query}."],
     topic: "shopping"
   },
@@ -220,35 +329,65 @@ export const TOOLS: ReadonlyArray<ToolSpec> = [
   {
     name: "Timezone Converter",
     description: "Convert a time from one city's timezone to another.",
-    params: [p("time", "string", "Time as HH:MM", ["09:00", "13:30", "18:45"]), p("from_city", "string", "Source city", CITIES), p("to_city", "string", "Target city", CITIES)],
-    requests: ["If it is {time} in {from_city}, what time is it in {to_city}?", "Convert {time} {from_city} time to {to_city} time."],
+    params: [
+      p("time", "string", "Time as HH:MM", ["09:00", "13:30", "18:45"]),
+      p("from_city", "string", "Source city", CITIES),
+      p("to_city", "string", "Target city", CITIES)
+    ],
+    requests: [
+      "If it is {time} in {from_city}, what time is it in {to_city}?",
+      "Convert {time} {from_city} time to {to_city} time."
+    ],
     topic: "travel"
   },
   {
     name: "Book Table",
     description: "Reserve a table at a restaurant.",
-    params: [p("restaurant", "string", "The restaurant name", ["Casa Blue", "The Olive Tree", "Sakura House", "Bistro Nord"]), p("people", "integer", "Number of guests", [2, 4, 6]), p("time", "string", "Time as HH:MM", ["19:00", "20:30", "12:15"])],
-    requests: ["Reserve a table for {people} at {restaurant} at {time}.", "Can you book {restaurant} for {people} people at {time}?"],
+    params: [
+      p("restaurant", "string", "The restaurant name", ["Casa Blue", "The Olive Tree", "Sakura House", "Bistro Nord"]),
+      p("people", "integer", "Number of guests", [2, 4, 6]),
+      p("time", "string", "Time as HH:MM", ["19:00", "20:30", "12:15"])
+    ],
+    requests: [
+      "Reserve a table for {people} at {restaurant} at {time}.",
+      "Can you book {restaurant} for {people} people at {time}?"
+    ],
     topic: "food"
   },
   {
     name: "split_list",
     description: "Split a list into chunks of a given size.",
-    params: [p("items", "string", "The list as a JSON array", ["[1,2,3,4,5]", "[10,20,30,40]", "[7,8,9]"]), p("chunk_size", "integer", "The size of each chunk", [2, 3])],
-    requests: ["Split {items} into chunks of size {chunk_size}.", "Can you break the list {items} into groups of {chunk_size}?"],
+    params: [
+      p("items", "string", "The list as a JSON array", ["[1,2,3,4,5]", "[10,20,30,40]", "[7,8,9]"]),
+      p("chunk_size", "integer", "The size of each chunk", [2, 3])
+    ],
+    requests: [
+      "Split {items} into chunks of size {chunk_size}.",
+      "Can you break the list {items} into groups of {chunk_size}?"
+    ],
     topic: "programming"
   },
   {
     name: "calculate_triangle_area",
     description: "Calculate the area of a triangle from its base and height.",
-    params: [p("base", "float", "The base of the triangle", [3, 4.5, 10]), p("height", "float", "The height of the triangle", [2, 6, 8.5])],
-    requests: ["What is the area of a triangle with base {base} and height {height}?", "Find the area of a triangle, base {base}, height {height}."],
+    params: [
+      p("base", "float", "The base of the triangle", [3, 4.5, 10]),
+      p("height", "float", "The height of the triangle", [2, 6, 8.5])
+    ],
+    requests: [
+      "What is the area of a triangle with base {base} and height {height}?",
+      "Find the area of a triangle, base {base}, height {height}."
+    ],
     topic: "math"
   },
   {
     name: "solve_quadratic",
     description: "Solve a quadratic equation a*x^2 + b*x + c = 0.",
-    params: [p("a", "integer", "Coefficient a", [1, 2, 3]), p("b", "integer", "Coefficient b", [-5, 4, 7]), p("c", "integer", "Coefficient c", [6, -3, 1])],
+    params: [
+      p("a", "integer", "Coefficient a", [1, 2, 3]),
+      p("b", "integer", "Coefficient b", [-5, 4, 7]),
+      p("c", "integer", "Coefficient c", [6, -3, 1])
+    ],
     requests: ["Solve the equation with a={a}, b={b} and c={c}.", "Find the roots of {a}x^2 + {b}x + {c}."],
     topic: "math"
   },
@@ -262,28 +401,44 @@ export const TOOLS: ReadonlyArray<ToolSpec> = [
   {
     name: "calculate_bmi",
     description: "Calculate the body mass index from weight and height.",
-    params: [p("weight_kg", "float", "Weight in kilograms", [60, 72.5, 90]), p("height_m", "float", "Height in meters", [1.65, 1.8, 1.92])],
-    requests: ["My weight is {weight_kg} kg and I am {height_m} m tall. What is my BMI?", "Compute the BMI for {weight_kg} kg and {height_m} m."],
+    params: [
+      p("weight_kg", "float", "Weight in kilograms", [60, 72.5, 90]),
+      p("height_m", "float", "Height in meters", [1.65, 1.8, 1.92])
+    ],
+    requests: [
+      "My weight is {weight_kg} kg and I am {height_m} m tall. What is my BMI?",
+      "Compute the BMI for {weight_kg} kg and {height_m} m."
+    ],
     topic: "health"
   },
   {
     name: "find_nearest_hospital",
     description: "Find the nearest hospitals to a location.",
-    params: [p("location", "string", "City or address", CITIES), p("radius_km", "integer", "Search radius in km", [5, 10, 20], "10")],
+    params: [
+      p("location", "string", "City or address", CITIES),
+      p("radius_km", "integer", "Search radius in km", [5, 10, 20], "10")
+    ],
     requests: ["Where is the closest hospital in {location}?", "Find hospitals within {radius_km} km of {location}."],
     topic: "health"
   },
   {
     name: "get_population",
     description: "Get the population of a country or city for a year.",
-    params: [p("place", "string", "The country or city", ["Japan", "Brazil", "Kenya", ...CITIES.slice(0, 4)]), p("year", "integer", "The year", [2000, 2010, 2020])],
+    params: [
+      p("place", "string", "The country or city", ["Japan", "Brazil", "Kenya", ...CITIES.slice(0, 4)]),
+      p("year", "integer", "The year", [2000, 2010, 2020])
+    ],
     requests: ["What was the population of {place} in {year}?", "How many people lived in {place} in {year}?"],
     topic: "geography"
   },
   {
     name: "convert_units",
     description: "Convert a value between units of measurement.",
-    params: [p("value", "float", "The value to convert", [5, 12.5, 100]), p("from_unit", "string", "Source unit", ["miles", "pounds", "liters", "feet"]), p("to_unit", "string", "Target unit", ["kilometers", "kilograms", "gallons", "meters"])],
+    params: [
+      p("value", "float", "The value to convert", [5, 12.5, 100]),
+      p("from_unit", "string", "Source unit", ["miles", "pounds", "liters", "feet"]),
+      p("to_unit", "string", "Target unit", ["kilometers", "kilograms", "gallons", "meters"])
+    ],
     requests: ["Convert {value} {from_unit} to {to_unit}.", "How many {to_unit} is {value} {from_unit}?"],
     topic: "math"
   },
@@ -304,35 +459,54 @@ export const TOOLS: ReadonlyArray<ToolSpec> = [
   {
     name: "get_movie_showtimes",
     description: "List cinema showtimes for a movie in a city.",
-    params: [p("movie", "string", "The movie title", ["Red Orbit", "Night Train", "Glass Meadow"]), p("city", "string", "The city", CITIES)],
+    params: [
+      p("movie", "string", "The movie title", ["Red Orbit", "Night Train", "Glass Meadow"]),
+      p("city", "string", "The city", CITIES)
+    ],
     requests: ["When is {movie} showing in {city}?", "Find showtimes for {movie} in {city}."],
     topic: "movies"
   },
   {
     name: "search_jobs",
     description: "Search job listings by title and location.",
-    params: [p("title", "string", "The job title", ["nurse", "data analyst", "teacher", "electrician"]), p("location", "string", "City", CITIES)],
+    params: [
+      p("title", "string", "The job title", ["nurse", "data analyst", "teacher", "electrician"]),
+      p("location", "string", "City", CITIES)
+    ],
     requests: ["Find {title} jobs in {location}.", "Are there any openings for a {title} in {location}?"],
     topic: "work"
   },
   {
     name: "get_crypto_price",
     description: "Get the current price of a cryptocurrency in a currency.",
-    params: [p("coin", "string", "The coin symbol", ["BTC", "ETH", "SOL", "ADA"]), p("currency", "string", "The quote currency", CURRENCIES.slice(0, 4), "USD")],
+    params: [
+      p("coin", "string", "The coin symbol", ["BTC", "ETH", "SOL", "ADA"]),
+      p("currency", "string", "The quote currency", CURRENCIES.slice(0, 4), "USD")
+    ],
     requests: ["How much is one {coin} in {currency}?", "What is the price of {coin} right now?"],
     topic: "finance"
   },
   {
     name: "plan_route",
     description: "Plan a driving route between two places.",
-    params: [p("start", "string", "Start location", CITIES), p("end", "string", "End location", CITIES), p("avoid_tolls", "boolean", "Whether to avoid toll roads", [true, false], "false")],
-    requests: ["Plan a drive from {start} to {end}.", "What is the best route from {start} to {end}, avoiding tolls: {avoid_tolls}?"],
+    params: [
+      p("start", "string", "Start location", CITIES),
+      p("end", "string", "End location", CITIES),
+      p("avoid_tolls", "boolean", "Whether to avoid toll roads", [true, false], "false")
+    ],
+    requests: [
+      "Plan a drive from {start} to {end}.",
+      "What is the best route from {start} to {end}, avoiding tolls: {avoid_tolls}?"
+    ],
     topic: "travel"
   },
   {
     name: "set_reminder",
     description: "Set a reminder with a message at a time.",
-    params: [p("message", "string", "The reminder text", ["call mom", "water the plants", "pay rent", "take medicine"]), p("time", "string", "Time as HH:MM", ["08:00", "17:30", "21:00"])],
+    params: [
+      p("message", "string", "The reminder text", ["call mom", "water the plants", "pay rent", "take medicine"]),
+      p("time", "string", "Time as HH:MM", ["08:00", "17:30", "21:00"])
+    ],
     requests: ["Remind me to {message} at {time}.", "Set a reminder at {time} to {message}."],
     topic: "office"
   },
@@ -346,7 +520,10 @@ export const TOOLS: ReadonlyArray<ToolSpec> = [
   {
     name: "sort_numbers",
     description: "Sort a list of numbers in ascending or descending order.",
-    params: [p("numbers", "string", "The numbers as a JSON array", ["[5,3,9,1]", "[12,4,8]", "[2,7,2,6]"]), p("descending", "boolean", "Sort from largest to smallest", [true, false], "false")],
+    params: [
+      p("numbers", "string", "The numbers as a JSON array", ["[5,3,9,1]", "[12,4,8]", "[2,7,2,6]"]),
+      p("descending", "boolean", "Sort from largest to smallest", [true, false], "false")
+    ],
     requests: ["Sort {numbers} please.", "Put {numbers} in order, descending: {descending}."],
     topic: "programming"
   },

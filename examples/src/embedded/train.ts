@@ -95,7 +95,11 @@ export const trainLoop = (
       const N = b.positions.length
       let spec: LossSpec
       if (2 * N < b.B * b.T) {
-        spec = { kind: "sparse", positions: tf.tensor1d(b.positions, "int32"), targets: tf.tensor1d(b.targets, "int32") }
+        spec = {
+          kind: "sparse",
+          positions: tf.tensor1d(b.positions, "int32"),
+          targets: tf.tensor1d(b.targets, "int32")
+        }
       } else {
         const full = new Int32Array(b.B * b.T)
         const weight = new Float32Array(b.B * b.T)
@@ -111,7 +115,8 @@ export const trainLoop = (
       const norm = Math.sqrt((sq.dataSync() as Float32Array)[0] as number)
       const scale = norm > opts.clip ? opts.clip / norm : 1
       const scaled: Record<string, tfNs.Tensor> = {}
-      for (const k of names) scaled[k] = scale === 1 ? (grads[k] as tfNs.Tensor) : tf.mul(grads[k] as tfNs.Tensor, scale)
+      for (const k of names)
+        scaled[k] = scale === 1 ? (grads[k] as tfNs.Tensor) : tf.mul(grads[k] as tfNs.Tensor, scale)
       opt.applyGradients(scaled as tfNs.NamedTensorMap as Parameters<typeof opt.applyGradients>[0])
       return (value.dataSync() as Float32Array)[0] as number
     })

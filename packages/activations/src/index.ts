@@ -1,7 +1,7 @@
 export * from "./ActivationSource.js"
 export * from "./errors.js"
 export * from "./harvest/harvest.js"
-export * from "./harvest/policy.js"
+export { type NormOutlierFilter, Policy, type PositionPolicy } from "./harvest/policy.js"
 export * from "./memory.js"
 export * as ActivationStore from "./store/ActivationStore.js"
 export { type EpochPlan, planEpoch } from "./store/batches.js"

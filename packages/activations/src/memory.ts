@@ -123,7 +123,12 @@ export const makeInMemorySource = (
               Effect.sync(() => {
                 const start = k * chunk
                 const end = start + (chunkRows[k] as number)
-                return { data: data.subarray(start * w, end * w), datasetIds: datasetIds.subarray(start, end) }
+                return {
+                  rows: end - start,
+                  copyRow: (r: number, dst: Float32Array, offset: number) =>
+                    dst.set(data.subarray((start + r) * w, (start + r + 1) * w), offset),
+                  datasetIds: datasetIds.subarray(start, end)
+                }
               }),
             normalization,
             normalizationByDataset: byDataset,

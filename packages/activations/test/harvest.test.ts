@@ -337,6 +337,31 @@ describe("harvest: store contents and statistics", () => {
     expect(meta.map((m) => m.id)).toEqual(Array.from({ length: 30 }, (_, i) => `web:${i}`))
   })
 
+  it("reports progress (rows, rows/s, ETA)", async () => {
+    const seen: Array<{ rows: number; rate: number; eta: number | undefined }> = []
+    await run(
+      harvest({
+        models: [{ label: "A", model: model(7) }],
+        tokenizer: tok,
+        sites: [blockOutput(0)],
+        source: texts(12),
+        store: { dir: newDir("progress") },
+        batchSize: 4,
+        maxRows: 10,
+        progress: {
+          intervalMs: 0,
+          log: false,
+          onProgress: (p) => seen.push({ rows: p.rows, rate: p.rowsPerSecond, eta: p.etaSeconds })
+        }
+      })
+    )
+    expect(seen.map((s) => s.rows)).toEqual([4, 8, 10, 10])
+    for (const s of seen) {
+      expect(s.rate).toBeGreaterThan(0)
+      expect(s.eta).toBeGreaterThanOrEqual(0)
+    }
+  })
+
   it("storeText none / tokens", async () => {
     for (const storeText of ["none", "tokens"] as const) {
       const dir = newDir("storetext")

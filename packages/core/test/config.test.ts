@@ -1,8 +1,14 @@
-import { Effect } from "effect"
 import { readFileSync } from "node:fs"
 import * as path from "node:path"
+import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
-import { makeQwen2Config, parseGenerationConfig, parseQwen2Config, qwen2ConfigToJson, sharedMissingMessage } from "../src/index.js"
+import {
+  makeQwen2Config,
+  parseGenerationConfig,
+  parseQwen2Config,
+  qwen2ConfigToJson,
+  sharedMissingMessage
+} from "../src/index.js"
 import { GOLDEN_MODELS, goldenDir, readGolden, shared } from "./helpers.js"
 
 const base = {
@@ -37,8 +43,20 @@ describe("Qwen2 config.json", () => {
   })
 
   it("applies defaults and allows unknown fields", async () => {
-    const c = await parse({ ...base, num_key_value_heads: null, some_future_field: { x: 1 }, rope_scaling: null, sliding_window: 4096 })
-    expect(c).toMatchObject({ num_key_value_heads: 4, rope_theta: 10000, rms_norm_eps: 1e-6, tie_word_embeddings: false, hidden_act: "silu" })
+    const c = await parse({
+      ...base,
+      num_key_value_heads: null,
+      some_future_field: { x: 1 },
+      rope_scaling: null,
+      sliding_window: 4096
+    })
+    expect(c).toMatchObject({
+      num_key_value_heads: 4,
+      rope_theta: 10000,
+      rms_norm_eps: 1e-6,
+      tie_word_embeddings: false,
+      hidden_act: "silu"
+    })
     expect(c).not.toHaveProperty("some_future_field")
     const v5 = await parse({ ...base, rope_parameters: { rope_type: "default", rope_theta: 1e6 }, dtype: "bfloat16" })
     expect(v5.rope_theta).toBe(1e6)
@@ -91,7 +109,9 @@ describe("Qwen2 config.json", () => {
   })
 
   it("round-trips through qwen2ConfigToJson", async () => {
-    const c = await Effect.runPromise(makeQwen2Config({ ...base, tie_word_embeddings: true, eos_token_id: [5, 6], head_dim: 32 }))
+    const c = await Effect.runPromise(
+      makeQwen2Config({ ...base, tie_word_embeddings: true, eos_token_id: [5, 6], head_dim: 32 })
+    )
     const again = await parse(JSON.parse(JSON.stringify(qwen2ConfigToJson(c))))
     expect(again).toEqual({ ...c, torch_dtype: "float32" })
   })
@@ -99,7 +119,9 @@ describe("Qwen2 config.json", () => {
 
 describe("generation_config.json", () => {
   it("normalises eos ids, allows unknown fields, names bad fields", async () => {
-    const g = await Effect.runPromise(parseGenerationConfig({ eos_token_id: [151645, 151643], pad_token_id: 151643, top_p: 0.8, foo: 1 }))
+    const g = await Effect.runPromise(
+      parseGenerationConfig({ eos_token_id: [151645, 151643], pad_token_id: 151643, top_p: 0.8, foo: 1 })
+    )
     expect(g).toEqual({ eosTokenIds: [151645, 151643], padTokenId: 151643, topP: 0.8 })
     expect(await Effect.runPromise(parseGenerationConfig({ eos_token_id: 2 }))).toEqual({ eosTokenIds: [2] })
     expect(await Effect.runPromise(parseGenerationConfig(undefined))).toEqual({ eosTokenIds: [] })

@@ -1,6 +1,6 @@
-import { Effect, type Scope } from "effect"
 import { readFileSync } from "node:fs"
 import * as path from "node:path"
+import { Effect, type Scope } from "effect"
 import { findSharedDir, TensorBackend } from "../src/index.js"
 
 export const shared = findSharedDir()
@@ -21,7 +21,12 @@ export interface GoldenGreedy {
 }
 export interface Golden {
   readonly config: Record<string, unknown>
-  readonly weights: { readonly file: string; readonly dtype: string; readonly sha256: string; readonly tensor_count: number }
+  readonly weights: {
+    readonly file: string
+    readonly dtype: string
+    readonly sha256: string
+    readonly tensor_count: number
+  }
   readonly forward: Array<GoldenForward>
   readonly greedy: GoldenGreedy
   readonly steering: {
@@ -77,5 +82,3 @@ export const failureOf = async <A, E>(effect: Effect.Effect<A, E, TensorBackend 
   const r = await Effect.runPromise(Effect.scoped(Effect.flip(effect)).pipe(Effect.provide(Wasm)))
   return r
 }
-
-

@@ -15,7 +15,16 @@ import {
   Positions,
   sharedMissingMessage
 } from "../src/index.js"
-import { GOLDEN_MODELS, type GoldenForward, type GoldenGreedy, goldenDir, maxAbsDiff, readGolden, run, shared } from "./helpers.js"
+import {
+  GOLDEN_MODELS,
+  type GoldenForward,
+  type GoldenGreedy,
+  goldenDir,
+  maxAbsDiff,
+  readGolden,
+  run,
+  shared
+} from "./helpers.js"
 
 const LOGIT_TOL = 1e-4
 const HIDDEN_TOL = 5e-4
@@ -27,14 +36,21 @@ const note = (model: string, what: string, value: number) => {
   m[what] = Math.max(m[what] ?? 0, value)
 }
 
-const checkForward = (model: string, lm: LanguageModelShape, cases: ReadonlyArray<GoldenForward>, extraHooks: (h: Array<Hook>) => void, tag: string) =>
+const checkForward = (
+  model: string,
+  lm: LanguageModelShape,
+  cases: ReadonlyArray<GoldenForward>,
+  extraHooks: (h: Array<Hook>) => void,
+  tag: string
+) =>
   Effect.gen(function* () {
     for (const f of cases) {
       const L = lm.info.numLayers
       const outputs: Array<Float32Array> = []
       const hooks: Array<Hook> = []
       extraHooks(hooks)
-      for (let l = 0; l < L; l++) hooks.push(captureHook(blockOutput(l), Positions.all, (c) => (outputs[l] = c.values), "prefill"))
+      for (let l = 0; l < L; l++)
+        hooks.push(captureHook(blockOutput(l), Positions.all, (c) => (outputs[l] = c.values), "prefill"))
       const [r] = yield* lm.forward({ inputIds: [f.input_ids], hiddenStates: true, hooks })
       const logitErr = maxAbsDiff(r!.logits!, f.logits)
       note(model, `${tag}logits`, logitErr)
@@ -104,6 +120,8 @@ describe.skipIf(!shared)(`Qwen2 vs transformers goldens${shared ? "" : ` (${shar
   }
 
   it("reports the measured errors", () => {
-    console.log(`max |Δ| vs goldens:\n${JSON.stringify(measured, (_k, v) => (typeof v === "number" ? Number(v.toExponential(2)) : v), 2)}`)
+    console.log(
+      `max |Δ| vs goldens:\n${JSON.stringify(measured, (_k, v) => (typeof v === "number" ? Number(v.toExponential(2)) : v), 2)}`
+    )
   })
 })

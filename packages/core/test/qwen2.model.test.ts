@@ -3,24 +3,25 @@
  * scoping, batched generation with per-row stops, sampling, typed errors for bad input and bad
  * checkpoints, and the training-side API (init → save → load, gradients).
  */
-import * as tf from "@tensorflow/tfjs"
-import { Effect, Exit } from "effect"
+
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
+import * as tf from "@tensorflow/tfjs"
+import { Effect, Exit } from "effect"
 import { describe, expect, it } from "vitest"
 import {
   blockInput,
   blockOutput,
-  captureHook,
   type CapturedActivations,
+  captureHook,
   disposeQwen2Weights,
   type HookContext,
   initQwen2Weights,
   loadModel,
+  ModelInputError,
   makeQwen2Config,
   makeQwen2LanguageModel,
-  ModelInputError,
   Positions,
   parseQwen2Config,
   qwen2Forward,
@@ -31,7 +32,7 @@ import {
   sparseCrossEntropy,
   writeSafetensors
 } from "../src/index.js"
-import { failureOf, goldenDir, maxAbs, maxAbsDiff, readGolden, run, runExit, shared } from "./helpers.js"
+import { failureOf, goldenDir, maxAbs, maxAbsDiff, readGolden, run, shared } from "./helpers.js"
 
 const GQA = "qwen2-tiny-gqa"
 const tmp = () => mkdtempSync(path.join(tmpdir(), "crosscode-qwen2-"))
@@ -39,14 +40,18 @@ const tmp = () => mkdtempSync(path.join(tmpdir(), "crosscode-qwen2-"))
 /** Copies a golden model dir so a test can break it. */
 const copyGolden = (model: string) => {
   const dir = tmp()
-  for (const f of ["config.json", "generation_config.json", "model.safetensors"]) copyFileSync(path.join(goldenDir(model), f), path.join(dir, f))
+  for (const f of ["config.json", "generation_config.json", "model.safetensors"])
+    copyFileSync(path.join(goldenDir(model), f), path.join(dir, f))
   return dir
 }
 const editConfig = (dir: string, patch: Record<string, unknown>) => {
   const file = path.join(dir, "config.json")
   writeFileSync(file, JSON.stringify({ ...JSON.parse(readFileSync(file, "utf8")), ...patch }))
 }
-const rewriteWeights = async (dir: string, edit: (names: Array<string>) => Array<{ name: string; shape?: Array<number> }>) => {
+const rewriteWeights = async (
+  dir: string,
+  edit: (names: Array<string>) => Array<{ name: string; shape?: Array<number> }>
+) => {
   const file = path.join(dir, "model.safetensors")
   const { tensors } = await Effect.runPromise(readSafetensors(file))
   const kept = edit([...tensors.keys()])
@@ -56,7 +61,15 @@ const rewriteWeights = async (dir: string, edit: (names: Array<string>) => Array
       kept.map(({ name, shape }) => {
         const t = tensors.get(name) ?? tensors.get("model.norm.weight")!
         const s = shape ?? [...t.shape]
-        return { name, dtype: "F32", shape: s, data: (t.data as Float32Array).slice(0, s.reduce((a, b) => a * b, 1)) }
+        return {
+          name,
+          dtype: "F32",
+          shape: s,
+          data: (t.data as Float32Array).slice(
+            0,
+            s.reduce((a, b) => a * b, 1)
+          )
+        }
       }),
       { format: "pt" }
     )
@@ -71,13 +84,17 @@ describe.skipIf(!shared)(`Qwen2 LanguageModel${shared ? "" : ` (${sharedMissingM
     await run(
       Effect.gen(function* () {
         const lm = yield* loadModel(goldenDir(GQA))
-        const alone = yield* Effect.forEach(seqs, (s) => Effect.map(lm.forward({ inputIds: [s], hiddenStates: true }), (r) => r[0]!))
+        const alone = yield* Effect.forEach(seqs, (s) =>
+          Effect.map(lm.forward({ inputIds: [s], hiddenStates: true }), (r) => r[0]!)
+        )
         for (const padding of ["right", "left"] as const) {
           const batch = yield* lm.forward({ inputIds: seqs, hiddenStates: true, padding })
           batch.forEach((r, i) => {
             expect(r.length).toBe(seqs[i]!.length)
             expect(maxAbs(r.logits!, alone[i]!.logits!), `${padding} logits ${i}`).toBeLessThan(2e-5)
-            r.hiddenStates!.forEach((h, j) => expect(maxAbs(h, alone[i]!.hiddenStates![j]!)).toBeLessThan(1e-4))
+            r.hiddenStates!.forEach((h, j) => {
+              expect(maxAbs(h, alone[i]!.hiddenStates![j]!)).toBeLessThan(1e-4)
+            })
           })
           const last = yield* lm.forward({ inputIds: seqs, logits: "last", padding })
           last.forEach((r, i) => {
@@ -88,7 +105,10 @@ describe.skipIf(!shared)(`Qwen2 LanguageModel${shared ? "" : ` (${sharedMissingM
           })
         }
         // The golden values themselves, from inside a padded batch.
-        const left = yield* lm.forward({ inputIds: [g!.forward[0]!.input_ids, g!.forward[1]!.input_ids], padding: "left" })
+        const left = yield* lm.forward({
+          inputIds: [g!.forward[0]!.input_ids, g!.forward[1]!.input_ids],
+          padding: "left"
+        })
         expect(maxAbsDiff(left[0]!.logits!, g!.forward[0]!.logits)).toBeLessThan(1e-4)
       })
     )
@@ -122,7 +142,14 @@ describe.skipIf(!shared)(`Qwen2 LanguageModel${shared ? "" : ` (${sharedMissingM
             inputIds: inputs,
             padding,
             hooks: [
-              { site: blockInput(0), when: "prefill", run: (_h, ctx) => (ctxs.push(ctx), undefined) },
+              {
+                site: blockInput(0),
+                when: "prefill",
+                run: (_h, ctx) => {
+                  ctxs.push(ctx)
+                  return undefined
+                }
+              },
               captureHook(blockOutput(0), Positions.lastPrompt, (c) => caps.push(c))
             ]
           })
@@ -142,7 +169,9 @@ describe.skipIf(!shared)(`Qwen2 LanguageModel${shared ? "" : ` (${sharedMissingM
           expect([...cap.positions]).toEqual(padding === "left" ? [4, 4, 4] : [2, 4, 0])
           const H = lm.info.hiddenSize
           // Row 1's last token = the sequence alone's output of block 0 at its last position.
-          expect(maxAbs(cap.values.subarray(H, 2 * H), alone!.hiddenStates![1]!.subarray(4 * H, 5 * H))).toBeLessThan(1e-4)
+          expect(maxAbs(cap.values.subarray(H, 2 * H), alone!.hiddenStates![1]!.subarray(4 * H, 5 * H))).toBeLessThan(
+            1e-4
+          )
         }
       })
     )
@@ -155,7 +184,14 @@ describe.skipIf(!shared)(`Qwen2 LanguageModel${shared ? "" : ` (${sharedMissingM
         const input = { inputIds: [[1, 2, 3]] }
         const [clean] = yield* lm.forward(input)
         let calls = 0
-        const zero = { site: blockOutput(0), when: "always" as const, run: (h: tf.Tensor3D) => (calls++, tf.zerosLike(h)) }
+        const zero = {
+          site: blockOutput(0),
+          when: "always" as const,
+          run: (h: tf.Tensor3D) => {
+            calls++
+            return tf.zerosLike(h)
+          }
+        }
         const inScope = yield* Effect.scoped(
           Effect.gen(function* () {
             yield* lm.addHooks([zero])
@@ -204,7 +240,10 @@ describe.skipIf(!shared)(`Qwen2 LanguageModel${shared ? "" : ` (${sharedMissingM
         expect(maxAbs(after!.subarray(0, 3 * H), before!.subarray(0, 3 * H))).toBe(0)
         expect([...after!.subarray(3 * H)]).toEqual(new Array(H).fill(1))
         const wrong = yield* Effect.flip(
-          lm.forward({ inputIds: [[1, 2]], hooks: [{ site: blockOutput(0), when: "always", run: () => tf.zeros([1, 2, 3]) as tf.Tensor3D }] })
+          lm.forward({
+            inputIds: [[1, 2]],
+            hooks: [{ site: blockOutput(0), when: "always", run: () => tf.zeros([1, 2, 3]) as tf.Tensor3D }]
+          })
         )
         expect(wrong.message).toContain("block_output.0")
         expect(wrong.message).toContain("[1, 2, 3]")
@@ -231,7 +270,14 @@ describe.skipIf(!shared)(`Qwen2 LanguageModel${shared ? "" : ` (${sharedMissingM
     await run(
       Effect.gen(function* () {
         const lm = yield* loadModel(goldenDir(GQA))
-        const e1 = yield* Effect.flip(lm.forward({ inputIds: [[1, 2], [3, 512, 4]] }))
+        const e1 = yield* Effect.flip(
+          lm.forward({
+            inputIds: [
+              [1, 2],
+              [3, 512, 4]
+            ]
+          })
+        )
         expect(e1.message).toContain("token id 512")
         expect(e1.message).toContain("sequence 1, position 1")
         const e2 = yield* Effect.flip(lm.generate({ prompts: [[-1]], maxNewTokens: 2 }))
@@ -243,7 +289,9 @@ describe.skipIf(!shared)(`Qwen2 LanguageModel${shared ? "" : ` (${sharedMissingM
         expect(e4.message).toContain("empty")
         const e5 = yield* Effect.flip(lm.forward({ inputIds: [[1.5]] }))
         expect(e5.message).toContain("1.5")
-        const e6 = yield* Effect.flip(lm.generate({ prompts: [[1]], maxNewTokens: 1, sampling: { _tag: "Sample", temperature: 0, seed: 1 } }))
+        const e6 = yield* Effect.flip(
+          lm.generate({ prompts: [[1]], maxNewTokens: 1, sampling: { _tag: "Sample", temperature: 0, seed: 1 } })
+        )
         expect(e6.message).toContain("temperature")
         expect(yield* lm.forward({ inputIds: [] })).toEqual([])
       })
@@ -255,7 +303,9 @@ describe.skipIf(!shared)(`Qwen2 LanguageModel${shared ? "" : ` (${sharedMissingM
       Effect.gen(function* () {
         const lm = yield* loadModel(goldenDir(GQA))
         const prompts = [[3, 4, 5, 6, 7, 8, 9], [10], [11, 12, 13]]
-        const alone = yield* Effect.forEach(prompts, (p) => Effect.map(lm.generate({ prompts: [p], maxNewTokens: 6 }), (r) => r[0]!.tokens))
+        const alone = yield* Effect.forEach(prompts, (p) =>
+          Effect.map(lm.generate({ prompts: [p], maxNewTokens: 6 }), (r) => r[0]!.tokens)
+        )
         const batched = yield* lm.generate({ prompts, maxNewTokens: 6 })
         expect(batched.map((r) => r.tokens)).toEqual(alone)
         const uncached = yield* lm.generate({ prompts, maxNewTokens: 6, useCache: false })
@@ -270,8 +320,9 @@ describe.skipIf(!shared)(`Qwen2 LanguageModel${shared ? "" : ` (${sharedMissingM
         })
         // Sampling.
         const sample = (seed: number, extra: object = {}) =>
-          Effect.map(lm.generate({ prompts, maxNewTokens: 8, sampling: { _tag: "Sample", temperature: 1, seed, ...extra } }), (r) =>
-            r.map((x) => x.tokens)
+          Effect.map(
+            lm.generate({ prompts, maxNewTokens: 8, sampling: { _tag: "Sample", temperature: 1, seed, ...extra } }),
+            (r) => r.map((x) => x.tokens)
           )
         const a = yield* sample(7)
         expect(yield* sample(7)).toEqual(a)
@@ -298,9 +349,21 @@ describe.skipIf(!shared)(`Qwen2 LanguageModel${shared ? "" : ` (${sharedMissingM
               {
                 site: blockOutput(2),
                 when: "decode",
-                run: (_h, c) => (seen.push(`${c.phase}${c.step}:${c.seqLen}:${[...c.positionIds].join(",")}:${[...c.lastPromptIndex].join(",")}`), undefined)
+                run: (_h, c) => {
+                  seen.push(
+                    `${c.phase}${c.step}:${c.seqLen}:${[...c.positionIds].join(",")}:${[...c.lastPromptIndex].join(",")}`
+                  )
+                  return undefined
+                }
               },
-              { site: blockOutput(2), when: "prefill", run: (_h, c) => (seen.push(`${c.phase}${c.step}:${c.seqLen}`), undefined) }
+              {
+                site: blockOutput(2),
+                when: "prefill",
+                run: (_h, c) => {
+                  seen.push(`${c.phase}${c.step}:${c.seqLen}`)
+                  return undefined
+                }
+              }
             ]
           })
           expect(r.map((x) => x.tokens.length)).toEqual([3, 3])
@@ -318,21 +381,28 @@ describe.skipIf(!shared)(`Qwen2 LanguageModel${shared ? "" : ` (${sharedMissingM
 describe.skipIf(!shared)(`Qwen2 loading errors${shared ? "" : ` (${sharedMissingMessage})`}`, () => {
   it("missing weight, shape mismatch, unexpected tensor, unsupported config, unknown model_type", async () => {
     const d1 = copyGolden(GQA)
-    await rewriteWeights(d1, (names) => names.filter((n) => n !== "model.layers.1.mlp.up_proj.weight").map((name) => ({ name })))
+    await rewriteWeights(d1, (names) =>
+      names.filter((n) => n !== "model.layers.1.mlp.up_proj.weight").map((name) => ({ name }))
+    )
     const e1 = await failureOf(loadModel(d1))
     expect(e1._tag).toBe("ModelLoadError")
     expect(e1.message).toContain('"model.layers.1.mlp.up_proj.weight"')
     expect(e1.message).toContain("model.safetensors")
 
     const d2 = copyGolden(GQA)
-    await rewriteWeights(d2, (names) => names.map((name) => (name === "model.layers.0.self_attn.k_proj.weight" ? { name, shape: [16, 64] } : { name })))
+    await rewriteWeights(d2, (names) =>
+      names.map((name) => (name === "model.layers.0.self_attn.k_proj.weight" ? { name, shape: [16, 64] } : { name }))
+    )
     const e2 = await failureOf(loadModel(d2))
     expect(e2.message).toContain('"model.layers.0.self_attn.k_proj.weight"')
     expect(e2.message).toContain("[16, 64]")
     expect(e2.message).toContain("[32, 64]")
 
     const d3 = copyGolden(GQA)
-    await rewriteWeights(d3, (names) => [...names.map((name) => ({ name })), { name: "model.layers.0.self_attn.o_proj.bias", shape: [64] }])
+    await rewriteWeights(d3, (names) => [
+      ...names.map((name) => ({ name })),
+      { name: "model.layers.0.self_attn.o_proj.bias", shape: [64] }
+    ])
     const e3 = await failureOf(loadModel(d3))
     expect(e3.message).toContain('"model.layers.0.self_attn.o_proj.bias"')
 
@@ -344,9 +414,16 @@ describe.skipIf(!shared)(`Qwen2 loading errors${shared ? "" : ` (${sharedMissing
 
     const d5 = copyGolden(GQA)
     editConfig(d5, { use_sliding_window: true })
-    expect(await failureOf(loadModel(d5))).toMatchObject({ _tag: "UnsupportedConfigError", field: "use_sliding_window" })
+    expect(await failureOf(loadModel(d5))).toMatchObject({
+      _tag: "UnsupportedConfigError",
+      field: "use_sliding_window"
+    })
     editConfig(d5, { use_sliding_window: false, model_type: "mamba" })
-    expect(await failureOf(loadModel(d5))).toMatchObject({ _tag: "UnsupportedConfigError", field: "model_type", value: "mamba" })
+    expect(await failureOf(loadModel(d5))).toMatchObject({
+      _tag: "UnsupportedConfigError",
+      field: "model_type",
+      value: "mamba"
+    })
     editConfig(d5, { model_type: "qwen2", num_hidden_layers: "3" })
     const e6 = await failureOf(loadModel(d5))
     expect(e6._tag).toBe("ModelLoadError")
@@ -367,8 +444,12 @@ describe.skipIf(!shared)(`Qwen2 loading errors${shared ? "" : ` (${sharedMissing
           expect(maxAbsDiff(h!.hiddenStates![2]!, f.layer_outputs[1]!)).toBeLessThan(5e-4)
           const [none] = yield* noHead.forward({ inputIds: [f.input_ids] })
           expect(none!.logits).toBeUndefined()
-          expect((yield* Effect.flip(noHead.forward({ inputIds: [f.input_ids], logits: "all" }))).message).toContain("LM head")
-          expect((yield* Effect.flip(noHead.generate({ prompts: [f.input_ids], maxNewTokens: 1 }))).message).toContain("LM head")
+          expect((yield* Effect.flip(noHead.forward({ inputIds: [f.input_ids], logits: "all" }))).message).toContain(
+            "LM head"
+          )
+          expect((yield* Effect.flip(noHead.generate({ prompts: [f.input_ids], maxNewTokens: 1 }))).message).toContain(
+            "LM head"
+          )
         }
       })
     )
@@ -412,14 +493,28 @@ describe("Qwen2 training-side API", () => {
             if ("dtype" in opts) {
               // Compare with the same model after the BF16 rounding.
               const rounded = Object.fromEntries(
-                Object.entries(weights).map(([k, t]) => [k, tf.tensor(new Float32Array(new Uint32Array(Float32Array.from(t.dataSync()).buffer).map((u) => (u + 0x7fff + ((u >>> 16) & 1)) & 0xffff0000).buffer), t.shape)])
+                Object.entries(weights).map(([k, t]) => [
+                  k,
+                  tf.tensor(
+                    new Float32Array(
+                      new Uint32Array(Float32Array.from(t.dataSync()).buffer).map(
+                        (u) => (u + 0x7fff + ((u >>> 16) & 1)) & 0xffff0000
+                      ).buffer
+                    ),
+                    t.shape
+                  )
+                ])
               )
               const exp2 = tf.tidy(() => qwen2Forward(config, rounded, ids).logits!.arraySync())
-              r.forEach((s, b) => expect(maxAbsDiff(s.logits!, exp2[b]!)).toBeLessThan(1e-4))
+              r.forEach((s, b) => {
+                expect(maxAbsDiff(s.logits!, exp2[b]!)).toBeLessThan(1e-4)
+              })
               disposeQwen2Weights(rounded)
               expect(lm.info.weightDtype).toBe("bfloat16")
             } else {
-              r.forEach((s, b) => expect(maxAbsDiff(s.logits!, expected[b]!), `tied=${tied} ${JSON.stringify(opts)}`).toBeLessThan(1e-5))
+              r.forEach((s, b) => {
+                expect(maxAbsDiff(s.logits!, expected[b]!), `tied=${tied} ${JSON.stringify(opts)}`).toBeLessThan(1e-5)
+              })
             }
           })
         )
@@ -427,7 +522,9 @@ describe("Qwen2 training-side API", () => {
       // The in-memory wrapper agrees too.
       const lm = makeQwen2LanguageModel(config, weights)
       const r = await run(lm.forward({ inputIds: ids }))
-      r.forEach((s, b) => expect(maxAbsDiff(s.logits!, expected[b]!)).toBeLessThan(1e-5))
+      r.forEach((s, b) => {
+        expect(maxAbsDiff(s.logits!, expected[b]!)).toBeLessThan(1e-5)
+      })
       await Effect.runPromise(lm.dispose)
       disposeQwen2Weights(weights)
     }
@@ -449,7 +546,12 @@ describe("Qwen2 training-side API", () => {
     expect(Object.keys(grads).length).toBe(Object.keys(weights).length)
     for (const g of Object.values(grads)) expect(g.dataSync().every(Number.isFinite)).toBe(true)
     // Finite differences (float32: h = 1e-2, loose tolerance) on a few coordinates.
-    const probe = ["model.embed_tokens.weight", "model.layers.1.self_attn.q_proj.weight", "model.layers.0.mlp.down_proj.weight", "model.layers.0.self_attn.k_proj.bias"]
+    const probe = [
+      "model.embed_tokens.weight",
+      "model.layers.1.self_attn.q_proj.weight",
+      "model.layers.0.mlp.down_proj.weight",
+      "model.layers.0.self_attn.k_proj.bias"
+    ]
     for (const name of probe) {
       const v = weights[name] as tf.Variable
       const flatIdx = name.includes("embed") ? 17 * 32 + 3 : 5
@@ -471,16 +573,23 @@ describe("Qwen2 training-side API", () => {
   })
 
   it.skipIf(!shared)("qwen2Forward over the golden weights matches the goldens", async () => {
-    const { tensors } = await Effect.runPromise(readSafetensors(path.join(goldenDir("qwen2-tiny-untied"), "model.safetensors")))
-    const config = await Effect.runPromise(parseQwen2Config(JSON.parse(readFileSync(path.join(goldenDir("qwen2-tiny-untied"), "config.json"), "utf8"))))
+    const { tensors } = await Effect.runPromise(
+      readSafetensors(path.join(goldenDir("qwen2-tiny-untied"), "model.safetensors"))
+    )
+    const config = await Effect.runPromise(
+      parseQwen2Config(JSON.parse(readFileSync(path.join(goldenDir("qwen2-tiny-untied"), "config.json"), "utf8")))
+    )
     await run(Effect.void)
-    const weights = Object.fromEntries([...tensors].map(([k, t]) => [k, tf.tensor(t.data as Float32Array, [...t.shape])]))
+    const weights = Object.fromEntries(
+      [...tensors].map(([k, t]) => [k, tf.tensor(t.data as Float32Array, [...t.shape])])
+    )
     const f = readGolden("qwen2-tiny-untied").forward[1]!
     const logits = tf.tidy(() => qwen2Forward(config, weights, [f.input_ids]).logits!.dataSync())
     expect(maxAbsDiff(logits, f.logits)).toBeLessThan(1e-4)
-    expect(() => qwen2Forward(config, { ...weights, "model.norm.weight": tf.zeros([3]) }, [[1]])).toThrow(/model\.norm\.weight/)
+    expect(() => qwen2Forward(config, { ...weights, "model.norm.weight": tf.zeros([3]) }, [[1]])).toThrow(
+      /model\.norm\.weight/
+    )
     expect(() => qwen2Forward(config, weights, [[400]])).toThrow(/token id 400/)
     disposeQwen2Weights(weights)
   })
 })
-

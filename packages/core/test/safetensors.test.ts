@@ -1,8 +1,8 @@
-import { Effect } from "effect"
 import { createHash } from "node:crypto"
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
+import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
 import {
   decodeBF16,
@@ -28,7 +28,8 @@ const tmp = () => mkdtempSync(path.join(tmpdir(), "crosscode-st-"))
 const runE = <A, E>(e: Effect.Effect<A, E, never>) => Effect.runPromise(e)
 const flip = <A, E>(e: Effect.Effect<A, E, never>) => Effect.runPromise(Effect.flip(e))
 const scoped = <A, E>(e: Effect.Effect<A, E, import("effect").Scope.Scope>) => Effect.runPromise(Effect.scoped(e))
-const flipScoped = <A, E>(e: Effect.Effect<A, E, import("effect").Scope.Scope>) => Effect.runPromise(Effect.scoped(Effect.flip(e)))
+const flipScoped = <A, E>(e: Effect.Effect<A, E, import("effect").Scope.Scope>) =>
+  Effect.runPromise(Effect.scoped(Effect.flip(e)))
 
 /** Builds a raw file from a header object and a data buffer (for malformed-input tests). */
 const rawFile = (header: unknown, data: Uint8Array, options: { headerText?: string; lengthOverride?: bigint } = {}) => {
@@ -90,7 +91,8 @@ describe("safetensors round trips", () => {
 
   it("F16/BF16 conversions: exact values, rounding, specials", () => {
     // Exactly representable values survive.
-    for (const v of [0, -0, 1, -2, 0.5, 65504, 2 ** -24, 2 ** -14]) expect(decodeF16(Uint16Array.of(floatToHalfBits(v)))[0]).toBe(v)
+    for (const v of [0, -0, 1, -2, 0.5, 65504, 2 ** -24, 2 ** -14])
+      expect(decodeF16(Uint16Array.of(floatToHalfBits(v)))[0]).toBe(v)
     expect(floatToHalfBits(65520)).toBe(0x7c00) // overflow → inf
     expect(floatToHalfBits(1 + 2 ** -11)).toBe(0x3c00) // tie → even
     expect(floatToHalfBits(1 + 3 * 2 ** -11)).toBe(0x3c02) // tie → even (up)
@@ -110,8 +112,24 @@ describe("safetensors round trips", () => {
     const big = new Float32Array(1000).map((_, i) => i)
     await runE(
       writeSafetensors(file, [
-        { name: "a", dtype: "F32", shape: [10, 100], data: () => (produced++, big) },
-        { name: "b", dtype: "BF16", shape: [1000], data: () => (produced++, big) }
+        {
+          name: "a",
+          dtype: "F32",
+          shape: [10, 100],
+          data: () => {
+            produced++
+            return big
+          }
+        },
+        {
+          name: "b",
+          dtype: "BF16",
+          shape: [1000],
+          data: () => {
+            produced++
+            return big
+          }
+        }
       ])
     )
     expect(produced).toBe(2)
@@ -176,15 +194,14 @@ describe("safetensors malformed input", () => {
       ["bad shape", rawFile({ w: { dtype: "F32", shape: [-1], data_offsets: [0, 0] } }, new Uint8Array()), "shape"],
       ["bad offsets", rawFile({ w: { dtype: "F32", shape: [2], data_offsets: [0] } }, f32(2)), "data_offsets"],
       ["end < begin", rawFile({ w: { dtype: "F32", shape: [0], data_offsets: [8, 0] } }, f32(2)), "end < begin"],
-      [
-        "gap",
-        rawFile({ w: { dtype: "F32", shape: [1], data_offsets: [4, 8] } }, f32(2)),
-        "gap"
-      ],
+      ["gap", rawFile({ w: { dtype: "F32", shape: [1], data_offsets: [4, 8] } }, f32(2)), "gap"],
       [
         "overlap",
         rawFile(
-          { a: { dtype: "F32", shape: [2], data_offsets: [0, 8] }, b: { dtype: "F32", shape: [1], data_offsets: [4, 8] } },
+          {
+            a: { dtype: "F32", shape: [2], data_offsets: [0, 8] },
+            b: { dtype: "F32", shape: [1], data_offsets: [4, 8] }
+          },
           f32(2)
         ),
         "overlapping"
@@ -208,7 +225,9 @@ describe("safetensors malformed input", () => {
     expect(e2).toMatchObject({ tensor: "w" })
     expect(e2.message).toContain("needs 12 bytes")
     // A spec dtype this reader cannot decode fails on read, naming tensor and dtype.
-    const file = await runE(parseSafetensors(rawFile({ w: { dtype: "F8_E4M3", shape: [2], data_offsets: [0, 2] } }, new Uint8Array(2))))
+    const file = await runE(
+      parseSafetensors(rawFile({ w: { dtype: "F8_E4M3", shape: [2], data_offsets: [0, 2] } }, new Uint8Array(2)))
+    )
     const e3 = await flip(file.read("w"))
     expect(e3).toMatchObject({ _tag: "SafetensorsDtypeError", tensor: "w", dtype: "F8_E4M3" })
   })
@@ -226,7 +245,11 @@ describe("safetensors malformed input", () => {
 
 describe("sharded checkpoints", () => {
   const writeShards = async (dir: string) => {
-    await runE(writeSafetensors(path.join(dir, "model-00001-of-00002.safetensors"), [{ name: "a", dtype: "F32", shape: [2], data: [1, 2] }]))
+    await runE(
+      writeSafetensors(path.join(dir, "model-00001-of-00002.safetensors"), [
+        { name: "a", dtype: "F32", shape: [2], data: [1, 2] }
+      ])
+    )
     await runE(
       writeSafetensors(path.join(dir, "model-00002-of-00002.safetensors"), [
         { name: "b", dtype: "BF16", shape: [1], data: [3] },
@@ -241,7 +264,11 @@ describe("sharded checkpoints", () => {
       path.join(dir, INDEX_FILE),
       JSON.stringify({
         metadata: { total_size: 20 },
-        weight_map: { a: "model-00001-of-00002.safetensors", b: "model-00002-of-00002.safetensors", c: "model-00002-of-00002.safetensors" }
+        weight_map: {
+          a: "model-00001-of-00002.safetensors",
+          b: "model-00002-of-00002.safetensors",
+          c: "model-00002-of-00002.safetensors"
+        }
       })
     )
     const r = await scoped(

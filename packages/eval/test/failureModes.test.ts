@@ -26,7 +26,14 @@ const score = (item: EvalItem, response: string) => {
   const parse = parseToolCalls(response)
   const prompt = toolRlPromptFor(item.tools)
   const out = Effect.runSync(runScorers(scorers, { item, prompt, response, parse }))
-  return { parse, metrics: out.metrics, details: out.details as Record<string, { official?: { errorType?: string }; lenient?: { errorType?: string }; strict?: { errorType?: string } }> }
+  return {
+    parse,
+    metrics: out.metrics,
+    details: out.details as Record<
+      string,
+      { official?: { errorType?: string }; lenient?: { errorType?: string }; strict?: { errorType?: string } }
+    >
+  }
 }
 
 interface Case {
@@ -54,7 +61,12 @@ const cases: ReadonlyArray<Case> = [
     lenient: [W],
     flags: ["repaired_json"],
     strictQwen: 0,
-    metrics: { "bfcl.ast_official": false, "bfcl.ast_lenient": true, "paper.format_accuracy": true, "paper.tool_correctness": true },
+    metrics: {
+      "bfcl.ast_official": false,
+      "bfcl.ast_lenient": true,
+      "paper.format_accuracy": true,
+      "paper.tool_correctness": true
+    },
     officialError: "simple_function_checker:wrong_count"
   },
   {
@@ -65,7 +77,12 @@ const cases: ReadonlyArray<Case> = [
     flags: ["repaired_json"],
     strictQwen: 0,
     // The paper's regex needs double quotes: no "name" field, so neither format nor tool.
-    metrics: { "bfcl.ast_official": false, "bfcl.ast_lenient": true, "paper.format_accuracy": false, "paper.tool_correctness": false },
+    metrics: {
+      "bfcl.ast_official": false,
+      "bfcl.ast_lenient": true,
+      "paper.format_accuracy": false,
+      "paper.tool_correctness": false
+    },
     officialError: "simple_function_checker:wrong_count"
   },
   {
@@ -108,7 +125,12 @@ const cases: ReadonlyArray<Case> = [
     lenient: [W],
     flags: ["multiline_json"],
     strictQwen: 1,
-    metrics: { "bfcl.ast_official": true, "bfcl.ast_strict": true, "format.strict_format_qwen": true, "format.strict_format_toolrl": false }
+    metrics: {
+      "bfcl.ast_official": true,
+      "bfcl.ast_strict": true,
+      "format.strict_format_qwen": true,
+      "format.strict_format_toolrl": false
+    }
   },
   {
     mode: "no newline after <tool_call> / before </tool_call>",
@@ -117,7 +139,12 @@ const cases: ReadonlyArray<Case> = [
     lenient: [W],
     flags: ["no_newline_after_open", "no_newline_before_close"],
     strictQwen: 0,
-    metrics: { "bfcl.ast_official": false, "bfcl.ast_lenient": true, "format.strict_format_tooln1": false, "paper.overall_score": 2 },
+    metrics: {
+      "bfcl.ast_official": false,
+      "bfcl.ast_lenient": true,
+      "format.strict_format_tooln1": false,
+      "paper.overall_score": 2
+    },
     officialError: "simple_function_checker:wrong_count"
   },
   {
@@ -133,7 +160,8 @@ const cases: ReadonlyArray<Case> = [
   {
     mode: "</tool_call> inside a string argument",
     item: writeItem,
-    response: '<tool_call>\n{"name": "write_file", "arguments": {"path": "a.txt", "content": "a </tool_call> b"}}\n</tool_call>',
+    response:
+      '<tool_call>\n{"name": "write_file", "arguments": {"path": "a.txt", "content": "a </tool_call> b"}}\n</tool_call>',
     lenient: [{ name: "write_file", arguments: { path: "a.txt", content: "a </tool_call> b" } }],
     flags: ["close_tag_in_string"],
     strictQwen: 1,
@@ -149,7 +177,12 @@ const cases: ReadonlyArray<Case> = [
       '<think> The user asks about Paris. </think>\nSure, let me check.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>\nI will report back.',
     lenient: [W],
     strictQwen: 1,
-    metrics: { "bfcl.ast_official": true, "format.strict_format_qwen": true, "format.has_think": true, "format.leniency_used": false }
+    metrics: {
+      "bfcl.ast_official": true,
+      "format.strict_format_qwen": true,
+      "format.has_think": true,
+      "format.leniency_used": false
+    }
   },
   {
     mode: "bare JSON in a ```json fence, no tags",
@@ -263,7 +296,12 @@ const cases: ReadonlyArray<Case> = [
     lenient: [W],
     flags: ["repaired_json"],
     strictQwen: 0,
-    metrics: { "bfcl.ast_official": true, "bfcl.ast_strict": true, "bfcl.ast_lenient": false, "format.no_call_correct": false }
+    metrics: {
+      "bfcl.ast_official": true,
+      "bfcl.ast_strict": true,
+      "bfcl.ast_lenient": false,
+      "format.no_call_correct": false
+    }
   },
   {
     mode: "prose description of a call",

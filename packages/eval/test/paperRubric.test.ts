@@ -5,11 +5,15 @@
 import { describe, expect, it } from "vitest"
 import { paperRubric, paperToolsInPrompt } from "../src/index.js"
 
-const PROMPT = "**Available Tools**\n1. Name: GetNews\nDescription: news\nParameters: {}\n2. Name: Search Managers\nDescription: d\nParameters: {}"
+const PROMPT =
+  "**Available Tools**\n1. Name: GetNews\nDescription: news\nParameters: {}\n2. Name: Search Managers\nDescription: d\nParameters: {}"
 
 describe("paper rubric (score_response)", () => {
   it("tagged call naming a listed tool: +2", () => {
-    const r = paperRubric('<think> x </think>\n<tool_call>\n{"name": "GetNews", "parameters": {"page": 1}}\n</tool_call>', PROMPT)
+    const r = paperRubric(
+      '<think> x </think>\n<tool_call>\n{"name": "GetNews", "parameters": {"page": 1}}\n</tool_call>',
+      PROMPT
+    )
     expect(r).toMatchObject({ formatAccuracy: true, toolCorrectness: true, overallScore: 2, calledName: "getnews" })
     expect(r.toolsInPrompt).toEqual(["getnews", "search managers"])
   })
@@ -42,10 +46,12 @@ describe("paper rubric (score_response)", () => {
   it("fuzzy match is substring either way, case-insensitive", () => {
     expect(paperRubric('<TOOL_CALL>{"name" :  "News"}', "1. Name: GetNews\nDescription: d").overallScore).toBe(2)
     expect(paperRubric('<tool_call>{"name": "get"}', "1. Name: GetNews\nDescription: d").toolCorrectness).toBe(true)
-    expect(paperRubric('<tool_call>\n{"name": "GetNews_v2"}', "1. Name: GetNews\nDescription: d").toolCorrectness).toBe(true)
+    expect(paperRubric('<tool_call>\n{"name": "GetNews_v2"}', "1. Name: GetNews\nDescription: d").toolCorrectness).toBe(
+      true
+    )
   })
 
-  it("only the FIRST \"name\" counts; an empty name does not match the regex", () => {
+  it('only the FIRST "name" counts; an empty name does not match the regex', () => {
     expect(paperRubric('<tool_call>{"name": "foo"} {"name": "GetNews"}', PROMPT).toolCorrectness).toBe(false)
     const r = paperRubric('{"name": ""} "name": "getnews"', "1. Name: GetNews\nDescription: d")
     expect(r).toMatchObject({ formatAccuracy: false, toolCorrectness: true, overallScore: 1, calledName: "getnews" })
@@ -60,7 +66,10 @@ describe("paper rubric (score_response)", () => {
     // Consecutive "N. Name:" lines: the newline consumed by one match cannot start the next.
     expect(paperToolsInPrompt("1. Name: a\n2. Name: b\n3. Name: c")).toEqual(["a", "c"])
     expect(paperToolsInPrompt("1. Name: a\n\n2. Name: b")).toEqual(["a", "b"])
-    expect(paperToolsInPrompt("Tools:\n1. Name: Alpha \nDescription: d\n2. Name:Beta\n10.Name:   Gamma Ray")).toEqual(["alpha", "beta"])
+    expect(paperToolsInPrompt("Tools:\n1. Name: Alpha \nDescription: d\n2. Name:Beta\n10.Name:   Gamma Ray")).toEqual([
+      "alpha",
+      "beta"
+    ])
     // \s* after "Name:" also crosses a newline.
     expect(paperToolsInPrompt("1. Name:\nfoo\nDescription: x")).toEqual(["foo"])
     // Python's \d matches any Unicode digit.

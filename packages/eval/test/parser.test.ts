@@ -43,7 +43,9 @@ describe("parseToolCalls: the three formats", () => {
       '<think>two calls</think><tool_call>[{"name": "get_weather", "arguments": {"city": "Paris"}}, {"name": "lcm", "arguments": {"a": 1, "b": 2}}]</tool_call>'
     )
     expect(r.calls.map((c) => c.name)).toEqual(["get_weather", "lcm"])
-    expect(r.calls[0]?.flags).toEqual(expect.arrayContaining(["array_in_block", "no_newline_after_open", "no_newline_before_close"]))
+    expect(r.calls[0]?.flags).toEqual(
+      expect.arrayContaining(["array_in_block", "no_newline_after_open", "no_newline_before_close"])
+    )
     expect(strictCalls(r, "tooln1")).toHaveLength(2)
     expect(isStrictFormat(r, "tooln1")).toBe(true)
     expect(strictCalls(r, "qwen")).toHaveLength(0)
@@ -62,7 +64,9 @@ describe("parseToolCalls: the three formats", () => {
 
 describe("parseToolCalls: leniencies, each flagged", () => {
   it("arguments given as a JSON string are decoded once", () => {
-    const r = parseToolCalls('<tool_call>\n{"name": "get_weather", "arguments": "{\\"city\\": \\"Paris\\"}"}\n</tool_call>')
+    const r = parseToolCalls(
+      '<tool_call>\n{"name": "get_weather", "arguments": "{\\"city\\": \\"Paris\\"}"}\n</tool_call>'
+    )
     expect(plainCalls(r.calls)).toEqual([{ name: "get_weather", arguments: { city: "Paris" } }])
     expect(r.calls[0]?.flags).toContain("arguments_as_string")
     expect(strictCalls(r, "qwen")).toHaveLength(0)
@@ -100,7 +104,9 @@ describe("parseToolCalls: leniencies, each flagged", () => {
   })
 
   it("text around the calls is kept apart", () => {
-    const r = parseToolCalls('Sure, let me check.\n<tool_call>\n{"name": "lcm", "arguments": {"a": 1, "b": 2}}\n</tool_call>\nDone.')
+    const r = parseToolCalls(
+      'Sure, let me check.\n<tool_call>\n{"name": "lcm", "arguments": {"a": 1, "b": 2}}\n</tool_call>\nDone.'
+    )
     expect(r.calls).toHaveLength(1)
     expect(r.textOutside).toBe("Sure, let me check.\nDone.")
     expect(isStrictFormat(r, "qwen")).toBe(true)
@@ -113,15 +119,21 @@ describe("parseToolCalls: leniencies, each flagged", () => {
   })
 
   it("an unclosed <think> ends at the first tool call; calls inside a closed think are ignored", () => {
-    const open = parseToolCalls('<think> I should call lcm <tool_call>\n{"name": "lcm", "arguments": {"a": 1, "b": 2}}\n</tool_call>')
+    const open = parseToolCalls(
+      '<think> I should call lcm <tool_call>\n{"name": "lcm", "arguments": {"a": 1, "b": 2}}\n</tool_call>'
+    )
     expect(open.think?.closed).toBe(false)
     expect(open.calls).toHaveLength(1)
-    const closed = parseToolCalls('<think> maybe <tool_call>{"name": "x", "arguments": {}}</tool_call> </think>\nNo tool needed.')
+    const closed = parseToolCalls(
+      '<think> maybe <tool_call>{"name": "x", "arguments": {}}</tool_call> </think>\nNo tool needed.'
+    )
     expect(closed.calls).toHaveLength(0)
   })
 
   it("the OpenAI function shape", () => {
-    const r = parseToolCalls('<tool_call>\n{"type": "function", "function": {"name": "lcm", "arguments": {"a": 1, "b": 2}}}\n</tool_call>')
+    const r = parseToolCalls(
+      '<tool_call>\n{"type": "function", "function": {"name": "lcm", "arguments": {"a": 1, "b": 2}}}\n</tool_call>'
+    )
     expect(r.calls[0]?.name).toBe("lcm")
     expect(r.calls[0]?.flags).toContain("openai_function_shape")
   })

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest"
 import {
   fromPlain,
   PyFloat,
+  parseJsonPrefix,
   pyDumpString,
   pyEquals,
   pyFloatRepr,
@@ -10,7 +11,6 @@ import {
   pyRepr,
   pyStrip,
   pyType,
-  parseJsonPrefix,
   toPlain
 } from "../src/index.js"
 
@@ -90,7 +90,7 @@ describe("pyJsonDumps (CPython json.dumps)", () => {
       [1e22, "1e+22"],
       [0.1, "0.1"],
       [100, "100.0"],
-      [1234567890123456.7, "1234567890123456.8"]
+      [1234567890123456.8, "1234567890123456.8"]
     ]
     for (const [x, s] of cases) expect(pyFloatRepr(x), String(x)).toBe(s)
   })

@@ -7,16 +7,17 @@ import {
   matchScore,
   parseToolRlTools,
   singleUserTurn,
-  toolRlFormatReward,
-  ToolRlGroundTruthError,
-  toolRlReward,
-  toolRlSystemPrompt,
   TOOLRL_PROMPT_HEAD,
-  TOOLRL_PROMPT_TAIL
+  TOOLRL_PROMPT_TAIL,
+  ToolRlGroundTruthError,
+  toolRlFormatReward,
+  toolRlReward,
+  toolRlSystemPrompt
 } from "../src/index.js"
 
 const GT = '<think> I should call. </think>\n<tool_call>\n{"name": "A", "parameters": {"x": 1, "y": 2}}\n</tool_call>'
-const call = (lines: ReadonlyArray<string>, think = "t") => `<think> ${think} </think>\n<tool_call>\n${lines.join("\n")}\n</tool_call>`
+const call = (lines: ReadonlyArray<string>, think = "t") =>
+  `<think> ${think} </think>\n<tool_call>\n${lines.join("\n")}\n</tool_call>`
 
 describe("ToolRL reward (rlla.py), hand-computed", () => {
   it("exact match: format 1 + correctness 3", () => {
@@ -39,14 +40,18 @@ describe("ToolRL reward (rlla.py), hand-computed", () => {
     // S = 2/3 + 1 + 1 = 8/3, S_max = 1 + 2 + 1 = 4 → 6·(8/3)/4 − 3 = 1.
     const gt = call(['{"name": "A", "parameters": {"x": 1}}', '{"name": "B", "parameters": {}}'])
     const r = toolRlReward(
-      call(['{"name": "B", "parameters": {}}', '{"name": "A", "parameters": {"x": 2}}', '{"name": "C", "parameters": {}}']),
+      call([
+        '{"name": "B", "parameters": {}}',
+        '{"name": "A", "parameters": {"x": 2}}',
+        '{"name": "C", "parameters": {}}'
+      ]),
       gt
     )
     expect(r.correctness).toBeCloseTo(1, 12)
     expect(r.format).toBe(1)
   })
 
-  it("values compare with Python ==: 5 == 5.0, \"5\" != 5", () => {
+  it('values compare with Python ==: 5 == 5.0, "5" != 5', () => {
     const gt = call(['{"name": "A", "parameters": {"n": 5}}'])
     expect(toolRlReward(call(['{"name": "A", "parameters": {"n": 5.0}}']), gt).correctness).toBe(3)
     // "5": names 1, keys 1, values 0 → S = 2, S_max = 3 → 6·2/3 − 3 = 1
@@ -55,11 +60,18 @@ describe("ToolRL reward (rlla.py), hand-computed", () => {
 
   it("any parse failure is −3: pretty-printed, missing tag, arguments key, invalid JSON", () => {
     expect(toolRlReward(call(['{"name": "A",', ' "parameters": {"x": 1, "y": 2}}']), GT).correctness).toBe(-3)
-    expect(toolRlReward("<think> t </think>\nI will call A.", GT)).toMatchObject({ format: 0, correctness: -3, total: -3 })
+    expect(toolRlReward("<think> t </think>\nI will call A.", GT)).toMatchObject({
+      format: 0,
+      correctness: -3,
+      total: -3
+    })
     expect(toolRlReward(call(['{"name": "A", "arguments": {"x": 1, "y": 2}}']), GT).correctness).toBe(-3)
     expect(toolRlReward(call(['{"name": "A", "parameters": {"x": 1, "y": 2},}']), GT).correctness).toBe(-3)
     // The same name without "parameters" raises KeyError → −3.
-    expect(toolRlReward(call(['{"name": "A"}']), GT)).toMatchObject({ correctness: -3, reason: "parse_failure: KeyError: 'parameters'" })
+    expect(toolRlReward(call(['{"name": "A"}']), GT)).toMatchObject({
+      correctness: -3,
+      reason: "parse_failure: KeyError: 'parameters'"
+    })
     // A different name is never looked at: S = 0 → −3 by the formula.
     expect(toolRlReward(call(['{"name": "Z"}']), GT)).toMatchObject({ correctness: -3, reason: "partial" })
   })
@@ -74,7 +86,9 @@ describe("ToolRL reward (rlla.py), hand-computed", () => {
   it("format reward follows the ground truth's shape", () => {
     const gtResponse = "<think> x </think>\n<response> hi </response>"
     expect(toolRlFormatReward("<think> a </think>\n<response> b </response>", gtResponse)).toBe(1)
-    expect(toolRlFormatReward("<think> a </think>\n<response> b </response>\n<response> c </response>", gtResponse)).toBe(0)
+    expect(
+      toolRlFormatReward("<think> a </think>\n<response> b </response>\n<response> c </response>", gtResponse)
+    ).toBe(0)
     expect(toolRlFormatReward("<think> a </think><response> b </response>", gtResponse)).toBe(0)
     const both = `${GT}\n<response> ok </response>`
     expect(toolRlFormatReward(`${call(["{}"])}\n<response> r </response>`, both)).toBe(1)
@@ -90,7 +104,10 @@ describe("ToolRL reward (rlla.py), hand-computed", () => {
   })
 
   it("cuts the completion like compute_score and honours the variants", () => {
-    const r = toolRlReward(`<|im_start|>assistant\n${call(['{"name": "A", "parameters": {"x": 1, "y": 2}}'])}<|im_end|>junk`, GT)
+    const r = toolRlReward(
+      `<|im_start|>assistant\n${call(['{"name": "A", "parameters": {"x": 1, "y": 2}}'])}<|im_end|>junk`,
+      GT
+    )
     expect(r.total).toBe(4)
     const partial = call(['{"name": "A", "parameters": {"x": 1, "y": 3}}'])
     expect(toolRlReward(partial, GT, { coarse: true }).correctness).toBe(-3)

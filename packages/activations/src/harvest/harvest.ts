@@ -261,11 +261,11 @@ export const harvest = (
       storeText,
       textSource: options.source.name
     })
-    const started = Date.now()
+    const started = performance.now()
     const rowsAtStart = writer.rows
     let textsThisRun = 0
     const result = (): HarvestResult => {
-      const seconds = (Date.now() - started) / 1000
+      const seconds = (performance.now() - started) / 1000
       const m = writer.current
       return {
         dir: options.store.dir,
@@ -324,7 +324,7 @@ export const harvest = (
     let lastReport = started
     const report = (force: boolean) =>
       Effect.suspend(() => {
-        const t = Date.now()
+        const t = performance.now()
         if (!force && t - lastReport < intervalMs) return Effect.void
         lastReport = t
         const elapsed = (t - started) / 1000

@@ -21,8 +21,9 @@ import {
 import { makeRng, shuffleInPlace } from "../util/rng.js"
 
 export interface LoadedChunk {
-  /** `[rows * numSources * dim]`. */
-  readonly data: Float32Array
+  readonly rows: number
+  /** Writes row `r` of the chunk (`numSources * dim` floats) into `dst` at `offset`. */
+  readonly copyRow: (r: number, dst: Float32Array, offset: number) => void
   readonly datasetIds: Int32Array
 }
 
@@ -241,14 +242,13 @@ export const makeBatches = (
               if (!any) continue
             }
             const chunk = yield* src.loadChunk(c)
-            if (chunk.data.length !== rows * w) {
-              return yield* fail(src.path, `chunk ${c} holds ${chunk.data.length / w} rows, expected ${rows}`)
-            }
+            if (chunk.rows !== rows)
+              return yield* fail(src.path, `chunk ${c} holds ${chunk.rows} rows, expected ${rows}`)
             for (let r = 0; r < rows; r++) {
               if (emittedBefore !== undefined && emittedBefore[start + r] === 1) continue
               const slot = free.pop()
               if (slot === undefined) return yield* fail(src.path, "internal error: shuffle buffer overflow")
-              pool.set(chunk.data.subarray(r * w, (r + 1) * w), slot * w)
+              chunk.copyRow(r, pool, slot * w)
               poolDs[slot] = chunk.datasetIds[r] as number
               slotOf[start + r] = slot
             }

@@ -18,11 +18,11 @@ import {
   type NormalizationStats
 } from "../ActivationSource.js"
 import { bytesPerElement, decodeInto } from "../util/dtype.js"
-import { parseSafetensors } from "../util/safetensors.js"
-import { makeBatches } from "./batches.js"
+import { parseSafetensors, tensorBytes, toInt32Array } from "../util/safetensors.js"
+import { type LoadedChunk, makeBatches } from "./batches.js"
 import type { Manifest, ShardRecord } from "./format.js"
 import { errorMessage, io, readVerified, storeError } from "./fsutil.js"
-import { type DecodedShard, decodeShard, type ShardColumns } from "./shard.js"
+import { checkShardHeader, type DecodedShard, decodeShard, type ShardColumns } from "./shard.js"
 import { decodeStats } from "./stats.js"
 import { checkStoreSizes, readManifest, type TextRecord, verifyShard } from "./writer.js"
 
@@ -119,6 +119,28 @@ export const open = (
             const d = decodeShard(bytes, s.rows, m.numSources, m.dim, m.dtype)
             verified.set(k, h.tensors.get("activations")?.begin ?? -1)
             return d
+          },
+          catch: (e) => storeError(path.join(dir, s.activations.file), `bad shard: ${errorMessage(e)}`)
+        })
+      })
+    /** A verified shard for batching: rows are decoded straight from the file bytes into the shuffle buffer. */
+    const loadRaw = (k: number): Effect.Effect<LoadedChunk, ActivationStoreError> =>
+      Effect.gen(function* () {
+        const s = m.shards[k] as ShardRecord
+        const bytes = yield* readVerified(dir, s.activations)
+        return yield* Effect.try({
+          try: (): LoadedChunk => {
+            const h = parseSafetensors(bytes)
+            checkShardHeader(h, s.rows, m.numSources, m.dim, m.dtype)
+            const act = tensorBytes(bytes, h, "activations")
+            verified.set(k, h.tensors.get("activations")?.begin ?? -1)
+            const rowBytes = w * bpe
+            return {
+              rows: s.rows,
+              datasetIds: toInt32Array(tensorBytes(bytes, h, "dataset_ids")),
+              copyRow: (r, dst, offset) =>
+                decodeInto(act.subarray(r * rowBytes, (r + 1) * rowBytes), m.dtype, dst.subarray(offset, offset + w))
+            }
           },
           catch: (e) => storeError(path.join(dir, s.activations.file), `bad shard: ${errorMessage(e)}`)
         })
@@ -255,7 +277,10 @@ export const open = (
       normalization,
       normalizationByDataset: byDataset,
       manifest: m,
-      verify: Effect.forEach(m.shards, (s) => verifyShard(dir, m, s), { discard: true }),
+      verify: Effect.andThen(
+        Effect.forEach(m.shards, (s) => verifyShard(dir, m, s), { discard: true }),
+        m.stats === null ? Effect.void : Effect.asVoid(readVerified(dir, m.stats))
+      ),
       batches: (opts) =>
         makeBatches(
           {
@@ -264,7 +289,7 @@ export const open = (
             numSources: m.numSources,
             dim: m.dim,
             chunkRows: m.shards.map((s) => s.rows),
-            loadChunk: (k) => loadShard(k),
+            loadChunk: (k) => loadRaw(k),
             normalization,
             normalizationByDataset: byDataset,
             datasets: m.datasets

@@ -1,5 +1,5 @@
-import { Effect, Schema, SchemaIssue } from "effect"
 import { readFile } from "node:fs/promises"
+import { Effect, Schema, SchemaIssue } from "effect"
 
 /** A config file that cannot be read, is not JSON, or has a field of the wrong type or value. */
 export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError", {
@@ -13,7 +13,9 @@ export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError"
 const formatter = SchemaIssue.makeFormatterStandardSchemaV1()
 
 /** The first issue of a Schema error as `{ field, message }`. */
-export const firstIssue = (issue: SchemaIssue.Issue): { readonly field: string | undefined; readonly message: string } => {
+export const firstIssue = (
+  issue: SchemaIssue.Issue
+): { readonly field: string | undefined; readonly message: string } => {
   const first = formatter(issue).issues[0]
   if (first === undefined) return { field: undefined, message: String(issue) }
   const segments = (first.path ?? []).map((p) => String(typeof p === "object" && p !== null && "key" in p ? p.key : p))
@@ -37,14 +39,20 @@ export const readJsonFile = (path: string, optional = false): Effect.Effect<unkn
     Effect.catch((e) =>
       optional && (e as { code?: string }).code === "ENOENT"
         ? Effect.succeed(undefined)
-        : Effect.fail(new ConfigError({ path, message: `${path}: cannot read: ${e instanceof Error ? e.message : String(e)}` }))
+        : Effect.fail(
+            new ConfigError({ path, message: `${path}: cannot read: ${e instanceof Error ? e.message : String(e)}` })
+          )
     ),
     Effect.flatMap((text) =>
       text === undefined
         ? Effect.succeed(undefined)
         : Effect.try({
             try: () => JSON.parse(text) as unknown,
-            catch: (e) => new ConfigError({ path, message: `${path}: not valid JSON (${e instanceof Error ? e.message : String(e)})` })
+            catch: (e) =>
+              new ConfigError({
+                path,
+                message: `${path}: not valid JSON (${e instanceof Error ? e.message : String(e)})`
+              })
           })
     )
   )

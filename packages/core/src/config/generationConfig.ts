@@ -2,8 +2,9 @@
  * Hugging Face `generation_config.json`: token ids and sampling defaults. Every field is optional
  * and unknown fields are allowed; a missing file is an empty config.
  */
-import { Effect, Schema } from "effect"
+
 import * as path from "node:path"
+import { Effect, Schema } from "effect"
 import { type ConfigError, readJsonFile, schemaErrorToConfigError } from "./errors.js"
 
 const NonNegInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
@@ -35,11 +36,15 @@ export interface GenerationConfig {
 
 const decode = Schema.decodeUnknownEffect(GenerationConfigJson)
 
-export const parseGenerationConfig = (json: unknown, where = "generation_config.json"): Effect.Effect<GenerationConfig, ConfigError> =>
+export const parseGenerationConfig = (
+  json: unknown,
+  where = "generation_config.json"
+): Effect.Effect<GenerationConfig, ConfigError> =>
   Effect.map(
     decode(json ?? {}, { errors: "all" }).pipe(Effect.mapError((e) => schemaErrorToConfigError(where, e))),
     (g) => ({
-      eosTokenIds: g.eos_token_id == null ? [] : typeof g.eos_token_id === "number" ? [g.eos_token_id] : [...g.eos_token_id],
+      eosTokenIds:
+        g.eos_token_id == null ? [] : typeof g.eos_token_id === "number" ? [g.eos_token_id] : [...g.eos_token_id],
       ...(g.bos_token_id != null ? { bosTokenId: g.bos_token_id } : {}),
       ...(g.pad_token_id != null ? { padTokenId: g.pad_token_id } : {}),
       ...(g.do_sample !== undefined ? { doSample: g.do_sample } : {}),

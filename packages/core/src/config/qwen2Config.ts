@@ -10,8 +10,9 @@
  * - The shape-defining fields (vocab_size, hidden_size, intermediate_size, num_hidden_layers,
  *   num_attention_heads) are required; a missing or null `num_key_value_heads` means MHA.
  */
-import { Effect, Schema } from "effect"
+
 import * as path from "node:path"
+import { Effect, Schema } from "effect"
 import { UnsupportedConfigError } from "../model/LanguageModel.js"
 import { ConfigError, readJsonFile, schemaErrorToConfigError } from "./errors.js"
 
@@ -114,10 +115,17 @@ export const parseQwen2Config = (
     if (typeof json !== "object" || json === null || Array.isArray(json)) {
       return yield* new ConfigError({ path: where, message: `${where}: expected a JSON object` })
     }
-    const c = yield* decodeJson(json, { errors: "all" }).pipe(Effect.mapError((e) => schemaErrorToConfigError(where, e)))
+    const c = yield* decodeJson(json, { errors: "all" }).pipe(
+      Effect.mapError((e) => schemaErrorToConfigError(where, e))
+    )
 
     if (c.model_type !== undefined && c.model_type !== "qwen2") {
-      return yield* unsupported(where, "model_type", c.model_type, 'the Qwen2 implementation loads model_type "qwen2" only')
+      return yield* unsupported(
+        where,
+        "model_type",
+        c.model_type,
+        'the Qwen2 implementation loads model_type "qwen2" only'
+      )
     }
     if (c.hidden_act !== undefined && c.hidden_act !== "silu") {
       return yield* unsupported(where, "hidden_act", c.hidden_act, 'only "silu" (SwiGLU) is implemented')
@@ -128,16 +136,35 @@ export const parseQwen2Config = (
     if (c.rope_scaling !== undefined && c.rope_scaling !== null) {
       return yield* unsupported(where, "rope_scaling", c.rope_scaling, "RoPE scaling is not implemented")
     }
-    if (c.rope_parameters != null && c.rope_parameters.rope_type !== undefined && c.rope_parameters.rope_type !== "default") {
-      return yield* unsupported(where, "rope_parameters.rope_type", c.rope_parameters.rope_type, "only the default RoPE is implemented")
+    if (
+      c.rope_parameters != null &&
+      c.rope_parameters.rope_type !== undefined &&
+      c.rope_parameters.rope_type !== "default"
+    ) {
+      return yield* unsupported(
+        where,
+        "rope_parameters.rope_type",
+        c.rope_parameters.rope_type,
+        "only the default RoPE is implemented"
+      )
     }
     if (c.quantization_config !== undefined && c.quantization_config !== null) {
-      return yield* unsupported(where, "quantization_config", c.quantization_config, "quantised checkpoints are not supported")
+      return yield* unsupported(
+        where,
+        "quantization_config",
+        c.quantization_config,
+        "quantised checkpoints are not supported"
+      )
     }
     if (c.layer_types != null) {
       const i = c.layer_types.findIndex((t) => t !== "full_attention")
       if (i >= 0) {
-        return yield* unsupported(where, `layer_types.${i}`, c.layer_types[i], 'only "full_attention" layers are implemented')
+        return yield* unsupported(
+          where,
+          `layer_types.${i}`,
+          c.layer_types[i],
+          'only "full_attention" layers are implemented'
+        )
       }
     }
 
@@ -151,12 +178,20 @@ export const parseQwen2Config = (
       headDim = c.head_dim
     } else {
       if (c.hidden_size % heads !== 0) {
-        return yield* invalid(where, "num_attention_heads", `${heads} does not divide hidden_size = ${c.hidden_size} (and no head_dim is given)`)
+        return yield* invalid(
+          where,
+          "num_attention_heads",
+          `${heads} does not divide hidden_size = ${c.hidden_size} (and no head_dim is given)`
+        )
       }
       headDim = c.hidden_size / heads
     }
     if (headDim % 2 !== 0) {
-      return yield* invalid(where, c.head_dim != null ? "head_dim" : "num_attention_heads", `head dimension ${headDim} is odd; rotary embeddings need an even one`)
+      return yield* invalid(
+        where,
+        c.head_dim != null ? "head_dim" : "num_attention_heads",
+        `head dimension ${headDim} is odd; rotary embeddings need an even one`
+      )
     }
     const ropeTheta = c.rope_theta ?? c.rope_parameters?.rope_theta ?? QWEN2_DEFAULTS.rope_theta
     const dtype = c.torch_dtype ?? c.dtype
@@ -193,7 +228,10 @@ export const readQwen2Config = (dir: string): Effect.Effect<Qwen2Config, ConfigE
  * Fails like `parseQwen2Config` on bad values.
  */
 export const makeQwen2Config = (
-  fields: Pick<Qwen2ConfigJson, "vocab_size" | "hidden_size" | "intermediate_size" | "num_hidden_layers" | "num_attention_heads"> &
+  fields: Pick<
+    Qwen2ConfigJson,
+    "vocab_size" | "hidden_size" | "intermediate_size" | "num_hidden_layers" | "num_attention_heads"
+  > &
     Partial<Qwen2ConfigJson>
 ): Effect.Effect<Qwen2Config, ConfigError | UnsupportedConfigError> => parseQwen2Config(fields, "<qwen2 config>")
 
@@ -227,7 +265,9 @@ export const qwen2ConfigToJson = (config: Qwen2Config, torchDtype = "float32"): 
 })
 
 /** The `model_type` of `<dir>/config.json` (for family dispatch), with the raw object. */
-export const readModelType = (dir: string): Effect.Effect<{ readonly modelType: string | undefined; readonly json: Record<string, unknown> }, ConfigError> => {
+export const readModelType = (
+  dir: string
+): Effect.Effect<{ readonly modelType: string | undefined; readonly json: Record<string, unknown> }, ConfigError> => {
   const file = path.join(dir, "config.json")
   return Effect.flatMap(readJsonFile(file), (json) => {
     if (typeof json !== "object" || json === null || Array.isArray(json)) {
@@ -235,7 +275,9 @@ export const readModelType = (dir: string): Effect.Effect<{ readonly modelType: 
     }
     const mt = (json as Record<string, unknown>).model_type
     if (mt !== undefined && typeof mt !== "string") {
-      return Effect.fail(new ConfigError({ path: file, field: "model_type", message: `${file}: field "model_type": expected a string` }))
+      return Effect.fail(
+        new ConfigError({ path: file, field: "model_type", message: `${file}: field "model_type": expected a string` })
+      )
     }
     return Effect.succeed({ modelType: mt, json: json as Record<string, unknown> })
   })

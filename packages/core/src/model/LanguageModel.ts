@@ -126,4 +126,6 @@ export interface LanguageModelShape {
 }
 
 /** "The" model of a single-model program. Programs over several models take `LanguageModelShape` values. */
-export class LanguageModel extends Context.Service<LanguageModel, LanguageModelShape>()("@crosscode/core/LanguageModel") {}
+export class LanguageModel extends Context.Service<LanguageModel, LanguageModelShape>()(
+  "@crosscode/core/LanguageModel"
+) {}

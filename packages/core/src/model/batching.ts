@@ -44,7 +44,11 @@ export const validateTokenIds = (
   return undefined
 }
 
-export const padBatch = (sequences: ReadonlyArray<ReadonlyArray<number>>, padding: Padding, padId: number): PaddedBatch => {
+export const padBatch = (
+  sequences: ReadonlyArray<ReadonlyArray<number>>,
+  padding: Padding,
+  padId: number
+): PaddedBatch => {
   const B = sequences.length
   let T = 0
   for (const s of sequences) T = Math.max(T, s.length)

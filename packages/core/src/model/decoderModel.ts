@@ -8,21 +8,22 @@ import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
 import { padBatch, validateTokenIds } from "./batching.js"
 import { type DecoderEngine, disposeKVCache, type EngineResult, type KVCache } from "./engine.js"
-import type { Hook, HookContext } from "./hooks.js"
 import { attemptPass, type HookSegment, makeHookCallback, validateHooks } from "./hookRunner.js"
+import type { Hook, HookContext } from "./hooks.js"
 import {
   type ForwardRequest,
   type GenerateRequest,
   type LanguageModelShape,
-  ModelInputError,
   type ModelInfo,
+  ModelInputError,
   type SequenceForward,
   type SequenceGeneration
 } from "./LanguageModel.js"
 import { argmax, makeRng, sampleToken, validateSampling } from "./sampling.js"
 
 /** `tf.tidy` over an engine pass: the returned tensors (logits, hidden states, cache) survive. */
-const tidyPass = (f: () => EngineResult): EngineResult => tf.tidy(() => f() as unknown as tf.TensorContainer) as unknown as EngineResult
+const tidyPass = (f: () => EngineResult): EngineResult =>
+  tf.tidy(() => f() as unknown as tf.TensorContainer) as unknown as EngineResult
 
 const disposeResult = (r: EngineResult | undefined): void => {
   if (r === undefined) return
@@ -31,7 +32,10 @@ const disposeResult = (r: EngineResult | undefined): void => {
 }
 
 /** Concatenates row-major `[B, w_i]` column blocks into `[B, sum w_i]`. */
-const concatColumns = (B: number, blocks: ReadonlyArray<{ readonly data: Int32Array; readonly width: number }>): Int32Array => {
+const concatColumns = (
+  B: number,
+  blocks: ReadonlyArray<{ readonly data: Int32Array; readonly width: number }>
+): Int32Array => {
   const total = blocks.reduce((a, b) => a + b.width, 0)
   const out = new Int32Array(B * total)
   let col = 0
@@ -58,7 +62,8 @@ export const makeDecoderLanguageModel = (
   const V = engine.vocabSize
   const L = engine.numLayers
 
-  const checkAlive = () => (disposed ? new ModelInputError({ message: `model ${info.name} has been disposed` }) : undefined)
+  const checkAlive = () =>
+    disposed ? new ModelInputError({ message: `model ${info.name} has been disposed` }) : undefined
 
   const forward = (request: ForwardRequest): Effect.Effect<ReadonlyArray<SequenceForward>, ModelInputError> =>
     Effect.suspend(() => {
@@ -74,7 +79,9 @@ export const makeDecoderLanguageModel = (
       }
       const padding = request.padding ?? "right"
       if (padding !== "left" && padding !== "right") {
-        return Effect.fail(new ModelInputError({ message: `padding must be "left" or "right", got "${String(padding)}"` }))
+        return Effect.fail(
+          new ModelInputError({ message: `padding must be "left" or "right", got "${String(padding)}"` })
+        )
       }
       const callHooks = request.hooks ?? []
       const badHook = validateHooks(callHooks, L)
@@ -82,7 +89,9 @@ export const makeDecoderLanguageModel = (
       const hasLogits = engine.hasLogits !== false
       const logitsMode = stop !== undefined ? "none" : (request.logits ?? (hasLogits ? "all" : "none"))
       if (logitsMode !== "none" && !hasLogits) {
-        return Effect.fail(new ModelInputError({ message: `model ${info.name} was loaded without an LM head; it cannot return logits` }))
+        return Effect.fail(
+          new ModelInputError({ message: `model ${info.name} was loaded without an LM head; it cannot return logits` })
+        )
       }
       const batch = padBatch(sequences, padding, padId)
       const { batchSize: B, seqLen: T } = batch
@@ -107,17 +116,17 @@ export const makeDecoderLanguageModel = (
       const hook = makeHookCallback(tf, hooks, [{ start: 0, ctx }])
       return attemptPass(() => {
         const result = tidyPass(() =>
-            engine.run({
-              inputIds: batch.ids,
-              batchSize: B,
-              seqLen: T,
-              keyMask: batch.mask,
-              positionIds: batch.positions,
-              ...(stop !== undefined ? { stopAtLayer: stop } : {}),
-              hiddenStates: request.hiddenStates === true,
-              ...(logitRows !== undefined ? { logitRows } : {}),
-              ...(hook !== undefined ? { hook } : {})
-            })
+          engine.run({
+            inputIds: batch.ids,
+            batchSize: B,
+            seqLen: T,
+            keyMask: batch.mask,
+            positionIds: batch.positions,
+            ...(stop !== undefined ? { stopAtLayer: stop } : {}),
+            hiddenStates: request.hiddenStates === true,
+            ...(logitRows !== undefined ? { logitRows } : {}),
+            ...(hook !== undefined ? { hook } : {})
+          })
         )
         try {
           const logits = result.logits?.dataSync() as Float32Array | undefined
@@ -136,7 +145,10 @@ export const makeDecoderLanguageModel = (
             } else if (logits !== undefined && logitsMode === "last") {
               lastLogits = logits.slice(b * V, (b + 1) * V)
             }
-            const hs = request.hiddenStates === true ? hidden.map((h) => h.slice((b * T + off) * H, (b * T + off + len) * H)) : undefined
+            const hs =
+              request.hiddenStates === true
+                ? hidden.map((h) => h.slice((b * T + off) * H, (b * T + off + len) * H))
+                : undefined
             out.push({
               length: len,
               ...(seqLogits !== undefined ? { logits: seqLogits } : {}),
@@ -157,7 +169,9 @@ export const makeDecoderLanguageModel = (
       const dead = checkAlive()
       if (dead) return yield* dead
       if (engine.hasLogits === false) {
-        return yield* new ModelInputError({ message: `model ${info.name} was loaded without an LM head; it cannot generate` })
+        return yield* new ModelInputError({
+          message: `model ${info.name} was loaded without an LM head; it cannot generate`
+        })
       }
       const prompts = request.prompts
       if (prompts.length === 0) return []
@@ -175,7 +189,8 @@ export const makeDecoderLanguageModel = (
       if (badHook) return yield* badHook
       const stopIds = request.stopTokenIds ?? info.eosTokenIds
       for (const id of stopIds) {
-        if (!Number.isInteger(id)) return yield* new ModelInputError({ message: `stop token id ${id} is not an integer` })
+        if (!Number.isInteger(id))
+          return yield* new ModelInputError({ message: `stop token id ${id} is not an integer` })
       }
       const stopSet = new Set(stopIds)
       const B = prompts.length
@@ -203,7 +218,12 @@ export const makeDecoderLanguageModel = (
         lastPromptIndex: batch.lastIndex
       }
       // One entry per fed generated token (decode step s = index + 1).
-      const columns: Array<{ readonly ids: Int32Array; readonly mask: Int32Array; readonly positions: Int32Array; readonly ctx: Omit<HookContext, "site"> }> = []
+      const columns: Array<{
+        readonly ids: Int32Array
+        readonly mask: Int32Array
+        readonly positions: Int32Array
+        readonly ctx: Omit<HookContext, "site">
+      }> = []
       const state: { cache: KVCache | undefined } = { cache: undefined }
 
       const runPass = (pass: {
@@ -218,17 +238,17 @@ export const makeDecoderLanguageModel = (
           const hook = makeHookCallback(tf, hooks, pass.segments)
           const logitRows = Int32Array.from({ length: B }, (_, b) => b * pass.seqLen + pass.seqLen - 1)
           const result = tidyPass(() =>
-              engine.run({
-                inputIds: pass.ids,
-                batchSize: B,
-                seqLen: pass.seqLen,
-                keyMask: pass.keyMask,
-                positionIds: pass.positions,
-                logitRows,
-                ...(pass.withCache ? { useCache: true } : {}),
-                ...(pass.withCache && state.cache !== undefined ? { cache: state.cache } : {}),
-                ...(hook !== undefined ? { hook } : {})
-              })
+            engine.run({
+              inputIds: pass.ids,
+              batchSize: B,
+              seqLen: pass.seqLen,
+              keyMask: pass.keyMask,
+              positionIds: pass.positions,
+              logitRows,
+              ...(pass.withCache ? { useCache: true } : {}),
+              ...(pass.withCache && state.cache !== undefined ? { cache: state.cache } : {}),
+              ...(hook !== undefined ? { hook } : {})
+            })
           )
           try {
             if (pass.withCache) {
@@ -254,7 +274,10 @@ export const makeDecoderLanguageModel = (
         for (let step = 1; ; step++) {
           for (let b = 0; b < B; b++) {
             if (done[b]) continue
-            const tok = rngs !== undefined && sampling._tag === "Sample" ? sampleToken(logits, b * V, V, sampling, rngs[b]!) : argmax(logits, b * V, V)
+            const tok =
+              rngs !== undefined && sampling._tag === "Sample"
+                ? sampleToken(logits, b * V, V, sampling, rngs[b]!)
+                : argmax(logits, b * V, V)
             tokens[b]!.push(tok)
             if (returnStepLogits) stepLogits[b]!.push(logits.slice(b * V, (b + 1) * V))
             if (stopSet.has(tok)) {
@@ -286,12 +309,35 @@ export const makeDecoderLanguageModel = (
           const maskBlocks = [{ data: batch.mask, width: P }, ...columns.map((c) => ({ data: c.mask, width: 1 }))]
           const keyMask = concatColumns(B, maskBlocks)
           if (useCache) {
-            logits = yield* runPass({ ids, seqLen: 1, keyMask, positions, segments: [{ start: 0, ctx }], withCache: true })
+            logits = yield* runPass({
+              ids,
+              seqLen: 1,
+              keyMask,
+              positions,
+              segments: [{ start: 0, ctx }],
+              withCache: true
+            })
           } else {
-            const allIds = concatColumns(B, [{ data: batch.ids, width: P }, ...columns.map((c) => ({ data: c.ids, width: 1 }))])
-            const allPos = concatColumns(B, [{ data: batch.positions, width: P }, ...columns.map((c) => ({ data: c.positions, width: 1 }))])
-            const segments: Array<HookSegment> = [{ start: 0, ctx: prefillCtx }, ...columns.map((c, i) => ({ start: P + i, ctx: c.ctx }))]
-            logits = yield* runPass({ ids: allIds, seqLen: P + columns.length, keyMask, positions: allPos, segments, withCache: false })
+            const allIds = concatColumns(B, [
+              { data: batch.ids, width: P },
+              ...columns.map((c) => ({ data: c.ids, width: 1 }))
+            ])
+            const allPos = concatColumns(B, [
+              { data: batch.positions, width: P },
+              ...columns.map((c) => ({ data: c.positions, width: 1 }))
+            ])
+            const segments: Array<HookSegment> = [
+              { start: 0, ctx: prefillCtx },
+              ...columns.map((c, i) => ({ start: P + i, ctx: c.ctx }))
+            ]
+            logits = yield* runPass({
+              ids: allIds,
+              seqLen: P + columns.length,
+              keyMask,
+              positions: allPos,
+              segments,
+              withCache: false
+            })
           }
         }
       })

@@ -121,9 +121,14 @@ export const replaceHook = (
     const n = flat.length
     const repl = out instanceof tf.Tensor ? out : tf.tensor2d(Float32Array.from(out as ArrayLike<number>), [n, H])
     if (repl.rank !== 2 || repl.shape[0] !== n || repl.shape[1] !== H) {
-      throw new RangeError(`replacement for ${siteKey(site)} has shape [${repl.shape.join(", ")}], expected [${n}, ${H}]`)
+      throw new RangeError(
+        `replacement for ${siteKey(site)} has shape [${repl.shape.join(", ")}], expected [${n}, ${H}]`
+      )
     }
-    const keep = tf.tensor2d(Float32Array.from(positionMask(selector, ctx), (m) => 1 - m), [B * T, 1])
+    const keep = tf.tensor2d(
+      Float32Array.from(positionMask(selector, ctx), (m) => 1 - m),
+      [B * T, 1]
+    )
     const scattered = tf.scatterND(tf.reshape(idx, [n, 1]), repl.toFloat(), [B * T, H])
     return tf.reshape(tf.add(tf.mul(h2, keep), scattered), [B, T, H]) as tf.Tensor3D
   }

@@ -33,17 +33,28 @@ export const validateHooks = (hooks: ReadonlyArray<Hook>, numLayers: number): Mo
       return new ModelInputError({ message: `hook site layer ${s?.layer} is out of range [0, ${numLayers})` })
     }
     if (s.point !== "block_input" && s.point !== "block_output") {
-      return new ModelInputError({ message: `hook site point "${String(s.point)}" is not "block_input" or "block_output"` })
+      return new ModelInputError({
+        message: `hook site point "${String(s.point)}" is not "block_input" or "block_output"`
+      })
     }
     if (h.when !== "prefill" && h.when !== "decode" && h.when !== "always") {
-      return new ModelInputError({ message: `hook at ${siteKey(s)} has when = "${String(h.when)}" (want prefill | decode | always)` })
+      return new ModelInputError({
+        message: `hook at ${siteKey(s)} has when = "${String(h.when)}" (want prefill | decode | always)`
+      })
     }
-    if (typeof h.run !== "function") return new ModelInputError({ message: `hook at ${siteKey(s)} has no run function` })
+    if (typeof h.run !== "function")
+      return new ModelInputError({ message: `hook at ${siteKey(s)} has no run function` })
   }
   return undefined
 }
 
-const applyHooks = (hooks: ReadonlyArray<Hook>, site: HookSite, h: tf.Tensor3D, ctx: Omit<HookContext, "site">, tf: typeof import("@tensorflow/tfjs")): tf.Tensor3D => {
+const applyHooks = (
+  hooks: ReadonlyArray<Hook>,
+  site: HookSite,
+  h: tf.Tensor3D,
+  ctx: Omit<HookContext, "site">,
+  tf: typeof import("@tensorflow/tfjs")
+): tf.Tensor3D => {
   let x = h
   for (const hook of hooks) {
     if (!isPhase(hook, ctx.phase)) continue
@@ -51,12 +62,16 @@ const applyHooks = (hooks: ReadonlyArray<Hook>, site: HookSite, h: tf.Tensor3D, 
     try {
       out = hook.run(x, { ...ctx, site })
     } catch (e) {
-      throw new HookFailure(`hook at ${siteKey(site)} (${ctx.phase} step ${ctx.step}) threw: ${e instanceof Error ? e.message : String(e)}`)
+      throw new HookFailure(
+        `hook at ${siteKey(site)} (${ctx.phase} step ${ctx.step}) threw: ${e instanceof Error ? e.message : String(e)}`
+      )
     }
     if (out === undefined) continue
     if (!(out instanceof tf.Tensor) || out.rank !== 3 || out.shape.some((d, i) => d !== x.shape[i])) {
       const shape = out instanceof tf.Tensor ? `[${out.shape.join(", ")}]` : typeof out
-      throw new HookFailure(`hook at ${siteKey(site)} returned ${shape}, expected a tensor of shape [${x.shape.join(", ")}]`)
+      throw new HookFailure(
+        `hook at ${siteKey(site)} returned ${shape}, expected a tensor of shape [${x.shape.join(", ")}]`
+      )
     }
     x = out.dtype === "float32" ? out : tf.cast(out, "float32")
   }

@@ -17,7 +17,10 @@ export const loadModel = (
       Effect.mapError((e) => new ModelLoadError({ path: e.path, message: e.message }))
     )
     if (modelType === undefined) {
-      return yield* new ModelLoadError({ path: dir, message: `${dir}/config.json has no "model_type"; cannot choose a model family` })
+      return yield* new ModelLoadError({
+        path: dir,
+        message: `${dir}/config.json has no "model_type"; cannot choose a model family`
+      })
     }
     const families = yield* ModelFamilies
     const family = families.find((f) => f.modelTypes.includes(modelType))

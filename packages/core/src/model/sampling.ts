@@ -9,14 +9,16 @@ import { ModelInputError, type Sampling } from "./LanguageModel.js"
 /** A PRNG returning uniform doubles in [0, 1). */
 export type Rng = () => number
 
-const splitmix32 = (a: number): (() => number) => () => {
-  a = (a + 0x9e3779b9) | 0
-  let t = a ^ (a >>> 16)
-  t = Math.imul(t, 0x21f0aaad)
-  t ^= t >>> 15
-  t = Math.imul(t, 0x735a2d97)
-  return (t ^ (t >>> 15)) >>> 0
-}
+const splitmix32 =
+  (a: number): (() => number) =>
+  () => {
+    a = (a + 0x9e3779b9) | 0
+    let t = a ^ (a >>> 16)
+    t = Math.imul(t, 0x21f0aaad)
+    t ^= t >>> 15
+    t = Math.imul(t, 0x735a2d97)
+    return (t ^ (t >>> 15)) >>> 0
+  }
 
 /** sfc32 seeded from `(seed, stream)` through splitmix32. */
 export const makeRng = (seed: number, stream = 0): Rng => {
@@ -57,15 +59,20 @@ export const argmax = (logits: ArrayLike<number>, offset = 0, length = logits.le
 export const validateSampling = (sampling: Sampling): ModelInputError | undefined => {
   if (sampling._tag === "Greedy") return undefined
   if (!Number.isFinite(sampling.temperature) || sampling.temperature <= 0) {
-    return new ModelInputError({ message: `sampling temperature must be a finite number > 0, got ${sampling.temperature} (use Greedy for argmax)` })
+    return new ModelInputError({
+      message: `sampling temperature must be a finite number > 0, got ${sampling.temperature} (use Greedy for argmax)`
+    })
   }
   if (sampling.topK !== undefined && (!Number.isInteger(sampling.topK) || sampling.topK < 0)) {
-    return new ModelInputError({ message: `sampling topK must be a non-negative integer (0 = off), got ${sampling.topK}` })
+    return new ModelInputError({
+      message: `sampling topK must be a non-negative integer (0 = off), got ${sampling.topK}`
+    })
   }
   if (sampling.topP !== undefined && (!(sampling.topP > 0) || sampling.topP > 1)) {
     return new ModelInputError({ message: `sampling topP must be in (0, 1], got ${sampling.topP}` })
   }
-  if (!Number.isFinite(sampling.seed)) return new ModelInputError({ message: `sampling seed must be a finite number, got ${sampling.seed}` })
+  if (!Number.isFinite(sampling.seed))
+    return new ModelInputError({ message: `sampling seed must be a finite number, got ${sampling.seed}` })
   return undefined
 }
 

@@ -2,15 +2,17 @@
  * Qwen2 as a model family: load a Hugging Face directory (config.json, generation_config.json,
  * model.safetensors or sharded) into a `LanguageModelShape`, or wrap an in-memory weights record.
  */
+
+import * as path from "node:path"
 import type * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
-import * as path from "node:path"
 import { TensorBackend } from "../backend/TensorBackend.js"
+import { readJsonFile } from "../config/errors.js"
 import { readGenerationConfig } from "../config/generationConfig.js"
-import { type Qwen2Config, readQwen2Config } from "../config/qwen2Config.js"
+import { parseQwen2Config, type Qwen2Config } from "../config/qwen2Config.js"
 import { makeDecoderLanguageModel } from "../model/decoderModel.js"
 import type { DecoderEngine } from "../model/engine.js"
-import { type LanguageModelShape, ModelLoadError, type ModelInfo } from "../model/LanguageModel.js"
+import { type LanguageModelShape, type ModelInfo, ModelLoadError } from "../model/LanguageModel.js"
 import type { LoadModelOptions, ModelFamily } from "../model/ModelFamily.js"
 import { openCheckpoint } from "../safetensors/checkpoint.js"
 import { type Qwen2Params, ropeTableFor, runQwen2 } from "./forward.js"
@@ -41,9 +43,21 @@ const eosOf = (config: Qwen2Config, generationEos: ReadonlyArray<number>): Reado
  * weights are freed when it closes).
  */
 export const loadQwen2 = (dir: string, options: LoadModelOptions = {}) =>
+  Effect.flatMap(
+    readJsonFile(path.join(dir, "config.json")).pipe(
+      Effect.mapError((e) => new ModelLoadError({ path: e.path, message: e.message }))
+    ),
+    (json) => loadQwen2WithConfig(dir, json, options)
+  )
+
+/**
+ * As `loadQwen2`, with the `config.json` object given (e.g. patched by a family that relabels a
+ * Qwen2-architecture checkpoint); the weights and generation_config.json still come from `dir`.
+ */
+export const loadQwen2WithConfig = (dir: string, configJson: unknown, options: LoadModelOptions = {}) =>
   Effect.gen(function* () {
     yield* TensorBackend
-    const config = yield* readQwen2Config(dir).pipe(
+    const config = yield* parseQwen2Config(configJson, path.join(dir, "config.json")).pipe(
       Effect.catchTag("ConfigError", (e) => Effect.fail(new ModelLoadError({ path: e.path, message: e.message })))
     )
     const generation = yield* readGenerationConfig(dir).pipe(

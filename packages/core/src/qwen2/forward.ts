@@ -11,12 +11,12 @@
  */
 import * as tf from "@tensorflow/tfjs"
 import type { Qwen2Config } from "../config/qwen2Config.js"
-import { decodeBF16, decodeF16 } from "../safetensors/dtypes.js"
 import type { EnginePass, EngineResult, KVCache } from "../model/engine.js"
 import { blockInput, blockOutput, type HookSite } from "../model/hooks.js"
+import { decodeBF16, decodeF16 } from "../safetensors/dtypes.js"
 import { gatherRows, type Linear, linear, rmsNorm, silu } from "./ops.js"
 import { applyRope, RopeTable } from "./rope.js"
-import { checkQwen2Weights, EMBED, FINAL_NORM, layerNames, LM_HEAD, type Qwen2Weights } from "./weights.js"
+import { checkQwen2Weights, EMBED, FINAL_NORM, LM_HEAD, layerNames, type Qwen2Weights } from "./weights.js"
 
 export interface Qwen2LayerParams {
   readonly inputNorm: tf.Tensor1D
@@ -157,9 +157,12 @@ export const runQwen2 = (params: Qwen2Params, rope: RopeTable, pass: EnginePass)
   const L = cfg.num_hidden_layers
   const past = pass.cache?.length ?? 0
   const S = past + T
-  if (pass.inputIds.length !== B * T) throw new RangeError(`inputIds has ${pass.inputIds.length} entries, expected ${B}×${T}`)
-  if (pass.keyMask.length !== B * S) throw new RangeError(`keyMask has ${pass.keyMask.length} entries, expected ${B}×${S}`)
-  if (pass.positionIds.length !== B * T) throw new RangeError(`positionIds has ${pass.positionIds.length} entries, expected ${B}×${T}`)
+  if (pass.inputIds.length !== B * T)
+    throw new RangeError(`inputIds has ${pass.inputIds.length} entries, expected ${B}×${T}`)
+  if (pass.keyMask.length !== B * S)
+    throw new RangeError(`keyMask has ${pass.keyMask.length} entries, expected ${B}×${S}`)
+  if (pass.positionIds.length !== B * T)
+    throw new RangeError(`positionIds has ${pass.positionIds.length} entries, expected ${B}×${T}`)
   const hook = pass.hook ?? ((_site: HookSite, h: tf.Tensor3D) => h)
   const stopAt = pass.stopAtLayer ?? L - 1
   const wantCache = pass.useCache === true || pass.cache !== undefined
@@ -204,7 +207,11 @@ export const qwen2ParamsFromWeights = (config: Qwen2Config, weights: Qwen2Weight
   if (problem !== undefined) throw new RangeError(problem)
   const w = (name: string) => weights[name]! as tf.Tensor2D
   const b = (name: string) => weights[name]! as tf.Tensor1D
-  const lin = (wn: string, bn?: string): Linear => ({ w: w(wn), layout: "outIn", ...(bn !== undefined ? { b: b(bn) } : {}) })
+  const lin = (wn: string, bn?: string): Linear => ({
+    w: w(wn),
+    layout: "outIn",
+    ...(bn !== undefined ? { b: b(bn) } : {})
+  })
   const layers: Array<Qwen2LayerParams> = []
   for (let i = 0; i < config.num_hidden_layers; i++) {
     const n = layerNames(i)
@@ -262,12 +269,16 @@ export interface Qwen2ForwardResult {
   readonly hiddenStates?: ReadonlyArray<tf.Tensor3D>
 }
 
-const rectangular = (rows: ReadonlyArray<ReadonlyArray<number>>, what: string): { B: number; T: number; flat: Int32Array } => {
+const rectangular = (
+  rows: ReadonlyArray<ReadonlyArray<number>>,
+  what: string
+): { B: number; T: number; flat: Int32Array } => {
   const B = rows.length
   const T = rows[0]?.length ?? 0
   const flat = new Int32Array(B * T)
   rows.forEach((r, b) => {
-    if (r.length !== T) throw new RangeError(`${what} row ${b} has length ${r.length}, expected ${T} (pad to a rectangle)`)
+    if (r.length !== T)
+      throw new RangeError(`${what} row ${b} has length ${r.length}, expected ${T} (pad to a rectangle)`)
     for (let t = 0; t < T; t++) flat[b * T + t] = r[t]!
   })
   return { B, T, flat }
@@ -293,10 +304,15 @@ export const qwen2Forward = (
   for (let i = 0; i < flat.length; i++) {
     const id = flat[i]!
     if (id < 0 || id >= config.vocab_size) {
-      throw new RangeError(`token id ${id} at row ${Math.floor(i / T)}, position ${i % T} is out of range [0, ${config.vocab_size})`)
+      throw new RangeError(
+        `token id ${id} at row ${Math.floor(i / T)}, position ${i % T} is out of range [0, ${config.vocab_size})`
+      )
     }
   }
-  const mask = options.attentionMask !== undefined ? rectangular(options.attentionMask, "attentionMask").flat : new Int32Array(B * T).fill(1)
+  const mask =
+    options.attentionMask !== undefined
+      ? rectangular(options.attentionMask, "attentionMask").flat
+      : new Int32Array(B * T).fill(1)
   if (mask.length !== B * T) throw new RangeError(`attentionMask must be ${B}×${T}`)
   let positions: Int32Array
   if (options.positionIds !== undefined) {

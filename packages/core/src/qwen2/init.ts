@@ -6,7 +6,7 @@
 import * as tf from "@tensorflow/tfjs"
 import type { Qwen2Config } from "../config/qwen2Config.js"
 import { makeRng } from "../model/sampling.js"
-import { qwen2WeightShapes, type Qwen2Weights } from "./weights.js"
+import { type Qwen2Weights, qwen2WeightShapes } from "./weights.js"
 
 export interface InitQwen2Options {
   /** Standard deviation of the normal init (default config.initializer_range). */

@@ -8,16 +8,17 @@
  * architecture does not use is an error too (it would mean a different model), except a tied
  * `lm_head.weight` and rotary `inv_freq` buffers, which transformers also ignores.
  */
+
+import * as path from "node:path"
 import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
-import * as path from "node:path"
 import type { Qwen2Config } from "../config/qwen2Config.js"
 import { ModelLoadError } from "../model/LanguageModel.js"
 import type { Checkpoint } from "../safetensors/checkpoint.js"
 import { decodeFloat32, dtypeLongName, isFloatDtype } from "../safetensors/dtypes.js"
 import type { EmbeddingLookup, Qwen2LayerParams, Qwen2Params } from "./forward.js"
 import type { Linear } from "./ops.js"
-import { EMBED, FINAL_NORM, layerNames, LM_HEAD, qwen2WeightShapes } from "./weights.js"
+import { EMBED, FINAL_NORM, LM_HEAD, layerNames, qwen2WeightShapes } from "./weights.js"
 
 export interface Qwen2LoadOptions {
   /**
@@ -79,16 +80,22 @@ export const loadQwen2Params = (
   const readFloat = (name: string) =>
     Effect.gen(function* () {
       const { file } = yield* readChecked(name)
-      const t = yield* checkpoint.readFloat32(name).pipe(
-        Effect.mapError((e) => new ModelLoadError({ path: file, message: `cannot read weight "${name}": ${e.message}` }))
-      )
+      const t = yield* checkpoint
+        .readFloat32(name)
+        .pipe(
+          Effect.mapError(
+            (e) => new ModelLoadError({ path: file, message: `cannot read weight "${name}": ${e.message}` })
+          )
+        )
       return t
     })
 
   const vector = (name: string) => Effect.map(readFloat(name), (t) => track(tf.tensor1d(t.data)))
   /** `[out, in]` on disk → `[in, out]` tensor. */
   const transposed = (name: string) =>
-    Effect.map(readFloat(name), (t) => track(tf.tidy(() => tf.transpose(tf.tensor2d(t.data, [t.shape[0]!, t.shape[1]!])) as tf.Tensor2D)))
+    Effect.map(readFloat(name), (t) =>
+      track(tf.tidy(() => tf.transpose(tf.tensor2d(t.data, [t.shape[0]!, t.shape[1]!])) as tf.Tensor2D))
+    )
   const linearOf = (w: string, b?: string): Effect.Effect<Linear, ModelLoadError> =>
     Effect.gen(function* () {
       const wt = yield* transposed(w)
@@ -113,12 +120,19 @@ export const loadQwen2Params = (
     let lmHead: Linear | undefined
     if (compact) {
       const { info, file } = yield* readChecked(EMBED)
-      const bytes = yield* checkpoint.fileOf(EMBED)!.readBytes(EMBED).pipe(
-        Effect.mapError((e) => new ModelLoadError({ path: file, message: `cannot read weight "${EMBED}": ${e.message}` }))
-      )
+      const bytes = yield* checkpoint
+        .fileOf(EMBED)!
+        .readBytes(EMBED)
+        .pipe(
+          Effect.mapError(
+            (e) => new ModelLoadError({ path: file, message: `cannot read weight "${EMBED}": ${e.message}` })
+          )
+        )
       const kind = info.dtype === "BF16" || info.dtype === "F16" ? info.dtype : "F32"
       const data =
-        kind === "F32" ? decodeFloat32(info.dtype as "F32" | "F64", bytes) : new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2)
+        kind === "F32"
+          ? decodeFloat32(info.dtype as "F32" | "F64", bytes)
+          : new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2)
       embed = { kind: "compact", dtype: kind, data, hidden: H }
       if (withLogits && config.tie_word_embeddings) {
         const f = decodeFloat32(info.dtype as "F32" | "F64" | "BF16" | "F16", bytes)
@@ -187,7 +201,10 @@ export const paramTensors = (p: Qwen2Params): Array<tf.Tensor> => {
  * Inference params (`[in, out]` copies) from an HF weights record, e.g. a freshly trained model.
  * The record is not consumed; dispose it separately.
  */
-export const qwen2ParamsForInference = (config: Qwen2Config, weights: Readonly<Record<string, tf.Tensor>>): Qwen2Params => {
+export const qwen2ParamsForInference = (
+  config: Qwen2Config,
+  weights: Readonly<Record<string, tf.Tensor>>
+): Qwen2Params => {
   const w = (n: string) => weights[n]! as tf.Tensor2D
   const vec = (n: string) => tf.clone(weights[n]! as tf.Tensor1D)
   const lin = (wn: string, bn?: string): Linear => ({

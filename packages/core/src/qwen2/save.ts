@@ -4,9 +4,10 @@
  * in HF names and layout, written one at a time. `loadModel(dir)` and transformers'
  * `Qwen2ForCausalLM.from_pretrained(dir)` both read the result.
  */
-import { Effect, Schema } from "effect"
+
 import { mkdir, rm, writeFile } from "node:fs/promises"
 import * as path from "node:path"
+import { Effect, Schema } from "effect"
 import { type GenerationConfig, generationConfigToJson } from "../config/generationConfig.js"
 import { type Qwen2Config, qwen2ConfigToJson } from "../config/qwen2Config.js"
 import { INDEX_FILE, SINGLE_FILE } from "../safetensors/checkpoint.js"
@@ -60,13 +61,15 @@ export const saveQwen2 = (
       catch: io(genFile)
     })
 
-    const tensors: Array<TensorToWrite & { readonly bytes: number }> = [...qwen2WeightShapes(config)].map(([name, shape]) => ({
-      name,
-      dtype,
-      shape,
-      bytes: shape.reduce((a, b) => a * b, 1) * dtypeBytes(dtype),
-      data: () => weights[name]!.dataSync() as Float32Array
-    }))
+    const tensors: Array<TensorToWrite & { readonly bytes: number }> = [...qwen2WeightShapes(config)].map(
+      ([name, shape]) => ({
+        name,
+        dtype,
+        shape,
+        bytes: shape.reduce((a, b) => a * b, 1) * dtypeBytes(dtype),
+        data: () => weights[name]!.dataSync() as Float32Array
+      })
+    )
     const metadata = { format: "pt" }
     const max = options.maxShardBytes
     const total = tensors.reduce((a, t) => a + t.bytes, 0)
@@ -75,7 +78,9 @@ export const saveQwen2 = (
     if (max === undefined || total <= max) {
       yield* removeStale(path.join(dir, INDEX_FILE))
       const file = path.join(dir, SINGLE_FILE)
-      yield* writeSafetensors(file, tensors, metadata).pipe(Effect.mapError((e) => new ModelSaveError({ path: file, message: e.message })))
+      yield* writeSafetensors(file, tensors, metadata).pipe(
+        Effect.mapError((e) => new ModelSaveError({ path: file, message: e.message }))
+      )
       return
     }
     const shards: Array<Array<TensorToWrite & { readonly bytes: number }>> = [[]]
@@ -95,11 +100,17 @@ export const saveQwen2 = (
       const name = `model-${String(i + 1).padStart(5, "0")}-of-${String(n).padStart(5, "0")}.safetensors`
       const file = path.join(dir, name)
       for (const t of shards[i]!) weightMap[t.name] = name
-      yield* writeSafetensors(file, shards[i]!, metadata).pipe(Effect.mapError((e) => new ModelSaveError({ path: file, message: e.message })))
+      yield* writeSafetensors(file, shards[i]!, metadata).pipe(
+        Effect.mapError((e) => new ModelSaveError({ path: file, message: e.message }))
+      )
     }
     const indexFile = path.join(dir, INDEX_FILE)
     yield* Effect.tryPromise({
-      try: () => writeFile(indexFile, `${JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2)}\n`),
+      try: () =>
+        writeFile(
+          indexFile,
+          `${JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2)}\n`
+        ),
       catch: io(indexFile)
     })
   })

@@ -72,7 +72,8 @@ export const qwen2ParameterCount = (config: Qwen2Config): number => {
   return n
 }
 
-const sameShape = (a: ReadonlyArray<number>, b: ReadonlyArray<number>) => a.length === b.length && a.every((d, i) => d === b[i])
+const sameShape = (a: ReadonlyArray<number>, b: ReadonlyArray<number>) =>
+  a.length === b.length && a.every((d, i) => d === b[i])
 
 /** The first problem with a weights record (missing tensor, wrong shape, non-float), or undefined. */
 export const checkQwen2Weights = (config: Qwen2Config, weights: Qwen2Weights): string | undefined => {

@@ -4,11 +4,17 @@
  * Every shard's header is read and checked on open (each tensor of the weight map must be in the
  * shard the map names); tensor data is read lazily, one tensor at a time.
  */
-import { Effect, Schema, type Scope } from "effect"
+
 import { existsSync, readdirSync } from "node:fs"
 import { readFile } from "node:fs/promises"
 import * as path from "node:path"
-import { type SafetensorsError, SafetensorsHeaderError, SafetensorsIOError, SafetensorsMissingTensorError } from "./errors.js"
+import { Effect, Schema, type Scope } from "effect"
+import {
+  type SafetensorsError,
+  SafetensorsHeaderError,
+  SafetensorsIOError,
+  SafetensorsMissingTensorError
+} from "./errors.js"
 import type { TensorInfo } from "./header.js"
 import { openSafetensors, type SafetensorsFile, type SafetensorsTensor } from "./reader.js"
 
@@ -35,7 +41,12 @@ const IndexJson = Schema.Struct({
   weight_map: Schema.Record(Schema.String, Schema.String)
 })
 
-const fromFiles = (dir: string, indexPath: string | undefined, files: ReadonlyArray<SafetensorsFile>, owner: Map<string, SafetensorsFile>): Checkpoint => {
+const fromFiles = (
+  dir: string,
+  indexPath: string | undefined,
+  files: ReadonlyArray<SafetensorsFile>,
+  owner: Map<string, SafetensorsFile>
+): Checkpoint => {
   const where = indexPath ?? files[0]?.path ?? dir
   const lookup = (name: string) => {
     const f = owner.get(name)
@@ -73,7 +84,8 @@ export const openCheckpoint = (dir: string): Effect.Effect<Checkpoint, Safetenso
       })
       const index = yield* Effect.try({
         try: () => JSON.parse(text) as unknown,
-        catch: (e) => new SafetensorsHeaderError({ path: indexPath, message: `${indexPath}: not valid JSON (${String(e)})` })
+        catch: (e) =>
+          new SafetensorsHeaderError({ path: indexPath, message: `${indexPath}: not valid JSON (${String(e)})` })
       }).pipe(
         Effect.flatMap((json) => Schema.decodeUnknownEffect(IndexJson)(json)),
         Effect.mapError((e) =>
@@ -86,7 +98,10 @@ export const openCheckpoint = (dir: string): Effect.Effect<Checkpoint, Safetenso
       const files = new Map<string, SafetensorsFile>()
       for (const shard of shardNames) {
         if (shard.includes("/") || shard.includes("\\") || shard === ".." || shard === ".") {
-          return yield* new SafetensorsHeaderError({ path: indexPath, message: `${indexPath}: shard name "${shard}" is not a plain file name` })
+          return yield* new SafetensorsHeaderError({
+            path: indexPath,
+            message: `${indexPath}: shard name "${shard}" is not a plain file name`
+          })
         }
         files.set(shard, yield* openSafetensors(path.join(dir, shard)))
       }

@@ -25,7 +25,21 @@ export const SafetensorsDtypes = [
 export type SafetensorsDtype = (typeof SafetensorsDtypes)[number]
 
 /** The dtypes this module reads. */
-export const ReadableDtypes = ["BOOL", "U8", "I8", "I16", "U16", "F16", "BF16", "I32", "U32", "F32", "F64", "I64", "U64"] as const
+export const ReadableDtypes = [
+  "BOOL",
+  "U8",
+  "I8",
+  "I16",
+  "U16",
+  "F16",
+  "BF16",
+  "I32",
+  "U32",
+  "F32",
+  "F64",
+  "I64",
+  "U64"
+] as const
 export type ReadableDtype = (typeof ReadableDtypes)[number]
 
 /** The dtypes this module writes. */
@@ -64,9 +78,16 @@ export const dtypeBytes = (dtype: SafetensorsDtype): number => BYTES[dtype]
 
 /** The usual name of a dtype elsewhere (`torch_dtype`, ModelInfo.weightDtype). */
 export const dtypeLongName = (dtype: string): string =>
-  ({ F32: "float32", F16: "float16", BF16: "bfloat16", F64: "float64", I64: "int64", I32: "int32", U8: "uint8", I8: "int8" })[
-    dtype
-  ] ?? dtype.toLowerCase()
+  ({
+    F32: "float32",
+    F16: "float16",
+    BF16: "bfloat16",
+    F64: "float64",
+    I64: "int64",
+    I32: "int32",
+    U8: "uint8",
+    I8: "int8"
+  })[dtype] ?? dtype.toLowerCase()
 
 // ---------------------------------------------------------------------------------------------
 // Half precision

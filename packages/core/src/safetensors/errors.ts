@@ -5,14 +5,17 @@
 import { Schema } from "effect"
 
 /** The file ends before the 8-byte length prefix, the header, or the data a header entry points to. */
-export class SafetensorsTruncatedError extends Schema.TaggedError<SafetensorsTruncatedError>()("SafetensorsTruncatedError", {
-  path: Schema.String,
-  /** Bytes the header (or length prefix) says must be there. */
-  expectedBytes: Schema.Number,
-  /** Bytes actually present. */
-  actualBytes: Schema.Number,
-  message: Schema.String
-}) {}
+export class SafetensorsTruncatedError extends Schema.TaggedError<SafetensorsTruncatedError>()(
+  "SafetensorsTruncatedError",
+  {
+    path: Schema.String,
+    /** Bytes the header (or length prefix) says must be there. */
+    expectedBytes: Schema.Number,
+    /** Bytes actually present. */
+    actualBytes: Schema.Number,
+    message: Schema.String
+  }
+) {}
 
 /** The header is not valid JSON, has a bad entry, or its data offsets are not contiguous. */
 export class SafetensorsHeaderError extends Schema.TaggedError<SafetensorsHeaderError>()("SafetensorsHeaderError", {

@@ -73,7 +73,10 @@ export const parseHeaderLength = (
     }
     const len = Number(n)
     if (len < 2) {
-      return yield* new SafetensorsHeaderError({ path, message: `${path}: header length ${len} is too small for a JSON object` })
+      return yield* new SafetensorsHeaderError({
+        path,
+        message: `${path}: header length ${len} is too small for a JSON object`
+      })
     }
     if (8 + len > fileSize) {
       return yield* new SafetensorsTruncatedError({
@@ -99,7 +102,9 @@ export const parseHeaderJson = (
     const headerLength = headerBytes.byteLength
     const bad = (message: string, tensor?: string) =>
       new SafetensorsHeaderError(
-        tensor === undefined ? { path, message: `${path}: ${message}` } : { path, tensor, message: `${path}: ${message}` }
+        tensor === undefined
+          ? { path, message: `${path}: ${message}` }
+          : { path, tensor, message: `${path}: ${message}` }
       )
     let text: string
     try {
@@ -141,10 +146,16 @@ export const parseHeaderJson = (
         })
       }
       if (!Array.isArray(shape) || !shape.every(isNonNegInt)) {
-        return yield* bad(`tensor "${name}" has an invalid "shape" ${JSON.stringify(shape)} (want an array of non-negative integers)`, name)
+        return yield* bad(
+          `tensor "${name}" has an invalid "shape" ${JSON.stringify(shape)} (want an array of non-negative integers)`,
+          name
+        )
       }
       if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isNonNegInt)) {
-        return yield* bad(`tensor "${name}" has invalid "data_offsets" ${JSON.stringify(offsets)} (want [begin, end])`, name)
+        return yield* bad(
+          `tensor "${name}" has invalid "data_offsets" ${JSON.stringify(offsets)} (want [begin, end])`,
+          name
+        )
       }
       const [begin, end] = offsets as [number, number]
       if (end < begin) return yield* bad(`tensor "${name}" has data_offsets [${begin}, ${end}] with end < begin`, name)

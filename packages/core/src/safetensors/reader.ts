@@ -4,8 +4,9 @@
  * getting one tensor of a multi-GB file costs one tensor of memory. The handle is closed when the
  * enclosing `Scope` closes.
  */
+
+import { type FileHandle, open } from "node:fs/promises"
 import { Effect, type Scope } from "effect"
-import { open, type FileHandle } from "node:fs/promises"
 import {
   type DecodedArray,
   decodeBytes,
@@ -40,7 +41,9 @@ export interface SafetensorsFile {
   has(name: string): boolean
   info(name: string): Effect.Effect<TensorInfo, SafetensorsMissingTensorError>
   /** The raw little-endian bytes of one tensor. */
-  readBytes(name: string): Effect.Effect<Uint8Array, SafetensorsMissingTensorError | SafetensorsIOError | SafetensorsTruncatedError>
+  readBytes(
+    name: string
+  ): Effect.Effect<Uint8Array, SafetensorsMissingTensorError | SafetensorsIOError | SafetensorsTruncatedError>
   /** One tensor decoded to its natural typed array (F16/BF16 → Float32Array, I64 → BigInt64Array). */
   read(name: string): Effect.Effect<SafetensorsTensor, SafetensorsError>
   /** One float tensor (F32/F16/BF16/F64) as float32; other dtypes fail with SafetensorsDtypeError. */
@@ -89,13 +92,20 @@ const readFully = (
 export const makeSafetensorsFile = (
   path: string,
   header: SafetensorsHeader,
-  readRange: (position: number, length: number) => Effect.Effect<Uint8Array, SafetensorsIOError | SafetensorsTruncatedError>
+  readRange: (
+    position: number,
+    length: number
+  ) => Effect.Effect<Uint8Array, SafetensorsIOError | SafetensorsTruncatedError>
 ): SafetensorsFile => {
   const info = (name: string) => {
     const t = header.tensors.get(name)
     return t === undefined
       ? Effect.fail(
-          new SafetensorsMissingTensorError({ path, tensor: name, message: `${path}: no tensor named "${name}" in this file` })
+          new SafetensorsMissingTensorError({
+            path,
+            tensor: name,
+            message: `${path}: no tensor named "${name}" in this file`
+          })
         )
       : Effect.succeed(t)
   }
@@ -127,7 +137,12 @@ export const makeSafetensorsFile = (
         })
       }
       const bytes = yield* readRange(header.dataOffset + t.begin, t.end - t.begin)
-      return { name, dtype: t.dtype, shape: t.shape, data: decodeFloat32(t.dtype, bytes) } satisfies SafetensorsTensor<Float32Array>
+      return {
+        name,
+        dtype: t.dtype,
+        shape: t.shape,
+        data: decodeFloat32(t.dtype, bytes)
+      } satisfies SafetensorsTensor<Float32Array>
     })
   return {
     path,
@@ -181,13 +196,21 @@ export const parseSafetensors = (
   Effect.gen(function* () {
     const n = yield* parseHeaderLength(path, bytes.subarray(0, 8), bytes.byteLength)
     const header = yield* parseHeaderJson(path, bytes.subarray(8, 8 + n), bytes.byteLength)
-    return makeSafetensorsFile(path, header, (position, length) => Effect.succeed(bytes.slice(position, position + length)))
+    return makeSafetensorsFile(path, header, (position, length) =>
+      Effect.succeed(bytes.slice(position, position + length))
+    )
   })
 
 /** Reads every tensor of a (small) file. For large files use `openSafetensors` and read by name. */
 export const readSafetensors = (
   path: string
-): Effect.Effect<{ readonly tensors: ReadonlyMap<string, SafetensorsTensor>; readonly metadata: Readonly<Record<string, string>> | undefined }, SafetensorsError> =>
+): Effect.Effect<
+  {
+    readonly tensors: ReadonlyMap<string, SafetensorsTensor>
+    readonly metadata: Readonly<Record<string, string>> | undefined
+  },
+  SafetensorsError
+> =>
   Effect.scoped(
     Effect.gen(function* () {
       const file = yield* openSafetensors(path)

@@ -4,8 +4,9 @@
  * data may be given lazily (a thunk), so a large checkpoint is written one tensor at a time. Files
  * are written to a temporary name and renamed, so a failure never leaves a half-written file.
  */
-import { Effect } from "effect"
+
 import { open, rename, rm } from "node:fs/promises"
+import { Effect } from "effect"
 import { dtypeBytes, encodeBF16, encodeF16, isWritableDtype, type WritableDtype } from "./dtypes.js"
 import { SafetensorsDtypeError, SafetensorsHeaderError, SafetensorsIOError, SafetensorsShapeError } from "./errors.js"
 import { elementCount } from "./header.js"
@@ -23,7 +24,11 @@ export interface TensorToWrite {
   readonly data: TensorData | (() => TensorData)
 }
 
-export type SafetensorsWriteError = SafetensorsDtypeError | SafetensorsHeaderError | SafetensorsShapeError | SafetensorsIOError
+export type SafetensorsWriteError =
+  | SafetensorsDtypeError
+  | SafetensorsHeaderError
+  | SafetensorsShapeError
+  | SafetensorsIOError
 
 const byteView = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength)
 
@@ -101,7 +106,10 @@ export const buildHeader = (
     if (metadata !== undefined) {
       for (const [k, v] of Object.entries(metadata)) {
         if (typeof v !== "string") {
-          return yield* new SafetensorsHeaderError({ path, message: `${path}: metadata value for "${k}" is not a string` })
+          return yield* new SafetensorsHeaderError({
+            path,
+            message: `${path}: metadata value for "${k}" is not a string`
+          })
         }
       }
       header.__metadata__ = metadata
@@ -109,10 +117,18 @@ export const buildHeader = (
     let offset = 0
     for (const t of tensors) {
       if (t.name === "" || t.name === "__metadata__") {
-        return yield* new SafetensorsHeaderError({ path, tensor: t.name, message: `${path}: invalid tensor name "${t.name}"` })
+        return yield* new SafetensorsHeaderError({
+          path,
+          tensor: t.name,
+          message: `${path}: invalid tensor name "${t.name}"`
+        })
       }
       if (Object.hasOwn(header, t.name)) {
-        return yield* new SafetensorsHeaderError({ path, tensor: t.name, message: `${path}: duplicate tensor name "${t.name}"` })
+        return yield* new SafetensorsHeaderError({
+          path,
+          tensor: t.name,
+          message: `${path}: duplicate tensor name "${t.name}"`
+        })
       }
       if (!isWritableDtype(t.dtype)) {
         return yield* new SafetensorsDtypeError({
@@ -197,7 +213,9 @@ export const writeSafetensors = (
       (fh) => Effect.promise(() => fh.close().catch(() => undefined))
     )
     yield* write.pipe(
-      Effect.flatMap(() => Effect.tryPromise({ try: () => rename(tmp, path), catch: io("cannot rename temporary file") })),
+      Effect.flatMap(() =>
+        Effect.tryPromise({ try: () => rename(tmp, path), catch: io("cannot rename temporary file") })
+      ),
       Effect.onError(() => Effect.promise(() => rm(tmp, { force: true }).catch(() => undefined)))
     )
   })

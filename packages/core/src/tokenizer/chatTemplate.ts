@@ -24,7 +24,10 @@ const fromRuntime = (v: RuntimeValueLike): PyValue => {
     case "BooleanValue":
       return { kind: "bool", value: v.value as boolean }
     case "IntegerValue":
-      return { kind: "int", value: v.value as number }
+      // JS cannot tell 1e21 from an int; beyond 2^53 it was almost surely a float (as in pyjson.fromJs).
+      return Number.isSafeInteger(v.value)
+        ? { kind: "int", value: v.value as number }
+        : { kind: "float", value: v.value as number }
     case "FloatValue":
       return { kind: "float", value: v.value as number }
     case "StringValue":
@@ -67,7 +70,10 @@ const tojsonOptions = (args: ReadonlyArray<RuntimeValueLike>, kwargs: Map<string
   const indent = get(1)
   const separators = get(2)
   const sortKeys = get(3)
-  const sep = separators !== undefined && separators.type !== "NullValue" ? (separators.value as Array<RuntimeValueLike>).map((x) => String(x.value)) : undefined
+  const sep =
+    separators !== undefined && separators.type !== "NullValue"
+      ? (separators.value as Array<RuntimeValueLike>).map((x) => String(x.value))
+      : undefined
   if (sep !== undefined && sep.length !== 2) throw new Error("tojson: separators must be a pair of strings")
   return {
     ensureAscii: ensureAscii?.value === true,
@@ -85,11 +91,16 @@ const withPythonToJson = <A>(f: () => A): A => {
     if (filterNode.type === "Identifier" && filterNode.value === "tojson") {
       return makeString(dumpPyValue(fromRuntime(operand)))
     }
-    if (filterNode.type === "CallExpression" && filterNode.callee?.type === "Identifier" && filterNode.callee.value === "tojson") {
-      const [args, kwargs] = (this as { evaluateArguments: (a: unknown, e: unknown) => [Array<RuntimeValueLike>, Map<string, RuntimeValueLike>] }).evaluateArguments(
-        filterNode.args,
-        environment
-      )
+    if (
+      filterNode.type === "CallExpression" &&
+      filterNode.callee?.type === "Identifier" &&
+      filterNode.callee.value === "tojson"
+    ) {
+      const [args, kwargs] = (
+        this as {
+          evaluateArguments: (a: unknown, e: unknown) => [Array<RuntimeValueLike>, Map<string, RuntimeValueLike>]
+        }
+      ).evaluateArguments(filterNode.args, environment)
       return makeString(dumpPyValue(fromRuntime(operand), tojsonOptions(args, kwargs)))
     }
     return original.call(this, operand, filterNode, environment)

@@ -3,16 +3,17 @@
  * `tokenizer.json` (required) and `tokenizer_config.json` (special tokens, chat template; a
  * separate `chat_template.jinja` is used when present), plus `generation_config.json`'s EOS ids.
  */
-import { Tokenizer as HFTokenizer } from "@huggingface/tokenizers"
-import { Effect, Layer } from "effect"
+
 import { existsSync } from "node:fs"
 import { readFile } from "node:fs/promises"
 import * as path from "node:path"
+import { Tokenizer as HFTokenizer } from "@huggingface/tokenizers"
+import { Effect, Layer } from "effect"
 import { type ChatTemplate, compileChatTemplate } from "./chatTemplate.js"
 import {
   type ChatMessage,
-  type ChatTemplateOptions,
   ChatTemplateError,
+  type ChatTemplateOptions,
   Tokenizer,
   TokenizerLoadError,
   type TokenizerShape
@@ -30,7 +31,8 @@ const readJson = (file: string, optional: boolean): Effect.Effect<unknown, Token
       if (optional && !existsSync(file)) return undefined
       return JSON.parse(await readFile(file, "utf8")) as unknown
     },
-    catch: (e) => new TokenizerLoadError({ path: file, message: `${file}: ${e instanceof Error ? e.message : String(e)}` })
+    catch: (e) =>
+      new TokenizerLoadError({ path: file, message: `${file}: ${e instanceof Error ? e.message : String(e)}` })
   })
 
 /** Picks the template string: a string, or the "default" entry of a list of named templates. */
@@ -67,7 +69,11 @@ export const makeTokenizer = (
     const config = isRecord(tokenizerConfig) ? tokenizerConfig : {}
     const tok = yield* Effect.try({
       try: () => new HFTokenizer(tokenizerJson, config),
-      catch: (e) => new TokenizerLoadError({ path: where, message: `${where}: cannot build tokenizer: ${e instanceof Error ? e.message : String(e)}` })
+      catch: (e) =>
+        new TokenizerLoadError({
+          path: where,
+          message: `${where}: cannot build tokenizer: ${e instanceof Error ? e.message : String(e)}`
+        })
     })
     const vocab = tok.get_vocab(true)
     let maxId = -1
@@ -101,7 +107,11 @@ export const makeTokenizer = (
     if (source !== undefined) {
       template = yield* Effect.try({
         try: () => compileChatTemplate(source),
-        catch: (e) => new TokenizerLoadError({ path: where, message: `${where}: chat template does not parse: ${e instanceof Error ? e.message : String(e)}` })
+        catch: (e) =>
+          new TokenizerLoadError({
+            path: where,
+            message: `${where}: chat template does not parse: ${e instanceof Error ? e.message : String(e)}`
+          })
       })
     }
     // transformers passes tokenizer.special_tokens_map to the template.
@@ -111,7 +121,9 @@ export const makeTokenizer = (
       if (s !== undefined) specialVars[f] = s
     }
     if (Array.isArray(config.additional_special_tokens)) {
-      specialVars.additional_special_tokens = config.additional_special_tokens.map(tokenString).filter((s) => s !== undefined)
+      specialVars.additional_special_tokens = config.additional_special_tokens
+        .map(tokenString)
+        .filter((s) => s !== undefined)
     }
 
     const applyChatTemplate = (messages: ReadonlyArray<ChatMessage>, opts: ChatTemplateOptions = {}) =>
@@ -129,7 +141,8 @@ export const makeTokenizer = (
               ...(opts.tools !== undefined ? { tools: opts.tools } : {}),
               add_generation_prompt: opts.addGenerationPrompt ?? false
             }),
-          catch: (e) => new ChatTemplateError({ message: `chat template failed: ${e instanceof Error ? e.message : String(e)}` })
+          catch: (e) =>
+            new ChatTemplateError({ message: `chat template failed: ${e instanceof Error ? e.message : String(e)}` })
         })
       })
 
@@ -163,7 +176,12 @@ export const loadTokenizer = (dir: string): Effect.Effect<TokenizerShape, Tokeni
       : undefined
     const generation = yield* readJson(path.join(dir, "generation_config.json"), true)
     const genEos = isRecord(generation) ? generation.eos_token_id : undefined
-    const extraEos = typeof genEos === "number" ? [genEos] : Array.isArray(genEos) ? genEos.filter((x): x is number => typeof x === "number") : []
+    const extraEos =
+      typeof genEos === "number"
+        ? [genEos]
+        : Array.isArray(genEos)
+          ? genEos.filter((x): x is number => typeof x === "number")
+          : []
     return yield* makeTokenizer(tokenizerJson, config, {
       path: dir,
       extraEosTokenIds: extraEos,
@@ -172,4 +190,5 @@ export const loadTokenizer = (dir: string): Effect.Effect<TokenizerShape, Tokeni
   })
 
 /** The `Tokenizer` service loaded from `dir`. */
-export const tokenizerLayer = (dir: string): Layer.Layer<Tokenizer, TokenizerLoadError> => Layer.effect(Tokenizer, loadTokenizer(dir))
+export const tokenizerLayer = (dir: string): Layer.Layer<Tokenizer, TokenizerLoadError> =>
+  Layer.effect(Tokenizer, loadTokenizer(dir))

@@ -43,7 +43,15 @@ export const pyFloatRepr = (x: number): string => {
 export const pyNumber = (x: number): string =>
   Number.isSafeInteger(x) && !Object.is(x, -0) ? String(x) : pyFloatRepr(x)
 
-const SHORT: Record<string, string> = { '"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f" }
+const SHORT: Record<string, string> = {
+  '"': '\\"',
+  "\\": "\\\\",
+  "\n": "\\n",
+  "\r": "\\r",
+  "\t": "\\t",
+  "\b": "\\b",
+  "\f": "\\f"
+}
 
 /** A JSON string literal as Python's json.dumps writes it. */
 export const pyString = (s: string, ensureAscii = false): string => {
@@ -80,7 +88,12 @@ export type PyValue =
   | { readonly kind: "dict"; readonly entries: ReadonlyArray<readonly [string, PyValue]> }
 
 export const dumpPyValue = (v: PyValue, options: PyJsonOptions = {}): string => {
-  const indent = options.indent == null ? undefined : typeof options.indent === "number" ? " ".repeat(options.indent) : options.indent
+  const indent =
+    options.indent == null
+      ? undefined
+      : typeof options.indent === "number"
+        ? " ".repeat(options.indent)
+        : options.indent
   const [itemSep, keySep] = options.separators ?? (indent !== undefined ? [",", ": "] : [", ", ": "])
   const ascii = options.ensureAscii === true
   const go = (x: PyValue, depth: number): string => {
@@ -90,7 +103,11 @@ export const dumpPyValue = (v: PyValue, options: PyJsonOptions = {}): string => 
       case "bool":
         return x.value ? "true" : "false"
       case "int":
-        return typeof x.value === "bigint" ? x.value.toString() : Number.isSafeInteger(x.value) ? String(x.value) : BigInt(x.value).toString()
+        return typeof x.value === "bigint"
+          ? x.value.toString()
+          : Number.isSafeInteger(x.value)
+            ? String(x.value)
+            : BigInt(x.value).toString()
       case "float":
         return pyFloatRepr(x.value)
       case "str":
@@ -102,7 +119,8 @@ export const dumpPyValue = (v: PyValue, options: PyJsonOptions = {}): string => 
         let parts: Array<string>
         if (x.kind === "list") parts = x.items.map((i) => go(i, depth + 1))
         else {
-          const entries = options.sortKeys === true ? [...x.entries].sort((a, b) => compareCodePoints(a[0], b[0])) : x.entries
+          const entries =
+            options.sortKeys === true ? [...x.entries].sort((a, b) => compareCodePoints(a[0], b[0])) : x.entries
           parts = entries.map(([k, val]) => `${pyString(k, ascii)}${keySep}${go(val, depth + 1)}`)
         }
         if (parts.length === 0) return `${open}${close}`
@@ -119,12 +137,15 @@ export const dumpPyValue = (v: PyValue, options: PyJsonOptions = {}): string => 
 export const fromJs = (x: unknown): PyValue => {
   if (x === null || x === undefined) return { kind: "null" }
   if (typeof x === "boolean") return { kind: "bool", value: x }
-  if (typeof x === "number") return Number.isSafeInteger(x) && !Object.is(x, -0) ? { kind: "int", value: x } : { kind: "float", value: x }
+  if (typeof x === "number")
+    return Number.isSafeInteger(x) && !Object.is(x, -0) ? { kind: "int", value: x } : { kind: "float", value: x }
   if (typeof x === "bigint") return { kind: "int", value: x }
   if (typeof x === "string") return { kind: "str", value: x }
   if (Array.isArray(x)) return { kind: "list", items: x.map(fromJs) }
-  if (x instanceof Map) return { kind: "dict", entries: [...x.entries()].map(([k, v]) => [String(k), fromJs(v)] as const) }
-  if (typeof x === "object") return { kind: "dict", entries: Object.entries(x as object).map(([k, v]) => [k, fromJs(v)] as const) }
+  if (x instanceof Map)
+    return { kind: "dict", entries: [...x.entries()].map(([k, v]) => [String(k), fromJs(v)] as const) }
+  if (typeof x === "object")
+    return { kind: "dict", entries: Object.entries(x as object).map(([k, v]) => [k, fromJs(v)] as const) }
   throw new TypeError(`Object of type ${typeof x} is not JSON serializable`)
 }
 

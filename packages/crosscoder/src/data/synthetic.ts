@@ -17,6 +17,8 @@ export interface PlantedFeaturesOptions {
   readonly seed: number
   /** Probability that a feature is active in a row (default 0.05). */
   readonly firingProbability?: number
+  /** Override for exclusive features (default `firingProbability`). */
+  readonly exclusiveFiringProbability?: number
   /** Std of isotropic Gaussian noise (default 0.01). */
   readonly noise?: number
 }
@@ -63,13 +65,14 @@ export const plantedFeatures = (o: PlantedFeaturesOptions): PlantedFeatures => {
     for (let i = 0; i < n; i++) add("exclusive", [m])
   })
   const p = o.firingProbability ?? 0.05
+  const pEx = o.exclusiveFiringProbability ?? p
   const noise = o.noise ?? 0.01
   const W = M * d
   const data = new Float32Array(o.rows * W)
   for (let r = 0; r < o.rows; r++) {
     const row = data.subarray(r * W, (r + 1) * W)
     for (const f of features) {
-      if (rng.uniform() >= p) continue
+      if (rng.uniform() >= (f.kind === "shared" ? p : pEx)) continue
       const a = 0.5 + rng.uniform()
       for (let i = 0; i < W; i++) row[i] = row[i]! + a * f.directions[i]!
     }

@@ -34,7 +34,8 @@ const readJsonLines = (file: string): Effect.Effect<Array<PyDict>, DatasetError>
       if (line.trim() === "") continue
       const r = pyJsonLoads(line)
       if (!r.ok) return yield* new DatasetError({ path: file, message: `line ${i + 1}: ${r.message}` })
-      if (!isPyDict(r.value)) return yield* new DatasetError({ path: file, message: `line ${i + 1}: not a JSON object` })
+      if (!isPyDict(r.value))
+        return yield* new DatasetError({ path: file, message: `line ${i + 1}: not a JSON object` })
       out.push(r.value)
     }
     return out
@@ -44,7 +45,11 @@ const toToolSpec = (doc: PyValue, where: string): ToolSpec | string => {
   if (!isPyDict(doc) || typeof doc.name !== "string") return `${where}: function doc without a name`
   const parameters = doc.parameters
   if (!isPyDict(parameters ?? null)) return `${where}: function ${doc.name} has no parameters object`
-  return { name: doc.name, description: typeof doc.description === "string" ? doc.description : "", parameters: parameters as PyDict }
+  return {
+    name: doc.name,
+    description: typeof doc.description === "string" ? doc.description : "",
+    parameters: parameters as PyDict
+  }
 }
 
 /** Builds BFCL items from parsed question and answer rows (pure; used by the loaders and tests). */
@@ -62,8 +67,11 @@ export const bfclItems = (
     if (typeof id !== "string") return new DatasetError({ path: where, message: "question row without an id" })
     const turns = q.question
     const first = Array.isArray(turns) ? (turns as ReadonlyArray<PyValue>)[0] : undefined
-    if (!Array.isArray(first)) return new DatasetError({ path: where, message: `${id}: question is not a list of turns` })
-    let messages = (first as ReadonlyArray<PyValue>).map((m) => (isPyDict(m) ? { ...m, role: String(m.role), content: String(m.content) } : { role: "user", content: String(m) }))
+    if (!Array.isArray(first))
+      return new DatasetError({ path: where, message: `${id}: question is not a list of turns` })
+    let messages = (first as ReadonlyArray<PyValue>).map((m) =>
+      isPyDict(m) ? { ...m, role: String(m.role), content: String(m.content) } : { role: "user", content: String(m) }
+    )
     let system: string | undefined
     if (messages[0]?.role === "system") {
       system = messages[0].content

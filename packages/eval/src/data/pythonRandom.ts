@@ -105,7 +105,8 @@ export class PythonRandom {
 
   /** `random._randbelow(n)` (rejection sampling on `n.bit_length()` bits). */
   randbelow(n: number): number {
-    if (!Number.isInteger(n) || n <= 0 || n > 0xffffffff) throw new RangeError(`randbelow: n must be in 1..2^32-1, got ${n}`)
+    if (!Number.isInteger(n) || n <= 0 || n > 0xffffffff)
+      throw new RangeError(`randbelow: n must be in 1..2^32-1, got ${n}`)
     const k = 32 - Math.clz32(n)
     let r = this.getrandbits(k)
     while (r >= n) r = this.getrandbits(k)
@@ -115,7 +116,8 @@ export class PythonRandom {
   /** `random.sample(population, k)`. */
   sample<A>(population: ReadonlyArray<A>, k: number): Array<A> {
     const n = population.length
-    if (!Number.isInteger(k) || k < 0 || k > n) throw new RangeError(`Sample larger than population or is negative (k=${k}, n=${n})`)
+    if (!Number.isInteger(k) || k < 0 || k > n)
+      throw new RangeError(`Sample larger than population or is negative (k=${k}, n=${n})`)
     const result: Array<A> = new Array(k)
     let setsize = 21
     if (k > 5) setsize += 4 ** Math.ceil(Math.log(k * 3) / Math.log(4))

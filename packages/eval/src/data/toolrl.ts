@@ -20,7 +20,7 @@ import * as path from "node:path"
 import { Effect } from "effect"
 import { asyncBufferFromFile, parquetReadObjects } from "hyparquet"
 import { DatasetError } from "../errors.js"
-import { isPyDict, parseJsonPrefix, type PyDict, type PyValue, pyJsonDumps, pyJsonLoads } from "../json/pyjson.js"
+import { isPyDict, type PyDict, type PyValue, parseJsonPrefix, pyJsonDumps, pyJsonLoads } from "../json/pyjson.js"
 import { parseToolCalls } from "../parse/parseToolCalls.js"
 import type { EvalItem, ExpectedCall, ToolSpec } from "./EvalItem.js"
 
@@ -30,7 +30,7 @@ export const TOOLRL_PROMPT_HEAD =
 
 /** Text of the ToolRL system prompt after the numbered tool list. */
 export const TOOLRL_PROMPT_TAIL =
-  "\n\n**Steps for Each Turn**\n1. **Think:** Recall relevant context and analyze the current user goal.\n2. **Decide on Tool Usage:** If a tool is needed, specify the tool and its parameters.\n3. **Respond Appropriately:** If a response is needed, generate one while maintaining consistency across user queries.\n\n**Output Format**\n```plaintext\n<think> Your thoughts and reasoning </think>\n<tool_call>\n{\"name\": \"Tool name\", \"parameters\": {\"Parameter name\": \"Parameter content\", \"... ...\": \"... ...\"}}\n{\"name\": \"... ...\", \"parameters\": {\"... ...\": \"... ...\", \"... ...\": \"... ...\"}}\n...\n</tool_call>\n<response> AI's final response </response>\n```\n\n**Important Notes**\n1. You must always include the `<think>` field to outline your reasoning. Provide at least one of `<tool_call>` or `<response>`. Decide whether to use `<tool_call>` (possibly multiple times), `<response>`, or both.\n2. You can invoke multiple tool calls simultaneously in the `<tool_call>` fields. Each tool call should be a JSON object with a \"name\" field and an \"parameters\" field containing a dictionary of parameters. If no parameters are needed, leave the \"parameters\" field an empty dictionary.\n3. Refer to the previous dialogue records in the history, including the user's queries, previous `<tool_call>`, `<response>`, and any tool feedback noted as `<obs>` (if exists)."
+  '\n\n**Steps for Each Turn**\n1. **Think:** Recall relevant context and analyze the current user goal.\n2. **Decide on Tool Usage:** If a tool is needed, specify the tool and its parameters.\n3. **Respond Appropriately:** If a response is needed, generate one while maintaining consistency across user queries.\n\n**Output Format**\n```plaintext\n<think> Your thoughts and reasoning </think>\n<tool_call>\n{"name": "Tool name", "parameters": {"Parameter name": "Parameter content", "... ...": "... ..."}}\n{"name": "... ...", "parameters": {"... ...": "... ...", "... ...": "... ..."}}\n...\n</tool_call>\n<response> AI\'s final response </response>\n```\n\n**Important Notes**\n1. You must always include the `<think>` field to outline your reasoning. Provide at least one of `<tool_call>` or `<response>`. Decide whether to use `<tool_call>` (possibly multiple times), `<response>`, or both.\n2. You can invoke multiple tool calls simultaneously in the `<tool_call>` fields. Each tool call should be a JSON object with a "name" field and an "parameters" field containing a dictionary of parameters. If no parameters are needed, leave the "parameters" field an empty dictionary.\n3. Refer to the previous dialogue records in the history, including the user\'s queries, previous `<tool_call>`, `<response>`, and any tool feedback noted as `<obs>` (if exists).'
 
 /** The properties map shown after `Parameters:` for a tool (`parameters.properties`, or `{}`). */
 const propertiesOf = (tool: ToolSpec): PyValue => {
@@ -46,7 +46,9 @@ const propertiesOf = (tool: ToolSpec): PyValue => {
 export const toolRlSystemPrompt = (tools: ReadonlyArray<ToolSpec>): string =>
   TOOLRL_PROMPT_HEAD +
   tools
-    .map((t, i) => `${i + 1}. Name: ${t.name}\nDescription: ${t.description}\nParameters: ${pyJsonDumps(propertiesOf(t))}`)
+    .map(
+      (t, i) => `${i + 1}. Name: ${t.name}\nDescription: ${t.description}\nParameters: ${pyJsonDumps(propertiesOf(t))}`
+    )
     .join("\n") +
   TOOLRL_PROMPT_TAIL
 
@@ -90,9 +92,7 @@ export const toolRlExpectedCalls = (output: string): Array<ExpectedCall> | undef
   if (parsed.blocks.length === 0) return []
   if (parsed.issues.length > 0) return undefined
   const first = parsed.blocks[0]
-  return parsed.calls
-    .filter((c) => c.block === first?.index)
-    .map((c) => ({ name: c.name, arguments: c.arguments }))
+  return parsed.calls.filter((c) => c.block === first?.index).map((c) => ({ name: c.name, arguments: c.arguments }))
 }
 
 /** The ground truth with the `<think>` content emptied (see the module doc). */
@@ -115,15 +115,26 @@ export const singleUserTurn = (input: string): string | undefined => {
 }
 
 /** One ToolRL row as an {@link EvalItem}; fails when the tool list or the ground truth do not parse. */
-export const toolRlItem = (row: ToolRlRow, id: string, where: string, category = "toolrl"): Effect.Effect<EvalItem, DatasetError> =>
+export const toolRlItem = (
+  row: ToolRlRow,
+  id: string,
+  where: string,
+  category = "toolrl"
+): Effect.Effect<EvalItem, DatasetError> =>
   Effect.gen(function* () {
     const tools = parseToolRlTools(row.instruction)
     if (tools === undefined) {
-      return yield* new DatasetError({ path: where, message: `${id}: the instruction has no parseable "N. Name:" tool list` })
+      return yield* new DatasetError({
+        path: where,
+        message: `${id}: the instruction has no parseable "N. Name:" tool list`
+      })
     }
     const calls = toolRlExpectedCalls(row.output)
     if (calls === undefined) {
-      return yield* new DatasetError({ path: where, message: `${id}: the ground-truth <tool_call> block does not parse` })
+      return yield* new DatasetError({
+        path: where,
+        message: `${id}: the ground-truth <tool_call> block does not parse`
+      })
     }
     return {
       id,
@@ -179,10 +190,14 @@ const getPath = (row: unknown, ...keys: Array<string>): unknown => {
  * `extra_info`). The instruction/input come from `extra_info` (else the system/user messages of
  * `prompt`), the ground truth from `reward_model.ground_truth`. Ids: `toolrl_<split>_<extra_info.index>`.
  */
-export const loadToolRlParquet = (file: string, split = path.basename(file, ".parquet")): Effect.Effect<Array<EvalItem>, DatasetError> =>
+export const loadToolRlParquet = (
+  file: string,
+  split = path.basename(file, ".parquet")
+): Effect.Effect<Array<EvalItem>, DatasetError> =>
   Effect.gen(function* () {
     const rows = yield* Effect.tryPromise({
-      try: async () => (await parquetReadObjects({ file: await asyncBufferFromFile(file) })) as Array<Record<string, unknown>>,
+      try: async () =>
+        (await parquetReadObjects({ file: await asyncBufferFromFile(file) })) as Array<Record<string, unknown>>,
       catch: (e) => new DatasetError({ path: file, message: `cannot read parquet: ${(e as Error).message}` })
     })
     const items: Array<EvalItem> = []
@@ -190,11 +205,15 @@ export const loadToolRlParquet = (file: string, split = path.basename(file, ".pa
       const row = rows[i]
       const prompt = getPath(row, "prompt")
       const messages = Array.isArray(prompt) ? (prompt as Array<Record<string, unknown>>) : []
-      const instruction = str(getPath(row, "extra_info", "instruction")) ?? str(messages.find((m) => m.role === "system")?.content)
+      const instruction =
+        str(getPath(row, "extra_info", "instruction")) ?? str(messages.find((m) => m.role === "system")?.content)
       const input = str(getPath(row, "extra_info", "input")) ?? str(messages.find((m) => m.role === "user")?.content)
       const output = str(getPath(row, "reward_model", "ground_truth"))
       if (instruction === undefined || input === undefined || output === undefined) {
-        return yield* new DatasetError({ path: file, message: `row ${i}: missing instruction, input or reward_model.ground_truth` })
+        return yield* new DatasetError({
+          path: file,
+          message: `row ${i}: missing instruction, input or reward_model.ground_truth`
+        })
       }
       const index = getPath(row, "extra_info", "index")
       const id = `toolrl_${split}_${typeof index === "number" || typeof index === "bigint" ? String(index) : i}`

@@ -56,7 +56,7 @@ export const setOwn = (obj: Record<string, unknown>, key: string, value: unknown
   }
 }
 
-export const hasOwn = (obj: object, key: string): boolean => Object.prototype.hasOwnProperty.call(obj, key)
+export const hasOwn = (obj: object, key: string): boolean => Object.hasOwn(obj, key)
 
 const numeric = (v: PyValue): number | undefined => {
   if (typeof v === "number") return v
@@ -308,13 +308,13 @@ export interface PyDumpsOptions {
 const hex4 = (code: number): string => `\\u${code.toString(16).padStart(4, "0")}`
 
 const SHORT_ESCAPES: Record<number, string> = {
-  0x22: '\\"',
-  0x5c: "\\\\",
-  0x08: "\\b",
-  0x0c: "\\f",
-  0x0a: "\\n",
-  0x0d: "\\r",
-  0x09: "\\t"
+  34: '\\"',
+  92: "\\\\",
+  8: "\\b",
+  12: "\\f",
+  10: "\\n",
+  13: "\\r",
+  9: "\\t"
 }
 
 /** CPython `json.dumps` of a string (`encode_basestring[_ascii]`). */

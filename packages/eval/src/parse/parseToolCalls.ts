@@ -30,9 +30,9 @@ import {
   hasOwn,
   isPyDict,
   type JsonParse,
-  parseJsonPrefix,
   type PyDict,
   type PyValue,
+  parseJsonPrefix,
   pyJsonLoads
 } from "../json/pyjson.js"
 
@@ -298,7 +298,11 @@ const fallbackValues = (
     const r = parseJsonPrefix(segment, i)
     if (r.ok && looksLikeCall(r.value)) {
       const raw = segment.slice(i, r.end)
-      values.push({ value: r.value, raw, flags: ["text_in_block", ...(raw.includes("\n") ? (["multiline_json"] as const) : [])] })
+      values.push({
+        value: r.value,
+        raw,
+        flags: ["text_in_block", ...(raw.includes("\n") ? (["multiline_json"] as const) : [])]
+      })
       i = segment.indexOf("{", r.end)
     } else {
       i = segment.indexOf("{", i + 1)
@@ -310,7 +314,9 @@ const fallbackValues = (
     const r = tryRepair(segment.slice(first).trim())
     if (r.ok && looksLikeCall(r.value)) {
       return {
-        values: [{ value: r.value, raw: r.repaired ?? segment.slice(first), flags: ["repaired_json", "text_in_block"] }],
+        values: [
+          { value: r.value, raw: r.repaired ?? segment.slice(first), flags: ["repaired_json", "text_in_block"] }
+        ],
         issues: []
       }
     }
@@ -369,8 +375,7 @@ const scanBlock = (text: string, contentStart: number): ScannedBlock => {
   if (!closed) flags.push("unclosed_block")
   if (closed && text[contentEnd - 1] !== "\n") flags.push("no_newline_before_close")
   if (values.length > 1) flags.push("several_values_in_block")
-  const issues =
-    values.length === 0 ? [{ kind: "empty_block" as const, message: "empty <tool_call> block" }] : []
+  const issues = values.length === 0 ? [{ kind: "empty_block" as const, message: "empty <tool_call> block" }] : []
   return {
     closed,
     contentEnd,
@@ -443,7 +448,7 @@ const outsideBlockValues = (text: string, avoid: Region | undefined): Array<{ va
 
 const findThink = (text: string): { trace: ThinkTrace; region: Region } | undefined => {
   const open = text.indexOf("<think>")
-  const close = text.indexOf("</think>", open < 0 ? 0 : open)
+  const close = text.indexOf("</think>", Math.max(open, 0))
   if (open < 0 && close < 0) return undefined
   if (open >= 0 && close >= 0) {
     return {
@@ -645,7 +650,8 @@ export const strictCalls = (r: ParseResult, format: CallFormat): ReadonlyArray<P
   return r.calls.filter((c) => c.block === block.index)
 }
 
-const TOOLRL_CALL_SHAPE = /^<think>[\s\S]*?<\/think>\n<tool_call>\n[\s\S]*?\n<\/tool_call>(?:\n<response>[\s\S]*?<\/response>)?$/
+const TOOLRL_CALL_SHAPE =
+  /^<think>[\s\S]*?<\/think>\n<tool_call>\n[\s\S]*?\n<\/tool_call>(?:\n<response>[\s\S]*?<\/response>)?$/
 
 const count = (s: string, needle: string): number => s.split(needle).length - 1
 

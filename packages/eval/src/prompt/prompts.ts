@@ -40,7 +40,10 @@ export type PromptStyle =
 export const PromptStyles = {
   /** The paper's harness: ToolRL system prompt only, no chat template. */
   paper: { _tag: "ToolRlRaw" } as PromptStyle,
-  toolRlRaw: (options: { includeUserTurn?: boolean; separator?: string } = {}): PromptStyle => ({ _tag: "ToolRlRaw", ...options }),
+  toolRlRaw: (options: { includeUserTurn?: boolean; separator?: string } = {}): PromptStyle => ({
+    _tag: "ToolRlRaw",
+    ...options
+  }),
   toolRlChat: { _tag: "ToolRlChat" } as PromptStyle,
   /** Qwen2.5 native tool prompt as BFCL builds it (bare Gorilla-typed docs). */
   qwenTools: (
@@ -59,8 +62,10 @@ export type ChatRenderer = (
   options?: ChatTemplateOptions
 ) => Effect.Effect<string, ChatTemplateError>
 
-export const tokenizerRenderer = (tokenizer: TokenizerShape): ChatRenderer => (messages, options) =>
-  tokenizer.applyChatTemplate(messages, options)
+export const tokenizerRenderer =
+  (tokenizer: TokenizerShape): ChatRenderer =>
+  (messages, options) =>
+    tokenizer.applyChatTemplate(messages, options)
 
 const GORILLA_TO_JSON_SCHEMA: Readonly<Record<string, string>> = {
   dict: "object",
@@ -114,7 +119,9 @@ export const buildPrompt = (
   switch (style._tag) {
     case "ToolRlRaw": {
       const system = itemToolRlSystem(item)
-      return Effect.succeed(style.includeUserTurn === true ? `${system}${style.separator ?? "\n"}${itemToolRlInput(item)}` : system)
+      return Effect.succeed(
+        style.includeUserTurn === true ? `${system}${style.separator ?? "\n"}${itemToolRlInput(item)}` : system
+      )
     }
     case "ToolRlChat":
       return render(
@@ -126,7 +133,10 @@ export const buildPrompt = (
       ).pipe(Effect.mapError(wrap))
     case "QwenTools": {
       const system = item.system ?? style.systemPrompt
-      const messages: Array<ChatMessage> = [...(system !== undefined ? [{ role: "system", content: system }] : []), ...item.messages]
+      const messages: Array<ChatMessage> = [
+        ...(system !== undefined ? [{ role: "system", content: system }] : []),
+        ...item.messages
+      ]
       const tools = item.tools.map((t) => toolForTemplate(t, style.toolShape, style.schemaTypes))
       return render(messages, { tools, addGenerationPrompt: true }).pipe(Effect.mapError(wrap))
     }
@@ -198,4 +208,5 @@ export const renderQwen25 = (messages: ReadonlyArray<ChatMessage>, options: Chat
 }
 
 /** {@link renderQwen25} as a {@link ChatRenderer}. */
-export const qwen25ChatRenderer: ChatRenderer = (messages, options) => Effect.sync(() => renderQwen25(messages, options))
+export const qwen25ChatRenderer: ChatRenderer = (messages, options) =>
+  Effect.sync(() => renderQwen25(messages, options))

@@ -17,8 +17,8 @@
  * `parseToolCalls` → every scorer → record.
  *
  * Resuming: with `output`, records already in the file for this run (`key = run|itemId`) are
- * reused and their items not generated again; a record made with other settings for the same key
- * is a `ResumeMismatchError` (use another `run` label or file). Progress (items/s, ETA) is logged
+ * reused and their items not generated again; a record made with other settings, or for an item
+ * that changed under the same id, is a `ResumeMismatchError` (use another `run` label or file). Progress (items/s, ETA) is logged
  * with `Effect.logInfo` every `progressEverySeconds` and at the end.
  */
 import {
@@ -31,7 +31,13 @@ import {
   type TokenizerShape
 } from "@crosscode/core"
 import { Clock, Context, Effect, Layer } from "effect"
-import { EvalSettingsError, type EvalIOError, type PromptBuildError, ResumeMismatchError, type ScorerError } from "../errors.js"
+import {
+  type EvalIOError,
+  EvalSettingsError,
+  type PromptBuildError,
+  ResumeMismatchError,
+  type ScorerError
+} from "../errors.js"
 import { parseToolCalls } from "../parse/parseToolCalls.js"
 import { buildPrompt, type ChatRenderer, describePromptStyle, tokenizerRenderer } from "../prompt/prompts.js"
 import { runScorers } from "../scorers/Scorer.js"
@@ -105,7 +111,13 @@ export interface RunResult {
   readonly table: string
 }
 
-export type EvalRunError = EvalSettingsError | EvalIOError | ResumeMismatchError | PromptBuildError | ScorerError | ModelInputError
+export type EvalRunError =
+  | EvalSettingsError
+  | EvalIOError
+  | ResumeMismatchError
+  | PromptBuildError
+  | ScorerError
+  | ModelInputError
 
 export interface EvalRunnerShape {
   run<E = never, R = never>(spec: RunSpec<E, R>): Effect.Effect<RunResult, EvalRunError | E, R>
@@ -120,11 +132,13 @@ export interface EvalRunnerDeps {
 
 const checkSettings = (s: GenerationSettings): EvalSettingsError | undefined => {
   const positiveInt = (x: number) => Number.isInteger(x) && x >= 1
-  if (!positiveInt(s.maxNewTokens)) return new EvalSettingsError({ message: `maxNewTokens must be a positive integer, got ${s.maxNewTokens}` })
+  if (!positiveInt(s.maxNewTokens))
+    return new EvalSettingsError({ message: `maxNewTokens must be a positive integer, got ${s.maxNewTokens}` })
   if (!positiveInt(s.maxPromptTokens)) {
     return new EvalSettingsError({ message: `maxPromptTokens must be a positive integer, got ${s.maxPromptTokens}` })
   }
-  if (!positiveInt(s.batchSize)) return new EvalSettingsError({ message: `batchSize must be a positive integer, got ${s.batchSize}` })
+  if (!positiveInt(s.batchSize))
+    return new EvalSettingsError({ message: `batchSize must be a positive integer, got ${s.batchSize}` })
   if (s.truncation !== "right" && s.truncation !== "left") {
     return new EvalSettingsError({ message: `truncation must be "right" or "left", got ${String(s.truncation)}` })
   }
@@ -173,21 +187,22 @@ export const makeEvalRunner = (deps: EvalRunnerDeps): EvalRunnerShape => {
       const settingsHash = fnv1a64(stableStringify(recordSettings))
       const keyOf = (itemId: string) => `${spec.run}|${itemId}`
 
+      const itemHashes = new Map(items.map((i) => [keyOf(i.id), fnv1a64(stableStringify(i))]))
       const done = new Map<string, EvalRecord>()
       if (spec.output !== undefined) {
-        const wanted = new Set(items.map((i) => keyOf(i.id)))
         for (const r of yield* readRecords(spec.output)) {
-          if (!wanted.has(r.key)) continue
-          if (r.settingsHash !== settingsHash || spec.resume === false) {
-            return yield* new ResumeMismatchError({
-              path: spec.output,
-              key: r.key,
-              message:
-                spec.resume === false
-                  ? `${spec.output} already has a record for ${r.key} and resume is off`
-                  : `${spec.output} has a record for ${r.key} made with other settings (hash ${r.settingsHash}, now ${settingsHash}); use another run label or file`
-            })
-          }
+          const itemHash = itemHashes.get(r.key)
+          if (itemHash === undefined) continue
+          const problem =
+            spec.resume === false
+              ? `${spec.output} already has a record for ${r.key} and resume is off`
+              : r.settingsHash !== settingsHash
+                ? `${spec.output} has a record for ${r.key} made with other settings (hash ${r.settingsHash}, now ${settingsHash}); use another run label or file`
+                : r.itemHash !== itemHash
+                  ? `${spec.output} has a record for ${r.key} made for a different item with the same id; use another run label or file`
+                  : undefined
+          if (problem !== undefined)
+            return yield* new ResumeMismatchError({ path: spec.output, key: r.key, message: problem })
           done.set(r.key, r)
         }
       }
@@ -210,13 +225,25 @@ export const makeEvalRunner = (deps: EvalRunnerDeps): EvalRunnerShape => {
         for (const { item, index } of batch) {
           const prompt = yield* buildPrompt(item, task.prompt, renderer)
           const ids = tokenizer.encode(prompt, { addSpecialTokens: settings.addSpecialTokens })
-          prepared.push({ item, index, prompt, originalTokens: ids.length, ids: truncateIds(ids, settings.maxPromptTokens, settings.truncation) })
+          prepared.push({
+            item,
+            index,
+            prompt,
+            originalTokens: ids.length,
+            ids: truncateIds(ids, settings.maxPromptTokens, settings.truncation)
+          })
         }
         const hooks = []
         for (let row = 0; row < prepared.length; row++) {
           const p = prepared[row] as (typeof prepared)[number]
           hooks.push(
-            ...(yield* intervention.hooks({ promptIds: p.ids, promptIndex: p.index, item: p.item, row, batchSize: prepared.length }))
+            ...(yield* intervention.hooks({
+              promptIds: p.ids,
+              promptIndex: p.index,
+              item: p.item,
+              row,
+              batchSize: prepared.length
+            }))
           )
         }
         const generations = yield* model.generate({
@@ -232,7 +259,9 @@ export const makeEvalRunner = (deps: EvalRunnerDeps): EvalRunnerShape => {
           const p = prepared[row] as (typeof prepared)[number]
           const g = generations[row]
           if (g === undefined) {
-            return yield* new EvalSettingsError({ message: `model returned ${generations.length} generations for ${prepared.length} prompts` })
+            return yield* new EvalSettingsError({
+              message: `model returned ${generations.length} generations for ${prepared.length} prompts`
+            })
           }
           const response = tokenizer.decode(g.tokens, { skipSpecialTokens: settings.skipSpecialTokens })
           const parse = parseToolCalls(response)
@@ -246,9 +275,13 @@ export const makeEvalRunner = (deps: EvalRunnerDeps): EvalRunnerShape => {
             source: p.item.source,
             category: p.item.category,
             model: modelInfo,
-            intervention: { name: intervention.name, ...(intervention.settings !== undefined ? { settings: intervention.settings } : {}) },
+            intervention: {
+              name: intervention.name,
+              ...(intervention.settings !== undefined ? { settings: intervention.settings } : {})
+            },
             settings: recordSettings,
             settingsHash,
+            itemHash: itemHashes.get(keyOf(p.item.id)) ?? "",
             prompt: {
               ...(spec.recordPromptText === false ? {} : { text: p.prompt }),
               tokens: p.ids.length,

@@ -60,7 +60,11 @@ export const paperTask = (items: ReadonlyArray<EvalItem>, name = "toolrl-paper")
  * format metrics and the paper rubric (with the item's tools, since Qwen prompts have no
  * `N. Name:` list). For ToolRL-style prompts the strict reader is ToolRL's.
  */
-export const bfclTask = (items: ReadonlyArray<EvalItem>, prompt: PromptStyle = PromptStyles.qwenTools(), name?: string): Task => {
+export const bfclTask = (
+  items: ReadonlyArray<EvalItem>,
+  prompt: PromptStyle = PromptStyles.qwenTools(),
+  name?: string
+): Task => {
   const format = prompt._tag === "ToolRlRaw" || prompt._tag === "ToolRlChat" ? "toolrl" : "qwen"
   return {
     name: name ?? `bfcl-${format}`,

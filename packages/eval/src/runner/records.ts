@@ -50,6 +50,8 @@ export interface EvalRecord {
   readonly settings: Readonly<Record<string, unknown>>
   /** Hash of `settings`; a resumed file must hold the same hash for the same key. */
   readonly settingsHash: string
+  /** Hash of the item itself; a resumed file must hold the same hash for the same key. */
+  readonly itemHash: string
   readonly prompt: {
     /** The rendered prompt (omitted with `recordPromptText: false`). */
     readonly text?: string

@@ -53,7 +53,10 @@ const metricNames = (records: ReadonlyArray<{ metrics: Readonly<Record<string, M
 }
 
 /** Summarises one metric over values (`null` = not applicable, left out). */
-export const summarizeMetric = (metric: string, values: ReadonlyArray<MetricValue | undefined>): MetricSummary | undefined => {
+export const summarizeMetric = (
+  metric: string,
+  values: ReadonlyArray<MetricValue | undefined>
+): MetricSummary | undefined => {
   const present = values.filter((v): v is boolean | number => v !== null && v !== undefined)
   if (present.length === 0) return undefined
   if (present.every((v) => typeof v === "boolean")) {
@@ -62,14 +65,21 @@ export const summarizeMetric = (metric: string, values: ReadonlyArray<MetricValu
     return { metric, kind: "binary", n: present.length, k, pct: 100 * w.p, lo: 100 * w.lo, hi: 100 * w.hi }
   }
   const xs = present.map((v) => (typeof v === "boolean" ? (v ? 1 : 0) : v))
-  const s = xs.length >= 2 ? meanSd(xs, 1) : { n: 1, mean: xs[0] as number, sd: 0, min: xs[0] as number, max: xs[0] as number }
+  const s =
+    xs.length >= 2 ? meanSd(xs, 1) : { n: 1, mean: xs[0] as number, sd: 0, min: xs[0] as number, max: xs[0] as number }
   return { metric, kind: "score", n: s.n, mean: s.mean, sd: s.sd, min: s.min, max: s.max }
 }
 
 const group = (name: string, records: ReadonlyArray<EvalRecord>, metrics: ReadonlyArray<string>): SummaryGroup => ({
   group: name,
   n: records.length,
-  metrics: metrics.flatMap((m) => summarizeMetric(m, records.map((r) => r.metrics[m])) ?? [])
+  metrics: metrics.flatMap(
+    (m) =>
+      summarizeMetric(
+        m,
+        records.map((r) => r.metrics[m])
+      ) ?? []
+  )
 })
 
 /** Summary of the records of one run: "all" and, when there are several, one group per category. */
@@ -79,7 +89,14 @@ export const summarizeRun = (records: ReadonlyArray<EvalRecord>, byCategory = tr
   const groups: Array<SummaryGroup> = [group("all", records, metrics)]
   const categories = [...new Set(records.map((r) => r.category))]
   if (byCategory && categories.length > 1) {
-    for (const c of categories) groups.push(group(c, records.filter((r) => r.category === c), metrics))
+    for (const c of categories)
+      groups.push(
+        group(
+          c,
+          records.filter((r) => r.category === c),
+          metrics
+        )
+      )
   }
   return {
     run: first?.run ?? "",
@@ -164,7 +181,14 @@ export const comparePaired = (
     treatment: treat,
     delta: treat - base,
     pairedT: pairs.length >= 2 ? pairedT(xs, ys, level) : undefined,
-    ...(binary ? { mcnemar: mcnemarExact(pairs.map(([x]) => x as boolean), pairs.map(([, y]) => y as boolean)) } : {})
+    ...(binary
+      ? {
+          mcnemar: mcnemarExact(
+            pairs.map(([x]) => x as boolean),
+            pairs.map(([, y]) => y as boolean)
+          )
+        }
+      : {})
   }
 }
 

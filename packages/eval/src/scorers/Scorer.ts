@@ -80,10 +80,7 @@ export interface ScoredItem {
 }
 
 /** Runs every scorer on one input and merges their metrics under `${scorer.name}.` prefixes. */
-export const runScorers = (
-  scorers: ReadonlyArray<Scorer>,
-  input: ScoreInput
-): Effect.Effect<ScoredItem, ScorerError> =>
+export const runScorers = (scorers: ReadonlyArray<Scorer>, input: ScoreInput): Effect.Effect<ScoredItem, ScorerError> =>
   Effect.gen(function* () {
     const metrics: Record<string, MetricValue> = {}
     const details: Record<string, unknown> = {}

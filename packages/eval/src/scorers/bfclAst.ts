@@ -79,7 +79,11 @@ const iterIndexed = (v: PyValue): ReadonlyArray<PyValue> => {
 }
 
 /** BFCL's `standardize_string`. */
-export const standardizeString = (s: string): string => s.replace(/[ ,./\-_*^]/g, "").toLowerCase().replace(/'/g, '"')
+export const standardizeString = (s: string): string =>
+  s
+    .replace(/[ ,./\-_*^]/g, "")
+    .toLowerCase()
+    .replace(/'/g, '"')
 
 const getPossibleAnswerType = (possible: ReadonlyArray<PyValue>): PyTypeName | undefined => {
   for (const a of possible) if (a !== "") return pyType(a)
@@ -149,7 +153,11 @@ const stringChecker = (param: string, modelOutput: string, possible: ReadonlyArr
   return OK
 }
 
-const listChecker = (param: string, modelOutput: ReadonlyArray<PyValue>, possible: ReadonlyArray<PyValue>): BfclCheck => {
+const listChecker = (
+  param: string,
+  modelOutput: ReadonlyArray<PyValue>,
+  possible: ReadonlyArray<PyValue>
+): BfclCheck => {
   const stdModel = modelOutput.map((v) => (typeof v === "string" ? standardizeString(v) : v))
   const stdPossible = possible.map((p) => iterIndexed(p).map((x) => (typeof x === "string" ? standardizeString(x) : x)))
   if (!pyIn(stdModel, stdPossible)) {
@@ -182,9 +190,13 @@ const dictChecker = (_param: string, modelOutput: PyValue, possibleAnswers: Read
         break
       }
       const stdValue = typeof value === "string" ? standardizeString(value) : value
-      const stdPossible = iterIndexed(possible[key] as PyValue).map((x) => (typeof x === "string" ? standardizeString(x) : x))
+      const stdPossible = iterIndexed(possible[key] as PyValue).map((x) =>
+        typeof x === "string" ? standardizeString(x) : x
+      )
       if (!pyIn(stdValue, stdPossible)) {
-        error.push(`Invalid value for parameter ${pyRepr(key)}: ${pyRepr(value)}. Expected one of ${pyRepr(stdPossible)}.`)
+        error.push(
+          `Invalid value for parameter ${pyRepr(key)}: ${pyRepr(value)}. Expected one of ${pyRepr(stdPossible)}.`
+        )
         errorType = "value_error:dict_value"
         flag = false
         break
@@ -206,13 +218,21 @@ const dictChecker = (_param: string, modelOutput: PyValue, possibleAnswers: Read
   return result
 }
 
-const listDictChecker = (param: string, modelOutput: ReadonlyArray<PyValue>, possibleAnswers: ReadonlyArray<PyValue>): BfclCheck => {
+const listDictChecker = (
+  param: string,
+  modelOutput: ReadonlyArray<PyValue>,
+  possibleAnswers: ReadonlyArray<PyValue>
+): BfclCheck => {
   let result: BfclCheck = { valid: false, error: [], errorType: "list_dict_checker:unclear" }
   for (const answer of possibleAnswers) {
     const answerItems = iterIndexed(answer)
     let flag = true
     if (modelOutput.length !== answerItems.length) {
-      result = { valid: false, error: ["Wrong number of dictionaries in the list."], errorType: "value_error:list_dict_count" }
+      result = {
+        valid: false,
+        error: ["Wrong number of dictionaries in the list."],
+        errorType: "value_error:list_dict_count"
+      }
       continue
     }
     for (let i = 0; i < modelOutput.length; i++) {
@@ -230,7 +250,8 @@ const listDictChecker = (param: string, modelOutput: ReadonlyArray<PyValue>, pos
 const toolParams = (doc: ToolSpec): { properties: PyDict; required: ReadonlyArray<PyValue> } => {
   const properties = doc.parameters.properties
   const required = doc.parameters.required ?? []
-  if (!isPyDict(properties as PyValue)) throw new CheckerException(`function doc ${doc.name} has no parameters.properties`)
+  if (!isPyDict(properties as PyValue))
+    throw new CheckerException(`function doc ${doc.name} has no parameters.properties`)
   return { properties: properties as PyDict, required: asList(required as PyValue, "parameters.required") }
 }
 
@@ -307,7 +328,8 @@ export const simpleFunctionChecker = (
       if (!tc.isVariable) {
         let r: BfclCheck | undefined
         if (expected === "dict") r = dictChecker(param, value, possibleValues)
-        else if (expected === "list" && nested === "dict") r = listDictChecker(param, value as ReadonlyArray<PyValue>, possibleValues)
+        else if (expected === "list" && nested === "dict")
+          r = listDictChecker(param, value as ReadonlyArray<PyValue>, possibleValues)
         else if (expected === "str") r = stringChecker(param, value as string, possibleValues)
         else if (expected === "list") r = listChecker(param, value as ReadonlyArray<PyValue>, possibleValues)
         if (r !== undefined) {
@@ -318,13 +340,18 @@ export const simpleFunctionChecker = (
       if (!pyIn(value, possibleValues)) {
         return {
           valid: false,
-          error: [`Invalid value for parameter ${pyRepr(param)}: ${pyRepr(value)}. Expected one of ${pyRepr(possibleValues as Array<PyValue>)}.`],
+          error: [
+            `Invalid value for parameter ${pyRepr(param)}: ${pyRepr(value)}. Expected one of ${pyRepr(possibleValues as Array<PyValue>)}.`
+          ],
           errorType: "value_error:others"
         }
       }
     }
     for (const param of Object.keys(possibleParams)) {
-      if (!hasOwn(modelParams, param) && !pyIn("", asList(possibleParams[param] as PyValue, `possible answer of ${param}`))) {
+      if (
+        !hasOwn(modelParams, param) &&
+        !pyIn("", asList(possibleParams[param] as PyValue, `possible answer of ${param}`))
+      ) {
         return {
           valid: false,
           error: [`Optional parameter ${pyRepr(param)} not provided and not marked as optional.`],
@@ -352,7 +379,11 @@ export const parallelFunctionCheckerNoOrder = (
   options: BfclCheckOptions = {}
 ): BfclCheck => {
   if (modelOutput.length !== possibleAnswers.length) {
-    return { valid: false, error: ["Wrong number of functions."], errorType: "parallel_function_checker_no_order:wrong_count" }
+    return {
+      valid: false,
+      error: ["Wrong number of functions."],
+      errorType: "parallel_function_checker_no_order:wrong_count"
+    }
   }
   const matched = new Set<number>()
   for (let i = 0; i < possibleAnswers.length; i++) {
@@ -400,7 +431,8 @@ export const multipleFunctionChecker = (
   }
   const answer = possibleAnswers[0] as PyDict
   const doc = findDescription(docs, firstKey(answer))
-  if (doc === undefined) return { valid: false, error: [`no function doc for ${firstKey(answer)}`], errorType: "checker_exception" }
+  if (doc === undefined)
+    return { valid: false, error: [`no function doc for ${firstKey(answer)}`], errorType: "checker_exception" }
   return simpleFunctionChecker(doc, modelOutput[0] as PyDict, answer, options)
 }
 
@@ -434,7 +466,9 @@ export const isEmptyOutput = (decoded: ReadonlyArray<PyValue>): boolean =>
   decoded.length === 0 ||
   (decoded.length === 1 && Object.keys(decoded[0] as PyDict).length === 0)
 
-export type BfclDecode = { readonly ok: true; readonly calls: BfclDecoded } | { readonly ok: false; readonly error: string }
+export type BfclDecode =
+  | { readonly ok: true; readonly calls: BfclDecoded }
+  | { readonly ok: false; readonly error: string }
 
 const BFCL_QWEN_BLOCK = /<tool_call>\n([\s\S]*?)\n<\/tool_call>/g
 
@@ -458,9 +492,11 @@ export const bfclQwenDecode = (response: string): BfclDecode => {
     if (!hasOwn(v, "name")) return { ok: false, error: "KeyError: 'name'" }
     if (!hasOwn(v, "arguments")) return { ok: false, error: "KeyError: 'arguments'" }
     const name = v.name as PyValue
-    if (Array.isArray(name) || isPyDict(name)) return { ok: false, error: `TypeError: unhashable type: '${pyType(name)}'` }
+    if (Array.isArray(name) || isPyDict(name))
+      return { ok: false, error: `TypeError: unhashable type: '${pyType(name)}'` }
     const args = v.arguments as PyValue
-    if (!isPyDict(args)) return { ok: false, error: `AttributeError: '${pyType(args)}' object has no attribute 'items'` }
+    if (!isPyDict(args))
+      return { ok: false, error: `AttributeError: '${pyType(args)}' object has no attribute 'items'` }
     // A non-string name is a valid (unmatchable) key in Python; keep it unmatchable here.
     const key = typeof name === "string" ? name : `\u0000${pyRepr(name)}`
     calls.push({ [key]: args })
@@ -490,19 +526,39 @@ export const bfclJudge = (item: EvalItem, decode: BfclDecode, options: BfclCheck
         }
   }
   if (!decode.ok) {
-    return { valid: false, error: [`Invalid syntax. Failed to decode AST. ${decode.error}`], errorType: "ast_decoder:decoder_failed", decoded: undefined }
+    return {
+      valid: false,
+      error: [`Invalid syntax. Failed to decode AST. ${decode.error}`],
+      errorType: "ast_decoder:decoder_failed",
+      decoded: undefined
+    }
   }
   if (!isFunctionCallingFormatOutput(decode.calls)) {
-    return { valid: false, error: ["Did not output in the specified format."], errorType: "ast_decoder:decoder_wrong_output_format", decoded: decode.calls }
+    return {
+      valid: false,
+      error: ["Did not output in the specified format."],
+      errorType: "ast_decoder:decoder_wrong_output_format",
+      decoded: decode.calls
+    }
   }
   if (item.expected._tag !== "Bfcl") {
-    return { valid: false, error: ["item has no BFCL possible answer"], errorType: "checker_exception", decoded: decode.calls }
+    return {
+      valid: false,
+      error: ["item has no BFCL possible answer"],
+      errorType: "checker_exception",
+      decoded: decode.calls
+    }
   }
-  return { ...bfclAstChecker(item.tools, decode.calls, item.expected.possibleAnswers, item.category, options), decoded: decode.calls }
+  return {
+    ...bfclAstChecker(item.tools, decode.calls, item.expected.possibleAnswers, item.category, options),
+    decoded: decode.calls
+  }
 }
 
 /** Model outputs in BFCL's decoded shape from parsed calls. */
-export const toBfclDecoded = (calls: ReadonlyArray<{ readonly name: string; readonly arguments: PyDict }>): BfclDecoded =>
+export const toBfclDecoded = (
+  calls: ReadonlyArray<{ readonly name: string; readonly arguments: PyDict }>
+): BfclDecoded =>
   calls.map((c) => {
     const d: Record<string, PyValue> = {}
     Object.defineProperty(d, c.name, { value: c.arguments, enumerable: true, writable: true, configurable: true })
@@ -525,11 +581,13 @@ const concreteAnswer = (v: PyValue): PyValue => {
     for (const k of Object.keys(v)) {
       const options = v[k] as PyValue
       const x = Array.isArray(options) ? firstAcceptable(options as ReadonlyArray<PyValue>) : options
-      if (x !== undefined) Object.defineProperty(out, k, { value: x, enumerable: true, writable: true, configurable: true })
+      if (x !== undefined)
+        Object.defineProperty(out, k, { value: x, enumerable: true, writable: true, configurable: true })
     }
     return out
   }
-  if (Array.isArray(v) && v.length > 0 && v.every((x) => isPyDict(x as PyValue))) return v.map((x) => concreteAnswer(x as PyValue))
+  if (Array.isArray(v) && v.length > 0 && v.every((x) => isPyDict(x as PyValue)))
+    return v.map((x) => concreteAnswer(x as PyValue))
   return v
 }
 
@@ -546,13 +604,15 @@ export const possibleAnswerToCall = (
   const name = firstKey(answer)
   const params = answer[name] as PyDict
   const doc = findDescription(docs, name)
-  const declared = doc !== undefined && isPyDict(doc.parameters.properties ?? null) ? (doc.parameters.properties as PyDict) : undefined
+  const declared =
+    doc !== undefined && isPyDict(doc.parameters.properties ?? null) ? (doc.parameters.properties as PyDict) : undefined
   const args: Record<string, PyValue> = {}
   for (const k of Object.keys(params)) {
     const options = params[k] as ReadonlyArray<PyValue>
     if (declared !== undefined && !hasOwn(declared, k) && pyIn("", options)) continue
     const v = pick(options)
-    if (v !== undefined) Object.defineProperty(args, k, { value: v, enumerable: true, writable: true, configurable: true })
+    if (v !== undefined)
+      Object.defineProperty(args, k, { value: v, enumerable: true, writable: true, configurable: true })
   }
   return { name, arguments: args as PyDict }
 }

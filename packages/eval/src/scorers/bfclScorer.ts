@@ -13,8 +13,9 @@
  * irrelevance. Does NOT check: semantic equivalence beyond BFCL's lists of acceptable values;
  * Java/JS categories; anything for items that are not BFCL items (metrics are `null`).
  */
-import { bfclJudge, type BfclCheckOptions, bfclQwenDecode, toBfclDecoded } from "./bfclAst.js"
+
 import { type CallFormat, strictCalls } from "../parse/parseToolCalls.js"
+import { type BfclCheckOptions, bfclJudge, bfclQwenDecode, toBfclDecoded } from "./bfclAst.js"
 import { makeScorer, type Scorer } from "./Scorer.js"
 
 export interface BfclScorerOptions extends BfclCheckOptions {

@@ -46,7 +46,11 @@ export const exactMatchScorer = (options: ExactMatchOptions = {}): Scorer => {
       `Lenient (all parsed calls) and strict (${format} reader) variants. No alternatives, no normalisation.`,
     metrics: [
       { name: "exact_match", kind: "binary", description: "leniently parsed calls equal the expected calls" },
-      { name: "exact_match_strict", kind: "binary", description: `strictly (${format}) parsed calls equal the expected calls` }
+      {
+        name: "exact_match_strict",
+        kind: "binary",
+        description: `strictly (${format}) parsed calls equal the expected calls`
+      }
     ],
     score: ({ item, parse }) => {
       const expected = expectedCalls(item)

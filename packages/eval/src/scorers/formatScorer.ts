@@ -20,7 +20,7 @@
  */
 import { expectedNames, expectsNoCall } from "../data/EvalItem.js"
 import { type CallFormat, isStrictFormat, leniencies } from "../parse/parseToolCalls.js"
-import { makeScorer, type MetricInfo, type MetricValue, type Scorer } from "./Scorer.js"
+import { type MetricInfo, type MetricValue, makeScorer, type Scorer } from "./Scorer.js"
 
 export interface FormatScorerOptions {
   /** Formats to report `strict_format_<fmt>` for (default qwen, toolrl, tooln1). */
@@ -48,11 +48,13 @@ export const formatScorer = (options: FormatScorerOptions = {}): Scorer => {
   const primary = options.primary ?? "qwen"
   const metrics: Array<MetricInfo> = [
     { name: "call_emitted", kind: "binary", description: "at least one call read (lenient)" },
-    ...formats.map((f): MetricInfo => ({
-      name: `strict_format_${f}`,
-      kind: "binary",
-      description: `output is well-formed ${f} with ≥ 1 call`
-    })),
+    ...formats.map(
+      (f): MetricInfo => ({
+        name: `strict_format_${f}`,
+        kind: "binary",
+        description: `output is well-formed ${f} with ≥ 1 call`
+      })
+    ),
     { name: "leniency_used", kind: "binary", description: `some call needed a leniency (vs ${primary})` },
     { name: "n_calls", kind: "score", description: "number of calls read (lenient)" },
     { name: "in_menu", kind: "binary", description: "every called name is an offered tool" },

@@ -48,11 +48,7 @@ export const paperToolsInPrompt = (prompt: string): Array<string> =>
  * The paper's `score_response`. `toolNames` overrides the names found in the prompt (an extension;
  * the paper always reads the prompt).
  */
-export const paperRubric = (
-  response: string,
-  prompt: string,
-  toolNames?: ReadonlyArray<string>
-): PaperRubricScore => {
+export const paperRubric = (response: string, prompt: string, toolNames?: ReadonlyArray<string>): PaperRubricScore => {
   const hasToolCall = response.toLowerCase().includes("<tool_call>")
   const hasJsonName = NAME_FIELD.test(response)
   const formatAccuracy = hasToolCall && hasJsonName
@@ -84,8 +80,8 @@ export const paperRubricScorer = (options: PaperRubricOptions = {}): Scorer =>
       "tool = the first '\"name\"' fuzzy-matches (substring either way) any 'N. Name:' tool of the prompt. " +
       "No ground truth, no arguments, no JSON parsing.",
     metrics: [
-      { name: "format_accuracy", kind: "binary", description: "<tool_call> and a JSON \"name\" field present" },
-      { name: "tool_correctness", kind: "binary", description: "first \"name\" fuzzy-matches a listed tool" },
+      { name: "format_accuracy", kind: "binary", description: '<tool_call> and a JSON "name" field present' },
+      { name: "tool_correctness", kind: "binary", description: 'first "name" fuzzy-matches a listed tool' },
       { name: "overall_score", kind: "score", description: "+2 both, 0 format only, +1 tool only, −1 neither" }
     ],
     score: ({ item, prompt, response }) => {

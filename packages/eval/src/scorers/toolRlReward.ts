@@ -26,7 +26,17 @@
  * expected calls); items without one get `null` metrics.
  */
 import type { EvalItem } from "../data/EvalItem.js"
-import { hasOwn, isPyDict, type PyDict, PyFloat, type PyValue, pyEquals, pyJsonDumps, pyJsonLoads, pyStrip } from "../json/pyjson.js"
+import {
+  hasOwn,
+  isPyDict,
+  type PyDict,
+  PyFloat,
+  type PyValue,
+  pyEquals,
+  pyJsonDumps,
+  pyJsonLoads,
+  pyStrip
+} from "../json/pyjson.js"
 import { makeScorer, type Scorer } from "./Scorer.js"
 
 export interface ToolRlRewardOptions {
@@ -126,7 +136,8 @@ const computeToolCallReward = (
       const paramScore = matchScore(gKeys, keysOf(pParams), o.refined)
       const pd2 = pParams as PyDict
       let correct = 0
-      for (const k of gKeys) if (hasOwn(pd2, k) && pyEquals(pd2[k] as PyValue, (gParams as PyDict)[k] as PyValue)) correct++
+      for (const k of gKeys)
+        if (hasOwn(pd2, k) && pyEquals(pd2[k] as PyValue, (gParams as PyDict)[k] as PyValue)) correct++
       const total = paramScore + correct
       if (total > bestScore) {
         bestScore = total
@@ -176,7 +187,11 @@ const parseLines = (block: string): Array<PyValue> =>
     })
 
 /** ToolRL's `compute_score` for one completion (`response`) and its ground-truth text. */
-export const toolRlReward = (completion: string, groundTruth: string, options: ToolRlRewardOptions = {}): ToolRlReward => {
+export const toolRlReward = (
+  completion: string,
+  groundTruth: string,
+  options: ToolRlRewardOptions = {}
+): ToolRlReward => {
   const response = pyStrip((completion.split("<|im_start|>assistant").at(-1) ?? "").split("<|im_end|>")[0] ?? "")
   const max = options.correctMax1 === true ? 1 : 3
   const min = -max
@@ -206,7 +221,9 @@ export const toolRlReward = (completion: string, groundTruth: string, options: T
 }
 
 /** ToolRL's ground-truth text for expected calls (`<tool_call>` block, one JSON object per line). */
-export const toolRlGroundTruthFromCalls = (calls: ReadonlyArray<{ readonly name: string; readonly arguments: PyDict }>): string =>
+export const toolRlGroundTruthFromCalls = (
+  calls: ReadonlyArray<{ readonly name: string; readonly arguments: PyDict }>
+): string =>
   calls.length === 0
     ? "<think> </think>\n<response> </response>"
     : `<think> </think>\n<tool_call>\n${calls.map((c) => pyJsonDumps({ name: c.name, parameters: c.arguments })).join("\n")}\n</tool_call>`
@@ -232,7 +249,10 @@ export const toolRlRewardScorer = (options: ToolRlRewardOptions = {}): Scorer =>
     score: ({ item, response }) => {
       const gt = groundTruthOf(item)
       if (gt === undefined) {
-        return { metrics: { format: null, correctness: null, total: null, exact: null }, detail: { reason: "no ground truth" } }
+        return {
+          metrics: { format: null, correctness: null, total: null, exact: null },
+          detail: { reason: "no ground truth" }
+        }
       }
       const r = toolRlReward(response, gt, options)
       return {

@@ -1,0 +1,68 @@
+/**
+ * Scorers by name, for programs (e.g. a CLI) that pick scorers from configuration. The built-ins
+ * are always present; `ScorerRegistry.layer(extra)` adds your own (a name clash is an error).
+ */
+import { Context, Effect, Layer } from "effect"
+import { EvalSettingsError } from "../errors.js"
+import { bfclAstScorer } from "./bfclScorer.js"
+import { exactMatchScorer } from "./exactMatch.js"
+import { formatScorer } from "./formatScorer.js"
+import { paperRubricScorer } from "./paperRubric.js"
+import type { Scorer } from "./Scorer.js"
+import { toolRlRewardScorer } from "./toolRlReward.js"
+
+/** Built-in scorers under stable names (each entry builds the scorer with the options shown). */
+export const builtinScorers: Readonly<Record<string, () => Scorer>> = {
+  /** The paper's rubric, tool names from the prompt's `N. Name:` list. */
+  paper: () => paperRubricScorer(),
+  /** The paper's rubric with the item's tool names (for prompts without a numbered list). */
+  "paper-item-tools": () => paperRubricScorer({ toolNames: "item" }),
+  /** BFCL AST, strict reader = Qwen native. */
+  bfcl: () => bfclAstScorer(),
+  /** BFCL AST, strict reader = ToolRL. */
+  "bfcl-toolrl": () => bfclAstScorer({ format: "toolrl" }),
+  toolrl: () => toolRlRewardScorer(),
+  exact: () => exactMatchScorer(),
+  "exact-toolrl": () => exactMatchScorer({ format: "toolrl" }),
+  format: () => formatScorer(),
+  "format-toolrl": () => formatScorer({ primary: "toolrl" })
+}
+
+export interface ScorerRegistryShape {
+  readonly names: ReadonlyArray<string>
+  /** The scorer registered under `name`; an unknown name fails with the list of known ones. */
+  get(name: string): Effect.Effect<Scorer, EvalSettingsError>
+  /** Several scorers, in order. */
+  getAll(names: ReadonlyArray<string>): Effect.Effect<ReadonlyArray<Scorer>, EvalSettingsError>
+}
+
+/** A registry of the built-ins plus `extra` (registered under their `name`). */
+export const makeScorerRegistry = (extra: ReadonlyArray<Scorer> = []): ScorerRegistryShape | EvalSettingsError => {
+  const table = new Map<string, () => Scorer>(Object.entries(builtinScorers))
+  for (const s of extra) {
+    if (table.has(s.name)) return new EvalSettingsError({ message: `scorer name ${s.name} is already registered` })
+    table.set(s.name, () => s)
+  }
+  const names = [...table.keys()]
+  const get = (name: string): Effect.Effect<Scorer, EvalSettingsError> => {
+    const make = table.get(name)
+    return make !== undefined
+      ? Effect.sync(make)
+      : Effect.fail(new EvalSettingsError({ message: `unknown scorer "${name}" (known: ${names.join(", ")})` }))
+  }
+  return { names, get, getAll: (ns) => Effect.forEach(ns, get) }
+}
+
+export class ScorerRegistry extends Context.Service<ScorerRegistry, ScorerRegistryShape>()(
+  "@crosscode/eval/ScorerRegistry"
+) {
+  /** The built-ins plus `extra`. */
+  static readonly layer = (extra: ReadonlyArray<Scorer> = []): Layer.Layer<ScorerRegistry, EvalSettingsError> =>
+    Layer.effect(
+      ScorerRegistry,
+      Effect.suspend(() => {
+        const r = makeScorerRegistry(extra)
+        return r instanceof EvalSettingsError ? Effect.fail(r) : Effect.succeed(ScorerRegistry.of(r))
+      })
+    )
+}
