@@ -11,7 +11,7 @@ const layer = Layer.mergeAll(TensorBackend.layerFor("wasm"), Plugins.layer, Laye
 const F = SH + Number(process.env.SPARE ?? 0) + 2 * counts
 const t0 = performance.now()
 const res = await Effect.runPromise(train(
-  { architecture: { sources: planted.sources, dim: d, features: F }, sparsity: topK(4), partition: { kind: "dfc", counts: [counts, counts] }, init: init === "tied" ? { kind: "tied" } : { kind: "paper" } },
+  { architecture: { sources: planted.sources, dim: d, features: F }, sparsity: topK(Number(process.env.K ?? 4)), partition: { kind: "dfc", counts: [counts, counts] }, init: init === "tied" ? { kind: "tied" } : { kind: "paper" } },
   { steps, batchSize: 256, lr, loss: process.env.AUX ? { ...paperLoss(lsh, lsh), auxK: { alpha: 1/32 } } : paperLoss(lsh, lsh), deadAfterTokens: 50000, normalization: "scale", logEvery: 100000, step: stepKind as any, seed }
 ).pipe(Effect.provide(layer), Effect.provideService(References.MinimumLogLevel, "Warn")))
 const cc = res.crosscoder

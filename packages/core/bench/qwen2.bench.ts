@@ -11,10 +11,11 @@
  * Prefill: one forward over B×T tokens (`logits: "last"`). Decode: (generate N+1 tokens − generate
  * 1 token) / N, i.e. KV-cached steps only. Options: `-- --quick` (fewer repetitions).
  */
-import { Effect } from "effect"
+
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
+import { Effect } from "effect"
 import {
   type BackendName,
   type BenchRecord,
@@ -52,9 +53,16 @@ const benchModel = (backend: BackendName, c: Case) =>
     const model = yield* loadModel(c.dir)
     const loadMs = performance.now() - t0
     const info = model.info
-    const shape = { model: c.label, hidden: info.hiddenSize, layers: info.numLayers, vocab: info.vocabSize, weights: info.weightDtype }
+    const shape = {
+      model: c.label,
+      hidden: info.hiddenSize,
+      layers: info.numLayers,
+      vocab: info.vocabSize,
+      weights: info.weightDtype
+    }
     const V = info.vocabSize
-    const ids = (B: number, T: number) => Array.from({ length: B }, (_, b) => Array.from({ length: T }, (_, t) => (b * 131 + t * 17 + 1) % V))
+    const ids = (B: number, T: number) =>
+      Array.from({ length: B }, (_, b) => Array.from({ length: T }, (_, t) => (b * 131 + t * 17 + 1) % V))
     for (const { B, T } of c.shapes) {
       const inputIds = ids(B, T)
       yield* model.forward({ inputIds, logits: "last" }) // warm-up (kernel setup, XNNPACK packing)
@@ -183,7 +191,9 @@ const main = async () => {
       const cases = backend === "cpu" ? golden : [...golden, synthetic]
       for (const c of cases) {
         console.log(`-- ${backend}: ${c.label}`)
-        await Effect.runPromise(Effect.scoped(benchModel(backend, c)).pipe(Effect.provide(TensorBackend.layerFor(backend))))
+        await Effect.runPromise(
+          Effect.scoped(benchModel(backend, c)).pipe(Effect.provide(TensorBackend.layerFor(backend)))
+        )
       }
     }
   } finally {

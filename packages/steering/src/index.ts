@@ -1,1 +1,17 @@
-export {}
+/**
+ * @crosscode/steering — feature ranking from crosscoder codes and runtime interventions through
+ * crosscoder features (reconstruction, feature steering, clamping, ablation, fixed directions,
+ * projection ablation), applied through the model's hooks, with a sweep runner over the eval
+ * package's runner. See README.md.
+ */
+export * from "./errors.js"
+export * from "./intervention/builtins.js"
+export * from "./intervention/codes.js"
+export * from "./intervention/Intervention.js"
+export * from "./intervention/PairEncoder.js"
+export * from "./positions.js"
+export * from "./ranking/io.js"
+export * from "./ranking/rank.js"
+export * from "./ranking/stats.js"
+export * from "./sweep/Sweep.js"
+export type * from "./tf.js"

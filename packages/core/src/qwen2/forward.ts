@@ -201,7 +201,7 @@ export const runQwen2 = (params: Qwen2Params, rope: RopeTable, pass: EnginePass)
 // ---------------------------------------------------------------------------------------------
 // Functional API over HF weights
 
-/** `Qwen2Params` view of an HF weights record (no copies; linear layers in `[out, in]` layout). */
+/** `Qwen2Params` view of an HF weights record (no copies; `[out, in]` linear layers with training-friendly gradients). */
 export const qwen2ParamsFromWeights = (config: Qwen2Config, weights: Qwen2Weights): Qwen2Params => {
   const problem = checkQwen2Weights(config, weights)
   if (problem !== undefined) throw new RangeError(problem)
@@ -209,7 +209,7 @@ export const qwen2ParamsFromWeights = (config: Qwen2Config, weights: Qwen2Weight
   const b = (name: string) => weights[name]! as tf.Tensor1D
   const lin = (wn: string, bn?: string): Linear => ({
     w: w(wn),
-    layout: "outIn",
+    layout: "outInTrain",
     ...(bn !== undefined ? { b: b(bn) } : {})
   })
   const layers: Array<Qwen2LayerParams> = []

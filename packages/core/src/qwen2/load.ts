@@ -29,7 +29,22 @@ export interface Qwen2LoadOptions {
   readonly embeddings?: "tensor" | "compact"
   /** Load the LM head (default true). `false`: activations only (no logits, no generation). */
   readonly logits?: boolean
+  /**
+   * How linear weights are stored (see `Linear`). Default: `"inOut"` on wasm (fast XNNPACK path),
+   * `"outIn"` elsewhere. On wasm a matrix above `LARGE_MATRIX_BYTES` (a realistic LM head) stays
+   * `"outIn"` regardless: XNNPACK's packed copy of it would not fit the 4 GiB wasm heap.
+   */
+  readonly linearLayout?: "inOut" | "outIn"
 }
+
+/** Float32 size above which a matrix is never given the `[in, out]` (packed-copy) layout. */
+export const LARGE_MATRIX_BYTES = 256 * 2 ** 20
+
+/** The default linear layout for the current TensorFlow.js backend. */
+export const defaultLinearLayout = (): "inOut" | "outIn" => (tf.getBackend() === "wasm" ? "inOut" : "outIn")
+
+const chooseLayout = (preferred: "inOut" | "outIn", rows: number, cols: number): "inOut" | "outIn" =>
+  preferred === "inOut" && rows * cols * 4 <= LARGE_MATRIX_BYTES ? "inOut" : "outIn"
 
 const IGNORABLE = /(^|\.)rotary_emb\.inv_freq$/
 
@@ -47,6 +62,7 @@ export const loadQwen2Params = (
   const dtypes = new Set<string>()
   const withLogits = options.logits !== false
   const compact = options.embeddings === "compact"
+  const preferred = options.linearLayout ?? defaultLinearLayout()
   const fileOf = (name: string) => checkpoint.fileOf(name)?.path ?? checkpoint.indexPath ?? checkpoint.dir
   const rel = (p: string) => path.relative(checkpoint.dir, p) || p
 
@@ -91,15 +107,21 @@ export const loadQwen2Params = (
     })
 
   const vector = (name: string) => Effect.map(readFloat(name), (t) => track(tf.tensor1d(t.data)))
-  /** `[out, in]` on disk → `[in, out]` tensor. */
-  const transposed = (name: string) =>
-    Effect.map(readFloat(name), (t) =>
-      track(tf.tidy(() => tf.transpose(tf.tensor2d(t.data, [t.shape[0]!, t.shape[1]!])) as tf.Tensor2D))
-    )
+  /** `[out, in]` on disk → a tensor in the chosen layout (`[in, out]` is transposed on upload). */
+  const matrix = (name: string) =>
+    Effect.map(readFloat(name), (t) => {
+      const [rows, cols] = [t.shape[0]!, t.shape[1]!]
+      const layout = chooseLayout(preferred, rows, cols)
+      const w =
+        layout === "inOut"
+          ? track(tf.tidy(() => tf.transpose(tf.tensor2d(t.data, [rows, cols])) as tf.Tensor2D))
+          : track(tf.tensor2d(t.data, [rows, cols]))
+      return { w, layout }
+    })
   const linearOf = (w: string, b?: string): Effect.Effect<Linear, ModelLoadError> =>
     Effect.gen(function* () {
-      const wt = yield* transposed(w)
-      return b === undefined ? { w: wt, layout: "inOut" } : { w: wt, b: yield* vector(b), layout: "inOut" }
+      const m = yield* matrix(w)
+      return b === undefined ? m : { ...m, b: yield* vector(b) }
     })
 
   const load = Effect.gen(function* () {
@@ -136,12 +158,18 @@ export const loadQwen2Params = (
       embed = { kind: "compact", dtype: kind, data, hidden: H }
       if (withLogits && config.tie_word_embeddings) {
         const f = decodeFloat32(info.dtype as "F32" | "F64" | "BF16" | "F16", bytes)
-        lmHead = { w: track(tf.tidy(() => tf.transpose(tf.tensor2d(f, [V, H])) as tf.Tensor2D)), layout: "inOut" }
+        const layout = chooseLayout(preferred, V, H)
+        const w =
+          layout === "inOut"
+            ? track(tf.tidy(() => tf.transpose(tf.tensor2d(f, [V, H])) as tf.Tensor2D))
+            : track(tf.tensor2d(f, [V, H]))
+        lmHead = { w, layout }
       }
     } else if (config.tie_word_embeddings && withLogits) {
-      const table = yield* transposed(EMBED)
-      embed = { kind: "columns", table }
-      lmHead = { w: table, layout: "inOut" }
+      // One tensor serves as both embedding table and LM head.
+      const m = yield* matrix(EMBED)
+      embed = m.layout === "inOut" ? { kind: "columns", table: m.w } : { kind: "rows", table: m.w }
+      lmHead = m
     } else {
       const t = yield* readFloat(EMBED)
       embed = { kind: "rows", table: track(tf.tensor2d(t.data, [V, H])) }
@@ -203,15 +231,17 @@ export const paramTensors = (p: Qwen2Params): Array<tf.Tensor> => {
  */
 export const qwen2ParamsForInference = (
   config: Qwen2Config,
-  weights: Readonly<Record<string, tf.Tensor>>
+  weights: Readonly<Record<string, tf.Tensor>>,
+  linearLayout: "inOut" | "outIn" = defaultLinearLayout()
 ): Qwen2Params => {
   const w = (n: string) => weights[n]! as tf.Tensor2D
   const vec = (n: string) => tf.clone(weights[n]! as tf.Tensor1D)
-  const lin = (wn: string, bn?: string): Linear => ({
-    w: tf.transpose(w(wn)),
-    layout: "inOut",
-    ...(bn !== undefined ? { b: vec(bn) } : {})
-  })
+  const mat = (n: string): Linear => {
+    const t = w(n)
+    const layout = chooseLayout(linearLayout, t.shape[0], t.shape[1])
+    return { w: layout === "inOut" ? tf.transpose(t) : tf.clone(t), layout }
+  }
+  const lin = (wn: string, bn?: string): Linear => ({ ...mat(wn), ...(bn !== undefined ? { b: vec(bn) } : {}) })
   const layers = Array.from({ length: config.num_hidden_layers }, (_, i) => {
     const n = layerNames(i)
     return {
@@ -229,9 +259,8 @@ export const qwen2ParamsForInference = (
   let embed: EmbeddingLookup
   let lmHead: Linear
   if (config.tie_word_embeddings) {
-    const table = tf.transpose(w(EMBED))
-    embed = { kind: "columns", table }
-    lmHead = { w: table, layout: "inOut" }
+    lmHead = mat(EMBED)
+    embed = lmHead.layout === "inOut" ? { kind: "columns", table: lmHead.w } : { kind: "rows", table: lmHead.w }
   } else {
     embed = { kind: "rows", table: tf.clone(w(EMBED)) }
     lmHead = lin(LM_HEAD)

@@ -7,13 +7,18 @@
 import * as tf from "@tensorflow/tfjs"
 
 /**
- * A linear layer. `layout: "inOut"` stores W as `[in, out]` (y = x·W, the fast path of XNNPACK on
- * wasm); `"outIn"` is Hugging Face's `[out, in]` (y = x·Wᵀ).
+ * A linear layer and how its weight is stored:
+ * - `"inOut"`: W is `[in, out]`, y = x·W. On wasm this is XNNPACK's fast path (6–8× faster than a
+ *   transposed operand for prefill) but XNNPACK keeps a packed copy of W next to it (2× memory).
+ * - `"outIn"`: Hugging Face's `[out, in]`, y = x·Wᵀ via `matMul(…, transposeB)`: no copy, the
+ *   natural layout for native TensorFlow, the slow path on wasm.
+ * - `"outInTrain"`: `[out, in]` with a custom gradient made of plain matMuls and explicit
+ *   transposes (all fast paths on wasm); what `qwen2Forward` uses for training.
  */
 export interface Linear {
   readonly w: tf.Tensor2D
   readonly b?: tf.Tensor1D
-  readonly layout: "inOut" | "outIn"
+  readonly layout: "inOut" | "outIn" | "outInTrain"
 }
 
 /** A two-input op with a custom gradient. */
@@ -38,7 +43,13 @@ const linearOutIn = customGrad2((x: tf.Tensor2D, w: tf.Tensor2D, save) => {
 
 /** `x` `[N, in]` → `[N, out]`. */
 export const linear = (x: tf.Tensor2D, l: Linear): tf.Tensor2D => {
-  const y = (l.layout === "inOut" ? tf.matMul(x, l.w) : linearOutIn(x, l.w)) as tf.Tensor2D
+  const y = (
+    l.layout === "inOut"
+      ? tf.matMul(x, l.w)
+      : l.layout === "outIn"
+        ? tf.matMul(x, l.w, false, true)
+        : linearOutIn(x, l.w)
+  ) as tf.Tensor2D
   return l.b === undefined ? y : (tf.add(y, l.b) as tf.Tensor2D)
 }
 

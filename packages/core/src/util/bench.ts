@@ -1,5 +1,5 @@
 /**
- * Machine-readable benchmark records. Every `packages/<pkg>/bench/*.bench.ts` script appends its
+ * Machine-readable benchmark records. Every packages/<pkg>/bench/<name>.bench.ts script appends its
  * results with `writeBenchRecords`; `pnpm bench` runs them all (scripts/bench.ts).
  */
 import { appendFileSync, mkdirSync } from "node:fs"

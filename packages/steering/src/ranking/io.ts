@@ -1,0 +1,120 @@
+/**
+ * Ranking tables: CSV (one row per feature, sorted by Cohen's d descending, as the paper's ranking
+ * CSVs) and JSON (the whole `FeatureRanking`, readable back with {@link readRanking}).
+ */
+import { mkdir, readFile, rename, writeFile } from "node:fs/promises"
+import * as path from "node:path"
+import { Effect, Schema } from "effect"
+import { SteeringIOError } from "../errors.js"
+import { type FeatureRanking, sortByD } from "./rank.js"
+
+export const RANKING_CSV_COLUMNS = [
+  "feature",
+  "partition",
+  "cohen_d",
+  "auroc",
+  "mean_tool",
+  "mean_general",
+  "sd_tool",
+  "sd_general",
+  "fire_rate_tool",
+  "fire_rate_general",
+  "sign",
+  "passes_filter"
+] as const
+
+/** CSV text with a header; rows sorted by d descending (ties by feature id). */
+export const rankingToCsv = (ranking: FeatureRanking): string => {
+  const lines = [RANKING_CSV_COLUMNS.join(",")]
+  for (const f of sortByD(ranking.features)) {
+    lines.push(
+      [
+        f.feature,
+        csvField(f.partition),
+        f.cohenD,
+        f.auroc,
+        f.meanTool,
+        f.meanGeneral,
+        f.sdTool,
+        f.sdGeneral,
+        f.fireRateTool,
+        f.fireRateGeneral,
+        f.sign,
+        f.passesFilter
+      ].join(",")
+    )
+  }
+  return `${lines.join("\n")}\n`
+}
+
+/** Quotes a CSV field when it holds a comma, quote or newline. */
+export const csvField = (s: string): string => (/[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s)
+
+const Stat = Schema.Struct({
+  feature: Schema.Int,
+  partition: Schema.String,
+  cohenD: Schema.Finite,
+  auroc: Schema.Finite,
+  meanTool: Schema.Finite,
+  meanGeneral: Schema.Finite,
+  sdTool: Schema.Finite,
+  sdGeneral: Schema.Finite,
+  fireRateTool: Schema.Finite,
+  fireRateGeneral: Schema.Finite,
+  sign: Schema.Literals(["tool", "general"]),
+  passesFilter: Schema.Boolean
+})
+
+/** The JSON form of a ranking (what {@link writeRanking} writes and {@link readRanking} reads). */
+export const FeatureRankingSchema = Schema.Struct({
+  features: Schema.Array(Stat),
+  nTool: Schema.Int,
+  nGeneral: Schema.Int,
+  fireThreshold: Schema.Finite,
+  filter: Schema.Struct({ minToolFireRate: Schema.Finite, maxGeneralFireRate: Schema.Finite }),
+  groups: Schema.Array(
+    Schema.Struct({
+      name: Schema.String,
+      size: Schema.Int,
+      range: Schema.optionalKey(Schema.Tuple([Schema.Int, Schema.Int]))
+    })
+  )
+})
+
+/** Writes a file atomically (temp file + rename), creating directories. */
+export const writeTextFile = (file: string, text: string): Effect.Effect<void, SteeringIOError> =>
+  Effect.tryPromise({
+    try: async () => {
+      await mkdir(path.dirname(file), { recursive: true })
+      const tmp = `${file}.tmp-${process.pid}`
+      await writeFile(tmp, text, "utf8")
+      await rename(tmp, file)
+    },
+    catch: (e) => new SteeringIOError({ path: file, message: e instanceof Error ? e.message : String(e) })
+  })
+
+/** Writes the ranking as CSV and/or JSON. */
+export const writeRanking = (
+  ranking: FeatureRanking,
+  files: { readonly csv?: string; readonly json?: string }
+): Effect.Effect<void, SteeringIOError> =>
+  Effect.gen(function* () {
+    if (files.csv !== undefined) yield* writeTextFile(files.csv, rankingToCsv(ranking))
+    if (files.json !== undefined) yield* writeTextFile(files.json, `${JSON.stringify(ranking, null, 1)}\n`)
+  })
+
+/** Reads a ranking JSON written by {@link writeRanking}. */
+export const readRanking = (file: string): Effect.Effect<FeatureRanking, SteeringIOError> =>
+  Effect.gen(function* () {
+    const text = yield* Effect.tryPromise({
+      try: () => readFile(file, "utf8"),
+      catch: (e) => new SteeringIOError({ path: file, message: e instanceof Error ? e.message : String(e) })
+    })
+    const json = yield* Effect.try({
+      try: () => JSON.parse(text) as unknown,
+      catch: (e) => new SteeringIOError({ path: file, message: `not JSON: ${e instanceof Error ? e.message : String(e)}` })
+    })
+    return yield* Schema.decodeUnknownEffect(FeatureRankingSchema)(json).pipe(
+      Effect.mapError((e) => new SteeringIOError({ path: file, message: `not a feature ranking: ${e.message}` }))
+    )
+  })
