@@ -5,14 +5,14 @@ import { arrayActivationSource, plantedFeatures, Plugins, train, paperLoss, topK
 const [stepKind, init, lr, steps, lsh, seed, counts] = [process.argv[2] ?? "sparse", process.argv[3] ?? "paper", Number(process.argv[4] ?? 3e-3), Number(process.argv[5] ?? 1500), Number(process.argv[6] ?? 1e-3), Number(process.argv[7] ?? 1), Number(process.argv[8] ?? 8)]
 const d = Number(process.env.D ?? 16)
 const SH = Number(process.env.SH ?? 24), EX = Number(process.env.EX ?? 6)
-const planted = plantedFeatures({ dim: d, models: ["A", "B"], shared: SH, exclusive: [EX, EX], rows: 8192, seed, firingProbability: Number(process.env.P ?? 0.06), exclusiveFiringProbability: Number(process.env.PEX ?? process.env.P ?? 0.06) })
+const planted = plantedFeatures({ dim: d, models: ["A", "B"], shared: SH, exclusive: [EX, EX], rows: 8192, seed, firingProbability: Number(process.env.P ?? 0.06), exclusiveFiringProbability: Number(process.env.PEX ?? process.env.P ?? 0.06), ...(process.env.APR ? { activePerRow: Number(process.env.APR) } : {}) })
 const src = arrayActivationSource({ data: planted.data, sources: planted.sources, dim: d })
 const layer = Layer.mergeAll(TensorBackend.layerFor("wasm"), Plugins.layer, Layer.succeed(ActivationSource, ActivationSource.of(src)))
 const F = SH + Number(process.env.SPARE ?? 0) + 2 * counts
 const t0 = performance.now()
 const res = await Effect.runPromise(train(
   { architecture: { sources: planted.sources, dim: d, features: F }, sparsity: topK(Number(process.env.K ?? 4)), partition: { kind: "dfc", counts: [counts, counts] }, init: init === "tied" ? { kind: "tied" } : { kind: "paper" } },
-  { steps, batchSize: 256, lr, loss: process.env.AUX ? { ...paperLoss(lsh, lsh), auxK: { alpha: 1/32 } } : paperLoss(lsh, lsh), deadAfterTokens: 50000, normalization: "scale", logEvery: 100000, step: stepKind as any, seed }
+  { steps, batchSize: 256, lr, loss: process.env.AUX ? { ...paperLoss(lsh, lsh), auxK: { alpha: 1/32 } } : paperLoss(lsh, lsh), deadAfterTokens: 50000, ...(process.env.DECAY ? { lrSchedule: { decayStartStep: Math.floor(steps / 2) } } : {}), ...(process.env.SW ? { sparsityWarmupSteps: Number(process.env.SW) } : {}), normalization: "scale", logEvery: 100000, step: stepKind as any, seed }
 ).pipe(Effect.provide(layer), Effect.provideService(References.MinimumLogLevel, "Warn")))
 const cc = res.crosscoder
 let okS = 0, okE = 0

@@ -10,7 +10,9 @@
  * - data:      write the prompt sets → examples/data/embedded/*.jsonl
  * - check:     greedy system-prompt-only evaluation of A and B with the paper rubric
  *
- * Environment: EMBEDDED_STEPS_B, EMBEDDED_STEPS_A override the step counts (for experiments).
+ * Environment: EMBEDDED_MODELS_DIR writes the models (and the .build/ tokenizer) elsewhere, e.g. to
+ * compare a rebuild with the shipped files; EMBEDDED_STEPS_B, EMBEDDED_STEPS_A override the step
+ * counts (for experiments only: the shipped models use the defaults).
  */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { dirname, join, resolve } from "node:path"
@@ -40,7 +42,8 @@ export const SEED = 20260625
 
 const here = dirname(fileURLToPath(import.meta.url))
 export const EXAMPLES_DIR = resolve(here, "../..")
-export const MODELS_DIR = join(EXAMPLES_DIR, "models")
+/** Where the models are written (EMBEDDED_MODELS_DIR overrides, e.g. to rebuild beside the shipped ones). */
+export const MODELS_DIR = process.env.EMBEDDED_MODELS_DIR ?? join(EXAMPLES_DIR, "models")
 export const BASE_DIR = join(MODELS_DIR, "embedded-base")
 export const TOOLUSE_DIR = join(MODELS_DIR, "embedded-tooluse")
 export const DATA_DIR = join(EXAMPLES_DIR, "data", "embedded")

@@ -119,6 +119,19 @@ describe.skipIf(!shared)(`Qwen2 vs transformers goldens${shared ? "" : ` (${shar
     })
   }
 
+  it("the [out, in] (transposed matMul) weight layout matches too", async () => {
+    for (const model of GOLDEN_MODELS) {
+      const g = readGolden(model)
+      await run(
+        Effect.gen(function* () {
+          const lm = yield* loadModel(goldenDir(model), { linearLayout: "outIn" })
+          yield* checkForward(model, lm, g.forward, () => undefined, "outIn ")
+          yield* checkGreedy(model, lm, g.greedy, [], "outIn ")
+        })
+      )
+    }
+  })
+
   it("reports the measured errors", () => {
     console.log(
       `max |Δ| vs goldens:\n${JSON.stringify(measured, (_k, v) => (typeof v === "number" ? Number(v.toExponential(2)) : v), 2)}`

@@ -107,115 +107,112 @@ const invalid = (where: string, field: string, message: string) =>
   new ConfigError({ path: where, field, message: `${where}: field "${field}": ${message}` })
 
 /** Validates a parsed `config.json` object. `where` names the source in messages. */
-export const parseQwen2Config = (
+export const parseQwen2Config = Effect.fnUntraced(function* (
   json: unknown,
   where = "config.json"
-): Effect.Effect<Qwen2Config, ConfigError | UnsupportedConfigError> =>
-  Effect.gen(function* () {
-    if (typeof json !== "object" || json === null || Array.isArray(json)) {
-      return yield* new ConfigError({ path: where, message: `${where}: expected a JSON object` })
-    }
-    const c = yield* decodeJson(json, { errors: "all" }).pipe(
-      Effect.mapError((e) => schemaErrorToConfigError(where, e))
+): Effect.fn.Return<Qwen2Config, ConfigError | UnsupportedConfigError> {
+  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+    return yield* new ConfigError({ path: where, message: `${where}: expected a JSON object` })
+  }
+  const c = yield* decodeJson(json, { errors: "all" }).pipe(Effect.mapError((e) => schemaErrorToConfigError(where, e)))
+
+  if (c.model_type !== undefined && c.model_type !== "qwen2") {
+    return yield* unsupported(
+      where,
+      "model_type",
+      c.model_type,
+      'the Qwen2 implementation loads model_type "qwen2" only'
     )
+  }
+  if (c.hidden_act !== undefined && c.hidden_act !== "silu") {
+    return yield* unsupported(where, "hidden_act", c.hidden_act, 'only "silu" (SwiGLU) is implemented')
+  }
+  if (c.use_sliding_window === true) {
+    return yield* unsupported(where, "use_sliding_window", true, "sliding-window attention is not implemented")
+  }
+  if (c.rope_scaling !== undefined && c.rope_scaling !== null) {
+    return yield* unsupported(where, "rope_scaling", c.rope_scaling, "RoPE scaling is not implemented")
+  }
+  if (
+    c.rope_parameters != null &&
+    c.rope_parameters.rope_type !== undefined &&
+    c.rope_parameters.rope_type !== "default"
+  ) {
+    return yield* unsupported(
+      where,
+      "rope_parameters.rope_type",
+      c.rope_parameters.rope_type,
+      "only the default RoPE is implemented"
+    )
+  }
+  if (c.quantization_config !== undefined && c.quantization_config !== null) {
+    return yield* unsupported(
+      where,
+      "quantization_config",
+      c.quantization_config,
+      "quantised checkpoints are not supported"
+    )
+  }
+  if (c.layer_types != null) {
+    const i = c.layer_types.findIndex((t) => t !== "full_attention")
+    if (i >= 0) {
+      return yield* unsupported(
+        where,
+        `layer_types.${i}`,
+        c.layer_types[i],
+        'only "full_attention" layers are implemented'
+      )
+    }
+  }
 
-    if (c.model_type !== undefined && c.model_type !== "qwen2") {
-      return yield* unsupported(
-        where,
-        "model_type",
-        c.model_type,
-        'the Qwen2 implementation loads model_type "qwen2" only'
-      )
-    }
-    if (c.hidden_act !== undefined && c.hidden_act !== "silu") {
-      return yield* unsupported(where, "hidden_act", c.hidden_act, 'only "silu" (SwiGLU) is implemented')
-    }
-    if (c.use_sliding_window === true) {
-      return yield* unsupported(where, "use_sliding_window", true, "sliding-window attention is not implemented")
-    }
-    if (c.rope_scaling !== undefined && c.rope_scaling !== null) {
-      return yield* unsupported(where, "rope_scaling", c.rope_scaling, "RoPE scaling is not implemented")
-    }
-    if (
-      c.rope_parameters != null &&
-      c.rope_parameters.rope_type !== undefined &&
-      c.rope_parameters.rope_type !== "default"
-    ) {
-      return yield* unsupported(
-        where,
-        "rope_parameters.rope_type",
-        c.rope_parameters.rope_type,
-        "only the default RoPE is implemented"
-      )
-    }
-    if (c.quantization_config !== undefined && c.quantization_config !== null) {
-      return yield* unsupported(
-        where,
-        "quantization_config",
-        c.quantization_config,
-        "quantised checkpoints are not supported"
-      )
-    }
-    if (c.layer_types != null) {
-      const i = c.layer_types.findIndex((t) => t !== "full_attention")
-      if (i >= 0) {
-        return yield* unsupported(
-          where,
-          `layer_types.${i}`,
-          c.layer_types[i],
-          'only "full_attention" layers are implemented'
-        )
-      }
-    }
-
-    const heads = c.num_attention_heads
-    const kvHeads = c.num_key_value_heads ?? heads
-    if (heads % kvHeads !== 0) {
-      return yield* invalid(where, "num_key_value_heads", `${kvHeads} does not divide num_attention_heads = ${heads}`)
-    }
-    let headDim: number
-    if (c.head_dim != null) {
-      headDim = c.head_dim
-    } else {
-      if (c.hidden_size % heads !== 0) {
-        return yield* invalid(
-          where,
-          "num_attention_heads",
-          `${heads} does not divide hidden_size = ${c.hidden_size} (and no head_dim is given)`
-        )
-      }
-      headDim = c.hidden_size / heads
-    }
-    if (headDim % 2 !== 0) {
+  const heads = c.num_attention_heads
+  const kvHeads = c.num_key_value_heads ?? heads
+  if (heads % kvHeads !== 0) {
+    return yield* invalid(where, "num_key_value_heads", `${kvHeads} does not divide num_attention_heads = ${heads}`)
+  }
+  let headDim: number
+  if (c.head_dim != null) {
+    headDim = c.head_dim
+  } else {
+    if (c.hidden_size % heads !== 0) {
       return yield* invalid(
         where,
-        c.head_dim != null ? "head_dim" : "num_attention_heads",
-        `head dimension ${headDim} is odd; rotary embeddings need an even one`
+        "num_attention_heads",
+        `${heads} does not divide hidden_size = ${c.hidden_size} (and no head_dim is given)`
       )
     }
-    const ropeTheta = c.rope_theta ?? c.rope_parameters?.rope_theta ?? QWEN2_DEFAULTS.rope_theta
-    const dtype = c.torch_dtype ?? c.dtype
-    return {
-      model_type: "qwen2",
-      vocab_size: c.vocab_size,
-      hidden_size: c.hidden_size,
-      intermediate_size: c.intermediate_size,
-      num_hidden_layers: c.num_hidden_layers,
-      num_attention_heads: heads,
-      num_key_value_heads: kvHeads,
-      head_dim: headDim,
-      hidden_act: "silu",
-      max_position_embeddings: c.max_position_embeddings ?? QWEN2_DEFAULTS.max_position_embeddings,
-      rms_norm_eps: c.rms_norm_eps ?? QWEN2_DEFAULTS.rms_norm_eps,
-      rope_theta: ropeTheta,
-      tie_word_embeddings: c.tie_word_embeddings ?? QWEN2_DEFAULTS.tie_word_embeddings,
-      initializer_range: c.initializer_range ?? QWEN2_DEFAULTS.initializer_range,
-      ...(c.bos_token_id != null ? { bos_token_id: c.bos_token_id } : {}),
-      ...(c.eos_token_id != null ? { eos_token_id: c.eos_token_id } : {}),
-      ...(c.pad_token_id != null ? { pad_token_id: c.pad_token_id } : {}),
-      ...(dtype != null ? { torch_dtype: dtype } : {})
-    } satisfies Qwen2Config
-  })
+    headDim = c.hidden_size / heads
+  }
+  if (headDim % 2 !== 0) {
+    return yield* invalid(
+      where,
+      c.head_dim != null ? "head_dim" : "num_attention_heads",
+      `head dimension ${headDim} is odd; rotary embeddings need an even one`
+    )
+  }
+  const ropeTheta = c.rope_theta ?? c.rope_parameters?.rope_theta ?? QWEN2_DEFAULTS.rope_theta
+  const dtype = c.torch_dtype ?? c.dtype
+  return {
+    model_type: "qwen2",
+    vocab_size: c.vocab_size,
+    hidden_size: c.hidden_size,
+    intermediate_size: c.intermediate_size,
+    num_hidden_layers: c.num_hidden_layers,
+    num_attention_heads: heads,
+    num_key_value_heads: kvHeads,
+    head_dim: headDim,
+    hidden_act: "silu",
+    max_position_embeddings: c.max_position_embeddings ?? QWEN2_DEFAULTS.max_position_embeddings,
+    rms_norm_eps: c.rms_norm_eps ?? QWEN2_DEFAULTS.rms_norm_eps,
+    rope_theta: ropeTheta,
+    tie_word_embeddings: c.tie_word_embeddings ?? QWEN2_DEFAULTS.tie_word_embeddings,
+    initializer_range: c.initializer_range ?? QWEN2_DEFAULTS.initializer_range,
+    ...(c.bos_token_id != null ? { bos_token_id: c.bos_token_id } : {}),
+    ...(c.eos_token_id != null ? { eos_token_id: c.eos_token_id } : {}),
+    ...(c.pad_token_id != null ? { pad_token_id: c.pad_token_id } : {}),
+    ...(dtype != null ? { torch_dtype: dtype } : {})
+  } satisfies Qwen2Config
+})
 
 /** Reads and validates `<dir>/config.json`. */
 export const readQwen2Config = (dir: string): Effect.Effect<Qwen2Config, ConfigError | UnsupportedConfigError> => {

@@ -19,6 +19,12 @@ export interface LoadModelOptions {
   readonly embeddings?: "tensor" | "compact"
   /** Load the LM head (default true). `false` gives a model for activation harvesting only. */
   readonly logits?: boolean
+  /**
+   * Storage of linear weights: `"inOut"` (`[in, out]`, XNNPACK's fast path on wasm, which keeps a
+   * packed copy: 2× weight memory) or `"outIn"` (HF's `[out, in]`, transposed matMul, no copy).
+   * Default: `"inOut"` on wasm, `"outIn"` on other backends. Families may ignore it.
+   */
+  readonly linearLayout?: "inOut" | "outIn"
 }
 
 export interface ModelFamily {

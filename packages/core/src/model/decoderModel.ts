@@ -56,7 +56,10 @@ export const makeDecoderLanguageModel = (
   info: ModelInfo,
   options: DecoderModelOptions = {}
 ): LanguageModelShape => {
-  const padId = options.padId ?? info.padTokenId ?? 0
+  const V0 = engine.vocabSize
+  const wantedPad = options.padId ?? info.padTokenId ?? 0
+  // Padding positions are masked out, but their id is still looked up: keep it in range.
+  const padId = Number.isInteger(wantedPad) && wantedPad >= 0 && wantedPad < V0 ? wantedPad : 0
   const registered: Array<{ readonly hook: Hook }> = []
   let disposed = false
   const V = engine.vocabSize

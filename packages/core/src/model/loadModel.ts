@@ -8,31 +8,30 @@ import { readModelType } from "../config/qwen2Config.js"
 import { LanguageModel, type LanguageModelShape, ModelLoadError, UnsupportedConfigError } from "./LanguageModel.js"
 import { type LoadModelOptions, ModelFamilies } from "./ModelFamily.js"
 
-export const loadModel = (
+export const loadModel = Effect.fnUntraced(function* (
   dir: string,
   options: LoadModelOptions = {}
-): Effect.Effect<LanguageModelShape, ModelLoadError | UnsupportedConfigError, TensorBackend | Scope.Scope> =>
-  Effect.gen(function* () {
-    const { modelType } = yield* readModelType(dir).pipe(
-      Effect.mapError((e) => new ModelLoadError({ path: e.path, message: e.message }))
-    )
-    if (modelType === undefined) {
-      return yield* new ModelLoadError({
-        path: dir,
-        message: `${dir}/config.json has no "model_type"; cannot choose a model family`
-      })
-    }
-    const families = yield* ModelFamilies
-    const family = families.find((f) => f.modelTypes.includes(modelType))
-    if (family === undefined) {
-      return yield* new UnsupportedConfigError({
-        field: "model_type",
-        value: modelType,
-        message: `${dir}/config.json: model_type "${modelType}" has no registered model family (known: ${families.flatMap((f) => f.modelTypes).join(", ")})`
-      })
-    }
-    return yield* family.load(dir, options)
-  })
+): Effect.fn.Return<LanguageModelShape, ModelLoadError | UnsupportedConfigError, TensorBackend | Scope.Scope> {
+  const { modelType } = yield* readModelType(dir).pipe(
+    Effect.mapError((e) => new ModelLoadError({ path: e.path, message: e.message }))
+  )
+  if (modelType === undefined) {
+    return yield* new ModelLoadError({
+      path: dir,
+      message: `${dir}/config.json has no "model_type"; cannot choose a model family`
+    })
+  }
+  const families = yield* ModelFamilies
+  const family = families.find((f) => f.modelTypes.includes(modelType))
+  if (family === undefined) {
+    return yield* new UnsupportedConfigError({
+      field: "model_type",
+      value: modelType,
+      message: `${dir}/config.json: model_type "${modelType}" has no registered model family (known: ${families.flatMap((f) => f.modelTypes).join(", ")})`
+    })
+  }
+  return yield* family.load(dir, options)
+})
 
 /** The `LanguageModel` service loaded from `dir` (weights freed when the layer is released). */
 export const languageModelLayer = (

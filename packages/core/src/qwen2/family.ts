@@ -54,42 +54,46 @@ export const loadQwen2 = (dir: string, options: LoadModelOptions = {}) =>
  * As `loadQwen2`, with the `config.json` object given (e.g. patched by a family that relabels a
  * Qwen2-architecture checkpoint); the weights and generation_config.json still come from `dir`.
  */
-export const loadQwen2WithConfig = (dir: string, configJson: unknown, options: LoadModelOptions = {}) =>
-  Effect.gen(function* () {
-    yield* TensorBackend
-    const config = yield* parseQwen2Config(configJson, path.join(dir, "config.json")).pipe(
-      Effect.catchTag("ConfigError", (e) => Effect.fail(new ModelLoadError({ path: e.path, message: e.message })))
+export const loadQwen2WithConfig = Effect.fnUntraced(function* (
+  dir: string,
+  configJson: unknown,
+  options: LoadModelOptions = {}
+) {
+  yield* TensorBackend
+  const config = yield* parseQwen2Config(configJson, path.join(dir, "config.json")).pipe(
+    Effect.catchTag("ConfigError", (e) => Effect.fail(new ModelLoadError({ path: e.path, message: e.message })))
+  )
+  const generation = yield* readGenerationConfig(dir).pipe(
+    Effect.mapError((e) => new ModelLoadError({ path: e.path, message: e.message }))
+  )
+  const { params, weightDtype } = yield* Effect.scoped(
+    Effect.flatMap(
+      openCheckpoint(dir).pipe(Effect.mapError((e) => new ModelLoadError({ path: e.path, message: e.message }))),
+      (checkpoint) =>
+        loadQwen2Params(checkpoint, config, {
+          ...(options.embeddings !== undefined ? { embeddings: options.embeddings } : {}),
+          ...(options.logits !== undefined ? { logits: options.logits } : {}),
+          ...(options.linearLayout !== undefined ? { linearLayout: options.linearLayout } : {})
+        })
     )
-    const generation = yield* readGenerationConfig(dir).pipe(
-      Effect.mapError((e) => new ModelLoadError({ path: e.path, message: e.message }))
-    )
-    const { params, weightDtype } = yield* Effect.scoped(
-      Effect.flatMap(
-        openCheckpoint(dir).pipe(Effect.mapError((e) => new ModelLoadError({ path: e.path, message: e.message }))),
-        (checkpoint) =>
-          loadQwen2Params(checkpoint, config, {
-            ...(options.embeddings !== undefined ? { embeddings: options.embeddings } : {}),
-            ...(options.logits !== undefined ? { logits: options.logits } : {})
-          })
-      )
-    )
-    const padTokenId = generation.padTokenId ?? config.pad_token_id
-    const info: ModelInfo = {
-      family: "qwen2",
-      name: options.name ?? path.basename(path.resolve(dir)),
-      path: dir,
-      numLayers: config.num_hidden_layers,
-      hiddenSize: config.hidden_size,
-      vocabSize: config.vocab_size,
-      weightDtype,
-      eosTokenIds: eosOf(config, generation.eosTokenIds),
-      ...(padTokenId !== undefined ? { padTokenId } : {})
-    }
-    return yield* Effect.acquireRelease(
-      Effect.sync(() => makeDecoderLanguageModel(makeQwen2Engine(params), info)),
-      (model) => model.dispose
-    )
-  })
+  )
+  const padTokenId = generation.padTokenId ?? config.pad_token_id
+  const info: ModelInfo = {
+    family: "qwen2",
+    name: options.name ?? path.basename(path.resolve(dir)),
+    path: dir,
+    numLayers: config.num_hidden_layers,
+    hiddenSize: config.hidden_size,
+    vocabSize: config.vocab_size,
+    weightDtype,
+    eosTokenIds: eosOf(config, generation.eosTokenIds),
+    ...(padTokenId !== undefined ? { padTokenId } : {})
+  }
+  return yield* Effect.acquireRelease(
+    Effect.sync(() => makeDecoderLanguageModel(makeQwen2Engine(params), info)),
+    (model) => model.dispose
+  )
+})
 
 /**
  * A LanguageModel over an in-memory HF weights record (e.g. a model just trained with

@@ -43,6 +43,25 @@ export const LARGE_MATRIX_BYTES = 256 * 2 ** 20
 /** The default linear layout for the current TensorFlow.js backend. */
 export const defaultLinearLayout = (): "inOut" | "outIn" => (tf.getBackend() === "wasm" ? "inOut" : "outIn")
 
+/**
+ * On wasm, a plain 2-D matMul goes through XNNPACK, which packs the weight into a cached copy on
+ * first use; when the wasm heap cannot hold that copy, tfjs-backend-wasm 4.22 prints "XNN status …
+ * not successful" and returns an *uninitialised* result. This multiplies by e₀ and checks the
+ * result is exactly the first row, so the failure is caught at load time (and the packing, which
+ * the first forward pass would do anyway, happens here).
+ */
+export const packedMatMulWorks = (w: tf.Tensor2D): boolean => {
+  if (tf.getBackend() !== "wasm") return true
+  const [rows, cols] = w.shape
+  const [got, want] = tf.tidy(() => {
+    const e0 = tf.oneHot(tf.tensor1d([0], "int32"), rows).toFloat() as tf.Tensor2D
+    return [tf.matMul(e0, w).dataSync(), tf.slice(w, [0, 0], [1, cols]).dataSync()]
+  })
+  for (let i = 0; i < cols; i++)
+    if (got[i] !== want[i] && !(Number.isNaN(got[i]) && Number.isNaN(want[i]))) return false
+  return true
+}
+
 const chooseLayout = (preferred: "inOut" | "outIn", rows: number, cols: number): "inOut" | "outIn" =>
   preferred === "inOut" && rows * cols * 4 <= LARGE_MATRIX_BYTES ? "inOut" : "outIn"
 
@@ -108,16 +127,20 @@ export const loadQwen2Params = (
 
   const vector = (name: string) => Effect.map(readFloat(name), (t) => track(tf.tensor1d(t.data)))
   /** `[out, in]` on disk → a tensor in the chosen layout (`[in, out]` is transposed on upload). */
-  const matrix = (name: string) =>
-    Effect.map(readFloat(name), (t) => {
-      const [rows, cols] = [t.shape[0]!, t.shape[1]!]
-      const layout = chooseLayout(preferred, rows, cols)
-      const w =
-        layout === "inOut"
-          ? track(tf.tidy(() => tf.transpose(tf.tensor2d(t.data, [rows, cols])) as tf.Tensor2D))
-          : track(tf.tensor2d(t.data, [rows, cols]))
-      return { w, layout }
-    })
+  let heapFull = false
+  /** `[out, in]` data → a tensor in the chosen layout (`[in, out]` is transposed on upload and verified on wasm). */
+  const place = (data: Float32Array, rows: number, cols: number): Linear => {
+    const layout = heapFull ? "outIn" : chooseLayout(preferred, rows, cols)
+    if (layout === "outIn") return { w: track(tf.tensor2d(data, [rows, cols])), layout }
+    const w = tf.tidy(() => tf.transpose(tf.tensor2d(data, [rows, cols])) as tf.Tensor2D)
+    if (packedMatMulWorks(w)) return { w: track(w), layout }
+    // XNNPACK could not allocate its packed copy (wasm heap full): keep this and every later
+    // matrix in the copy-free [out, in] layout.
+    heapFull = true
+    w.dispose()
+    return { w: track(tf.tensor2d(data, [rows, cols])), layout: "outIn" }
+  }
+  const matrix = (name: string) => Effect.map(readFloat(name), (t) => place(t.data, t.shape[0]!, t.shape[1]!))
   const linearOf = (w: string, b?: string): Effect.Effect<Linear, ModelLoadError> =>
     Effect.gen(function* () {
       const m = yield* matrix(w)
@@ -157,13 +180,7 @@ export const loadQwen2Params = (
           : new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2)
       embed = { kind: "compact", dtype: kind, data, hidden: H }
       if (withLogits && config.tie_word_embeddings) {
-        const f = decodeFloat32(info.dtype as "F32" | "F64" | "BF16" | "F16", bytes)
-        const layout = chooseLayout(preferred, V, H)
-        const w =
-          layout === "inOut"
-            ? track(tf.tidy(() => tf.transpose(tf.tensor2d(f, [V, H])) as tf.Tensor2D))
-            : track(tf.tensor2d(f, [V, H]))
-        lmHead = { w, layout }
+        lmHead = place(decodeFloat32(info.dtype as "F32" | "F64" | "BF16" | "F16", bytes), V, H)
       }
     } else if (config.tie_word_embeddings && withLogits) {
       // One tensor serves as both embedding table and LM head.
@@ -236,10 +253,16 @@ export const qwen2ParamsForInference = (
 ): Qwen2Params => {
   const w = (n: string) => weights[n]! as tf.Tensor2D
   const vec = (n: string) => tf.clone(weights[n]! as tf.Tensor1D)
+  let heapFull = false
   const mat = (n: string): Linear => {
     const t = w(n)
-    const layout = chooseLayout(linearLayout, t.shape[0], t.shape[1])
-    return { w: layout === "inOut" ? tf.transpose(t) : tf.clone(t), layout }
+    if (!heapFull && chooseLayout(linearLayout, t.shape[0], t.shape[1]) === "inOut") {
+      const tt = tf.transpose(t)
+      if (packedMatMulWorks(tt)) return { w: tt, layout: "inOut" }
+      tt.dispose()
+      heapFull = true
+    }
+    return { w: tf.clone(t), layout: "outIn" }
   }
   const lin = (wn: string, bn?: string): Linear => ({ ...mat(wn), ...(bn !== undefined ? { b: vec(bn) } : {}) })
   const layers = Array.from({ length: config.num_hidden_layers }, (_, i) => {

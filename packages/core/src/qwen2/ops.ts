@@ -86,14 +86,15 @@ export const sparseCrossEntropy = (logits: tf.Tensor2D, labels: tf.Tensor1D, wei
     const picked = tf.sum(tf.mul(lg, onehot), 1)
     const denom = tf.maximum(tf.sum(ww), 1e-12)
     const value = tf.div(tf.sum(tf.mul(tf.sub(logZ, picked), ww)), denom) as tf.Scalar
-    save([lg, ww, onehot, denom])
+    save([lg, ww, denom])
     return {
       value,
       gradFunc: (dy: tf.Scalar, saved: Array<tf.Tensor>) => {
-        const [slg, sww, soh, sden] = saved as [tf.Tensor2D, tf.Tensor1D, tf.Tensor2D, tf.Scalar]
+        // The one-hot matrix is rebuilt here rather than kept alive between the passes.
+        const [slg, sww, sden] = saved as [tf.Tensor2D, tf.Tensor1D, tf.Scalar]
         const p = tf.softmax(slg)
         const scale = tf.div(tf.mul(dy, sww), sden).reshape([-1, 1])
-        return [tf.mul(tf.sub(p, soh), scale), tf.zerosLike(sww)]
+        return [tf.mul(tf.sub(p, tf.oneHot(labels, V).toFloat()), scale), tf.zerosLike(sww)]
       }
     }
   })

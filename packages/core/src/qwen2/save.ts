@@ -29,88 +29,84 @@ export interface SaveQwen2Options {
   readonly maxShardBytes?: number
 }
 
-export const saveQwen2 = (
+export const saveQwen2 = Effect.fnUntraced(function* (
   dir: string,
   config: Qwen2Config,
   weights: Qwen2Weights,
   options: SaveQwen2Options = {}
-): Effect.Effect<void, ModelSaveError> =>
-  Effect.gen(function* () {
-    const problem = checkQwen2Weights(config, weights)
-    if (problem !== undefined) return yield* new ModelSaveError({ path: dir, message: `cannot save: ${problem}` })
-    const dtype = options.dtype ?? "F32"
-    const io = (file: string) => (e: unknown) =>
-      new ModelSaveError({ path: file, message: `${file}: ${e instanceof Error ? e.message : String(e)}` })
-    yield* Effect.tryPromise({ try: () => mkdir(dir, { recursive: true }), catch: io(dir) })
+): Effect.fn.Return<void, ModelSaveError> {
+  const problem = checkQwen2Weights(config, weights)
+  if (problem !== undefined) return yield* new ModelSaveError({ path: dir, message: `cannot save: ${problem}` })
+  const dtype = options.dtype ?? "F32"
+  const io = (file: string) => (e: unknown) =>
+    new ModelSaveError({ path: file, message: `${file}: ${e instanceof Error ? e.message : String(e)}` })
+  yield* Effect.tryPromise({ try: () => mkdir(dir, { recursive: true }), catch: io(dir) })
 
-    const configFile = path.join(dir, "config.json")
-    yield* Effect.tryPromise({
-      try: () => writeFile(configFile, `${JSON.stringify(qwen2ConfigToJson(config, dtypeLongName(dtype)), null, 2)}\n`),
-      catch: io(configFile)
-    })
-    const eos = config.eos_token_id
-    const gen: Partial<GenerationConfig> = {
-      ...(config.bos_token_id !== undefined ? { bosTokenId: config.bos_token_id } : {}),
-      ...(eos !== undefined ? { eosTokenIds: typeof eos === "number" ? [eos] : eos } : {}),
-      ...(config.pad_token_id !== undefined ? { padTokenId: config.pad_token_id } : {}),
-      ...options.generationConfig
-    }
-    const genFile = path.join(dir, "generation_config.json")
-    yield* Effect.tryPromise({
-      try: () => writeFile(genFile, `${JSON.stringify(generationConfigToJson(gen), null, 2)}\n`),
-      catch: io(genFile)
-    })
-
-    const tensors: Array<TensorToWrite & { readonly bytes: number }> = [...qwen2WeightShapes(config)].map(
-      ([name, shape]) => ({
-        name,
-        dtype,
-        shape,
-        bytes: shape.reduce((a, b) => a * b, 1) * dtypeBytes(dtype),
-        data: () => weights[name]!.dataSync() as Float32Array
-      })
-    )
-    const metadata = { format: "pt" }
-    const max = options.maxShardBytes
-    const total = tensors.reduce((a, t) => a + t.bytes, 0)
-    // A stale index (or single file) from an earlier save would shadow (or confuse) the new one.
-    const removeStale = (file: string) => Effect.tryPromise({ try: () => rm(file, { force: true }), catch: io(file) })
-    if (max === undefined || total <= max) {
-      yield* removeStale(path.join(dir, INDEX_FILE))
-      const file = path.join(dir, SINGLE_FILE)
-      yield* writeSafetensors(file, tensors, metadata).pipe(
-        Effect.mapError((e) => new ModelSaveError({ path: file, message: e.message }))
-      )
-      return
-    }
-    const shards: Array<Array<TensorToWrite & { readonly bytes: number }>> = [[]]
-    let size = 0
-    for (const t of tensors) {
-      if (size > 0 && size + t.bytes > max) {
-        shards.push([])
-        size = 0
-      }
-      shards[shards.length - 1]!.push(t)
-      size += t.bytes
-    }
-    yield* removeStale(path.join(dir, SINGLE_FILE))
-    const n = shards.length
-    const weightMap: Record<string, string> = {}
-    for (let i = 0; i < n; i++) {
-      const name = `model-${String(i + 1).padStart(5, "0")}-of-${String(n).padStart(5, "0")}.safetensors`
-      const file = path.join(dir, name)
-      for (const t of shards[i]!) weightMap[t.name] = name
-      yield* writeSafetensors(file, shards[i]!, metadata).pipe(
-        Effect.mapError((e) => new ModelSaveError({ path: file, message: e.message }))
-      )
-    }
-    const indexFile = path.join(dir, INDEX_FILE)
-    yield* Effect.tryPromise({
-      try: () =>
-        writeFile(
-          indexFile,
-          `${JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2)}\n`
-        ),
-      catch: io(indexFile)
-    })
+  const configFile = path.join(dir, "config.json")
+  yield* Effect.tryPromise({
+    try: () => writeFile(configFile, `${JSON.stringify(qwen2ConfigToJson(config, dtypeLongName(dtype)), null, 2)}\n`),
+    catch: io(configFile)
   })
+  const eos = config.eos_token_id
+  const gen: Partial<GenerationConfig> = {
+    ...(config.bos_token_id !== undefined ? { bosTokenId: config.bos_token_id } : {}),
+    ...(eos !== undefined ? { eosTokenIds: typeof eos === "number" ? [eos] : eos } : {}),
+    ...(config.pad_token_id !== undefined ? { padTokenId: config.pad_token_id } : {}),
+    ...options.generationConfig
+  }
+  const genFile = path.join(dir, "generation_config.json")
+  yield* Effect.tryPromise({
+    try: () => writeFile(genFile, `${JSON.stringify(generationConfigToJson(gen), null, 2)}\n`),
+    catch: io(genFile)
+  })
+
+  const tensors: Array<TensorToWrite & { readonly bytes: number }> = [...qwen2WeightShapes(config)].map(
+    ([name, shape]) => ({
+      name,
+      dtype,
+      shape,
+      bytes: shape.reduce((a, b) => a * b, 1) * dtypeBytes(dtype),
+      data: () => weights[name]!.dataSync() as Float32Array
+    })
+  )
+  const metadata = { format: "pt" }
+  const max = options.maxShardBytes
+  const total = tensors.reduce((a, t) => a + t.bytes, 0)
+  // A stale index (or single file) from an earlier save would shadow (or confuse) the new one.
+  const removeStale = (file: string) => Effect.tryPromise({ try: () => rm(file, { force: true }), catch: io(file) })
+  if (max === undefined || total <= max) {
+    yield* removeStale(path.join(dir, INDEX_FILE))
+    const file = path.join(dir, SINGLE_FILE)
+    yield* writeSafetensors(file, tensors, metadata).pipe(
+      Effect.mapError((e) => new ModelSaveError({ path: file, message: e.message }))
+    )
+    return
+  }
+  const shards: Array<Array<TensorToWrite & { readonly bytes: number }>> = [[]]
+  let size = 0
+  for (const t of tensors) {
+    if (size > 0 && size + t.bytes > max) {
+      shards.push([])
+      size = 0
+    }
+    shards[shards.length - 1]!.push(t)
+    size += t.bytes
+  }
+  yield* removeStale(path.join(dir, SINGLE_FILE))
+  const n = shards.length
+  const weightMap: Record<string, string> = {}
+  for (let i = 0; i < n; i++) {
+    const name = `model-${String(i + 1).padStart(5, "0")}-of-${String(n).padStart(5, "0")}.safetensors`
+    const file = path.join(dir, name)
+    for (const t of shards[i]!) weightMap[t.name] = name
+    yield* writeSafetensors(file, shards[i]!, metadata).pipe(
+      Effect.mapError((e) => new ModelSaveError({ path: file, message: e.message }))
+    )
+  }
+  const indexFile = path.join(dir, INDEX_FILE)
+  yield* Effect.tryPromise({
+    try: () =>
+      writeFile(indexFile, `${JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2)}\n`),
+    catch: io(indexFile)
+  })
+})

@@ -74,63 +74,64 @@ const fromFiles = (
 }
 
 /** Opens `dir`'s checkpoint (sharded if an index exists, else `model.safetensors`, else the only `*.safetensors`). */
-export const openCheckpoint = (dir: string): Effect.Effect<Checkpoint, SafetensorsError, Scope.Scope> =>
-  Effect.gen(function* () {
-    const indexPath = path.join(dir, INDEX_FILE)
-    if (existsSync(indexPath)) {
-      const text = yield* Effect.tryPromise({
-        try: () => readFile(indexPath, "utf8"),
-        catch: (e) => new SafetensorsIOError({ path: indexPath, message: `${indexPath}: cannot read: ${String(e)}` })
-      })
-      const index = yield* Effect.try({
-        try: () => JSON.parse(text) as unknown,
-        catch: (e) =>
-          new SafetensorsHeaderError({ path: indexPath, message: `${indexPath}: not valid JSON (${String(e)})` })
-      }).pipe(
-        Effect.flatMap((json) => Schema.decodeUnknownEffect(IndexJson)(json)),
-        Effect.mapError((e) =>
-          e._tag === "SafetensorsHeaderError"
-            ? e
-            : new SafetensorsHeaderError({ path: indexPath, message: `${indexPath}: invalid index: ${e.message}` })
-        )
+export const openCheckpoint = Effect.fnUntraced(function* (
+  dir: string
+): Effect.fn.Return<Checkpoint, SafetensorsError, Scope.Scope> {
+  const indexPath = path.join(dir, INDEX_FILE)
+  if (existsSync(indexPath)) {
+    const text = yield* Effect.tryPromise({
+      try: () => readFile(indexPath, "utf8"),
+      catch: (e) => new SafetensorsIOError({ path: indexPath, message: `${indexPath}: cannot read: ${String(e)}` })
+    })
+    const index = yield* Effect.try({
+      try: () => JSON.parse(text) as unknown,
+      catch: (e) =>
+        new SafetensorsHeaderError({ path: indexPath, message: `${indexPath}: not valid JSON (${String(e)})` })
+    }).pipe(
+      Effect.flatMap((json) => Schema.decodeUnknownEffect(IndexJson)(json)),
+      Effect.mapError((e) =>
+        e._tag === "SafetensorsHeaderError"
+          ? e
+          : new SafetensorsHeaderError({ path: indexPath, message: `${indexPath}: invalid index: ${e.message}` })
       )
-      const shardNames = [...new Set(Object.values(index.weight_map))]
-      const files = new Map<string, SafetensorsFile>()
-      for (const shard of shardNames) {
-        if (shard.includes("/") || shard.includes("\\") || shard === ".." || shard === ".") {
-          return yield* new SafetensorsHeaderError({
-            path: indexPath,
-            message: `${indexPath}: shard name "${shard}" is not a plain file name`
-          })
-        }
-        files.set(shard, yield* openSafetensors(path.join(dir, shard)))
-      }
-      const owner = new Map<string, SafetensorsFile>()
-      for (const [name, shard] of Object.entries(index.weight_map)) {
-        const file = files.get(shard)!
-        if (!file.has(name)) {
-          return yield* new SafetensorsMissingTensorError({
-            path: file.path,
-            tensor: name,
-            message: `${file.path}: tensor "${name}" is mapped to this shard by ${INDEX_FILE} but is not in it`
-          })
-        }
-        owner.set(name, file)
-      }
-      return fromFiles(dir, indexPath, [...files.values()], owner)
-    }
-    let single = path.join(dir, SINGLE_FILE)
-    if (!existsSync(single)) {
-      const candidates = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(".safetensors")) : []
-      if (candidates.length !== 1) {
-        return yield* new SafetensorsIOError({
-          path: dir,
-          message: `${dir}: no ${SINGLE_FILE} or ${INDEX_FILE}${candidates.length > 1 ? ` (and ${candidates.length} other .safetensors files, ambiguous)` : ""}`
+    )
+    const shardNames = [...new Set(Object.values(index.weight_map))]
+    const files = new Map<string, SafetensorsFile>()
+    for (const shard of shardNames) {
+      if (shard.includes("/") || shard.includes("\\") || shard === ".." || shard === ".") {
+        return yield* new SafetensorsHeaderError({
+          path: indexPath,
+          message: `${indexPath}: shard name "${shard}" is not a plain file name`
         })
       }
-      single = path.join(dir, candidates[0]!)
+      files.set(shard, yield* openSafetensors(path.join(dir, shard)))
     }
-    const file = yield* openSafetensors(single)
-    const owner = new Map(file.names.map((n) => [n, file] as const))
-    return fromFiles(dir, undefined, [file], owner)
-  })
+    const owner = new Map<string, SafetensorsFile>()
+    for (const [name, shard] of Object.entries(index.weight_map)) {
+      const file = files.get(shard)!
+      if (!file.has(name)) {
+        return yield* new SafetensorsMissingTensorError({
+          path: file.path,
+          tensor: name,
+          message: `${file.path}: tensor "${name}" is mapped to this shard by ${INDEX_FILE} but is not in it`
+        })
+      }
+      owner.set(name, file)
+    }
+    return fromFiles(dir, indexPath, [...files.values()], owner)
+  }
+  let single = path.join(dir, SINGLE_FILE)
+  if (!existsSync(single)) {
+    const candidates = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(".safetensors")) : []
+    if (candidates.length !== 1) {
+      return yield* new SafetensorsIOError({
+        path: dir,
+        message: `${dir}: no ${SINGLE_FILE} or ${INDEX_FILE}${candidates.length > 1 ? ` (and ${candidates.length} other .safetensors files, ambiguous)` : ""}`
+      })
+    }
+    single = path.join(dir, candidates[0]!)
+  }
+  const file = yield* openSafetensors(single)
+  const owner = new Map(file.names.map((n) => [n, file] as const))
+  return fromFiles(dir, undefined, [file], owner)
+})

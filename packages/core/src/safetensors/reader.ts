@@ -161,45 +161,45 @@ export const makeSafetensorsFile = (
  * Opens a safetensors file and validates its header. Tensor data is read on demand; the file
  * handle stays open until the scope closes.
  */
-export const openSafetensors = (path: string): Effect.Effect<SafetensorsFile, SafetensorsError, Scope.Scope> =>
-  Effect.gen(function* () {
-    const fh = yield* Effect.acquireRelease(
-      Effect.tryPromise({
-        try: () => open(path, "r"),
-        catch: (e) => new SafetensorsIOError({ path, message: `${path}: cannot open: ${ioMessage(e)}` })
-      }),
-      (h) => Effect.promise(() => h.close().catch(() => undefined))
-    )
-    const size = yield* Effect.tryPromise({
-      try: async () => (await fh.stat()).size,
-      catch: (e) => new SafetensorsIOError({ path, message: `${path}: cannot stat: ${ioMessage(e)}` })
-    })
-    const readRange = (position: number, length: number) =>
-      Effect.suspend(() => {
-        // A fresh ArrayBuffer per tensor: aligned for every element type, and owned by the caller.
-        const target = new Uint8Array(length)
-        return Effect.as(readFully(fh, path, target, position), target)
-      })
-    const prefix = new Uint8Array(8)
-    if (size >= 8) yield* readFully(fh, path, prefix, 0)
-    const n = yield* parseHeaderLength(path, prefix, size)
-    const headerBytes = yield* readRange(8, n)
-    const header = yield* parseHeaderJson(path, headerBytes, size)
-    return makeSafetensorsFile(path, header, readRange)
+export const openSafetensors = Effect.fnUntraced(function* (
+  path: string
+): Effect.fn.Return<SafetensorsFile, SafetensorsError, Scope.Scope> {
+  const fh = yield* Effect.acquireRelease(
+    Effect.tryPromise({
+      try: () => open(path, "r"),
+      catch: (e) => new SafetensorsIOError({ path, message: `${path}: cannot open: ${ioMessage(e)}` })
+    }),
+    (h) => Effect.promise(() => h.close().catch(() => undefined))
+  )
+  const size = yield* Effect.tryPromise({
+    try: async () => (await fh.stat()).size,
+    catch: (e) => new SafetensorsIOError({ path, message: `${path}: cannot stat: ${ioMessage(e)}` })
   })
+  const readRange = (position: number, length: number) =>
+    Effect.suspend(() => {
+      // A fresh ArrayBuffer per tensor: aligned for every element type, and owned by the caller.
+      const target = new Uint8Array(length)
+      return Effect.as(readFully(fh, path, target, position), target)
+    })
+  const prefix = new Uint8Array(8)
+  if (size >= 8) yield* readFully(fh, path, prefix, 0)
+  const n = yield* parseHeaderLength(path, prefix, size)
+  const headerBytes = yield* readRange(8, n)
+  const header = yield* parseHeaderJson(path, headerBytes, size)
+  return makeSafetensorsFile(path, header, readRange)
+})
 
 /** Parses an in-memory safetensors buffer (tests, small files); reads are views copied per tensor. */
-export const parseSafetensors = (
+export const parseSafetensors = Effect.fnUntraced(function* (
   bytes: Uint8Array,
   path = "<memory>"
-): Effect.Effect<SafetensorsFile, SafetensorsError> =>
-  Effect.gen(function* () {
-    const n = yield* parseHeaderLength(path, bytes.subarray(0, 8), bytes.byteLength)
-    const header = yield* parseHeaderJson(path, bytes.subarray(8, 8 + n), bytes.byteLength)
-    return makeSafetensorsFile(path, header, (position, length) =>
-      Effect.succeed(bytes.slice(position, position + length))
-    )
-  })
+): Effect.fn.Return<SafetensorsFile, SafetensorsError> {
+  const n = yield* parseHeaderLength(path, bytes.subarray(0, 8), bytes.byteLength)
+  const header = yield* parseHeaderJson(path, bytes.subarray(8, 8 + n), bytes.byteLength)
+  return makeSafetensorsFile(path, header, (position, length) =>
+    Effect.succeed(bytes.slice(position, position + length))
+  )
+})
 
 /** Reads every tensor of a (small) file. For large files use `openSafetensors` and read by name. */
 export const readSafetensors = (

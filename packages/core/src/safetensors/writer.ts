@@ -33,189 +33,185 @@ export type SafetensorsWriteError =
 const byteView = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength)
 
 /** Encodes one tensor's values as little-endian bytes of `dtype`. */
-export const encodeTensorData = (
+export const encodeTensorData = Effect.fnUntraced(function* (
   path: string,
   t: Pick<TensorToWrite, "name" | "dtype" | "shape">,
   data: TensorData
-): Effect.Effect<Uint8Array, SafetensorsShapeError | SafetensorsDtypeError> =>
-  Effect.gen(function* () {
-    const n = elementCount(t.shape)
-    if (data.length !== n) {
-      return yield* new SafetensorsShapeError({
-        path,
-        tensor: t.name,
-        message: `${path}: tensor "${t.name}" has shape [${t.shape.join(", ")}] (${n} elements) but ${data.length} values were given`
-      })
-    }
-    const notInteger = (i: number) =>
-      new SafetensorsDtypeError({
-        path,
-        tensor: t.name,
-        dtype: t.dtype,
-        message: `${path}: tensor "${t.name}" (${t.dtype}) value at index ${i} is not an integer in range: ${String(data[i])}`
-      })
-    switch (t.dtype) {
-      case "F32":
-        return byteView(data instanceof Float32Array ? data : Float32Array.from(data as ArrayLike<number>))
-      case "F64":
-        return byteView(data instanceof Float64Array ? data : Float64Array.from(data as ArrayLike<number>))
-      case "F16":
-        return byteView(encodeF16(data as ArrayLike<number>))
-      case "BF16":
-        return byteView(encodeBF16(data as ArrayLike<number>))
-      case "I32":
-      case "U8":
-      case "I8": {
-        if (
-          (t.dtype === "I32" && data instanceof Int32Array) ||
-          (t.dtype === "U8" && data instanceof Uint8Array) ||
-          (t.dtype === "I8" && data instanceof Int8Array)
-        ) {
-          return byteView(data)
-        }
-        const [lo, hi] = t.dtype === "I32" ? [-(2 ** 31), 2 ** 31 - 1] : t.dtype === "U8" ? [0, 255] : [-128, 127]
-        const out = t.dtype === "I32" ? new Int32Array(n) : t.dtype === "U8" ? new Uint8Array(n) : new Int8Array(n)
-        for (let i = 0; i < n; i++) {
-          const v = Number(data[i])
-          if (!Number.isInteger(v) || v < lo || v > hi) return yield* notInteger(i)
-          out[i] = v
-        }
-        return byteView(out)
+): Effect.fn.Return<Uint8Array, SafetensorsShapeError | SafetensorsDtypeError> {
+  const n = elementCount(t.shape)
+  if (data.length !== n) {
+    return yield* new SafetensorsShapeError({
+      path,
+      tensor: t.name,
+      message: `${path}: tensor "${t.name}" has shape [${t.shape.join(", ")}] (${n} elements) but ${data.length} values were given`
+    })
+  }
+  const notInteger = (i: number) =>
+    new SafetensorsDtypeError({
+      path,
+      tensor: t.name,
+      dtype: t.dtype,
+      message: `${path}: tensor "${t.name}" (${t.dtype}) value at index ${i} is not an integer in range: ${String(data[i])}`
+    })
+  switch (t.dtype) {
+    case "F32":
+      return byteView(data instanceof Float32Array ? data : Float32Array.from(data as ArrayLike<number>))
+    case "F64":
+      return byteView(data instanceof Float64Array ? data : Float64Array.from(data as ArrayLike<number>))
+    case "F16":
+      return byteView(encodeF16(data as ArrayLike<number>))
+    case "BF16":
+      return byteView(encodeBF16(data as ArrayLike<number>))
+    case "I32":
+    case "U8":
+    case "I8": {
+      if (
+        (t.dtype === "I32" && data instanceof Int32Array) ||
+        (t.dtype === "U8" && data instanceof Uint8Array) ||
+        (t.dtype === "I8" && data instanceof Int8Array)
+      ) {
+        return byteView(data)
       }
-      case "I64": {
-        if (data instanceof BigInt64Array) return byteView(data)
-        const out = new BigInt64Array(n)
-        for (let i = 0; i < n; i++) {
-          const v = Number(data[i])
-          if (!Number.isSafeInteger(v)) return yield* notInteger(i)
-          out[i] = BigInt(v)
-        }
-        return byteView(out)
+      const [lo, hi] = t.dtype === "I32" ? [-(2 ** 31), 2 ** 31 - 1] : t.dtype === "U8" ? [0, 255] : [-128, 127]
+      const out = t.dtype === "I32" ? new Int32Array(n) : t.dtype === "U8" ? new Uint8Array(n) : new Int8Array(n)
+      for (let i = 0; i < n; i++) {
+        const v = Number(data[i])
+        if (!Number.isInteger(v) || v < lo || v > hi) return yield* notInteger(i)
+        out[i] = v
       }
+      return byteView(out)
     }
-  })
+    case "I64": {
+      if (data instanceof BigInt64Array) return byteView(data)
+      const out = new BigInt64Array(n)
+      for (let i = 0; i < n; i++) {
+        const v = Number(data[i])
+        if (!Number.isSafeInteger(v)) return yield* notInteger(i)
+        out[i] = BigInt(v)
+      }
+      return byteView(out)
+    }
+  }
+})
 
 /** Builds the padded header (including the 8-byte length prefix) and each tensor's offsets. */
-export const buildHeader = (
+export const buildHeader = Effect.fnUntraced(function* (
   path: string,
   tensors: ReadonlyArray<Pick<TensorToWrite, "name" | "dtype" | "shape">>,
   metadata?: Readonly<Record<string, string>>
-): Effect.Effect<Uint8Array, SafetensorsHeaderError | SafetensorsDtypeError> =>
-  Effect.gen(function* () {
-    const header: Record<string, unknown> = {}
-    if (metadata !== undefined) {
-      for (const [k, v] of Object.entries(metadata)) {
-        if (typeof v !== "string") {
-          return yield* new SafetensorsHeaderError({
-            path,
-            message: `${path}: metadata value for "${k}" is not a string`
-          })
-        }
+): Effect.fn.Return<Uint8Array, SafetensorsHeaderError | SafetensorsDtypeError> {
+  const header: Record<string, unknown> = {}
+  if (metadata !== undefined) {
+    for (const [k, v] of Object.entries(metadata)) {
+      if (typeof v !== "string") {
+        return yield* new SafetensorsHeaderError({
+          path,
+          message: `${path}: metadata value for "${k}" is not a string`
+        })
       }
-      header.__metadata__ = metadata
     }
-    let offset = 0
-    for (const t of tensors) {
-      if (t.name === "" || t.name === "__metadata__") {
-        return yield* new SafetensorsHeaderError({
-          path,
-          tensor: t.name,
-          message: `${path}: invalid tensor name "${t.name}"`
-        })
-      }
-      if (Object.hasOwn(header, t.name)) {
-        return yield* new SafetensorsHeaderError({
-          path,
-          tensor: t.name,
-          message: `${path}: duplicate tensor name "${t.name}"`
-        })
-      }
-      if (!isWritableDtype(t.dtype)) {
-        return yield* new SafetensorsDtypeError({
-          path,
-          tensor: t.name,
-          dtype: String(t.dtype),
-          message: `${path}: cannot write tensor "${t.name}" as ${String(t.dtype)} (writable: F32, F16, BF16, F64, I64, I32, I8, U8)`
-        })
-      }
-      if (!t.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-        return yield* new SafetensorsHeaderError({
-          path,
-          tensor: t.name,
-          message: `${path}: tensor "${t.name}" has an invalid shape [${t.shape.join(", ")}]`
-        })
-      }
-      const bytes = elementCount(t.shape) * dtypeBytes(t.dtype)
-      header[t.name] = { dtype: t.dtype, shape: [...t.shape], data_offsets: [offset, offset + bytes] }
-      offset += bytes
+    header.__metadata__ = metadata
+  }
+  let offset = 0
+  for (const t of tensors) {
+    if (t.name === "" || t.name === "__metadata__") {
+      return yield* new SafetensorsHeaderError({
+        path,
+        tensor: t.name,
+        message: `${path}: invalid tensor name "${t.name}"`
+      })
     }
-    const json = new TextEncoder().encode(JSON.stringify(header))
-    const padded = Math.ceil(json.byteLength / 8) * 8
-    const out = new Uint8Array(8 + padded).fill(0x20)
-    new DataView(out.buffer).setBigUint64(0, BigInt(padded), true)
-    out.set(json, 8)
-    return out
-  })
+    if (Object.hasOwn(header, t.name)) {
+      return yield* new SafetensorsHeaderError({
+        path,
+        tensor: t.name,
+        message: `${path}: duplicate tensor name "${t.name}"`
+      })
+    }
+    if (!isWritableDtype(t.dtype)) {
+      return yield* new SafetensorsDtypeError({
+        path,
+        tensor: t.name,
+        dtype: String(t.dtype),
+        message: `${path}: cannot write tensor "${t.name}" as ${String(t.dtype)} (writable: F32, F16, BF16, F64, I64, I32, I8, U8)`
+      })
+    }
+    if (!t.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+      return yield* new SafetensorsHeaderError({
+        path,
+        tensor: t.name,
+        message: `${path}: tensor "${t.name}" has an invalid shape [${t.shape.join(", ")}]`
+      })
+    }
+    const bytes = elementCount(t.shape) * dtypeBytes(t.dtype)
+    header[t.name] = { dtype: t.dtype, shape: [...t.shape], data_offsets: [offset, offset + bytes] }
+    offset += bytes
+  }
+  const json = new TextEncoder().encode(JSON.stringify(header))
+  const padded = Math.ceil(json.byteLength / 8) * 8
+  const out = new Uint8Array(8 + padded).fill(0x20)
+  new DataView(out.buffer).setBigUint64(0, BigInt(padded), true)
+  out.set(json, 8)
+  return out
+})
 
 const resolveData = (t: TensorToWrite): TensorData => (typeof t.data === "function" ? t.data() : t.data)
 
 /** Serialises to one in-memory buffer (small files, tests). */
-export const encodeSafetensors = (
+export const encodeSafetensors = Effect.fnUntraced(function* (
   tensors: ReadonlyArray<TensorToWrite>,
   metadata?: Readonly<Record<string, string>>
-): Effect.Effect<Uint8Array, SafetensorsWriteError> =>
-  Effect.gen(function* () {
-    const path = "<memory>"
-    const header = yield* buildHeader(path, tensors, metadata)
-    const parts: Array<Uint8Array> = [header]
-    for (const t of tensors) parts.push(yield* encodeTensorData(path, t, resolveData(t)))
-    const out = new Uint8Array(parts.reduce((a, p) => a + p.byteLength, 0))
-    let o = 0
-    for (const p of parts) {
-      out.set(p, o)
-      o += p.byteLength
-    }
-    return out
-  })
+): Effect.fn.Return<Uint8Array, SafetensorsWriteError> {
+  const path = "<memory>"
+  const header = yield* buildHeader(path, tensors, metadata)
+  const parts: Array<Uint8Array> = [header]
+  for (const t of tensors) parts.push(yield* encodeTensorData(path, t, resolveData(t)))
+  const out = new Uint8Array(parts.reduce((a, p) => a + p.byteLength, 0))
+  let o = 0
+  for (const p of parts) {
+    out.set(p, o)
+    o += p.byteLength
+  }
+  return out
+})
 
 /**
  * Writes a safetensors file tensor by tensor (lazy data is produced, encoded, written and dropped
  * one tensor at a time). Writes `<path>.tmp-<pid>` and renames it over `path` on success.
  */
-export const writeSafetensors = (
+export const writeSafetensors = Effect.fnUntraced(function* (
   path: string,
   tensors: ReadonlyArray<TensorToWrite>,
   metadata?: Readonly<Record<string, string>>
-): Effect.Effect<void, SafetensorsWriteError> =>
-  Effect.gen(function* () {
-    const header = yield* buildHeader(path, tensors, metadata)
-    const tmp = `${path}.tmp-${process.pid}`
-    const io = (what: string) => (e: unknown) =>
-      new SafetensorsIOError({ path, message: `${path}: ${what}: ${e instanceof Error ? e.message : String(e)}` })
-    const write = Effect.acquireUseRelease(
-      Effect.tryPromise({ try: () => open(tmp, "w"), catch: io("cannot create") }),
-      (fh) =>
-        Effect.gen(function* () {
-          const writeAll = (bytes: Uint8Array) =>
-            Effect.tryPromise({
-              try: async () => {
-                let done = 0
-                while (done < bytes.byteLength) {
-                  const { bytesWritten } = await fh.write(bytes, done, Math.min(1 << 30, bytes.byteLength - done))
-                  done += bytesWritten
-                }
-              },
-              catch: io("write failed")
-            })
-          yield* writeAll(header)
-          for (const t of tensors) yield* writeAll(yield* encodeTensorData(path, t, resolveData(t)))
-        }),
-      (fh) => Effect.promise(() => fh.close().catch(() => undefined))
-    )
-    yield* write.pipe(
-      Effect.flatMap(() =>
-        Effect.tryPromise({ try: () => rename(tmp, path), catch: io("cannot rename temporary file") })
-      ),
-      Effect.onError(() => Effect.promise(() => rm(tmp, { force: true }).catch(() => undefined)))
-    )
-  })
+): Effect.fn.Return<void, SafetensorsWriteError> {
+  const header = yield* buildHeader(path, tensors, metadata)
+  const tmp = `${path}.tmp-${process.pid}`
+  const io = (what: string) => (e: unknown) =>
+    new SafetensorsIOError({ path, message: `${path}: ${what}: ${e instanceof Error ? e.message : String(e)}` })
+  const write = Effect.acquireUseRelease(
+    Effect.tryPromise({ try: () => open(tmp, "w"), catch: io("cannot create") }),
+    (fh) =>
+      Effect.gen(function* () {
+        const writeAll = (bytes: Uint8Array) =>
+          Effect.tryPromise({
+            try: async () => {
+              let done = 0
+              while (done < bytes.byteLength) {
+                const { bytesWritten } = await fh.write(bytes, done, Math.min(1 << 30, bytes.byteLength - done))
+                done += bytesWritten
+              }
+            },
+            catch: io("write failed")
+          })
+        yield* writeAll(header)
+        for (const t of tensors) yield* writeAll(yield* encodeTensorData(path, t, resolveData(t)))
+      }),
+    (fh) => Effect.promise(() => fh.close().catch(() => undefined))
+  )
+  yield* write.pipe(
+    Effect.flatMap(() =>
+      Effect.tryPromise({ try: () => rename(tmp, path), catch: io("cannot rename temporary file") })
+    ),
+    Effect.onError(() => Effect.promise(() => rm(tmp, { force: true }).catch(() => undefined)))
+  )
+})

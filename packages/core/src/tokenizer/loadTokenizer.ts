@@ -56,138 +56,138 @@ export interface TokenizerFromJsonOptions {
 }
 
 /** Builds the service from already-parsed tokenizer.json / tokenizer_config.json objects. */
-export const makeTokenizer = (
+export const makeTokenizer = Effect.fnUntraced(function* (
   tokenizerJson: unknown,
   tokenizerConfig: unknown,
   options: TokenizerFromJsonOptions = {}
-): Effect.Effect<TokenizerShape, TokenizerLoadError> =>
-  Effect.gen(function* () {
-    const where = options.path ?? "<tokenizer>"
-    if (!isRecord(tokenizerJson)) {
-      return yield* new TokenizerLoadError({ path: where, message: `${where}: tokenizer.json is not a JSON object` })
-    }
-    const config = isRecord(tokenizerConfig) ? tokenizerConfig : {}
-    const tok = yield* Effect.try({
-      try: () => new HFTokenizer(tokenizerJson, config),
+): Effect.fn.Return<TokenizerShape, TokenizerLoadError> {
+  const where = options.path ?? "<tokenizer>"
+  if (!isRecord(tokenizerJson)) {
+    return yield* new TokenizerLoadError({ path: where, message: `${where}: tokenizer.json is not a JSON object` })
+  }
+  const config = isRecord(tokenizerConfig) ? tokenizerConfig : {}
+  const tok = yield* Effect.try({
+    try: () => new HFTokenizer(tokenizerJson, config),
+    catch: (e) =>
+      new TokenizerLoadError({
+        path: where,
+        message: `${where}: cannot build tokenizer: ${e instanceof Error ? e.message : String(e)}`
+      })
+  })
+  const vocab = tok.get_vocab(true)
+  let maxId = -1
+  for (const id of vocab.values()) if (id > maxId) maxId = id
+  const added = tok.get_added_tokens_decoder()
+  for (const id of added.keys()) if (id > maxId) maxId = id
+  const specialTokenIds = new Set<number>()
+  for (const [id, t] of added) if ((t as { special?: boolean }).special === true) specialTokenIds.add(id)
+
+  const idOf = (field: string): number | undefined => {
+    const s = tokenString(config[field])
+    if (s === undefined) return undefined
+    return tok.token_to_id(s)
+  }
+  const missing = ["bos_token", "eos_token", "pad_token", "unk_token"].find(
+    (f) => tokenString(config[f]) !== undefined && tok.token_to_id(tokenString(config[f])!) === undefined
+  )
+  if (missing !== undefined) {
+    return yield* new TokenizerLoadError({
+      path: where,
+      message: `${where}: ${missing} "${tokenString(config[missing])}" from tokenizer_config.json is not in the vocabulary`
+    })
+  }
+  const eos: Array<number> = []
+  const eosId = idOf("eos_token")
+  if (eosId !== undefined) eos.push(eosId)
+  for (const id of options.extraEosTokenIds ?? []) if (!eos.includes(id)) eos.push(id)
+
+  const source = options.chatTemplate ?? pickTemplate(config.chat_template)
+  let template: ChatTemplate | undefined
+  if (source !== undefined) {
+    template = yield* Effect.try({
+      try: () => compileChatTemplate(source),
       catch: (e) =>
         new TokenizerLoadError({
           path: where,
-          message: `${where}: cannot build tokenizer: ${e instanceof Error ? e.message : String(e)}`
+          message: `${where}: chat template does not parse: ${e instanceof Error ? e.message : String(e)}`
         })
     })
-    const vocab = tok.get_vocab(true)
-    let maxId = -1
-    for (const id of vocab.values()) if (id > maxId) maxId = id
-    const added = tok.get_added_tokens_decoder()
-    for (const id of added.keys()) if (id > maxId) maxId = id
-    const specialTokenIds = new Set<number>()
-    for (const [id, t] of added) if ((t as { special?: boolean }).special === true) specialTokenIds.add(id)
+  }
+  // transformers passes tokenizer.special_tokens_map to the template.
+  const specialVars: Record<string, unknown> = {}
+  for (const f of ["bos_token", "eos_token", "unk_token", "pad_token", "sep_token", "cls_token", "mask_token"]) {
+    const s = tokenString(config[f])
+    if (s !== undefined) specialVars[f] = s
+  }
+  if (Array.isArray(config.additional_special_tokens)) {
+    specialVars.additional_special_tokens = config.additional_special_tokens
+      .map(tokenString)
+      .filter((s) => s !== undefined)
+  }
 
-    const idOf = (field: string): number | undefined => {
-      const s = tokenString(config[field])
-      if (s === undefined) return undefined
-      return tok.token_to_id(s)
-    }
-    const missing = ["bos_token", "eos_token", "pad_token", "unk_token"].find(
-      (f) => tokenString(config[f]) !== undefined && tok.token_to_id(tokenString(config[f])!) === undefined
-    )
-    if (missing !== undefined) {
-      return yield* new TokenizerLoadError({
-        path: where,
-        message: `${where}: ${missing} "${tokenString(config[missing])}" from tokenizer_config.json is not in the vocabulary`
-      })
-    }
-    const eos: Array<number> = []
-    const eosId = idOf("eos_token")
-    if (eosId !== undefined) eos.push(eosId)
-    for (const id of options.extraEosTokenIds ?? []) if (!eos.includes(id)) eos.push(id)
-
-    const source = options.chatTemplate ?? pickTemplate(config.chat_template)
-    let template: ChatTemplate | undefined
-    if (source !== undefined) {
-      template = yield* Effect.try({
-        try: () => compileChatTemplate(source),
+  const applyChatTemplate = (messages: ReadonlyArray<ChatMessage>, opts: ChatTemplateOptions = {}) =>
+    Effect.suspend(() => {
+      if (template === undefined) {
+        return Effect.fail(new ChatTemplateError({ message: `${where}: this tokenizer has no chat template` }))
+      }
+      const t = template
+      return Effect.try({
+        try: () =>
+          t.render({
+            ...specialVars,
+            ...opts.extra,
+            messages,
+            ...(opts.tools !== undefined ? { tools: opts.tools } : {}),
+            add_generation_prompt: opts.addGenerationPrompt ?? false
+          }),
         catch: (e) =>
-          new TokenizerLoadError({
-            path: where,
-            message: `${where}: chat template does not parse: ${e instanceof Error ? e.message : String(e)}`
-          })
+          new ChatTemplateError({ message: `chat template failed: ${e instanceof Error ? e.message : String(e)}` })
       })
-    }
-    // transformers passes tokenizer.special_tokens_map to the template.
-    const specialVars: Record<string, unknown> = {}
-    for (const f of ["bos_token", "eos_token", "unk_token", "pad_token", "sep_token", "cls_token", "mask_token"]) {
-      const s = tokenString(config[f])
-      if (s !== undefined) specialVars[f] = s
-    }
-    if (Array.isArray(config.additional_special_tokens)) {
-      specialVars.additional_special_tokens = config.additional_special_tokens
-        .map(tokenString)
-        .filter((s) => s !== undefined)
-    }
+    })
 
-    const applyChatTemplate = (messages: ReadonlyArray<ChatMessage>, opts: ChatTemplateOptions = {}) =>
-      Effect.suspend(() => {
-        if (template === undefined) {
-          return Effect.fail(new ChatTemplateError({ message: `${where}: this tokenizer has no chat template` }))
-        }
-        const t = template
-        return Effect.try({
-          try: () =>
-            t.render({
-              ...specialVars,
-              ...opts.extra,
-              messages,
-              ...(opts.tools !== undefined ? { tools: opts.tools } : {}),
-              add_generation_prompt: opts.addGenerationPrompt ?? false
-            }),
-          catch: (e) =>
-            new ChatTemplateError({ message: `chat template failed: ${e instanceof Error ? e.message : String(e)}` })
-        })
-      })
-
-    const bos = idOf("bos_token")
-    const pad = idOf("pad_token")
-    return {
-      vocabSize: maxId + 1,
-      eosTokenIds: eos,
-      bosTokenId: bos,
-      padTokenId: pad,
-      specialTokenIds,
-      encode: (text, o) => tok.encode(text, { add_special_tokens: o?.addSpecialTokens ?? true }).ids,
-      decode: (ids, o) => tok.decode([...ids], { skip_special_tokens: o?.skipSpecialTokens ?? false }),
-      tokenToId: (token) => tok.token_to_id(token),
-      idToToken: (id) => tok.id_to_token(id),
-      applyChatTemplate
-    } satisfies TokenizerShape
-  })
+  const bos = idOf("bos_token")
+  const pad = idOf("pad_token")
+  return {
+    vocabSize: maxId + 1,
+    eosTokenIds: eos,
+    bosTokenId: bos,
+    padTokenId: pad,
+    specialTokenIds,
+    encode: (text, o) => tok.encode(text, { add_special_tokens: o?.addSpecialTokens ?? true }).ids,
+    decode: (ids, o) => tok.decode([...ids], { skip_special_tokens: o?.skipSpecialTokens ?? false }),
+    tokenToId: (token) => tok.token_to_id(token),
+    idToToken: (id) => tok.id_to_token(id),
+    applyChatTemplate
+  } satisfies TokenizerShape
+})
 
 /** Loads `dir`'s tokenizer (tokenizer.json + tokenizer_config.json [+ chat_template.jinja, generation_config.json]). */
-export const loadTokenizer = (dir: string): Effect.Effect<TokenizerShape, TokenizerLoadError> =>
-  Effect.gen(function* () {
-    const tokenizerJson = yield* readJson(path.join(dir, "tokenizer.json"), false)
-    const config = yield* readJson(path.join(dir, "tokenizer_config.json"), true)
-    const jinjaFile = path.join(dir, "chat_template.jinja")
-    const chatTemplate = existsSync(jinjaFile)
-      ? yield* Effect.tryPromise({
-          try: () => readFile(jinjaFile, "utf8"),
-          catch: (e) => new TokenizerLoadError({ path: jinjaFile, message: `${jinjaFile}: ${String(e)}` })
-        })
-      : undefined
-    const generation = yield* readJson(path.join(dir, "generation_config.json"), true)
-    const genEos = isRecord(generation) ? generation.eos_token_id : undefined
-    const extraEos =
-      typeof genEos === "number"
-        ? [genEos]
-        : Array.isArray(genEos)
-          ? genEos.filter((x): x is number => typeof x === "number")
-          : []
-    return yield* makeTokenizer(tokenizerJson, config, {
-      path: dir,
-      extraEosTokenIds: extraEos,
-      ...(chatTemplate !== undefined ? { chatTemplate } : {})
-    })
+export const loadTokenizer = Effect.fnUntraced(function* (
+  dir: string
+): Effect.fn.Return<TokenizerShape, TokenizerLoadError> {
+  const tokenizerJson = yield* readJson(path.join(dir, "tokenizer.json"), false)
+  const config = yield* readJson(path.join(dir, "tokenizer_config.json"), true)
+  const jinjaFile = path.join(dir, "chat_template.jinja")
+  const chatTemplate = existsSync(jinjaFile)
+    ? yield* Effect.tryPromise({
+        try: () => readFile(jinjaFile, "utf8"),
+        catch: (e) => new TokenizerLoadError({ path: jinjaFile, message: `${jinjaFile}: ${String(e)}` })
+      })
+    : undefined
+  const generation = yield* readJson(path.join(dir, "generation_config.json"), true)
+  const genEos = isRecord(generation) ? generation.eos_token_id : undefined
+  const extraEos =
+    typeof genEos === "number"
+      ? [genEos]
+      : Array.isArray(genEos)
+        ? genEos.filter((x): x is number => typeof x === "number")
+        : []
+  return yield* makeTokenizer(tokenizerJson, config, {
+    path: dir,
+    extraEosTokenIds: extraEos,
+    ...(chatTemplate !== undefined ? { chatTemplate } : {})
   })
+})
 
 /** The `Tokenizer` service loaded from `dir`. */
 export const tokenizerLayer = (dir: string): Layer.Layer<Tokenizer, TokenizerLoadError> =>

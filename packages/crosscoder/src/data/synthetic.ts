@@ -19,6 +19,11 @@ export interface PlantedFeaturesOptions {
   readonly firingProbability?: number
   /** Override for exclusive features (default `firingProbability`). */
   readonly exclusiveFiringProbability?: number
+  /**
+   * Instead of independent Bernoulli firing: exactly this many distinct features per row, drawn
+   * uniformly (then the firing probabilities are ignored).
+   */
+  readonly activePerRow?: number
   /** Std of isotropic Gaussian noise (default 0.01). */
   readonly noise?: number
 }
@@ -71,10 +76,16 @@ export const plantedFeatures = (o: PlantedFeaturesOptions): PlantedFeatures => {
   const data = new Float32Array(o.rows * W)
   for (let r = 0; r < o.rows; r++) {
     const row = data.subarray(r * W, (r + 1) * W)
-    for (const f of features) {
-      if (rng.uniform() >= (f.kind === "shared" ? p : pEx)) continue
+    const fire = (f: PlantedFeature) => {
       const a = 0.5 + rng.uniform()
       for (let i = 0; i < W; i++) row[i] = row[i]! + a * f.directions[i]!
+    }
+    if (o.activePerRow !== undefined) {
+      const chosen = new Set<number>()
+      while (chosen.size < Math.min(o.activePerRow, features.length)) chosen.add(rng.int(features.length))
+      for (const j of chosen) fire(features[j]!)
+    } else {
+      for (const f of features) if (rng.uniform() < (f.kind === "shared" ? p : pEx)) fire(f)
     }
     if (noise > 0) for (let i = 0; i < W; i++) row[i] = row[i]! + noise * rng.normal()
   }

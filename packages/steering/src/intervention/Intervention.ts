@@ -44,8 +44,8 @@ export interface Intervention<E = never, R = never> {
   readonly hooks: (request: HookRequest) => Effect.Effect<ReadonlyArray<Hook>, E, R>
 }
 
-export type InterventionErrorOf<I> = I extends Intervention<infer E, any> ? E : never
-export type InterventionContextOf<I> = I extends Intervention<any, infer R> ? R : never
+export type InterventionErrorOf<I> = I extends Intervention<infer E, unknown> ? E : never
+export type InterventionContextOf<I> = I extends Intervention<unknown, infer R> ? R : never
 
 /** The clean condition: no hooks. */
 export const clean: Intervention = { name: "clean", settings: { kind: "clean" }, hooks: () => Effect.succeed([]) }
@@ -54,20 +54,32 @@ export const clean: Intervention = { name: "clean", settings: { kind: "clean" },
  * Applies several interventions together: hooks in argument order (at a shared site each sees the
  * previous one's output). The name joins the parts with "+", settings list them.
  */
-export const compose = <const I extends ReadonlyArray<Intervention<any, any>>>(
+export const compose = <const I extends ReadonlyArray<Intervention<unknown, unknown>>>(
   ...parts: I
 ): Intervention<InterventionErrorOf<I[number]>, InterventionContextOf<I[number]>> => ({
   name: parts.length === 0 ? "clean" : parts.map((p) => p.name).join("+"),
   settings: { kind: "compose", parts: parts.map((p) => ({ name: p.name, settings: p.settings ?? {} })) },
   hooks: (request) =>
     Effect.map(
-      Effect.forEach(parts, (p) => p.hooks(request) as Effect.Effect<ReadonlyArray<Hook>, InterventionErrorOf<I[number]>, InterventionContextOf<I[number]>>),
+      Effect.forEach(
+        parts,
+        (p) =>
+          p.hooks(request) as Effect.Effect<
+            ReadonlyArray<Hook>,
+            InterventionErrorOf<I[number]>,
+            InterventionContextOf<I[number]>
+          >
+      ),
       (lists) => lists.flat()
     )
 })
 
 /** The same intervention under another name (and optionally extra settings). */
-export const named = <E, R>(intervention: Intervention<E, R>, name: string, settings?: Readonly<Record<string, unknown>>): Intervention<E, R> => ({
+export const named = <E, R>(
+  intervention: Intervention<E, R>,
+  name: string,
+  settings?: Readonly<Record<string, unknown>>
+): Intervention<E, R> => ({
   ...intervention,
   name,
   ...(settings !== undefined ? { settings: { ...intervention.settings, ...settings } } : {})

@@ -70,9 +70,14 @@ export interface PairEncoderShape {
   /** Source indices of a model label (in source order; empty for an unknown label). */
   sourcesOf(label: string): ReadonlyArray<number>
   /** Activations and codes of one prompt at its last token or at every token (cached). */
-  encodePrompt(promptIds: ReadonlyArray<number>, scope: EncodeScope): Effect.Effect<PromptEncoding, InterventionError | ModelInputError>
+  encodePrompt(
+    promptIds: ReadonlyArray<number>,
+    scope: EncodeScope
+  ): Effect.Effect<PromptEncoding, InterventionError | ModelInputError>
   /** Last-token activations and codes of many prompts (batched forward passes, not cached). */
-  encodeLastTokens(prompts: ReadonlyArray<ReadonlyArray<number>>): Effect.Effect<BatchEncoding, InterventionError | ModelInputError>
+  encodeLastTokens(
+    prompts: ReadonlyArray<ReadonlyArray<number>>
+  ): Effect.Effect<BatchEncoding, InterventionError | ModelInputError>
   /** Raw reconstruction `[rows, d]` of one source from codes (crosscoder `decode`, chunked). */
   decodeSource(codes: SparseCodes, source: number): Effect.Effect<Float32Array, InterventionError>
   /** Number of cached encodings and their bytes. */
@@ -110,7 +115,9 @@ const captureModel = (
         perPrompt.map((vectors) => {
           const H = vectors[0]?.length ?? 0
           const out = new Float32Array(vectors.length * H)
-          vectors.forEach((v, k) => out.set(v, k * H))
+          vectors.forEach((v, k) => {
+            out.set(v, k * H)
+          })
           return out
         })
       )
@@ -131,17 +138,25 @@ export const makePairEncoder = (config: PairEncoderConfig): Effect.Effect<PairEn
     for (const label of cc.models) {
       const m = config.models[label]
       if (m === undefined) {
-        return Effect.fail(fail(`no model for crosscoder model "${label}" (given: ${Object.keys(config.models).join(", ") || "none"})`))
+        return Effect.fail(
+          fail(`no model for crosscoder model "${label}" (given: ${Object.keys(config.models).join(", ") || "none"})`)
+        )
       }
       if (m.info.hiddenSize !== d) {
-        return Effect.fail(fail(`model "${label}" (${m.info.name}) has hidden size ${m.info.hiddenSize}, the crosscoder has dim ${d}`))
+        return Effect.fail(
+          fail(`model "${label}" (${m.info.name}) has hidden size ${m.info.hiddenSize}, the crosscoder has dim ${d}`)
+        )
       }
     }
     for (let s = 0; s < S; s++) {
       const m = config.models[sources[s]!.model]!
       const site = sites[s]!
       if (!Number.isInteger(site.layer) || site.layer < 0 || site.layer >= m.info.numLayers) {
-        return Effect.fail(fail(`site ${siteKey(site)} of source ${s} is outside model "${sources[s]!.model}" (${m.info.numLayers} layers)`))
+        return Effect.fail(
+          fail(
+            `site ${siteKey(site)} of source ${s} is outside model "${sources[s]!.model}" (${m.info.numLayers} layers)`
+          )
+        )
       }
     }
     const cacheBytes = config.cacheBytes ?? 256 * 1024 * 1024
@@ -169,7 +184,9 @@ export const makePairEncoder = (config: PairEncoderConfig): Effect.Effect<PairEn
             for (let p = 0; p < prompts.length; p++) {
               const v = captured[i]![p]!
               if (v.length !== rowsOf[p]! * d) {
-                return yield* fail(`captured ${v.length / d} positions of model "${label}" for prompt ${p}, expected ${rowsOf[p]}`)
+                return yield* fail(
+                  `captured ${v.length / d} positions of model "${label}" for prompt ${p}, expected ${rowsOf[p]}`
+                )
               }
               for (let r = 0; r < rowsOf[p]!; r++) out[p]!.set(v.subarray(r * d, (r + 1) * d), (r * S + s) * d)
             }
@@ -193,7 +210,8 @@ export const makePairEncoder = (config: PairEncoderConfig): Effect.Effect<PairEn
             codes.set(data, r0 * F)
           }
           for (let i = 0; i < codes.length; i++) {
-            if (!Number.isFinite(codes[i]!)) throw new Error(`non-finite code ${codes[i]} (row ${Math.floor(i / F)}, feature ${i % F})`)
+            if (!Number.isFinite(codes[i]!))
+              throw new Error(`non-finite code ${codes[i]} (row ${Math.floor(i / F)}, feature ${i % F})`)
           }
           return codes
         },
@@ -216,7 +234,8 @@ export const makePairEncoder = (config: PairEncoderConfig): Effect.Effect<PairEn
         const enc: PromptEncoding = {
           scope,
           promptLength: promptIds.length,
-          tokenIndex: scope === "last" ? Int32Array.of(promptIds.length - 1) : Int32Array.from({ length: rows }, (_, i) => i),
+          tokenIndex:
+            scope === "last" ? Int32Array.of(promptIds.length - 1) : Int32Array.from({ length: rows }, (_, i) => i),
           activations: x!,
           codes: sparseFromDense(dense, rows, cc.features)
         }
@@ -240,7 +259,9 @@ export const makePairEncoder = (config: PairEncoderConfig): Effect.Effect<PairEn
         const activations = new Float32Array(n * S * d)
         for (let b = 0; b < n; b += batchSize) {
           const xs = yield* activationsFor(prompts.slice(b, b + batchSize), "last")
-          xs.forEach((x, i) => activations.set(x, (b + i) * S * d))
+          xs.forEach((x, i) => {
+            activations.set(x, (b + i) * S * d)
+          })
         }
         const codes = yield* encodeRows(activations, n)
         return { activations, codes, rows: n }
@@ -256,7 +277,8 @@ export const makePairEncoder = (config: PairEncoderConfig): Effect.Effect<PairEn
             const n = Math.min(chunk, codes.rows - r0)
             const dense = new Float32Array(n * F)
             for (let r = r0; r < r0 + n; r++) {
-              for (let k = codes.rowPtr[r]!; k < codes.rowPtr[r + 1]!; k++) dense[(r - r0) * F + codes.index[k]!] = codes.value[k]!
+              for (let k = codes.rowPtr[r]!; k < codes.rowPtr[r + 1]!; k++)
+                dense[(r - r0) * F + codes.index[k]!] = codes.value[k]!
             }
             const data = tf.tidy(() => {
               const rec = cc.decode(tf.tensor2d(dense, [n, F]))
@@ -290,5 +312,8 @@ export const makePairEncoder = (config: PairEncoderConfig): Effect.Effect<PairEn
 export class PairEncoder extends Context.Service<PairEncoder, PairEncoderShape>()("@crosscode/steering/PairEncoder") {
   /** The service for a crosscoder, its models and sites. */
   static readonly layer = (config: PairEncoderConfig): Layer.Layer<PairEncoder, InterventionError> =>
-    Layer.effect(PairEncoder, Effect.map(makePairEncoder(config), (s) => PairEncoder.of(s)))
+    Layer.effect(
+      PairEncoder,
+      Effect.map(makePairEncoder(config), (s) => PairEncoder.of(s))
+    )
 }

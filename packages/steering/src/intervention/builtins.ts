@@ -128,7 +128,9 @@ export const featureDirection = (
   const sources = crosscoder.config.architecture.sources.flatMap((s, i) => (s.model === model ? [i] : []))
   const source = options.source ?? sources[0]
   if (source === undefined || !sources.includes(source)) {
-    throw new RangeError(`featureDirection: model "${model}" has no source ${options.source ?? ""} (models: ${crosscoder.models.join(", ")})`)
+    throw new RangeError(
+      `featureDirection: model "${model}" has no source ${options.source ?? ""} (models: ${crosscoder.models.join(", ")})`
+    )
   }
   const bad = checkFeature(crosscoder, feature, "featureDirection")
   if (bad !== undefined) throw new RangeError(bad)
@@ -172,7 +174,8 @@ export const tokenPatchHook = (
       )
     }
     const n = spec.tokenIndex.length
-    if (spec.values.length !== n * H) throw new Error(`${spec.label}: ${spec.values.length} values for ${n} positions of width ${H}`)
+    if (spec.values.length !== n * H)
+      throw new Error(`${spec.label}: ${spec.values.length} values for ${n} positions of width ${H}`)
     const idx = new Int32Array(2 * n)
     for (let k = 0; k < n; k++) {
       idx[2 * k] = spec.row
@@ -222,10 +225,12 @@ const pairIntervention = (
             `positions "all" (every token including generated ones) is not supported by ${kind}: it needs the partner model's activation at each generated position, which a single-model generation does not have. Use "lastPrompt" or "prompt", or a single-model intervention (addDirection, projectOut).`
           )
         }
-        if (positions !== "lastPrompt" && positions !== "prompt") return yield* fail(`unknown positions "${String(positions)}"`)
+        if (positions !== "lastPrompt" && positions !== "prompt")
+          return yield* fail(`unknown positions "${String(positions)}"`)
         const pe = yield* PairEncoder
         const sources = pe.sourcesOf(options.target)
-        if (sources.length === 0) return yield* fail(`target "${options.target}" is not a crosscoder model (models: ${pe.models.join(", ")})`)
+        if (sources.length === 0)
+          return yield* fail(`target "${options.target}" is not a crosscoder model (models: ${pe.models.join(", ")})`)
         const bad = check(pe)
         if (bad !== undefined) return yield* fail(bad)
         const row = request.row ?? 0
@@ -249,7 +254,8 @@ const pairIntervention = (
   }
 }
 
-const suffix = (positions: PositionMode | undefined) => (positions === undefined || positions === "lastPrompt" ? "" : `@${positions}`)
+const suffix = (positions: PositionMode | undefined) =>
+  positions === undefined || positions === "lastPrompt" ? "" : `@${positions}`
 
 const featureList = (features: ReadonlyArray<number>): string =>
   features.length <= 8 ? features.join(".") : `${features.slice(0, 4).join(".")}…(${features.length})`
@@ -261,7 +267,8 @@ export const reconstruct = (options: PairOptions): Intervention<InterventionErro
     options.name ?? `recon-${options.target}${suffix(options.positions)}`,
     options,
     {},
-    (pe, enc, source) => Effect.map(pe.decodeSource(enc.codes, source), (values) => ({ mode: "replace" as const, values })),
+    (pe, enc, source) =>
+      Effect.map(pe.decodeSource(enc.codes, source), (values) => ({ mode: "replace" as const, values })),
     () => undefined
   )
 
@@ -283,14 +290,23 @@ const checkFeatures = (features: ReadonlyArray<number>, who: string) => (pe: Pai
 export const steerFeatures = (
   options: PairOptions & { readonly features: ReadonlyArray<number>; readonly alpha: number }
 ): Intervention<InterventionError | ModelInputError, PairEncoder> => {
-  const name = options.name ?? `steer-${options.target}-a${options.alpha}-f${featureList(options.features)}${suffix(options.positions)}`
+  const name =
+    options.name ??
+    `steer-${options.target}-a${options.alpha}-f${featureList(options.features)}${suffix(options.positions)}`
   return pairIntervention(
     "steerFeatures",
     name,
     options,
     { features: [...options.features], alpha: options.alpha },
-    (pe, enc, source) => Effect.sync(() => ({ mode: "add" as const, values: steeringDelta(pe.crosscoder, enc.codes, source, options.features, options.alpha) })),
-    (pe) => (Number.isFinite(options.alpha) ? checkFeatures(options.features, name)(pe) : `${name}: alpha ${options.alpha} is not finite`)
+    (pe, enc, source) =>
+      Effect.sync(() => ({
+        mode: "add" as const,
+        values: steeringDelta(pe.crosscoder, enc.codes, source, options.features, options.alpha)
+      })),
+    (pe) =>
+      Number.isFinite(options.alpha)
+        ? checkFeatures(options.features, name)(pe)
+        : `${name}: alpha ${options.alpha} is not finite`
   )
 }
 
@@ -299,16 +315,25 @@ export const clampFeatures = (
   options: PairOptions & { readonly clamps: ReadonlyArray<{ readonly feature: number; readonly value: number }> }
 ): Intervention<InterventionError | ModelInputError, PairEncoder> => {
   const name =
-    options.name ?? `clamp-${options.target}-${options.clamps.map((c) => `f${c.feature}=${c.value}`).join(",")}${suffix(options.positions)}`
+    options.name ??
+    `clamp-${options.target}-${options.clamps.map((c) => `f${c.feature}=${c.value}`).join(",")}${suffix(options.positions)}`
   return pairIntervention(
     "clampFeatures",
     name,
     options,
     { clamps: options.clamps.map((c) => ({ feature: c.feature, value: c.value })) },
-    (pe, enc, source) => Effect.sync(() => ({ mode: "add" as const, values: clampDelta(pe.crosscoder, enc.codes, source, options.clamps) })),
+    (pe, enc, source) =>
+      Effect.sync(() => ({
+        mode: "add" as const,
+        values: clampDelta(pe.crosscoder, enc.codes, source, options.clamps)
+      })),
     (pe) => {
-      for (const c of options.clamps) if (!Number.isFinite(c.value)) return `${name}: clamp value ${c.value} for feature ${c.feature} is not finite`
-      return checkFeatures(options.clamps.map((c) => c.feature), name)(pe)
+      for (const c of options.clamps)
+        if (!Number.isFinite(c.value)) return `${name}: clamp value ${c.value} for feature ${c.feature} is not finite`
+      return checkFeatures(
+        options.clamps.map((c) => c.feature),
+        name
+      )(pe)
     }
   )
 }
@@ -326,7 +351,8 @@ export const ablateFeatures = (options: PairOptions & { readonly features: Reado
   })
 
 /** One feature set to 0. */
-export const ablateFeature = (options: PairOptions & { readonly feature: number }) => ablateFeatures({ ...options, features: [options.feature] })
+export const ablateFeature = (options: PairOptions & { readonly feature: number }) =>
+  ablateFeatures({ ...options, features: [options.feature] })
 
 // ---------------------------------------------------------------------------------------------
 // single-model interventions
@@ -351,18 +377,93 @@ export const addDirection = (options: {
   const positions = options.positions ?? "all"
   const coefficient = options.coefficient ?? 1
   const vector = Float32Array.from(options.vector)
-  const name = options.name ?? `add-${siteKey(options.site)}-c${coefficient}${positions === "all" ? "" : `@${positions}`}`
+  const name =
+    options.name ?? `add-${siteKey(options.site)}-c${coefficient}${positions === "all" ? "" : `@${positions}`}`
   return {
     name,
-    settings: { kind: "addDirection", site: siteKey(options.site), coefficient, positions, dim: vector.length, vectorNorm: vectorNorm(vector) },
+    settings: {
+      kind: "addDirection",
+      site: siteKey(options.site),
+      coefficient,
+      positions,
+      dim: vector.length,
+      vectorNorm: vectorNorm(vector)
+    },
     hooks: (request) => {
-      if (!Number.isFinite(coefficient)) return Effect.fail(new InterventionError({ intervention: name, message: `coefficient ${coefficient} is not finite` }))
-      if (!vector.every(Number.isFinite)) return Effect.fail(new InterventionError({ intervention: name, message: "vector has a non-finite entry" }))
+      if (!Number.isFinite(coefficient))
+        return Effect.fail(
+          new InterventionError({ intervention: name, message: `coefficient ${coefficient} is not finite` })
+        )
+      if (!vector.every(Number.isFinite))
+        return Effect.fail(new InterventionError({ intervention: name, message: "vector has a non-finite entry" }))
       const row = request.row ?? 0
       return Effect.succeed([
-        addVectorHook(options.site, vector, Positions.mask((ctx) => rowMask(positions, ctx, row)), whenFor(positions), coefficient)
+        addVectorHook(
+          options.site,
+          vector,
+          Positions.mask((ctx) => rowMask(positions, ctx, row)),
+          whenFor(positions),
+          coefficient
+        )
       ])
     }
+  }
+}
+
+/**
+ * Adds `coefficient · W_dec[feature, target]` (raw units; `unit: true` for the unit-norm row) at the
+ * target's site from the `PairEncoder` — a fixed decoder direction, independent of the prompt's
+ * codes, so it works at every position (default "all").
+ */
+export const addFeatureDirection = (options: {
+  readonly target: string
+  readonly feature: number
+  readonly coefficient: number
+  readonly unit?: boolean
+  readonly positions?: PositionMode
+  readonly name?: string
+}): Intervention<InterventionError, PairEncoder> => {
+  const positions = options.positions ?? "all"
+  const name =
+    options.name ??
+    `add-f${options.feature}-${options.target}-c${options.coefficient}${options.unit === true ? "-unit" : ""}${positions === "all" ? "" : `@${positions}`}`
+  return {
+    name,
+    settings: {
+      kind: "addFeatureDirection",
+      target: options.target,
+      feature: options.feature,
+      coefficient: options.coefficient,
+      unit: options.unit === true,
+      positions
+    },
+    hooks: (request) =>
+      Effect.gen(function* () {
+        const pe = yield* PairEncoder
+        const sources = pe.sourcesOf(options.target)
+        const fail = (message: string) => new InterventionError({ intervention: name, message })
+        if (sources.length === 0)
+          return yield* fail(`target "${options.target}" is not a crosscoder model (models: ${pe.models.join(", ")})`)
+        const bad = checkFeature(pe.crosscoder, options.feature, name)
+        if (bad !== undefined) return yield* fail(bad)
+        const hooks: Array<Hook> = []
+        for (const source of sources) {
+          const vector = featureDirection(pe.crosscoder, options.feature, options.target, {
+            source,
+            ...(options.unit === true ? { unit: true } : {})
+          })
+          hooks.push(
+            ...(yield* addDirection({
+              site: pe.sites[source]!,
+              vector,
+              coefficient: options.coefficient,
+              positions,
+              name
+            }).hooks(request))
+          )
+        }
+        return hooks
+      })
   }
 }
 
@@ -383,7 +484,10 @@ export const projectOut = (options: {
     hooks: (request) =>
       Effect.gen(function* () {
         if (!(norm > 0) || !Number.isFinite(norm)) {
-          return yield* new InterventionError({ intervention: name, message: `direction has norm ${norm}; it must be finite and non-zero` })
+          return yield* new InterventionError({
+            intervention: name,
+            message: `direction has norm ${norm}; it must be finite and non-zero`
+          })
         }
         const { tf } = yield* TensorBackend
         const row = request.row ?? 0
@@ -392,7 +496,8 @@ export const projectOut = (options: {
           when: whenFor(positions),
           run: (h, ctx) => {
             const [B, T, H] = h.shape
-            if (H !== unit.length) throw new Error(`${name}: direction has length ${unit.length}, activation width is ${H}`)
+            if (H !== unit.length)
+              throw new Error(`${name}: direction has length ${unit.length}, activation width is ${H}`)
             const mask = rowMask(positions, ctx, row)
             if (!mask.some((m) => m !== 0)) return undefined
             const u = tf.tensor1d(unit)

@@ -15,7 +15,8 @@ export interface SparseCodes {
 
 /** Sparse form of a row-major `[rows, features]` matrix (exact zeros dropped). */
 export const sparseFromDense = (dense: Float32Array, rows: number, features: number): SparseCodes => {
-  if (dense.length !== rows * features) throw new RangeError(`dense codes have ${dense.length} values, expected ${rows}·${features}`)
+  if (dense.length !== rows * features)
+    throw new RangeError(`dense codes have ${dense.length} values, expected ${rows}·${features}`)
   let nnz = 0
   for (let i = 0; i < dense.length; i++) if (dense[i] !== 0) nnz++
   const rowPtr = new Int32Array(rows + 1)
@@ -77,10 +78,12 @@ export const denseRows = (codes: SparseCodes, start = 0, end = codes.rows): Floa
   const F = codes.features
   const out = new Float32Array((end - start) * F)
   for (let r = start; r < end; r++) {
-    for (let k = codes.rowPtr[r]!; k < codes.rowPtr[r + 1]!; k++) out[(r - start) * F + codes.index[k]!] = codes.value[k]!
+    for (let k = codes.rowPtr[r]!; k < codes.rowPtr[r + 1]!; k++)
+      out[(r - start) * F + codes.index[k]!] = codes.value[k]!
   }
   return out
 }
 
 /** Bytes held by a sparse code block. */
-export const codesBytes = (codes: SparseCodes): number => codes.rowPtr.byteLength + codes.index.byteLength + codes.value.byteLength
+export const codesBytes = (codes: SparseCodes): number =>
+  codes.rowPtr.byteLength + codes.index.byteLength + codes.value.byteLength

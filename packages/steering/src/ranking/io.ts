@@ -112,7 +112,8 @@ export const readRanking = (file: string): Effect.Effect<FeatureRanking, Steerin
     })
     const json = yield* Effect.try({
       try: () => JSON.parse(text) as unknown,
-      catch: (e) => new SteeringIOError({ path: file, message: `not JSON: ${e instanceof Error ? e.message : String(e)}` })
+      catch: (e) =>
+        new SteeringIOError({ path: file, message: `not JSON: ${e instanceof Error ? e.message : String(e)}` })
     })
     return yield* Schema.decodeUnknownEffect(FeatureRankingSchema)(json).pipe(
       Effect.mapError((e) => new SteeringIOError({ path: file, message: `not a feature ranking: ${e.message}` }))

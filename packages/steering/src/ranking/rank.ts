@@ -24,7 +24,13 @@ export interface CodeMatrix {
 
 /** A checked code matrix. */
 export const codeMatrix = (data: Float32Array, rows: number, features: number): CodeMatrix => {
-  if (!Number.isInteger(rows) || rows < 0 || !Number.isInteger(features) || features < 1 || data.length !== rows * features) {
+  if (
+    !Number.isInteger(rows) ||
+    rows < 0 ||
+    !Number.isInteger(features) ||
+    features < 1 ||
+    data.length !== rows * features
+  ) {
     throw new RankingError({ message: `code matrix of ${data.length} values is not [${rows}, ${features}]` })
   }
   return { rows, features, data }
@@ -85,10 +91,15 @@ export interface RankOptions {
 export const defaultFiringFilter: FiringFilter = { minToolFireRate: 0.3, maxGeneralFireRate: 0.1 }
 
 /** Feature statistics of `tool` vs `general` codes. */
-export const rankFeatures = (tool: CodeMatrix, general: CodeMatrix, options: RankOptions = {}): Effect.Effect<FeatureRanking, RankingError> =>
+export const rankFeatures = (
+  tool: CodeMatrix,
+  general: CodeMatrix,
+  options: RankOptions = {}
+): Effect.Effect<FeatureRanking, RankingError> =>
   Effect.try({
     try: () => rankFeaturesSync(tool, general, options),
-    catch: (e) => (e instanceof RankingError ? e : new RankingError({ message: e instanceof Error ? e.message : String(e) }))
+    catch: (e) =>
+      e instanceof RankingError ? e : new RankingError({ message: e instanceof Error ? e.message : String(e) })
   })
 
 /** {@link rankFeatures} as a plain function (throws RankingError). */
@@ -98,8 +109,10 @@ export const rankFeaturesSync = (tool: CodeMatrix, general: CodeMatrix, options:
   }
   const F = tool.features
   if (general.features !== F) fail(`tool codes have ${F} features, general codes ${general.features}`)
-  if (tool.rows < 2 || general.rows < 2) fail(`need at least 2 prompts per set (got ${tool.rows} tool, ${general.rows} general)`)
-  if (tool.data.length !== tool.rows * F || general.data.length !== general.rows * F) fail("code matrix data does not match its shape")
+  if (tool.rows < 2 || general.rows < 2)
+    fail(`need at least 2 prompts per set (got ${tool.rows} tool, ${general.rows} general)`)
+  if (tool.data.length !== tool.rows * F || general.data.length !== general.rows * F)
+    fail("code matrix data does not match its shape")
   const threshold = options.fireThreshold ?? 0.1
   if (!Number.isFinite(threshold)) fail(`fireThreshold ${threshold} is not finite`)
   const filter = options.filter ?? defaultFiringFilter
@@ -205,7 +218,10 @@ export interface SelectOptions {
 }
 
 /** Group names a partition choice draws from, in order ("all" = every feature). */
-export const partitionGroups = (choice: PartitionChoice, models: readonly [string, string] = ["A", "B"]): Array<string> => {
+export const partitionGroups = (
+  choice: PartitionChoice,
+  models: readonly [string, string] = ["A", "B"]
+): Array<string> => {
   if (choice === "A-excl") return [`exclusive:${models[0]}`]
   if (choice === "B-excl") return [`exclusive:${models[1]}`]
   if (choice === "union") return [`exclusive:${models[0]}`, "shared"]
@@ -229,18 +245,24 @@ export const selectTopSubset = (
   kPercent: number,
   options: SelectOptions = {}
 ): Result.Result<FeatureSubset, RankingError> => {
-  if (!(kPercent > 0 && kPercent <= 100)) return Result.fail(new RankingError({ message: `k% must be in (0, 100], got ${kPercent}` }))
+  if (!(kPercent > 0 && kPercent <= 100))
+    return Result.fail(new RankingError({ message: `k% must be in (0, 100], got ${kPercent}` }))
   const known = new Set(ranking.groups.map((g) => g.name))
   const parts: Array<SubsetPart> = []
   for (const group of partitionGroups(partition, options.models)) {
     if (group !== "all" && !known.has(group)) {
       return Result.fail(
-        new RankingError({ message: `partition "${partition}" needs group "${group}", which the ranking does not have (groups: ${[...known].join(", ")})` })
+        new RankingError({
+          message: `partition "${partition}" needs group "${group}", which the ranking does not have (groups: ${[...known].join(", ")})`
+        })
       )
     }
     const pool = sortByD(
       ranking.features.filter(
-        (f) => (group === "all" || f.partition === group) && f.sign === "tool" && (options.useFilter !== true || f.passesFilter)
+        (f) =>
+          (group === "all" || f.partition === group) &&
+          f.sign === "tool" &&
+          (options.useFilter !== true || f.passesFilter)
       )
     )
     const size = subsetSize(kPercent, pool.length)

@@ -48,7 +48,8 @@ export const cohensDFromMoments = (a: Moments, b: Moments): number => {
 }
 
 /** Cohen's d of `a` vs `b` (positive when `a` is larger). */
-export const cohensD = (a: ArrayLike<number>, b: ArrayLike<number>): number => cohensDFromMoments(moments(a), moments(b))
+export const cohensD = (a: ArrayLike<number>, b: ArrayLike<number>): number =>
+  cohensDFromMoments(moments(a), moments(b))
 
 /** AUROC of `positive` vs `negative` with ties counted one half (sorts copies; O(n log n)). */
 export const auroc = (positive: ArrayLike<number>, negative: ArrayLike<number>): number => {

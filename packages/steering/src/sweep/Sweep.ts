@@ -13,7 +13,7 @@
  */
 import { appendFile, mkdir, readFile, truncate } from "node:fs/promises"
 import * as path from "node:path"
-import { type ModelInputError } from "@crosscode/core"
+import type { ModelInputError } from "@crosscode/core"
 import {
   comparePaired,
   type EvalRecord,
@@ -122,18 +122,27 @@ export interface SweepResult {
   readonly files: { readonly records: string; readonly cells: string; readonly json: string; readonly csv: string }
 }
 
-export type SweepRunError = SweepError | SteeringIOError | RankingError | EvalRunError | InterventionError | ModelInputError
+export type SweepRunError =
+  | SweepError
+  | SteeringIOError
+  | RankingError
+  | EvalRunError
+  | InterventionError
+  | ModelInputError
 
 const statsOf = (cmp: PairedComparison): CellStats => ({
   n: cmp.n,
   clean: cmp.baseline,
   steered: cmp.treatment,
   delta: cmp.delta,
-  ...(cmp.pairedT !== undefined ? { ci: { lo: cmp.pairedT.lo, hi: cmp.pairedT.hi, level: cmp.pairedT.level, p: cmp.pairedT.p } } : {}),
+  ...(cmp.pairedT !== undefined
+    ? { ci: { lo: cmp.pairedT.lo, hi: cmp.pairedT.hi, level: cmp.pairedT.level, p: cmp.pairedT.p } }
+    : {}),
   ...(cmp.mcnemar !== undefined ? { mcnemar: cmp.mcnemar } : {})
 })
 
-const ioError = (file: string) => (e: unknown) => new SteeringIOError({ path: file, message: e instanceof Error ? e.message : String(e) })
+const ioError = (file: string) => (e: unknown) =>
+  new SteeringIOError({ path: file, message: e instanceof Error ? e.message : String(e) })
 
 /** Reads `cells.jsonl` (missing = empty; a cut-off last line is dropped and truncated away). */
 const readCells = (file: string): Effect.Effect<Array<SweepCell>, SteeringIOError> =>
@@ -181,7 +190,8 @@ const better = (a: SweepCell, b: SweepCell): boolean => {
 
 const bestOf = (cells: ReadonlyArray<SweepCell>): BestCell | undefined => {
   let best: SweepCell | undefined
-  for (const c of cells) if (c.status === "done" && c.stats !== undefined && (best === undefined || better(c, best))) best = c
+  for (const c of cells)
+    if (c.status === "done" && c.stats !== undefined && (best === undefined || better(c, best))) best = c
   return best === undefined ? undefined : { flag: BEST_OF_GRID_FLAG, cell: best }
 }
 
@@ -210,7 +220,16 @@ export const SWEEP_CSV_COLUMNS = [
 /** One CSV row per cell (the reconstruction reference, if any, as partition "reconstruction"). */
 export const sweepToCsv = (result: Pick<SweepResult, "cells" | "reconstruction">): string => {
   const rows: Array<string> = [SWEEP_CSV_COLUMNS.join(",")]
-  const line = (partition: string, k: string, alpha: string, size: string, features: string, status: string, run: string, s?: CellStats) =>
+  const line = (
+    partition: string,
+    k: string,
+    alpha: string,
+    size: string,
+    features: string,
+    status: string,
+    run: string,
+    s?: CellStats
+  ) =>
     [
       csvField(partition),
       k,
@@ -234,7 +253,18 @@ export const sweepToCsv = (result: Pick<SweepResult, "cells" | "reconstruction">
     rows.push(line("reconstruction", "", "", "", "", "done", result.reconstruction.run, result.reconstruction.stats))
   }
   for (const c of result.cells) {
-    rows.push(line(c.partition, String(c.kPercent), String(c.alpha), String(c.features.length), c.features.join(" "), c.status, c.run ?? "", c.stats))
+    rows.push(
+      line(
+        c.partition,
+        String(c.kPercent),
+        String(c.alpha),
+        String(c.features.length),
+        c.features.join(" "),
+        c.status,
+        c.run ?? "",
+        c.stats
+      )
+    )
   }
   return `${rows.join("\n")}\n`
 }
@@ -243,9 +273,11 @@ const checkGrid = (spec: SweepSpec): SweepError | undefined => {
   if (spec.partitions.length === 0 || spec.kPercents.length === 0 || spec.alphas.length === 0) {
     return new SweepError({ message: "the grid is empty: give at least one partition, k% and α" })
   }
-  for (const k of spec.kPercents) if (!(k > 0 && k <= 100)) return new SweepError({ message: `k% ${k} is outside (0, 100]` })
+  for (const k of spec.kPercents)
+    if (!(k > 0 && k <= 100)) return new SweepError({ message: `k% ${k} is outside (0, 100]` })
   for (const a of spec.alphas) if (!Number.isFinite(a)) return new SweepError({ message: `α ${a} is not finite` })
-  if (new Set(spec.partitions).size !== spec.partitions.length) return new SweepError({ message: "a partition is listed twice" })
+  if (new Set(spec.partitions).size !== spec.partitions.length)
+    return new SweepError({ message: "a partition is listed twice" })
   return undefined
 }
 
@@ -289,7 +321,10 @@ export const runSweep = (spec: SweepSpec): Effect.Effect<SweepResult, SweepRunEr
     const compare = (base: ReadonlyArray<EvalRecord>, treated: ReadonlyArray<EvalRecord>, what: string) =>
       Effect.gen(function* () {
         const cmp = comparePaired(base, treated, metric)
-        if (cmp === undefined) return yield* new SweepError({ message: `${what}: metric "${metric}" has no paired values (is it a metric of the task's scorers?)` })
+        if (cmp === undefined)
+          return yield* new SweepError({
+            message: `${what}: metric "${metric}" has no paired values (is it a metric of the task's scorers?)`
+          })
         return statsOf(cmp)
       })
 

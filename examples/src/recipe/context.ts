@@ -1,0 +1,131 @@
+/**
+ * What every stage gets: the resolved recipe, its run directory, and the models and tokenizer,
+ * loaded once per process on first use (a stage that needs no model, like `report`, loads none).
+ */
+import { existsSync } from "node:fs"
+import * as path from "node:path"
+import {
+  type HookSite,
+  type LanguageModelShape,
+  blockOutput,
+  loadModel,
+  loadTokenizer,
+  type TensorBackend,
+  type TokenizerShape
+} from "@crosscode/core"
+import { type Crosscoder, loadCrosscoder, type PartitionRegistry, type SparsityRegistry } from "@crosscode/crosscoder"
+import { makePairEncoder, type PairEncoderShape } from "@crosscode/steering"
+import { Effect, type Scope } from "effect"
+import { errorMessage, StageError } from "./errors.js"
+import type { LoadedRecipe } from "./load.js"
+import { stageDir } from "./runDir.js"
+import type { Recipe, Stage } from "./schema.js"
+
+export interface Models {
+  readonly A: LanguageModelShape
+  readonly B: LanguageModelShape
+}
+
+export type StageEnv = TensorBackend | Scope.Scope | SparsityRegistry | PartitionRegistry
+
+export interface RunContext {
+  readonly loaded: LoadedRecipe
+  readonly recipe: Recipe
+  readonly runDir: string
+  readonly site: HookSite
+  dir(stage: Stage, ...parts: ReadonlyArray<string>): string
+  /** Both models (loaded once). */
+  readonly models: Effect.Effect<Models, StageError, TensorBackend | Scope.Scope>
+  readonly tokenizer: Effect.Effect<TokenizerShape, StageError>
+  /** The trained crosscoder `name` (loaded once). */
+  crosscoder(name: string): Effect.Effect<Crosscoder, StageError, StageEnv>
+  /** A pair encoder over both models for crosscoder `name`. */
+  pairEncoder(name: string): Effect.Effect<PairEncoderShape, StageError, StageEnv>
+}
+
+const memo = <A, E, R>(make: () => Effect.Effect<A, E, R>): (() => Effect.Effect<A, E, R>) => {
+  let value: { a: A } | undefined
+  return () =>
+    value !== undefined
+      ? Effect.succeed(value.a)
+      : Effect.tap(make(), (a) =>
+          Effect.sync(() => {
+            value = { a }
+          })
+        )
+}
+
+export const checkModelDir = (dir: string, what: string, stage: string) =>
+  existsSync(path.join(dir, "config.json"))
+    ? Effect.void
+    : Effect.fail(
+        new StageError({
+          stage,
+          message: `${what} directory ${dir} has no config.json (download the model there, or pass --model-a / --model-b / --tokenizer; see docs/recipes.md)`
+        })
+      )
+
+/** Directory of a trained crosscoder's final weights. */
+export const crosscoderDir = (runDir: string, name: string) => path.join(stageDir(runDir, "train"), name, "final")
+
+export const makeRunContext = (loaded: LoadedRecipe): RunContext => {
+  const recipe = loaded.recipe
+  const runDir = recipe.runDir
+  const loadModels = memo(() =>
+    Effect.gen(function* () {
+      yield* checkModelDir(recipe.models.A, "model A", "models")
+      yield* checkModelDir(recipe.models.B, "model B", "models")
+      const load = (dir: string, name: string) =>
+        loadModel(dir, { name }).pipe(Effect.mapError((e) => new StageError({ stage: "models", message: `cannot load ${dir}: ${e.message}` })))
+      const A = yield* load(recipe.models.A, "A")
+      const B = yield* load(recipe.models.B, "B")
+      yield* Effect.logInfo(`loaded models A = ${recipe.models.A}, B = ${recipe.models.B}`)
+      return { A, B }
+    })
+  )
+  const loadTok = memo(() =>
+    Effect.gen(function* () {
+      yield* checkModelDir(recipe.tokenizer ?? recipe.models.B, "tokenizer", "models")
+      return yield* loadTokenizer(recipe.tokenizer ?? recipe.models.B).pipe(
+        Effect.mapError((e) => new StageError({ stage: "models", message: `cannot load the tokenizer: ${errorMessage(e)}` }))
+      )
+    })
+  )
+  const crosscoders = new Map<string, () => Effect.Effect<Crosscoder, StageError, StageEnv>>()
+  const crosscoder = (name: string) => {
+    let m = crosscoders.get(name)
+    if (m === undefined) {
+      m = memo(() =>
+        loadCrosscoder(crosscoderDir(runDir, name)).pipe(
+          Effect.mapError((e) => new StageError({ stage: "train", message: `cannot load crosscoder "${name}" (has train run?): ${errorMessage(e)}` }))
+        )
+      )
+      crosscoders.set(name, m)
+    }
+    return m()
+  }
+  const site = blockOutput(recipe.site.layer)
+  const encoders = new Map<string, PairEncoderShape>()
+  return {
+    loaded,
+    recipe,
+    runDir,
+    site,
+    dir: (stage, ...parts) => path.join(stageDir(runDir, stage), ...parts),
+    models: Effect.suspend(loadModels),
+    tokenizer: Effect.suspend(loadTok),
+    crosscoder,
+    pairEncoder: (name) =>
+      Effect.gen(function* () {
+        const have = encoders.get(name)
+        if (have !== undefined) return have
+        const cc = yield* crosscoder(name)
+        const models = yield* Effect.suspend(loadModels)
+        const pe = yield* makePairEncoder({ crosscoder: cc, models: { A: models.A, B: models.B }, sites: site }).pipe(
+          Effect.mapError((e) => new StageError({ stage: "steer", message: e.message }))
+        )
+        encoders.set(name, pe)
+        return pe
+      })
+  }
+}

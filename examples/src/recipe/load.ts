@@ -1,0 +1,202 @@
+/**
+ * Reading a recipe: JSON → `${VAR}` expansion → `--set` overrides → Schema decoding → cross-field
+ * checks → paths resolved (inputs against the recipe's directory, `runDir` against the current
+ * directory) → command-line overrides of the model and tokenizer directories.
+ */
+import { readFileSync } from "node:fs"
+import * as path from "node:path"
+import { Effect, Schema } from "effect"
+import { errorMessage, RecipeError } from "./errors.js"
+import { type PromptSetSpec, Recipe, type TextSourceSpec } from "./schema.js"
+
+export interface RecipeOverrides {
+  /** Model directories (flags `--model-a`, `--model-b`), relative to the current directory. */
+  readonly modelA?: string
+  readonly modelB?: string
+  readonly tokenizer?: string
+  readonly runDir?: string
+  /** `dotted.path=value` assignments applied before decoding; value is JSON, else a string. */
+  readonly set?: ReadonlyArray<string>
+  /** Environment for `${VAR}` references (default `process.env`). */
+  readonly env?: Readonly<Record<string, string | undefined>>
+  /** Base directory for `runDir` and override paths (default `process.cwd()`). */
+  readonly cwd?: string
+}
+
+export interface LoadedRecipe {
+  /** Absolute path of the recipe file ("<inline>" for recipes given as values). */
+  readonly file: string
+  /** The decoded recipe with every path absolute. */
+  readonly recipe: Recipe
+  /** The decoded recipe as written (paths unresolved), for records. */
+  readonly raw: unknown
+}
+
+const VAR = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g
+
+/** Expands `${VAR}` and `${VAR:-default}` in every string of a JSON value. */
+export const expandEnv = (
+  value: unknown,
+  env: Readonly<Record<string, string | undefined>>,
+  at: Array<string | number> = []
+): { value: unknown; missing: Array<string> } => {
+  const missing: Array<string> = []
+  const go = (v: unknown, where: Array<string | number>): unknown => {
+    if (typeof v === "string") {
+      return v.replace(VAR, (_m, name: string, dflt: string | undefined) => {
+        const got = env[name]
+        if (got !== undefined && got !== "") return got
+        if (dflt !== undefined) return dflt
+        missing.push(`${name} (at ${formatPath(where)})`)
+        return ""
+      })
+    }
+    if (Array.isArray(v)) return v.map((x, i) => go(x, [...where, i]))
+    if (typeof v === "object" && v !== null) {
+      const out: Record<string, unknown> = {}
+      for (const [k, x] of Object.entries(v)) out[k] = go(x, [...where, k])
+      return out
+    }
+    return v
+  }
+  return { value: go(value, at), missing }
+}
+
+const formatPath = (p: ReadonlyArray<string | number>) => p.map((k) => `[${JSON.stringify(k)}]`).join("") || "<root>"
+
+/** Applies `a.b.0.c=value` to a JSON value (value parsed as JSON, else kept as a string). */
+export const applySet = (value: unknown, assignment: string): { value: unknown; error?: string } => {
+  const eq = assignment.indexOf("=")
+  if (eq <= 0) return { value, error: `--set "${assignment}": expected key.path=value` }
+  const keys = assignment.slice(0, eq).split(".")
+  const text = assignment.slice(eq + 1)
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch {
+    parsed = text
+  }
+  const root = structuredClone(value) as Record<string, unknown>
+  let node: unknown = root
+  for (let i = 0; i < keys.length - 1; i++) {
+    const k = keys[i]!
+    const container = node as Record<string, unknown>
+    if (typeof container !== "object" || container === null) return { value, error: `--set "${assignment}": ${keys.slice(0, i).join(".")} is not an object` }
+    if (container[k] === undefined) container[k] = /^\d+$/.test(keys[i + 1]!) ? [] : {}
+    node = container[k]
+  }
+  if (typeof node !== "object" || node === null) return { value, error: `--set "${assignment}": ${keys.slice(0, -1).join(".")} is not an object` }
+  ;(node as Record<string, unknown>)[keys[keys.length - 1]!] = parsed
+  return { value: root }
+}
+
+/** Cross-field checks the schema cannot express. */
+export const checkRecipe = (r: Recipe): Array<string> => {
+  const problems: Array<string> = []
+  const names = r.crosscoders.map((c) => c.name)
+  const dup = names.find((n, i) => names.indexOf(n) !== i)
+  if (dup !== undefined) problems.push(`["crosscoders"]: the name "${dup}" is used twice`)
+  r.crosscoders.forEach((c, i) => {
+    if (c.k > c.features) problems.push(`["crosscoders"][${i}]["k"]: k = ${c.k} exceeds features = ${c.features}`)
+    if (c.partition !== "none") {
+      for (const m of Object.keys(c.partition)) {
+        if (m !== "A" && m !== "B") problems.push(`["crosscoders"][${i}]["partition"]: unknown model "${m}" (models are A and B)`)
+      }
+      const total = Object.values(c.partition).reduce((a, b) => a + b, 0)
+      if (total >= 1) problems.push(`["crosscoders"][${i}]["partition"]: exclusive shares sum to ${total}, leaving no shared features`)
+    }
+  })
+  const known = (where: string, list: ReadonlyArray<string> | undefined) => {
+    for (const n of list ?? []) if (!names.includes(n)) problems.push(`${where}: unknown crosscoder "${n}" (defined: ${names.join(", ")})`)
+  }
+  known(`["evaluate"]["crosscoders"]`, r.evaluate.crosscoders)
+  known(`["rank"]["crosscoders"]`, r.rank.crosscoders)
+  known(`["steer"]["crosscoder"]`, [r.steer.crosscoder])
+  const ranked = r.rank.crosscoders ?? names
+  if (names.includes(r.steer.crosscoder) && !ranked.includes(r.steer.crosscoder)) {
+    problems.push(`["steer"]["crosscoder"]: "${r.steer.crosscoder}" is not ranked (add it to rank.crosscoders)`)
+  }
+  const target = r.steer.target ?? "A"
+  if (target !== "A" && target !== "B") problems.push(`["steer"]["target"]: "${target}" is not a model (A or B)`)
+  return problems
+}
+
+const resolveSource = (s: TextSourceSpec, base: string): TextSourceSpec => ({ ...s, path: path.resolve(base, s.path) })
+const resolvePrompts = (s: PromptSetSpec, base: string): PromptSetSpec => ({ ...s, path: path.resolve(base, s.path) })
+
+/** Decodes and resolves a recipe value (as read from `file`). */
+export const decodeRecipe = (
+  json: unknown,
+  file: string,
+  overrides: RecipeOverrides = {}
+): Effect.Effect<LoadedRecipe, RecipeError> =>
+  Effect.gen(function* () {
+    const fail = (message: string) => new RecipeError({ file, message })
+    let value = json
+    for (const s of overrides.set ?? []) {
+      const r = applySet(value, s)
+      if (r.error !== undefined) return yield* fail(r.error)
+      value = r.value
+    }
+    const expanded = expandEnv(value, overrides.env ?? process.env)
+    if (expanded.missing.length > 0) {
+      return yield* fail(`environment variables not set and without a default: ${expanded.missing.join(", ")}`)
+    }
+    const decoded = yield* Schema.decodeUnknownEffect(Recipe)(expanded.value, { errors: "all", onExcessProperty: "error" }).pipe(
+      Effect.mapError((e) => fail(`invalid recipe:\n${e.message}`))
+    )
+    const problems = checkRecipe(decoded)
+    if (problems.length > 0) return yield* fail(`invalid recipe:\n${problems.join("\n")}`)
+    const base = file === "<inline>" ? (overrides.cwd ?? process.cwd()) : path.dirname(file)
+    const cwd = overrides.cwd ?? process.cwd()
+    const models = {
+      A: overrides.modelA !== undefined ? path.resolve(cwd, overrides.modelA) : path.resolve(base, decoded.models.A),
+      B: overrides.modelB !== undefined ? path.resolve(cwd, overrides.modelB) : path.resolve(base, decoded.models.B)
+    }
+    const tokenizer =
+      overrides.tokenizer !== undefined
+        ? path.resolve(cwd, overrides.tokenizer)
+        : decoded.tokenizer !== undefined
+          ? path.resolve(base, decoded.tokenizer)
+          : models.B
+    const text = decoded.harvest.text
+    const recipe: Recipe = {
+      ...decoded,
+      runDir: path.resolve(cwd, overrides.runDir ?? decoded.runDir),
+      models,
+      tokenizer,
+      harvest: {
+        ...decoded.harvest,
+        text:
+          text.kind === "paper"
+            ? { ...text, web: resolveSource(text.web, base), tool: resolveSource(text.tool, base) }
+            : { ...text, sources: text.sources.map((s) => resolveSource(s, base)) as [TextSourceSpec, ...Array<TextSourceSpec>] }
+      },
+      evaluate: { ...decoded.evaluate, prompts: resolvePrompts(decoded.evaluate.prompts, base) },
+      rank: {
+        ...decoded.rank,
+        toolPrompts: resolvePrompts(decoded.rank.toolPrompts, base),
+        generalTexts: resolveSource(decoded.rank.generalTexts, base)
+      },
+      steer: {
+        ...decoded.steer,
+        ...(decoded.steer.prompts !== undefined ? { prompts: resolvePrompts(decoded.steer.prompts, base) } : {})
+      }
+    }
+    return { file, recipe, raw: expanded.value }
+  })
+
+/** Reads, decodes and resolves a recipe file. */
+export const loadRecipe = (file: string, overrides: RecipeOverrides = {}): Effect.Effect<LoadedRecipe, RecipeError> =>
+  Effect.gen(function* () {
+    const abs = path.resolve(overrides.cwd ?? process.cwd(), file)
+    const text = yield* Effect.try({
+      try: () => readFileSync(abs, "utf8"),
+      catch: (e) => new RecipeError({ file: abs, message: `cannot read the recipe: ${errorMessage(e)}` })
+    })
+    const json = yield* Effect.try({
+      try: () => JSON.parse(text) as unknown,
+      catch: (e) => new RecipeError({ file: abs, message: `not valid JSON: ${errorMessage(e)}` })
+    })
+    return yield* decodeRecipe(json, abs, overrides)
+  })

@@ -1,0 +1,147 @@
+/**
+ * Recipe specs → package values: text sources (@crosscode/activations) and prompt sets
+ * (@crosscode/eval `EvalItem`s).
+ */
+import { readFile } from "node:fs/promises"
+import {
+  jsonlSource,
+  mixSources,
+  paperRecipe,
+  parquetSource,
+  plainTextSource,
+  type TextSourceShape,
+  takeSamples,
+  toolrlSource
+} from "@crosscode/activations"
+import {
+  type EvalItem,
+  loadToolRlJson,
+  loadToolRlParquet,
+  makeTask,
+  PromptStyles,
+  paperRubricScorer,
+  parseToolRlTools,
+  pythonSample,
+  type Task,
+  formatScorer
+} from "@crosscode/eval"
+import { Effect, Stream } from "effect"
+import { errorMessage, StageError } from "./errors.js"
+import type { HarvestText, PromptSetSpec, TextSourceSpec } from "./schema.js"
+
+export const textSource = (spec: TextSourceSpec): TextSourceShape => {
+  const dataset = spec.dataset !== undefined ? { dataset: spec.dataset } : {}
+  switch (spec.kind) {
+    case "jsonl":
+      return jsonlSource({ path: spec.path, ...(spec.field !== undefined ? { field: spec.field } : {}), ...dataset })
+    case "text":
+      return plainTextSource({ path: spec.path, ...(spec.split !== undefined ? { split: spec.split } : {}), ...dataset })
+    case "parquet":
+      return parquetSource({ path: spec.path, ...(spec.column !== undefined ? { column: spec.column } : {}), ...dataset })
+    case "toolrl":
+      return toolrlSource({ path: spec.path, ...dataset })
+  }
+}
+
+/** The harvest's text: the paper's recipe or a seeded mix of already-chunked sources. */
+export const harvestSource = (text: HarvestText, seed: number): TextSourceShape =>
+  text.kind === "paper"
+    ? paperRecipe({
+        web: textSource(text.web),
+        tool: textSource(text.tool),
+        samplesPerDataset: text.samplesPerDataset,
+        seed,
+        ...(text.targetWords !== undefined ? { targetWords: text.targetWords } : {}),
+        ...(text.minChunkChars !== undefined ? { minChunkChars: text.minChunkChars } : {})
+      })
+    : mixSources(text.sources.map(textSource), { seed, samplesPerSource: text.samplesPerSource })
+
+/** Upper bound of the rows a harvest text yields (one row per text; the paper filter may drop some). */
+export const expectedHarvestRows = (text: HarvestText): number =>
+  text.kind === "paper" ? 2 * text.samplesPerDataset : text.sources.length * text.samplesPerSource
+
+/** The first `n` texts of a source. */
+export const readTexts = (spec: TextSourceSpec, n: number, stage: string) =>
+  takeSamples(textSource(spec), n).stream.pipe(
+    Stream.map((s) => s.text),
+    Stream.runCollect,
+    Effect.mapError((e) => new StageError({ stage, message: `${spec.path}: ${e.message}` }))
+  )
+
+interface PromptRow {
+  readonly id: string
+  readonly prompt: string
+}
+
+/** JSONL prompt rows → items whose ToolRL system prompt is the row's prompt, verbatim. */
+const jsonlItems = (file: string, promptField: string, idField: string, stage: string) =>
+  Effect.gen(function* () {
+    const text = yield* Effect.tryPromise({
+      try: () => readFile(file, "utf8"),
+      catch: (e) => new StageError({ stage, message: `cannot read prompts ${file}: ${errorMessage(e)}` })
+    })
+    const items: Array<EvalItem> = []
+    const lines = text.split("\n")
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i]!
+      if (line.trim() === "") continue
+      let row: Record<string, unknown>
+      try {
+        row = JSON.parse(line) as Record<string, unknown>
+      } catch (e) {
+        return yield* new StageError({ stage, message: `${file}:${i + 1}: not JSON (${errorMessage(e)})` })
+      }
+      const prompt = row[promptField]
+      if (typeof prompt !== "string") {
+        return yield* new StageError({ stage, message: `${file}:${i + 1}: field "${promptField}" is not a string` })
+      }
+      const id = row[idField]
+      const r: PromptRow = { id: typeof id === "string" || typeof id === "number" ? String(id) : `${i}`, prompt }
+      items.push({
+        id: r.id,
+        source: "jsonl",
+        category: "toolrl",
+        messages: [],
+        toolRlSystem: r.prompt,
+        tools: parseToolRlTools(r.prompt) ?? [],
+        expected: { _tag: "Unknown" },
+        ...(row.proactive !== undefined ? { meta: { proactive: row.proactive } } : {})
+      })
+    }
+    return items
+  })
+
+/** All items of a prompt set. */
+export const loadPromptSet = (spec: PromptSetSpec, stage: string): Effect.Effect<Array<EvalItem>, StageError> => {
+  const wrap = <A, E extends { message: string }>(eff: Effect.Effect<A, E>) =>
+    Effect.mapError(eff, (e) => new StageError({ stage, message: `${spec.path}: ${e.message}` }))
+  switch (spec.kind) {
+    case "jsonl":
+      return jsonlItems(spec.path, spec.promptField ?? "prompt", spec.idField ?? "id", stage)
+    case "toolrl-parquet":
+      return wrap(spec.split !== undefined ? loadToolRlParquet(spec.path, spec.split) : loadToolRlParquet(spec.path))
+    case "toolrl-json":
+      return wrap(loadToolRlJson(spec.path))
+  }
+}
+
+/** `n` items drawn as the paper does (`random.seed(seed); random.sample(items, n)`), capped at the set size. */
+export const samplePrompts = (spec: PromptSetSpec, n: number, seed: number, stage: string) =>
+  Effect.map(loadPromptSet(spec, stage), (items) => pythonSample(items, Math.min(n, items.length), seed))
+
+/**
+ * The evaluation task: the paper's prompt (ToolRL system prompt only, no chat template) scored by
+ * the paper rubric, plus the parse-level format metrics.
+ */
+export const studyTask = (items: ReadonlyArray<EvalItem>, name: string): Task =>
+  makeTask({
+    name,
+    items,
+    prompt: PromptStyles.paper,
+    scorers: [paperRubricScorer(), formatScorer({ primary: "toolrl" })]
+  })
+
+/** The metric every stage compares. */
+export const TOOL_METRIC = "paper.tool_correctness"
+export const FORMAT_METRIC = "paper.format_accuracy"
+export const SCORE_METRIC = "paper.overall_score"
