@@ -34,15 +34,6 @@ export interface ProgressShape {
   log(line: string): void
 }
 
-export class Progress extends Context.Service<Progress, ProgressShape>()("@crosscode/examples/Progress") {
-  /** stderr: bars on a TTY, periodic lines otherwise. */
-  static readonly layerTerminal = (options: TerminalOptions = {}) => Layer.succeed(Progress, Progress.of(makeTerminalProgress(options)))
-  /** Nothing is shown. */
-  static readonly layerSilent = Layer.succeed(Progress, Progress.of(silentProgress))
-  /** Records every event into `events` (tests). */
-  static readonly layerCollect = (events: Array<ProgressEvent>) => Layer.succeed(Progress, Progress.of(collectProgress(events)))
-}
-
 export type ProgressEvent =
   | { readonly type: "start"; readonly label: string; readonly total: number; readonly unit: string; readonly initial: number }
   | { readonly type: "update"; readonly label: string; readonly done: number; readonly total: number }
@@ -220,3 +211,12 @@ export const cliLogger = (progress: ProgressShape) =>
     if (cause.reasons.length > 0) line += `\n${Cause.pretty(cause)}`
     progress.log(line)
   })
+
+export class Progress extends Context.Service<Progress, ProgressShape>()("@crosscode/examples/Progress") {
+  /** stderr: bars on a TTY, periodic lines otherwise. */
+  static readonly layerTerminal = (options: TerminalOptions = {}) => Layer.succeed(Progress, Progress.of(makeTerminalProgress(options)))
+  /** Nothing is shown. */
+  static readonly layerSilent = Layer.succeed(Progress, Progress.of(silentProgress))
+  /** Records every event into `events` (tests). */
+  static readonly layerCollect = (events: Array<ProgressEvent>) => Layer.succeed(Progress, Progress.of(collectProgress(events)))
+}

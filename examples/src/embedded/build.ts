@@ -53,8 +53,8 @@ const BUILD_DIR = join(MODELS_DIR, ".build")
 export const RECIPE = {
   generalDocs: 12000,
   proseDocs: 2400,
-  dialogues: 3000,
-  systemOnly: 1000,
+  dialogues: 2000,
+  systemOnly: 2000,
   /** Share of system-prompt-only training examples that offer a parameterless tool. */
   systemOnlyProactiveShare: 0.5,
   baseRowLen: 128,
@@ -63,8 +63,8 @@ export const RECIPE = {
   baseLr: 3e-3,
   toolBatch: 6,
   generalBatchA: 8,
-  toolSteps: Number(process.env.EMBEDDED_STEPS_A ?? 450),
-  toolLr: 1.5e-3,
+  toolSteps: Number(process.env.EMBEDDED_STEPS_A ?? 600),
+  toolLr: 2.5e-3,
   /** Evaluation: share of eval prompts offering a parameterless tool. */
   evalProactiveShare: 0.3,
   evalPrompts: 40,

@@ -37,6 +37,8 @@ export const steeringHeatmap = (data: ReportData): Plot | undefined => {
     }))
   if (rows.length === 0) return undefined
   const maxAbs = Math.max(1, ...rows.map((r) => Math.abs(r.delta)))
+  const nAlpha = new Set(rows.map((r) => r.alpha)).size
+  const nRows = Math.max(...[...new Set(rows.map((r) => r.partition))].map((p) => new Set(rows.filter((r) => r.partition === p).map((r) => r.row)).size))
   return {
     name: "steering-heatmap",
     title: "Steering grid",
@@ -46,8 +48,8 @@ export const steeringHeatmap = (data: ReportData): Plot | undefined => {
       data: { values: rows },
       facet: { column: { field: "partition", type: "nominal", title: null } },
       spec: {
-        width: { step: 44 },
-        height: { step: 26 },
+        width: 48 * nAlpha,
+        height: 28 * nRows,
         encoding: {
           x: { field: "alpha", type: "ordinal", title: "α", sort: "ascending" },
           y: { field: "row", type: "ordinal", title: "k% (|S|)", sort: { field: "k", order: "ascending" } }
@@ -234,7 +236,7 @@ export const reconstructionBars = (data: ReportData): Plot | undefined => {
       data: { values: rows },
       facet: { column: { field: "model", type: "nominal", title: null } },
       spec: {
-        width: { step: 40 },
+        width: 60 * (1 + (data.evaluate?.crosscoders.length ?? 0)),
         height: 200,
         encoding: { x: { field: "condition", type: "nominal", title: null, sort: { field: "order" } } },
         layer: [
@@ -259,7 +261,7 @@ export const allPlots = (data: ReportData): Array<Plot> =>
 
 /** Renders a Vega-Lite spec to an SVG string (headless). */
 export const renderSvg = async (spec: TopLevelSpec): Promise<string> => {
-  const compiled = compile(spec).spec
+  const compiled = compile(spec, { logger: vega.logger(vega.Error) }).spec
   const view = new vega.View(vega.parse(compiled), { renderer: "none" })
   try {
     return await view.toSVG()

@@ -11,6 +11,7 @@ import * as tf from "@tensorflow/tfjs"
 import { Effect, Exit } from "effect"
 import { describe, expect, it } from "vitest"
 import {
+  batchedMatMul,
   blockInput,
   blockOutput,
   type CapturedActivations,
@@ -110,6 +111,25 @@ describe.skipIf(!shared)(`Qwen2 LanguageModel${shared ? "" : ` (${sharedMissingM
           padding: "left"
         })
         expect(maxAbsDiff(left[0]!.logits!, g!.forward[0]!.logits)).toBeLessThan(1e-4)
+      })
+    )
+  })
+
+  it("long sequences (attention split into 2-D matMuls on wasm) stay causal and exact", async () => {
+    await run(
+      Effect.gen(function* () {
+        const lm = yield* loadModel(goldenDir(GQA))
+        const f = g!.forward[1]!
+        const long = [...f.input_ids, ...Array.from({ length: 400 }, (_, i) => (i * 37) % 512)]
+        const [r] = yield* lm.forward({ inputIds: [long] })
+        const V = lm.info.vocabSize
+        expect(maxAbsDiff(r!.logits!.subarray(0, f.input_ids.length * V), f.logits)).toBeLessThan(1e-4)
+        const a = tf.randomNormal([2, 3, 300, 40])
+        const b = tf.randomNormal([2, 3, 400, 40])
+        const c = tf.randomNormal([2, 3, 40, 400])
+        expect(maxAbs(batchedMatMul(a, b, true).dataSync(), tf.matMul(a, b, false, true).dataSync())).toBeLessThan(1e-4)
+        expect(maxAbs(batchedMatMul(a, c).dataSync(), tf.matMul(a, c).dataSync())).toBeLessThan(1e-4)
+        tf.dispose([a, b, c])
       })
     )
   })

@@ -3,6 +3,7 @@
  * random DFC (dim 64, 32 features: A-excl [0, 8), B-excl [8, 16), shared [16, 32)).
  */
 import {
+  blockOutput,
   captureHook,
   type Hook,
   type LanguageModelShape,
@@ -11,7 +12,7 @@ import {
   sharedMissingMessage,
   type TensorBackend
 } from "@crosscode/core"
-import type { Crosscoder } from "@crosscode/crosscoder"
+import { type Crosscoder, dfcSpec, makeCrosscoder, topK } from "@crosscode/crosscoder"
 import type { Intervention as EvalIntervention } from "@crosscode/eval"
 import { Cause, Effect, Exit, type Layer } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -237,6 +238,43 @@ describe.skipIf(shared === undefined)("interventions on a real tiny model pair",
     expect(maxAbsDiff(recon(noA).subarray(d, 2 * d), full.subarray(d, 2 * d))).toBeGreaterThan(1e-3)
   })
 
+  it("normalization 'ignore' reproduces the paper's evaluation: raw activations into encodeNormalized, normalized outputs patched", async () => {
+    const ids = ps[2]!
+    const T = ids.length
+    const ignoring = PairEncoder.layer({ crosscoder: cc, models: { A, B }, sites: SITE, normalization: "ignore" })
+    const r = await scope.use(
+      Effect.provide(
+        Effect.gen(function* () {
+          const pe = yield* PairEncoder
+          const enc = yield* pe.encodePrompt(ids, "last")
+          const recon = yield* reconstruct({ target: "A" }).hooks({ promptIds: ids })
+          const feature = [...enc.codes.index][0]!
+          const steer = yield* steerFeatures({ target: "A", features: [feature], alpha: 3 }).hooks({ promptIds: ids })
+          return {
+            enc,
+            feature,
+            space: pe.space,
+            clean: yield* captureAfter(A, ids, []),
+            recon: yield* captureAfter(A, ids, recon),
+            steered: yield* captureAfter(A, ids, steer)
+          }
+        }),
+        ignoring
+      )
+    )
+    expect(r.space).toBe("normalized")
+    const tf = cc.tf
+    const expected = tf.tidy(
+      () =>
+        cc.decodeNormalized(cc.encodeNormalized(tf.tensor2d(r.enc.activations, [1, S * d]))).dataSync() as Float32Array
+    )
+    expect(maxAbsDiff(r.recon.subarray((T - 1) * d), expected.subarray(0, d))).toBeLessThanOrEqual(1e-5)
+    const f = codeAt(r.enc.codes, 0, r.feature)
+    const h = r.clean.subarray((T - 1) * d)
+    const manual = Float64Array.from(h, (x, j) => x + 2 * f * cc.W_dec.data[(r.feature * S + 0) * d + j]!)
+    expect(maxAbsDiff(r.steered.subarray((T - 1) * d), manual)).toBeLessThanOrEqual(1e-4)
+  })
+
   it("clamping and ablation keep the reconstruction error: h' = h − x̂(f) + x̂(f')", async () => {
     const ids = ps[3]!
     const T = ids.length
@@ -329,6 +367,52 @@ describe.skipIf(shared === undefined)("interventions on a real tiny model pair",
       'target "C" is not a crosscoder model'
     )
     expect(await failureOf(clampFeature({ target: "A", feature: 2, value: Number.NaN }))).toContain("not finite")
+  })
+
+  it("supports several sources per model at different sites (one hook per target source)", async () => {
+    const ids = ps[1]!
+    const T = ids.length
+    const multi = await scope.use(
+      makeCrosscoder(
+        {
+          architecture: {
+            sources: [
+              { model: "A", site: "block_output.0" },
+              { model: "A", site: "block_output.1" },
+              { model: "B", site: "block_output.1" }
+            ],
+            dim: d,
+            features: 24
+          },
+          sparsity: topK(5),
+          partition: dfcSpec(0.25)
+        },
+        { seed: 5 }
+      )
+    )
+    const sites = [blockOutput(0), blockOutput(1), blockOutput(1)]
+    const r = await scope.use(
+      Effect.provide(
+        Effect.gen(function* () {
+          const pe = yield* PairEncoder
+          const enc = yield* pe.encodePrompt(ids, "last")
+          const hooks = yield* steerFeatures({
+            target: "A",
+            features: [0, 1, 2, 3, 4, 5, 12, 13, 14, 15, 16],
+            alpha: 5
+          }).hooks({
+            promptIds: ids
+          })
+          const [fa] = yield* A.forward({ inputIds: [ids], hiddenStates: true, logits: "none" })
+          return { enc, hooks, hs: fa!.hiddenStates!, sourcesA: pe.sourcesOf("A") }
+        }),
+        PairEncoder.layer({ crosscoder: multi, models: { A, B }, sites })
+      )
+    )
+    expect(r.sourcesA).toEqual([0, 1])
+    expect(r.hooks.map((h) => h.site)).toEqual([blockOutput(0), blockOutput(1)])
+    expect(maxAbsDiff(r.enc.activations.subarray(0, d), r.hs[1]!.subarray((T - 1) * d))).toBeLessThanOrEqual(1e-5)
+    expect(maxAbsDiff(r.enc.activations.subarray(d, 2 * d), r.hs[2]!.subarray((T - 1) * d))).toBeLessThanOrEqual(1e-5)
   })
 
   it("PairEncoder rejects models that do not fit the crosscoder", async () => {
@@ -514,10 +598,25 @@ describe.skipIf(shared === undefined)("interventions on a real tiny model pair",
         const cached = yield* cleanGen(A, ids)
         const wrapped = yield* lockstepModel(A, steer)
         const [viaWrapper] = yield* wrapped.generate({ prompts: [ids], maxNewTokens: 6, stopTokenIds: [] })
-        const refused = yield* Effect.exit(wrapped.generate({ prompts: [ids], maxNewTokens: 2, hooks: [captureHook(SITE, Positions.all, () => {})] }))
-        const badWrapped = yield* lockstepModel(A, steerFeatures({ target: "A", features: [99], alpha: 2, positions: "prompt" }))
+        const refused = yield* Effect.exit(
+          wrapped.generate({ prompts: [ids], maxNewTokens: 2, hooks: [captureHook(SITE, Positions.all, () => {})] })
+        )
+        const badWrapped = yield* lockstepModel(
+          A,
+          steerFeatures({ target: "A", features: [99], alpha: 2, positions: "prompt" })
+        )
         const badExit = yield* Effect.exit(badWrapped.generate({ prompts: [ids], maxNewTokens: 2 }))
-        return { cleanLs, noopLs, steered, promptOnly, cached, viaWrapper: viaWrapper!, refused, badExit, wrappedName: wrapped.info.name }
+        return {
+          cleanLs,
+          noopLs,
+          steered,
+          promptOnly,
+          cached,
+          viaWrapper: viaWrapper!,
+          refused,
+          badExit,
+          wrappedName: wrapped.info.name
+        }
       })
     )
     // α = 1 at every position is bit-identical to the clean lockstep run, and the clean lockstep run

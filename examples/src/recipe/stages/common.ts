@@ -1,8 +1,7 @@
 /** Helpers shared by the model-running stages. */
 import { closeSync, existsSync, fstatSync, openSync, readSync } from "node:fs"
-import type { GenerationSettings, MetricSummary, PairedComparison, RunSummary } from "@crosscode/eval"
+import type { GenerationSettings, Intervention, MetricSummary, PairedComparison, RunSummary } from "@crosscode/eval"
 import { comparePaired, type EvalRecord, summarizeRun } from "@crosscode/eval"
-import type { Intervention } from "@crosscode/steering"
 import { Effect, type Scope } from "effect"
 import { FORMAT_METRIC, SCORE_METRIC, TOOL_METRIC } from "../sources.js"
 

@@ -6,8 +6,8 @@
  * them), the comparison to `evaluate/summary.json`.
  */
 import { writeFileSync } from "node:fs"
-import { type EvalRecord, makeEvalRunner } from "@crosscode/eval"
-import { clean, PairEncoder, reconstruct } from "@crosscode/steering"
+import { type EvalRecord, makeEvalRunner, noIntervention } from "@crosscode/eval"
+import { PairEncoder, reconstruct } from "@crosscode/steering"
 import { Effect } from "effect"
 import { Progress } from "../../cli/progress.js"
 import type { RunContext } from "../context.js"
@@ -45,7 +45,7 @@ export const runEvaluate = (ctx: RunContext) =>
     const recon: Record<string, Partial<Record<"A" | "B", ReadonlyArray<EvalRecord>>>> = {}
     for (const m of ["A", "B"] as const) {
       const runner = makeEvalRunner({ model: models[m], tokenizer })
-      const c = yield* runner.run({ run: "clean", task, intervention: ticking(clean, tick), output: files[m], settings })
+      const c = yield* runner.run({ run: "clean", task, intervention: ticking(noIntervention, tick), output: files[m], settings })
       cleanRecords[m] = c.records
       for (const name of names) {
         const pe = yield* ctx.pairEncoder(name)

@@ -5,7 +5,7 @@
  * with their top-activating texts from the activation store (`rank/<name>/top-features.json`).
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs"
-import { ActivationStore, type ActivationStoreShape } from "@crosscode/activations"
+import { ActivationStore } from "@crosscode/activations"
 import type { TokenizerShape } from "@crosscode/core"
 import type { Crosscoder } from "@crosscode/crosscoder"
 import { itemToolRlSystem, truncateIds } from "@crosscode/eval"
@@ -66,21 +66,36 @@ export interface RankSummary {
   readonly topFeatures: ReadonlyArray<TopFeature>
 }
 
-const encodeChunked = (pe: PairEncoderShape, prompts: ReadonlyArray<ReadonlyArray<number>>, tick: (n: number) => void) =>
+/** Raw last-token activations `[n, S, d]` of the pair (the models run once per prompt set, shared by all crosscoders). */
+const pairActivations = (pe: PairEncoderShape, prompts: ReadonlyArray<ReadonlyArray<number>>, tick: (n: number) => void) =>
   Effect.gen(function* () {
-    const F = pe.crosscoder.features
-    const out = new Float32Array(prompts.length * F)
+    const width = pe.crosscoder.numSources * pe.crosscoder.dim
+    const out = new Float32Array(prompts.length * width)
     const chunk = 16
     for (let i = 0; i < prompts.length; i += chunk) {
       const part = yield* pe.encodeLastTokens(prompts.slice(i, i + chunk))
-      out.set(part.codes, i * F)
+      out.set(part.activations, i * width)
       tick(part.rows)
     }
-    return codeMatrix(out, prompts.length, F)
+    return out
   })
 
+/** Codes `[rows, F]` of raw activations. */
+const encodeRows = (cc: Crosscoder, activations: Float32Array) => {
+  const tf = cc.tf
+  const width = cc.numSources * cc.dim
+  const rows = activations.length / width
+  const out = new Float32Array(rows * cc.features)
+  for (let i = 0; i < rows; i += 256) {
+    const n = Math.min(256, rows - i)
+    const codes = tf.tidy(() => cc.encode(tf.tensor2d(activations.subarray(i * width, (i + n) * width), [n, width])).dataSync()) as Float32Array
+    out.set(codes, i * cc.features)
+  }
+  return codeMatrix(out, rows, cc.features)
+}
+
 /** Scans the store and keeps the `m` highest activations of each wanted feature. */
-const topActivations = (cc: Crosscoder, store: ActivationStoreShape, features: ReadonlyArray<number>, m: number, maxRows: number, tick: (rows: number) => void) =>
+const topActivations = (cc: Crosscoder, store: ActivationStore.ActivationStoreShape, features: ReadonlyArray<number>, m: number, maxRows: number, tick: (rows: number) => void) =>
   Effect.gen(function* () {
     const tf = cc.tf
     const F = cc.features
@@ -115,7 +130,12 @@ const topActivations = (cc: Crosscoder, store: ActivationStoreShape, features: R
 const tokenizeAll = (tokenizer: TokenizerShape, texts: ReadonlyArray<string>, maxLength: number) =>
   texts.map((t) => truncateIds(tokenizer.encode(t), maxLength, "right")).filter((ids) => ids.length > 0)
 
-const rankOne = (ctx: RunContext, name: string, store: ActivationStoreShape) =>
+interface PromptActivations {
+  tool?: Float32Array
+  general?: Float32Array
+}
+
+const rankOne = (ctx: RunContext, name: string, store: ActivationStore.ActivationStoreShape, cache: PromptActivations) =>
   Effect.gen(function* () {
     const progress = yield* Progress
     const spec = ctx.recipe.rank
@@ -129,11 +149,14 @@ const rankOne = (ctx: RunContext, name: string, store: ActivationStoreShape) =>
     const topFeatures = spec.topFeatures ?? 5
     const topTexts = spec.topTexts ?? 5
     const scanRows = Math.min(spec.scanRows ?? store.rows, store.rows)
-    const bar = progress.start(`rank ${name}`, tool.length + general.length + (topFeatures > 0 && topTexts > 0 ? scanRows : 0), "rows")
+    const toRun = (cache.tool === undefined ? tool.length : 0) + (cache.general === undefined ? general.length : 0)
+    const bar = progress.start(`rank ${name}`, toRun + (topFeatures > 0 && topTexts > 0 ? scanRows : 0), "rows")
     let done = 0
     const tick = (n: number) => bar.update((done += n))
-    const codesTool = yield* encodeChunked(pe, tool, tick)
-    const codesGeneral = yield* encodeChunked(pe, general, tick)
+    cache.tool ??= yield* pairActivations(pe, tool, tick)
+    cache.general ??= yield* pairActivations(pe, general, tick)
+    const codesTool = encodeRows(cc, cache.tool)
+    const codesGeneral = encodeRows(cc, cache.general)
     const ranking: FeatureRanking = yield* rankFeatures(codesTool, codesGeneral, {
       partition: cc.partition,
       ...(spec.fireThreshold !== undefined ? { fireThreshold: spec.fireThreshold } : {})
@@ -192,7 +215,8 @@ export const runRank = (ctx: RunContext) =>
     )
     const names = ctx.recipe.rank.crosscoders ?? ctx.recipe.crosscoders.map((c) => c.name)
     const out: Array<RankSummary> = []
-    for (const name of names) out.push(yield* rankOne(ctx, name, store))
+    const cache: PromptActivations = {}
+    for (const name of names) out.push(yield* rankOne(ctx, name, store, cache))
     return { crosscoders: out }
   }).pipe(Effect.mapError((e) => (e instanceof StageError ? e : new StageError({ stage: "rank", message: errorMessage(e) }))))
 

@@ -11,7 +11,7 @@
  */
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
-import { ActivationSource, ActivationStore, type ActivationStoreShape } from "@crosscode/activations"
+import { ActivationSource, ActivationStore } from "@crosscode/activations"
 import {
   type Crosscoder,
   type CrosscoderConfig,
@@ -59,7 +59,7 @@ export interface TrainSummary {
   readonly crosscoders: ReadonlyArray<CrosscoderSummary>
 }
 
-export const crosscoderConfig = (spec: CrosscoderSpec, store: ActivationStoreShape): CrosscoderConfig => ({
+export const crosscoderConfig = (spec: CrosscoderSpec, store: ActivationStore.ActivationStoreShape): CrosscoderConfig => ({
   architecture: { sources: store.sources.map((s) => ({ model: s.model, site: s.site })), dim: store.dim, features: spec.features },
   sparsity: topK(spec.k),
   partition:
@@ -103,7 +103,7 @@ const latestStep = (dir: string): number => {
   }
 }
 
-const trainOne = (ctx: RunContext, spec: CrosscoderSpec, store: ActivationStoreShape) =>
+const trainOne = (ctx: RunContext, spec: CrosscoderSpec, store: ActivationStore.ActivationStoreShape) =>
   Effect.gen(function* () {
     const progress = yield* Progress
     const dir = ctx.dir("train", spec.name)

@@ -48,7 +48,11 @@ export type InterventionErrorOf<I> = I extends Intervention<infer E, unknown> ? 
 export type InterventionContextOf<I> = I extends Intervention<unknown, infer R> ? R : never
 
 /** The clean condition: no hooks. */
-export const clean: Intervention = { name: "clean", settings: { kind: "clean" }, hooks: () => Effect.succeed([]) }
+export const cleanIntervention: Intervention = {
+  name: "clean",
+  settings: { kind: "clean" },
+  hooks: () => Effect.succeed([])
+}
 
 /**
  * Applies several interventions together: hooks in argument order (at a shared site each sees the

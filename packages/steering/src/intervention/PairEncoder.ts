@@ -58,6 +58,14 @@ export interface PairEncoderConfig {
   readonly batchSize?: number
   /** Rows per crosscoder encode/decode call (default 256). */
   readonly encodeChunk?: number
+  /**
+   * "apply" (default): activations are raw and the crosscoder applies its stored normalization
+   * (`encode`/`decode`); decoder rows are used in raw units. "ignore": feed raw activations to
+   * `encodeNormalized` and patch `decodeNormalized` outputs, with decoder rows in normalized units —
+   * what the paper's evaluation code did (method.md §1.4). Identical for crosscoders without
+   * normalization (e.g. converted paper checkpoints).
+   */
+  readonly normalization?: "apply" | "ignore"
 }
 
 export interface PairEncoderShape {
@@ -66,6 +74,8 @@ export interface PairEncoderShape {
   readonly models: ReadonlyArray<string>
   /** Hook site of each source. */
   readonly sites: ReadonlyArray<HookSite>
+  /** Units of decoder rows for deltas: "raw" (normalization applied) or "normalized" (ignored). */
+  readonly space: "raw" | "normalized"
   model(label: string): LanguageModelShape | undefined
   /** Source indices of a model label (in source order; empty for an unknown label). */
   sourcesOf(label: string): ReadonlyArray<number>
@@ -163,6 +173,7 @@ export const makePairEncoder = (config: PairEncoderConfig): Effect.Effect<PairEn
     const batchSize = Math.max(1, config.batchSize ?? 8)
     const chunk = Math.max(1, config.encodeChunk ?? 256)
     const tf = cc.tf
+    const ignoreNorm = config.normalization === "ignore"
     const cache = new Map<string, { enc: PromptEncoding; bytes: number }>()
     let cachedBytes = 0
 
@@ -204,8 +215,8 @@ export const makePairEncoder = (config: PairEncoderConfig): Effect.Effect<PairEn
           for (let r0 = 0; r0 < rows; r0 += chunk) {
             const n = Math.min(chunk, rows - r0)
             const data = tf.tidy(() => {
-              const t = tf.tensor3d(x.subarray(r0 * S * d, (r0 + n) * S * d), [n, S, d])
-              return cc.encode(t).dataSync() as Float32Array
+              const t = tf.tensor2d(x.subarray(r0 * S * d, (r0 + n) * S * d), [n, S * d])
+              return (ignoreNorm ? cc.encodeNormalized(t) : cc.encode(t)).dataSync() as Float32Array
             })
             codes.set(data, r0 * F)
           }
@@ -281,7 +292,8 @@ export const makePairEncoder = (config: PairEncoderConfig): Effect.Effect<PairEn
                 dense[(r - r0) * F + codes.index[k]!] = codes.value[k]!
             }
             const data = tf.tidy(() => {
-              const rec = cc.decode(tf.tensor2d(dense, [n, F]))
+              const c = tf.tensor2d(dense, [n, F])
+              const rec = ignoreNorm ? tf.reshape(cc.decodeNormalized(c), [n, S, d]) : cc.decode(c)
               return tf.slice(rec, [0, source, 0], [n, 1, d]).dataSync() as Float32Array
             })
             out.set(data, r0 * d)
@@ -295,6 +307,7 @@ export const makePairEncoder = (config: PairEncoderConfig): Effect.Effect<PairEn
       crosscoder: cc,
       models: cc.models,
       sites,
+      space: ignoreNorm ? "normalized" : "raw",
       model: (label) => (cc.models.includes(label) ? config.models[label] : undefined),
       sourcesOf,
       encodePrompt,

@@ -11,15 +11,19 @@
  *   keeping the reconstruction error: h' = x̂(f') + (h − x̂(f)) = h + Σ_i (v_i − f_i) W_dec[i, target].
  *
  * Decoder rows are in RAW units (`Crosscoder.decoderDirection(i, s, "raw")`: the normalization
- * divisor folded in), so a delta lives in the residual stream's own units. Forbidden decoder rows
+ * divisor folded in), so a delta lives in the residual stream's own units (normalized units when the
+ * `PairEncoder` ignores normalization, as the paper's code did). Forbidden decoder rows
  * (e.g. a B-exclusive feature's row for model A) are exactly zero, so their delta is exactly zero.
  *
  * Positions: "lastPrompt" (default, the paper) and "prompt". "all" (generated tokens too) is
  * rejected with an `InterventionError`: during a single-model generation the partner model's
  * activation at a generated position does not exist (hooks do not see the sampled ids and cannot
- * run the other model), so a pair encoding cannot be formed there. Single-model interventions work
- * at every position:
- * - {@link addDirection}: h' = h + c · v for a fixed vector (e.g. a decoder row: {@link featureDirection}).
+ * run the other model), so a pair encoding cannot be formed there. For every-token pair steering
+ * build the intervention with "prompt" and generate with `generateLockstep` / `lockstepModel`
+ * (the whole growing sequence is re-encoded at each step). Single-model interventions work at every
+ * position with ordinary generation:
+ * - {@link addDirection}: h' = h + c · v for a fixed vector (e.g. a decoder row: {@link featureDirection});
+ *   {@link addFeatureDirection} takes the row and the site from the `PairEncoder`.
  * - {@link projectOut}: h' = h − (h·û) û, removing the component along a direction.
  */
 import {
@@ -43,13 +47,16 @@ import { PairEncoder, type PairEncoderShape, type PromptEncoding } from "./PairE
 // ---------------------------------------------------------------------------------------------
 // pure pieces (exported for tests and custom interventions)
 
-/** Decoder row of `feature` for `source` in raw units, cached per call site. */
-const directionCache = (crosscoder: Crosscoder, source: number) => {
+/** Units of decoder rows: "raw" (normalization divisor folded in) or "normalized" (the stored weights). */
+export type DirectionSpace = "raw" | "normalized"
+
+/** Decoder row of `feature` for `source`, cached per call site. */
+const directionCache = (crosscoder: Crosscoder, source: number, space: DirectionSpace) => {
   const cache = new Map<number, Float32Array>()
   return (feature: number): Float32Array => {
     let v = cache.get(feature)
     if (v === undefined) {
-      v = crosscoder.decoderDirection(feature, source, "raw")
+      v = crosscoder.decoderDirection(feature, source, space)
       cache.set(feature, v)
     }
     return v
@@ -62,18 +69,19 @@ const checkFeature = (crosscoder: Crosscoder, feature: number, who: string): str
     : `${who}: feature ${feature} is not an integer in [0, ${crosscoder.features})`
 
 /**
- * Σ_{i∈S} (α − 1) · f[r, i] · W_dec_raw[i, source] for every code row r: `[rows * d]` (float32).
- * Features absent from a row (not in its top-k) contribute nothing.
+ * Σ_{i∈S} (α − 1) · f[r, i] · W_dec[i, source] (raw units by default) for every code row r:
+ * `[rows * d]` (float32). Features absent from a row (not in its top-k) contribute nothing.
  */
 export const steeringDelta = (
   crosscoder: Crosscoder,
   codes: SparseCodes,
   source: number,
   features: ReadonlyArray<number>,
-  alpha: number
+  alpha: number,
+  space: DirectionSpace = "raw"
 ): Float32Array => {
   const d = crosscoder.dim
-  const dir = directionCache(crosscoder, source)
+  const dir = directionCache(crosscoder, source, space)
   const wanted = new Set(features)
   const acc = new Float64Array(codes.rows * d)
   for (let r = 0; r < codes.rows; r++) {
@@ -93,10 +101,11 @@ export const clampDelta = (
   crosscoder: Crosscoder,
   codes: SparseCodes,
   source: number,
-  clamps: ReadonlyArray<{ readonly feature: number; readonly value: number }>
+  clamps: ReadonlyArray<{ readonly feature: number; readonly value: number }>,
+  space: DirectionSpace = "raw"
 ): Float32Array => {
   const d = crosscoder.dim
-  const dir = directionCache(crosscoder, source)
+  const dir = directionCache(crosscoder, source, space)
   const acc = new Float64Array(codes.rows * d)
   const current = new Float64Array(clamps.length)
   for (let r = 0; r < codes.rows; r++) {
@@ -301,7 +310,7 @@ export const steerFeatures = (
     (pe, enc, source) =>
       Effect.sync(() => ({
         mode: "add" as const,
-        values: steeringDelta(pe.crosscoder, enc.codes, source, options.features, options.alpha)
+        values: steeringDelta(pe.crosscoder, enc.codes, source, options.features, options.alpha, pe.space)
       })),
     (pe) =>
       Number.isFinite(options.alpha)
@@ -325,7 +334,7 @@ export const clampFeatures = (
     (pe, enc, source) =>
       Effect.sync(() => ({
         mode: "add" as const,
-        values: clampDelta(pe.crosscoder, enc.codes, source, options.clamps)
+        values: clampDelta(pe.crosscoder, enc.codes, source, options.clamps, pe.space)
       })),
     (pe) => {
       for (const c of options.clamps)
@@ -450,6 +459,7 @@ export const addFeatureDirection = (options: {
         for (const source of sources) {
           const vector = featureDirection(pe.crosscoder, options.feature, options.target, {
             source,
+            space: pe.space,
             ...(options.unit === true ? { unit: true } : {})
           })
           hooks.push(

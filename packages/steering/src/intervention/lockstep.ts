@@ -21,8 +21,8 @@ import {
   argmax,
   type GenerateRequest,
   type LanguageModelShape,
-  makeRng,
   ModelInputError,
+  makeRng,
   type Sampling,
   type SequenceGeneration,
   sampleToken,
@@ -69,7 +69,10 @@ export const generateLockstep = <E, R>(
       const hooks = yield* intervention.hooks({ promptIds: seq, row: 0, batchSize: 1 })
       const [f] = yield* model.forward({ inputIds: [seq], logits: "last", hooks })
       const logits = f!.lastLogits!
-      const tok = rng !== undefined && sampling._tag === "Sample" ? sampleToken(logits, 0, V, sampling, rng) : argmax(logits, 0, V)
+      const tok =
+        rng !== undefined && sampling._tag === "Sample"
+          ? sampleToken(logits, 0, V, sampling, rng)
+          : argmax(logits, 0, V)
       tokens.push(tok)
       seq.push(tok)
       if (options.returnStepLogits === true) stepLogits.push(logits)
@@ -103,7 +106,9 @@ export const lockstepModel = <E extends { readonly message: string }, R>(
           })
         }
         if (request.useCache === true) {
-          yield* Effect.logDebug(`lockstep model (${intervention.name}): useCache is ignored (every step recomputes the sequence)`)
+          yield* Effect.logDebug(
+            `lockstep model (${intervention.name}): useCache is ignored (every step recomputes the sequence)`
+          )
         }
         const out: Array<SequenceGeneration> = []
         for (const prompt of request.prompts) {
@@ -115,7 +120,9 @@ export const lockstepModel = <E extends { readonly message: string }, R>(
           }).pipe(
             Effect.provideContext(context),
             Effect.mapError((e) =>
-              e instanceof ModelInputError ? e : new ModelInputError({ message: `intervention ${intervention.name}: ${(e as E).message}` })
+              e instanceof ModelInputError
+                ? e
+                : new ModelInputError({ message: `intervention ${intervention.name}: ${(e as E).message}` })
             )
           )
           out.push(g)

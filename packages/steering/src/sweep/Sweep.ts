@@ -28,7 +28,7 @@ import {
 import { Effect, Result } from "effect"
 import { type InterventionError, type RankingError, SteeringIOError, SweepError } from "../errors.js"
 import { type PairPositions, reconstruct, steerFeatures } from "../intervention/builtins.js"
-import { clean, type Intervention } from "../intervention/Intervention.js"
+import { cleanIntervention, type Intervention } from "../intervention/Intervention.js"
 import type { PairEncoder } from "../intervention/PairEncoder.js"
 import { csvField, writeTextFile } from "../ranking/io.js"
 import { type FeatureRanking, type PartitionChoice, selectTopSubset } from "../ranking/rank.js"
@@ -339,7 +339,7 @@ export const runSweep = (spec: SweepSpec): Effect.Effect<SweepResult, SweepRunEr
     }
 
     const cleanRun = `${prefix}clean`
-    const cleanResult = yield* evaluate(cleanRun, clean)
+    const cleanResult = yield* evaluate(cleanRun, cleanIntervention)
     const cleanRecords = cleanResult.records
     const cleanStats = yield* compare(cleanRecords, cleanRecords, "clean")
 

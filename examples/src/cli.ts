@@ -1,0 +1,18 @@
+#!/usr/bin/env node
+/**
+ * `crosscode` — the command-line entry point (`pnpm crosscode …`, or the `crosscode` bin of
+ * @crosscode/examples after `pnpm build`). See docs/cli.md.
+ */
+import { NodeRuntime, NodeServices } from "@effect/platform-node"
+import { Effect, Layer, Logger } from "effect"
+import { runCli } from "./cli/commands.js"
+import { cliLogger, makeTerminalProgress, Progress } from "./cli/progress.js"
+
+const progress = makeTerminalProgress()
+
+runCli(process.argv.slice(2)).pipe(
+  Effect.provide(
+    Layer.mergeAll(NodeServices.layer, Layer.succeed(Progress, Progress.of(progress)), Logger.layer([cliLogger(progress)]))
+  ),
+  NodeRuntime.runMain
+)

@@ -1,0 +1,88 @@
+import { ActivationSource } from "@crosscode/activations"
+import { TensorBackend } from "@crosscode/core"
+import { Effect, Layer, References } from "effect"
+import { describe, expect, it } from "vitest"
+import { arrayActivationSource, type Crosscoder, decoderMetrics, paperLoss, plantedFeatures, Plugins, train } from "../src/index.js"
+
+const d = 32
+const planted = plantedFeatures({ dim: d, models: ["A", "B"], shared: 24, exclusive: [6, 6], rows: 8192, seed: 6, activePerRow: 2 })
+
+/** For each planted feature: the latent whose decoder best matches it (mean cosine over the models it writes). */
+const matches = (cc: Crosscoder) =>
+  planted.features.map((f) => {
+    let best = -1
+    let latent = -1
+    const perModel = [0, 0]
+    for (let j = 0; j < cc.features; j++) {
+      const cos = [0, 1].map((m) => {
+        const dir = cc.decoderDirection(j, m, "raw")
+        const u = f.directions.subarray(m * d, (m + 1) * d)
+        let dot = 0
+        let n1 = 0
+        let n2 = 0
+        for (let i = 0; i < d; i++) {
+          dot += dir[i]! * u[i]!
+          n1 += dir[i]! ** 2
+          n2 += u[i]! ** 2
+        }
+        return n2 > 0 && n1 > 0 ? dot / Math.sqrt(n1 * n2) : 0
+      })
+      const score = f.kind === "shared" ? (cos[0]! + cos[1]!) / 2 : cos[f.model!]!
+      if (score > best) {
+        best = score
+        latent = j
+        perModel[0] = cos[0]!
+        perModel[1] = cos[1]!
+      }
+    }
+    const group = cc.partition.groups.find((g) => g.indices.includes(latent))!.name
+    return { feature: f, latent, score: best, group }
+  })
+
+describe("training on planted features", () => {
+  it("a DFC recovers shared features in the shared partition and exclusive features in their model's partition", async () => {
+    const source = arrayActivationSource({ data: planted.data, sources: planted.sources, dim: d })
+    const layer = Layer.mergeAll(TensorBackend.layerFor("wasm"), Plugins.layer, Layer.succeed(ActivationSource, ActivationSource.of(source)))
+    const steps = 3000
+    const { crosscoder: cc } = await Effect.runPromise(
+      train(
+        {
+          architecture: { sources: planted.sources, dim: d, features: 72 },
+          sparsity: { kind: "topk", k: 2 },
+          partition: { kind: "dfc", counts: [12, 12] }
+        },
+        {
+          steps,
+          batchSize: 256,
+          seed: 6,
+          lr: 3e-3,
+          lrSchedule: { decayStartStep: steps / 2 },
+          loss: { ...paperLoss(0.3, 0.3), auxK: {} },
+          deadAfterTokens: 50_000,
+          normalization: "scale",
+          step: "auto",
+          logEvery: 1000
+        }
+      ).pipe(Effect.provide(layer), Effect.provideService(References.MinimumLogLevel, "Warn"))
+    )
+    const m = matches(cc)
+    const shared = m.filter((r) => r.feature.kind === "shared")
+    const excl = m.filter((r) => r.feature.kind === "exclusive")
+    const label = (r: (typeof m)[number]) => (r.feature.model === 0 ? "exclusive:A" : "exclusive:B")
+    // every planted feature is found
+    for (const r of m) expect(r.score).toBeGreaterThan(0.9)
+    // shared features: a shared latent that writes the right direction into both models
+    expect(shared.filter((r) => r.group === "shared").length).toBeGreaterThanOrEqual(22)
+    // exclusive features: in their own model's exclusive block, never in the other model's
+    expect(excl.filter((r) => r.group === label(r)).length).toBeGreaterThanOrEqual(10)
+    expect(excl.filter((r) => r.group.startsWith("exclusive:") && r.group !== label(r)).length).toBe(0)
+    // those that ended in shared latents still write (almost) only into their own model
+    const rel = decoderMetrics(cc, "raw").relativeNorm
+    for (const r of excl.filter((x) => x.group === "shared")) {
+      expect(r.feature.model === 0 ? rel[r.latent]! : 1 - rel[r.latent]!).toBeLessThan(0.1)
+    }
+    // exclusive latents have relative decoder norm exactly 0 (A) or 1 (B) by construction
+    for (const g of cc.partition.groups.slice(0, 2)) for (const j of g.indices) expect(rel[j]).toBe(g.name === "exclusive:A" ? 0 : rel[j]! === 0 ? 0 : 1)
+    expect(cc.integrity()).toEqual({ encoderMaxForbidden: 0, decoderMaxForbidden: 0 })
+  }, 60_000)
+})
