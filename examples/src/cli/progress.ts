@@ -134,8 +134,10 @@ export const makeTerminalProgress = (options: TerminalOptions = {}): ProgressSha
   }
   return {
     log: (line) => {
-      if (multi !== undefined && active > 0) multi.log(`${line}\n`)
-      else stream.write(`${line}\n`)
+      if (multi !== undefined && active > 0) {
+        multi.log(`${line}\n`)
+        multi.update() // flush now: cli-progress only writes its log buffer on a redraw
+      } else stream.write(`${line}\n`)
     },
     start: (label, total, unit, initial = 0) => {
       const m = ensure()

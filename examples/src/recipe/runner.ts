@@ -61,6 +61,9 @@ export interface PlannedStage {
   readonly details: ReadonlyArray<string>
 }
 
+/** `path`, flagged when it does not exist. */
+const mark = (p: string) => (existsSync(p) ? p : `${p} (MISSING)`)
+
 const pct = (x: number) => `${(x * 100).toFixed(x * 100 < 1 ? 1 : 0)}%`
 
 /** What each stage does with this recipe (the dry run prints it). */
@@ -70,12 +73,12 @@ export const describeStage = (r: Recipe, stage: Stage): Array<string> => {
       const t = r.harvest.text
       const text =
         t.kind === "paper"
-          ? `paper recipe: ${t.samplesPerDataset} chunks of web text (${t.web.path}) + ${t.samplesPerDataset} of ToolRL (${t.tool.path})`
-          : `mix of ${t.sources.length} sources × ${t.samplesPerSource} texts: ${t.sources.map((s) => s.path).join(", ")}`
+          ? `paper recipe: ${t.samplesPerDataset} chunks of web text (${mark(t.web.path)}) + ${t.samplesPerDataset} of ToolRL (${mark(t.tool.path)})`
+          : `mix of ${t.sources.length} sources × ${t.samplesPerSource} texts: ${t.sources.map((s) => mark(s.path)).join(", ")}`
       return [
-        `models A = ${r.models.A}${existsSync(path.join(r.models.A, "config.json")) ? "" : "  (MISSING)"}`,
-        `       B = ${r.models.B}${existsSync(path.join(r.models.B, "config.json")) ? "" : "  (MISSING)"}`,
-        `tokenizer ${r.tokenizer ?? r.models.B}`,
+        `models A = ${r.models.A}${existsSync(path.join(r.models.A, "config.json")) ? "" : " (MISSING)"}`,
+        `       B = ${r.models.B}${existsSync(path.join(r.models.B, "config.json")) ? "" : " (MISSING)"}`,
+        `tokenizer ${mark(r.tokenizer ?? r.models.B)}`,
         `site: block ${r.site.layer} output, last token; max length ${r.harvest.maxLength ?? 512}, batch ${r.harvest.batchSize ?? 8}, ${r.harvest.dtype ?? "f32"}`,
         text
       ]
@@ -87,12 +90,12 @@ export const describeStage = (r: Recipe, stage: Stage): Array<string> => {
       )
     case "evaluate":
       return [
-        `${r.evaluate.n} prompts from ${r.evaluate.prompts.path} (seed ${r.evaluate.seed ?? 42}), ${r.evaluate.maxNewTokens ?? 200} new tokens, greedy`,
+        `${r.evaluate.n} prompts from ${mark(r.evaluate.prompts.path)} (seed ${r.evaluate.seed ?? 42}), ${r.evaluate.maxNewTokens ?? 200} new tokens, greedy`,
         `A and B: clean, and reconstruction through ${(r.evaluate.crosscoders ?? r.crosscoders.map((c) => c.name)).join(", ")}`
       ]
     case "rank":
       return [
-        `crosscoders ${(r.rank.crosscoders ?? r.crosscoders.map((c) => c.name)).join(", ")}: Cohen's d on ${r.rank.n} tool prompts (${r.rank.toolPrompts.path}) vs ${r.rank.n} general texts (${r.rank.generalTexts.path})`
+        `crosscoders ${(r.rank.crosscoders ?? r.crosscoders.map((c) => c.name)).join(", ")}: Cohen's d on ${r.rank.n} tool prompts (${mark(r.rank.toolPrompts.path)}) vs ${r.rank.n} general texts (${mark(r.rank.generalTexts.path)})`
       ]
     case "steer":
       return [

@@ -165,7 +165,7 @@ const steeringSection = (data: ReportData, plots: ReadonlyArray<Plot>): Section 
   if (best?.stats !== undefined) {
     blocks.push({
       kind: "p",
-      text: `Best cell (${s.best!.flag}): ${best.partition}, k = ${best.kPercent}% (|S| = ${best.features.length}: features ${best.features.join(", ")}), α = ${best.alpha}: ${f1(best.stats.clean)}% → ${f1(best.stats.steered)}%, Δ ${signed(best.stats.delta)} pp${
+      text: `Best cell — ${s.best!.flag}: ${best.partition}, k = ${best.kPercent}% (|S| = ${best.features.length}: features ${best.features.join(", ")}), α = ${best.alpha}: ${f1(best.stats.clean)}% → ${f1(best.stats.steered)}%, Δ ${signed(best.stats.delta)} pp${
         best.stats.ci !== undefined ? ` [${signed(best.stats.ci.lo)}, ${signed(best.stats.ci.hi)}]` : ""
       }${best.stats.mcnemar !== undefined ? `, McNemar ${best.stats.mcnemar.rescued} rescued / ${best.stats.mcnemar.broken} broken (p ${pval(best.stats.mcnemar.p)})` : ""}.`
     })

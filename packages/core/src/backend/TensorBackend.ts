@@ -65,9 +65,30 @@ const tryNative = async (name: "tensorflow-gpu" | "tensorflow"): Promise<void> =
   await setBackend("tensorflow")
 }
 
+let xnnFailures = 0
+
+/**
+ * How many times the wasm backend reported "XNN status for xnn_create_… is not successful" since
+ * this process initialised it. tfjs-backend-wasm 4.22 prints that when XNNPACK cannot allocate
+ * (wasm heap full) and then returns an *uninitialised* matMul result; callers compare the count
+ * before and after a computation to refuse such results. Always 0 on other backends.
+ */
+export const wasmXnnFailureCount = (): number => xnnFailures
+
 const tryWasm = async (): Promise<void> => {
   await import("@tensorflow/tfjs-backend-wasm")
-  await setBackend("wasm")
+  // The wasm module binds console.warn when it is instantiated (inside setBackend): bind it to a
+  // wrapper that counts XNNPACK failures, then restore console.warn for everyone else.
+  const original = console.warn
+  console.warn = (...args: Array<unknown>) => {
+    if (typeof args[0] === "string" && args[0].startsWith("XNN status")) xnnFailures++
+    original.apply(console, args)
+  }
+  try {
+    await setBackend("wasm")
+  } finally {
+    console.warn = original
+  }
 }
 
 /**

@@ -9,6 +9,7 @@
  */
 import type * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
+import { wasmXnnFailureCount } from "../backend/TensorBackend.js"
 import { type Hook, type HookContext, type HookSite, siteKey } from "./hooks.js"
 import { ModelInputError } from "./LanguageModel.js"
 
@@ -110,13 +111,25 @@ export const makeHookCallback = (
 }
 
 /**
- * Runs a synchronous tensor computation: a hook failure becomes a typed ModelInputError, anything
- * else (an engine bug, out of memory) is a defect.
+ * Runs a synchronous tensor computation: a hook failure becomes a typed ModelInputError, and so
+ * does a pass during which the wasm backend's XNNPACK could not allocate (its matMul result would be
+ * uninitialised memory: the batch is too large for the 4 GiB wasm heap). Anything else (an engine
+ * bug) is a defect.
  */
 export const attemptPass = <A>(f: () => A): Effect.Effect<A, ModelInputError> =>
   Effect.suspend(() => {
+    const xnnBefore = wasmXnnFailureCount()
     try {
-      return Effect.succeed(f())
+      const a = f()
+      if (wasmXnnFailureCount() !== xnnBefore) {
+        return Effect.fail(
+          new ModelInputError({
+            message:
+              "the wasm heap is full: XNNPACK could not allocate, so this pass's result would be garbage; use smaller batches, shorter sequences, or a native backend"
+          })
+        )
+      }
+      return Effect.succeed(a)
     } catch (e) {
       return e instanceof HookFailure ? Effect.fail(new ModelInputError({ message: e.message })) : Effect.die(e)
     }

@@ -10,6 +10,7 @@
  *   `tf.variableGrads`, for training).
  */
 import * as tf from "@tensorflow/tfjs"
+import { wasmXnnFailureCount } from "../backend/TensorBackend.js"
 import type { Qwen2Config } from "../config/qwen2Config.js"
 import type { EnginePass, EngineResult, KVCache } from "../model/engine.js"
 import { blockInput, blockOutput, type HookSite } from "../model/hooks.js"
@@ -326,6 +327,7 @@ export const qwen2Forward = (
     }
   }
   const wantLogits = options.logits !== false && options.stopAtLayer === undefined
+  const xnnBefore = wasmXnnFailureCount()
   const r = runQwen2(params, ropeTableFor(config), {
     inputIds: flat,
     batchSize: B,
@@ -337,6 +339,11 @@ export const qwen2Forward = (
     ...(wantLogits ? { logitRows: Int32Array.from({ length: B * T }, (_, i) => i) } : {}),
     ...(options.hook !== undefined ? { hook: options.hook } : {})
   })
+  if (wasmXnnFailureCount() !== xnnBefore) {
+    throw new RangeError(
+      "the wasm heap is full: XNNPACK could not allocate, so this forward pass's result would be garbage"
+    )
+  }
   return {
     ...(r.logits !== undefined ? { logits: tf.reshape(r.logits, [B, T, config.vocab_size]) as tf.Tensor3D } : {}),
     ...(r.hiddenStates !== undefined ? { hiddenStates: r.hiddenStates } : {})

@@ -12,6 +12,7 @@
 import * as path from "node:path"
 import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
+import { wasmXnnFailureCount } from "../backend/TensorBackend.js"
 import type { Qwen2Config } from "../config/qwen2Config.js"
 import { ModelLoadError } from "../model/LanguageModel.js"
 import type { Checkpoint } from "../safetensors/checkpoint.js"
@@ -52,13 +53,16 @@ export const defaultLinearLayout = (): "inOut" | "outIn" => (tf.getBackend() ===
  */
 export const packedMatMulWorks = (w: tf.Tensor2D): boolean => {
   if (tf.getBackend() !== "wasm") return true
+  const xnnBefore = wasmXnnFailureCount()
   const [rows, cols] = w.shape
   const [got, want] = tf.tidy(() => {
     const e0 = tf.oneHot(tf.tensor1d([0], "int32"), rows).toFloat() as tf.Tensor2D
     return [tf.matMul(e0, w).dataSync(), tf.slice(w, [0, 0], [1, cols]).dataSync()]
   })
-  for (let i = 0; i < cols; i++)
+  if (wasmXnnFailureCount() !== xnnBefore) return false
+  for (let i = 0; i < cols; i++) {
     if (got[i] !== want[i] && !(Number.isNaN(got[i]) && Number.isNaN(want[i]))) return false
+  }
   return true
 }
 

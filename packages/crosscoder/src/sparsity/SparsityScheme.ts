@@ -56,8 +56,8 @@ export interface SparsityContext {
 export interface SparsityForward {
   /** `[B, F]` codes (differentiable w.r.t. pre-activations and scheme params). */
   readonly codes: Tensor2D
-  /** Named loss terms (scalars), each multiplied by `coefficients[name]` (scheduled). */
-  readonly terms?: Readonly<Record<string, Scalar>>
+  /** Named loss terms (scalar tensors), each multiplied by `coefficients[name]` (scheduled). */
+  readonly terms?: Readonly<Record<string, Scalar | Tensor>>
   /** Non-differentiable statistics handed to `update` after the step (downloaded as Float32Arrays). */
   readonly stats?: Readonly<Record<string, Tensor>>
 }

@@ -119,7 +119,7 @@ export const denseStep: TrainStep = {
       const dbd = tf.sum(dXhat, 0)
       // ---- values
       const terms: Record<string, Scalar> = { recon: rec.value, mse }
-      for (const [name, term] of Object.entries(fwd.terms ?? {})) terms[name] = term
+      for (const [name, term] of Object.entries(fwd.terms ?? {})) terms[name] = term as Scalar
       for (const t of l1W) terms[t.name] = tf.div(tf.sum(tf.mul(tf.abs(codes), t.w)), B) as Scalar
       if (aux !== undefined) terms.auxk = aux.value
       const fired = tf.sum(tf.cast(tf.notEqual(codes, 0), "float32"), 0)
