@@ -12,7 +12,11 @@ const progress = makeTerminalProgress()
 
 runCli(process.argv.slice(2)).pipe(
   Effect.provide(
-    Layer.mergeAll(NodeServices.layer, Layer.succeed(Progress, Progress.of(progress)), Logger.layer([cliLogger(progress)]))
+    Layer.mergeAll(
+      NodeServices.layer,
+      Layer.succeed(Progress, Progress.of(progress)),
+      Logger.layer([cliLogger(progress)])
+    )
   ),
   NodeRuntime.runMain
 )

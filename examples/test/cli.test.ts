@@ -11,7 +11,14 @@ import { NodeServices } from "@effect/platform-node"
 import { Effect, Exit, Layer } from "effect"
 import { afterAll, describe, expect, it, vi } from "vitest"
 import { runCli } from "../src/cli/commands.js"
-import { collectProgress, formatDuration, makeTerminalProgress, Progress, type ProgressEvent, progressLine } from "../src/cli/progress.js"
+import {
+  collectProgress,
+  formatDuration,
+  makeTerminalProgress,
+  Progress,
+  type ProgressEvent,
+  progressLine
+} from "../src/cli/progress.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const recipes = path.resolve(here, "../recipes")
@@ -28,7 +35,9 @@ const cli = async (args: ReadonlyArray<string>) => {
     out.push(a.join(" "))
   })
   try {
-    const exit = await Effect.runPromiseExit(runCli(args).pipe(Effect.provide(Layer.mergeAll(NodeServices.layer, Progress.layerSilent))))
+    const exit = await Effect.runPromiseExit(
+      runCli(args).pipe(Effect.provide(Layer.mergeAll(NodeServices.layer, Progress.layerSilent)))
+    )
     return { exit, output: out.join("\n") }
   } finally {
     log.mockRestore()
@@ -40,14 +49,22 @@ describe("crosscode CLI", () => {
   it("--help lists every stage subcommand and run", async () => {
     const { exit, output } = await cli(["--help"])
     expect(Exit.isSuccess(exit)).toBe(true)
-    for (const c of ["run", "harvest", "train", "evaluate", "rank", "steer", "report"]) expect(output).toMatch(new RegExp(`^\\s+${c}\\s`, "m"))
+    for (const c of ["run", "harvest", "train", "evaluate", "rank", "steer", "report"])
+      expect(output).toMatch(new RegExp(`^\\s+${c}\\s`, "m"))
   })
 
   it("run --dry-run prints the stage plan of the paper recipe", async () => {
-    const { exit, output } = await cli(["run", path.join(recipes, "paper-qwen2.5-3b.json"), "--dry-run", "--run-dir", path.join(tmp, "paper")])
+    const { exit, output } = await cli([
+      "run",
+      path.join(recipes, "paper-qwen2.5-3b.json"),
+      "--dry-run",
+      "--run-dir",
+      path.join(tmp, "paper")
+    ])
     expect(Exit.isSuccess(exit)).toBe(true)
     expect(output).toContain("recipe paper-qwen2.5-3b")
-    for (const s of ["harvest", "train", "evaluate", "rank", "steer", "report"]) expect(output).toMatch(new RegExp(`^${s}\\s+RUN`, "m"))
+    for (const s of ["harvest", "train", "evaluate", "rank", "steer", "report"])
+      expect(output).toMatch(new RegExp(`^${s}\\s+RUN`, "m"))
     expect(output).toContain("site: block 13 output")
   })
 
@@ -71,13 +88,26 @@ describe("crosscode CLI", () => {
   })
 
   it("a bad recipe fails with the field named", async () => {
-    const { exit, output } = await cli(["run", path.join(recipes, "embedded.json"), "--dry-run", "--set", "crosscoders.0.k=-3"])
+    const { exit, output } = await cli([
+      "run",
+      path.join(recipes, "embedded.json"),
+      "--dry-run",
+      "--set",
+      "crosscoders.0.k=-3"
+    ])
     expect(Exit.isFailure(exit)).toBe(true)
     expect(output).toContain('["crosscoders"][0]["k"]')
   })
 
   it("a stage refuses to run before its inputs exist", async () => {
-    const { exit, output } = await cli(["train", path.join(recipes, "embedded.json"), "--run-dir", path.join(tmp, "empty"), "--backend", "wasm"])
+    const { exit, output } = await cli([
+      "train",
+      path.join(recipes, "embedded.json"),
+      "--run-dir",
+      path.join(tmp, "empty"),
+      "--backend",
+      "wasm"
+    ])
     expect(Exit.isFailure(exit)).toBe(true)
     expect(output).toContain('needs the "harvest" stage to be complete')
   })
@@ -113,7 +143,13 @@ describe("progress reporter", () => {
     ;(stream as unknown as PassThrough).on("data", (d: Buffer) => {
       text += d.toString()
     })
-    Object.assign(stream, { isTTY: true, columns: 120, cursorTo: () => true, clearLine: () => true, moveCursor: () => true })
+    Object.assign(stream, {
+      isTTY: true,
+      columns: 120,
+      cursorTo: () => true,
+      clearLine: () => true,
+      moveCursor: () => true
+    })
     const p = makeTerminalProgress({ stream, tty: true })
     const bar = p.start("harvest", 10, "rows")
     bar.update(5)

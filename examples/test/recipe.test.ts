@@ -1,3 +1,5 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: the tests write ${VAR} references on purpose
+// biome-ignore-all lint/suspicious/noExplicitAny: recipe JSON is edited freely in these tests
 /**
  * Recipe files: the shipped recipes decode, errors name the offending field, `${VAR}` and `--set`
  * work, paths resolve, the dry-run plan is right, and the run directory's stage bookkeeping
@@ -10,13 +12,7 @@ import { fileURLToPath } from "node:url"
 import { Effect, Exit } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
 import { applySet, decodeRecipe, expandEnv, loadRecipe } from "../src/recipe/load.js"
-import {
-  newToken,
-  readStageRecord,
-  stageFingerprint,
-  stageStatus,
-  writeStageRecord
-} from "../src/recipe/runDir.js"
+import { newToken, readStageRecord, stageFingerprint, stageStatus, writeStageRecord } from "../src/recipe/runDir.js"
 import { formatPlan, planStages } from "../src/recipe/runner.js"
 import { STAGES } from "../src/recipe/schema.js"
 
@@ -27,7 +23,8 @@ const paper = path.join(recipes, "paper-qwen2.5-3b.json")
 const tmp = mkdtempSync(path.join(tmpdir(), "crosscode-recipe-"))
 afterAll(() => rmSync(tmp, { recursive: true, force: true }))
 
-const load = (file: string, o: Parameters<typeof loadRecipe>[1] = {}) => Effect.runPromise(loadRecipe(file, { cwd: tmp, env: {}, ...o }))
+const load = (file: string, o: Parameters<typeof loadRecipe>[1] = {}) =>
+  Effect.runPromise(loadRecipe(file, { cwd: tmp, env: {}, ...o }))
 const failure = async (json: unknown, o: Parameters<typeof decodeRecipe>[2] = {}) => {
   const exit = await Effect.runPromiseExit(decodeRecipe(json, path.join(tmp, "r.json"), { cwd: tmp, env: {}, ...o }))
   if (Exit.isSuccess(exit)) throw new Error("expected a failure")
@@ -50,8 +47,15 @@ describe("shipped recipes", () => {
     const { recipe } = await load(paper)
     expect(recipe.site.layer).toBe(13)
     const dfcs = recipe.crosscoders.filter((c) => c.partition !== "none")
-    expect(recipe.crosscoders.every((c) => c.features === 8192 && c.k === 45 && c.steps === 9000 && c.batchSize === 1024 && c.lr === 1e-4)).toBe(true)
-    expect(dfcs.map((c) => c.partition)).toEqual([{ A: 0.1, B: 0.1 }, { A: 0.05, B: 0.05 }])
+    expect(
+      recipe.crosscoders.every(
+        (c) => c.features === 8192 && c.k === 45 && c.steps === 9000 && c.batchSize === 1024 && c.lr === 1e-4
+      )
+    ).toBe(true)
+    expect(dfcs.map((c) => c.partition)).toEqual([
+      { A: 0.1, B: 0.1 },
+      { A: 0.05, B: 0.05 }
+    ])
     expect(recipe.crosscoders.some((c) => c.partition === "none")).toBe(true)
     expect(recipe.steer.alphas).toEqual([1, 6, 16, 32, 64])
     expect(recipe.steer.n).toBe(40)
@@ -64,7 +68,9 @@ describe("shipped recipes", () => {
   })
 
   it("paper recipe: model directories come from the environment or the flags", async () => {
-    const fromEnv = await load(paper, { env: { CROSSCODE_MODEL_A: "/m/rl", CROSSCODE_MODEL_B: "/m/base", CROSSCODE_TOKENIZER: "/m/base" } })
+    const fromEnv = await load(paper, {
+      env: { CROSSCODE_MODEL_A: "/m/rl", CROSSCODE_MODEL_B: "/m/base", CROSSCODE_TOKENIZER: "/m/base" }
+    })
     expect(fromEnv.recipe.models).toEqual({ A: "/m/rl", B: "/m/base" })
     expect(fromEnv.recipe.tokenizer).toBe("/m/base")
     const fromFlags = await load(paper, { modelA: "x/rl", modelB: "x/base", tokenizer: "x/base" })
@@ -149,7 +155,9 @@ describe("overrides", () => {
     expect(applySet({ a: { b: [1, { c: 2 }] } }, "a.b.1.c=5").value).toEqual({ a: { b: [1, { c: 5 }] } })
     expect(applySet({}, "x.y=hello").value).toEqual({ x: { y: "hello" } })
     expect(applySet({}, "novalue").error).toContain("key.path=value")
-    const { recipe } = await load(embedded, { set: ["crosscoders.0.steps=10", "steer.alphas=[1,2]", "runDir=elsewhere"] })
+    const { recipe } = await load(embedded, {
+      set: ["crosscoders.0.steps=10", "steer.alphas=[1,2]", "runDir=elsewhere"]
+    })
     expect(recipe.crosscoders[0]!.steps).toBe(10)
     expect(recipe.steer.alphas).toEqual([1, 2])
     expect(recipe.runDir).toBe(path.join(tmp, "elsewhere"))
@@ -161,10 +169,22 @@ describe("run directory bookkeeping", () => {
     const runDir = path.join(tmp, "bookkeeping")
     const { recipe } = await load(embedded, { runDir })
     expect(stageStatus(runDir, recipe, "harvest")).toEqual({ kind: "pending", partial: false })
-    const harvest = { stage: "harvest" as const, fingerprint: stageFingerprint(recipe, "harvest"), token: newToken(), upstream: {}, completedAt: "t", seconds: 1 }
+    const harvest = {
+      stage: "harvest" as const,
+      fingerprint: stageFingerprint(recipe, "harvest"),
+      token: newToken(),
+      upstream: {},
+      completedAt: "t",
+      seconds: 1
+    }
     writeStageRecord(runDir, harvest)
     expect(stageStatus(runDir, recipe, "harvest").kind).toBe("complete")
-    writeStageRecord(runDir, { ...harvest, stage: "train", fingerprint: stageFingerprint(recipe, "train"), upstream: { harvest: harvest.token } })
+    writeStageRecord(runDir, {
+      ...harvest,
+      stage: "train",
+      fingerprint: stageFingerprint(recipe, "train"),
+      upstream: { harvest: harvest.token }
+    })
     expect(stageStatus(runDir, recipe, "train").kind).toBe("complete")
     // a different recipe: both stale (train's fingerprint includes the harvest settings)
     const changed = { ...recipe, harvest: { ...recipe.harvest, maxLength: 64 } }
@@ -181,7 +201,16 @@ describe("run directory bookkeeping", () => {
     const plan = planStages({ file: embedded, recipe, raw: {} })
     expect(plan.find((p) => p.stage === "harvest")?.action).toBe("skip")
     expect(plan.find((p) => p.stage === "train")?.action).toBe("rerun")
-    expect(planStages({ file: embedded, recipe: changed, raw: {} }).find((p) => p.stage === "harvest")?.action).toBe("refuse")
-    expect(planStages({ file: embedded, recipe, raw: {} }, { force: ["train"] }).map((p) => p.action)).toEqual(["skip", "rerun", "rerun", "rerun", "rerun", "rerun"])
+    expect(planStages({ file: embedded, recipe: changed, raw: {} }).find((p) => p.stage === "harvest")?.action).toBe(
+      "refuse"
+    )
+    expect(planStages({ file: embedded, recipe, raw: {} }, { force: ["train"] }).map((p) => p.action)).toEqual([
+      "skip",
+      "rerun",
+      "rerun",
+      "rerun",
+      "rerun",
+      "rerun"
+    ])
   })
 })

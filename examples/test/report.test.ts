@@ -26,10 +26,24 @@ const here = path.dirname(fileURLToPath(import.meta.url))
 const tmp = mkdtempSync(path.join(tmpdir(), "crosscode-report-"))
 afterAll(() => rmSync(tmp, { recursive: true, force: true }))
 
-const recipe: Recipe = (await Effect.runPromise(loadRecipe(path.resolve(here, "../recipes/embedded.json"), { cwd: tmp, env: {} }))).recipe
+const recipe: Recipe = (
+  await Effect.runPromise(loadRecipe(path.resolve(here, "../recipes/embedded.json"), { cwd: tmp, env: {} }))
+).recipe
 
-const rate = (k: number, n: number) => ({ n, k, pct: (100 * k) / n, lo: Math.max(0, (100 * k) / n - 10), hi: Math.min(100, (100 * k) / n + 10) })
-const cond = (run: string, k: number): ConditionStats => ({ run, n: 40, tool: rate(k, 40), format: rate(k, 40), score: { mean: k / 40, sd: 0.5 } })
+const rate = (k: number, n: number) => ({
+  n,
+  k,
+  pct: (100 * k) / n,
+  lo: Math.max(0, (100 * k) / n - 10),
+  hi: Math.min(100, (100 * k) / n + 10)
+})
+const cond = (run: string, k: number): ConditionStats => ({
+  run,
+  n: 40,
+  tool: rate(k, 40),
+  format: rate(k, 40),
+  score: { mean: k / 40, sd: 0.5 }
+})
 const delta = (clean: number, treated: number): DeltaStats => ({
   n: 40,
   clean,
@@ -57,7 +71,18 @@ const ccSummary = (name: string, dfc: boolean): CrosscoderSummary => {
   return {
     name,
     spec,
-    config: { architecture: { sources: [{ model: "A", site: "block_output.2" }, { model: "B", site: "block_output.2" }], dim: 8, features: F }, sparsity: { kind: "topk", k: 4 }, partition: { kind: dfc ? "dfc" : "none" } },
+    config: {
+      architecture: {
+        sources: [
+          { model: "A", site: "block_output.2" },
+          { model: "B", site: "block_output.2" }
+        ],
+        dim: 8,
+        features: F
+      },
+      sparsity: { kind: "topk", k: 4 },
+      partition: { kind: dfc ? "dfc" : "none" }
+    },
     steps: 300,
     final: curve(300, 0.91),
     groups: dfc
@@ -74,7 +99,13 @@ const ccSummary = (name: string, dfc: boolean): CrosscoderSummary => {
   }
 }
 
-const cell = (partition: string, kPercent: number, alpha: number, features: Array<number>, steered: number | undefined): SweepCell => ({
+const cell = (
+  partition: string,
+  kPercent: number,
+  alpha: number,
+  features: Array<number>,
+  steered: number | undefined
+): SweepCell => ({
   id: `${partition}|k${kPercent}|a${alpha}`,
   partition,
   kPercent,
@@ -84,7 +115,17 @@ const cell = (partition: string, kPercent: number, alpha: number, features: Arra
   status: steered === undefined ? "empty" : "done",
   ...(steered === undefined
     ? {}
-    : { run: `steer|${alpha}`, stats: { n: 40, clean: 30, steered, delta: steered - 30, ci: { lo: steered - 40, hi: steered - 20, level: 0.95, p: 0.001 }, mcnemar: { rescued: 10, broken: 0, p: 0.002 } } }),
+    : {
+        run: `steer|${alpha}`,
+        stats: {
+          n: 40,
+          clean: 30,
+          steered,
+          delta: steered - 30,
+          ci: { lo: steered - 40, hi: steered - 20, level: 0.95, p: 0.001 },
+          mcnemar: { rescued: 10, broken: 0, p: 0.002 }
+        }
+      }),
   configHash: "h"
 })
 
@@ -116,8 +157,16 @@ const evaluate: EvalSummary = {
   promptSet: "eval.jsonl",
   clean: { A: cond("clean", 12), B: cond("clean", 1) },
   crosscoders: [
-    { name: "dfc", recon: { A: cond("recon:dfc", 18), B: cond("recon:dfc", 2) }, delta: { A: delta(30, 45), B: delta(2.5, 5) } },
-    { name: "cc", recon: { A: cond("recon:cc", 16), B: cond("recon:cc", 3) }, delta: { A: delta(30, 40), B: delta(2.5, 7.5) } }
+    {
+      name: "dfc",
+      recon: { A: cond("recon:dfc", 18), B: cond("recon:dfc", 2) },
+      delta: { A: delta(30, 45), B: delta(2.5, 5) }
+    },
+    {
+      name: "cc",
+      recon: { A: cond("recon:cc", 16), B: cond("recon:cc", 3) },
+      delta: { A: delta(30, 40), B: delta(2.5, 7.5) }
+    }
   ]
 }
 
@@ -142,7 +191,15 @@ const rank: RankSummary = {
       meanGeneral: 0.01,
       passesFilter: true,
       relativeNormA: 1,
-      topTexts: [{ row: 17, activation: 7.25, dataset: "toolrl", id: "t:1", text: "<tool_call>\n{\"name\": \"a|b\"}\n</tool_call> `tick`" }]
+      topTexts: [
+        {
+          row: 17,
+          activation: 7.25,
+          dataset: "toolrl",
+          id: "t:1",
+          text: '<tool_call>\n{"name": "a|b"}\n</tool_call> `tick`'
+        }
+      ]
     }
   ]
 }
@@ -152,9 +209,30 @@ const data: ReportData = {
   runDir: path.join(tmp, "run"),
   generatedAt: "2026-01-01T00:00:00Z",
   recipe,
-  harvest: { rows: 4000, shards: 2, datasets: ["toolrl", "general"], dim: 128, sources: [{ model: "A", site: "block_output.2" }, { model: "B", site: "block_output.2" }], seconds: 50, rowsPerSecond: 80 },
+  harvest: {
+    rows: 4000,
+    shards: 2,
+    datasets: ["toolrl", "general"],
+    dim: 128,
+    sources: [
+      { model: "A", site: "block_output.2" },
+      { model: "B", site: "block_output.2" }
+    ],
+    seconds: 50,
+    rowsPerSecond: 80
+  },
   crosscoders: [
-    { summary: ccSummary("dfc", true), curve: [curve(100, 0.8), curve(200, 0.88), curve(300, 0.91)], log: [25, 50, 75].map((step) => ({ step, loss: 0.1, mse: 0.09, l0: 16, l0PerGroup: { "exclusive:A": 1, "exclusive:B": 1, shared: 14 } })) },
+    {
+      summary: ccSummary("dfc", true),
+      curve: [curve(100, 0.8), curve(200, 0.88), curve(300, 0.91)],
+      log: [25, 50, 75].map((step) => ({
+        step,
+        loss: 0.1,
+        mse: 0.09,
+        l0: 16,
+        l0PerGroup: { "exclusive:A": 1, "exclusive:B": 1, shared: 14 }
+      }))
+    },
     { summary: ccSummary("cc", false), curve: [curve(100, 0.82), curve(300, 0.92)], log: [] }
   ],
   evaluate,
@@ -167,7 +245,13 @@ describe("report", () => {
     const out = path.join(tmp, "report")
     const files = await Effect.runPromise(writeReport(data, out))
     expect(files.plots.map((p) => path.basename(p)).sort()).toEqual(
-      ["alpha-curves.svg", "decoder-norms.svg", "reconstruction.svg", "steering-heatmap.svg", "training-curves.svg"].sort()
+      [
+        "alpha-curves.svg",
+        "decoder-norms.svg",
+        "reconstruction.svg",
+        "steering-heatmap.svg",
+        "training-curves.svg"
+      ].sort()
     )
     for (const p of files.plots) {
       const svg = readFileSync(p, "utf8")
@@ -182,13 +266,16 @@ describe("report", () => {
     // the steering grid, best cell and the B-exclusive check
     expect(md).toContain("*A-excl: Δ tool correctness in pp (steered %)*")
     expect(md).toContain("| 10% (1) | +0.0 (30.0) | +6.0 (36.0) | +16.0 (46.0) | +32.0 (62.0) |")
-    expect(md).toContain("Best cell — best-of-grid (no multiple-comparison correction): A-excl, k = 10% (|S| = 1: features 3), α = 32: 30.0% → 62.0%")
+    expect(md).toContain(
+      "Best cell — best-of-grid (no multiple-comparison correction): A-excl, k = 10% (|S| = 1: features 3), α = 32: 30.0% → 62.0%"
+    )
     expect(md).toContain("largest |Δ| = 0.0 pp (exactly zero")
     // top features with their texts, escaped for a table
     expect(md).toContain("| #3 | exclusive:A | 12.50 | 0.990 | 97% / 1% | 1.00 |")
     expect(md).toContain('`(7.25, toolrl) <tool_call> {"name": "a\\|b"} </tool_call> \'tick\'`')
     // plots referenced
-    for (const p of ["steering-heatmap", "alpha-curves", "decoder-norms", "training-curves", "reconstruction"]) expect(md).toContain(`(${p}.svg)`)
+    for (const p of ["steering-heatmap", "alpha-curves", "decoder-norms", "training-curves", "reconstruction"])
+      expect(md).toContain(`(${p}.svg)`)
     const html = readFileSync(files.html!, "utf8")
     expect(html).toContain("<svg")
     expect(html).toContain("&lt;tool_call&gt;")
@@ -222,21 +309,32 @@ describe("report", () => {
     const put = (rel: string, value: unknown, jsonl = false) => {
       const f = path.join(runDir, rel)
       mkdirSync(path.dirname(f), { recursive: true })
-      writeFileSync(f, jsonl ? `${(value as Array<unknown>).map((v) => JSON.stringify(v)).join("\n")}\n` : JSON.stringify(value))
+      writeFileSync(
+        f,
+        jsonl ? `${(value as Array<unknown>).map((v) => JSON.stringify(v)).join("\n")}\n` : JSON.stringify(value)
+      )
     }
     put("recipe.json", { file: path.resolve(here, "../recipes/embedded.json"), recipe: { ...recipe, runDir } })
     put("harvest/summary.json", data.harvest)
     put("train/dfc/summary.json", data.crosscoders[0]!.summary)
     put("train/dfc/curve.jsonl", data.crosscoders[0]!.curve, true)
-    put("train/dfc/metrics.jsonl", [{ step: 25, loss: 0.2, terms: { mse: 0.19 }, l0: 16, l0PerGroup: { shared: 16 } }], true)
+    put(
+      "train/dfc/metrics.jsonl",
+      [{ step: 25, loss: 0.2, terms: { mse: 0.19 }, l0: 16, l0PerGroup: { shared: 16 } }],
+      true
+    )
     put("evaluate/summary.json", evaluate)
     put("rank/dfc/top-features.json", rank)
     put("steer/sweep.json", sweep)
     expect(collectReportData(runDir, recipe).crosscoders.map((c) => c.summary.name)).toEqual(["dfc"])
     const log = vi.spyOn(console, "log").mockImplementation(() => {})
     try {
-      await Effect.runPromise(runCli(["report", runDir]).pipe(Effect.provide(Layer.mergeAll(NodeServices.layer, Progress.layerSilent))))
-      expect(log.mock.calls.flat().join("\n")).toContain("best steering cell (best-of-grid): A-excl |S| = 1 (features 3), α = 32: 30.0% → 62.0%")
+      await Effect.runPromise(
+        runCli(["report", runDir]).pipe(Effect.provide(Layer.mergeAll(NodeServices.layer, Progress.layerSilent)))
+      )
+      expect(log.mock.calls.flat().join("\n")).toContain(
+        "best steering cell (best-of-grid): A-excl |S| = 1 (features 3), α = 32: 30.0% → 62.0%"
+      )
     } finally {
       log.mockRestore()
     }

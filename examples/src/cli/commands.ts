@@ -26,18 +26,37 @@ export const VERSION = "0.1.0"
 
 const BACKENDS = ["auto", "tensorflow-gpu", "tensorflow", "wasm", "webgpu", "cpu"] as const
 
-const recipeArg = Argument.String("recipe").pipe(Argument.withDescription("Recipe file (JSON), e.g. examples/recipes/embedded.json"))
+const recipeArg = Argument.String("recipe").pipe(
+  Argument.withDescription("Recipe file (JSON), e.g. examples/recipes/embedded.json")
+)
 
 const shared = {
-  modelA: Flag.String("model-a").pipe(Flag.withDescription("Directory of model A (overrides the recipe's models.A)"), Flag.optional),
-  modelB: Flag.String("model-b").pipe(Flag.withDescription("Directory of model B (overrides the recipe's models.B)"), Flag.optional),
-  tokenizer: Flag.String("tokenizer").pipe(Flag.withDescription("Tokenizer directory (overrides the recipe's tokenizer)"), Flag.optional),
-  runDir: Flag.String("run-dir").pipe(Flag.withDescription("Run directory (overrides the recipe's runDir)"), Flag.optional),
+  modelA: Flag.String("model-a").pipe(
+    Flag.withDescription("Directory of model A (overrides the recipe's models.A)"),
+    Flag.optional
+  ),
+  modelB: Flag.String("model-b").pipe(
+    Flag.withDescription("Directory of model B (overrides the recipe's models.B)"),
+    Flag.optional
+  ),
+  tokenizer: Flag.String("tokenizer").pipe(
+    Flag.withDescription("Tokenizer directory (overrides the recipe's tokenizer)"),
+    Flag.optional
+  ),
+  runDir: Flag.String("run-dir").pipe(
+    Flag.withDescription("Run directory (overrides the recipe's runDir)"),
+    Flag.optional
+  ),
   set: Flag.String("set").pipe(
-    Flag.withDescription("Override a recipe field before validation: key.path=value (value is JSON, else a string); repeatable"),
+    Flag.withDescription(
+      "Override a recipe field before validation: key.path=value (value is JSON, else a string); repeatable"
+    ),
     Flag.atLeast(0)
   ),
-  backend: Flag.Literals("backend", BACKENDS).pipe(Flag.withDescription("TensorFlow.js backend (overrides the recipe and CROSSCODE_BACKEND)"), Flag.optional)
+  backend: Flag.Literals("backend", BACKENDS).pipe(
+    Flag.withDescription("TensorFlow.js backend (overrides the recipe and CROSSCODE_BACKEND)"),
+    Flag.optional
+  )
 }
 
 interface SharedInput {
@@ -66,7 +85,11 @@ const loadRecipeOrRun = (target: string, overrides: RecipeOverrides): Effect.Eff
     return Effect.gen(function* () {
       const stored = yield* Effect.try({
         try: () => JSON.parse(readFileSync(file, "utf8")) as { file: string; recipe: unknown },
-        catch: (e) => new RecipeError({ file, message: `${abs} is not a run directory (no readable recipe.json): ${errorMessage(e)}` })
+        catch: (e) =>
+          new RecipeError({
+            file,
+            message: `${abs} is not a run directory (no readable recipe.json): ${errorMessage(e)}`
+          })
       })
       return yield* decodeRecipe(stored.recipe, stored.file, { ...overrides, runDir: overrides.runDir ?? abs })
     })
@@ -84,9 +107,14 @@ const toUserError = (e: unknown) =>
   })
 
 /** Loads the recipe and runs `options` with the tensor backend and the crosscoder plugins. */
-export const execute = (input: SharedInput, options: RunOptions & { readonly dryRun?: boolean; readonly headline?: boolean }) =>
+export const execute = (
+  input: SharedInput,
+  options: RunOptions & { readonly dryRun?: boolean; readonly headline?: boolean }
+) =>
   Effect.gen(function* () {
-    const loaded = yield* (options.stages?.length === 1 && options.stages[0] === "report" ? loadRecipeOrRun : loadRecipe)(input.recipe, overridesOf(input))
+    const loaded = yield* (
+      options.stages?.length === 1 && options.stages[0] === "report" ? loadRecipeOrRun : loadRecipe
+    )(input.recipe, overridesOf(input))
     if (options.dryRun === true) {
       yield* Console.log(formatPlan(loaded, planStages(loaded, options)))
       return
@@ -104,7 +132,10 @@ const runCommand = Command.make(
   {
     recipe: recipeArg,
     ...shared,
-    dryRun: Flag.Boolean("dry-run").pipe(Flag.withDescription("Validate the recipe and print the stage plan; run nothing"), Flag.withDefault(false)),
+    dryRun: Flag.Boolean("dry-run").pipe(
+      Flag.withDescription("Validate the recipe and print the stage plan; run nothing"),
+      Flag.withDefault(false)
+    ),
     force: Flag.Literals("force", STAGES).pipe(
       Flag.withDescription("Rerun this stage from scratch, and every stage after it (repeatable)"),
       Flag.atLeast(0)
@@ -116,11 +147,19 @@ const runCommand = Command.make(
     return execute(i, { stages: STAGES.slice(0, last + 1), force: i.force, dryRun: i.dryRun })
   }
 ).pipe(
-  Command.withDescription("Run a recipe: harvest → train → evaluate → rank → steer → report, resuming whatever is already done"),
+  Command.withDescription(
+    "Run a recipe: harvest → train → evaluate → rank → steer → report, resuming whatever is already done"
+  ),
   Command.withExamples([
     { command: "crosscode run examples/recipes/embedded.json", description: "The study on the embedded model pair" },
-    { command: "crosscode run examples/recipes/paper-qwen2.5-3b.json --dry-run", description: "Check a recipe and see what would run" },
-    { command: "crosscode run examples/recipes/embedded.json --force steer", description: "Redo the steering sweep and the report" }
+    {
+      command: "crosscode run examples/recipes/paper-qwen2.5-3b.json --dry-run",
+      description: "Check a recipe and see what would run"
+    },
+    {
+      command: "crosscode run examples/recipes/embedded.json --force steer",
+      description: "Redo the steering sweep and the report"
+    }
   ])
 )
 
@@ -138,18 +177,25 @@ const stageCommand = (stage: Exclude<Stage, "report">) =>
     {
       recipe: recipeArg,
       ...shared,
-      force: Flag.Boolean("force").pipe(Flag.withDescription(`Rerun ${stage} from scratch (deletes <runDir>/${stage})`), Flag.withDefault(false))
+      force: Flag.Boolean("force").pipe(
+        Flag.withDescription(`Rerun ${stage} from scratch (deletes <runDir>/${stage})`),
+        Flag.withDefault(false)
+      )
     },
     (i) => execute(i, { stages: [stage], force: i.force ? [stage] : [], cascade: false, headline: false })
   ).pipe(
     Command.withDescription(`${STAGE_HELP[stage]}. Needs the earlier stages to be complete; resumes a partial run.`),
-    Command.withExamples([{ command: `crosscode ${stage} examples/recipes/embedded.json`, description: `Run only the ${stage} stage` }])
+    Command.withExamples([
+      { command: `crosscode ${stage} examples/recipes/embedded.json`, description: `Run only the ${stage} stage` }
+    ])
   )
 
 const reportCommand = Command.make(
   "report",
   {
-    recipe: Argument.String("recipe").pipe(Argument.withDescription("Recipe file, or a run directory (holding recipe.json)")),
+    recipe: Argument.String("recipe").pipe(
+      Argument.withDescription("Recipe file, or a run directory (holding recipe.json)")
+    ),
     ...shared
   },
   (i) => execute(i, { stages: ["report"], headline: true })
@@ -162,7 +208,11 @@ const reportCommand = Command.make(
 
 export const crosscode = Command.make("crosscode").pipe(
   Command.withDescription("Model diffing with crosscoders: run the tool-use study (or any recipe) stage by stage"),
-  Command.withSubcommands([runCommand, ...(["harvest", "train", "evaluate", "rank", "steer"] as const).map(stageCommand), reportCommand])
+  Command.withSubcommands([
+    runCommand,
+    ...(["harvest", "train", "evaluate", "rank", "steer"] as const).map(stageCommand),
+    reportCommand
+  ])
 )
 
 /** Runs the CLI on `argv` (without the node and script paths). */

@@ -35,7 +35,13 @@ export interface ProgressShape {
 }
 
 export type ProgressEvent =
-  | { readonly type: "start"; readonly label: string; readonly total: number; readonly unit: string; readonly initial: number }
+  | {
+      readonly type: "start"
+      readonly label: string
+      readonly total: number
+      readonly unit: string
+      readonly initial: number
+    }
   | { readonly type: "update"; readonly label: string; readonly done: number; readonly total: number }
   | { readonly type: "finish"; readonly label: string; readonly done: number; readonly total: number }
   | { readonly type: "log"; readonly line: string }
@@ -73,7 +79,15 @@ class Meter {
 }
 
 /** One text line describing a bar (used off a TTY). */
-export const progressLine = (label: string, done: number, total: number, unit: string, rate: number, eta: number, detail?: string) => {
+export const progressLine = (
+  label: string,
+  done: number,
+  total: number,
+  unit: string,
+  rate: number,
+  eta: number,
+  detail?: string
+) => {
   const pct = total > 0 ? ` (${((100 * done) / total).toFixed(1)}%)` : ""
   return `[${label}] ${done}/${total} ${unit}${pct} ${formatRate(rate)} ${unit}/s ETA ${formatDuration(eta)}${detail ? ` ${detail}` : ""}`
 }
@@ -107,7 +121,9 @@ export const makeTerminalProgress = (options: TerminalOptions = {}): ProgressSha
           },
           finish: (info) => {
             const s = meter.stats(done)
-            log(`[${label}] done: ${done}/${meter.total} ${unit} in ${formatDuration(s.elapsed)} (${formatRate(s.rate)} ${unit}/s)${info?.detail ? ` ${info.detail}` : ""}`)
+            log(
+              `[${label}] done: ${done}/${meter.total} ${unit} in ${formatDuration(s.elapsed)} (${formatRate(s.rate)} ${unit}/s)${info?.detail ? ` ${info.detail}` : ""}`
+            )
           }
         }
       }
@@ -207,7 +223,9 @@ export const collectProgress = (events: Array<ProgressEvent>): ProgressShape => 
  */
 export const cliLogger = (progress: ProgressShape) =>
   Logger.make<unknown, void>(({ message, logLevel, date, cause }) => {
-    const parts = (Array.isArray(message) ? message : [message]).map((m) => (typeof m === "string" ? m : JSON.stringify(m)))
+    const parts = (Array.isArray(message) ? message : [message]).map((m) =>
+      typeof m === "string" ? m : JSON.stringify(m)
+    )
     const time = date.toISOString().slice(11, 19)
     let line = `${time} ${logLevel.toUpperCase().padEnd(5)} ${parts.join(" ")}`
     if (cause.reasons.length > 0) line += `\n${Cause.pretty(cause)}`
@@ -216,9 +234,11 @@ export const cliLogger = (progress: ProgressShape) =>
 
 export class Progress extends Context.Service<Progress, ProgressShape>()("@crosscode/examples/Progress") {
   /** stderr: bars on a TTY, periodic lines otherwise. */
-  static readonly layerTerminal = (options: TerminalOptions = {}) => Layer.succeed(Progress, Progress.of(makeTerminalProgress(options)))
+  static readonly layerTerminal = (options: TerminalOptions = {}) =>
+    Layer.succeed(Progress, Progress.of(makeTerminalProgress(options)))
   /** Nothing is shown. */
   static readonly layerSilent = Layer.succeed(Progress, Progress.of(silentProgress))
   /** Records every event into `events` (tests). */
-  static readonly layerCollect = (events: Array<ProgressEvent>) => Layer.succeed(Progress, Progress.of(collectProgress(events)))
+  static readonly layerCollect = (events: Array<ProgressEvent>) =>
+    Layer.succeed(Progress, Progress.of(collectProgress(events)))
 }

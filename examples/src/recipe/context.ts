@@ -5,9 +5,9 @@
 import { existsSync } from "node:fs"
 import * as path from "node:path"
 import {
+  blockOutput,
   type HookSite,
   type LanguageModelShape,
-  blockOutput,
   loadModel,
   loadTokenizer,
   type TensorBackend,
@@ -76,7 +76,9 @@ export const makeRunContext = (loaded: LoadedRecipe): RunContext => {
       yield* checkModelDir(recipe.models.A, "model A", "models")
       yield* checkModelDir(recipe.models.B, "model B", "models")
       const load = (dir: string, name: string) =>
-        loadModel(dir, { name }).pipe(Effect.mapError((e) => new StageError({ stage: "models", message: `cannot load ${dir}: ${e.message}` })))
+        loadModel(dir, { name }).pipe(
+          Effect.mapError((e) => new StageError({ stage: "models", message: `cannot load ${dir}: ${e.message}` }))
+        )
       const A = yield* load(recipe.models.A, "A")
       const B = yield* load(recipe.models.B, "B")
       yield* Effect.logInfo(`loaded models A = ${recipe.models.A}, B = ${recipe.models.B}`)
@@ -87,7 +89,9 @@ export const makeRunContext = (loaded: LoadedRecipe): RunContext => {
     Effect.gen(function* () {
       yield* checkModelDir(recipe.tokenizer ?? recipe.models.B, "tokenizer", "models")
       return yield* loadTokenizer(recipe.tokenizer ?? recipe.models.B).pipe(
-        Effect.mapError((e) => new StageError({ stage: "models", message: `cannot load the tokenizer: ${errorMessage(e)}` }))
+        Effect.mapError(
+          (e) => new StageError({ stage: "models", message: `cannot load the tokenizer: ${errorMessage(e)}` })
+        )
       )
     })
   )
@@ -97,7 +101,13 @@ export const makeRunContext = (loaded: LoadedRecipe): RunContext => {
     if (m === undefined) {
       m = memo(() =>
         loadCrosscoder(crosscoderDir(runDir, name)).pipe(
-          Effect.mapError((e) => new StageError({ stage: "train", message: `cannot load crosscoder "${name}" (has train run?): ${errorMessage(e)}` }))
+          Effect.mapError(
+            (e) =>
+              new StageError({
+                stage: "train",
+                message: `cannot load crosscoder "${name}" (has train run?): ${errorMessage(e)}`
+              })
+          )
         )
       )
       crosscoders.set(name, m)

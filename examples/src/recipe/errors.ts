@@ -19,7 +19,12 @@ export class ReportError extends Schema.TaggedError<ReportError>()("ReportError"
 
 export const errorMessage = (e: unknown): string => {
   if (e instanceof Error) return e.message
-  if (typeof e === "object" && e !== null && "message" in e && typeof (e as { message: unknown }).message === "string") {
+  if (
+    typeof e === "object" &&
+    e !== null &&
+    "message" in e &&
+    typeof (e as { message: unknown }).message === "string"
+  ) {
     return (e as { message: string }).message
   }
   return String(e)

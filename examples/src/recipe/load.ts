@@ -81,11 +81,13 @@ export const applySet = (value: unknown, assignment: string): { value: unknown; 
   for (let i = 0; i < keys.length - 1; i++) {
     const k = keys[i]!
     const container = node as Record<string, unknown>
-    if (typeof container !== "object" || container === null) return { value, error: `--set "${assignment}": ${keys.slice(0, i).join(".")} is not an object` }
+    if (typeof container !== "object" || container === null)
+      return { value, error: `--set "${assignment}": ${keys.slice(0, i).join(".")} is not an object` }
     if (container[k] === undefined) container[k] = /^\d+$/.test(keys[i + 1]!) ? [] : {}
     node = container[k]
   }
-  if (typeof node !== "object" || node === null) return { value, error: `--set "${assignment}": ${keys.slice(0, -1).join(".")} is not an object` }
+  if (typeof node !== "object" || node === null)
+    return { value, error: `--set "${assignment}": ${keys.slice(0, -1).join(".")} is not an object` }
   ;(node as Record<string, unknown>)[keys[keys.length - 1]!] = parsed
   return { value: root }
 }
@@ -100,14 +102,19 @@ export const checkRecipe = (r: Recipe): Array<string> => {
     if (c.k > c.features) problems.push(`["crosscoders"][${i}]["k"]: k = ${c.k} exceeds features = ${c.features}`)
     if (c.partition !== "none") {
       for (const m of Object.keys(c.partition)) {
-        if (m !== "A" && m !== "B") problems.push(`["crosscoders"][${i}]["partition"]: unknown model "${m}" (models are A and B)`)
+        if (m !== "A" && m !== "B")
+          problems.push(`["crosscoders"][${i}]["partition"]: unknown model "${m}" (models are A and B)`)
       }
       const total = Object.values(c.partition).reduce((a, b) => a + b, 0)
-      if (total >= 1) problems.push(`["crosscoders"][${i}]["partition"]: exclusive shares sum to ${total}, leaving no shared features`)
+      if (total >= 1)
+        problems.push(
+          `["crosscoders"][${i}]["partition"]: exclusive shares sum to ${total}, leaving no shared features`
+        )
     }
   })
   const known = (where: string, list: ReadonlyArray<string> | undefined) => {
-    for (const n of list ?? []) if (!names.includes(n)) problems.push(`${where}: unknown crosscoder "${n}" (defined: ${names.join(", ")})`)
+    for (const n of list ?? [])
+      if (!names.includes(n)) problems.push(`${where}: unknown crosscoder "${n}" (defined: ${names.join(", ")})`)
   }
   known(`["evaluate"]["crosscoders"]`, r.evaluate.crosscoders)
   known(`["rank"]["crosscoders"]`, r.rank.crosscoders)
@@ -142,9 +149,10 @@ export const decodeRecipe = (
     if (expanded.missing.length > 0) {
       return yield* fail(`environment variables not set and without a default: ${expanded.missing.join(", ")}`)
     }
-    const decoded = yield* Schema.decodeUnknownEffect(Recipe)(expanded.value, { errors: "all", onExcessProperty: "error" }).pipe(
-      Effect.mapError((e) => fail(`invalid recipe:\n${e.message}`))
-    )
+    const decoded = yield* Schema.decodeUnknownEffect(Recipe)(expanded.value, {
+      errors: "all",
+      onExcessProperty: "error"
+    }).pipe(Effect.mapError((e) => fail(`invalid recipe:\n${e.message}`)))
     const problems = checkRecipe(decoded)
     if (problems.length > 0) return yield* fail(`invalid recipe:\n${problems.join("\n")}`)
     const base = file === "<inline>" ? (overrides.cwd ?? process.cwd()) : path.dirname(file)
@@ -170,7 +178,10 @@ export const decodeRecipe = (
         text:
           text.kind === "paper"
             ? { ...text, web: resolveSource(text.web, base), tool: resolveSource(text.tool, base) }
-            : { ...text, sources: text.sources.map((s) => resolveSource(s, base)) as [TextSourceSpec, ...Array<TextSourceSpec>] }
+            : {
+                ...text,
+                sources: text.sources.map((s) => resolveSource(s, base)) as [TextSourceSpec, ...Array<TextSourceSpec>]
+              }
       },
       evaluate: { ...decoded.evaluate, prompts: resolvePrompts(decoded.evaluate.prompts, base) },
       rank: {

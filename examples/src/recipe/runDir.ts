@@ -40,7 +40,13 @@ export const UPSTREAM: Readonly<Record<Stage, ReadonlyArray<Stage>>> = {
 
 /** The recipe sections a stage depends on (cumulative). */
 export const stageInputs = (recipe: Recipe, stage: Stage): unknown => {
-  const harvest = { models: recipe.models, tokenizer: recipe.tokenizer, site: recipe.site, seed: recipe.seed, harvest: recipe.harvest }
+  const harvest = {
+    models: recipe.models,
+    tokenizer: recipe.tokenizer,
+    site: recipe.site,
+    seed: recipe.seed,
+    harvest: recipe.harvest
+  }
   const train = { ...harvest, crosscoders: recipe.crosscoders }
   switch (stage) {
     case "harvest":
@@ -52,13 +58,19 @@ export const stageInputs = (recipe: Recipe, stage: Stage): unknown => {
     case "rank":
       return { ...train, rank: recipe.rank }
     case "steer":
-      return { ...train, rank: recipe.rank, steer: recipe.steer, prompts: recipe.steer.prompts ?? recipe.evaluate.prompts }
+      return {
+        ...train,
+        rank: recipe.rank,
+        steer: recipe.steer,
+        prompts: recipe.steer.prompts ?? recipe.evaluate.prompts
+      }
     case "report":
       return { recipe }
   }
 }
 
-export const stageFingerprint = (recipe: Recipe, stage: Stage): string => fnv1a64(stableStringify(stageInputs(recipe, stage)))
+export const stageFingerprint = (recipe: Recipe, stage: Stage): string =>
+  fnv1a64(stableStringify(stageInputs(recipe, stage)))
 
 export const stageDir = (runDir: string, stage: Stage) => path.join(runDir, stage)
 const recordFile = (runDir: string, stage: Stage) => path.join(stageDir(runDir, stage), "stage.json")
@@ -80,7 +92,8 @@ export const writeStageRecord = (runDir: string, record: StageRecord) => {
   renameSync(`${f}.tmp`, f)
 }
 
-export const removeStage = (runDir: string, stage: Stage) => rmSync(stageDir(runDir, stage), { recursive: true, force: true })
+export const removeStage = (runDir: string, stage: Stage) =>
+  rmSync(stageDir(runDir, stage), { recursive: true, force: true })
 
 export const newToken = () => `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`
 

@@ -86,7 +86,13 @@ export const describeStage = (r: Recipe, stage: Stage): Array<string> => {
     case "train":
       return r.crosscoders.map(
         (c) =>
-          `${c.name}: D = ${c.features}, k = ${c.k}, ${c.partition === "none" ? "plain crosscoder" : `DFC ${Object.entries(c.partition).map(([m, s]) => `${m} ${pct(s)}`).join(" / ")} exclusive`}, λ_sh ${c.lambdas?.shared ?? 1e-3} λ_excl ${c.lambdas?.exclusive ?? 1e-3}, ${c.steps} steps × batch ${c.batchSize}, lr ${c.lr}`
+          `${c.name}: D = ${c.features}, k = ${c.k}, ${
+            c.partition === "none"
+              ? "plain crosscoder"
+              : `DFC ${Object.entries(c.partition)
+                  .map(([m, s]) => `${m} ${pct(s)}`)
+                  .join(" / ")} exclusive`
+          }, λ_sh ${c.lambdas?.shared ?? 1e-3} λ_excl ${c.lambdas?.exclusive ?? 1e-3}, ${c.steps} steps × batch ${c.batchSize}, lr ${c.lr}`
       )
     case "evaluate":
       return [
@@ -121,9 +127,14 @@ const statusReason = (st: StageStatus): { action: PlannedAction; reason: string 
     case "complete":
       return { action: "skip", reason: `complete (${st.record.completedAt})` }
     case "pending":
-      return st.partial ? { action: "resume", reason: "partial output found: resuming" } : { action: "run", reason: "not run yet" }
+      return st.partial
+        ? { action: "resume", reason: "partial output found: resuming" }
+        : { action: "run", reason: "not run yet" }
     case "stale":
-      return { action: "refuse", reason: "completed with a different recipe: pass --force to rerun it, or use another runDir" }
+      return {
+        action: "refuse",
+        reason: "completed with a different recipe: pass --force to rerun it, or use another runDir"
+      }
     case "outdated":
       return { action: "rerun", reason: `its input stage "${st.because}" was rerun` }
   }

@@ -137,7 +137,7 @@ export const CrosscoderSpec = Schema.Struct({
   evalEvery: Schema.optionalKey(Positive),
   /** Rows for the periodic and final reconstruction metrics (default 4096). */
   evalRows: Schema.optionalKey(Positive),
-  /** Trainer log interval (default 25). */
+  /** Trainer log interval (default max(25, steps / 20)). */
   logEvery: Schema.optionalKey(Positive)
 })
 export type CrosscoderSpec = typeof CrosscoderSpec.Type

@@ -15,6 +15,7 @@ import {
 } from "@crosscode/activations"
 import {
   type EvalItem,
+  formatScorer,
   loadToolRlJson,
   loadToolRlParquet,
   makeTask,
@@ -22,8 +23,7 @@ import {
   paperRubricScorer,
   parseToolRlTools,
   pythonSample,
-  type Task,
-  formatScorer
+  type Task
 } from "@crosscode/eval"
 import { Effect, Stream } from "effect"
 import { errorMessage, StageError } from "./errors.js"
@@ -35,9 +35,17 @@ export const textSource = (spec: TextSourceSpec): TextSourceShape => {
     case "jsonl":
       return jsonlSource({ path: spec.path, ...(spec.field !== undefined ? { field: spec.field } : {}), ...dataset })
     case "text":
-      return plainTextSource({ path: spec.path, ...(spec.split !== undefined ? { split: spec.split } : {}), ...dataset })
+      return plainTextSource({
+        path: spec.path,
+        ...(spec.split !== undefined ? { split: spec.split } : {}),
+        ...dataset
+      })
     case "parquet":
-      return parquetSource({ path: spec.path, ...(spec.column !== undefined ? { column: spec.column } : {}), ...dataset })
+      return parquetSource({
+        path: spec.path,
+        ...(spec.column !== undefined ? { column: spec.column } : {}),
+        ...dataset
+      })
     case "toolrl":
       return toolrlSource({ path: spec.path, ...dataset })
   }

@@ -40,7 +40,8 @@ export interface ReportData {
   readonly sweep?: SweepResult
 }
 
-const readJson = <A>(file: string): A | undefined => (existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as A) : undefined)
+const readJson = <A>(file: string): A | undefined =>
+  existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as A) : undefined
 
 const readJsonl = <A>(file: string): Array<A> => {
   if (!existsSync(file)) return []
@@ -70,7 +71,13 @@ export const collectReportData = (runDir: string, recipe: Recipe): ReportData =>
     const summary = readJson<CrosscoderSummary>(path.join(dir, "summary.json"))
     if (summary === undefined) continue
     const log = byStep(
-      readJsonl<{ step: number; loss: number; terms: Record<string, number>; l0: number; l0PerGroup: Record<string, number> }>(path.join(dir, "metrics.jsonl"))
+      readJsonl<{
+        step: number
+        loss: number
+        terms: Record<string, number>
+        l0: number
+        l0PerGroup: Record<string, number>
+      }>(path.join(dir, "metrics.jsonl"))
     ).map((p) => ({ step: p.step, loss: p.loss, mse: p.terms.mse ?? Number.NaN, l0: p.l0, l0PerGroup: p.l0PerGroup }))
     crosscoders.push({ summary, curve: byStep(readJsonl<CurvePoint>(path.join(dir, "curve.jsonl"))), log })
   }

@@ -42,7 +42,8 @@ const pct = (r: Rate) => `${f1(r.pct)}% [${f1(r.lo)}, ${f1(r.hi)}]`
 const pval = (p: number) => (p < 1e-4 ? p.toExponential(1) : p.toPrecision(2))
 const deltaText = (d: DeltaStats) =>
   `${signed(d.delta)} pp${d.ci !== undefined ? ` [${signed(d.ci.lo)}, ${signed(d.ci.hi)}]` : ""}`
-const mcn = (d: DeltaStats) => (d.mcnemar !== undefined ? `${d.mcnemar.rescued} / ${d.mcnemar.broken} (p ${pval(d.mcnemar.p)})` : "–")
+const mcn = (d: DeltaStats) =>
+  d.mcnemar !== undefined ? `${d.mcnemar.rescued} / ${d.mcnemar.broken} (p ${pval(d.mcnemar.p)})` : "–"
 
 /** One line of a stored text: whitespace collapsed, cut at `max` characters. */
 export const snippet = (text: string, max = 160): string => {
@@ -51,7 +52,11 @@ export const snippet = (text: string, max = 160): string => {
 }
 
 const partitionText = (p: ReportData["recipe"]["crosscoders"][number]["partition"]) =>
-  p === "none" ? "none (plain crosscoder)" : Object.entries(p).map(([m, s]) => `${m} ${(s * 100).toFixed(0)}%`).join(", ")
+  p === "none"
+    ? "none (plain crosscoder)"
+    : Object.entries(p)
+        .map(([m, s]) => `${m} ${(s * 100).toFixed(0)}%`)
+        .join(", ")
 
 const setupSection = (data: ReportData): Section => {
   const r = data.recipe
@@ -74,7 +79,19 @@ const setupSection = (data: ReportData): Section => {
       kind: "table",
       table: {
         caption: "Crosscoders (final reconstruction on the first store rows, normalized units)",
-        columns: ["name", "D", "k", "exclusive share", "λ_sh / λ_excl", "steps", "FVE", "FVE A / B", "L0 per group", "dead", "max forbidden weight"],
+        columns: [
+          "name",
+          "D",
+          "k",
+          "exclusive share",
+          "λ_sh / λ_excl",
+          "steps",
+          "FVE",
+          "FVE A / B",
+          "L0 per group",
+          "dead",
+          "max forbidden weight"
+        ],
         rows: data.crosscoders.map(({ summary: s }) => [
           s.name,
           String(s.spec.features),
@@ -102,7 +119,8 @@ const evaluationSection = (data: ReportData, plots: ReadonlyArray<Plot>): Sectio
   const rows: Array<Array<string>> = []
   for (const m of ["A", "B"] as const) {
     rows.push([m, "clean", pct(ev.clean[m].tool), pct(ev.clean[m].format), ev.clean[m].score.mean.toFixed(2)])
-    for (const c of ev.crosscoders) rows.push([m, `recon ${c.name}`, pct(c.recon[m].tool), pct(c.recon[m].format), c.recon[m].score.mean.toFixed(2)])
+    for (const c of ev.crosscoders)
+      rows.push([m, `recon ${c.name}`, pct(c.recon[m].tool), pct(c.recon[m].format), c.recon[m].score.mean.toFixed(2)])
   }
   const deltas = ev.crosscoders.map((c) => [
     c.name,
@@ -120,8 +138,22 @@ const evaluationSection = (data: ReportData, plots: ReadonlyArray<Plot>): Sectio
         kind: "p",
         text: `${ev.n} prompts (paper style: system prompt only, no chat template, greedy), scored with the paper's rubric. Rates with Wilson 95% CIs; Δ = reconstruction − clean with paired-t 95% CIs; McNemar = prompts rescued / broken by the reconstruction (exact test).`
       },
-      { kind: "table", table: { caption: "Tool correctness, format accuracy and overall score", columns: ["model", "condition", "tool correctness", "format accuracy", "overall score"], rows } },
-      { kind: "table", table: { caption: "ΔA (RL model) and ΔB (spillover into the base model)", columns: ["crosscoder", "ΔA tool", "A rescued / broken", "ΔB tool", "B rescued / broken", "Δ format A / B"], rows: deltas } },
+      {
+        kind: "table",
+        table: {
+          caption: "Tool correctness, format accuracy and overall score",
+          columns: ["model", "condition", "tool correctness", "format accuracy", "overall score"],
+          rows
+        }
+      },
+      {
+        kind: "table",
+        table: {
+          caption: "ΔA (RL model) and ΔB (spillover into the base model)",
+          columns: ["crosscoder", "ΔA tool", "A rescued / broken", "ΔB tool", "B rescued / broken", "Δ format A / B"],
+          rows: deltas
+        }
+      },
       ...(plot !== undefined ? [{ kind: "plot" as const, plot }] : [])
     ]
   }
@@ -157,7 +189,9 @@ const steeringSection = (data: ReportData, plots: ReadonlyArray<Plot>): Section 
     {
       kind: "p",
       text: `Crosscoder \`${data.recipe.steer.crosscoder}\`, steering model ${s.target} at the last prompt token: h' = h + Σ_{i∈S} (α − 1) f_i W_dec[i, ${s.target}], S = the top k% of the partition's tool-signed features by Cohen's d. Clean: ${f1(s.clean.value)}% (n = ${s.clean.n})${
-        s.reconstruction !== undefined ? `; full reconstruction on the same prompts: ${f1(s.reconstruction.stats.steered)}% (Δ ${signed(s.reconstruction.stats.delta)} pp)` : ""
+        s.reconstruction !== undefined
+          ? `; full reconstruction on the same prompts: ${f1(s.reconstruction.stats.steered)}% (Δ ${signed(s.reconstruction.stats.delta)} pp)`
+          : ""
       }.`
     }
   ]
@@ -221,7 +255,15 @@ const featuresSection = (data: ReportData, plots: ReadonlyArray<Plot>): Section 
         kind: "table",
         table: {
           caption: `${r.crosscoder}: top tool-signed features per group, with their top-activating texts from the activation store`,
-          columns: ["feature", "group", "d", "AUROC", "fires tool / general", "‖d_A‖ share", "top-activating texts (activation)"],
+          columns: [
+            "feature",
+            "group",
+            "d",
+            "AUROC",
+            "fires tool / general",
+            "‖d_A‖ share",
+            "top-activating texts (activation)"
+          ],
           rows: r.topFeatures.map((f) => [
             `#${f.feature}`,
             f.group,
@@ -230,7 +272,12 @@ const featuresSection = (data: ReportData, plots: ReadonlyArray<Plot>): Section 
             `${(f.fireRateTool * 100).toFixed(0)}% / ${(f.fireRateGeneral * 100).toFixed(0)}%`,
             f.relativeNormA !== undefined ? f.relativeNormA.toFixed(2) : "–",
             {
-              text: f.topTexts.length === 0 ? "–" : f.topTexts.map((t) => `(${t.activation.toFixed(2)}, ${t.dataset}) ${snippet(t.text, 120)}`).join(" ⏐ "),
+              text:
+                f.topTexts.length === 0
+                  ? "–"
+                  : f.topTexts
+                      .map((t) => `(${t.activation.toFixed(2)}, ${t.dataset}) ${snippet(t.text, 120)}`)
+                      .join(" ⏐ "),
               code: true
             }
           ])
@@ -249,9 +296,15 @@ export const buildDocument = (data: ReportData, plots: ReadonlyArray<Plot>): Rep
   title: data.title,
   intro: [
     ...(data.recipe.description !== undefined ? [{ kind: "p" as const, text: data.recipe.description }] : []),
-    { kind: "p", text: `Recipe \`${data.recipe.name}\`, run directory \`${data.runDir}\`, generated ${data.generatedAt}.` }
+    {
+      kind: "p",
+      text: `Recipe \`${data.recipe.name}\`, run directory \`${data.runDir}\`, generated ${data.generatedAt}.`
+    }
   ],
-  sections: [setupSection(data), evaluationSection(data, plots), steeringSection(data, plots), featuresSection(data, plots)].filter(
-    (s): s is Section => s !== undefined
-  )
+  sections: [
+    setupSection(data),
+    evaluationSection(data, plots),
+    steeringSection(data, plots),
+    featuresSection(data, plots)
+  ].filter((s): s is Section => s !== undefined)
 })

@@ -25,13 +25,17 @@ export interface ReportFiles {
 
 export const writeReport = (data: ReportData, outDir: string, options: { readonly html?: boolean } = {}) =>
   Effect.gen(function* () {
-    const io = <A>(what: string, f: () => A) => Effect.try({ try: f, catch: (e) => new ReportError({ message: `${what}: ${errorMessage(e)}` }) })
+    const io = <A>(what: string, f: () => A) =>
+      Effect.try({ try: f, catch: (e) => new ReportError({ message: `${what}: ${errorMessage(e)}` }) })
     yield* io(`cannot create ${outDir}`, () => mkdirSync(outDir, { recursive: true }))
     const plots = allPlots(data)
     const svgs = new Map<string, string>()
     const plotFiles: Array<string> = []
     for (const p of plots) {
-      const svg = yield* Effect.tryPromise({ try: () => renderSvg(p.spec), catch: (e) => new ReportError({ message: `plot ${p.name}: ${errorMessage(e)}` }) })
+      const svg = yield* Effect.tryPromise({
+        try: () => renderSvg(p.spec),
+        catch: (e) => new ReportError({ message: `plot ${p.name}: ${errorMessage(e)}` })
+      })
       svgs.set(p.name, svg)
       const file = path.join(outDir, `${p.name}.svg`)
       yield* io(`cannot write ${file}`, () => {

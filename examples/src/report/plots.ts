@@ -38,7 +38,11 @@ export const steeringHeatmap = (data: ReportData): Plot | undefined => {
   if (rows.length === 0) return undefined
   const maxAbs = Math.max(1, ...rows.map((r) => Math.abs(r.delta)))
   const nAlpha = new Set(rows.map((r) => r.alpha)).size
-  const nRows = Math.max(...[...new Set(rows.map((r) => r.partition))].map((p) => new Set(rows.filter((r) => r.partition === p).map((r) => r.row)).size))
+  const nRows = Math.max(
+    ...[...new Set(rows.map((r) => r.partition))].map(
+      (p) => new Set(rows.filter((r) => r.partition === p).map((r) => r.row)).size
+    )
+  )
   return {
     name: "steering-heatmap",
     title: "Steering grid",
@@ -96,7 +100,9 @@ export const alphaCurves = (data: ReportData): Plot | undefined => {
     name: "alpha-curves",
     title: "α curves",
     caption: `Tool correctness of model ${sweep.target} against the steering strength α (dashed: clean ${sweep.clean.value.toFixed(1)}%${
-      sweep.reconstruction !== undefined ? `; dotted: full reconstruction ${sweep.reconstruction.stats.steered.toFixed(1)}%` : ""
+      sweep.reconstruction !== undefined
+        ? `; dotted: full reconstruction ${sweep.reconstruction.stats.steered.toFixed(1)}%`
+        : ""
     }).`,
     spec: {
       ...base,
@@ -138,7 +144,8 @@ export const decoderNormHistogram = (data: ReportData): Plot | undefined => {
   for (const c of data.crosscoders) {
     const s = c.summary
     const groupOf = new Array<string>(s.relativeNormA.length).fill("shared")
-    for (const g of s.groups) if (g.range !== undefined) for (let j = g.range[0]; j < g.range[1]; j++) groupOf[j] = g.name
+    for (const g of s.groups)
+      if (g.range !== undefined) for (let j = g.range[0]; j < g.range[1]; j++) groupOf[j] = g.name
     s.relativeNormA.forEach((r, j) => {
       rows.push({ crosscoder: s.name, group: groupOf[j]!, r })
     })
@@ -158,7 +165,12 @@ export const decoderNormHistogram = (data: ReportData): Plot | undefined => {
         height: 140,
         mark: "bar",
         encoding: {
-          x: { field: "r", bin: { maxbins: 40, extent: [0, 1] }, type: "quantitative", title: "‖d_A‖ / (‖d_A‖ + ‖d_B‖)" },
+          x: {
+            field: "r",
+            bin: { maxbins: 40, extent: [0, 1] },
+            type: "quantitative",
+            title: "‖d_A‖ / (‖d_A‖ + ‖d_B‖)"
+          },
           y: { aggregate: "count", type: "quantitative", title: "features", scale: { type: "symlog" } },
           color: { field: "group", type: "nominal", title: "group" }
         }
@@ -169,7 +181,9 @@ export const decoderNormHistogram = (data: ReportData): Plot | undefined => {
 
 /** FVE at each checkpoint and L0 along training, per crosscoder. */
 export const trainingCurves = (data: ReportData): Plot | undefined => {
-  const fve = data.crosscoders.flatMap((c) => c.curve.map((p) => ({ crosscoder: c.summary.name, step: p.step, fve: p.fve })))
+  const fve = data.crosscoders.flatMap((c) =>
+    c.curve.map((p) => ({ crosscoder: c.summary.name, step: p.step, fve: p.fve }))
+  )
   const l0 = data.crosscoders.flatMap((c) =>
     c.log.flatMap((p) => [
       { crosscoder: c.summary.name, step: p.step, series: "total", l0: p.l0 },
@@ -222,9 +236,23 @@ export const reconstructionBars = (data: ReportData): Plot | undefined => {
   if (ev === undefined) return undefined
   const rows: Array<{ model: string; condition: string; pct: number; lo: number; hi: number; order: number }> = []
   for (const m of ["A", "B"] as const) {
-    rows.push({ model: `model ${m}`, condition: "clean", pct: ev.clean[m].tool.pct, lo: ev.clean[m].tool.lo, hi: ev.clean[m].tool.hi, order: 0 })
+    rows.push({
+      model: `model ${m}`,
+      condition: "clean",
+      pct: ev.clean[m].tool.pct,
+      lo: ev.clean[m].tool.lo,
+      hi: ev.clean[m].tool.hi,
+      order: 0
+    })
     ev.crosscoders.forEach((c, i) => {
-      rows.push({ model: `model ${m}`, condition: `recon ${c.name}`, pct: c.recon[m].tool.pct, lo: c.recon[m].tool.lo, hi: c.recon[m].tool.hi, order: i + 1 })
+      rows.push({
+        model: `model ${m}`,
+        condition: `recon ${c.name}`,
+        pct: c.recon[m].tool.pct,
+        lo: c.recon[m].tool.lo,
+        hi: c.recon[m].tool.hi,
+        order: i + 1
+      })
     })
   }
   return {
@@ -255,9 +283,13 @@ export const reconstructionBars = (data: ReportData): Plot | undefined => {
 }
 
 export const allPlots = (data: ReportData): Array<Plot> =>
-  [reconstructionBars(data), steeringHeatmap(data), alphaCurves(data), decoderNormHistogram(data), trainingCurves(data)].filter(
-    (p): p is Plot => p !== undefined
-  )
+  [
+    reconstructionBars(data),
+    steeringHeatmap(data),
+    alphaCurves(data),
+    decoderNormHistogram(data),
+    trainingCurves(data)
+  ].filter((p): p is Plot => p !== undefined)
 
 /** Renders a Vega-Lite spec to an SVG string (headless). */
 export const renderSvg = async (spec: TopLevelSpec): Promise<string> => {

@@ -26,7 +26,10 @@ export const headlineLines = (data: ReportData): Array<string> => {
       )
     }
     const bx = s.cells.filter((c) => c.partition === "B-excl" && c.stats !== undefined)
-    if (bx.length > 0) lines.push(`  B-exclusive steering: ${bx.length} cells, max |Δ| = ${f1(Math.max(...bx.map((c) => Math.abs(c.stats!.delta))))} pp`)
+    if (bx.length > 0)
+      lines.push(
+        `  B-exclusive steering: ${bx.length} cells, max |Δ| = ${f1(Math.max(...bx.map((c) => Math.abs(c.stats!.delta))))} pp`
+      )
   }
   lines.push(`  report: ${path.join(data.runDir, "report", "report.md")}`)
   return lines

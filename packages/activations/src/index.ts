@@ -1,5 +1,6 @@
 export * from "./ActivationSource.js"
 export * from "./errors.js"
+export * from "./harvest/fromDirs.js"
 export * from "./harvest/harvest.js"
 export { type NormOutlierFilter, Policy, type PositionPolicy } from "./harvest/policy.js"
 export * from "./memory.js"

@@ -1,6 +1,6 @@
-import { Effect } from "effect"
+import { ConfigProvider, Effect } from "effect"
 import { describe, expect, it } from "vitest"
-import { TensorBackend } from "../src/index.js"
+import { BackendError, TensorBackend } from "../src/index.js"
 
 describe("TensorBackend", () => {
   it("initialises wasm when no native backend is installed and reports it", async () => {
@@ -26,5 +26,39 @@ describe("TensorBackend", () => {
       [1, 2],
       [3, 4]
     ])
+  })
+})
+
+describe("TensorBackend webgpu", () => {
+  const withEnv = (env: Record<string, string>) =>
+    Effect.runPromise(
+      Effect.flip(
+        Effect.gen(function* () {
+          return yield* TensorBackend
+        }).pipe(
+          Effect.provide(TensorBackend.layer),
+          Effect.provide(ConfigProvider.layer(ConfigProvider.fromUnknown(env)))
+        )
+      )
+    )
+
+  it("CROSSCODE_BACKEND=webgpu without its packages fails with a BackendError naming the missing package", async () => {
+    const e = await withEnv({ CROSSCODE_BACKEND: "webgpu" })
+    expect(e).toBeInstanceOf(BackendError)
+    expect(e.requested).toBe("webgpu")
+    // Neither `webgpu` (Dawn for Node) nor @tensorflow/tfjs-backend-webgpu is a dependency.
+    expect(e.message).toMatch(/webgpu: (webgpu|@tensorflow\/tfjs-backend-webgpu) is not installed/)
+    // The other backends still start afterwards.
+    const wasm = await Effect.runPromise(
+      Effect.gen(function* () {
+        return yield* TensorBackend
+      }).pipe(Effect.provide(TensorBackend.layerFor("wasm")))
+    )
+    expect(wasm.name).toBe("wasm")
+  })
+
+  it("rejects a bad CROSSCODE_WEBGPU_FEATURE_LEVEL", async () => {
+    const e = await withEnv({ CROSSCODE_BACKEND: "webgpu", CROSSCODE_WEBGPU_FEATURE_LEVEL: "turbo" })
+    expect(String(e)).toContain("CROSSCODE_WEBGPU_FEATURE_LEVEL")
   })
 })

@@ -10,18 +10,19 @@
  * --partition p (exclusive fraction per model, 0.1) --aux (add aux-k with every 16th latent dead)
  * Records go to bench-results/crosscoder-train-step.jsonl.
  */
+
+import { parseArgs } from "node:util"
 import { type BackendChoice, initTensorBackend, TensorBackend, trackPeakRss, writeBenchRecords } from "@crosscode/core"
 import { Effect, Layer } from "effect"
-import { parseArgs } from "node:util"
 import {
   Adam,
   type CrosscoderConfig,
   denseStep,
   makeCrosscoder,
-  paperLoss,
   Plugins,
-  resolveLoss,
+  paperLoss,
   Rng,
+  resolveLoss,
   runStep,
   sourcesFor,
   sparseTopKStep,
@@ -58,7 +59,11 @@ const program = Effect.gen(function* () {
   const backend = yield* TensorBackend
   const tf = backend.tf
   const config: CrosscoderConfig = {
-    architecture: { sources: sourcesFor(Array.from({ length: M }, (_, m) => String.fromCharCode(65 + m))), dim: d, features: F },
+    architecture: {
+      sources: sourcesFor(Array.from({ length: M }, (_, m) => String.fromCharCode(65 + m))),
+      dim: d,
+      features: F
+    },
     sparsity: { kind: "topk", k },
     partition: p > 0 ? { kind: "dfc", fractions: Array.from({ length: M }, () => p) } : { kind: "none" }
   }
@@ -75,7 +80,11 @@ const program = Effect.gen(function* () {
     for (const [t, c] of Object.entries(loss.coefficients)) coefficients[t] = c.value
     const adam = new Adam(cc.allParams())
     const one = (i: number) =>
-      runStep(step, { crosscoder: cc, batch: batches[i % 2]!, batchSize: B, step: i, loss, coefficients, dead }, { optimizer: adam, lr: 1e-4, clipGradNorm: 1 })
+      runStep(
+        step,
+        { crosscoder: cc, batch: batches[i % 2]!, batchSize: B, step: i, loss, coefficients, dead },
+        { optimizer: adam, lr: 1e-4, clipGradNorm: 1 }
+      )
     for (let i = 0; i < warmup; i++) one(i)
     const rss = trackPeakRss()
     let peakTensor = backend.memoryBytes()
@@ -114,6 +123,14 @@ const program = Effect.gen(function* () {
 const choice = flags.backend as BackendChoice
 await Effect.runPromise(
   program.pipe(
-    Effect.provide(Layer.mergeAll(Layer.effect(TensorBackend, Effect.map(initTensorBackend(choice, { allowCpu: choice === "cpu" }), (s) => TensorBackend.of(s))), Plugins.layer))
+    Effect.provide(
+      Layer.mergeAll(
+        Layer.effect(
+          TensorBackend,
+          Effect.map(initTensorBackend(choice, { allowCpu: choice === "cpu" }), (s) => TensorBackend.of(s))
+        ),
+        Plugins.layer
+      )
+    )
   )
 )

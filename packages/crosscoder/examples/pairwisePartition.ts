@@ -5,8 +5,8 @@
  */
 import {
   definePartitionKind,
-  maskFromGroups,
   type FeatureGroup,
+  maskFromGroups,
   type PartitionSpec,
   rangeGroup,
   validatePartition
@@ -53,6 +53,13 @@ export const PairwisePartition = definePartitionKind<PairwisePartitionSpec>({
     const mask = maskFromGroups(F, models, allowed)
     if (Result.isFailure(mask)) return Result.fail(mask.failure)
     // the same mask for encoder (which models a feature reads) and decoder (which it writes)
-    return validatePartition({ spec, features: F, models, groups, encoderMask: mask.success, decoderMask: mask.success })
+    return validatePartition({
+      spec,
+      features: F,
+      models,
+      groups,
+      encoderMask: mask.success,
+      decoderMask: mask.success
+    })
   }
 })

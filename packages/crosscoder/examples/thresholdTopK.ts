@@ -30,12 +30,16 @@ export const ThresholdTopK = defineSparsityKind<ThresholdTopKSpec>({
     lambda: Schema.optionalKey(Schema.Finite)
   }),
   make: (spec, dims) => {
-    if (spec.k < 1 || spec.k > dims.features) return Result.fail(`threshold-topk: k = ${spec.k} outside [1, ${dims.features}]`)
+    if (spec.k < 1 || spec.k > dims.features)
+      return Result.fail(`threshold-topk: k = ${spec.k} outside [1, ${dims.features}]`)
     if (spec.threshold < 0) return Result.fail("threshold-topk: threshold must be ≥ 0")
     const codes: SparsityScheme["infer"] = (pre, { tf }) => {
       const relu = tf.relu(pre)
       // masks are constants for autodiff: topKMask / stopGradient keep tf.topk and comparisons off the tape
-      const keep = tf.mul(topKMask(tf, relu, spec.k), stopGradient(tf, pre, (p) => tf.cast(tf.greater(p, spec.threshold), "float32")))
+      const keep = tf.mul(
+        topKMask(tf, relu, spec.k),
+        stopGradient(tf, pre, (p) => tf.cast(tf.greater(p, spec.threshold), "float32"))
+      )
       return tf.mul(relu, keep)
     }
     const scheme: SparsityScheme = {
@@ -46,7 +50,10 @@ export const ThresholdTopK = defineSparsityKind<ThresholdTopKSpec>({
       // training: the same codes, plus a (non-differentiable, reported) statistic as a loss term
       train: (pre, ctx) => {
         const { tf } = ctx
-        const above = tf.div(tf.sum(stopGradient(tf, pre, (p) => tf.cast(tf.greater(p, spec.threshold), "float32"))), pre.shape[0])
+        const above = tf.div(
+          tf.sum(stopGradient(tf, pre, (p) => tf.cast(tf.greater(p, spec.threshold), "float32"))),
+          pre.shape[0]
+        )
         return { codes: codes(pre, ctx), terms: { above } }
       },
       infer: codes,

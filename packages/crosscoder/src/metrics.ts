@@ -63,7 +63,11 @@ export class ReconstructionAccumulator {
       const c = cc.encodeNormalized(xn)
       const h = cc.decodeNormalized(c)
       const [xs, hs] = this.space === "raw" ? [r, cc.denormalize(h)] : [xn, h]
-      return { x: (xs as Tensor2D).dataSync() as Float32Array, xhat: (hs as Tensor2D).dataSync() as Float32Array, codes: c.dataSync() as Float32Array }
+      return {
+        x: (xs as Tensor2D).dataSync() as Float32Array,
+        xhat: (hs as Tensor2D).dataSync() as Float32Array,
+        codes: c.dataSync() as Float32Array
+      }
     })
     for (let b = 0; b < rows; b++) {
       for (let s = 0; s < S; s++) {
@@ -99,7 +103,12 @@ export class ReconstructionAccumulator {
       sseAll += this.sse[s]!
       varAll += variance
       const src = cc.config.architecture.sources[s]!
-      perSource.push({ model: src.model, site: src.site, mse: this.sse[s]! / (n * d), fve: variance > 0 ? 1 - this.sse[s]! / variance : Number.NaN })
+      perSource.push({
+        model: src.model,
+        site: src.site,
+        mse: this.sse[s]! / (n * d),
+        fve: variance > 0 ? 1 - this.sse[s]! / variance : Number.NaN
+      })
     }
     const firingRate = new Float32Array(F)
     let active = 0
@@ -139,16 +148,18 @@ export const evaluateReconstruction = (
     const acc = new ReconstructionAccumulator(crosscoder, options.space ?? "normalized")
     const max = options.maxRows ?? source.rows
     let seen = 0
-    yield* source.batches({ batchSize: options.batchSize ?? 1024, seed: 0, shuffle: false, dropLast: false, normalize: "none" }).pipe(
-      Stream.takeWhile(() => seen < max),
-      Stream.runForEach((b) =>
-        Effect.sync(() => {
-          const rows = Math.min(b.rows, max - seen)
-          acc.add(b.data.subarray(0, rows * b.numSources * b.dim), rows)
-          seen += rows
-        })
+    yield* source
+      .batches({ batchSize: options.batchSize ?? 1024, seed: 0, shuffle: false, dropLast: false, normalize: "none" })
+      .pipe(
+        Stream.takeWhile(() => seen < max),
+        Stream.runForEach((b) =>
+          Effect.sync(() => {
+            const rows = Math.min(b.rows, max - seen)
+            acc.add(b.data.subarray(0, rows * b.numSources * b.dim), rows)
+            seen += rows
+          })
+        )
       )
-    )
     return acc.result()
   })
 

@@ -37,7 +37,10 @@ const makeResolver = <K extends { readonly kind: string; readonly schema: Schema
   const resolve = (spec: unknown, dims: D): Effect.Effect<Out, CrosscoderConfigError> =>
     Effect.gen(function* () {
       const kind = kindOf(spec)
-      if (kind === undefined) return yield* new CrosscoderConfigError({ message: `${what} spec has no string "kind": ${JSON.stringify(spec)}` })
+      if (kind === undefined)
+        return yield* new CrosscoderConfigError({
+          message: `${what} spec has no string "kind": ${JSON.stringify(spec)}`
+        })
       const plugin = byKind.get(kind)
       if (plugin === undefined) {
         return yield* new CrosscoderConfigError({
@@ -45,7 +48,9 @@ const makeResolver = <K extends { readonly kind: string; readonly schema: Schema
         })
       }
       const decoded = yield* Schema.decodeUnknownEffect(plugin.schema)(spec).pipe(
-        Effect.mapError((e) => new CrosscoderConfigError({ message: `invalid ${what} spec for "${kind}": ${e.message}` }))
+        Effect.mapError(
+          (e) => new CrosscoderConfigError({ message: `invalid ${what} spec for "${kind}": ${e.message}` })
+        )
       )
       const built = build(plugin, decoded, dims)
       if (Result.isFailure(built)) return yield* new CrosscoderConfigError({ message: built.failure })
@@ -55,13 +60,17 @@ const makeResolver = <K extends { readonly kind: string; readonly schema: Schema
 }
 
 export const makeSparsityRegistry = (kinds: ReadonlyArray<SparsityKind<any>>): SparsityRegistryShape =>
-  makeResolver<SparsityKind<any>, SparsityDims, SparsityScheme>("sparsity", [...BuiltinSparsityKinds, ...kinds], (k, s, d) =>
-    k.make(s, d)
+  makeResolver<SparsityKind<any>, SparsityDims, SparsityScheme>(
+    "sparsity",
+    [...BuiltinSparsityKinds, ...kinds],
+    (k, s, d) => k.make(s, d)
   )
 
 export const makePartitionRegistry = (kinds: ReadonlyArray<PartitionKind<any>>): PartitionRegistryShape =>
-  makeResolver<PartitionKind<any>, PartitionDims, Partition>("partition", [...BuiltinPartitionKinds, ...kinds], (k, s, d) =>
-    k.make(s, d)
+  makeResolver<PartitionKind<any>, PartitionDims, Partition>(
+    "partition",
+    [...BuiltinPartitionKinds, ...kinds],
+    (k, s, d) => k.make(s, d)
   )
 
 export class SparsityRegistry extends Context.Service<SparsityRegistry, SparsityRegistryShape>()(
@@ -89,5 +98,6 @@ export const Plugins = {
   layerWith: (extra: {
     readonly sparsity?: ReadonlyArray<SparsityKind<any>>
     readonly partition?: ReadonlyArray<PartitionKind<any>>
-  }) => Layer.mergeAll(SparsityRegistry.layerWith(extra.sparsity ?? []), PartitionRegistry.layerWith(extra.partition ?? []))
+  }) =>
+    Layer.mergeAll(SparsityRegistry.layerWith(extra.sparsity ?? []), PartitionRegistry.layerWith(extra.partition ?? []))
 } as const

@@ -1,9 +1,9 @@
-import { ActivationSource } from "@crosscode/activations"
-import { TensorBackend } from "@crosscode/core"
-import { Effect, Layer, References, Result } from "effect"
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
+import { ActivationSource } from "@crosscode/activations"
+import { TensorBackend } from "@crosscode/core"
+import { Effect, Layer, References, Result } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
 import { writeSafetensors } from "../src/checkpoint/safetensors.js"
 import {
@@ -39,9 +39,15 @@ const d = 8
 const rows = 200
 const data = randomArray(rows * S * d, 5, 2)
 const source = arrayActivationSource({ data, sources: sourcesFor(["A", "B"]), dim: d })
-const layer = Layer.mergeAll(TensorBackend.layerFor("wasm"), Plugins.layer, Layer.succeed(ActivationSource, ActivationSource.of(source)))
+const layer = Layer.mergeAll(
+  TensorBackend.layerFor("wasm"),
+  Plugins.layer,
+  Layer.succeed(ActivationSource, ActivationSource.of(source))
+)
 const quiet = <A, E>(e: Effect.Effect<A, E, any>) =>
-  Effect.runPromise(e.pipe(Effect.provide(layer), Effect.provideService(References.MinimumLogLevel, "Warn")) as Effect.Effect<A, E>)
+  Effect.runPromise(
+    e.pipe(Effect.provide(layer), Effect.provideService(References.MinimumLogLevel, "Warn")) as Effect.Effect<A, E>
+  )
 
 const ccConfig = (sparsity: CrosscoderConfig["sparsity"]): CrosscoderConfig => ({
   architecture: { sources: sourcesFor(["A", "B"]), dim: d, features: 32 },
@@ -85,13 +91,16 @@ describe("checkpoints", () => {
     })
     expect(cfg.sparsityState.threshold).toBeGreaterThan(0)
     const back = await run(loadCrosscoder(dir))
-    for (const p of cc.allParams()) expect(bitsEqual(p.data, back.allParams().find((q) => q.name === p.name)!.data)).toBe(true)
+    for (const p of cc.allParams())
+      expect(bitsEqual(p.data, back.allParams().find((q) => q.name === p.name)!.data)).toBe(true)
     expect(bitsEqual(back.normalization.mean, cc.normalization.mean)).toBe(true)
     expect(bitsEqual(back.normalization.divisor, cc.normalization.divisor)).toBe(true)
     expect(back.sparsity.getState()).toEqual(cc.sparsity.getState())
     const tf = await getTf()
     const x = tf.tensor3d(data.subarray(0, 10 * S * d), [10, S, d])
-    expect(bitsEqual(cc.reconstruct(x).dataSync() as Float32Array, back.reconstruct(x).dataSync() as Float32Array)).toBe(true)
+    expect(
+      bitsEqual(cc.reconstruct(x).dataSync() as Float32Array, back.reconstruct(x).dataSync() as Float32Array)
+    ).toBe(true)
   })
 
   it("loading reports a missing plugin kind and a malformed file as typed errors", async () => {
@@ -133,9 +142,13 @@ describe("resume", () => {
         logEvery: 100
       }
       const straightDir = await tempDir()
-      const a: TrainResult = await quiet(train(ccConfig(sparsity), { ...base, checkpoint: { dir: straightDir, every: N } }))
+      const a: TrainResult = await quiet(
+        train(ccConfig(sparsity), { ...base, checkpoint: { dir: straightDir, every: N } })
+      )
       const resumeDir = await tempDir()
-      const first: TrainResult = await quiet(train(ccConfig(sparsity), { ...base, checkpoint: { dir: resumeDir }, stopAfter: N }))
+      const first: TrainResult = await quiet(
+        train(ccConfig(sparsity), { ...base, checkpoint: { dir: resumeDir }, stopAfter: N })
+      )
       expect(first.state.step).toBe(N)
       const b: TrainResult = await quiet(train(ccConfig(sparsity), { ...base, checkpoint: { dir: resumeDir } }))
       expect(b.state.step).toBe(2 * N)
@@ -162,11 +175,20 @@ describe("resume", () => {
 
   it("refuses to resume with a different crosscoder config or batch size", async () => {
     const dir = await tempDir()
-    const base: TrainConfig = { steps: 4, batchSize: 32, lr: 1e-3, loss: referenceLoss(), logEvery: 100, checkpoint: { dir } }
+    const base: TrainConfig = {
+      steps: 4,
+      batchSize: 32,
+      lr: 1e-3,
+      loss: referenceLoss(),
+      logEvery: 100,
+      checkpoint: { dir }
+    }
     await quiet(train(ccConfig({ kind: "topk", k: 4 }), { ...base, stopAfter: 2 }))
     const e1 = await Effect.runPromiseExit(train(ccConfig({ kind: "topk", k: 5 }), base).pipe(Effect.provide(layer)))
     expect(JSON.stringify(e1)).toMatch(/different crosscoder config/)
-    const e2 = await Effect.runPromiseExit(train(ccConfig({ kind: "topk", k: 4 }), { ...base, batchSize: 16 }).pipe(Effect.provide(layer)))
+    const e2 = await Effect.runPromiseExit(
+      train(ccConfig({ kind: "topk", k: 4 }), { ...base, batchSize: 16 }).pipe(Effect.provide(layer))
+    )
     expect(JSON.stringify(e2)).toMatch(/batchSize 32/)
   })
 })
@@ -179,7 +201,11 @@ describe("normalization rule: encode/decode on raw activations == folded weights
     return Result.getOrThrow(n)
   }
   for (const mode of ["zscore", "scale"] as const) {
-    for (const sparsity of [{ kind: "topk", k: 5 }, { kind: "relu-l1", lambda: 0.1 }, { kind: "jumprelu", lambda: 0, initialThreshold: 0.05 }] as const) {
+    for (const sparsity of [
+      { kind: "topk", k: 5 },
+      { kind: "relu-l1", lambda: 0.1 },
+      { kind: "jumprelu", lambda: 0, initialThreshold: 0.05 }
+    ] as const) {
       it(`${mode}, ${sparsity.kind}: same codes and reconstructions, raw in / raw out`, async () => {
         const tf = await getTf()
         const cc = await build(ccConfig(sparsity), undefined, { seed: 4, normalization: stats(mode) })
@@ -187,7 +213,10 @@ describe("normalization rule: encode/decode on raw activations == folded weights
         expect(folded.normalization.mode).toBe("none")
         expect(folded.normalization.foldedFrom).toBe(mode)
         expect(Result.getOrThrow(folded.foldNormalization())).toBe(folded) // double-fold guard
-        const raw = tf.tensor3d(randomArray(16 * S * d, 23, 4).map((v, i) => v + cc.normalization.mean[i % (S * d)]!), [16, S, d])
+        const raw = tf.tensor3d(
+          randomArray(16 * S * d, 23, 4).map((v, i) => v + cc.normalization.mean[i % (S * d)]!),
+          [16, S, d]
+        )
         const c1 = cc.encode(raw).dataSync()
         const c2 = folded.encode(raw).dataSync()
         expect(maxAbsDiff(c1, c2)).toBeLessThan(1e-4)
@@ -211,12 +240,18 @@ describe("normalization rule: encode/decode on raw activations == folded weights
 
   it("BatchTopK folds into an equivalent JumpReLU (per-feature thresholds θ / Σ‖d_j‖)", async () => {
     const tf = await getTf()
-    const cc = await build(ccConfig({ kind: "batch-topk", k: 4 }), undefined, { seed: 4, normalization: stats("zscore") })
+    const cc = await build(ccConfig({ kind: "batch-topk", k: 4 }), undefined, {
+      seed: 4,
+      normalization: stats("zscore")
+    })
     expect(Result.isFailure(cc.foldNormalization())).toBe(true) // no threshold yet
     cc.sparsity.setState({ threshold: 0.8 })
     const folded = Result.getOrThrow(cc.foldNormalization())
     expect(folded.config.sparsity.kind).toBe("jumprelu")
-    const raw = tf.tensor3d(randomArray(32 * S * d, 29, 4).map((v, i) => v + cc.normalization.mean[i % (S * d)]!), [32, S, d])
+    const raw = tf.tensor3d(
+      randomArray(32 * S * d, 29, 4).map((v, i) => v + cc.normalization.mean[i % (S * d)]!),
+      [32, S, d]
+    )
     const c1 = cc.encode(raw).dataSync()
     const c2 = folded.encode(raw).dataSync()
     expect(Array.from(c1).filter((v) => v !== 0).length).toBeGreaterThan(10)
@@ -242,11 +277,17 @@ describe("paper checkpoint converter", () => {
       enc_mask[j] = 0
       dec_mask[j * 2] = 0
     }
-    for (let m = 0; m < 2; m++) for (let i = 0; i < pd; i++) for (let j = 0; j < D; j++) W_enc[(m * pd + i) * D + j]! *= enc_mask[m * D + j]!
-    for (let j = 0; j < D; j++) for (let m = 0; m < 2; m++) for (let i = 0; i < pd; i++) W_dec[(j * 2 + m) * pd + i]! *= dec_mask[j * 2 + m]!
+    for (let m = 0; m < 2; m++)
+      for (let i = 0; i < pd; i++) for (let j = 0; j < D; j++) W_enc[(m * pd + i) * D + j]! *= enc_mask[m * D + j]!
+    for (let j = 0; j < D; j++)
+      for (let m = 0; m < 2; m++) for (let i = 0; i < pd; i++) W_dec[(j * 2 + m) * pd + i]! *= dec_mask[j * 2 + m]!
     return { W_enc, b_enc: randomArray(D, 43, 0.1), W_dec, b_dec: randomArray(2 * pd, 44, 0.1), enc_mask, dec_mask }
   }
-  const writePaper = async (dir: string, a: ReturnType<typeof paperArrays>, cfg = { activation_dim: pd, dict_size: D, k: 3, n_a, n_b }) => {
+  const writePaper = async (
+    dir: string,
+    a: ReturnType<typeof paperArrays>,
+    cfg = { activation_dim: pd, dict_size: D, k: 3, n_a, n_b }
+  ) => {
     await run(
       writeSafetensors(path.join(dir, "model.safetensors"), [
         { name: "W_enc", dtype: "F32", shape: [2, pd, D], data: a.W_enc },

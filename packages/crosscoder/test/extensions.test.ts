@@ -1,9 +1,9 @@
-import { ActivationSource } from "@crosscode/activations"
-import { TensorBackend } from "@crosscode/core"
-import { Effect, Layer, References } from "effect"
 import { mkdtemp, readFile, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
+import { ActivationSource } from "@crosscode/activations"
+import { TensorBackend } from "@crosscode/core"
+import { Effect, Layer, References } from "effect"
 import { describe, expect, it } from "vitest"
 import { PairwisePartition } from "../examples/pairwisePartition.js"
 import { ThresholdTopK } from "../examples/thresholdTopK.js"
@@ -12,9 +12,9 @@ import {
   type CrosscoderConfig,
   decoderMetrics,
   loadCrosscoder,
+  Plugins,
   paperLoss,
   plantedFeatures,
-  Plugins,
   saveCrosscoder,
   train
 } from "../src/index.js"
@@ -23,7 +23,12 @@ import { getTf, randomArray } from "./helpers.js"
 const repoDocs = path.join(import.meta.dirname, "..", "..", "..", "docs")
 const example = (f: string) => readFile(path.join(import.meta.dirname, "..", "examples", f), "utf8")
 
-const withSource = (data: Float32Array, sources: ReadonlyArray<{ model: string; site: string }>, dim: number, plugins: Layer.Layer<any>) =>
+const withSource = (
+  data: Float32Array,
+  sources: ReadonlyArray<{ model: string; site: string }>,
+  dim: number,
+  plugins: Layer.Layer<any>
+) =>
   Layer.mergeAll(
     TensorBackend.layerFor("wasm"),
     plugins,
@@ -37,7 +42,15 @@ describe("docs/extending-sparsity.md: ThresholdTopK", () => {
   })
 
   it("registers, trains (dense step), saves and loads through the registry", async () => {
-    const planted = plantedFeatures({ dim: 8, models: ["A", "B"], shared: 6, exclusive: [2, 2], rows: 512, seed: 3, firingProbability: 0.2 })
+    const planted = plantedFeatures({
+      dim: 8,
+      models: ["A", "B"],
+      shared: 6,
+      exclusive: [2, 2],
+      rows: 512,
+      seed: 3,
+      firingProbability: 0.2
+    })
     const config: CrosscoderConfig = {
       architecture: { sources: planted.sources, dim: 8, features: 16 },
       sparsity: { kind: "threshold-topk", k: 3, threshold: 0.2, lambda: 1e-3 },
@@ -48,7 +61,14 @@ describe("docs/extending-sparsity.md: ThresholdTopK", () => {
     try {
       const res = await Effect.runPromise(
         Effect.gen(function* () {
-          const r = yield* train(config, { steps: 60, batchSize: 64, lr: 1e-2, loss: paperLoss(), normalization: "scale", logEvery: 30 })
+          const r = yield* train(config, {
+            steps: 60,
+            batchSize: 64,
+            lr: 1e-2,
+            loss: paperLoss(),
+            normalization: "scale",
+            logEvery: 30
+          })
           yield* saveCrosscoder(dir, r.crosscoder)
           return { r, back: yield* loadCrosscoder(dir) }
         }).pipe(Effect.provide(layer), Effect.provideService(References.MinimumLogLevel, "Warn"))
@@ -61,10 +81,14 @@ describe("docs/extending-sparsity.md: ThresholdTopK", () => {
       const pre = res.back.preActivations(res.back.normalize(x)).arraySync() as Array<Array<number>>
       for (const [b, row] of codes.entries()) {
         expect(row.filter((v) => v !== 0).length).toBeLessThanOrEqual(3)
-        row.forEach((v, j) => v !== 0 && expect(pre[b]![j]).toBeGreaterThan(0.2))
+        row.forEach((v, j) => {
+          if (v !== 0) expect(pre[b]![j]).toBeGreaterThan(0.2)
+        })
       }
       // without the plugin registered, loading names the problem
-      const exit = await Effect.runPromiseExit(loadCrosscoder(dir).pipe(Effect.provide(Layer.mergeAll(TensorBackend.layerFor("wasm"), Plugins.layer))))
+      const exit = await Effect.runPromiseExit(
+        loadCrosscoder(dir).pipe(Effect.provide(Layer.mergeAll(TensorBackend.layerFor("wasm"), Plugins.layer)))
+      )
       expect(JSON.stringify(exit)).toMatch(/unknown sparsity kind .*threshold-topk/)
     } finally {
       await rm(dir, { recursive: true, force: true })
@@ -88,10 +112,15 @@ describe("docs/extending-partition.md: three models with pairwise-shared blocks"
     }
     const layer = withSource(data, sources, 6, Plugins.layerWith({ partition: [PairwisePartition] }))
     const res = await Effect.runPromise(
-      train(config, { steps: 30, batchSize: 32, lr: 1e-2, loss: { reconstruction: "l2", partitionL1: { shared: 0.01, exclusive: 0.01 }, auxK: { k: 3 } }, deadAfterTokens: 64, step: "sparse", logEvery: 30 }).pipe(
-        Effect.provide(layer),
-        Effect.provideService(References.MinimumLogLevel, "Warn")
-      )
+      train(config, {
+        steps: 30,
+        batchSize: 32,
+        lr: 1e-2,
+        loss: { reconstruction: "l2", partitionL1: { shared: 0.01, exclusive: 0.01 }, auxK: { k: 3 } },
+        deadAfterTokens: 64,
+        step: "sparse",
+        logEvery: 30
+      }).pipe(Effect.provide(layer), Effect.provideService(References.MinimumLogLevel, "Warn"))
     )
     const cc = res.crosscoder
     expect(cc.partition.groups.map((g) => [g.name, g.range])).toEqual([

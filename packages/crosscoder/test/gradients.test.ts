@@ -97,7 +97,10 @@ const cases: Array<Case> = [
     partition: { kind: "none" },
     loss: { reconstruction: "mse" },
     coefficients: { l0: 0 },
-    ref: () => ({ kind: "jumprelu", theta: new Float64Array(F).fill(Math.fround(Math.exp(Math.fround(Math.log(0.15))))) }),
+    ref: () => ({
+      kind: "jumprelu",
+      theta: new Float64Array(F).fill(Math.fround(Math.exp(Math.fround(Math.log(0.15)))))
+    }),
     sparse: false
   }
 ]
@@ -117,7 +120,15 @@ const configOf = (c: Case): CrosscoderConfig => ({
 
 const gradientsFor = (cc: Crosscoder, c: Case, step: TrainStep) => {
   const loss = resolveLoss(c.loss, cc.sparsity, cc.partition, d)
-  return step.gradients({ crosscoder: cc, batch: x32, batchSize: B, step: 0, loss, coefficients: c.coefficients, dead: deadMask(c.dead) })
+  return step.gradients({
+    crosscoder: cc,
+    batch: x32,
+    batchSize: B,
+    step: 0,
+    loss,
+    coefficients: c.coefficients,
+    dead: deadMask(c.dead)
+  })
 }
 
 describe("gradients", () => {
@@ -129,8 +140,19 @@ describe("gradients", () => {
       const opts: RefOptions = {
         scheme: c.ref(cc),
         recon: c.loss.reconstruction,
-        l1Terms: resolveLoss(c.loss, cc.sparsity, cc.partition, d).l1Terms.map((t) => ({ weights: t.weights, coef: c.coefficients[t.name] ?? 0 })),
-        ...(c.loss.auxK === undefined ? {} : { aux: { dead: deadMask(c.dead)!, k: Math.min(c.loss.auxK.k ?? d / 2, c.dead!.length), alpha: c.loss.auxK.alpha! } })
+        l1Terms: resolveLoss(c.loss, cc.sparsity, cc.partition, d).l1Terms.map((t) => ({
+          weights: t.weights,
+          coef: c.coefficients[t.name] ?? 0
+        })),
+        ...(c.loss.auxK === undefined
+          ? {}
+          : {
+              aux: {
+                dead: deadMask(c.dead)!,
+                k: Math.min(c.loss.auxK.k ?? d / 2, c.dead!.length),
+                alpha: c.loss.auxK.alpha!
+              }
+            })
       }
       const x = Float64Array.from(x32)
       for (const [name, key] of [
@@ -167,12 +189,27 @@ describe("gradients", () => {
   it("JumpReLU threshold gradient is the rectangle-kernel straight-through estimate", async () => {
     const eps = 0.5 // wide kernel so that some pre-activations fall inside it
     const c = cases[4]!
-    const cc = await build({ ...configOf(c), sparsity: { kind: "jumprelu", lambda: 1, initialThreshold: 0.15, bandwidth: eps } }, arrays(7))
+    const cc = await build(
+      { ...configOf(c), sparsity: { kind: "jumprelu", lambda: 1, initialThreshold: 0.15, bandwidth: eps } },
+      arrays(7)
+    )
     const loss = resolveLoss({ reconstruction: "mse" }, cc.sparsity, cc.partition, d)
-    const g = denseStep.gradients({ crosscoder: cc, batch: x32, batchSize: B, step: 0, loss, coefficients: { l0: 1 }, dead: undefined })
+    const g = denseStep.gradients({
+      crosscoder: cc,
+      batch: x32,
+      batchSize: B,
+      step: 0,
+      loss,
+      coefficients: { l0: 1 },
+      dead: undefined
+    })
     const model = refModel(cc)
     const theta = Math.fround(Math.exp(Math.fround(Math.log(0.15))))
-    const fwd = (await import("./reference.js")).refForward(model, Float64Array.from(x32), B, { scheme: { kind: "jumprelu", theta: new Float64Array(F).fill(theta) }, recon: "mse", l1Terms: [] })
+    const fwd = (await import("./reference.js")).refForward(model, Float64Array.from(x32), B, {
+      scheme: { kind: "jumprelu", theta: new Float64Array(F).fill(theta) },
+      recon: "mse",
+      l1Terms: []
+    })
     // ∂L/∂codes from the MSE: 2/(B·W) (x̂ − x) · W_decᵀ
     const expected = new Float64Array(F)
     for (let b = 0; b < B; b++) {
@@ -180,7 +217,8 @@ describe("gradients", () => {
         const pre = fwd.pre[b * F + j]!
         const inKernel = Math.abs((pre - theta) / eps) < 0.5 ? 1 : 0
         let dCode = 0
-        for (let r = 0; r < W; r++) dCode += ((2 / (B * W)) * (fwd.xhat[b * W + r]! - x32[b * W + r]!)) * model.Wd[j * W + r]!
+        for (let r = 0; r < W; r++)
+          dCode += (2 / (B * W)) * (fwd.xhat[b * W + r]! - x32[b * W + r]!) * model.Wd[j * W + r]!
         expected[j] = expected[j]! + dCode * (-(theta / eps) * inKernel) + (-(1 / eps) * inKernel) / B
       }
     }

@@ -6,10 +6,10 @@ import {
   identityNormalization,
   initialArrays,
   type Normalization,
-  PartitionRegistry,
+  type PartitionRegistry,
   Plugins,
   resolvePlugins,
-  SparsityRegistry
+  type SparsityRegistry
 } from "../src/index.js"
 import type { TF } from "../src/tf.js"
 
@@ -71,4 +71,5 @@ export const maxAbs = (a: ArrayLike<number>): number => {
 }
 
 export const bitsEqual = (a: Float32Array, b: Float32Array): boolean =>
-  a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength))
+  a.length === b.length &&
+  Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength))

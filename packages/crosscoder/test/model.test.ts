@@ -43,12 +43,14 @@ describe("crosscoder forward (hand-computed)", () => {
     const cc = await build(config, { W_enc: W_enc.slice(), b_enc, W_dec: W_dec.slice(), b_dec })
     expect(cc.integrity()).toEqual({ encoderMaxForbidden: 9, decoderMaxForbidden: 7 })
     const codes = cc.encode(tf.tensor3d(x, [1, 2, 2]))
-    expect(Array.from(codes.dataSync())).toEqual(codesByHand.map((v) => Math.fround(v)).map((v, i) => (i === 2 ? expect.closeTo(v, 6) : v)))
+    expect(Array.from(codes.dataSync())).toEqual(
+      codesByHand.map((v) => Math.fround(v)).map((v, i) => (i === 2 ? expect.closeTo(v, 6) : v))
+    )
     const xhat = cc.decode(codes)
     expect(xhat.shape).toEqual([1, 2, 2])
-    Array.from(xhat.dataSync()).forEach((v, i) => expect(v).toBeCloseTo(xhatByHand[i]!, 5))
+    for (const [i, v] of Array.from(xhat.dataSync()).entries()) expect(v).toBeCloseTo(xhatByHand[i]!, 5)
     const pre = cc.preActivations(tf.tensor2d(x, [1, 4]))
-    Array.from(pre.dataSync()).forEach((v, i) => expect(v).toBeCloseTo([1, 2, 3.35][i]!, 5))
+    for (const [i, v] of Array.from(pre.dataSync()).entries()) expect(v).toBeCloseTo([1, 2, 3.35][i]!, 5)
     expect(cc.decoderDirection(0, 1)).toEqual(new Float32Array(2)) // A-exclusive feature writes nothing into B
   })
 
@@ -70,7 +72,15 @@ describe("crosscoder forward (hand-computed)", () => {
     const cc = await build(config, { W_enc: W_enc.slice(), b_enc, W_dec: W_dec.slice(), b_dec })
     const loss = resolveLoss({ ...referenceLoss(), auxK: undefined } as never, cc.sparsity, cc.partition, cc.dim)
     for (const step of [denseStep, sparseTopKStep]) {
-      const g = step.gradients({ crosscoder: cc, batch: x, batchSize: 1, step: 0, loss, coefficients: {}, dead: undefined })
+      const g = step.gradients({
+        crosscoder: cc,
+        batch: x,
+        batchSize: 1,
+        step: 0,
+        loss,
+        coefficients: {},
+        dead: undefined
+      })
       expect(g.terms.recon).toBeCloseTo(l2ByHand, 5)
       expect(g.terms.mse).toBeCloseTo(mseByHand, 5)
     }
@@ -89,7 +99,11 @@ describe("crosscoder forward (hand-computed)", () => {
 
   it("a plain SAE is S = 1 with partition none", async () => {
     const tf = await getTf()
-    const sae = await build({ architecture: { sources: sourcesFor(["m"]), dim: 4, features: 8 }, sparsity: { kind: "topk", k: 3 }, partition: { kind: "none" } })
+    const sae = await build({
+      architecture: { sources: sourcesFor(["m"]), dim: 4, features: 8 },
+      sparsity: { kind: "topk", k: 3 },
+      partition: { kind: "none" }
+    })
     const codes = sae.encode(tf.randomNormal([5, 1, 4]))
     expect(codes.shape).toEqual([5, 8])
     const nz = Array.from(codes.dataSync()).filter((v) => v !== 0).length

@@ -64,7 +64,9 @@ describe("DFC partition", () => {
   it("rejects impossible specs with typed errors", async () => {
     const bad = async (spec: unknown, F = 10, models = ["A", "B"]) => {
       const exit = await Effect.runPromiseExit(
-        PartitionRegistry.use((r) => r.resolve(spec, { features: F, models })).pipe(Effect.provide(PartitionRegistry.layer))
+        PartitionRegistry.use((r) => r.resolve(spec, { features: F, models })).pipe(
+          Effect.provide(PartitionRegistry.layer)
+        )
       )
       expect(exit._tag).toBe("Failure")
       return JSON.stringify(exit)
@@ -121,7 +123,8 @@ describe("partition enforcement during training", () => {
       // allowed weights did move
       const a = await build(config(sparsity), undefined, { seed: 3 })
       let moved = 0
-      for (let i = 0; i < a.W_dec.data.length; i++) moved = Math.max(moved, Math.abs(a.W_dec.data[i]! - cc.W_dec.data[i]!))
+      for (let i = 0; i < a.W_dec.data.length; i++)
+        moved = Math.max(moved, Math.abs(a.W_dec.data[i]! - cc.W_dec.data[i]!))
       expect(moved).toBeGreaterThan(1e-3)
     })
   }

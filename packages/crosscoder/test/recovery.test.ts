@@ -2,10 +2,26 @@ import { ActivationSource } from "@crosscode/activations"
 import { TensorBackend } from "@crosscode/core"
 import { Effect, Layer, References } from "effect"
 import { describe, expect, it } from "vitest"
-import { arrayActivationSource, type Crosscoder, decoderMetrics, paperLoss, plantedFeatures, Plugins, train } from "../src/index.js"
+import {
+  arrayActivationSource,
+  type Crosscoder,
+  decoderMetrics,
+  Plugins,
+  paperLoss,
+  plantedFeatures,
+  train
+} from "../src/index.js"
 
 const d = 32
-const planted = plantedFeatures({ dim: d, models: ["A", "B"], shared: 24, exclusive: [6, 6], rows: 8192, seed: 6, activePerRow: 2 })
+const planted = plantedFeatures({
+  dim: d,
+  models: ["A", "B"],
+  shared: 24,
+  exclusive: [6, 6],
+  rows: 8192,
+  seed: 6,
+  activePerRow: 2
+})
 
 /** For each planted feature: the latent whose decoder best matches it (mean cosine over the models it writes). */
 const matches = (cc: Crosscoder) =>
@@ -42,7 +58,11 @@ const matches = (cc: Crosscoder) =>
 describe("training on planted features", () => {
   it("a DFC recovers shared features in the shared partition and exclusive features in their model's partition", async () => {
     const source = arrayActivationSource({ data: planted.data, sources: planted.sources, dim: d })
-    const layer = Layer.mergeAll(TensorBackend.layerFor("wasm"), Plugins.layer, Layer.succeed(ActivationSource, ActivationSource.of(source)))
+    const layer = Layer.mergeAll(
+      TensorBackend.layerFor("wasm"),
+      Plugins.layer,
+      Layer.succeed(ActivationSource, ActivationSource.of(source))
+    )
     const steps = 3000
     const { crosscoder: cc } = await Effect.runPromise(
       train(
@@ -82,7 +102,8 @@ describe("training on planted features", () => {
       expect(r.feature.model === 0 ? rel[r.latent]! : 1 - rel[r.latent]!).toBeLessThan(0.1)
     }
     // exclusive latents have relative decoder norm exactly 0 (A) or 1 (B) by construction
-    for (const g of cc.partition.groups.slice(0, 2)) for (const j of g.indices) expect(rel[j]).toBe(g.name === "exclusive:A" ? 0 : 1)
+    for (const g of cc.partition.groups.slice(0, 2))
+      for (const j of g.indices) expect(rel[j]).toBe(g.name === "exclusive:A" ? 0 : 1)
     expect(cc.integrity()).toEqual({ encoderMaxForbidden: 0, decoderMaxForbidden: 0 })
   }, 60_000)
 })

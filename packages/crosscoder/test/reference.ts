@@ -67,7 +67,8 @@ export const refForward = (m: RefModel, x: Float64Array, B: number, opts: RefOpt
   let schemeTerm = 0
   const sc = opts.scheme
   if (sc.kind === "topk") {
-    for (let b = 0; b < B; b++) for (const j of topIdx(relu.subarray(b * F, (b + 1) * F), sc.k)) codes[b * F + j] = relu[b * F + j]!
+    for (let b = 0; b < B; b++)
+      for (const j of topIdx(relu.subarray(b * F, (b + 1) * F), sc.k)) codes[b * F + j] = relu[b * F + j]!
   } else if (sc.kind === "batch-topk") {
     const scored = relu.map((v, n) => v * norms[n % F]!)
     for (const n of topIdx(scored, sc.k * B)) codes[n] = relu[n]!
@@ -91,7 +92,13 @@ export const refForward = (m: RefModel, x: Float64Array, B: number, opts: RefOpt
   return { pre, relu, codes, xhat, norms, schemeTerm, encOk, decOk }
 }
 
-export const refLoss = (m: RefModel, x: Float64Array, B: number, opts: RefOptions, fixedResidual?: Float64Array): number => {
+export const refLoss = (
+  m: RefModel,
+  x: Float64Array,
+  B: number,
+  opts: RefOptions,
+  fixedResidual?: Float64Array
+): number => {
   const { S, d, F } = m
   const W = S * d
   const f = refForward(m, x, B, opts)

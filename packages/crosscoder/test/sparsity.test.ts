@@ -7,13 +7,17 @@ import {
   denseStep,
   evaluateReconstruction,
   resolveLoss,
-  sourcesFor,
-  SparsityRegistry
+  SparsityRegistry,
+  sourcesFor
 } from "../src/index.js"
 import { build, getTf, maxAbsDiff, randomArray } from "./helpers.js"
 
 const arch = { sources: sourcesFor(["A", "B"]), dim: 6, features: 20 }
-const cfg = (sparsity: CrosscoderConfig["sparsity"]): CrosscoderConfig => ({ architecture: arch, sparsity, partition: { kind: "none" } })
+const cfg = (sparsity: CrosscoderConfig["sparsity"]): CrosscoderConfig => ({
+  architecture: arch,
+  sparsity,
+  partition: { kind: "none" }
+})
 
 describe("sparsity schemes", () => {
   it("TopK keeps exactly k positive post-ReLU values per row (as torch.topk on ReLU(pre))", async () => {
@@ -30,7 +34,9 @@ describe("sparsity schemes", () => {
 
   it("BatchTopK keeps k·B decoder-norm-scaled entries per batch, tracks an EMA threshold, and infers batch-independently", async () => {
     const tf = await getTf()
-    const cc = await build(cfg({ kind: "batch-topk", k: 3, thresholdBeta: 0.5, thresholdStartStep: 0 }), undefined, { seed: 2 })
+    const cc = await build(cfg({ kind: "batch-topk", k: 3, thresholdBeta: 0.5, thresholdStartStep: 0 }), undefined, {
+      seed: 2
+    })
     const B = 16
     const x = randomArray(B * 12, 5, 2)
     const loss = resolveLoss({ reconstruction: "l2" }, cc.sparsity, cc.partition, 6)
@@ -39,7 +45,15 @@ describe("sparsity schemes", () => {
     const pre = cc.preActivations(tf.tensor2d(x, [B, 12])).arraySync() as Array<Array<number>>
     const scored = pre.flatMap((row) => row.map((v, j) => Math.max(v, 0) * s[j]!))
     const kth = [...scored].sort((a, b) => b - a)[3 * B - 1]!
-    const g = denseStep.gradients({ crosscoder: cc, batch: x, batchSize: B, step: 1, loss, coefficients: {}, dead: undefined })
+    const g = denseStep.gradients({
+      crosscoder: cc,
+      batch: x,
+      batchSize: B,
+      step: 1,
+      loss,
+      coefficients: {},
+      dead: undefined
+    })
     expect(g.firedCounts.reduce((a, b) => a + b, 0)).toBe(3 * B)
     const minActive = g.stats.minActive![0]!
     expect(minActive).toBeCloseTo(kth, 4)
@@ -53,24 +67,41 @@ describe("sparsity schemes", () => {
     const all = cc.encodeNormalized(tf.tensor2d(x, [B, 12])).arraySync() as Array<Array<number>>
     const one = cc.encodeNormalized(tf.tensor2d(x.subarray(0, 12), [1, 12])).arraySync() as Array<Array<number>>
     expect(one[0]).toEqual(all[0])
-    for (let j = 0; j < 20; j++) expect(all[3]![j]).toBeCloseTo(Math.max(pre[3]![j]!, 0) * s[j]! > th ? Math.max(pre[3]![j]!, 0) : 0, 5)
+    for (let j = 0; j < 20; j++)
+      expect(all[3]![j]).toBeCloseTo(Math.max(pre[3]![j]!, 0) * s[j]! > th ? Math.max(pre[3]![j]!, 0) : 0, 5)
   })
 
   it("ReLU-L1 penalises Σ_j f_j Σ_s ‖d_j^s‖ (Anthropic) and JumpReLU counts active features", async () => {
     const cc = await build(cfg({ kind: "relu-l1", lambda: 0.5 }), undefined, { seed: 3 })
     const B = 4
     const x = randomArray(B * 12, 9, 2)
-    const g = denseStep.gradients({ crosscoder: cc, batch: x, batchSize: B, step: 0, loss: resolveLoss({ reconstruction: "sse" }, cc.sparsity, cc.partition, 6), coefficients: { l1: 0.5 }, dead: undefined })
+    const g = denseStep.gradients({
+      crosscoder: cc,
+      batch: x,
+      batchSize: B,
+      step: 0,
+      loss: resolveLoss({ reconstruction: "sse" }, cc.sparsity, cc.partition, 6),
+      coefficients: { l1: 0.5 },
+      dead: undefined
+    })
     const tf = await getTf()
     const codes = cc.encodeNormalized(tf.tensor2d(x, [B, 12])).arraySync() as Array<Array<number>>
     const norms = cc.decoderNorms()
     let l1 = 0
-    for (const row of codes) row.forEach((v, j) => (l1 += v * (norms[2 * j]! + norms[2 * j + 1]!)))
+    for (const row of codes) for (const [j, v] of row.entries()) l1 += v * (norms[2 * j]! + norms[2 * j + 1]!)
     expect(g.terms.l1).toBeCloseTo(l1 / B, 4)
     expect(g.loss).toBeCloseTo(g.terms.recon! + 0.5 * g.terms.l1!, 4)
 
     const jr = await build(cfg({ kind: "jumprelu", lambda: 1, initialThreshold: 0.3 }), undefined, { seed: 3 })
-    const gj = denseStep.gradients({ crosscoder: jr, batch: x, batchSize: B, step: 0, loss: resolveLoss({ reconstruction: "mse" }, jr.sparsity, jr.partition, 6), coefficients: { l0: 1 }, dead: undefined })
+    const gj = denseStep.gradients({
+      crosscoder: jr,
+      batch: x,
+      batchSize: B,
+      step: 0,
+      loss: resolveLoss({ reconstruction: "mse" }, jr.sparsity, jr.partition, 6),
+      coefficients: { l0: 1 },
+      dead: undefined
+    })
     const pre = jr.preActivations(tf.tensor2d(x, [B, 12])).arraySync() as Array<Array<number>>
     const l0 = pre.flat().filter((v) => v > Math.fround(Math.exp(Math.fround(Math.log(0.3))))).length / B
     expect(gj.terms.l0).toBeCloseTo(l0, 6)
@@ -79,7 +110,13 @@ describe("sparsity schemes", () => {
 
   it("rejects bad specs and unknown kinds", async () => {
     const bad = async (spec: unknown) =>
-      JSON.stringify(await Effect.runPromiseExit(SparsityRegistry.use((r) => r.resolve(spec, { features: 10, sources: 2, dim: 4 })).pipe(Effect.provide(SparsityRegistry.layer))))
+      JSON.stringify(
+        await Effect.runPromiseExit(
+          SparsityRegistry.use((r) => r.resolve(spec, { features: 10, sources: 2, dim: 4 })).pipe(
+            Effect.provide(SparsityRegistry.layer)
+          )
+        )
+      )
     expect(await bad({ kind: "topk", k: 0 })).toMatch(/k = 0 must be an integer in \[1, features = 10\]/)
     expect(await bad({ kind: "topk", k: 2.5 })).toMatch(/invalid sparsity spec/)
     expect(await bad({ kind: "batchtopk", k: 2 })).toMatch(/unknown sparsity kind/)
@@ -128,7 +165,11 @@ describe("in-memory activation source", () => {
 
 describe("metrics", () => {
   it("MSE / FVE per source, L0 per partition group, dead fraction, decoder norms and cosines", async () => {
-    const cc = await build({ architecture: arch, sparsity: { kind: "topk", k: 4 }, partition: { kind: "dfc", counts: [3, 2] } }, undefined, { seed: 5 })
+    const cc = await build(
+      { architecture: arch, sparsity: { kind: "topk", k: 4 }, partition: { kind: "dfc", counts: [3, 2] } },
+      undefined,
+      { seed: 5 }
+    )
     const rows = 64
     const data = randomArray(rows * 12, 17, 1)
     const src = arrayActivationSource({ data, sources: arch.sources, dim: 6 })

@@ -8,11 +8,7 @@ import { FORMAT_METRIC, SCORE_METRIC, TOOL_METRIC } from "../sources.js"
 /** An intervention that also calls `tick` for every prompt it is asked about (records unchanged). */
 export const ticking = <E, R>(iv: Intervention<E, R>, tick: () => void): Intervention<E, R> => ({
   ...iv,
-  hooks: (req) =>
-    Effect.flatMap(
-      Effect.sync(tick),
-      () => iv.hooks(req)
-    )
+  hooks: (req) => Effect.flatMap(Effect.sync(tick), () => iv.hooks(req))
 })
 
 /** Number of complete lines in a file (0 when missing). */
@@ -36,7 +32,11 @@ export const countLines = (file: string): number => {
 }
 
 /** Calls `onLines(lines)` every `ms` while the scope is open (follows an append-only JSONL file). */
-export const watchLines = (file: string, onLines: (n: number) => void, ms = 500): Effect.Effect<void, never, Scope.Scope> =>
+export const watchLines = (
+  file: string,
+  onLines: (n: number) => void,
+  ms = 500
+): Effect.Effect<void, never, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.sync(() => {
       let offset = 0
@@ -99,7 +99,9 @@ export interface DeltaStats {
 }
 
 const rate = (m: MetricSummary | undefined, n: number): Rate =>
-  m !== undefined && m.kind === "binary" ? { n: m.n, k: m.k, pct: m.pct, lo: m.lo, hi: m.hi } : { n, k: 0, pct: 0, lo: 0, hi: 0 }
+  m !== undefined && m.kind === "binary"
+    ? { n: m.n, k: m.k, pct: m.pct, lo: m.lo, hi: m.hi }
+    : { n, k: 0, pct: 0, lo: 0, hi: 0 }
 
 export const conditionStats = (records: ReadonlyArray<EvalRecord>): ConditionStats => {
   const s: RunSummary = summarizeRun(records, false)

@@ -13,7 +13,15 @@ import { Progress } from "../../cli/progress.js"
 import type { RunContext } from "../context.js"
 import { errorMessage, StageError } from "../errors.js"
 import { samplePrompts, studyTask } from "../sources.js"
-import { type ConditionStats, conditionStats, countLines, type DeltaStats, deltaStats, generationSettings, ticking } from "./common.js"
+import {
+  type ConditionStats,
+  conditionStats,
+  countLines,
+  type DeltaStats,
+  deltaStats,
+  generationSettings,
+  ticking
+} from "./common.js"
 
 export interface EvalSummary {
   readonly n: number
@@ -45,12 +53,24 @@ export const runEvaluate = (ctx: RunContext) =>
     const recon: Record<string, Partial<Record<"A" | "B", ReadonlyArray<EvalRecord>>>> = {}
     for (const m of ["A", "B"] as const) {
       const runner = makeEvalRunner({ model: models[m], tokenizer })
-      const c = yield* runner.run({ run: "clean", task, intervention: ticking(noIntervention, tick), output: files[m], settings })
+      const c = yield* runner.run({
+        run: "clean",
+        task,
+        intervention: ticking(noIntervention, tick),
+        output: files[m],
+        settings
+      })
       cleanRecords[m] = c.records
       for (const name of names) {
         const pe = yield* ctx.pairEncoder(name)
         const r = yield* runner
-          .run({ run: `recon:${name}`, task, intervention: ticking(reconstruct({ target: m }), tick), output: files[m], settings })
+          .run({
+            run: `recon:${name}`,
+            task,
+            intervention: ticking(reconstruct({ target: m }), tick),
+            output: files[m],
+            settings
+          })
           .pipe(Effect.provideService(PairEncoder, pe))
         ;(recon[name] ??= {})[m] = r.records
       }
@@ -69,8 +89,15 @@ export const runEvaluate = (ctx: RunContext) =>
     writeFileSync(ctx.dir("evaluate", "summary.json"), `${JSON.stringify(summary, null, 2)}\n`)
     yield* Effect.logInfo(
       `evaluate: tool correctness clean A ${summary.clean.A.tool.pct.toFixed(1)}%, B ${summary.clean.B.tool.pct.toFixed(1)}%; ${summary.crosscoders
-        .map((c) => `${c.name} recon A ${c.recon.A.tool.pct.toFixed(1)}% (Δ ${c.delta.A.delta.toFixed(1)}), B ${c.recon.B.tool.pct.toFixed(1)}% (Δ ${c.delta.B.delta.toFixed(1)})`)
+        .map(
+          (c) =>
+            `${c.name} recon A ${c.recon.A.tool.pct.toFixed(1)}% (Δ ${c.delta.A.delta.toFixed(1)}), B ${c.recon.B.tool.pct.toFixed(1)}% (Δ ${c.delta.B.delta.toFixed(1)})`
+        )
         .join("; ")}`
     )
     return summary
-  }).pipe(Effect.mapError((e) => (e instanceof StageError ? e : new StageError({ stage: "evaluate", message: errorMessage(e) }))))
+  }).pipe(
+    Effect.mapError((e) =>
+      e instanceof StageError ? e : new StageError({ stage: "evaluate", message: errorMessage(e) })
+    )
+  )

@@ -55,7 +55,9 @@ export const runHarvest = (ctx: RunContext) =>
       Effect.mapError((e) => new StageError({ stage: "harvest", message: errorMessage(e) }))
     )
     bar.setTotal(result.rows)
-    const store = yield* ActivationStore.open(dir).pipe(Effect.mapError((e) => new StageError({ stage: "harvest", message: e.message })))
+    const store = yield* ActivationStore.open(dir).pipe(
+      Effect.mapError((e) => new StageError({ stage: "harvest", message: e.message }))
+    )
     const summary: HarvestSummary = {
       rows: result.rows,
       shards: result.shards,
@@ -66,6 +68,8 @@ export const runHarvest = (ctx: RunContext) =>
       rowsPerSecond: result.rowsPerSecond
     }
     writeFileSync(ctx.dir("harvest", "summary.json"), `${JSON.stringify(summary, null, 2)}\n`)
-    yield* Effect.logInfo(`harvest: ${result.rows} rows (${store.datasets.join(", ")}) × ${store.sources.length} sources × ${store.dim} in ${dir}`)
+    yield* Effect.logInfo(
+      `harvest: ${result.rows} rows (${store.datasets.join(", ")}) × ${store.sources.length} sources × ${store.dim} in ${dir}`
+    )
     return summary
   })

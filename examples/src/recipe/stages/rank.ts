@@ -67,7 +67,11 @@ export interface RankSummary {
 }
 
 /** Raw last-token activations `[n, S, d]` of the pair (the models run once per prompt set, shared by all crosscoders). */
-const pairActivations = (pe: PairEncoderShape, prompts: ReadonlyArray<ReadonlyArray<number>>, tick: (n: number) => void) =>
+const pairActivations = (
+  pe: PairEncoderShape,
+  prompts: ReadonlyArray<ReadonlyArray<number>>,
+  tick: (n: number) => void
+) =>
   Effect.gen(function* () {
     const width = pe.crosscoder.numSources * pe.crosscoder.dim
     const out = new Float32Array(prompts.length * width)
@@ -88,14 +92,23 @@ const encodeRows = (cc: Crosscoder, activations: Float32Array) => {
   const out = new Float32Array(rows * cc.features)
   for (let i = 0; i < rows; i += 256) {
     const n = Math.min(256, rows - i)
-    const codes = tf.tidy(() => cc.encode(tf.tensor2d(activations.subarray(i * width, (i + n) * width), [n, width])).dataSync()) as Float32Array
+    const codes = tf.tidy(() =>
+      cc.encode(tf.tensor2d(activations.subarray(i * width, (i + n) * width), [n, width])).dataSync()
+    ) as Float32Array
     out.set(codes, i * cc.features)
   }
   return codeMatrix(out, rows, cc.features)
 }
 
 /** Scans the store and keeps the `m` highest activations of each wanted feature. */
-const topActivations = (cc: Crosscoder, store: ActivationStore.ActivationStoreShape, features: ReadonlyArray<number>, m: number, maxRows: number, tick: (rows: number) => void) =>
+const topActivations = (
+  cc: Crosscoder,
+  store: ActivationStore.ActivationStoreShape,
+  features: ReadonlyArray<number>,
+  m: number,
+  maxRows: number,
+  tick: (rows: number) => void
+) =>
   Effect.gen(function* () {
     const tf = cc.tf
     const F = cc.features
@@ -106,7 +119,11 @@ const topActivations = (cc: Crosscoder, store: ActivationStore.ActivationStoreSh
       Stream.runForEach((b) =>
         Effect.sync(() => {
           const rows = Math.min(b.rows, maxRows - seen)
-          const codes = tf.tidy(() => cc.encode(tf.tensor2d(b.data.subarray(0, rows * b.numSources * b.dim), [rows, b.numSources * b.dim])).dataSync()) as Float32Array
+          const codes = tf.tidy(() =>
+            cc
+              .encode(tf.tensor2d(b.data.subarray(0, rows * b.numSources * b.dim), [rows, b.numSources * b.dim]))
+              .dataSync()
+          ) as Float32Array
           for (let r = 0; r < rows; r++) {
             for (const f of features) {
               const v = codes[r * F + f]!
@@ -135,7 +152,12 @@ interface PromptActivations {
   general?: Float32Array
 }
 
-const rankOne = (ctx: RunContext, name: string, store: ActivationStore.ActivationStoreShape, cache: PromptActivations) =>
+const rankOne = (
+  ctx: RunContext,
+  name: string,
+  store: ActivationStore.ActivationStoreShape,
+  cache: PromptActivations
+) =>
   Effect.gen(function* () {
     const progress = yield* Progress
     const spec = ctx.recipe.rank
@@ -161,20 +183,47 @@ const rankOne = (ctx: RunContext, name: string, store: ActivationStore.Activatio
       partition: cc.partition,
       ...(spec.fireThreshold !== undefined ? { fireThreshold: spec.fireThreshold } : {})
     })
-    yield* writeRanking(ranking, { csv: ctx.dir("rank", name, "ranking.csv"), json: ctx.dir("rank", name, "ranking.json") })
+    yield* writeRanking(ranking, {
+      csv: ctx.dir("rank", name, "ranking.csv"),
+      json: ctx.dir("rank", name, "ranking.json")
+    })
     const relNorm = readCrosscoderSummary(ctx, name)?.relativeNormA
     const chosen: Array<FeatureStat> = []
     for (const g of ranking.groups) {
-      chosen.push(...sortByD(ranking.features.filter((f) => f.partition === g.name && f.sign === "tool")).slice(0, topFeatures))
+      chosen.push(
+        ...sortByD(ranking.features.filter((f) => f.partition === g.name && f.sign === "tool")).slice(0, topFeatures)
+      )
     }
-    const tops = topTexts > 0 && chosen.length > 0 ? yield* topActivations(cc, store, chosen.map((f) => f.feature), topTexts, scanRows, tick) : new Map()
+    // 4× candidates, so that repeated texts (a corpus may hold duplicates) can be dropped
+    const tops =
+      topTexts > 0 && chosen.length > 0
+        ? yield* topActivations(
+            cc,
+            store,
+            chosen.map((f) => f.feature),
+            4 * topTexts,
+            scanRows,
+            tick
+          )
+        : new Map()
     bar.finish()
     const features: Array<TopFeature> = []
     for (const f of chosen) {
       const texts: Array<TopText> = []
+      const seenTexts = new Set<string>()
       for (const t of tops.get(f.feature) ?? []) {
+        if (texts.length >= topTexts) break
         const info = yield* store.rowText(t.row)
-        texts.push({ row: t.row, activation: t.v, dataset: info.dataset, ...(info.id !== undefined ? { id: info.id } : {}), text: info.text ?? (info.tokenIds !== undefined ? tokenizer.decode(info.tokenIds) : "") })
+        const text = info.text ?? (info.tokenIds !== undefined ? tokenizer.decode(info.tokenIds) : "")
+        if (seenTexts.has(text)) continue
+        seenTexts.add(text)
+        texts.push({
+          row: t.row,
+          activation: t.v,
+          dataset: info.dataset,
+          ...(info.id !== undefined ? { id: info.id } : {}),
+          text
+        })
       }
       features.push({
         feature: f.feature,
@@ -196,7 +245,12 @@ const rankOne = (ctx: RunContext, name: string, store: ActivationStore.Activatio
       nGeneral: ranking.nGeneral,
       groups: ranking.groups.map((g) => {
         const inG = ranking.features.filter((f) => f.partition === g.name)
-        return { group: g.name, size: g.size, nTool: inG.filter((f) => f.sign === "tool").length, nFilter: inG.filter((f) => f.passesFilter).length }
+        return {
+          group: g.name,
+          size: g.size,
+          nTool: inG.filter((f) => f.sign === "tool").length,
+          nFilter: inG.filter((f) => f.passesFilter).length
+        }
       }),
       topFeatures: features
     }
@@ -211,17 +265,20 @@ const rankOne = (ctx: RunContext, name: string, store: ActivationStore.Activatio
 export const runRank = (ctx: RunContext) =>
   Effect.gen(function* () {
     const store = yield* ActivationStore.open(storeDir(ctx)).pipe(
-      Effect.mapError((e) => new StageError({ stage: "rank", message: `cannot open the activation store: ${e.message}` }))
+      Effect.mapError(
+        (e) => new StageError({ stage: "rank", message: `cannot open the activation store: ${e.message}` })
+      )
     )
     const names = ctx.recipe.rank.crosscoders ?? ctx.recipe.crosscoders.map((c) => c.name)
     const out: Array<RankSummary> = []
     const cache: PromptActivations = {}
     for (const name of names) out.push(yield* rankOne(ctx, name, store, cache))
     return { crosscoders: out }
-  }).pipe(Effect.mapError((e) => (e instanceof StageError ? e : new StageError({ stage: "rank", message: errorMessage(e) }))))
+  }).pipe(
+    Effect.mapError((e) => (e instanceof StageError ? e : new StageError({ stage: "rank", message: errorMessage(e) })))
+  )
 
 export const readRankSummary = (ctx: RunContext, name: string): RankSummary | undefined => {
   const f = ctx.dir("rank", name, "top-features.json")
   return existsSync(f) ? (JSON.parse(readFileSync(f, "utf8")) as RankSummary) : undefined
 }
-

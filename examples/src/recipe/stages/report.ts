@@ -8,6 +8,8 @@ export const runReport = (ctx: RunContext) =>
   Effect.gen(function* () {
     const data = collectReportData(ctx.runDir, ctx.recipe)
     const files = yield* writeReport(data, ctx.dir("report"), { html: ctx.recipe.report?.html ?? true })
-    yield* Effect.logInfo(`report: ${files.markdown}${files.html !== undefined ? `, ${files.html}` : ""} (${files.plots.length} plots)`)
+    yield* Effect.logInfo(
+      `report: ${files.markdown}${files.html !== undefined ? `, ${files.html}` : ""} (${files.plots.length} plots)`
+    )
     return files
   }).pipe(Effect.mapError((e) => new StageError({ stage: "report", message: e.message })))

@@ -68,7 +68,9 @@ export const runSteer = (ctx: RunContext) =>
       }`
     )
     return { cells: result.cells.length, best: best?.id }
-  }).pipe(Effect.mapError((e) => (e instanceof StageError ? e : new StageError({ stage: "steer", message: errorMessage(e) }))))
+  }).pipe(
+    Effect.mapError((e) => (e instanceof StageError ? e : new StageError({ stage: "steer", message: errorMessage(e) })))
+  )
 
 export const readSweep = (ctx: RunContext): SweepResult | undefined => {
   const f = ctx.dir("steer", "sweep.json")

@@ -47,7 +47,11 @@ export interface CrosscoderSummary {
   readonly config: CrosscoderConfig
   readonly steps: number
   readonly final: CurvePoint
-  readonly groups: ReadonlyArray<{ readonly name: string; readonly range?: readonly [number, number]; readonly count: number }>
+  readonly groups: ReadonlyArray<{
+    readonly name: string
+    readonly range?: readonly [number, number]
+    readonly count: number
+  }>
   readonly integrity: { readonly encoderMaxForbidden: number; readonly decoderMaxForbidden: number }
   /** ‖d_A‖ / (‖d_A‖ + ‖d_B‖) per feature (0 when both are 0), 4 decimals. */
   readonly relativeNormA: ReadonlyArray<number>
@@ -59,8 +63,15 @@ export interface TrainSummary {
   readonly crosscoders: ReadonlyArray<CrosscoderSummary>
 }
 
-export const crosscoderConfig = (spec: CrosscoderSpec, store: ActivationStore.ActivationStoreShape): CrosscoderConfig => ({
-  architecture: { sources: store.sources.map((s) => ({ model: s.model, site: s.site })), dim: store.dim, features: spec.features },
+export const crosscoderConfig = (
+  spec: CrosscoderSpec,
+  store: ActivationStore.ActivationStoreShape
+): CrosscoderConfig => ({
+  architecture: {
+    sources: store.sources.map((s) => ({ model: s.model, site: s.site })),
+    dim: store.dim,
+    features: spec.features
+  },
   sparsity: topK(spec.k),
   partition:
     spec.partition === "none"
@@ -119,7 +130,7 @@ const trainOne = (ctx: RunContext, spec: CrosscoderSpec, store: ActivationStore.
       clipGradNorm: spec.clipGradNorm ?? 1,
       loss: paperLoss(spec.lambdas?.shared ?? 1e-3, spec.lambdas?.exclusive ?? 1e-3),
       normalization: spec.normalization ?? "zscore",
-      logEvery: spec.logEvery ?? 25,
+      logEvery: spec.logEvery ?? Math.max(25, Math.round(spec.steps / 20)),
       step: "auto",
       checkpoint: { dir, every: evalEvery, keep: 2 }
     }
@@ -136,10 +147,15 @@ const trainOne = (ctx: RunContext, spec: CrosscoderSpec, store: ActivationStore.
     let last: { cc: Crosscoder; point: CurvePoint } | undefined
     const curve = readCurve(curveFile)
     while (step < spec.steps || last === undefined) {
-      const target = step >= spec.steps ? spec.steps : Math.min(spec.steps, (Math.floor(step / evalEvery) + 1) * evalEvery)
-      const result = yield* train(config, { ...trainConfig, stopAfter: target }, {
-        onProgress: (p) => bar.update(p.step, { detail: `loss=${p.loss.toPrecision(3)} L0=${p.l0.toFixed(1)}` })
-      }).pipe(Effect.provideService(ActivationSource, store))
+      const target =
+        step >= spec.steps ? spec.steps : Math.min(spec.steps, (Math.floor(step / evalEvery) + 1) * evalEvery)
+      const result = yield* train(
+        config,
+        { ...trainConfig, stopAfter: target },
+        {
+          onProgress: (p) => bar.update(p.step, { detail: `loss=${p.loss.toPrecision(3)} L0=${p.l0.toFixed(1)}` })
+        }
+      ).pipe(Effect.provideService(ActivationSource, store))
       step = result.state.step
       const have = curve.find((c) => c.step === step)
       const p = have ?? (yield* measure(result.crosscoder, step))
@@ -159,7 +175,11 @@ const trainOne = (ctx: RunContext, spec: CrosscoderSpec, store: ActivationStore.
       config,
       steps: step,
       final: last.point,
-      groups: cc.partition.groups.map((g) => ({ name: g.name, ...(g.range !== undefined ? { range: g.range } : {}), count: g.indices.length })),
+      groups: cc.partition.groups.map((g) => ({
+        name: g.name,
+        ...(g.range !== undefined ? { range: g.range } : {}),
+        count: g.indices.length
+      })),
       integrity: cc.integrity(),
       relativeNormA: Array.from({ length: cc.features }, (_, j) => Math.round(dm.normShare[j * M + a]! * 1e4) / 1e4),
       evalRows,
@@ -168,7 +188,9 @@ const trainOne = (ctx: RunContext, spec: CrosscoderSpec, store: ActivationStore.
     writeFileSync(path.join(dir, "summary.json"), `${JSON.stringify(summary)}\n`)
     cc.dispose()
     yield* Effect.logInfo(
-      `train ${spec.name}: ${step} steps, FVE ${summary.final.fve.toFixed(3)}, L0 ${summary.final.l0.toFixed(1)} [${Object.entries(summary.final.l0PerGroup)
+      `train ${spec.name}: ${step} steps, FVE ${summary.final.fve.toFixed(3)}, L0 ${summary.final.l0.toFixed(1)} [${Object.entries(
+        summary.final.l0PerGroup
+      )
         .map(([k, v]) => `${k} ${v.toFixed(2)}`)
         .join(", ")}], dead ${(summary.final.deadFraction * 100).toFixed(1)}%`
     )
@@ -178,11 +200,25 @@ const trainOne = (ctx: RunContext, spec: CrosscoderSpec, store: ActivationStore.
 export const runTrain = (ctx: RunContext) =>
   Effect.gen(function* () {
     const store = yield* ActivationStore.open(storeDir(ctx)).pipe(
-      Effect.mapError((e) => new StageError({ stage: "train", message: `cannot open the activation store (has harvest run?): ${e.message}` }))
+      Effect.mapError(
+        (e) =>
+          new StageError({
+            stage: "train",
+            message: `cannot open the activation store (has harvest run?): ${e.message}`
+          })
+      )
     )
     const out: Array<CrosscoderSummary> = []
     for (const spec of ctx.recipe.crosscoders) {
-      out.push(yield* trainOne(ctx, spec, store).pipe(Effect.mapError((e) => (e instanceof StageError ? e : new StageError({ stage: "train", message: `${spec.name}: ${errorMessage(e)}` })))))
+      out.push(
+        yield* trainOne(ctx, spec, store).pipe(
+          Effect.mapError((e) =>
+            e instanceof StageError
+              ? e
+              : new StageError({ stage: "train", message: `${spec.name}: ${errorMessage(e)}` })
+          )
+        )
+      )
     }
     const summary: TrainSummary = { crosscoders: out }
     return summary

@@ -22,6 +22,10 @@ import { candidatePositions, median, type NormOutlierFilter, Policy, type Positi
 export interface HarvestModel {
   /** Short label stored in the manifest, e.g. "A" (RL) and "B" (base). Unique. */
   readonly label: string
+  /**
+   * A loaded model. A partially loaded one (`loadModel(dir, { maxLayer })`, blocks up to the
+   * deepest site only) is enough and saves memory; `harvestFromDirs` loads them that way.
+   */
   readonly model: LanguageModelShape
 }
 
@@ -205,9 +209,15 @@ export const harvest = (
           `models disagree on hidden size: ${models.map((x) => `${x.label}=${x.model.info.hiddenSize}`).join(", ")}; every site must have one width`
         )
       }
+      const maxLayer = m.model.info.maxLayer
       for (const s of sites) {
         if (!Number.isInteger(s.layer) || s.layer < 0 || s.layer >= m.model.info.numLayers) {
           return yield* fail(`site ${siteKey(s)} is outside model ${m.label} (${m.model.info.numLayers} layers)`)
+        }
+        if (maxLayer !== undefined && s.layer > maxLayer) {
+          return yield* fail(
+            `site ${siteKey(s)} is past model ${m.label}'s maxLayer ${maxLayer} (loaded with blocks 0..${maxLayer} only); load it with maxLayer ≥ ${s.layer}`
+          )
         }
       }
     }

@@ -37,6 +37,8 @@ export interface TensorBackendShape {
   readonly attempts: ReadonlyArray<BackendAttempt>
   /** Bytes currently held by tensors (TensorFlow.js bookkeeping, not process RSS). */
   readonly memoryBytes: () => number
+  /** What the backend runs on, where known (webgpu: the Dawn adapter). */
+  readonly detail?: string
 }
 
 const require = createRequire(import.meta.url)
@@ -91,29 +93,110 @@ const tryWasm = async (): Promise<void> => {
   }
 }
 
+/** Options of the `webgpu` backend (Dawn for Node). */
+export interface WebgpuOptions {
+  /**
+   * Flags for Dawn's `create(flags)`, e.g. `["backend=vulkan"]`, or `["backend=opengles"]` for
+   * Mesa's software OpenGL ES (llvmpipe) on a machine without a GPU. From
+   * `CROSSCODE_WEBGPU_DAWN_FLAGS` (comma-separated) in `TensorBackend.layer`. Default: none.
+   */
+  readonly dawnFlags?: ReadonlyArray<string>
+  /**
+   * Adapter feature level. Dawn's OpenGL / OpenGL ES backends only offer `"compatibility"`
+   * adapters. From `CROSSCODE_WEBGPU_FEATURE_LEVEL` in `TensorBackend.layer`. Default `"core"`.
+   */
+  readonly featureLevel?: "core" | "compatibility"
+}
+
+interface DawnAdapter {
+  readonly info?: { readonly vendor?: string; readonly architecture?: string; readonly description?: string }
+}
+interface DawnGpu {
+  requestAdapter(options?: Record<string, unknown>): Promise<DawnAdapter | null>
+}
+
+const SOFTWARE_WEBGPU_HINT =
+  "for a software check without a GPU: EGL_PLATFORM=surfaceless CROSSCODE_WEBGPU_DAWN_FLAGS=backend=opengles CROSSCODE_WEBGPU_FEATURE_LEVEL=compatibility"
+
 /**
  * WebGPU through Dawn for Node (`webgpu` npm package) and `@tensorflow/tfjs-backend-webgpu`.
- * Neither is a dependency: install both to enable it (see docs/backends.md).
+ * Neither is a dependency: install both to enable it (see docs/backends.md). Checks that Dawn
+ * finds an adapter before handing over to tfjs (which otherwise fails with a TypeError).
+ * Returns a description of the adapter.
  */
-const tryWebgpu = async (): Promise<void> => {
+const tryWebgpu = async (options: WebgpuOptions = {}): Promise<string> => {
   for (const pkg of ["webgpu", "@tensorflow/tfjs-backend-webgpu"]) {
     if (!isInstalled(pkg)) throw new Error(`${pkg} is not installed (install it to use the webgpu backend)`)
   }
-  const dawn = (await import("webgpu" as string)) as { create: (flags: Array<string>) => unknown; globals: object }
+  const flags = [...(options.dawnFlags ?? [])]
+  const dawn = (await import("webgpu" as string)) as { create: (flags: Array<string>) => DawnGpu; globals: object }
   Object.assign(globalThis, dawn.globals)
-  const g = globalThis as { navigator?: { gpu?: unknown } }
+  const gpu = dawn.create(flags)
+  if (options.featureLevel === "compatibility") {
+    // tfjs-backend-webgpu asks for an adapter without a feature level; Dawn's GL backends need it.
+    const request = gpu.requestAdapter.bind(gpu)
+    gpu.requestAdapter = (o = {}) => request({ ...o, featureLevel: "compatibility" })
+  }
+  const adapter = await gpu.requestAdapter()
+  if (adapter === null) {
+    const how = flags.length > 0 ? ` with flags [${flags.join(", ")}]` : ""
+    throw new Error(
+      `no WebGPU adapter (Dawn found no Vulkan/Metal/D3D12 device${how}; feature level ${options.featureLevel ?? "core"}); ${SOFTWARE_WEBGPU_HINT}`
+    )
+  }
+  const info = adapter.info ?? {}
+  const described = [info.vendor, info.architecture, info.description].filter((x) => x !== undefined && x !== "")
+  const g = globalThis as { navigator?: object }
   if (g.navigator === undefined) Object.defineProperty(globalThis, "navigator", { value: {}, configurable: true })
-  ;(globalThis as unknown as { navigator: { gpu: unknown } }).navigator.gpu = dawn.create([])
+  Object.defineProperty(g.navigator, "gpu", { value: gpu, configurable: true, writable: true })
   await import("@tensorflow/tfjs-backend-webgpu" as string)
-  await setBackend("webgpu")
+  try {
+    await setBackend("webgpu")
+  } catch (e) {
+    throw new Error(
+      `@tensorflow/tfjs-backend-webgpu could not start on adapter "${described.join(" ") || "unknown"}" (${message(e)}; tfjs logs the cause above)`
+    )
+  }
+  guardWebgpuReadSync()
+  return `Dawn${flags.length > 0 ? ` [${flags.join(", ")}]` : ""}: ${described.join(" ") || "unknown adapter"}`
 }
 
-const initialisers: Record<BackendName, () => Promise<void>> = {
+/** What a synchronous read on the webgpu backend in Node fails with. */
+export const WEBGPU_READ_SYNC_MESSAGE =
+  "webgpu backend in Node: tfjs-backend-webgpu 4.22 reads GPU tensors synchronously (dataSync/arraySync) through OffscreenCanvas, which Node lacks; only `await tensor.data()` works. crosscode-ts's LanguageModel, harvest and crosscoder step still read synchronously: run them on tensorflow-gpu, tensorflow or wasm"
+
+/**
+ * tfjs-backend-webgpu's `readSync` copies through an `OffscreenCanvas` (browser only): in Node it
+ * throws `ReferenceError: OffscreenCanvas is not defined`. Replace that with an error that says
+ * what is wrong and what to use instead. Async reads (`data()`) are unaffected.
+ */
+const guardWebgpuReadSync = (): void => {
+  const backend = tf.backend() as unknown as { readSync: (dataId: object) => unknown }
+  const readSync = backend.readSync.bind(backend)
+  backend.readSync = (dataId) => {
+    try {
+      return readSync(dataId)
+    } catch (e) {
+      if (e instanceof ReferenceError && e.message.includes("OffscreenCanvas"))
+        throw new Error(WEBGPU_READ_SYNC_MESSAGE)
+      throw e
+    }
+  }
+}
+
+const initialisers: Record<BackendName, (o: InitOptions) => Promise<string | void>> = {
   "tensorflow-gpu": () => tryNative("tensorflow-gpu"),
   tensorflow: () => tryNative("tensorflow"),
   wasm: tryWasm,
-  webgpu: tryWebgpu,
+  webgpu: (o) => tryWebgpu(o.webgpu),
   cpu: () => setBackend("cpu")
+}
+
+/** Options of `initTensorBackend` / `TensorBackend.layerFor`. */
+export interface InitOptions {
+  /** Let `auto` end on the slow pure-JS `cpu` backend (default false). */
+  readonly allowCpu?: boolean
+  readonly webgpu?: WebgpuOptions
 }
 
 const tfName = (name: BackendName): string => (name === "tensorflow-gpu" ? "tensorflow" : name)
@@ -121,7 +204,8 @@ const tfName = (name: BackendName): string => (name === "tensorflow-gpu" ? "tens
 let initialised: Promise<TensorBackendShape> | undefined
 let initialisedChoice: BackendChoice | undefined
 
-const initialise = async (choice: BackendChoice, allowCpu: boolean): Promise<TensorBackendShape> => {
+const initialise = async (choice: BackendChoice, options: InitOptions): Promise<TensorBackendShape> => {
+  const allowCpu = options.allowCpu ?? false
   const attempts: Array<BackendAttempt> = []
   const order: ReadonlyArray<BackendName> =
     choice === "auto"
@@ -133,12 +217,13 @@ const initialise = async (choice: BackendChoice, allowCpu: boolean): Promise<Ten
       break
     }
     try {
-      await initialisers[name]()
+      const detail = await initialisers[name](options)
       return {
         name,
         tf,
         attempts,
-        memoryBytes: () => tf.memory().numBytes
+        memoryBytes: () => tf.memory().numBytes,
+        ...(typeof detail === "string" ? { detail } : {})
       }
     } catch (e) {
       attempts.push({ backend: name, reason: message(e) })
@@ -152,12 +237,12 @@ const initialise = async (choice: BackendChoice, allowCpu: boolean): Promise<Ten
  * choice switches the engine's backend; tensors created earlier stay on their old backend, so
  * switch only before creating any.
  */
-export const initTensorBackend = (choice: BackendChoice = "auto", options: { allowCpu?: boolean } = {}) =>
+export const initTensorBackend = (choice: BackendChoice = "auto", options: InitOptions = {}) =>
   Effect.tryPromise({
     try: async () => {
       if (initialised === undefined || (choice !== "auto" && choice !== initialisedChoice)) {
         initialisedChoice = choice
-        initialised = initialise(choice, options.allowCpu ?? false)
+        initialised = initialise(choice, options)
         initialised.catch(() => {
           initialised = undefined
           initialisedChoice = undefined
@@ -173,25 +258,40 @@ export const initTensorBackend = (choice: BackendChoice = "auto", options: { all
 const backendChoice = Config.Literals([...BackendNames, "auto"] as const, "CROSSCODE_BACKEND").pipe(
   Config.withDefault("auto" as const)
 )
+const webgpuDawnFlags = Config.String("CROSSCODE_WEBGPU_DAWN_FLAGS").pipe(Config.withDefault(""))
+const webgpuFeatureLevel = Config.Literals(["core", "compatibility"] as const, "CROSSCODE_WEBGPU_FEATURE_LEVEL").pipe(
+  Config.withDefault("core" as const)
+)
 
 export class TensorBackend extends Context.Service<TensorBackend, TensorBackendShape>()(
   "@crosscode/core/TensorBackend"
 ) {
-  /** Chooses the backend from `CROSSCODE_BACKEND` (auto | tensorflow-gpu | tensorflow | wasm | webgpu | cpu). */
+  /**
+   * Chooses the backend from `CROSSCODE_BACKEND` (auto | tensorflow-gpu | tensorflow | wasm | webgpu | cpu);
+   * webgpu also reads `CROSSCODE_WEBGPU_DAWN_FLAGS` and `CROSSCODE_WEBGPU_FEATURE_LEVEL` (see `WebgpuOptions`).
+   */
   static readonly layer = Layer.effect(
     TensorBackend,
     Effect.gen(function* () {
       const choice = yield* backendChoice
-      const shape = yield* initTensorBackend(choice)
-      yield* Effect.logDebug(`TensorFlow.js backend: ${shape.name}`)
+      const flags = yield* webgpuDawnFlags
+      const featureLevel = yield* webgpuFeatureLevel
+      const dawnFlags = flags
+        .split(",")
+        .map((f) => f.trim())
+        .filter((f) => f !== "")
+      const shape = yield* initTensorBackend(choice, { webgpu: { dawnFlags, featureLevel } })
+      yield* Effect.logDebug(`TensorFlow.js backend: ${shape.name}${shape.detail ? ` (${shape.detail})` : ""}`)
       return TensorBackend.of(shape)
     })
   )
 
   /** A layer for an explicit backend, ignoring configuration (tests, benchmarks). */
-  static readonly layerFor = (choice: BackendChoice) =>
+  static readonly layerFor = (choice: BackendChoice, options: Omit<InitOptions, "allowCpu"> = {}) =>
     Layer.effect(
       TensorBackend,
-      Effect.map(initTensorBackend(choice, { allowCpu: choice === "cpu" }), (shape) => TensorBackend.of(shape))
+      Effect.map(initTensorBackend(choice, { ...options, allowCpu: choice === "cpu" }), (shape) =>
+        TensorBackend.of(shape)
+      )
     )
 }

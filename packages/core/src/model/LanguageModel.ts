@@ -22,6 +22,12 @@ export interface ModelInfo {
   readonly weightDtype: string
   readonly eosTokenIds: ReadonlyArray<number>
   readonly padTokenId?: number
+  /**
+   * Set when the model was loaded partially (`loadModel(dir, { maxLayer })`): only blocks
+   * `0..maxLayer` exist, so only forward passes with `stopAtLayer ≤ maxLayer` work (`numLayers`
+   * is still the architecture's depth).
+   */
+  readonly maxLayer?: number
 }
 
 export type Padding = "left" | "right"

@@ -25,6 +25,16 @@ export interface LoadModelOptions {
    * Default: `"inOut"` on wasm, `"outIn"` on other backends. Families may ignore it.
    */
   readonly linearLayout?: "inOut" | "outIn"
+  /**
+   * Partial load for activation harvesting: only the embeddings and decoder blocks `0..maxLayer`.
+   * Later blocks, the final norm and the LM head are skipped and their bytes never read (a shard
+   * holding only skipped tensors is not even opened). The model serves `forward` with
+   * `stopAtLayer ≤ maxLayer`; a pass that needs a later block, a hook site past `maxLayer` and
+   * `generate` fail with `ModelInputError` naming maxLayer. Implies `logits: false` (an explicit
+   * `logits: true` is a `ModelLoadError`); out of `[0, num_hidden_layers)` is a `ModelLoadError`.
+   * `info.maxLayer` reports it. Families may ignore it (the model then has every block).
+   */
+  readonly maxLayer?: number
 }
 
 export interface ModelFamily {

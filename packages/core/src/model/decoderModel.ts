@@ -68,6 +68,21 @@ export const makeDecoderLanguageModel = (
   const checkAlive = () =>
     disposed ? new ModelInputError({ message: `model ${info.name} has been disposed` }) : undefined
 
+  /** Partial load (`maxLayer`): blocks past it, the final norm and the LM head do not exist. */
+  const maxLayer = engine.maxLayer
+  const partialNote = () =>
+    `model ${info.name} was loaded with maxLayer ${maxLayer} (blocks 0..${maxLayer} of ${L}; no final norm or LM head)`
+  /** A hook that could never fire on a partially loaded model. */
+  const hookPastMaxLayer = (hooks: ReadonlyArray<Hook>): ModelInputError | undefined => {
+    if (maxLayer === undefined) return undefined
+    const h = hooks.find((x) => x.site.layer > maxLayer)
+    return h === undefined
+      ? undefined
+      : new ModelInputError({
+          message: `hook site ${h.site.point}.${h.site.layer} is past maxLayer: ${partialNote()}; load it with a larger maxLayer`
+        })
+  }
+
   const forward = (request: ForwardRequest): Effect.Effect<ReadonlyArray<SequenceForward>, ModelInputError> =>
     Effect.suspend(() => {
       const dead = checkAlive()
@@ -86,8 +101,18 @@ export const makeDecoderLanguageModel = (
           new ModelInputError({ message: `padding must be "left" or "right", got "${String(padding)}"` })
         )
       }
+      if (maxLayer !== undefined && (stop === undefined || stop > maxLayer)) {
+        return Effect.fail(
+          new ModelInputError({
+            message:
+              stop === undefined
+                ? `a forward pass without stopAtLayer needs every block and the final norm, but ${partialNote()}; pass stopAtLayer ≤ ${maxLayer}`
+                : `stopAtLayer ${stop} is past maxLayer: ${partialNote()}; pass stopAtLayer ≤ ${maxLayer} or load it with a larger maxLayer`
+          })
+        )
+      }
       const callHooks = request.hooks ?? []
-      const badHook = validateHooks(callHooks, L)
+      const badHook = validateHooks(callHooks, L) ?? hookPastMaxLayer(callHooks)
       if (badHook) return Effect.fail(badHook)
       const hasLogits = engine.hasLogits !== false
       const logitsMode = stop !== undefined ? "none" : (request.logits ?? (hasLogits ? "all" : "none"))
@@ -171,6 +196,11 @@ export const makeDecoderLanguageModel = (
     Effect.gen(function* () {
       const dead = checkAlive()
       if (dead) return yield* dead
+      if (maxLayer !== undefined) {
+        return yield* new ModelInputError({
+          message: `generation needs every block and the LM head, but ${partialNote()}`
+        })
+      }
       if (engine.hasLogits === false) {
         return yield* new ModelInputError({
           message: `model ${info.name} was loaded without an LM head; it cannot generate`
@@ -354,7 +384,7 @@ export const makeDecoderLanguageModel = (
 
   const addHooks = (hooks: ReadonlyArray<Hook>) =>
     Effect.suspend(() => {
-      const bad = validateHooks(hooks, L)
+      const bad = validateHooks(hooks, L) ?? hookPastMaxLayer(hooks)
       if (bad) return Effect.fail(bad)
       const entries = hooks.map((hook) => ({ hook }))
       return Effect.asVoid(

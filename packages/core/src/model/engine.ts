@@ -66,6 +66,11 @@ export interface DecoderEngine {
   /** False when the model was loaded without an LM head: passes must not ask for logits. Default true. */
   readonly hasLogits?: boolean
   /**
+   * Set when only blocks `0..maxLayer` were loaded (no final norm, no LM head): passes must stop at
+   * a layer ≤ maxLayer. Absent: every block is loaded.
+   */
+  readonly maxLayer?: number
+  /**
    * One forward pass. Runs synchronously inside the caller's `tf.tidy`: returned tensors are kept
    * by the caller, everything else is freed. Must not dispose `pass.cache` (the caller does).
    */

@@ -16,7 +16,7 @@ import { type LanguageModelShape, type ModelInfo, ModelLoadError } from "../mode
 import type { LoadModelOptions, ModelFamily } from "../model/ModelFamily.js"
 import { openCheckpoint } from "../safetensors/checkpoint.js"
 import { type Qwen2Params, ropeTableFor, runQwen2 } from "./forward.js"
-import { disposeTensors, loadQwen2Params, paramTensors, qwen2ParamsForInference } from "./load.js"
+import { disposeTensors, loadQwen2Params, paramTensors, qwen2ParamsForInference, qwen2TensorsUpTo } from "./load.js"
 import { checkQwen2Weights, type Qwen2Weights } from "./weights.js"
 
 /** A `DecoderEngine` over loaded params; `dispose` frees every weight tensor. */
@@ -27,6 +27,7 @@ export const makeQwen2Engine = (params: Qwen2Params): DecoderEngine => {
     hiddenSize: params.config.hidden_size,
     vocabSize: params.config.vocab_size,
     hasLogits: params.lmHead !== undefined,
+    ...(params.norm === undefined ? { maxLayer: params.layers.length - 1 } : {}),
     run: (pass) => runQwen2(params, rope, pass),
     dispose: () => disposeTensors(paramTensors(params))
   }
@@ -68,12 +69,15 @@ export const loadQwen2WithConfig = Effect.fnUntraced(function* (
   )
   const { params, weightDtype } = yield* Effect.scoped(
     Effect.flatMap(
-      openCheckpoint(dir).pipe(Effect.mapError((e) => new ModelLoadError({ path: e.path, message: e.message }))),
+      openCheckpoint(dir, { select: qwen2TensorsUpTo(options.maxLayer) }).pipe(
+        Effect.mapError((e) => new ModelLoadError({ path: e.path, message: e.message }))
+      ),
       (checkpoint) =>
         loadQwen2Params(checkpoint, config, {
           ...(options.embeddings !== undefined ? { embeddings: options.embeddings } : {}),
           ...(options.logits !== undefined ? { logits: options.logits } : {}),
-          ...(options.linearLayout !== undefined ? { linearLayout: options.linearLayout } : {})
+          ...(options.linearLayout !== undefined ? { linearLayout: options.linearLayout } : {}),
+          ...(options.maxLayer !== undefined ? { maxLayer: options.maxLayer } : {})
         })
     )
   )
@@ -87,7 +91,8 @@ export const loadQwen2WithConfig = Effect.fnUntraced(function* (
     vocabSize: config.vocab_size,
     weightDtype,
     eosTokenIds: eosOf(config, generation.eosTokenIds),
-    ...(padTokenId !== undefined ? { padTokenId } : {})
+    ...(padTokenId !== undefined ? { padTokenId } : {}),
+    ...(options.maxLayer !== undefined ? { maxLayer: options.maxLayer } : {})
   }
   return yield* Effect.acquireRelease(
     Effect.sync(() => makeDecoderLanguageModel(makeQwen2Engine(params), info)),

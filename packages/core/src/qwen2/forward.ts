@@ -48,8 +48,10 @@ export type EmbeddingLookup =
 export interface Qwen2Params {
   readonly config: Qwen2Config
   readonly embed: EmbeddingLookup
+  /** Blocks `0..layers.length-1`; fewer than `num_hidden_layers` after a partial load (`maxLayer`). */
   readonly layers: ReadonlyArray<Qwen2LayerParams>
-  readonly norm: tf.Tensor1D
+  /** Absent after a partial load (`maxLayer`): only passes with `stopAtLayer < layers.length` work. */
+  readonly norm: tf.Tensor1D | undefined
   /** Absent when the model was loaded without an LM head (activation harvesting only). */
   readonly lmHead: Linear | undefined
 }
@@ -166,6 +168,11 @@ export const runQwen2 = (params: Qwen2Params, rope: RopeTable, pass: EnginePass)
     throw new RangeError(`positionIds has ${pass.positionIds.length} entries, expected ${B}×${T}`)
   const hook = pass.hook ?? ((_site: HookSite, h: tf.Tensor3D) => h)
   const stopAt = pass.stopAtLayer ?? L - 1
+  if (stopAt >= params.layers.length || (pass.stopAtLayer === undefined && params.norm === undefined)) {
+    throw new RangeError(
+      `this model was loaded with blocks 0..${params.layers.length - 1} only (maxLayer); the pass needs ${pass.stopAtLayer === undefined ? "every block and the final norm" : `block ${stopAt}`}`
+    )
+  }
   const wantCache = pass.useCache === true || pass.cache !== undefined
 
   let x = tf.reshape(embedLookup(params.embed, pass.inputIds), [B, T, H]) as tf.Tensor3D
@@ -190,7 +197,7 @@ export const runQwen2 = (params: Qwen2Params, rope: RopeTable, pass: EnginePass)
     ...(cache !== undefined ? { cache } : {})
   }
   if (pass.stopAtLayer !== undefined) return base
-  const normed = rmsNorm(x, params.norm, cfg.rms_norm_eps)
+  const normed = rmsNorm(x, params.norm!, cfg.rms_norm_eps)
   if (hidden !== undefined) hidden.push(normed)
   if (pass.logitRows === undefined) return base
   if (params.lmHead === undefined) throw new RangeError("this model was loaded without an LM head (logits: false)")

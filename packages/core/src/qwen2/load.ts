@@ -36,6 +36,25 @@ export interface Qwen2LoadOptions {
    * `"outIn"` regardless: XNNPACK's packed copy of it would not fit the 4 GiB wasm heap.
    */
   readonly linearLayout?: "inOut" | "outIn"
+  /**
+   * Load decoder blocks `0..maxLayer` only (with the embeddings): later blocks, the final norm and
+   * the LM head are skipped (their bytes are never read; see `qwen2TensorsUpTo`), and the params
+   * have `norm: undefined`, `lmHead: undefined`. Must be an integer in `[0, num_hidden_layers)`.
+   */
+  readonly maxLayer?: number
+}
+
+/**
+ * The tensor names a load with `maxLayer` needs (embeddings + blocks `0..maxLayer`), as a
+ * predicate for `openCheckpoint(dir, { select })`; every name when `maxLayer` is undefined.
+ */
+export const qwen2TensorsUpTo = (maxLayer: number | undefined): ((name: string) => boolean) => {
+  if (maxLayer === undefined) return () => true
+  return (name) => {
+    if (name === EMBED) return true
+    const m = /^model\.layers\.(\d+)\./.exec(name)
+    return m !== null && Number(m[1]) <= maxLayer
+  }
 }
 
 /** Float32 size above which a matrix is never given the `[in, out]` (packed-copy) layout. */
@@ -81,9 +100,12 @@ export const loadQwen2Params = (
     created.push(t)
     return t
   }
-  const expected = qwen2WeightShapes(config)
+  const maxLayer = options.maxLayer
+  const partial = maxLayer !== undefined
+  const wanted = qwen2TensorsUpTo(maxLayer)
+  const expected = new Map([...qwen2WeightShapes(config)].filter(([name]) => wanted(name)))
   const dtypes = new Set<string>()
-  const withLogits = options.logits !== false
+  const withLogits = options.logits !== false && !partial
   const compact = options.embeddings === "compact"
   const preferred = options.linearLayout ?? defaultLinearLayout()
   const fileOf = (name: string) => checkpoint.fileOf(name)?.path ?? checkpoint.indexPath ?? checkpoint.dir
@@ -152,7 +174,20 @@ export const loadQwen2Params = (
     })
 
   const load = Effect.gen(function* () {
+    if (partial && !(Number.isInteger(maxLayer) && maxLayer >= 0 && maxLayer < config.num_hidden_layers)) {
+      return yield* new ModelLoadError({
+        path: checkpoint.dir,
+        message: `maxLayer ${maxLayer} is out of range [0, ${config.num_hidden_layers}) (num_hidden_layers = ${config.num_hidden_layers})`
+      })
+    }
+    if (partial && options.logits === true) {
+      return yield* new ModelLoadError({
+        path: checkpoint.dir,
+        message: `logits: true needs the final norm and LM head, which a load with maxLayer ${maxLayer} skips`
+      })
+    }
     for (const name of checkpoint.names) {
+      if (partial && !wanted(name)) continue // not selected: never read (normally already filtered out)
       if (expected.has(name) || IGNORABLE.test(name) || (name === LM_HEAD && config.tie_word_embeddings)) continue
       return yield* new ModelLoadError({
         path: fileOf(name),
@@ -198,7 +233,8 @@ export const loadQwen2Params = (
     if (withLogits && !config.tie_word_embeddings) lmHead = yield* linearOf(LM_HEAD)
 
     const layers: Array<Qwen2LayerParams> = []
-    for (let i = 0; i < config.num_hidden_layers; i++) {
+    const numLoaded = partial ? maxLayer + 1 : config.num_hidden_layers
+    for (let i = 0; i < numLoaded; i++) {
       const n = layerNames(i)
       layers.push({
         inputNorm: yield* vector(n.inputNorm),
@@ -212,7 +248,7 @@ export const loadQwen2Params = (
         down: yield* linearOf(n.downW)
       })
     }
-    const norm = yield* vector(FINAL_NORM)
+    const norm = partial ? undefined : yield* vector(FINAL_NORM)
     const names = [...dtypes].map(dtypeLongName)
     return {
       params: { config, embed, layers, norm, lmHead } satisfies Qwen2Params,
@@ -241,7 +277,7 @@ export const paramTensors = (p: Qwen2Params): Array<tf.Tensor> => {
     out.add(l.postNorm)
     for (const x of [l.q, l.k, l.v, l.o, l.gate, l.up, l.down]) lin(x)
   }
-  out.add(p.norm)
+  if (p.norm !== undefined) out.add(p.norm)
   lin(p.lmHead)
   return [...out]
 }

@@ -3,6 +3,11 @@
  * `model.safetensors.index.json` (`{"metadata": {...}, "weight_map": {tensor: shard file}}`).
  * Every shard's header is read and checked on open (each tensor of the weight map must be in the
  * shard the map names); tensor data is read lazily, one tensor at a time.
+ *
+ * `openCheckpoint(dir, { select })` restricts the checkpoint to the tensors `select` accepts (a
+ * partial model load): a shard that holds none of them is never opened, so its bytes are never
+ * read and it may even be missing or truncated. A single-file checkpoint's header is still read
+ * and validated in full (it lists every tensor and must describe the file exactly).
  */
 
 import { existsSync, readdirSync } from "node:fs"
@@ -34,6 +39,16 @@ export interface Checkpoint {
   info(name: string): Effect.Effect<TensorInfo, SafetensorsMissingTensorError>
   read(name: string): Effect.Effect<SafetensorsTensor, SafetensorsError>
   readFloat32(name: string): Effect.Effect<SafetensorsTensor<Float32Array>, SafetensorsError>
+  /** Tensor-data bytes read so far, over every opened file. */
+  bytesRead(): number
+}
+
+export interface OpenCheckpointOptions {
+  /**
+   * Keep only the tensors this accepts: the others are absent from `names` / `has`, and a shard
+   * holding none of the accepted tensors is not opened. Default: every tensor.
+   */
+  readonly select?: (name: string) => boolean
 }
 
 const IndexJson = Schema.Struct({
@@ -69,14 +84,17 @@ const fromFiles = (
     fileOf: (name) => owner.get(name),
     info: (name) => Effect.flatMap(lookup(name), (f) => f.info(name)),
     read: (name) => Effect.flatMap(lookup(name), (f) => f.read(name)),
-    readFloat32: (name) => Effect.flatMap(lookup(name), (f) => f.readFloat32(name))
+    readFloat32: (name) => Effect.flatMap(lookup(name), (f) => f.readFloat32(name)),
+    bytesRead: () => files.reduce((a, f) => a + f.bytesRead(), 0)
   }
 }
 
 /** Opens `dir`'s checkpoint (sharded if an index exists, else `model.safetensors`, else the only `*.safetensors`). */
 export const openCheckpoint = Effect.fnUntraced(function* (
-  dir: string
+  dir: string,
+  options: OpenCheckpointOptions = {}
 ): Effect.fn.Return<Checkpoint, SafetensorsError, Scope.Scope> {
+  const select = options.select ?? (() => true)
   const indexPath = path.join(dir, INDEX_FILE)
   if (existsSync(indexPath)) {
     const text = yield* Effect.tryPromise({
@@ -95,7 +113,8 @@ export const openCheckpoint = Effect.fnUntraced(function* (
           : new SafetensorsHeaderError({ path: indexPath, message: `${indexPath}: invalid index: ${e.message}` })
       )
     )
-    const shardNames = [...new Set(Object.values(index.weight_map))]
+    const weightMap = Object.entries(index.weight_map).filter(([name]) => select(name))
+    const shardNames = [...new Set(weightMap.map(([, shard]) => shard))]
     const files = new Map<string, SafetensorsFile>()
     for (const shard of shardNames) {
       if (shard.includes("/") || shard.includes("\\") || shard === ".." || shard === ".") {
@@ -107,7 +126,7 @@ export const openCheckpoint = Effect.fnUntraced(function* (
       files.set(shard, yield* openSafetensors(path.join(dir, shard)))
     }
     const owner = new Map<string, SafetensorsFile>()
-    for (const [name, shard] of Object.entries(index.weight_map)) {
+    for (const [name, shard] of weightMap) {
       const file = files.get(shard)!
       if (!file.has(name)) {
         return yield* new SafetensorsMissingTensorError({
@@ -132,6 +151,6 @@ export const openCheckpoint = Effect.fnUntraced(function* (
     single = path.join(dir, candidates[0]!)
   }
   const file = yield* openSafetensors(single)
-  const owner = new Map(file.names.map((n) => [n, file] as const))
+  const owner = new Map(file.names.filter(select).map((n) => [n, file] as const))
   return fromFiles(dir, undefined, [file], owner)
 })

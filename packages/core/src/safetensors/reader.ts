@@ -48,6 +48,8 @@ export interface SafetensorsFile {
   read(name: string): Effect.Effect<SafetensorsTensor, SafetensorsError>
   /** One float tensor (F32/F16/BF16/F64) as float32; other dtypes fail with SafetensorsDtypeError. */
   readFloat32(name: string): Effect.Effect<SafetensorsTensor<Float32Array>, SafetensorsError>
+  /** Tensor-data bytes read so far through `readBytes` / `read` / `readFloat32` (the header excluded). */
+  bytesRead(): number
 }
 
 const ioMessage = (e: unknown): string => (e instanceof Error ? e.message : String(e))
@@ -92,11 +94,16 @@ const readFully = (
 export const makeSafetensorsFile = (
   path: string,
   header: SafetensorsHeader,
-  readRange: (
+  readRangeRaw: (
     position: number,
     length: number
   ) => Effect.Effect<Uint8Array, SafetensorsIOError | SafetensorsTruncatedError>
 ): SafetensorsFile => {
+  let dataBytesRead = 0
+  const readRange = (position: number, length: number) => {
+    dataBytesRead += length
+    return readRangeRaw(position, length)
+  }
   const info = (name: string) => {
     const t = header.tensors.get(name)
     return t === undefined
@@ -153,7 +160,8 @@ export const makeSafetensorsFile = (
     info,
     readBytes,
     read,
-    readFloat32
+    readFloat32,
+    bytesRead: () => dataBytesRead
   }
 }
 

@@ -6,13 +6,15 @@
  *                      groups for readers), normalization mode, trained steps, versions.
  * Plugins are named by `kind` and resolved through the registries when loading.
  */
+
+import { mkdir } from "node:fs/promises"
+import * as path from "node:path"
 import { TensorBackend } from "@crosscode/core"
 import { Effect, Result, Schema } from "effect"
-import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises"
-import * as path from "node:path"
 import { CheckpointError, CrosscoderConfigError } from "../errors.js"
 import { Crosscoder, type CrosscoderConfig, CrosscoderConfigSchema, resolvePlugins } from "../model/Crosscoder.js"
 import type { Normalization } from "../model/Normalization.js"
+import { readJson, writeJsonAtomic } from "../util/fs.js"
 import { readSafetensors, type StTensorToWrite, writeSafetensors } from "./safetensors.js"
 
 export const CHECKPOINT_FORMAT = "crosscode-crosscoder"
@@ -45,7 +47,11 @@ export interface SavedCrosscoderConfig extends CrosscoderConfig {
   readonly sparsityState: Readonly<Record<string, unknown>>
   readonly trainedSteps: number
   /** Resolved feature groups (informational; the partition spec is authoritative). */
-  readonly partitionGroups: ReadonlyArray<{ readonly name: string; readonly range?: readonly [number, number]; readonly count: number }>
+  readonly partitionGroups: ReadonlyArray<{
+    readonly name: string
+    readonly range?: readonly [number, number]
+    readonly count: number
+  }>
   readonly versions: Readonly<Record<string, string>>
 }
 
@@ -62,7 +68,11 @@ export const checkpointConfig = (cc: Crosscoder): SavedCrosscoderConfig => {
     sparsity: cc.config.sparsity,
     partition: cc.config.partition,
     ...(cc.config.init === undefined ? {} : { init: cc.config.init }),
-    normalization: { mode: n.mode, count: n.count, ...(n.foldedFrom === undefined ? {} : { foldedFrom: n.foldedFrom }) },
+    normalization: {
+      mode: n.mode,
+      count: n.count,
+      ...(n.foldedFrom === undefined ? {} : { foldedFrom: n.foldedFrom })
+    },
     sparsityState: cc.sparsity.getState(),
     trainedSteps: cc.trainedSteps,
     partitionGroups: cc.partition.groups.map((g) => ({
@@ -77,7 +87,9 @@ export const checkpointConfig = (cc: Crosscoder): SavedCrosscoderConfig => {
 /** The tensors that `saveCrosscoder` writes (float32, masked weights exactly as held). */
 export const checkpointTensors = (cc: Crosscoder): Array<StTensorToWrite> => {
   const { numSources: S, dim: d } = cc
-  const out: Array<StTensorToWrite> = cc.allParams().map((p) => ({ name: p.name, dtype: "F32" as const, shape: p.shape, data: p.data }))
+  const out: Array<StTensorToWrite> = cc
+    .allParams()
+    .map((p) => ({ name: p.name, dtype: "F32" as const, shape: p.shape, data: p.data }))
   out.push({ name: "normalization.mean", dtype: "F32", shape: [S, d], data: cc.normalization.mean })
   out.push({ name: "normalization.divisor", dtype: "F32", shape: [S, d], data: cc.normalization.divisor })
   return out
@@ -85,27 +97,13 @@ export const checkpointTensors = (cc: Crosscoder): Array<StTensorToWrite> => {
 
 /** Writes `dir/model.safetensors` and `dir/config.json` (creating `dir`). */
 export const saveCrosscoder = Effect.fn("saveCrosscoder")(function* (dir: string, cc: Crosscoder) {
-  yield* Effect.tryPromise({ try: () => mkdir(dir, { recursive: true }), catch: ioError(dir, "cannot create directory") })
+  yield* Effect.tryPromise({
+    try: () => mkdir(dir, { recursive: true }),
+    catch: ioError(dir, "cannot create directory")
+  })
   yield* writeSafetensors(path.join(dir, MODEL_FILE), checkpointTensors(cc), { format: CHECKPOINT_FORMAT })
   yield* writeJsonAtomic(path.join(dir, CONFIG_FILE), checkpointConfig(cc))
 })
-
-export const writeJsonAtomic = (file: string, value: unknown) =>
-  Effect.tryPromise({
-    try: async () => {
-      const tmp = `${file}.tmp-${process.pid}`
-      await writeFile(tmp, `${JSON.stringify(value, null, 2)}\n`)
-      await rename(tmp, file)
-    },
-    catch: ioError(file, "cannot write")
-  })
-
-export const readJson = (file: string) =>
-  Effect.tryPromise({ try: () => readFile(file, "utf8"), catch: ioError(file, "cannot read") }).pipe(
-    Effect.flatMap((text) =>
-      Effect.try({ try: () => JSON.parse(text) as unknown, catch: ioError(file, "not valid JSON") })
-    )
-  )
 
 /**
  * Loads a crosscoder saved by `saveCrosscoder` (or a trainer checkpoint directory). Sparsity and
@@ -119,7 +117,10 @@ export const loadCrosscoder = Effect.fn("loadCrosscoder")(function* (dir: string
     Effect.mapError((e) => new CheckpointError({ path: cfgPath, message: `not a crosscoder config: ${e.message}` }))
   )
   if (cfg.formatVersion > CHECKPOINT_FORMAT_VERSION) {
-    return yield* new CheckpointError({ path: cfgPath, message: `format version ${cfg.formatVersion} is newer than this package supports (${CHECKPOINT_FORMAT_VERSION})` })
+    return yield* new CheckpointError({
+      path: cfgPath,
+      message: `format version ${cfg.formatVersion} is newer than this package supports (${CHECKPOINT_FORMAT_VERSION})`
+    })
   }
   const config: CrosscoderConfig = {
     architecture: cfg.architecture,
@@ -137,9 +138,16 @@ export const loadCrosscoder = Effect.fn("loadCrosscoder")(function* (dir: string
       const t = tensors.get(name)
       if (t === undefined) return yield* new CheckpointError({ path: modelPath, message: `missing tensor ${name}` })
       if (t.shape.join(",") !== shape.join(",")) {
-        return yield* new CheckpointError({ path: modelPath, message: `tensor ${name} has shape [${t.shape.join(", ")}], expected [${shape.join(", ")}]` })
+        return yield* new CheckpointError({
+          path: modelPath,
+          message: `tensor ${name} has shape [${t.shape.join(", ")}], expected [${shape.join(", ")}]`
+        })
       }
-      if (!(t.data instanceof Float32Array)) return yield* new CheckpointError({ path: modelPath, message: `tensor ${name} is ${t.dtype}, expected a float type` })
+      if (!(t.data instanceof Float32Array))
+        return yield* new CheckpointError({
+          path: modelPath,
+          message: `tensor ${name} is ${t.dtype}, expected a float type`
+        })
       return t.data
     })
   const arrays: Record<string, Float32Array> = {
@@ -172,7 +180,3 @@ export const loadCrosscoder = Effect.fn("loadCrosscoder")(function* (dir: string
   if (cfg.sparsityState !== undefined) made.success.sparsity.setState(cfg.sparsityState as Record<string, number>)
   return made.success
 })
-
-/** Removes a directory tree (used to prune old checkpoints). */
-export const removeDir = (dir: string) =>
-  Effect.tryPromise({ try: () => rm(dir, { recursive: true, force: true }), catch: ioError(dir, "cannot remove") })

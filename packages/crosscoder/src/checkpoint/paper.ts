@@ -11,13 +11,14 @@
  * them as `normalization` if you have them). Masks are checked against n_a / n_b; forbidden
  * weights are reported, and the forward pass masks them regardless.
  */
+
+import * as path from "node:path"
 import { TensorBackend } from "@crosscode/core"
 import { Effect, Result, Schema } from "effect"
-import * as path from "node:path"
 import { CheckpointError, CrosscoderConfigError } from "../errors.js"
 import { Crosscoder, type CrosscoderConfig, resolvePlugins, sourcesFor } from "../model/Crosscoder.js"
 import { identityNormalization, type Normalization } from "../model/Normalization.js"
-import { readJson } from "./checkpoint.js"
+import { readJson } from "../util/fs.js"
 import { readSafetensors } from "./safetensors.js"
 
 export const PaperConfigSchema = Schema.Struct({
@@ -56,7 +57,11 @@ export const convertPaperCheckpoint = Effect.fn("convertPaperCheckpoint")(functi
   const cfgPath = options.configPath ?? path.join(options.dir ?? ".", "config.json")
   const cfg = yield* readJson(cfgPath).pipe(
     Effect.flatMap((raw) => Schema.decodeUnknownEffect(PaperConfigSchema)(raw)),
-    Effect.mapError((e) => (e instanceof CheckpointError ? e : new CheckpointError({ path: cfgPath, message: `not a paper config.json: ${e.message}` })))
+    Effect.mapError((e) =>
+      e instanceof CheckpointError
+        ? e
+        : new CheckpointError({ path: cfgPath, message: `not a paper config.json: ${e.message}` })
+    )
   )
   const { activation_dim: d, dict_size: F, k, n_a, n_b } = cfg
   const { tensors } = yield* readSafetensors(stPath)
@@ -65,16 +70,19 @@ export const convertPaperCheckpoint = Effect.fn("convertPaperCheckpoint")(functi
     Effect.gen(function* () {
       const t = tensors.get(name)
       if (t === undefined) return yield* fail(`missing tensor ${name} (have ${[...tensors.keys()].join(", ")})`)
-      if (t.shape.join(",") !== shape.join(",")) return yield* fail(`tensor ${name} has shape [${t.shape.join(", ")}], expected [${shape.join(", ")}]`)
+      if (t.shape.join(",") !== shape.join(","))
+        return yield* fail(`tensor ${name} has shape [${t.shape.join(", ")}], expected [${shape.join(", ")}]`)
       if (t.data instanceof Float32Array) return t.data
-      if (t.data instanceof Float64Array || t.data instanceof Uint8Array || t.data instanceof Int32Array) return Float32Array.from(t.data)
+      if (t.data instanceof Float64Array || t.data instanceof Uint8Array || t.data instanceof Int32Array)
+        return Float32Array.from(t.data)
       return yield* fail(`tensor ${name} has dtype ${t.dtype}`)
     })
   const W_enc = yield* get("W_enc", [2, d, F])
   const b_enc = yield* get("b_enc", [F])
   const W_dec = yield* get("W_dec", [F, 2, d])
   const b_dec = yield* get("b_dec", [2, d])
-  if (n_a < 0 || n_b < 0 || n_a + n_b > F) return yield* fail(`config n_a = ${n_a}, n_b = ${n_b} do not fit dict_size ${F}`)
+  if (n_a < 0 || n_b < 0 || n_a + n_b > F)
+    return yield* fail(`config n_a = ${n_a}, n_b = ${n_b} do not fit dict_size ${F}`)
   // masks: enc_mask (2, D) zero at [1, 0:n_a] and [0, n_a:n_a+n_b]; dec_mask (D, 2) the transpose
   const expectedAllowed = (m: number, j: number) => (j < n_a ? m === 0 : j < n_a + n_b ? m === 1 : true)
   for (const [name, shape, at] of [
@@ -87,7 +95,9 @@ export const convertPaperCheckpoint = Effect.fn("convertPaperCheckpoint")(functi
       for (let j = 0; j < F; j++) {
         const v = mask[at(m, j)]!
         if ((v !== 0) !== expectedAllowed(m, j)) {
-          return yield* fail(`${name}[${name === "enc_mask" ? `${m}, ${j}` : `${j}, ${m}`}] = ${v} contradicts n_a = ${n_a}, n_b = ${n_b}`)
+          return yield* fail(
+            `${name}[${name === "enc_mask" ? `${m}, ${j}` : `${j}, ${m}`}] = ${v} contradicts n_a = ${n_a}, n_b = ${n_b}`
+          )
         }
       }
     }

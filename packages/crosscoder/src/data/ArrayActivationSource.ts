@@ -58,7 +58,8 @@ export const computeNormalizationStats = (data: Float32Array, sources: number, d
   return { count: rows, mean: Float32Array.from(mean), std, scale }
 }
 
-const epochSeed = (seed: number, epoch: number): number => (Math.imul(seed >>> 0, 0x9e3779b1) ^ Math.imul(epoch + 1, 0x85ebca6b)) >>> 0
+const epochSeed = (seed: number, epoch: number): number =>
+  (Math.imul(seed >>> 0, 0x9e3779b1) ^ Math.imul(epoch + 1, 0x85ebca6b)) >>> 0
 
 export const arrayActivationSource = (options: ArraySourceOptions): ActivationSourceShape => {
   const { data, sources, dim } = options
@@ -67,7 +68,9 @@ export const arrayActivationSource = (options: ArraySourceOptions): ActivationSo
   const path = options.path ?? "memory:"
   const rows = Math.floor(data.length / width)
   if (rows * width !== data.length || rows === 0) {
-    throw new RangeError(`arrayActivationSource: data length ${data.length} is not a positive multiple of sources × dim = ${width}`)
+    throw new RangeError(
+      `arrayActivationSource: data length ${data.length} is not a positive multiple of sources × dim = ${width}`
+    )
   }
   const datasets = options.datasets ?? ["synthetic"]
   const datasetIds = options.datasetIds ?? new Int32Array(rows)
@@ -85,13 +88,17 @@ export const arrayActivationSource = (options: ArraySourceOptions): ActivationSo
     const mode = o.normalize ?? "none"
     if (!(Number.isInteger(bs) && bs > 0)) return Stream.fail(fail(`batchSize ${bs} must be a positive integer`))
     if (dropLast && bs > rows) return Stream.fail(fail(`batchSize ${bs} exceeds the ${rows} rows with dropLast`))
-    if (mode !== "none" && normalization === undefined) return Stream.fail(fail(`normalize "${mode}" needs statistics; none stored`))
+    if (mode !== "none" && normalization === undefined)
+      return Stream.fail(fail(`normalize "${mode}" needs statistics; none stored`))
     let div: Float32Array | undefined
     if (mode !== "none") {
       div = new Float32Array(width)
       for (let s = 0; s < S; s++) {
         for (let i = 0; i < dim; i++) {
-          div[s * dim + i] = Math.max(mode === "zscore" ? normalization!.std[s * dim + i]! : normalization!.scale[s]!, 1e-6)
+          div[s * dim + i] = Math.max(
+            mode === "zscore" ? normalization!.std[s * dim + i]! : normalization!.scale[s]!,
+            1e-6
+          )
         }
       }
     }

@@ -65,7 +65,11 @@ export const plantedFeatures = (o: PlantedFeaturesOptions): PlantedFeatures => {
     for (const m of models) directions.set(unit(rng, d), m * d)
     features.push(kind === "exclusive" ? { kind, model: models[0]!, directions } : { kind, directions })
   }
-  for (let i = 0; i < o.shared; i++) add("shared", o.models.map((_, m) => m))
+  for (let i = 0; i < o.shared; i++)
+    add(
+      "shared",
+      o.models.map((_, m) => m)
+    )
   o.exclusive.forEach((n, m) => {
     for (let i = 0; i < n; i++) add("exclusive", [m])
   })

@@ -51,7 +51,9 @@ export interface CrosscoderConfig {
   readonly init?: InitSpec
 }
 
-const Spec = Schema.StructWithRest(Schema.Struct({ kind: Schema.String }), [Schema.Record(Schema.String, Schema.Unknown)])
+const Spec = Schema.StructWithRest(Schema.Struct({ kind: Schema.String }), [
+  Schema.Record(Schema.String, Schema.Unknown)
+])
 
 /** Decodes a JSON crosscoder config (plugin specs are checked later by their kinds). */
 export const CrosscoderConfigSchema = Schema.Struct({
@@ -86,7 +88,8 @@ export const modelsOf = (sources: ReadonlyArray<SourceLabel>): { models: Array<s
 }
 
 /** Sources for M models at one site: `[{ model: "A", site }, { model: "B", site }]` etc. */
-export const sourcesFor = (models: ReadonlyArray<string>, site = "x"): Array<SourceLabel> => models.map((model) => ({ model, site }))
+export const sourcesFor = (models: ReadonlyArray<string>, site = "x"): Array<SourceLabel> =>
+  models.map((model) => ({ model, site }))
 
 const shapeError = (message: string) => new CrosscoderInputError({ message })
 
@@ -254,7 +257,13 @@ export class Crosscoder {
   /** `[B, S·d]` normalized → `[B, F]` pre-activations Σ_s x̃_s W_enc[s] + b_enc. */
   preActivations(x: Tensor2D): Tensor2D {
     const tf = this.tf
-    return tf.tidy(() => tf.add(tf.matMul(x, this.W_enc.tensor([this.width, this.features]) as Tensor2D), this.b_enc.tensor()) as Tensor2D)
+    return tf.tidy(
+      () =>
+        tf.add(
+          tf.matMul(x, this.W_enc.tensor([this.width, this.features]) as Tensor2D),
+          this.b_enc.tensor()
+        ) as Tensor2D
+    )
   }
 
   /** `[B, S·d]` normalized → `[B, F]` codes (inference rule of the sparsity scheme). */
@@ -268,7 +277,11 @@ export class Crosscoder {
     this.checkCodes(codes, "decodeNormalized")
     const tf = this.tf
     return tf.tidy(
-      () => tf.add(tf.matMul(codes, this.W_dec.tensor([this.features, this.width]) as Tensor2D), this.b_dec.tensor([this.width])) as Tensor2D
+      () =>
+        tf.add(
+          tf.matMul(codes, this.W_dec.tensor([this.features, this.width]) as Tensor2D),
+          this.b_dec.tensor([this.width])
+        ) as Tensor2D
     )
   }
 
@@ -306,7 +319,14 @@ export class Crosscoder {
 
   /** Codes `[B, F]` → raw reconstruction `[B, S, d]`. */
   decode(codes: Tensor2D): Tensor3D {
-    return this.tf.tidy(() => this.tf.reshape(this.denormalize(this.decodeNormalized(codes)), [codes.shape[0], this.numSources, this.dim]) as Tensor3D)
+    return this.tf.tidy(
+      () =>
+        this.tf.reshape(this.denormalize(this.decodeNormalized(codes)), [
+          codes.shape[0],
+          this.numSources,
+          this.dim
+        ]) as Tensor3D
+    )
   }
 
   /** Raw `[B, S, d]` → raw reconstruction `[B, S, d]`. */
@@ -320,7 +340,9 @@ export class Crosscoder {
    */
   decoderDirection(feature: number, source: number, space: "raw" | "normalized" = "raw"): Float32Array {
     if (!(feature >= 0 && feature < this.features && source >= 0 && source < this.numSources)) {
-      throw shapeError(`decoderDirection: feature ${feature} / source ${source} out of range (F=${this.features}, S=${this.numSources})`)
+      throw shapeError(
+        `decoderDirection: feature ${feature} / source ${source} out of range (F=${this.features}, S=${this.numSources})`
+      )
     }
     const { dim: d, numSources: S } = this
     const out = this.W_dec.data.slice((feature * S + source) * d, (feature * S + source + 1) * d)
@@ -414,7 +436,8 @@ export class Crosscoder {
 
   private flatRows(x: Tensor, who: string): Tensor2D {
     const { numSources: S, dim: d } = this
-    if (x.rank === 3 && x.shape[1] === S && x.shape[2] === d) return this.tf.reshape(x, [x.shape[0]!, S * d]) as Tensor2D
+    if (x.rank === 3 && x.shape[1] === S && x.shape[2] === d)
+      return this.tf.reshape(x, [x.shape[0]!, S * d]) as Tensor2D
     if (x.rank === 2 && x.shape[1] === S * d) return x as Tensor2D
     throw shapeError(`${who}: expected [batch, ${S}, ${d}] or [batch, ${S * d}], got [${x.shape.join(", ")}]`)
   }
@@ -476,7 +499,8 @@ export const initialArrays = (
 export const resolvePlugins = Effect.fnUntraced(function* (config: CrosscoderConfig) {
   const { sources, dim, features } = config.architecture
   if (sources.length < 1) return yield* new CrosscoderConfigError({ message: "architecture.sources is empty" })
-  if (!Number.isInteger(dim) || dim < 1) return yield* new CrosscoderConfigError({ message: `architecture.dim ${dim} must be a positive integer` })
+  if (!Number.isInteger(dim) || dim < 1)
+    return yield* new CrosscoderConfigError({ message: `architecture.dim ${dim} must be a positive integer` })
   if (!Number.isInteger(features) || features < 1) {
     return yield* new CrosscoderConfigError({ message: `architecture.features ${features} must be a positive integer` })
   }

@@ -50,7 +50,8 @@ export const normalizationFromStats = (
   for (let s = 0; s < sources; s++) {
     for (let i = 0; i < dim; i++) {
       const v = mode === "zscore" ? stats.std[s * dim + i]! : stats.scale[s]!
-      if (!Number.isFinite(v)) return Result.fail(`normalization stats: non-finite ${mode === "zscore" ? "std" : "scale"} at source ${s}`)
+      if (!Number.isFinite(v))
+        return Result.fail(`normalization stats: non-finite ${mode === "zscore" ? "std" : "scale"} at source ${s}`)
       divisor[s * dim + i] = Math.max(v, 1e-6)
     }
   }

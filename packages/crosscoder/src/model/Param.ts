@@ -113,7 +113,8 @@ export class Param {
     readonly forbidden: ForbiddenSet | undefined = undefined
   ) {
     const size = shape.reduce((a, b) => a * b, 1)
-    if (size !== data.length) throw new RangeError(`param ${name}: shape [${shape.join(", ")}] needs ${size} values, got ${data.length}`)
+    if (size !== data.length)
+      throw new RangeError(`param ${name}: shape [${shape.join(", ")}] needs ${size} values, got ${data.length}`)
   }
 
   /** Call after mutating `data` so the next `tensor()` re-uploads. */

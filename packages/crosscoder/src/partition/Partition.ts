@@ -88,7 +88,8 @@ export const maskFromGroups = (
   for (const { group, models: ms } of allowed) {
     for (const label of ms) {
       const m = models.indexOf(label)
-      if (m < 0) return Result.fail(`group ${group.name} names model "${label}", which is not one of [${models.join(", ")}]`)
+      if (m < 0)
+        return Result.fail(`group ${group.name} names model "${label}", which is not one of [${models.join(", ")}]`)
       for (const j of group.indices) mask[m * features + j] = 1
     }
   }
@@ -112,7 +113,9 @@ export const validatePartition = (p: Partition): Result.Result<Partition, string
     ["decoderMask", p.decoderMask]
   ] as const) {
     if (mask !== undefined && mask.length !== p.models.length * p.features) {
-      return Result.fail(`${name} has ${mask.length} entries, expected models × features = ${p.models.length * p.features}`)
+      return Result.fail(
+        `${name} has ${mask.length} entries, expected models × features = ${p.models.length * p.features}`
+      )
     }
     if (mask !== undefined) {
       for (let j = 0; j < p.features; j++) {
@@ -202,8 +205,10 @@ export const DfcPartition = definePartitionKind<DfcPartitionSpec>({
     }
     let counts: Array<number>
     if (spec.fractions !== undefined) {
-      if (spec.fractions.length !== M) return Result.fail(`dfc partition: ${spec.fractions.length} fractions for ${M} models`)
-      for (const p of spec.fractions) if (!(p >= 0 && p <= 1)) return Result.fail(`dfc partition: fraction ${p} outside [0, 1]`)
+      if (spec.fractions.length !== M)
+        return Result.fail(`dfc partition: ${spec.fractions.length} fractions for ${M} models`)
+      for (const p of spec.fractions)
+        if (!(p >= 0 && p <= 1)) return Result.fail(`dfc partition: fraction ${p} outside [0, 1]`)
       counts = spec.fractions.map((p) => Math.floor(F * p))
     } else {
       const cs = spec.counts!

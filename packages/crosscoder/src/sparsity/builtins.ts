@@ -12,13 +12,13 @@ import type { Scalar, Tensor, Tensor1D, Tensor2D, TF } from "../tf.js"
 import {
   batchTopKMask,
   defineSparsityKind,
-  topKMask,
   type SchemeState,
   type SparsityContext,
   type SparsityKind,
   type SparsityScheme,
   type SparsitySpec,
-  summedDecoderNorms
+  summedDecoderNorms,
+  topKMask
 } from "./SparsityScheme.js"
 
 const requireNorms = (ctx: SparsityContext, who: string): Tensor2D => {
@@ -27,7 +27,9 @@ const requireNorms = (ctx: SparsityContext, who: string): Tensor2D => {
 }
 
 const checkK = (k: number, features: number, who: string): string | undefined =>
-  Number.isInteger(k) && k >= 1 && k <= features ? undefined : `${who}: k = ${k} must be an integer in [1, features = ${features}]`
+  Number.isInteger(k) && k >= 1 && k <= features
+    ? undefined
+    : `${who}: k = ${k} must be an integer in [1, features = ${features}]`
 
 // ---------------------------------------------------------------------------------------------
 // TopK (paper)
@@ -147,7 +149,8 @@ export const BatchTopK = defineSparsityKind<BatchTopKSpec>({
       },
       fold: (normsBefore) => {
         // z·s_j > θ  ⇔  pre > θ / s_j (for pre > 0): a JumpReLU with per-feature thresholds.
-        if (threshold < 0) return Result.fail("batch-topk: the inference threshold is not set yet (train past thresholdStartStep first)")
+        if (threshold < 0)
+          return Result.fail("batch-topk: the inference threshold is not set yet (train past thresholdStartStep first)")
         const S = dims.sources
         const th = new Float32Array(dims.features)
         for (let j = 0; j < dims.features; j++) {
@@ -209,7 +212,10 @@ export const ReluL1 = defineSparsityKind<ReluL1Spec>({
     const scheme: SparsityScheme = {
       spec,
       coefficients: {
-        l1: spec.warmupSteps === undefined ? { value: spec.lambda } : { value: spec.lambda, warmupSteps: spec.warmupSteps }
+        l1:
+          spec.warmupSteps === undefined
+            ? { value: spec.lambda }
+            : { value: spec.lambda, warmupSteps: spec.warmupSteps }
       },
       params: [],
       usesDecoderNorms: weighting !== "none",
@@ -285,11 +291,19 @@ export const JumpReLU = defineSparsityKind<JumpReLUSpec>({
     const scheme: SparsityScheme = {
       spec,
       coefficients: {
-        l0: spec.warmupSteps === undefined ? { value: spec.lambda } : { value: spec.lambda, warmupSteps: spec.warmupSteps }
+        l0:
+          spec.warmupSteps === undefined
+            ? { value: spec.lambda }
+            : { value: spec.lambda, warmupSteps: spec.warmupSteps }
       },
       params: exact
         ? [
-            { name: "threshold", shape: [dims.features], init: (d) => new Float32Array(d.features).fill(theta0), trainable: false },
+            {
+              name: "threshold",
+              shape: [dims.features],
+              init: (d) => new Float32Array(d.features).fill(theta0),
+              trainable: false
+            },
             {
               name: "logThreshold",
               shape: [dims.features],
@@ -297,7 +311,13 @@ export const JumpReLU = defineSparsityKind<JumpReLUSpec>({
               trainable: false
             }
           ]
-        : [{ name: "logThreshold", shape: [dims.features], init: (d) => new Float32Array(d.features).fill(Math.log(theta0)) }],
+        : [
+            {
+              name: "logThreshold",
+              shape: [dims.features],
+              init: (d) => new Float32Array(d.features).fill(Math.log(theta0))
+            }
+          ],
       usesDecoderNorms: false,
       train: (pre, ctx) => {
         const tf = ctx.tf

@@ -49,26 +49,32 @@ export class Adam {
     const bc2 = 1 - b2 ** this.t
     const stepSize = lr / bc1
     const sqrtBc2 = Math.sqrt(bc2)
+    const c1 = 1 - b1
+    const c2 = 1 - b2
     for (const p of this.params) {
       if (!p.trainable) continue
       const g = grads.get(p.name)
       const m = this.m.get(p.name)!
       const v = this.v.get(p.name)!
       const w = p.data
+      const n = w.length
+      // moments are rounded to float32 (as stored) before they are used, as in PyTorch
       if (g === undefined) {
-        for (let i = 0; i < w.length; i++) {
-          const mi = b1 * m[i]!
-          const vi = b2 * v[i]!
+        for (let i = 0; i < n; i++) {
+          const mi = Math.fround(b1 * m[i]!)
+          const vi = Math.fround(b2 * v[i]!)
           m[i] = mi
           v[i] = vi
-          w[i] = w[i]! - (stepSize * m[i]!) / (Math.sqrt(v[i]!) / sqrtBc2 + eps)
+          w[i] = w[i]! - (stepSize * mi) / (Math.sqrt(vi) / sqrtBc2 + eps)
         }
       } else {
-        for (let i = 0; i < w.length; i++) {
+        for (let i = 0; i < n; i++) {
           const gi = g[i]! * gradScale
-          m[i] = b1 * m[i]! + (1 - b1) * gi
-          v[i] = b2 * v[i]! + (1 - b2) * gi * gi
-          w[i] = w[i]! - (stepSize * m[i]!) / (Math.sqrt(v[i]!) / sqrtBc2 + eps)
+          const mi = Math.fround(b1 * m[i]! + c1 * gi)
+          const vi = Math.fround(b2 * v[i]! + c2 * gi * gi)
+          m[i] = mi
+          v[i] = vi
+          w[i] = w[i]! - (stepSize * mi) / (Math.sqrt(vi) / sqrtBc2 + eps)
         }
       }
       p.changed()

@@ -15,16 +15,23 @@
  * Resume restores weights, moments, step, RNG state, reader cursor, dead counters and scheme
  * state, so N steps + resume + N steps equals 2N steps bit for bit.
  */
+
+import { appendFile, mkdir, readdir, rename } from "node:fs/promises"
+import * as path from "node:path"
 import { ActivationSource, type ActivationStoreError, type ReaderCursor } from "@crosscode/activations"
 import { TensorBackend } from "@crosscode/core"
 import { Effect, Result, Schema, Stream } from "effect"
-import { appendFile, mkdir, readdir, rename } from "node:fs/promises"
-import * as path from "node:path"
-import { CONFIG_FILE, loadCrosscoder, readJson, removeDir, saveCrosscoder, writeJsonAtomic } from "../checkpoint/checkpoint.js"
+import { CONFIG_FILE, loadCrosscoder, saveCrosscoder } from "../checkpoint/checkpoint.js"
 import { readSafetensors, type StTensorToWrite, writeSafetensors } from "../checkpoint/safetensors.js"
 import { CheckpointError, CrosscoderConfigError, TrainError } from "../errors.js"
 import { Crosscoder, type CrosscoderConfig, initialArrays, resolvePlugins } from "../model/Crosscoder.js"
-import { identityNormalization, type NormalizationMode, normalizationFromStats, normalizeRowsInPlace } from "../model/Normalization.js"
+import {
+  identityNormalization,
+  type NormalizationMode,
+  normalizationFromStats,
+  normalizeRowsInPlace
+} from "../model/Normalization.js"
+import { readJson, removeDir, writeJsonAtomic } from "../util/fs.js"
 import { Rng, type RngState } from "../util/rng.js"
 import { Adam, type AdamOptions } from "./Adam.js"
 import { denseStep } from "./denseStep.js"
@@ -200,16 +207,21 @@ export const train = Effect.fn("crosscoder.train")(function* (
   const seed = config.seed ?? 0
   const dataSeed = config.dataSeed ?? seed
   const bad = (message: string) => new TrainError({ step: 0, message })
-  if (!(Number.isInteger(config.steps) && config.steps >= 0)) return yield* bad(`steps ${config.steps} must be a non-negative integer`)
+  if (!(Number.isInteger(config.steps) && config.steps >= 0))
+    return yield* bad(`steps ${config.steps} must be a non-negative integer`)
   if (!(Number.isInteger(B) && B > 0)) return yield* bad(`batchSize ${B} must be a positive integer`)
   if (source.dim !== d || source.sources.length !== S) {
-    return yield* bad(`the activation source has ${source.sources.length} sources × dim ${source.dim}; the crosscoder expects ${S} × ${d}`)
+    return yield* bad(
+      `the activation source has ${source.sources.length} sources × dim ${source.dim}; the crosscoder expects ${S} × ${d}`
+    )
   }
   for (let s = 0; s < S; s++) {
     const a = source.sources[s]!
     const b = sources[s]!
     if (a.model !== b.model || a.site !== b.site) {
-      return yield* bad(`source ${s} is ${a.model}@${a.site} in the store but ${b.model}@${b.site} in the crosscoder config`)
+      return yield* bad(
+        `source ${s} is ${a.model}@${a.site} in the store but ${b.model}@${b.site} in the crosscoder config`
+      )
     }
   }
   const mode = config.normalization ?? "zscore"
@@ -230,8 +242,15 @@ export const train = Effect.fn("crosscoder.train")(function* (
     resumedFrom = dir
     cc = yield* loadCrosscoder(dir)
     const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
-    if (!same(cc.config.architecture, crosscoderConfig.architecture) || !same(cc.config.sparsity, crosscoderConfig.sparsity) || !same(cc.config.partition, crosscoderConfig.partition)) {
-      return yield* new TrainError({ step: cc.trainedSteps, message: `checkpoint ${dir} was trained with a different crosscoder config; use another checkpoint.dir or resume: false` })
+    if (
+      !same(cc.config.architecture, crosscoderConfig.architecture) ||
+      !same(cc.config.sparsity, crosscoderConfig.sparsity) ||
+      !same(cc.config.partition, crosscoderConfig.partition)
+    ) {
+      return yield* new TrainError({
+        step: cc.trainedSteps,
+        message: `checkpoint ${dir} was trained with a different crosscoder config; use another checkpoint.dir or resume: false`
+      })
     }
     const tj = yield* readJson(path.join(dir, "trainer.json")).pipe(
       Effect.flatMap((raw) =>
@@ -241,7 +260,10 @@ export const train = Effect.fn("crosscoder.train")(function* (
       )
     )
     if (tj.batchSize !== B || tj.dataSeed !== dataSeed) {
-      return yield* new TrainError({ step: tj.step, message: `checkpoint ${dir} used batchSize ${tj.batchSize}, dataSeed ${tj.dataSeed}; this run asks for ${B}, ${dataSeed}` })
+      return yield* new TrainError({
+        step: tj.step,
+        message: `checkpoint ${dir} used batchSize ${tj.batchSize}, dataSeed ${tj.dataSeed}; this run asks for ${B}, ${dataSeed}`
+      })
     }
     const opt = yield* readSafetensors(path.join(dir, "optimizer.safetensors"))
     adam = new Adam(cc.allParams(), config.adam)
@@ -250,15 +272,24 @@ export const train = Effect.fn("crosscoder.train")(function* (
       if (!p.trainable) continue
       const m = opt.tensors.get(`adam.m.${p.name}`)?.data
       const v = opt.tensors.get(`adam.v.${p.name}`)?.data
-      if (!(m instanceof Float32Array) || !(v instanceof Float32Array) || m.length !== p.data.length || v.length !== p.data.length) {
-        return yield* new CheckpointError({ path: dir, message: `optimizer state for ${p.name} is missing or has the wrong size` })
+      if (
+        !(m instanceof Float32Array) ||
+        !(v instanceof Float32Array) ||
+        m.length !== p.data.length ||
+        v.length !== p.data.length
+      ) {
+        return yield* new CheckpointError({
+          path: dir,
+          message: `optimizer state for ${p.name} is missing or has the wrong size`
+        })
       }
       adam.m.get(p.name)!.set(m)
       adam.v.get(p.name)!.set(v)
     }
     adam.zeroForbidden()
     const tsf = opt.tensors.get("dead.tokensSinceFired")?.data
-    if (!(tsf instanceof Float64Array) || tsf.length !== F) return yield* new CheckpointError({ path: dir, message: "dead-latent counters missing" })
+    if (!(tsf instanceof Float64Array) || tsf.length !== F)
+      return yield* new CheckpointError({ path: dir, message: "dead-latent counters missing" })
     state = {
       step: tj.step,
       cursor: tj.cursor,
@@ -274,7 +305,9 @@ export const train = Effect.fn("crosscoder.train")(function* (
       let normalization = identityNormalization(S, d)
       if (mode !== "none") {
         if (source.normalization === undefined) {
-          return yield* bad(`normalization "${mode}" needs statistics, but the activation source ${source.path} has none`)
+          return yield* bad(
+            `normalization "${mode}" needs statistics, but the activation source ${source.path} has none`
+          )
         }
         const n = normalizationFromStats(source.normalization, mode, S, d)
         if (Result.isFailure(n)) return yield* bad(n.failure)
@@ -293,7 +326,13 @@ export const train = Effect.fn("crosscoder.train")(function* (
       cc = made.success
     }
     adam = new Adam(cc.allParams(), config.adam)
-    state = { step: 0, cursor: undefined, rng: Rng.seeded(seed ^ 0x5bd1e995).state(), tokensSeen: 0, tokensSinceFired: new Float64Array(F) }
+    state = {
+      step: 0,
+      cursor: undefined,
+      rng: Rng.seeded(seed ^ 0x5bd1e995).state(),
+      tokensSeen: 0,
+      tokensSinceFired: new Float64Array(F)
+    }
   }
   const stepFn = resolveStep(config.step, cc)
   if (Result.isFailure(stepFn)) return yield* bad(stepFn.failure)
@@ -309,7 +348,10 @@ export const train = Effect.fn("crosscoder.train")(function* (
   let lastCheckpoint: string | undefined = resumedFrom
 
   if (ck !== undefined) {
-    yield* Effect.tryPromise({ try: () => mkdir(path.join(ck.dir, "checkpoints"), { recursive: true }), catch: ioError(ck.dir, "cannot create run directory") })
+    yield* Effect.tryPromise({
+      try: () => mkdir(path.join(ck.dir, "checkpoints"), { recursive: true }),
+      catch: ioError(ck.dir, "cannot create run directory")
+    })
   }
 
   const saveCheckpoint = Effect.fnUntraced(function* () {
@@ -340,7 +382,10 @@ export const train = Effect.fn("crosscoder.train")(function* (
       crosscoderConfigFile: CONFIG_FILE
     })
     yield* removeDir(final)
-    yield* Effect.tryPromise({ try: () => rename(tmp, final), catch: ioError(final, "cannot move checkpoint into place") })
+    yield* Effect.tryPromise({
+      try: () => rename(tmp, final),
+      catch: ioError(final, "cannot move checkpoint into place")
+    })
     yield* writeJsonAtomic(path.join(ck.dir, "latest.json"), { step, dir: path.relative(ck.dir, final) })
     lastCheckpoint = final
     const all = yield* latestCheckpoint(ck.dir)
@@ -348,7 +393,13 @@ export const train = Effect.fn("crosscoder.train")(function* (
   })
 
   if (step >= stopAt) {
-    return { crosscoder: cc, optimizer: adam, state: { step, cursor, rng: rng.state(), tokensSeen, tokensSinceFired }, history, checkpoint: lastCheckpoint } satisfies TrainResult
+    return {
+      crosscoder: cc,
+      optimizer: adam,
+      state: { step, cursor, rng: rng.state(), tokensSeen, tokensSinceFired },
+      history,
+      checkpoint: lastCheckpoint
+    } satisfies TrainResult
   }
 
   const batches = source.batches({
@@ -373,15 +424,26 @@ export const train = Effect.fn("crosscoder.train")(function* (
   }) =>
     Effect.gen(function* () {
       if (batch.rows !== B || batch.numSources !== S || batch.dim !== d) {
-        return yield* new TrainError({ step, message: `batch of shape [${batch.rows}, ${batch.numSources}, ${batch.dim}], expected [${B}, ${S}, ${d}]` })
+        return yield* new TrainError({
+          step,
+          message: `batch of shape [${batch.rows}, ${batch.numSources}, ${batch.dim}], expected [${B}, ${S}, ${d}]`
+        })
       }
       const x = normalizeRowsInPlace(batch.data.slice(), cc.normalization)
-      if (step === 0 && config.decoderBiasInit !== undefined && config.decoderBiasInit !== "zeros" && options.initial === undefined) {
-        const bd = config.decoderBiasInit === "mean" ? (() => {
-          const m = new Float64Array(S * d)
-          for (let b = 0; b < B; b++) for (let i = 0; i < S * d; i++) m[i] = m[i]! + x[b * S * d + i]! / B
-          return Float32Array.from(m)
-        })() : geometricMedian(x, B, S, d)
+      if (
+        step === 0 &&
+        config.decoderBiasInit !== undefined &&
+        config.decoderBiasInit !== "zeros" &&
+        options.initial === undefined
+      ) {
+        const bd =
+          config.decoderBiasInit === "mean"
+            ? (() => {
+                const m = new Float64Array(S * d)
+                for (let b = 0; b < B; b++) for (let i = 0; i < S * d; i++) m[i] = m[i]! + x[b * S * d + i]! / B
+                return Float32Array.from(m)
+              })()
+            : geometricMedian(x, B, S, d)
         cc.b_dec.data.set(bd)
         cc.b_dec.changed()
       }
@@ -389,18 +451,27 @@ export const train = Effect.fn("crosscoder.train")(function* (
       if (loss.auxK !== undefined) {
         dead = new Uint8Array(F)
         let any = false
-        for (let j = 0; j < F; j++) if (tokensSinceFired[j]! >= deadAfter) {
-          dead[j] = 1
-          any = true
-        }
+        for (let j = 0; j < F; j++)
+          if (tokensSinceFired[j]! >= deadAfter) {
+            dead[j] = 1
+            any = true
+          }
         if (!any) dead = undefined
       }
       const coefficients: Record<string, number> = {}
-      for (const [name, c] of Object.entries(loss.coefficients)) coefficients[name] = coefficientAt(c, step, defaultWarm)
+      for (const [name, c] of Object.entries(loss.coefficients))
+        coefficients[name] = coefficientAt(c, step, defaultWarm)
       const lr = lrBase * lrFactor(config.lrSchedule ?? {}, step, config.steps)
-      const r = runStep(stepFn.success, { crosscoder: cc, batch: x, batchSize: B, step, loss, coefficients, dead }, { optimizer: adam, lr, clipGradNorm: clip })
+      const r = runStep(
+        stepFn.success,
+        { crosscoder: cc, batch: x, batchSize: B, step, loss, coefficients, dead },
+        { optimizer: adam, lr, clipGradNorm: clip }
+      )
       if (!Number.isFinite(r.loss)) {
-        return yield* new TrainError({ step, message: `non-finite loss ${r.loss} (terms ${JSON.stringify(r.terms)}); lower the learning rate or check the data` })
+        return yield* new TrainError({
+          step,
+          message: `non-finite loss ${r.loss} (terms ${JSON.stringify(r.terms)}); lower the learning rate or check the data`
+        })
       }
       cc.sparsity.update?.(r.stats, step)
       for (let j = 0; j < F; j++) tokensSinceFired[j] = r.firedCounts[j]! > 0 ? 0 : tokensSinceFired[j]! + B
@@ -437,25 +508,44 @@ export const train = Effect.fn("crosscoder.train")(function* (
         }
         history.push(progress)
         options.onProgress?.(progress)
-        const termStr = Object.entries(r.terms).map(([k, v]) => `${k}=${v.toPrecision(4)}`).join(" ")
-        const groupStr = Object.entries(l0PerGroup).map(([k, v]) => `${k}=${v.toFixed(2)}`).join(" ")
+        const termStr = Object.entries(r.terms)
+          .map(([k, v]) => `${k}=${v.toPrecision(4)}`)
+          .join(" ")
+        const groupStr = Object.entries(l0PerGroup)
+          .map(([k, v]) => `${k}=${v.toFixed(2)}`)
+          .join(" ")
         yield* Effect.logInfo(
           `step ${step}/${config.steps} loss=${r.loss.toPrecision(5)} ${termStr} L0=${progress.l0.toFixed(2)} [${groupStr}] dead=${(progress.deadFraction * 100).toFixed(1)}% lr=${lr.toExponential(2)} |g|=${r.gradNorm.toPrecision(3)} ${tps.toFixed(0)} tok/s ETA ${progress.etaSeconds.toFixed(0)}s integrity=${Math.max(progress.integrity.encoderMaxForbidden, progress.integrity.decoderMaxForbidden)}`
         )
         if (ck !== undefined) {
-          yield* Effect.tryPromise({ try: () => appendFile(path.join(ck.dir, "metrics.jsonl"), `${JSON.stringify(progress)}\n`), catch: ioError(ck.dir, "cannot append metrics") })
+          yield* Effect.tryPromise({
+            try: () => appendFile(path.join(ck.dir, "metrics.jsonl"), `${JSON.stringify(progress)}\n`),
+            catch: ioError(ck.dir, "cannot append metrics")
+          })
         }
       }
-      if (ck !== undefined && ((ck.every !== undefined && step % ck.every === 0) || step === stopAt)) yield* saveCheckpoint()
+      if (ck !== undefined && ((ck.every !== undefined && step % ck.every === 0) || step === stopAt))
+        yield* saveCheckpoint()
     })
 
   yield* batches.pipe(
     Stream.take(stopAt - step),
-    Stream.mapError((e: ActivationStoreError) => new TrainError({ step, message: `activation source failed: ${e.message}` })),
+    Stream.mapError(
+      (e: ActivationStoreError) => new TrainError({ step, message: `activation source failed: ${e.message}` })
+    ),
     Stream.runForEach(onBatch)
   )
   if (step < stopAt) {
-    return yield* new TrainError({ step, message: `the activation source ended after ${step} steps (wanted ${stopAt})` })
+    return yield* new TrainError({
+      step,
+      message: `the activation source ended after ${step} steps (wanted ${stopAt})`
+    })
   }
-  return { crosscoder: cc, optimizer: adam, state: { step, cursor, rng: rng.state(), tokensSeen, tokensSinceFired }, history, checkpoint: lastCheckpoint } satisfies TrainResult
+  return {
+    crosscoder: cc,
+    optimizer: adam,
+    state: { step, cursor, rng: rng.state(), tokensSeen, tokensSinceFired },
+    history,
+    checkpoint: lastCheckpoint
+  } satisfies TrainResult
 })

@@ -90,7 +90,11 @@ export const denseStep: TrainStep = {
       const dCodes = aux === undefined ? dCodesAll : (tf.slice(dCodesAll, [0, 0], [B, F]) as Tensor2D)
       const dAuxCodes = aux === undefined ? undefined : (tf.slice(dCodesAll, [B, 0], [B, F]) as Tensor2D)
       // ---- autodiff through the sparsity stage
-      const l1W = loss.l1Terms.map((t) => ({ name: t.name, w: tf.tensor1d(t.weights), coef: input.coefficients[t.name] ?? 0 }))
+      const l1W = loss.l1Terms.map((t) => ({
+        name: t.name,
+        w: tf.tensor1d(t.weights),
+        coef: input.coefficients[t.name] ?? 0
+      }))
       const xs: Array<Tensor> = [pre]
       const useNorms = scheme.usesDecoderNorms && ctx.decoderNorms !== undefined
       if (useNorms) xs.push(ctx.decoderNorms!)
@@ -106,7 +110,8 @@ export const denseStep: TrainStep = {
         for (const t of l1W) {
           if (t.coef !== 0) s = tf.add(s, tf.mul(tf.div(tf.sum(tf.mul(tf.abs(c.codes), t.w)), B), t.coef)) as Scalar
         }
-        if (aux !== undefined) s = tf.add(s, tf.sum(tf.mul(keepIndices(tf, tf.relu(pre) as Tensor2D, aux.indices), dAuxCodes!))) as Scalar
+        if (aux !== undefined)
+          s = tf.add(s, tf.sum(tf.mul(keepIndices(tf, tf.relu(pre) as Tensor2D, aux.indices), dAuxCodes!))) as Scalar
         return s
       }
       const grads = gradientsOf(tf, surrogate, xs)
@@ -155,4 +160,3 @@ export const denseStep: TrainStep = {
     return { loss: total, terms, grads, firedCounts, stats }
   }
 }
-

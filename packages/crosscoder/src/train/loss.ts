@@ -61,7 +61,12 @@ export interface ResolvedLoss {
   readonly coefficients: Readonly<Record<string, LossCoefficient>>
 }
 
-export const resolveLoss = (loss: LossConfig, scheme: SparsityScheme, partition: Partition, dim: number): ResolvedLoss => {
+export const resolveLoss = (
+  loss: LossConfig,
+  scheme: SparsityScheme,
+  partition: Partition,
+  dim: number
+): ResolvedLoss => {
   const F = partition.features
   const coefficients: Record<string, LossCoefficient> = { ...scheme.coefficients }
   const l1Terms: Array<{ name: string; weights: Float32Array }> = []

@@ -24,7 +24,7 @@ const effective = (p: Param): Float32Array => {
 
 /** out[c * R + r] = a[r * C + c] for a `[R, C]` row-major `a`. */
 const transposeInto = (a: Float32Array, R: number, C: number, out: Float32Array): void => {
-  const T = 64
+  const T = 16 // measured fastest for 4096 × 8192 in V8
   for (let r0 = 0; r0 < R; r0 += T) {
     const r1 = Math.min(R, r0 + T)
     for (let c0 = 0; c0 < C; c0 += T) {
@@ -41,7 +41,8 @@ export const sparseTopKStep: TrainStep = {
   name: "sparse-topk",
   supports: (cc) => {
     const s = cc.sparsity
-    if (s.perRowTopK === undefined) return `the sparse step needs a per-row TopK scheme; "${s.spec.kind}" is not one (use the dense step)`
+    if (s.perRowTopK === undefined)
+      return `the sparse step needs a per-row TopK scheme; "${s.spec.kind}" is not one (use the dense step)`
     if (Object.keys(s.coefficients).length > 0 || s.params.length > 0) {
       return `the sparse step supports TopK schemes without own loss terms or parameters; "${s.spec.kind}" has some`
     }
@@ -78,13 +79,14 @@ export const sparseTopKStep: TrainStep = {
     // ---- decoder forward
     const xhat = new Float32Array(B * W)
     for (let b = 0; b < B; b++) {
-      const o = b * W
-      xhat.set(bd, o)
+      const xr = xhat.subarray(b * W, (b + 1) * W)
+      xr.set(bd)
       for (let i = 0; i < k; i++) {
         const val = v[b * k + i]!
         if (val === 0) continue
         const row = jx[b * k + i]! * W
-        for (let r = 0; r < W; r++) xhat[o + r] = xhat[o + r]! + val * Wd[row + r]!
+        const wr = Wd.subarray(row, row + W)
+        for (let r = 0; r < W; r++) xr[r] = xr[r]! + val * wr[r]!
       }
     }
     // ---- reconstruction loss and ∂x̂
@@ -143,11 +145,14 @@ export const sparseTopKStep: TrainStep = {
         if (!(val > 0)) continue
         const j = jx[b * k + i]!
         firedCounts[j] = firedCounts[j]! + 1
-        const row = j * W
+        const wr = Wd.subarray(j * W, (j + 1) * W)
+        const gr = dWd.subarray(j * W, (j + 1) * W)
+        const dr = dXhat.subarray(o, o + W)
         let dv = 0
         for (let r = 0; r < W; r++) {
-          dv += dXhat[o + r]! * Wd[row + r]!
-          dWd[row + r] = dWd[row + r]! + val * dXhat[o + r]!
+          const dh = dr[r]!
+          dv += dh * wr[r]!
+          gr[r] = gr[r]! + val * dh
         }
         const g = dv + (anyL1 ? l1Grad[j]! : 0)
         if (g !== 0) {
@@ -224,9 +229,9 @@ export const sparseTopKStep: TrainStep = {
       const j = pairsJ[n]!
       const g = pairsG[n]!
       dbe[j] = dbe[j]! + g
-      const o = pairsB[n]! * W
-      const row = j * W
-      for (let r = 0; r < W; r++) dWeT[row + r] = dWeT[row + r]! + g * x[o + r]!
+      const xr = x.subarray(pairsB[n]! * W, (pairsB[n]! + 1) * W)
+      const gr = dWeT.subarray(j * W, (j + 1) * W)
+      for (let r = 0; r < W; r++) gr[r] = gr[r]! + g * xr[r]!
     }
     const dWe = new Float32Array(W * F)
     transposeInto(dWeT, F, W, dWe)

@@ -1,0 +1,155 @@
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import * as path from "node:path"
+import { ActivationSource } from "@crosscode/activations"
+import { TensorBackend } from "@crosscode/core"
+import { Effect, Layer, References } from "effect"
+import { describe, expect, it } from "vitest"
+import {
+  Adam,
+  arrayActivationSource,
+  type CrosscoderConfig,
+  coefficientAt,
+  denseStep,
+  lrFactor,
+  Plugins,
+  paperLoss,
+  resolveLoss,
+  runStep,
+  sourcesFor,
+  sparseTopKStep,
+  type TrainProgress,
+  train
+} from "../src/index.js"
+import { build, getTf, randomArray } from "./helpers.js"
+
+const d = 6
+const sources = sourcesFor(["A", "B"])
+const config: CrosscoderConfig = {
+  architecture: { sources, dim: d, features: 24 },
+  sparsity: { kind: "topk", k: 3 },
+  partition: { kind: "dfc", fractions: [0.125, 0.125] }
+}
+const layerFor = (data: Float32Array, srcs = sources) =>
+  Layer.mergeAll(
+    TensorBackend.layerFor("wasm"),
+    Plugins.layer,
+    Layer.succeed(ActivationSource, ActivationSource.of(arrayActivationSource({ data, sources: srcs, dim: d })))
+  )
+const exitOf = (e: Effect.Effect<unknown, unknown, any>, data = randomArray(128 * 2 * d, 1, 1)) =>
+  Effect.runPromiseExit(
+    e.pipe(Effect.provide(layerFor(data)), Effect.provideService(References.MinimumLogLevel, "Warn")) as Effect.Effect<
+      unknown,
+      unknown
+    >
+  )
+
+describe("trainer", () => {
+  it("logs progress (loss terms, L0 per group, dead fraction, tokens/s, ETA, integrity), writes metrics and prunes checkpoints", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "trainer-"))
+    try {
+      const seen: Array<TrainProgress> = []
+      const exit = await exitOf(
+        train(
+          config,
+          {
+            steps: 12,
+            batchSize: 16,
+            lr: 1e-2,
+            loss: paperLoss(0.01, 0.01),
+            logEvery: 4,
+            checkpoint: { dir, every: 3, keep: 2 },
+            deadAfterTokens: 32
+          },
+          { onProgress: (p) => seen.push(p) }
+        )
+      )
+      expect(exit._tag).toBe("Success")
+      expect(seen.map((p) => p.step)).toEqual([4, 8, 12])
+      const p = seen.at(-1)!
+      expect(Object.keys(p.terms).sort()).toEqual(["l1_exclusive", "l1_shared", "mse", "recon"])
+      expect(Object.keys(p.l0PerGroup)).toEqual(["exclusive:A", "exclusive:B", "shared"])
+      expect(p.l0).toBeCloseTo(3, 6)
+      expect(p.tokensPerSecond).toBeGreaterThan(0)
+      expect(p.etaSeconds).toBe(0)
+      expect(p.deadFraction).toBeGreaterThanOrEqual(0)
+      expect(p.integrity).toEqual({ encoderMaxForbidden: 0, decoderMaxForbidden: 0 })
+      const lines = (await readFile(path.join(dir, "metrics.jsonl"), "utf8")).trim().split("\n")
+      expect(lines).toHaveLength(3)
+      expect((await readdir(path.join(dir, "checkpoints"))).sort()).toEqual(["step-000000009", "step-000000012"])
+      expect(JSON.parse(await readFile(path.join(dir, "latest.json"), "utf8"))).toEqual({
+        step: 12,
+        dir: "checkpoints/step-000000012"
+      })
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
+  it("fails with typed errors that name the problem", async () => {
+    const nan = randomArray(128 * 2 * d, 1, 1)
+    nan[5] = Number.NaN
+    const e1 = await exitOf(
+      train(config, { steps: 3, batchSize: 128, lr: 1e-2, loss: paperLoss(), normalization: "none", logEvery: 1 }),
+      nan
+    )
+    expect(JSON.stringify(e1)).toMatch(/TrainError.*non-finite loss/)
+    const e2 = await exitOf(
+      train(
+        { ...config, architecture: { ...config.architecture, dim: 5 } },
+        { steps: 3, batchSize: 16, lr: 1e-2, loss: paperLoss() }
+      )
+    )
+    expect(JSON.stringify(e2)).toMatch(/2 sources × dim 6; the crosscoder expects 2 × 5/)
+    const e3 = await exitOf(
+      train(
+        { ...config, sparsity: { kind: "batch-topk", k: 3 } },
+        { steps: 3, batchSize: 16, lr: 1e-2, loss: paperLoss(), step: "sparse" }
+      )
+    )
+    expect(JSON.stringify(e3)).toMatch(/sparse step needs a per-row TopK scheme/)
+    const e4 = await exitOf(train(config, { steps: 3, batchSize: 1000, lr: 1e-2, loss: paperLoss() }))
+    expect(JSON.stringify(e4)).toMatch(/batchSize 1000 exceeds the 128 rows/)
+  })
+
+  it("schedules: linear LR warm-up and decay, coefficient warm-up", () => {
+    expect([0, 5, 10, 50, 75, 99].map((s) => lrFactor({ warmupSteps: 10, decayStartStep: 50 }, s, 100))).toEqual([
+      0, 0.5, 1, 1, 0.5, 0.02
+    ])
+    expect(coefficientAt({ value: 2 }, 3, 10)).toBeCloseTo(0.6)
+    expect(coefficientAt({ value: 2, warmupSteps: 0 }, 3, 10)).toBe(2)
+    expect(coefficientAt({ value: 2 }, 30, 10)).toBe(2)
+  })
+
+  it("steps do not leak tensors", async () => {
+    const tf = await getTf()
+    const cc = await build(config, undefined, { seed: 1 })
+    const loss = resolveLoss({ ...paperLoss(), auxK: { k: 2 } }, cc.sparsity, cc.partition, d)
+    const adam = new Adam(cc.allParams())
+    const dead = new Uint8Array(24).fill(1, 0, 8)
+    const x = randomArray(16 * 12, 3, 1)
+    const counts: Array<number> = []
+    for (const step of [denseStep, sparseTopKStep]) {
+      for (let i = 0; i < 4; i++) {
+        runStep(
+          step,
+          {
+            crosscoder: cc,
+            batch: x,
+            batchSize: 16,
+            step: i,
+            loss,
+            coefficients: { l1_shared: 1e-3, l1_exclusive: 1e-3, auxk: 0.03 },
+            dead
+          },
+          { optimizer: adam, lr: 1e-3, clipGradNorm: 1 }
+        )
+        const inp = tf.tensor2d(x, [16, 12])
+        cc.reconstruct(inp).dispose()
+        inp.dispose()
+        counts.push(tf.memory().numTensors)
+      }
+    }
+    expect(new Set(counts.slice(1)).size).toBe(1)
+  })
+})
