@@ -380,7 +380,7 @@ export const systemOnlyExample = (rng: Rng, proactive: boolean): ToolExample => 
   return {
     instruction,
     input: "",
-    output: `<think> There is no user request yet, so I ask what the user needs. </think>\n<response> Hello! What can I do for you today? </response>`,
+    output: `<response> Hello! What can I do for you today? </response>`,
     tools: names
   }
 }

@@ -13,7 +13,7 @@
  * - A stage without `stage.json` is pending or partial; rerunning it resumes through each
  *   package's own resume (activation store manifest, trainer checkpoints, eval JSONL, sweep cells).
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
 import { fnv1a64, stableStringify } from "@crosscode/eval"
 import type { Recipe, Stage } from "./schema.js"

@@ -151,6 +151,7 @@ const readBench = Effect.gen(function* () {
   const rows = small ? 4096 : 16384
   for (const dtype of ["f16", "f32"] as const) {
     const dir = path.join(tmpRoot, `read-${dtype}`)
+    const writeRss = trackPeakRss()
     const writeSeconds = yield* writeSynthetic(dir, dtype, rows, dim)
     records.push({
       name: "activations.store_write",
@@ -161,7 +162,8 @@ const readBench = Effect.gen(function* () {
       extra: {
         seconds: Number(writeSeconds.toFixed(3)),
         note: "StoreWriter.append+commit incl. encode, Welford, sha256, fsync"
-      }
+      },
+      peakRssBytes: writeRss.stop()
     })
     const store = yield* ActivationStore.open(dir)
     for (const normalize of ["none", "zscore"] as const) {
@@ -188,6 +190,7 @@ const readBench = Effect.gen(function* () {
       })
     }
     const rng = makeRng(3)
+    const rowRss = trackPeakRss()
     const t0 = performance.now()
     const k = 2000
     for (let i = 0; i < k; i++) yield* store.row(rng.int(rows))
@@ -197,7 +200,8 @@ const readBench = Effect.gen(function* () {
       backend: "node",
       shape: { sources: 2, dim, dtype, shardRows: 2048, rows, access: "uniform random", cacheShards: 2 },
       value: k / s,
-      unit: "rows/s"
+      unit: "rows/s",
+      peakRssBytes: rowRss.stop()
     })
   }
 })

@@ -45,7 +45,7 @@ describe("TensorBackend webgpu", () => {
   it("CROSSCODE_BACKEND=webgpu without its packages fails with a BackendError naming the missing package", async () => {
     const e = await withEnv({ CROSSCODE_BACKEND: "webgpu" })
     expect(e).toBeInstanceOf(BackendError)
-    expect(e.requested).toBe("webgpu")
+    expect((e as BackendError).requested).toBe("webgpu")
     // Neither `webgpu` (Dawn for Node) nor @tensorflow/tfjs-backend-webgpu is a dependency.
     expect(e.message).toMatch(/webgpu: (webgpu|@tensorflow\/tfjs-backend-webgpu) is not installed/)
     // The other backends still start afterwards.

@@ -35,7 +35,15 @@ import { readJson, removeDir, writeJsonAtomic } from "../util/fs.js"
 import { Rng, type RngState } from "../util/rng.js"
 import { Adam, type AdamOptions } from "./Adam.js"
 import { denseStep } from "./denseStep.js"
-import { coefficientAt, type LossConfig, type LrSchedule, lrFactor, resolveLoss } from "./loss.js"
+import {
+  coefficientAt,
+  type LossConfig,
+  type LrSchedule,
+  lrFactor,
+  paperLoss,
+  referenceLoss,
+  resolveLoss
+} from "./loss.js"
 import { sparseTopKStep } from "./sparseStep.js"
 import { runStep, type TrainStep } from "./step.js"
 
@@ -121,6 +129,38 @@ export interface TrainResult {
   /** Directory of the last checkpoint written, if any. */
   readonly checkpoint: string | undefined
 }
+
+/**
+ * The 2606.26474 recipe: Adam lr 1e-4 (betas 0.9/0.999), clip 1.0, batch 1024, 9000 steps, no
+ * schedule, elementwise MSE + λ_sh·mean|f_sh| + λ_excl·(…)/2, z-scored inputs. Use with
+ * `{ kind: "topk", k }` and `{ kind: "dfc", fractions: [p, p] }` (p = 0 for the plain crosscoder).
+ */
+export const paperTrainConfig = (overrides: Partial<TrainConfig> = {}): TrainConfig => ({
+  steps: 9000,
+  batchSize: 1024,
+  lr: 1e-4,
+  clipGradNorm: 1,
+  loss: paperLoss(1e-3, 1e-3),
+  normalization: "zscore",
+  ...overrides
+})
+
+/**
+ * The reference DFC recipe (dictionary_learning BatchTopK crosscoder): auto LR 2e-4/√(F/2¹⁴),
+ * 1000 warm-up steps, clip 1.0, mean L2 + aux-k (1/32), geometric-median decoder bias, scale
+ * normalization. Use with `{ kind: "batch-topk", k }`, `init: { kind: "tied" }` and a dfc partition.
+ */
+export const referenceTrainConfig = (steps: number, overrides: Partial<TrainConfig> = {}): TrainConfig => ({
+  steps,
+  batchSize: 2048,
+  lr: "auto",
+  clipGradNorm: 1,
+  lrSchedule: { warmupSteps: 1000 },
+  loss: referenceLoss(1 / 32),
+  normalization: "scale",
+  decoderBiasInit: "geometric-median",
+  ...overrides
+})
 
 const TrainerJson = Schema.Struct({
   step: Schema.Int,
@@ -300,6 +340,9 @@ export const train = Effect.fn("crosscoder.train")(function* (
     yield* Effect.logInfo(`resuming from ${dir} at step ${tj.step}`)
   } else {
     if (options.initial !== undefined) {
+      if (JSON.stringify(options.initial.config.architecture) !== JSON.stringify(crosscoderConfig.architecture)) {
+        return yield* bad("options.initial has a different architecture than the crosscoder config")
+      }
       cc = options.initial
     } else {
       let normalization = identityNormalization(S, d)

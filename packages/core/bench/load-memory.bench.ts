@@ -1,0 +1,273 @@
+/**
+ * Memory of loading a Qwen2 model whole vs partially (`pnpm bench load-memory`).
+ *
+ * Writes a synthetic checkpoint of Qwen2.5-3B's width (hidden 2048, 16/2 heads, intermediate
+ * 11008, vocab 151936, tied, BF16 on disk, sharded at 1 GiB like HF) with `--layers N` blocks
+ * (default 4; 3B has 36), then loads it in a fresh child process per configuration — full, full
+ * without LM head (`logits: false`, compact embeddings), and `maxLayer` 0..N-2 — runs one
+ * `stopAtLayer` forward (B=1, T=16) and records (also for two copies loaded at once, as a harvest
+ * holds models A and B):
+ * - `peakRssBytes`: the child's peak RSS (`process.resourceUsage().maxRSS`, kernel high-water mark);
+ * - `extra.baselineRssBytes`: RSS before loading (Node + TensorFlow.js + the backend);
+ * - `extra.tensorBytes`: bytes held by tensors after loading (`tf.memory().numBytes`);
+ * - `extra.diskBytesRead`: bytes read from files during the load (`/proc/self/io` rchar delta);
+ * - `extra.checkpointBytes`: the checkpoint's size on disk.
+ *
+ * Options: `-- --layers N`, `-- --backends cpu,wasm` (default cpu: tensors are plain typed
+ * arrays there, so RSS shows the weights as native TensorFlow would hold them, with no wasm heap
+ * cap and no XNNPACK packed copies; wasm adds those, see packages/core/README.md#memory).
+ */
+
+import { spawnSync } from "node:child_process"
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import * as path from "node:path"
+import { Effect } from "effect"
+import {
+  type BackendName,
+  type BenchRecord,
+  type LoadModelOptions,
+  loadModel,
+  makeQwen2Config,
+  type Qwen2Config,
+  qwen2ConfigToJson,
+  qwen2WeightShapes,
+  TensorBackend,
+  writeBenchRecords,
+  writeSafetensors
+} from "../src/index.js"
+
+const arg = (name: string): string | undefined => {
+  const i = process.argv.indexOf(`--${name}`)
+  return i === -1 ? undefined : process.argv[i + 1]
+}
+
+const SHARD_BYTES = 2 ** 30
+
+const configFor = (layers: number): Promise<Qwen2Config> =>
+  Effect.runPromise(
+    makeQwen2Config({
+      vocab_size: 151936,
+      hidden_size: 2048,
+      intermediate_size: 11008,
+      num_hidden_layers: layers,
+      num_attention_heads: 16,
+      num_key_value_heads: 2,
+      tie_word_embeddings: true,
+      rope_theta: 1e6,
+      initializer_range: 0.02
+    })
+  )
+
+/** Writes BF16 shards (+ index) tensor by tensor; values uniform with std ≈ 0.02, norms 1. */
+const writeCheckpoint = async (dir: string, config: Qwen2Config) => {
+  writeFileSync(path.join(dir, "config.json"), JSON.stringify(qwen2ConfigToJson(config, "bfloat16")))
+  const shards: Array<Array<[string, ReadonlyArray<number>]>> = [[]]
+  let size = 0
+  for (const [name, shape] of qwen2WeightShapes(config)) {
+    const bytes = shape.reduce((a, b) => a * b, 1) * 2
+    if (size > 0 && size + bytes > SHARD_BYTES) {
+      shards.push([])
+      size = 0
+    }
+    shards[shards.length - 1]!.push([name, shape])
+    size += bytes
+  }
+  const weightMap: Record<string, string> = {}
+  let seed = 0x9e3779b9
+  for (let s = 0; s < shards.length; s++) {
+    const file = `model-${String(s + 1).padStart(5, "0")}-of-${String(shards.length).padStart(5, "0")}.safetensors`
+    await Effect.runPromise(
+      writeSafetensors(
+        path.join(dir, file),
+        shards[s]!.map(([name, shape]) => {
+          weightMap[name] = file
+          return {
+            name,
+            dtype: "BF16" as const,
+            shape,
+            data: () => {
+              const out = new Float32Array(shape.reduce((a, b) => a * b, 1))
+              if (name.endsWith("norm.weight")) return out.fill(1)
+              let x = seed++ | 1
+              for (let i = 0; i < out.length; i++) {
+                x ^= x << 13
+                x ^= x >>> 17
+                x ^= x << 5
+                out[i] = ((x >>> 0) / 4294967296 - 0.5) * 0.0693
+              }
+              return out
+            }
+          }
+        }),
+        { format: "pt" }
+      )
+    )
+  }
+  writeFileSync(
+    path.join(dir, "model.safetensors.index.json"),
+    JSON.stringify({ metadata: {}, weight_map: weightMap }, null, 1)
+  )
+  return shards.length
+}
+
+const rchar = (): number => {
+  const m = /rchar:\s*(\d+)/.exec(readFileSync("/proc/self/io", "utf8"))
+  return m === null ? Number.NaN : Number(m[1])
+}
+
+interface ChildCase {
+  readonly dir: string
+  readonly backend: BackendName
+  readonly label: string
+  readonly options: LoadModelOptions
+  readonly stopAtLayer: number
+  /** Load the model this many times (2 = a harvest's A and B). Default 1. */
+  readonly copies?: number
+}
+
+interface ChildResult {
+  readonly baselineRssBytes: number
+  readonly peakRssBytes: number
+  readonly tensorBytes: number
+  readonly diskBytesRead: number
+  readonly loadMs: number
+  readonly forwardMs: number
+}
+
+/** One configuration, in this (fresh) process. */
+const child = async (c: ChildCase): Promise<ChildResult> =>
+  Effect.runPromise(
+    Effect.scoped(
+      Effect.gen(function* () {
+        const { tf } = yield* TensorBackend
+        tf.tidy(() => tf.matMul(tf.ones([2, 2]), tf.ones([2, 2])).dataSync()) // kernels up
+        const baselineRssBytes = process.memoryUsage.rss()
+        const r0 = rchar()
+        const t0 = performance.now()
+        const models = []
+        for (let i = 0; i < (c.copies ?? 1); i++) models.push(yield* loadModel(c.dir, c.options))
+        const model = models[0]!
+        const loadMs = performance.now() - t0
+        const diskBytesRead = rchar() - r0
+        const tensorBytes = tf.memory().numBytes
+        const ids = [Array.from({ length: 16 }, (_, i) => (i * 7919 + 11) % 151936)]
+        const t1 = performance.now()
+        const [out] = yield* model.forward({ inputIds: ids, stopAtLayer: c.stopAtLayer, hiddenStates: true })
+        const forwardMs = performance.now() - t1
+        const last = out!.hiddenStates![out!.hiddenStates!.length - 1]!
+        if (!last.every(Number.isFinite)) throw new Error("non-finite activations")
+        return {
+          baselineRssBytes,
+          peakRssBytes: process.resourceUsage().maxRSS * 1024,
+          tensorBytes,
+          diskBytesRead,
+          loadMs,
+          forwardMs
+        }
+      })
+    ).pipe(Effect.provide(TensorBackend.layerFor(c.backend)))
+  )
+
+const main = async () => {
+  const layers = Number(arg("layers") ?? 4)
+  const backends = (arg("backends") ?? "cpu").split(",") as Array<BackendName>
+  const config = await configFor(layers)
+  const dir = mkdtempSync(path.join(tmpdir(), "crosscode-bench-loadmem-"))
+  const records: Array<BenchRecord> = []
+  try {
+    const t0 = performance.now()
+    const shards = await writeCheckpoint(dir, config)
+    const files = JSON.parse(readFileSync(path.join(dir, "model.safetensors.index.json"), "utf8")) as {
+      weight_map: Record<string, string>
+    }
+    const checkpointBytes = [...new Set(Object.values(files.weight_map))].reduce(
+      (a, f) => a + statSync(path.join(dir, f)).size,
+      0
+    )
+    console.log(
+      `synthetic checkpoint: ${layers} layers, ${shards} shards, ${(checkpointBytes / 1e9).toFixed(2)} GB, written in ${((performance.now() - t0) / 1000).toFixed(1)} s`
+    )
+    const cases: Array<Omit<ChildCase, "dir" | "backend">> = [
+      { label: "full", options: {}, stopAtLayer: layers - 1 },
+      {
+        label: "full, logits: false, compact",
+        options: { logits: false, embeddings: "compact" },
+        stopAtLayer: layers - 1
+      },
+      ...Array.from({ length: layers - 1 }, (_, l) => ({
+        label: `maxLayer ${l}, compact`,
+        options: { maxLayer: l, embeddings: "compact" } as LoadModelOptions,
+        stopAtLayer: l
+      })),
+      { label: `maxLayer 0, tensor embeddings`, options: { maxLayer: 0 }, stopAtLayer: 0 },
+      // A harvest holds both models (A and B) at once.
+      { label: "2 models, full", options: {}, stopAtLayer: layers - 1, copies: 2 },
+      {
+        label: "2 models, maxLayer 1, compact",
+        options: { maxLayer: 1, embeddings: "compact" },
+        stopAtLayer: 1,
+        copies: 2
+      }
+    ]
+    for (const backend of backends) {
+      for (const c of cases) {
+        const spec: ChildCase = { ...c, dir, backend }
+        const r = spawnSync(
+          process.execPath,
+          [...process.execArgv, process.argv[1]!, "--child", JSON.stringify(spec)],
+          { encoding: "utf8", maxBuffer: 1 << 24 }
+        )
+        const line = r.stdout.split("\n").find((l) => l.startsWith("RESULT "))
+        if (r.status !== 0 || line === undefined) {
+          console.log(`${backend} ${c.label}: failed (${r.status})\n${r.stderr.slice(-2000)}`)
+          continue
+        }
+        const res = JSON.parse(line.slice(7)) as ChildResult
+        const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`
+        console.log(
+          `${backend} ${c.label}: peak RSS ${gib(res.peakRssBytes)} (baseline ${gib(res.baselineRssBytes)}), tensors ${gib(res.tensorBytes)}, read ${gib(res.diskBytesRead)} of ${gib(checkpointBytes)}, load ${(res.loadMs / 1000).toFixed(1)} s`
+        )
+        records.push({
+          name: "qwen2.load_memory",
+          backend,
+          shape: {
+            model: `synthetic-2048x${layers}L-v151936`,
+            hidden: 2048,
+            layers,
+            vocab: 151936,
+            weights: "BF16",
+            load: c.label,
+            models: c.copies ?? 1,
+            maxLayer: c.options.maxLayer ?? "all",
+            embeddings: c.options.embeddings ?? "tensor",
+            logits: c.options.maxLayer !== undefined ? "none" : c.options.logits === false ? "none" : "tied"
+          },
+          value: res.loadMs / 1000,
+          unit: "s to load",
+          peakRssBytes: res.peakRssBytes,
+          peakTensorBytes: res.tensorBytes,
+          extra: {
+            baselineRssBytes: res.baselineRssBytes,
+            tensorBytes: res.tensorBytes,
+            diskBytesRead: res.diskBytesRead,
+            checkpointBytes,
+            forwardMs: Number(res.forwardMs.toFixed(1)),
+            stopAtLayer: c.stopAtLayer
+          }
+        })
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+  writeBenchRecords("load-memory", records)
+}
+
+const childSpec = arg("child")
+if (childSpec !== undefined) {
+  const r = await child(JSON.parse(childSpec) as ChildCase)
+  console.log(`RESULT ${JSON.stringify(r)}`)
+} else {
+  await main()
+}
