@@ -380,7 +380,7 @@ export const systemOnlyExample = (rng: Rng, proactive: boolean): ToolExample => 
   return {
     instruction,
     input: "",
-    output: `<response> Hello! What can I do for you today? </response>`,
+    output: `<response> Hello! There is no request yet. What can I do for you today? </response>`,
     tools: names
   }
 }

@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs"
 import * as path from "node:path"
 import { Effect, Schema } from "effect"
 import { errorMessage, RecipeError } from "./errors.js"
-import { type PromptSetSpec, Recipe, type TextSourceSpec } from "./schema.js"
+import { type MixSourceSpec, type PromptSetSpec, Recipe, type TextSourceSpec } from "./schema.js"
 
 export interface RecipeOverrides {
   /** Model directories (flags `--model-a`, `--model-b`), relative to the current directory. */
@@ -95,6 +95,12 @@ export const applySet = (value: unknown, assignment: string): { value: unknown; 
 /** Cross-field checks the schema cannot express. */
 export const checkRecipe = (r: Recipe): Array<string> => {
   const problems: Array<string> = []
+  const text = r.harvest.text
+  if (text.kind === "mix" && text.samplesPerSource === undefined) {
+    text.sources.forEach((s, i) => {
+      if (s.samples === undefined) problems.push(`["harvest"]["text"]["sources"][${i}]["samples"]: give it, or the mix's samplesPerSource`)
+    })
+  }
   const names = r.crosscoders.map((c) => c.name)
   const dup = names.find((n, i) => names.indexOf(n) !== i)
   if (dup !== undefined) problems.push(`["crosscoders"]: the name "${dup}" is used twice`)
@@ -128,7 +134,7 @@ export const checkRecipe = (r: Recipe): Array<string> => {
   return problems
 }
 
-const resolveSource = (s: TextSourceSpec, base: string): TextSourceSpec => ({ ...s, path: path.resolve(base, s.path) })
+const resolveSource = <S extends TextSourceSpec | MixSourceSpec>(s: S, base: string): S => ({ ...s, path: path.resolve(base, s.path) })
 const resolvePrompts = (s: PromptSetSpec, base: string): PromptSetSpec => ({ ...s, path: path.resolve(base, s.path) })
 
 /** Decodes and resolves a recipe value (as read from `file`). */

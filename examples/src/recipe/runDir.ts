@@ -38,11 +38,33 @@ export const UPSTREAM: Readonly<Record<Stage, ReadonlyArray<Stage>>> = {
   report: ["harvest", "train", "evaluate", "rank", "steer"]
 }
 
-/** The recipe sections a stage depends on (cumulative). */
+/**
+ * A cheap identity of a model directory's contents: name, size and modification time of its
+ * weight, config and tokenizer files (hashing gigabytes of weights would be too slow). Replacing
+ * a model makes the stages that used it stale.
+ */
+export const modelStamp = (dir: string | undefined): string => {
+  if (dir === undefined || !existsSync(dir)) return "missing"
+  try {
+    const files = readdirSync(dir)
+      .filter((f) => /\.(safetensors|json|bin|model|txt)$/.test(f))
+      .sort()
+      .map((f) => {
+        const st = statSync(path.join(dir, f))
+        return `${f}:${st.size}:${Math.round(st.mtimeMs)}`
+      })
+    return fnv1a64(files.join("|"))
+  } catch {
+    return "unreadable"
+  }
+}
+
+/** The recipe sections a stage depends on (cumulative), with the model directories' stamps. */
 export const stageInputs = (recipe: Recipe, stage: Stage): unknown => {
   const harvest = {
     models: recipe.models,
     tokenizer: recipe.tokenizer,
+    stamps: [modelStamp(recipe.models.A), modelStamp(recipe.models.B), modelStamp(recipe.tokenizer ?? recipe.models.B)],
     site: recipe.site,
     seed: recipe.seed,
     harvest: recipe.harvest

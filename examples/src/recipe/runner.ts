@@ -74,7 +74,7 @@ export const describeStage = (r: Recipe, stage: Stage): Array<string> => {
       const text =
         t.kind === "paper"
           ? `paper recipe: ${t.samplesPerDataset} chunks of web text (${mark(t.web.path)}) + ${t.samplesPerDataset} of ToolRL (${mark(t.tool.path)})`
-          : `mix of ${t.sources.length} sources × ${t.samplesPerSource} texts: ${t.sources.map((s) => mark(s.path)).join(", ")}`
+          : `mix of ${t.sources.length} sources: ${t.sources.map((s) => `${s.samples ?? t.samplesPerSource} texts from ${mark(s.path)}`).join(", ")}`
       return [
         `models A = ${r.models.A}${existsSync(path.join(r.models.A, "config.json")) ? "" : " (MISSING)"}`,
         `       B = ${r.models.B}${existsSync(path.join(r.models.B, "config.json")) ? "" : " (MISSING)"}`,

@@ -82,6 +82,22 @@ export type PromptSetSpec = typeof PromptSetSpec.Type
 // ---------------------------------------------------------------------------------------------
 // stages
 
+/** A text source in a harvest mix, optionally with its own sample count. */
+const withSamples = <F extends Schema.Struct.Fields>(fields: F) =>
+  Schema.Struct({
+    ...fields,
+    /** Texts taken from this source (cycled if it is shorter); default the mix's `samplesPerSource`. */
+    samples: Schema.optionalKey(Positive)
+  })
+
+export const MixSourceSpec = Schema.Union([
+  withSamples(JsonlTextSource.fields),
+  withSamples(PlainTextSource.fields),
+  withSamples(ParquetTextSource.fields),
+  withSamples(ToolRlTextSource.fields)
+])
+export type MixSourceSpec = typeof MixSourceSpec.Type
+
 export const HarvestText = Schema.Union([
   /** The paper's recipe: chunked web text and cycled ToolRL rows, n chunks each, 50/50. */
   Schema.Struct({
@@ -92,11 +108,20 @@ export const HarvestText = Schema.Union([
     targetWords: Schema.optionalKey(Positive),
     minChunkChars: Schema.optionalKey(NonNegative)
   }),
-  /** Already-chunked sources, interleaved with the recipe seed, `samplesPerSource` each (cycled). */
+  /**
+   * Already-chunked sources, interleaved with the recipe seed: `samplesPerSource` texts from each
+   * (cycled if short), or each source's own `samples`.
+   */
   Schema.Struct({
     kind: Schema.Literal("mix"),
-    sources: Schema.NonEmptyArray(TextSourceSpec),
-    samplesPerSource: Positive
+    sources: Schema.NonEmptyArray(MixSourceSpec),
+    samplesPerSource: Schema.optionalKey(Positive),
+    /**
+     * "interleave" (default): seeded random interleaving. "concat": one source after the other —
+     * batches then hold texts of similar length, much faster when one source has long texts
+     * (training shuffles, so the store's order does not matter).
+     */
+    order: Schema.optionalKey(Schema.Literals(["interleave", "concat"]))
   })
 ])
 export type HarvestText = typeof HarvestText.Type

@@ -4,7 +4,9 @@
  */
 import { readFile } from "node:fs/promises"
 import {
+  cycleSource,
   jsonlSource,
+  makeTextSource,
   mixSources,
   paperRecipe,
   parquetSource,
@@ -27,9 +29,9 @@ import {
 } from "@crosscode/eval"
 import { Effect, Stream } from "effect"
 import { errorMessage, StageError } from "./errors.js"
-import type { HarvestText, PromptSetSpec, TextSourceSpec } from "./schema.js"
+import type { HarvestText, MixSourceSpec, PromptSetSpec, TextSourceSpec } from "./schema.js"
 
-export const textSource = (spec: TextSourceSpec): TextSourceShape => {
+export const textSource = (spec: TextSourceSpec | MixSourceSpec): TextSourceShape => {
   const dataset = spec.dataset !== undefined ? { dataset: spec.dataset } : {}
   switch (spec.kind) {
     case "jsonl":
@@ -51,6 +53,10 @@ export const textSource = (spec: TextSourceSpec): TextSourceShape => {
   }
 }
 
+/** The sources one after the other. */
+export const concatSources = (sources: ReadonlyArray<TextSourceShape>): TextSourceShape =>
+  makeTextSource(`concat(${sources.map((s) => s.name).join(",")})`, sources.map((s) => s.stream).reduce((a, b) => Stream.concat(a, b)))
+
 /** The harvest's text: the paper's recipe or a seeded mix of already-chunked sources. */
 export const harvestSource = (text: HarvestText, seed: number): TextSourceShape =>
   text.kind === "paper"
@@ -62,11 +68,18 @@ export const harvestSource = (text: HarvestText, seed: number): TextSourceShape 
         ...(text.targetWords !== undefined ? { targetWords: text.targetWords } : {}),
         ...(text.minChunkChars !== undefined ? { minChunkChars: text.minChunkChars } : {})
       })
-    : mixSources(text.sources.map(textSource), { seed, samplesPerSource: text.samplesPerSource })
+    : text.order === "concat"
+      ? concatSources(text.sources.map((s) => takeSamples(cycleSource(textSource(s)), s.samples ?? text.samplesPerSource!)))
+      : text.sources.every((s) => s.samples === undefined || s.samples === text.samplesPerSource)
+      ? mixSources(text.sources.map(textSource), { seed, samplesPerSource: text.samplesPerSource! })
+      : mixSources(
+          text.sources.map((s) => takeSamples(cycleSource(textSource(s)), s.samples ?? text.samplesPerSource!)),
+          { seed, cycle: false }
+        )
 
 /** Upper bound of the rows a harvest text yields (one row per text; the paper filter may drop some). */
 export const expectedHarvestRows = (text: HarvestText): number =>
-  text.kind === "paper" ? 2 * text.samplesPerDataset : text.sources.length * text.samplesPerSource
+  text.kind === "paper" ? 2 * text.samplesPerDataset : text.sources.reduce((a, s) => a + (s.samples ?? text.samplesPerSource ?? 0), 0)
 
 /** The first `n` texts of a source. */
 export const readTexts = (spec: TextSourceSpec, n: number, stage: string) =>

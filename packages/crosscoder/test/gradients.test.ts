@@ -7,6 +7,7 @@ import {
   denseStep,
   type LossConfig,
   resolveLoss,
+  makeSparseStep,
   sourcesFor,
   sparseTopKStep,
   type TrainStep
@@ -89,7 +90,7 @@ const cases: Array<Case> = [
     coefficients: { auxk: 1 / 32 },
     dead: [1, 4, 8],
     ref: () => ({ kind: "batch-topk", k: 3 }),
-    sparse: false
+    sparse: true
   },
   {
     name: "JumpReLU weights (thresholds fixed)",
@@ -171,18 +172,25 @@ describe("gradients", () => {
       }
     })
     if (c.sparse) {
-      it(`sparse step matches the dense step (loss, terms, gradients): ${c.name}`, async () => {
-        const cc = await build(configOf(c), arrays(11))
-        const a = gradientsFor(cc, c, denseStep)
-        const b = gradientsFor(cc, c, sparseTopKStep)
-        expect(b.loss).toBeCloseTo(a.loss, 5)
-        for (const [k, v] of Object.entries(a.terms)) expect(b.terms[k]).toBeCloseTo(v, 5)
-        expect(Array.from(b.firedCounts)).toEqual(Array.from(a.firedCounts))
-        for (const [name, ga] of a.grads) {
-          const gb = b.grads.get(name)!
-          expect(maxAbsDiff(ga, gb)).toBeLessThan(1e-5 * Math.max(1, maxAbs(ga)))
-        }
-      })
+      for (const kernels of ["host", "tensor"] as const) {
+        it(`sparse step (${kernels} kernels) matches the dense step (loss, terms, gradients, stats): ${c.name}`, async () => {
+          const cc = await build(configOf(c), arrays(11))
+          const a = gradientsFor(cc, c, denseStep)
+          const b = gradientsFor(cc, c, makeSparseStep({ kernels }))
+          expect(b.loss).toBeCloseTo(a.loss, 5)
+          expect(Object.keys(b.terms).sort()).toEqual(Object.keys(a.terms).sort())
+          for (const [k, v] of Object.entries(a.terms)) expect(b.terms[k]).toBeCloseTo(v, 5)
+          expect(Array.from(b.firedCounts)).toEqual(Array.from(a.firedCounts))
+          expect(Object.keys(b.stats)).toEqual(Object.keys(a.stats))
+          for (const [k, v] of Object.entries(a.stats)) expect(Array.from(b.stats[k]!)).toEqual(Array.from(v))
+          expect([...b.grads.keys()].sort()).toEqual([...a.grads.keys()].sort())
+          for (const [name, ga] of a.grads) {
+            const gb = b.grads.get(name)!
+            expect(maxAbs(ga)).toBeGreaterThan(0)
+            expect(maxAbsDiff(ga, gb)).toBeLessThan(1e-5 * Math.max(1, maxAbs(ga)))
+          }
+        })
+      }
     }
   }
 

@@ -186,8 +186,16 @@ export const runQwen2 = (params: Qwen2Params, rope: RopeTable, pass: EnginePass)
 
   for (let l = 0; l <= stopAt; l++) {
     x = hook(blockInput(l), x)
-    const r = decoderBlock(cfg, params.layers[l]!, x, cosT, sinT, bias, pass.cache?.layers[l])
-    if (wantCache) cacheLayers.push({ k: r.k, v: r.v })
+    const xIn = x
+    // Free the block's intermediates (attention scores, MLP activations: several times the
+    // residual stream) as soon as it is done, not when the whole pass ends: peak activation
+    // memory is then one block's, whatever the depth. Under a gradient tape the tensors the
+    // backward pass needs are kept by the tape.
+    const r = tf.tidy(() => {
+      const b = decoderBlock(cfg, params.layers[l]!, xIn, cosT, sinT, bias, pass.cache?.layers[l])
+      return (wantCache ? { out: b.out, k: b.k, v: b.v } : { out: b.out }) as tf.NamedTensorMap
+    }) as unknown as { out: tf.Tensor3D; k?: tf.Tensor4D; v?: tf.Tensor4D }
+    if (wantCache) cacheLayers.push({ k: r.k!, v: r.v! })
     x = hook(blockOutput(l), r.out)
     if (hidden !== undefined && (l < L - 1 || pass.stopAtLayer !== undefined)) hidden.push(x)
   }

@@ -151,7 +151,29 @@ export const loadQwen2Params = (
       return t
     })
 
-  const vector = (name: string) => Effect.map(readFloat(name), (t) => track(tf.tensor1d(t.data)))
+  /**
+   * Creates a tensor from a weight. On wasm, a full heap (4 GiB at most) makes the upload throw
+   * (`RangeError: offset is out of bounds`): report it as a ModelLoadError that says so.
+   */
+  const upload = <A>(name: string, shape: ReadonlyArray<number>, f: () => A): Effect.Effect<A, ModelLoadError> =>
+    Effect.try({
+      try: f,
+      catch: (e) => {
+        const mb = (shape.reduce((a, b) => a * b, 1) * 4) / 1e6
+        const held = (tf.memory().numBytes / 2 ** 30).toFixed(2)
+        const wasm = tf.getBackend() === "wasm"
+        return new ModelLoadError({
+          path: fileOf(name),
+          message: `cannot upload weight "${name}" [${shape.join(", ")}] (${mb.toFixed(1)} MB of float32) to the ${tf.getBackend()} backend with ${held} GiB of tensors already held: ${e instanceof Error ? e.message : String(e)}${
+            wasm
+              ? ` — the wasm heap is limited to 4 GiB (and XNNPACK keeps packed copies of [in, out] weights); use the native tensorflow backend, loadModel's maxLayer / logits: false / embeddings: "compact", linearLayout: "outIn", or a smaller model`
+              : ""
+          }`
+        })
+      }
+    })
+  const vector = (name: string) =>
+    Effect.flatMap(readFloat(name), (t) => upload(name, t.shape, () => track(tf.tensor1d(t.data))))
   /** `[out, in]` on disk → a tensor in the chosen layout (`[in, out]` is transposed on upload). */
   let heapFull = false
   /** `[out, in]` data → a tensor in the chosen layout (`[in, out]` is transposed on upload and verified on wasm). */
@@ -166,7 +188,8 @@ export const loadQwen2Params = (
     w.dispose()
     return { w: track(tf.tensor2d(data, [rows, cols])), layout: "outIn" }
   }
-  const matrix = (name: string) => Effect.map(readFloat(name), (t) => place(t.data, t.shape[0]!, t.shape[1]!))
+  const matrix = (name: string) =>
+    Effect.flatMap(readFloat(name), (t) => upload(name, t.shape, () => place(t.data, t.shape[0]!, t.shape[1]!)))
   const linearOf = (w: string, b?: string): Effect.Effect<Linear, ModelLoadError> =>
     Effect.gen(function* () {
       const m = yield* matrix(w)
@@ -219,7 +242,9 @@ export const loadQwen2Params = (
           : new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2)
       embed = { kind: "compact", dtype: kind, data, hidden: H }
       if (withLogits && config.tie_word_embeddings) {
-        lmHead = place(decodeFloat32(info.dtype as "F32" | "F64" | "BF16" | "F16", bytes), V, H)
+        lmHead = yield* upload(EMBED, [V, H], () =>
+          place(decodeFloat32(info.dtype as "F32" | "F64" | "BF16" | "F16", bytes), V, H)
+        )
       }
     } else if (config.tie_word_embeddings && withLogits) {
       // One tensor serves as both embedding table and LM head.
@@ -228,7 +253,7 @@ export const loadQwen2Params = (
       lmHead = m
     } else {
       const t = yield* readFloat(EMBED)
-      embed = { kind: "rows", table: track(tf.tensor2d(t.data, [V, H])) }
+      embed = { kind: "rows", table: yield* upload(EMBED, [V, H], () => track(tf.tensor2d(t.data, [V, H]))) }
     }
     if (withLogits && !config.tie_word_embeddings) lmHead = yield* linearOf(LM_HEAD)
 

@@ -77,6 +77,16 @@ export interface SparsityScheme {
    * the sparse training step. Leave undefined otherwise.
    */
   readonly perRowTopK?: number
+  /**
+   * Set when training codes are exactly BatchTopK: ReLU(pre) at the k·B largest
+   * `scores(ReLU(pre))` of the batch (tf.topk over the flattened `[B·F]` scores), zero elsewhere,
+   * with `stats.minActive` = the smallest positive selected score (as the built-in `batch-topk`).
+   * Enables the sparse training step, which computes the same selection and statistics itself.
+   */
+  readonly batchTopK?: {
+    readonly k: number
+    readonly scores: (relu: Tensor2D, ctx: SparsityContext) => Tensor2D
+  }
   /** Training-mode forward (may depend on the batch, e.g. BatchTopK). */
   train(pre: Tensor2D, ctx: SparsityContext): SparsityForward
   /** Inference forward: must not depend on other rows of the batch. */

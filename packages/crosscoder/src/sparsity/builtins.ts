@@ -117,6 +117,7 @@ export const BatchTopK = defineSparsityKind<BatchTopKSpec>({
       coefficients: {},
       params: [],
       usesDecoderNorms: scaling,
+      batchTopK: { k: spec.k, scores: (relu, ctx) => scores(ctx.tf, relu, ctx) },
       train: (pre, ctx) => {
         const tf = ctx.tf
         const relu = tf.relu(pre) as Tensor2D

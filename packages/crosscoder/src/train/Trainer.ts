@@ -44,7 +44,7 @@ import {
   referenceLoss,
   resolveLoss
 } from "./loss.js"
-import { sparseTopKStep } from "./sparseStep.js"
+import { sparseKernelsFor, sparseTopKStep } from "./sparseStep.js"
 import { runStep, type TrainStep } from "./step.js"
 
 export interface CheckpointOptions {
@@ -77,7 +77,10 @@ export interface TrainConfig {
   readonly deadAfterTokens?: number
   /** Decoder bias at step 0: zeros (default, paper), the first batch's mean or geometric median (reference). */
   readonly decoderBiasInit?: "zeros" | "mean" | "geometric-median"
-  /** "dense" (default), "sparse" (TopK only), "auto" (sparse when supported), or a custom step. */
+  /**
+   * "auto" (default: the sparse step when it supports the crosscoder — TopK, BatchTopK — else
+   * dense, logging why), "dense" (the reference), "sparse" (fails if unsupported), or a custom step.
+   */
   readonly step?: "dense" | "sparse" | "auto" | TrainStep
   /** Log (and record progress) every this many steps (default 50). */
   readonly logEvery?: number
@@ -174,12 +177,27 @@ const TrainerJson = Schema.Struct({
 
 const stepDirName = (step: number) => `step-${String(step).padStart(9, "0")}`
 
-const resolveStep = (choice: TrainConfig["step"], cc: Crosscoder): Result.Result<TrainStep, string> => {
-  if (choice === undefined || choice === "dense") return Result.succeed(denseStep)
-  if (choice === "auto") return Result.succeed(sparseTopKStep.supports(cc) === undefined ? sparseTopKStep : denseStep)
-  const s = choice === "sparse" ? sparseTopKStep : choice
+/** The step to run and a line saying which one and why. */
+const resolveStep = (
+  choice: TrainConfig["step"],
+  cc: Crosscoder
+): Result.Result<{ readonly step: TrainStep; readonly why: string }, string> => {
+  const c = choice ?? "auto"
+  const backend = cc.tf.getBackend()
+  const sparseName = () => `sparse (${sparseKernelsFor(backend)} kernels on ${backend})`
+  if (c === "dense") return Result.succeed({ step: denseStep, why: "training step: dense (requested)" })
+  if (c === "auto") {
+    const why = sparseTopKStep.supports(cc)
+    return Result.succeed(
+      why === undefined
+        ? { step: sparseTopKStep, why: `training step: ${sparseName()}` }
+        : { step: denseStep, why: `training step: dense, because ${why}` }
+    )
+  }
+  const s = c === "sparse" ? sparseTopKStep : c
   const why = s.supports(cc)
-  return why === undefined ? Result.succeed(s) : Result.fail(why)
+  if (why !== undefined) return Result.fail(why)
+  return Result.succeed({ step: s, why: `training step: ${c === "sparse" ? sparseName() : s.name}` })
 }
 
 /** Weiszfeld geometric median per source of `[B, S·d]` rows. */
@@ -379,6 +397,7 @@ export const train = Effect.fn("crosscoder.train")(function* (
   }
   const stepFn = resolveStep(config.step, cc)
   if (Result.isFailure(stepFn)) return yield* bad(stepFn.failure)
+  yield* Effect.logInfo(stepFn.success.why)
   const loss = resolveLoss(config.loss, cc.sparsity, cc.partition, d)
   const defaultWarm = config.sparsityWarmupSteps ?? 0
   const rng = Rng.fromState(state.rng)
@@ -505,11 +524,16 @@ export const train = Effect.fn("crosscoder.train")(function* (
       for (const [name, c] of Object.entries(loss.coefficients))
         coefficients[name] = coefficientAt(c, step, defaultWarm)
       const lr = lrBase * lrFactor(config.lrSchedule ?? {}, step, config.steps)
-      const r = runStep(
-        stepFn.success,
-        { crosscoder: cc, batch: x, batchSize: B, step, loss, coefficients, dead },
-        { optimizer: adam, lr, clipGradNorm: clip }
-      )
+      const r = yield* Effect.try({
+        try: () =>
+          runStep(
+            stepFn.success.step,
+            { crosscoder: cc, batch: x, batchSize: B, step, loss, coefficients, dead },
+            { optimizer: adam, lr, clipGradNorm: clip }
+          ),
+        catch: (e) =>
+          new TrainError({ step, message: `step ${step} failed: ${e instanceof Error ? e.message : String(e)}` })
+      })
       if (!Number.isFinite(r.loss)) {
         return yield* new TrainError({
           step,

@@ -6,10 +6,11 @@
  *   Σ codes ⊙ ∂L/∂codes|_recon + Σ_t λ_t term_t + Σ auxCodes ⊙ ∂L/∂auxCodes
  * whose gradient w.r.t. the pre-activations (and scheme params, decoder norms) is exactly ∂L.
  */
+import { wasmXnnFailureCount } from "@crosscode/core"
 import { keepIndices } from "../sparsity/SparsityScheme.js"
 import type { Scalar, Tensor, Tensor2D, TF } from "../tf.js"
 import type { ResolvedLoss } from "./loss.js"
-import { chainDecoderNormGrad, type GradientResult, type StepInput, type TrainStep } from "./step.js"
+import { chainDecoderNormGrad, type GradientResult, type StepInput, type TrainStep, XNN_FAILED } from "./step.js"
 
 /** value and ∂/∂x̂ of the reconstruction loss for E = x̂ − x (`[B, S·d]`). */
 export const reconstructionLoss = (
@@ -46,6 +47,7 @@ export const denseStep: TrainStep = {
     const { width: W, features: F, numSources: S } = cc
     const scheme = cc.sparsity
     const trainable = [...cc.schemeParams.entries()].filter(([, p]) => p.trainable)
+    const xnn = wasmXnnFailureCount()
     const out = tf.tidy(() => {
       const X = tf.tensor2d(input.batch, [B, W])
       const We = cc.W_enc.tensor([W, F]) as Tensor2D
@@ -138,6 +140,10 @@ export const denseStep: TrainStep = {
       return { dWe, dbe, dWd, dbd, dNorms, schemeGrads, terms, fired, stats: fwd.stats ?? {} }
     })
     const host = (t: Tensor) => t.dataSync() as Float32Array
+    if (wasmXnnFailureCount() !== xnn) {
+      tf.dispose(out as unknown as Array<Tensor>)
+      throw new Error(XNN_FAILED)
+    }
     const grads = new Map<string, Float32Array>()
     grads.set("W_enc", host(out.dWe))
     grads.set("b_enc", host(out.dbe))

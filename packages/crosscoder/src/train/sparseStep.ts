@@ -1,19 +1,241 @@
 /**
- * The sparse TopK step. Only the encoder forward is a dense matmul; with k ≪ F active features
- * per row, the decoder forward, ∂L/∂codes, ∂W_dec and ∂W_enc are gathers and scatters over the
- * k active (and k_aux aux-k) features, computed on the host copies of the weights:
+ * The sparse step for TopK and BatchTopK crosscoders. Only the encoder forward is a dense matmul
+ * (B·S·d·F); with k ≪ F active features per row (on average, for BatchTopK), the decoder forward,
+ * ∂L/∂codes, ∂W_dec and ∂W_enc involve only the active (and aux-k) entries (b, j, v):
  *
- *   x̂_b       = b_dec + Σ_i v_bi W_dec[j_bi]                 (B·k·S·d)
- *   ∂v_bi      = ∂x̂_b · W_dec[j_bi]                           (B·k·S·d)
- *   ∂W_dec[j]  = Σ_{(b,i): j_bi = j} v_bi ∂x̂_b                (B·k·S·d)
- *   ∂W_enc[:,j] = Σ_{(b,i): j_bi = j} ∂pre_bi x_b              (B·k·S·d, accumulated transposed)
+ *   x̂_b        = b_dec + Σ_{(b,j,v)} v W_dec[j]                  (N·S·d, N = active entries ≈ k·B)
+ *   ∂v         = ∂x̂_b · W_dec[j]                                 (N·S·d)
+ *   ∂W_dec[j]  = Σ_{(b,j,v)} v ∂x̂_b                               (N·S·d)
+ *   ∂W_enc[:,j] = Σ_{(b,j)} ∂pre_bj x_b,  ∂b_enc[j] = Σ ∂pre_bj     (N·S·d)
  *
- * It computes the same loss and gradients as `denseStep` (to float rounding) for schemes with
- * `perRowTopK` and no terms or parameters of their own (the built-in `topk`).
+ * with ∂pre_bj = ∂v + Σ_t λ_t w_tj / B (partition L1; codes are ≥ 0, so |f| = f) on the active
+ * entries and ∂v_aux on the aux-k entries. Entries whose code is 0 (fewer positive values than k)
+ * contribute nothing and are dropped.
+ *
+ * The selection is computed on the backend with the very ops of the dense step (tf.topk on the
+ * same pre-activations and scores), so both steps pick the same features; the rest differs from
+ * `denseStep` only by float summation order. Two kernel sets do the sparse part:
+ *   - "host":   loops over the host copies of the weights (no [N, S·d] intermediate; the wasm and
+ *               cpu backends' gathers are slower than these loops, see the README's numbers);
+ *   - "tensor": TensorFlow.js ops (gatherND of W_dec / ∂x̂ / x rows, scatterND to sum by feature
+ *               or row, in chunks of ≤ `chunkElements` gathered values), for backends where data
+ *               lives on a device (tensorflow, tensorflow-gpu, webgpu).
+ * `kernels: "auto"` picks "host" on wasm and cpu and "tensor" elsewhere.
+ *
+ * Supported: schemes with `perRowTopK` (TopK) or `batchTopK` (BatchTopK, stats `minActive` for
+ * the threshold EMA as the dense step) and no loss terms or parameters of their own; every
+ * reconstruction loss, the partition L1 terms and aux-k. Anything else: `supports` says why.
  */
+import { wasmXnnFailureCount } from "@crosscode/core"
+import type { Crosscoder } from "../model/Crosscoder.js"
 import type { Param } from "../model/Param.js"
-import type { Tensor2D } from "../tf.js"
-import type { GradientResult, StepInput, TrainStep } from "./step.js"
+import type { SparsityContext, SparsityScheme } from "../sparsity/SparsityScheme.js"
+import type { Scalar, Tensor, Tensor1D, Tensor2D, TF } from "../tf.js"
+import { reconstructionLoss } from "./denseStep.js"
+import { type GradientResult, type StepInput, type TrainStep, XNN_FAILED } from "./step.js"
+
+/** How the sparse part of the step is computed. */
+export type SparseKernels = "host" | "tensor"
+
+export interface SparseStepOptions {
+  /** "auto" (default): `sparseKernelsFor(backend)` at every call. */
+  readonly kernels?: SparseKernels | "auto"
+  /** Tensor kernels: at most this many values in one gathered `[n, S·d]` chunk (default 2²³ = 32 MiB). */
+  readonly chunkElements?: number
+  /** Called with the wall time of each phase (`encode`, `decode`, `backward`), e.g. by the benchmark. */
+  readonly profile?: (phase: "encode" | "decode" | "backward", ms: number) => void
+}
+
+/** The kernel set "auto" uses on a backend: host loops on wasm and cpu, TensorFlow.js ops elsewhere. */
+export const sparseKernelsFor = (backend: string): SparseKernels =>
+  backend === "wasm" || backend === "cpu" ? "host" : "tensor"
+
+// ---------------------------------------------------------------------------------------------
+// selection
+
+type Rule =
+  | { readonly kind: "row"; readonly k: number }
+  | {
+      readonly kind: "batch"
+      readonly k: number
+      readonly scores: (relu: Tensor2D, ctx: SparsityContext) => Tensor2D
+    }
+
+const ruleOf = (s: SparsityScheme): Rule | undefined =>
+  s.perRowTopK !== undefined
+    ? { kind: "row", k: s.perRowTopK }
+    : s.batchTopK !== undefined
+      ? { kind: "batch", k: s.batchTopK.k, scores: s.batchTopK.scores }
+      : undefined
+
+/** Active entries in row-major (CSR) order: row b owns `[rowPtr[b], rowPtr[b + 1])`; all `vals` > 0. */
+interface Entries {
+  readonly rowPtr: Int32Array
+  readonly rows: Int32Array
+  readonly cols: Int32Array
+  readonly vals: Float32Array
+}
+
+const fromRowTopK = (v: Float32Array, j: Int32Array, B: number, k: number): Entries => {
+  const rowPtr = new Int32Array(B + 1)
+  let n = 0
+  for (let i = 0; i < B * k; i++) if (v[i]! > 0) n++
+  const rows = new Int32Array(n)
+  const cols = new Int32Array(n)
+  const vals = new Float32Array(n)
+  n = 0
+  for (let b = 0; b < B; b++) {
+    for (let i = b * k; i < (b + 1) * k; i++) {
+      if (!(v[i]! > 0)) continue
+      rows[n] = b
+      cols[n] = j[i]!
+      vals[n] = v[i]!
+      n++
+    }
+    rowPtr[b + 1] = n
+  }
+  return { rowPtr, rows, cols, vals }
+}
+
+/** Flat `b·F + j` indices (any order) → CSR by row (counting sort, stable). */
+const fromFlat = (v: Float32Array, flat: Int32Array, B: number, F: number): Entries => {
+  const rowPtr = new Int32Array(B + 1)
+  for (let i = 0; i < flat.length; i++) {
+    if (!(v[i]! > 0)) continue
+    const r = Math.floor(flat[i]! / F) + 1
+    rowPtr[r] = rowPtr[r]! + 1
+  }
+  for (let b = 0; b < B; b++) rowPtr[b + 1] = rowPtr[b + 1]! + rowPtr[b]!
+  const n = rowPtr[B]!
+  const rows = new Int32Array(n)
+  const cols = new Int32Array(n)
+  const vals = new Float32Array(n)
+  const pos = rowPtr.slice(0, B)
+  for (let i = 0; i < flat.length; i++) {
+    if (!(v[i]! > 0)) continue
+    const b = Math.floor(flat[i]! / F)
+    const p = pos[b]!
+    pos[b] = p + 1
+    rows[p] = b
+    cols[p] = flat[i]! - b * F
+    vals[p] = v[i]!
+  }
+  return { rowPtr, rows, cols, vals }
+}
+
+interface Selection {
+  readonly main: Entries
+  readonly aux: Entries | undefined
+  readonly stats: Record<string, Float32Array>
+}
+
+/** Encoder forward and the selections (same ops as the dense step and the scheme's `train`). */
+const select = (input: StepInput, rule: Rule, kAux: number): Selection => {
+  const cc = input.crosscoder
+  const tf = cc.tf
+  const { batchSize: B } = input
+  const { width: W, features: F } = cc
+  const out = tf.tidy(() => {
+    const X = tf.tensor2d(input.batch, [B, W])
+    const pre = tf.add(tf.matMul(X, cc.W_enc.tensor([W, F]) as Tensor2D), cc.b_enc.tensor()) as Tensor2D
+    const relu = tf.relu(pre) as Tensor2D
+    const ctx = cc.sparsityContext(input.step)
+    const flatRelu = () => tf.reshape(relu, [B * F]) as Tensor1D
+    let main: { values: Tensor; indices: Tensor; scored?: Tensor }
+    if (rule.kind === "row") {
+      main = tf.topk(relu, rule.k)
+    } else {
+      // batchTopKMask: tf.topk over the flattened scores, k·B of them
+      const kk = Math.min(rule.k * B, B * F)
+      const top = tf.topk(tf.reshape(rule.scores(relu, ctx), [B * F]), kk)
+      main = { values: tf.gather(flatRelu(), top.indices), indices: top.indices, scored: top.values }
+    }
+    if (kAux === 0) return { main }
+    const scores = cc.sparsity.auxScores?.(relu, ctx) ?? relu
+    const masked = tf.where(tf.tensor1d(Uint8Array.from(input.dead!), "bool"), scores, tf.fill([B, F], -Infinity))
+    const a = tf.topk(masked, kAux)
+    if (scores === relu) return { main, aux: a }
+    const flat = tf.add(a.indices, tf.reshape(tf.mul(tf.range(0, B, 1, "int32"), tf.scalar(F, "int32")), [B, 1]))
+    return { main, aux: { values: tf.reshape(tf.gather(flatRelu(), tf.reshape(flat, [B * kAux])), [B, kAux]), indices: a.indices } }
+  })
+  const host = <A>(t: Tensor) => t.dataSync() as unknown as A
+  const v = host<Float32Array>(out.main.values)
+  const j = host<Int32Array>(out.main.indices)
+  const stats: Record<string, Float32Array> = {}
+  let main: Entries
+  if (rule.kind === "row") main = fromRowTopK(v, j, B, rule.k)
+  else {
+    main = fromFlat(v, j, B, F)
+    // the dense BatchTopK's `minActive`: the smallest positive selected score (Infinity if none)
+    const sc = host<Float32Array>(out.main.scored!)
+    let min = Number.POSITIVE_INFINITY
+    for (let i = 0; i < sc.length; i++) if (sc[i]! > 0 && sc[i]! < min) min = sc[i]!
+    stats.minActive = Float32Array.of(min)
+  }
+  const aux =
+    out.aux === undefined
+      ? undefined
+      : fromRowTopK(host<Float32Array>(out.aux.values), host<Int32Array>(out.aux.indices), B, kAux)
+  tf.dispose(
+    [out.main.values, out.main.indices, out.main.scored, out.aux?.values, out.aux?.indices].filter(
+      (t): t is Tensor => t !== undefined
+    )
+  )
+  return { main, aux, stats }
+}
+
+// ---------------------------------------------------------------------------------------------
+// shared helpers
+
+/** Per-feature ∂(Σ_t λ_t term_t)/∂f_j = Σ_t λ_t w_tj / B, and the term values. */
+const l1Parts = (input: StepInput, main: Entries, F: number) => {
+  const B = input.batchSize
+  const values: Record<string, number> = {}
+  let grad: Float64Array | undefined
+  for (const t of input.loss.l1Terms) {
+    let val = 0
+    for (let n = 0; n < main.cols.length; n++) val += t.weights[main.cols[n]!]! * main.vals[n]!
+    values[t.name] = val / B
+    const coef = input.coefficients[t.name] ?? 0
+    if (coef === 0) continue
+    grad ??= new Float64Array(F)
+    for (let j = 0; j < F; j++) grad[j] = grad[j]! + (coef * t.weights[j]!) / B
+  }
+  return { values, grad }
+}
+
+const countFired = (main: Entries, F: number): Float32Array => {
+  const fired = new Float32Array(F)
+  for (let n = 0; n < main.cols.length; n++) {
+    const j = main.cols[n]!
+    fired[j] = fired[j]! + 1
+  }
+  return fired
+}
+
+const totalLoss = (terms: Record<string, number>, coefficients: Readonly<Record<string, number>>): number => {
+  let total = terms.recon!
+  for (const [name, v] of Object.entries(terms)) {
+    if (name === "recon" || name === "mse") continue
+    total += (coefficients[name] ?? 0) * v
+  }
+  return total
+}
+
+/** Entry order sorted by feature (stable counting sort): `order[start[j] .. start[j + 1])` are feature j's. */
+const byFeature = (cols: Int32Array, F: number) => {
+  const start = new Int32Array(F + 1)
+  for (let n = 0; n < cols.length; n++) start[cols[n]! + 1] = start[cols[n]! + 1]! + 1
+  for (let j = 0; j < F; j++) start[j + 1] = start[j + 1]! + start[j]!
+  const pos = start.slice(0, F)
+  const order = new Int32Array(cols.length)
+  for (let n = 0; n < cols.length; n++) {
+    const j = cols[n]!
+    order[pos[j]!] = n
+    pos[j] = pos[j]! + 1
+  }
+  return { start, order }
+}
 
 const effective = (p: Param): Float32Array => {
   if (p.forbidden === undefined || p.forbidden.maxAbs(p.data) === 0) return p.data
@@ -22,230 +244,424 @@ const effective = (p: Param): Float32Array => {
   return c
 }
 
-/** out[c * R + r] = a[r * C + c] for a `[R, C]` row-major `a`. */
-const transposeInto = (a: Float32Array, R: number, C: number, out: Float32Array): void => {
-  const T = 16 // measured fastest for 4096 × 8192 in V8
-  for (let r0 = 0; r0 < R; r0 += T) {
-    const r1 = Math.min(R, r0 + T)
-    for (let c0 = 0; c0 < C; c0 += T) {
-      const c1 = Math.min(C, c0 + T)
-      for (let r = r0; r < r1; r++) {
-        const base = r * C
-        for (let c = c0; c < c1; c++) out[c * R + r] = a[base + c]!
-      }
+const concatEntries = (a: Entries, b: Entries | undefined): { rows: Int32Array; cols: Int32Array } => {
+  if (b === undefined) return { rows: a.rows, cols: a.cols }
+  const rows = new Int32Array(a.rows.length + b.rows.length)
+  const cols = new Int32Array(rows.length)
+  rows.set(a.rows)
+  rows.set(b.rows, a.rows.length)
+  cols.set(a.cols)
+  cols.set(b.cols, a.cols.length)
+  return { rows, cols }
+}
+
+// ---------------------------------------------------------------------------------------------
+// host kernels
+
+/** x̂ rows (`out`, pre-filled with the bias or zeros) += Σ v W_dec[j]. */
+const hostDecode = (e: Entries, Wd: Float32Array, W: number, out: Float32Array): void => {
+  const B = e.rowPtr.length - 1
+  for (let b = 0; b < B; b++) {
+    const o = b * W
+    for (let n = e.rowPtr[b]!; n < e.rowPtr[b + 1]!; n++) {
+      const v = e.vals[n]!
+      const p = e.cols[n]! * W
+      for (let r = 0; r < W; r++) out[o + r] = out[o + r]! + v * Wd[p + r]!
     }
   }
 }
 
-export const sparseTopKStep: TrainStep = {
-  name: "sparse-topk",
-  supports: (cc) => {
-    const s = cc.sparsity
-    if (s.perRowTopK === undefined)
-      return `the sparse step needs a per-row TopK scheme; "${s.spec.kind}" is not one (use the dense step)`
-    if (Object.keys(s.coefficients).length > 0 || s.params.length > 0) {
-      return `the sparse step supports TopK schemes without own loss terms or parameters; "${s.spec.kind}" has some`
+interface LossOut {
+  readonly terms: Record<string, number>
+  readonly dXhat: Float32Array
+  /** Aux-k ∂ of its reconstruction (undefined when it has no gradient). */
+  readonly dHat: Float32Array | undefined
+}
+
+const hostLoss = (input: StepInput, sel: Selection, Wd: Float32Array, cc: Crosscoder): LossOut => {
+  const { batchSize: B, loss, batch: x } = input
+  const { width: W, numSources: S } = cc
+  const E = new Float32Array(B * W)
+  for (let b = 0; b < B; b++) E.set(cc.b_dec.data, b * W)
+  hostDecode(sel.main, Wd, W, E)
+  for (let i = 0; i < E.length; i++) E[i] = E[i]! - x[i]!
+  const dXhat = new Float32Array(B * W)
+  let sq = 0
+  for (let i = 0; i < E.length; i++) sq += E[i]! * E[i]!
+  const mse = sq / (B * W)
+  let recon: number
+  if (loss.reconstruction === "mse") {
+    recon = mse
+    const c = 2 / (B * W)
+    for (let i = 0; i < E.length; i++) dXhat[i] = c * E[i]!
+  } else if (loss.reconstruction === "sse") {
+    recon = sq / B
+    const c = 2 / B
+    for (let i = 0; i < E.length; i++) dXhat[i] = c * E[i]!
+  } else {
+    const d = W / S
+    let total = 0
+    for (let bs = 0; bs < B * S; bs++) {
+      let acc = 0
+      for (let i = 0; i < d; i++) acc += E[bs * d + i]! * E[bs * d + i]!
+      const n = Math.sqrt(acc)
+      total += n
+      const c = n > 0 ? 1 / (n * B * S) : 0
+      for (let i = 0; i < d; i++) dXhat[bs * d + i] = c * E[bs * d + i]!
     }
-    return undefined
-  },
-  gradients: (input: StepInput): GradientResult => {
-    const cc = input.crosscoder
-    const tf = cc.tf
-    const { batchSize: B, loss, batch: x } = input
-    const { width: W, features: F, numSources: S } = cc
-    const k = cc.sparsity.perRowTopK!
-    const nDead = input.dead === undefined ? 0 : input.dead.reduce((a, b) => a + b, 0)
-    const useAux = loss.auxK !== undefined && nDead > 0
-    const kAux = useAux ? Math.min(loss.auxK!.k, nDead) : 0
-    // ---- encoder (dense) and selections
-    const sel = tf.tidy(() => {
-      const X = tf.tensor2d(x, [B, W])
-      const pre = tf.add(tf.matMul(X, cc.W_enc.tensor([W, F]) as Tensor2D), cc.b_enc.tensor()) as Tensor2D
-      const relu = tf.relu(pre) as Tensor2D
-      const top = tf.topk(relu, k)
-      if (!useAux) return { v: top.values, j: top.indices }
-      const masked = tf.where(tf.tensor1d(Uint8Array.from(input.dead!), "bool"), relu, tf.fill([B, F], -Infinity))
-      const a = tf.topk(masked, kAux)
-      return { v: top.values, j: top.indices, av: a.values, aj: a.indices }
+    recon = total / (B * S)
+  }
+  const terms: Record<string, number> = { recon, mse }
+  let dHat: Float32Array | undefined
+  if (sel.aux !== undefined) {
+    // residual R = x − x̂ = −E (detached); ‖R − aux‖² / ‖R − mean_b R‖², both over B
+    const mean = new Float64Array(W)
+    for (let b = 0; b < B; b++) for (let r = 0; r < W; r++) mean[r] = mean[r]! - E[b * W + r]!
+    for (let r = 0; r < W; r++) mean[r] = mean[r]! / B
+    let denom = 0
+    for (let b = 0; b < B; b++) {
+      for (let r = 0; r < W; r++) {
+        const c = -E[b * W + r]! - mean[r]!
+        denom += c * c
+      }
+    }
+    denom /= B
+    const diff = new Float32Array(B * W)
+    hostDecode(sel.aux, Wd, W, diff)
+    let raw = 0
+    for (let i = 0; i < diff.length; i++) {
+      diff[i] = diff[i]! + E[i]!
+      raw += diff[i]! * diff[i]!
+    }
+    raw /= B
+    const ok = denom > 0 && Number.isFinite(denom)
+    terms.auxk = ok ? raw / denom : 0
+    const coef = input.coefficients.auxk ?? 0
+    if (ok && coef !== 0) {
+      const c = (2 * coef) / (B * denom)
+      for (let i = 0; i < diff.length; i++) diff[i] = c * diff[i]!
+      dHat = diff
+    }
+  }
+  return { terms, dXhat, dHat }
+}
+
+const hostGradients = (input: StepInput, sel: Selection, profile: SparseStepOptions["profile"]): GradientResult => {
+  const cc = input.crosscoder
+  const { batchSize: B, batch: x } = input
+  const { width: W, features: F } = cc
+  let t0 = performance.now()
+  const Wd = effective(cc.W_dec)
+  const { terms, dXhat, dHat } = hostLoss(input, sel, Wd, cc)
+  const l1 = l1Parts(input, sel.main, F)
+  Object.assign(terms, l1.values)
+  if (profile !== undefined) {
+    const t = performance.now()
+    profile("decode", t - t0)
+    t0 = t
+  }
+  // feature-major pass over main (and, with a gradient, aux) entries
+  const main = sel.main
+  const aux = dHat === undefined ? undefined : sel.aux
+  const nMain = main.cols.length
+  const all = concatEntries(main, aux)
+  const { start, order } = byFeature(all.cols, F)
+  const dWd = new Float32Array(F * W)
+  const dWe = new Float32Array(W * F)
+  const dbe = new Float32Array(F)
+  const acc = new Float64Array(W)
+  for (let j = 0; j < F; j++) {
+    const s0 = start[j]!
+    const s1 = start[j + 1]!
+    if (s0 === s1) continue
+    const wp = j * W
+    const l1g = l1.grad === undefined ? 0 : l1.grad[j]!
+    acc.fill(0)
+    let any = false
+    let gsum = 0
+    for (let s = s0; s < s1; s++) {
+      const n = order[s]!
+      const isMain = n < nMain
+      const b = all.rows[n]!
+      const v = isMain ? main.vals[n]! : aux!.vals[n - nMain]!
+      const D = isMain ? dXhat : dHat!
+      const dp = b * W
+      // ∂v = ∂x̂_b · W_dec[j] and ∂W_dec[j] += v ∂x̂_b
+      let dv = 0
+      for (let r = 0; r < W; r++) {
+        const dh = D[dp + r]!
+        dv += dh * Wd[wp + r]!
+        dWd[wp + r] = dWd[wp + r]! + v * dh
+      }
+      const g = isMain ? dv + l1g : dv
+      if (g === 0) continue
+      any = true
+      gsum += g
+      const xp = b * W
+      for (let r = 0; r < W; r++) acc[r] = acc[r]! + g * x[xp + r]!
+    }
+    dbe[j] = gsum
+    if (any) for (let r = 0; r < W; r++) dWe[r * F + j] = acc[r]!
+  }
+  const dbd = new Float32Array(W)
+  for (let b = 0; b < B; b++) for (let r = 0; r < W; r++) dbd[r] = dbd[r]! + dXhat[b * W + r]!
+  profile?.("backward", performance.now() - t0)
+  const grads = new Map<string, Float32Array>([
+    ["W_enc", dWe],
+    ["b_enc", dbe],
+    ["W_dec", dWd],
+    ["b_dec", dbd]
+  ])
+  return { loss: totalLoss(terms, input.coefficients), terms, grads, firedCounts: countFired(main, F), stats: sel.stats }
+}
+
+// ---------------------------------------------------------------------------------------------
+// tensor kernels
+
+interface ChunkPlan {
+  /** Entry ranges `[from, to)` and the output-row ranges `[lo, hi)` they scatter into. */
+  readonly chunks: ReadonlyArray<{ readonly from: number; readonly to: number; readonly lo: number; readonly hi: number }>
+}
+
+/**
+ * Split entries sorted by `key` (ascending, in `[0, K)`) into chunks of at most `cap` entries
+ * (never splitting one key), whose key ranges cover `[0, K)` contiguously.
+ */
+const planChunks = (key: (s: number) => number, n: number, K: number, cap: number): ChunkPlan => {
+  const chunks: Array<{ from: number; to: number; lo: number; hi: number }> = []
+  let s = 0
+  let lo = 0
+  while (s < n) {
+    const from = s
+    let first = true
+    while (s < n) {
+      const k0 = key(s)
+      let e = s + 1
+      while (e < n && key(e) === k0) e++
+      if (!first && e - from > cap) break
+      s = e
+      first = false
+    }
+    const hi = s >= n ? K : key(s - 1) + 1
+    chunks.push({ from, to: s, lo, hi })
+    lo = hi
+  }
+  if (lo < K) chunks.push({ from: n, to: n, lo, hi: K })
+  return { chunks }
+}
+
+/**
+ * `out[key_s] += w_s · D[src_s]` for entries s sorted by key; `[K, W]` result. Chunks keep every
+ * gathered `[n, W]` block below `cap` rows.
+ */
+const scatterRows = (
+  tf: TF,
+  D: Tensor2D,
+  src: Int32Array,
+  key: Int32Array,
+  w: Float32Array,
+  K: number,
+  cap: number
+): Tensor2D => {
+  const W = D.shape[1]
+  const plan = planChunks((s) => key[s]!, key.length, K, cap)
+  const parts = plan.chunks.map(({ from, to, lo, hi }) =>
+    tf.tidy(() => {
+      const n = to - from
+      if (n === 0) return tf.zeros([hi - lo, W]) as Tensor2D
+      const local = new Int32Array(n)
+      for (let s = 0; s < n; s++) local[s] = key[from + s]! - lo
+      const G = tf.gatherND(D, tf.tensor2d(src.subarray(from, to), [n, 1], "int32"))
+      const Gw = tf.mul(G, tf.tensor2d(w.subarray(from, to), [n, 1]))
+      return tf.scatterND(tf.tensor2d(local, [n, 1], "int32"), Gw, [hi - lo, W]) as Tensor2D
     })
-    const v = sel.v.dataSync() as Float32Array
-    const jx = sel.j.dataSync() as Int32Array
-    const av = sel.av?.dataSync() as Float32Array | undefined
-    const aj = sel.aj?.dataSync() as Int32Array | undefined
-    for (const t of Object.values(sel)) t?.dispose()
+  )
+  if (parts.length === 1) return parts[0]!
+  const out = tf.concat(parts, 0) as Tensor2D
+  tf.dispose(parts)
+  return out
+}
 
-    const Wd = effective(cc.W_dec)
-    const bd = cc.b_dec.data
-    // ---- decoder forward
-    const xhat = new Float32Array(B * W)
-    for (let b = 0; b < B; b++) {
-      const xr = xhat.subarray(b * W, (b + 1) * W)
-      xr.set(bd)
-      for (let i = 0; i < k; i++) {
-        const val = v[b * k + i]!
-        if (val === 0) continue
-        const row = jx[b * k + i]! * W
-        const wr = Wd.subarray(row, row + W)
-        for (let r = 0; r < W; r++) xr[r] = xr[r]! + val * wr[r]!
-      }
-    }
-    // ---- reconstruction loss and ∂x̂
-    const E = new Float32Array(B * W)
-    for (let i = 0; i < E.length; i++) E[i] = xhat[i]! - x[i]!
-    const dXhat = new Float32Array(B * W)
-    let sq = 0
-    for (let i = 0; i < E.length; i++) sq += E[i]! * E[i]!
-    const mse = sq / (B * W)
-    let recon: number
-    if (loss.reconstruction === "mse") {
-      recon = mse
-      const c = 2 / (B * W)
-      for (let i = 0; i < E.length; i++) dXhat[i] = c * E[i]!
-    } else if (loss.reconstruction === "sse") {
-      recon = sq / B
-      const c = 2 / B
-      for (let i = 0; i < E.length; i++) dXhat[i] = c * E[i]!
-    } else {
-      const d = W / S
-      let total = 0
-      for (let bs = 0; bs < B * S; bs++) {
-        let acc = 0
-        for (let i = 0; i < d; i++) acc += E[bs * d + i]! * E[bs * d + i]!
-        const n = Math.sqrt(acc)
-        total += n
-        const c = n > 0 ? 1 / (n * B * S) : 0
-        for (let i = 0; i < d; i++) dXhat[bs * d + i] = c * E[bs * d + i]!
-      }
-      recon = total / (B * S)
-    }
-    // ---- per-feature L1 weight (Σ_t λ_t w_tj / B) and term values
-    const terms: Record<string, number> = { recon, mse }
-    const l1Grad = new Float64Array(F)
-    let anyL1 = false
-    for (const t of loss.l1Terms) {
-      let val = 0
-      for (let n = 0; n < B * k; n++) val += t.weights[jx[n]!]! * v[n]!
-      terms[t.name] = val / B
-      const coef = input.coefficients[t.name] ?? 0
-      if (coef !== 0) {
-        anyL1 = true
-        for (let j = 0; j < F; j++) l1Grad[j] = l1Grad[j]! + (coef * t.weights[j]!) / B
-      }
-    }
-    // ---- ∂codes on the active entries, ∂W_dec, pairs for ∂W_enc
-    const dWd = new Float32Array(F * W)
-    const pairsB: Array<number> = []
-    const pairsJ: Array<number> = []
-    const pairsG: Array<number> = []
-    const firedCounts = new Float32Array(F)
-    for (let b = 0; b < B; b++) {
-      const o = b * W
-      for (let i = 0; i < k; i++) {
-        const val = v[b * k + i]!
-        if (!(val > 0)) continue
-        const j = jx[b * k + i]!
-        firedCounts[j] = firedCounts[j]! + 1
-        const wr = Wd.subarray(j * W, (j + 1) * W)
-        const gr = dWd.subarray(j * W, (j + 1) * W)
-        const dr = dXhat.subarray(o, o + W)
-        let dv = 0
-        for (let r = 0; r < W; r++) {
-          const dh = dr[r]!
-          dv += dh * wr[r]!
-          gr[r] = gr[r]! + val * dh
-        }
-        const g = dv + (anyL1 ? l1Grad[j]! : 0)
-        if (g !== 0) {
-          pairsB.push(b)
-          pairsJ.push(j)
-          pairsG.push(g)
-        }
-      }
-    }
-    // ---- aux-k
-    if (useAux) {
-      const R = new Float32Array(B * W)
-      for (let i = 0; i < R.length; i++) R[i] = -E[i]!
-      const mean = new Float64Array(W)
-      for (let b = 0; b < B; b++) for (let r = 0; r < W; r++) mean[r] = mean[r]! + R[b * W + r]!
-      for (let r = 0; r < W; r++) mean[r] = mean[r]! / B
-      let denom = 0
-      for (let b = 0; b < B; b++) {
-        for (let r = 0; r < W; r++) {
-          const c = R[b * W + r]! - mean[r]!
-          denom += c * c
-        }
-      }
-      denom /= B
-      const diff = new Float32Array(B * W)
-      for (let b = 0; b < B; b++) {
-        const o = b * W
-        for (let i = 0; i < kAux; i++) {
-          const val = av![b * kAux + i]!
-          if (!(val > 0)) continue
-          const row = aj![b * kAux + i]! * W
-          for (let r = 0; r < W; r++) diff[o + r] = diff[o + r]! + val * Wd[row + r]!
-        }
-      }
-      let raw = 0
-      for (let i = 0; i < diff.length; i++) {
-        diff[i] = diff[i]! - R[i]!
-        raw += diff[i]! * diff[i]!
-      }
-      raw /= B
-      const ok = denom > 0 && Number.isFinite(denom)
-      terms.auxk = ok ? raw / denom : 0
+/** `[n]`: `A[ai_s] · Bm[bi_s]` (row dot products), in chunks. */
+const rowDots = (tf: TF, A: Tensor2D, ai: Int32Array, Bm: Tensor2D, bi: Int32Array, cap: number): Tensor1D => {
+  const n = ai.length
+  if (n === 0) return tf.zeros([0]) as Tensor1D
+  const parts: Array<Tensor1D> = []
+  for (let from = 0; from < n; from += cap) {
+    const to = Math.min(n, from + cap)
+    parts.push(
+      tf.tidy(() => {
+        const m = to - from
+        const a = tf.gatherND(A, tf.tensor2d(ai.subarray(from, to), [m, 1], "int32"))
+        const b = tf.gatherND(Bm, tf.tensor2d(bi.subarray(from, to), [m, 1], "int32"))
+        return tf.sum(tf.mul(a, b), 1) as Tensor1D
+      })
+    )
+  }
+  if (parts.length === 1) return parts[0]!
+  const out = tf.concat(parts, 0) as Tensor1D
+  tf.dispose(parts)
+  return out
+}
+
+const tensorGradients = (
+  input: StepInput,
+  sel: Selection,
+  options: SparseStepOptions
+): GradientResult => {
+  const cc = input.crosscoder
+  const tf = cc.tf
+  const { batchSize: B, loss } = input
+  const { width: W, features: F, numSources: S } = cc
+  const cap = Math.max(1, Math.floor((options.chunkElements ?? 2 ** 23) / W))
+  const { main, aux } = sel
+  let t0 = performance.now()
+  // ---- forward, loss, ∂x̂, ∂v (on the backend)
+  const fwd = tf.tidy(() => {
+    const X = tf.tensor2d(input.batch, [B, W])
+    const Wd = cc.W_dec.tensor([F, W]) as Tensor2D
+    const xhat = tf.add(scatterRows(tf, Wd, main.cols, main.rows, main.vals, B, cap), cc.b_dec.tensor([W])) as Tensor2D
+    const E = tf.sub(xhat, X) as Tensor2D
+    const rec = reconstructionLoss(tf, loss.reconstruction, E, S)
+    const mse = loss.reconstruction === "mse" ? rec.value : (tf.mean(tf.square(E)) as Scalar)
+    const dv = rowDots(tf, rec.grad, main.rows, Wd, main.cols, cap)
+    const dbd = tf.sum(rec.grad, 0)
+    let a: { value: Scalar; dHat: Tensor2D | undefined; dv: Tensor1D | undefined } | undefined
+    if (aux !== undefined) {
+      const auxHat = scatterRows(tf, Wd, aux.cols, aux.rows, aux.vals, B, cap)
+      const R = tf.neg(E)
+      const diff = tf.sub(auxHat, R)
+      const raw = tf.div(tf.sum(tf.square(diff)), B)
+      const centred = tf.sub(R, tf.mean(R, 0, true))
+      const denomV = tf.div(tf.sum(tf.square(centred)), B).dataSync()[0]!
+      const ok = denomV > 0 && Number.isFinite(denomV)
       const coef = input.coefficients.auxk ?? 0
-      if (ok && coef !== 0) {
-        const c = (2 * coef) / (B * denom)
-        for (let b = 0; b < B; b++) {
-          const o = b * W
-          for (let i = 0; i < kAux; i++) {
-            const val = av![b * kAux + i]!
-            if (!(val > 0)) continue
-            const j = aj![b * kAux + i]!
-            const row = j * W
-            let dv = 0
-            for (let r = 0; r < W; r++) {
-              const dh = c * diff[o + r]!
-              dv += dh * Wd[row + r]!
-              dWd[row + r] = dWd[row + r]! + val * dh
-            }
-            if (dv !== 0) {
-              pairsB.push(b)
-              pairsJ.push(j)
-              pairsG.push(dv)
-            }
-          }
-        }
+      const dHat = ok && coef !== 0 ? (tf.mul(diff, (2 * coef) / (B * denomV)) as Tensor2D) : undefined
+      a = {
+        value: (ok ? tf.div(raw, denomV) : tf.scalar(0)) as Scalar,
+        dHat,
+        dv: dHat === undefined ? undefined : rowDots(tf, dHat, aux.rows, Wd, aux.cols, cap)
       }
     }
-    // ---- ∂b_dec, ∂b_enc, ∂W_enc
-    const dbd = new Float32Array(W)
-    for (let b = 0; b < B; b++) for (let r = 0; r < W; r++) dbd[r] = dbd[r]! + dXhat[b * W + r]!
-    const dbe = new Float32Array(F)
-    const dWeT = new Float32Array(F * W)
-    for (let n = 0; n < pairsB.length; n++) {
-      const j = pairsJ[n]!
-      const g = pairsG[n]!
-      dbe[j] = dbe[j]! + g
-      const xr = x.subarray(pairsB[n]! * W, (pairsB[n]! + 1) * W)
-      const gr = dWeT.subarray(j * W, (j + 1) * W)
-      for (let r = 0; r < W; r++) gr[r] = gr[r]! + g * xr[r]!
+    return { X, dXhat: rec.grad, recon: rec.value, mse, dv, dbd, aux: a }
+  })
+  const terms: Record<string, number> = {
+    recon: fwd.recon.dataSync()[0]!,
+    mse: fwd.mse.dataSync()[0]!
+  }
+  if (fwd.aux !== undefined) terms.auxk = fwd.aux.value.dataSync()[0]!
+  const l1 = l1Parts(input, main, F)
+  Object.assign(terms, l1.values)
+  // ∂pre on the entries (host: N values)
+  const nMain = main.cols.length
+  const dvMain = fwd.dv.dataSync() as Float32Array
+  const dvAux = fwd.aux?.dv?.dataSync() as Float32Array | undefined
+  const nAll = nMain + (dvAux?.length ?? 0)
+  const g = new Float32Array(nAll)
+  const dbe = new Float32Array(F)
+  for (let n = 0; n < nMain; n++) {
+    const j = main.cols[n]!
+    g[n] = dvMain[n]! + (l1.grad === undefined ? 0 : l1.grad[j]!)
+    dbe[j] = dbe[j]! + g[n]!
+  }
+  if (dvAux !== undefined) {
+    for (let n = 0; n < dvAux.length; n++) {
+      g[nMain + n] = dvAux[n]!
+      dbe[aux!.cols[n]!] = dbe[aux!.cols[n]!]! + dvAux[n]!
     }
-    const dWe = new Float32Array(W * F)
-    transposeInto(dWeT, F, W, dWe)
-    let total = recon
-    for (const [name, val] of Object.entries(terms)) {
-      if (name === "recon" || name === "mse") continue
-      total += (input.coefficients[name] ?? 0) * val
+  }
+  if (options.profile !== undefined) {
+    const t = performance.now()
+    options.profile("decode", t - t0)
+    t0 = t
+  }
+  // ---- ∂W_dec and ∂W_enc: sums by feature (entries sorted by feature)
+  const withAux = dvAux !== undefined
+  const all = concatEntries(main, withAux ? aux : undefined)
+  const { order } = byFeature(all.cols, F)
+  const m = order.length
+  const src = new Int32Array(m) // row of [∂x̂; ∂aux] (aux rows offset by B)
+  const xRow = new Int32Array(m)
+  const key = new Int32Array(m)
+  const v = new Float32Array(m)
+  const gs = new Float32Array(m)
+  for (let s = 0; s < m; s++) {
+    const n = order[s]!
+    const isMain = n < nMain
+    xRow[s] = all.rows[n]!
+    src[s] = isMain ? all.rows[n]! : all.rows[n]! + B
+    key[s] = all.cols[n]!
+    v[s] = isMain ? main.vals[n]! : aux!.vals[n - nMain]!
+    gs[s] = g[n]!
+  }
+  const back = tf.tidy(() => {
+    const D = withAux ? (tf.concat([fwd.dXhat, fwd.aux!.dHat!], 0) as Tensor2D) : fwd.dXhat
+    const dWd = scatterRows(tf, D, src, key, v, F, cap)
+    const dWe = tf.transpose(scatterRows(tf, fwd.X, xRow, key, gs, F, cap))
+    return { dWd, dWe }
+  })
+  const host = (t: Tensor) => t.dataSync() as Float32Array
+  const grads = new Map<string, Float32Array>([
+    ["W_enc", host(back.dWe)],
+    ["b_enc", dbe],
+    ["W_dec", host(back.dWd)],
+    ["b_dec", host(fwd.dbd)]
+  ])
+  tf.dispose([
+    back.dWd,
+    back.dWe,
+    fwd.X,
+    fwd.dXhat,
+    fwd.recon,
+    fwd.mse,
+    fwd.dv,
+    fwd.dbd,
+    ...(fwd.aux === undefined
+      ? []
+      : ([fwd.aux.value, fwd.aux.dHat, fwd.aux.dv].filter((t) => t !== undefined) as Array<Tensor>))
+  ])
+  options.profile?.("backward", performance.now() - t0)
+  return { loss: totalLoss(terms, input.coefficients), terms, grads, firedCounts: countFired(main, F), stats: sel.stats }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const supports = (cc: Crosscoder): string | undefined => {
+  const s = cc.sparsity
+  if (ruleOf(s) === undefined)
+    return `the sparse step needs a per-row TopK or a BatchTopK scheme (perRowTopK or batchTopK); "${s.spec.kind}" is neither (use the dense step)`
+  if (Object.keys(s.coefficients).length > 0 || s.params.length > 0)
+    return `the sparse step supports TopK/BatchTopK schemes without own loss terms or parameters; "${s.spec.kind}" has some`
+  return undefined
+}
+
+/** A sparse step with the given kernel choice (see the module comment). */
+export const makeSparseStep = (options: SparseStepOptions = {}): TrainStep => {
+  const kernels = options.kernels ?? "auto"
+  return {
+    name: kernels === "auto" ? "sparse" : `sparse-${kernels}`,
+    supports,
+    gradients: (input: StepInput): GradientResult => {
+      const cc = input.crosscoder
+      const why = supports(cc)
+      if (why !== undefined) throw new Error(why)
+      const rule = ruleOf(cc.sparsity)!
+      const nDead = input.dead === undefined ? 0 : input.dead.reduce((a, b) => a + b, 0)
+      const kAux = input.loss.auxK !== undefined && nDead > 0 ? Math.min(input.loss.auxK.k, nDead) : 0
+      const xnn = wasmXnnFailureCount()
+      const t0 = performance.now()
+      const sel = select(input, rule, kAux)
+      options.profile?.("encode", performance.now() - t0)
+      const which = kernels === "auto" ? sparseKernelsFor(cc.tf.getBackend()) : kernels
+      const out = which === "host" ? hostGradients(input, sel, options.profile) : tensorGradients(input, sel, options)
+      if (wasmXnnFailureCount() !== xnn) throw new Error(XNN_FAILED)
+      return out
     }
-    const grads = new Map<string, Float32Array>([
-      ["W_enc", dWe],
-      ["b_enc", dbe],
-      ["W_dec", dWd],
-      ["b_dec", dbd]
-    ])
-    return { loss: total, terms, grads, firedCounts, stats: {} }
   }
 }
+
+/**
+ * The sparse step with kernels picked per backend (host loops on wasm/cpu, TensorFlow.js ops
+ * elsewhere). Supports TopK and BatchTopK (the name is historical).
+ */
+export const sparseTopKStep: TrainStep = makeSparseStep()

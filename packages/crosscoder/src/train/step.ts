@@ -7,6 +7,10 @@ import type { Crosscoder } from "../model/Crosscoder.js"
 import type { Adam } from "./Adam.js"
 import type { ResolvedLoss } from "./loss.js"
 
+/** Message of the error a step throws when the wasm backend's XNNPACK failed during it. */
+export const XNN_FAILED =
+  "the wasm backend's XNNPACK failed during the step (wasm heap full: its matmul results are garbage); use a smaller batch or dictionary, or a native backend"
+
 export interface StepInput {
   readonly crosscoder: Crosscoder
   /** `[B, S·d]` normalized activations, row-major. */
