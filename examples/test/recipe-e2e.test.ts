@@ -39,7 +39,9 @@ afterAll(() => rmSync(runDir, { recursive: true, force: true }))
 
 /** The embedded recipe, scaled down for CI (2 cores, a few minutes). */
 const SMALL = [
-  "harvest.text.samplesPerSource=600",
+  "harvest.text.sources.0.samples=600",
+  "harvest.text.sources.1.samples=600",
+  "harvest.text.sources.2.samples=100",
   "crosscoders.0.steps=400",
   "crosscoders.1.steps=400",
   "crosscoders.0.evalEvery=200",

@@ -15,6 +15,7 @@ import { applySet, decodeRecipe, expandEnv, loadRecipe } from "../src/recipe/loa
 import { newToken, readStageRecord, stageFingerprint, stageStatus, writeStageRecord } from "../src/recipe/runDir.js"
 import { formatPlan, planStages } from "../src/recipe/runner.js"
 import { STAGES } from "../src/recipe/schema.js"
+import { expectedHarvestRows, harvestSource } from "../src/recipe/sources.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const recipes = path.resolve(here, "../recipes")
@@ -140,6 +141,24 @@ describe("recipe errors name the field", () => {
     expect(Exit.isFailure(exit) && JSON.stringify(exit.cause)).toContain("not valid JSON")
     const missing = await Effect.runPromiseExit(loadRecipe(path.join(tmp, "none.json"), { cwd: tmp }))
     expect(Exit.isFailure(missing) && JSON.stringify(missing.cause)).toContain("cannot read the recipe")
+  })
+})
+
+describe("harvest text", () => {
+  it("a mix takes each source's own sample count", async () => {
+    const { recipe } = await load(embedded)
+    const t = recipe.harvest.text
+    expect(t.kind === "mix" && t.sources.map((s) => s.samples)).toEqual([2000, 2000, 200])
+    expect(expectedHarvestRows(t)).toBe(4200)
+    expect(harvestSource(t, 0).name).toContain("rank-tool-prompts.jsonl")
+    const concat = harvestSource({ ...t, order: "concat" } as typeof t, 0).name
+    expect(concat.startsWith("concat(")).toBe(true)
+  })
+
+  it("a mix source without a count, and no samplesPerSource, is an error naming it", async () => {
+    const j = embeddedJson()
+    delete j.harvest.text.sources[1].samples
+    expect(await failure(j)).toContain('[\\"harvest\\"][\\"text\\"][\\"sources\\"][1][\\"samples\\"]')
   })
 })
 

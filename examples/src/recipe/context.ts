@@ -10,7 +10,7 @@ import {
   type LanguageModelShape,
   loadModel,
   loadTokenizer,
-  type TensorBackend,
+  TensorBackend,
   type TokenizerShape
 } from "@crosscode/core"
 import { type Crosscoder, loadCrosscoder, type PartitionRegistry, type SparsityRegistry } from "@crosscode/crosscoder"
@@ -64,6 +64,12 @@ export const checkModelDir = (dir: string, what: string, stage: string) =>
           message: `${what} directory ${dir} has no config.json (download the model there, or pass --model-a / --model-b / --tokenizer; see docs/recipes.md)`
         })
       )
+
+/**
+ * Default texts per forward pass: on the WebAssembly and CPU backends a padded batch of long
+ * prompts is several times slower than the prompts one by one, so 1; elsewhere 8.
+ */
+export const defaultBatchSize = (backend: string): number => (backend === "wasm" || backend === "cpu" ? 1 : 8)
 
 /** Directory of a trained crosscoder's final weights. */
 export const crosscoderDir = (runDir: string, name: string) => path.join(stageDir(runDir, "train"), name, "final")
@@ -131,7 +137,9 @@ export const makeRunContext = (loaded: LoadedRecipe): RunContext => {
         if (have !== undefined) return have
         const cc = yield* crosscoder(name)
         const models = yield* Effect.suspend(loadModels)
-        const pe = yield* makePairEncoder({ crosscoder: cc, models: { A: models.A, B: models.B }, sites: site }).pipe(
+        const backend = yield* TensorBackend
+        const batchSize = recipe.rank.batchSize ?? defaultBatchSize(backend.name)
+        const pe = yield* makePairEncoder({ crosscoder: cc, models: { A: models.A, B: models.B }, sites: site, batchSize }).pipe(
           Effect.mapError((e) => new StageError({ stage: "steer", message: e.message }))
         )
         encoders.set(name, pe)

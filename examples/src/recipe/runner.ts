@@ -79,7 +79,7 @@ export const describeStage = (r: Recipe, stage: Stage): Array<string> => {
         `models A = ${r.models.A}${existsSync(path.join(r.models.A, "config.json")) ? "" : " (MISSING)"}`,
         `       B = ${r.models.B}${existsSync(path.join(r.models.B, "config.json")) ? "" : " (MISSING)"}`,
         `tokenizer ${mark(r.tokenizer ?? r.models.B)}`,
-        `site: block ${r.site.layer} output, last token; max length ${r.harvest.maxLength ?? 512}, batch ${r.harvest.batchSize ?? 8}, ${r.harvest.dtype ?? "f32"}`,
+        `site: block ${r.site.layer} output, last token; max length ${r.harvest.maxLength ?? 512}, batch ${r.harvest.batchSize ?? "auto"}, ${r.harvest.dtype ?? "f32"}`,
         text
       ]
     }
@@ -209,7 +209,12 @@ export const runStages = (loaded: LoadedRecipe, options: RunOptions = {}) =>
           if (stage === "report") continue // the report shows what exists
           return yield* new StageError({
             stage,
-            message: `needs the "${up}" stage to be complete in ${r.runDir} (run \`crosscode ${up} <recipe>\` or \`crosscode run <recipe>\`)`
+            message:
+              st.kind === "stale"
+                ? `reads the "${up}" stage, which was completed with a different recipe or different model files in ${r.runDir}: rerun it (\`--force ${up}\`) or use another runDir`
+                : st.kind === "outdated"
+                  ? `reads the "${up}" stage, whose own input "${st.because}" was rerun since: rerun it first (\`crosscode run <recipe>\`)`
+                  : `needs the "${up}" stage to be complete in ${r.runDir} (run \`crosscode ${up} <recipe>\` or \`crosscode run <recipe>\`)`
           })
         }
         upstream[up] = u.token

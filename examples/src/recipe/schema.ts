@@ -130,7 +130,7 @@ export const HarvestSpec = Schema.Struct({
   text: HarvestText,
   /** Tokens kept per text (default 512, the paper). */
   maxLength: Schema.optionalKey(Positive),
-  /** Texts per forward pass (default 8). */
+  /** Texts per forward pass (default 1 on the wasm / cpu backends, else 8). */
   batchSize: Schema.optionalKey(Positive),
   /** Storage dtype (default "f32"; the paper stored f16). */
   dtype: Schema.optionalKey(Schema.Literals(["f32", "f16", "bf16"])),
@@ -196,6 +196,7 @@ export const RankSpec = Schema.Struct({
   topTexts: Schema.optionalKey(NonNegative),
   /** Store rows scanned for top-activating texts (default: all). */
   scanRows: Schema.optionalKey(Positive),
+  /** Prompts per forward pass when encoding (default 1 on the wasm / cpu backends, else 8). */
   batchSize: Schema.optionalKey(Positive)
 })
 

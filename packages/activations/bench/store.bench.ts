@@ -7,11 +7,13 @@
  * - `activations.read_batches`: rows/s of shuffled, z-scored batches (1024 rows) over a synthetic
  *   store at the paper's shape (2 sources × 2048, f16 and f32 shards of 2048 rows).
  * - `activations.row`: random access rows/s.
+ * - `activations.harvest` at Qwen2.5-3B width: `harvestFromDirs` on a synthetic 3-block model of
+ *   hidden 2048 / vocab 151936, partially loaded (blocks 0..1); skip with `-- --no-wide`.
  *
  * Run: `pnpm bench activations` (or `node --import tsx --conditions=source packages/activations/bench/store.bench.ts`).
  */
 
-import { mkdtempSync, rmSync } from "node:fs"
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import {
@@ -20,12 +22,24 @@ import {
   findSharedDir,
   type LanguageModelShape,
   loadModel,
+  makeQwen2Config,
+  qwen2ConfigToJson,
+  qwen2WeightShapes,
   TensorBackend,
   trackPeakRss,
-  writeBenchRecords
+  writeBenchRecords,
+  writeSafetensors
 } from "@crosscode/core"
 import { Effect, Layer, Stream } from "effect"
-import { ActivationStore, fromSamples, harvest, Policy, type StoreDtype, StoreWriter } from "../src/index.js"
+import {
+  ActivationStore,
+  fromSamples,
+  harvest,
+  harvestFromDirs,
+  Policy,
+  type StoreDtype,
+  StoreWriter
+} from "../src/index.js"
 import { makeRng } from "../src/util/rng.js"
 import { makeFakeModel } from "../test/fakeModel.js"
 
@@ -206,9 +220,103 @@ const readBench = Effect.gen(function* () {
   }
 })
 
+/**
+ * `harvestFromDirs` on two models of Qwen2.5-3B's width (hidden 2048, intermediate 11008, 16/2
+ * heads, vocab 151936, tied, BF16 on disk) with 3 blocks, harvested at block 1: each is loaded
+ * partially (embeddings compact + blocks 0..1). Both labels read the same synthetic directory.
+ */
+const harvestWideBench = Effect.gen(function* () {
+  const backend = yield* TensorBackend
+  const dir = path.join(tmpRoot, "wide-model")
+  const config = yield* makeQwen2Config({
+    vocab_size: 151936,
+    hidden_size: 2048,
+    intermediate_size: 11008,
+    num_hidden_layers: 3,
+    num_attention_heads: 16,
+    num_key_value_heads: 2,
+    tie_word_embeddings: true,
+    rope_theta: 1e6
+  }).pipe(Effect.orDie)
+  mkdirSync(dir, { recursive: true })
+  writeFileSync(path.join(dir, "config.json"), JSON.stringify(qwen2ConfigToJson(config, "bfloat16")))
+  let seed = 0x2545f491
+  yield* writeSafetensors(
+    path.join(dir, "model.safetensors"),
+    [...qwen2WeightShapes(config)].map(([name, shape]) => ({
+      name,
+      dtype: "BF16" as const,
+      shape,
+      data: () => {
+        const out = new Float32Array(shape.reduce((a, b) => a * b, 1))
+        if (name.endsWith("norm.weight")) return out.fill(1)
+        let x = seed++ | 1
+        for (let i = 0; i < out.length; i++) {
+          x ^= x << 13
+          x ^= x >>> 17
+          x ^= x << 5
+          out[i] = ((x >>> 0) / 4294967296 - 0.5) * 0.0693
+        }
+        return out
+      }
+    }))
+  ).pipe(Effect.orDie)
+  const rng = makeRng(5)
+  const texts = small ? 8 : 16
+  const samples = Array.from({ length: texts }, (_, i) => ({
+    text: "",
+    dataset: i % 2 === 0 ? "a" : "b",
+    id: `w${i}`,
+    tokenIds: Array.from({ length: 24 + rng.int(48) }, () => rng.int(151936))
+  }))
+  const tokens = samples.reduce((a, s) => a + s.tokenIds.length, 0)
+  const rss = trackPeakRss()
+  const t0 = performance.now()
+  const r = yield* harvestFromDirs({
+    models: [
+      { label: "A", dir },
+      { label: "B", dir }
+    ],
+    sites: [blockOutput(1)],
+    source: fromSamples("bench-wide", samples),
+    policy: Policy.allTokens(),
+    store: { dir: path.join(tmpRoot, "harvest-wide"), shardRows: 2048, dtype: "f16" },
+    batchSize: 8,
+    progress: { log: false }
+  })
+  const total = (performance.now() - t0) / 1000
+  records.push({
+    name: "activations.harvest",
+    backend: backend.name,
+    shape: {
+      model: "synthetic-2048x3L-v151936 (3B width), harvestFromDirs",
+      hidden: 2048,
+      models: 2,
+      sites: 1,
+      site: "block_output.1",
+      loadedBlocks: 2,
+      policy: "allTokens",
+      batch: 8,
+      texts,
+      meanTokens: Math.round(tokens / texts)
+    },
+    value: r.rowsPerSecond,
+    unit: "rows/s",
+    extra: {
+      rows: r.rows,
+      seconds: Number(r.seconds.toFixed(3)),
+      secondsWithLoad: Number(total.toFixed(3)),
+      tokensPerSecond: Number((tokens / r.seconds).toFixed(2)),
+      tokenBlocksPerSecond: Number(((2 * 2 * tokens) / r.seconds).toFixed(2))
+    },
+    peakRssBytes: rss.stop()
+  })
+})
+
 const program = Effect.gen(function* () {
   yield* Effect.scoped(harvestBench)
   yield* readBench
+  if (!process.argv.includes("--no-wide")) yield* harvestWideBench
 }).pipe(
   Effect.provide(Layer.orDie(TensorBackend.layerFor(process.env.CROSSCODE_BACKEND === undefined ? "wasm" : "auto")))
 )

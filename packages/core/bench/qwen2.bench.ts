@@ -9,10 +9,12 @@
  *   native only (cpu would take minutes).
  *
  * Prefill: one forward over B×T tokens (`logits: "last"`). Decode: (generate N+1 tokens − generate
- * 1 token) / N, i.e. KV-cached steps only. Options: `-- --quick` (fewer repetitions).
+ * 1 token) / N, i.e. KV-cached steps only. Options: `-- --quick` (fewer repetitions),
+ * `-- --backends tensorflow-gpu,wasm` (default: the installed native variant, wasm, cpu).
  */
 
 import { mkdtempSync, rmSync } from "node:fs"
+import { createRequire } from "node:module"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
 import { Effect } from "effect"
@@ -33,6 +35,22 @@ import {
 } from "../src/index.js"
 
 const quick = process.argv.includes("--quick")
+
+/**
+ * `-- --backends a,b` (names of BackendName), else the native TensorFlow variant that is installed
+ * (tfjs-node-gpu before tfjs-node; only one is tried per process), wasm and cpu.
+ */
+const benchBackends = (): ReadonlyArray<BackendName> => {
+  const i = process.argv.indexOf("--backends")
+  if (i !== -1) return (process.argv[i + 1] ?? "").split(",").filter((b) => b !== "") as Array<BackendName>
+  const require = createRequire(import.meta.url)
+  let native: BackendName = "tensorflow"
+  try {
+    require.resolve("@tensorflow/tfjs-node-gpu")
+    native = "tensorflow-gpu"
+  } catch {}
+  return [native, "wasm", "cpu"]
+}
 const records: Array<BenchRecord> = []
 
 const median = (xs: Array<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
@@ -185,7 +203,7 @@ const main = async () => {
     const t0 = performance.now()
     await writeSynthetic(synthDir)
     console.log(`synthetic checkpoint written in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
-    for (const backend of ["tensorflow", "wasm", "cpu"] as const) {
+    for (const backend of benchBackends()) {
       const ok = await Effect.runPromise(Effect.result(initTensorBackend(backend, { allowCpu: true })))
       if (ok._tag === "Failure") {
         console.log(`backend ${backend}: unavailable (${ok.failure.message})`)

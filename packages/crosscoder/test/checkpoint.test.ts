@@ -12,6 +12,7 @@ import {
   type CrosscoderConfig,
   convertPaperCheckpoint,
   loadCrosscoder,
+  makeSparseStep,
   type NormalizationMode,
   normalizationFromStats,
   Plugins,
@@ -122,7 +123,13 @@ describe("checkpoints", () => {
 describe("resume", () => {
   const cases: Array<[string, CrosscoderConfig["sparsity"], NonNullable<TrainConfig["step"]>]> = [
     ["dense step, BatchTopK with threshold EMA", { kind: "batch-topk", k: 4, thresholdStartStep: 3 }, "dense"],
-    ["sparse step, TopK", { kind: "topk", k: 4 }, "sparse"]
+    ["sparse step, TopK", { kind: "topk", k: 4 }, "sparse"],
+    ["default (sparse) step, BatchTopK with threshold EMA", { kind: "batch-topk", k: 4, thresholdStartStep: 3 }, "auto"],
+    [
+      "sparse step with host kernels, BatchTopK with threshold EMA",
+      { kind: "batch-topk", k: 4, thresholdStartStep: 3 },
+      makeSparseStep({ kernels: "host" })
+    ]
   ]
   for (const [name, sparsity, step] of cases) {
     it(`N steps + resume + N steps equals 2N steps bit for bit (${name})`, async () => {

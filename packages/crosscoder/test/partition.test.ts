@@ -11,6 +11,7 @@ import {
   resolveLoss,
   sharedFeatures,
   sourcesFor,
+  makeSparseStep,
   sparseTopKStep
 } from "../src/index.js"
 import { build, randomArray, run } from "./helpers.js"
@@ -88,7 +89,10 @@ describe("partition enforcement during training", () => {
   })
   for (const [name, step, sparsity] of [
     ["dense, TopK", denseStep, { kind: "topk", k: 4 }],
-    ["sparse, TopK", sparseTopKStep, { kind: "topk", k: 4 }],
+    ["sparse (default kernels), TopK", sparseTopKStep, { kind: "topk", k: 4 }],
+    ["sparse (host kernels), TopK", makeSparseStep({ kernels: "host" }), { kind: "topk", k: 4 }],
+    ["sparse (host kernels), BatchTopK", makeSparseStep({ kernels: "host" }), { kind: "batch-topk", k: 4 }],
+    ["sparse (tensor kernels), BatchTopK", makeSparseStep({ kernels: "tensor" }), { kind: "batch-topk", k: 4 }],
     ["dense, BatchTopK", denseStep, { kind: "batch-topk", k: 4 }],
     ["dense, ReLU-L1", denseStep, { kind: "relu-l1", lambda: 0.01 }]
   ] as const) {

@@ -12,6 +12,7 @@ import {
   coefficientAt,
   denseStep,
   lrFactor,
+  makeSparseStep,
   Plugins,
   paperLoss,
   resolveLoss,
@@ -103,11 +104,11 @@ describe("trainer", () => {
     expect(JSON.stringify(e2)).toMatch(/2 sources × dim 6; the crosscoder expects 2 × 5/)
     const e3 = await exitOf(
       train(
-        { ...config, sparsity: { kind: "batch-topk", k: 3 } },
+        { ...config, sparsity: { kind: "relu-l1", lambda: 0.1 } },
         { steps: 3, batchSize: 16, lr: 1e-2, loss: paperLoss(), step: "sparse" }
       )
     )
-    expect(JSON.stringify(e3)).toMatch(/sparse step needs a per-row TopK scheme/)
+    expect(JSON.stringify(e3)).toMatch(/sparse step needs a per-row TopK or a BatchTopK scheme/)
     const e4 = await exitOf(train(config, { steps: 3, batchSize: 1000, lr: 1e-2, loss: paperLoss() }))
     expect(JSON.stringify(e4)).toMatch(/batchSize 1000 exceeds the 128 rows/)
   })
@@ -121,7 +122,10 @@ describe("trainer", () => {
     expect(coefficientAt({ value: 2 }, 30, 10)).toBe(2)
   })
 
-  it("steps do not leak tensors", async () => {
+  it.each([
+    ["TopK", config],
+    ["BatchTopK", { ...config, sparsity: { kind: "batch-topk", k: 3, thresholdStartStep: 0 } } as CrosscoderConfig]
+  ])("steps do not leak tensors (%s)", async (_, config) => {
     const tf = await getTf()
     const cc = await build(config, undefined, { seed: 1 })
     const loss = resolveLoss({ ...paperLoss(), auxK: { k: 2 } }, cc.sparsity, cc.partition, d)
@@ -129,7 +133,12 @@ describe("trainer", () => {
     const dead = new Uint8Array(24).fill(1, 0, 8)
     const x = randomArray(16 * 12, 3, 1)
     const counts: Array<number> = []
-    for (const step of [denseStep, sparseTopKStep]) {
+    for (const step of [
+      denseStep,
+      sparseTopKStep,
+      makeSparseStep({ kernels: "host" }),
+      makeSparseStep({ kernels: "tensor", chunkElements: 24 })
+    ]) {
       for (let i = 0; i < 4; i++) {
         runStep(
           step,

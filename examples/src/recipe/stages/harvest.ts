@@ -4,9 +4,10 @@
  */
 import { writeFileSync } from "node:fs"
 import { ActivationStore, harvest, Policy } from "@crosscode/activations"
+import { TensorBackend } from "@crosscode/core"
 import { Effect } from "effect"
 import { Progress } from "../../cli/progress.js"
-import type { RunContext } from "../context.js"
+import { defaultBatchSize, type RunContext } from "../context.js"
 import { errorMessage, StageError } from "../errors.js"
 import { expectedHarvestRows, harvestSource } from "../sources.js"
 
@@ -47,7 +48,7 @@ export const runHarvest = (ctx: RunContext) =>
         ...(r.harvest.shardRows !== undefined ? { shardRows: r.harvest.shardRows } : {}),
         storeText: "both"
       },
-      batchSize: r.harvest.batchSize ?? 8,
+      batchSize: r.harvest.batchSize ?? defaultBatchSize((yield* TensorBackend).name),
       maxLength: r.harvest.maxLength ?? 512,
       progress: { intervalMs: 500, log: false, onProgress: (p) => bar.update(p.rows) }
     }).pipe(

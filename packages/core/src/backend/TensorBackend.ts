@@ -184,7 +184,8 @@ const guardWebgpuReadSync = (): void => {
   }
 }
 
-const initialisers: Record<BackendName, (o: InitOptions) => Promise<string | void>> = {
+/** Each resolves when its backend is active; a string result describes the device. */
+const initialisers: Record<BackendName, (o: InitOptions) => Promise<unknown>> = {
   "tensorflow-gpu": () => tryNative("tensorflow-gpu"),
   tensorflow: () => tryNative("tensorflow"),
   wasm: tryWasm,

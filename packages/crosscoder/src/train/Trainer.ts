@@ -177,8 +177,11 @@ const TrainerJson = Schema.Struct({
 
 const stepDirName = (step: number) => `step-${String(step).padStart(9, "0")}`
 
-/** The step to run and a line saying which one and why. */
-const resolveStep = (
+/**
+ * The step `train` runs for `choice` (default "auto") on `cc`, with the line it logs saying which
+ * and why; fails (with the reason) when an explicitly requested step does not support `cc`.
+ */
+export const resolveTrainStep = (
   choice: TrainConfig["step"],
   cc: Crosscoder
 ): Result.Result<{ readonly step: TrainStep; readonly why: string }, string> => {
@@ -395,7 +398,7 @@ export const train = Effect.fn("crosscoder.train")(function* (
       tokensSinceFired: new Float64Array(F)
     }
   }
-  const stepFn = resolveStep(config.step, cc)
+  const stepFn = resolveTrainStep(config.step, cc)
   if (Result.isFailure(stepFn)) return yield* bad(stepFn.failure)
   yield* Effect.logInfo(stepFn.success.why)
   const loss = resolveLoss(config.loss, cc.sparsity, cc.partition, d)
