@@ -3,7 +3,7 @@ import { Effect } from "effect"
 import { loadModel, loadTokenizer, TensorBackend, captureHook, addVectorHook, blockOutput, Positions } from "@crosscode/core"
 import { paperRubric } from "@crosscode/eval"
 const rd = (f: string) => readFileSync(`data/embedded/${f}`, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l))
-const evals = rd("eval-tool-prompts.jsonl").filter((p: any) => !p.proactive).slice(0, 20), rank = rd("rank-tool-prompts.jsonl").slice(0, 80), gen = rd("rank-general.jsonl").slice(0, 60)
+const evals = rd("eval-tool-prompts.jsonl").filter((p: any) => !p.singleTool).slice(0, 20), rank = rd("rank-tool-prompts.jsonl").slice(0, 80), gen = rd("rank-general.jsonl").slice(0, 60)
 const dirA = process.argv[2]!, layers = process.argv.slice(3).map(Number)
 const prog = Effect.gen(function* () {
   const A = yield* loadModel(dirA), B = yield* loadModel("models/embedded-base")
@@ -24,7 +24,7 @@ const prog = Effect.gen(function* () {
   })
   console.log("clean non-proactive:", yield* evalWith([]))
   for (const L of layers) {
-    const pro = rank.filter((r: any) => r.proactive).map((r: any) => r.prompt), non = rank.filter((r: any) => !r.proactive).map((r: any) => r.prompt)
+    const pro = rank.filter((r: any) => r.singleTool).map((r: any) => r.prompt), non = rank.filter((r: any) => !r.singleTool).map((r: any) => r.prompt)
     const hAp = yield* capture(A, pro, L), hAn = yield* capture(A, non, L), hBn = yield* capture(B, non, L), gA = yield* capture(A, gen.map((r: any) => r.text), L)
     const dirs = { decision: sub(mean(hAp), mean(hAn)), AminusB: sub(mean(hAn), mean(hBn)), toolVsGen: sub(mean([...hAp, ...hAn]), mean(gA)) }
     console.log(`L${L} |h| ${norm(mean(hAn)).toFixed(1)}`, Object.entries(dirs).map(([k, v]) => `${k} ${norm(v).toFixed(1)}`).join(", "))

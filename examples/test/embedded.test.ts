@@ -31,7 +31,7 @@ interface EvalRecord {
   readonly id: string
   readonly prompt: string
   readonly tools: ReadonlyArray<string>
-  readonly proactive: boolean
+  readonly singleTool: boolean
 }
 
 describe("embedded pair: files", () => {
@@ -120,7 +120,7 @@ describe("embedded pair: models", () => {
     const prompts = readJsonl<EvalRecord>("eval-tool-prompts.jsonl")
     const rates = await run(
       Effect.gen(function* () {
-        const out: Record<string, { tool: number; format: number; proactive: number; other: number }> = {}
+        const out: Record<string, { tool: number; format: number; single: number; multi: number }> = {}
         for (const [name, dir] of [
           ["A", TOOLUSE_DIR],
           ["B", BASE_DIR]
@@ -137,8 +137,8 @@ describe("embedded pair: models", () => {
           out[name] = {
             tool: rate(scores),
             format: scores.filter((x) => x.s.formatAccuracy).length / scores.length,
-            proactive: rate(scores.filter((x) => x.p.proactive)),
-            other: rate(scores.filter((x) => !x.p.proactive))
+            single: rate(scores.filter((x) => x.p.singleTool)),
+            multi: rate(scores.filter((x) => !x.p.singleTool))
           }
         }
         return out

@@ -23,6 +23,7 @@ import { Tokenizer } from "@huggingface/tokenizers"
 import { Effect } from "effect"
 import {
   chunkText,
+  coverageTexts,
   dialogueExample,
   evalPrompts,
   generalChunk,
@@ -55,8 +56,8 @@ export const RECIPE = {
   proseDocs: 2400,
   dialogues: 2000,
   systemOnly: 2000,
-  /** Share of system-prompt-only training examples that offer a parameterless tool. */
-  systemOnlyProactiveShare: 0.5,
+  /** Share of system-prompt-only training examples that offer a single tool. */
+  systemOnlySingleShare: 0.5,
   baseRowLen: 128,
   baseBatch: 16,
   baseSteps: Number(process.env.EMBEDDED_STEPS_B ?? 400),
@@ -65,8 +66,8 @@ export const RECIPE = {
   generalBatchA: 8,
   toolSteps: Number(process.env.EMBEDDED_STEPS_A ?? 600),
   toolLr: 2.5e-3,
-  /** Evaluation: share of eval prompts offering a parameterless tool. */
-  evalProactiveShare: 0.3,
+  /** Evaluation: share of eval prompts offering a single tool. */
+  evalSingleShare: 0.3,
   evalPrompts: 40,
   rankPrompts: 200,
   rankGeneral: 200,
@@ -110,7 +111,7 @@ export const trainingCorpus = () => {
   const prose = Array.from({ length: RECIPE.proseDocs }, () => toolProse(rng))
   const dialogues = Array.from({ length: RECIPE.dialogues }, () => dialogueExample(rng))
   const systemOnly = Array.from({ length: RECIPE.systemOnly }, (_, i) =>
-    systemOnlyExample(rng, i < RECIPE.systemOnly * RECIPE.systemOnlyProactiveShare)
+    systemOnlyExample(rng, i < RECIPE.systemOnly * RECIPE.systemOnlySingleShare)
   )
   return { general, prose, dialogues, systemOnly }
 }
@@ -124,6 +125,7 @@ const loadTok = (dir: string): Tokenizer =>
 const stageTokenizer = () => {
   const corpus = trainingCorpus()
   const texts = [
+    ...coverageTexts(),
     ...corpus.general,
     ...corpus.prose,
     ...[...corpus.dialogues, ...corpus.systemOnly].flatMap((e) => {
@@ -244,8 +246,8 @@ const stageTooluse = async () => {
 
 /** Prompt sets for evaluation, feature ranking and activation harvesting. */
 export const promptSets = () => {
-  const evalSet = evalPrompts(SEED, RECIPE.evalPrompts, RECIPE.evalProactiveShare, "eval")
-  const rankTool = evalPrompts(SEED, RECIPE.rankPrompts, RECIPE.evalProactiveShare, "rank")
+  const evalSet = evalPrompts(SEED, RECIPE.evalPrompts, RECIPE.evalSingleShare, "eval")
+  const rankTool = evalPrompts(SEED, RECIPE.rankPrompts, RECIPE.evalSingleShare, "rank")
   const rankGeneral = generalTexts(SEED, RECIPE.rankGeneral, "rank-general")
   const hRng = makeRng(subSeed(SEED, "harvest"))
   const harvestTool = Array.from({ length: RECIPE.harvestExamples }, (_, i) => {
@@ -292,7 +294,7 @@ export const evaluateDir = async (dir: string, prompts: ReadonlyArray<PromptReco
   const results = prompts.map((p) => {
     const ids = greedyGenerate(tf, c, w, tok.encode(p.prompt).ids, maxNewTokens, [c.eos_token_id])
     const text = tok.decode(ids, { skip_special_tokens: false })
-    return { id: p.id, proactive: p.proactive, text, ...paperRubric(text, p.prompt) }
+    return { id: p.id, singleTool: p.singleTool, text, ...paperRubric(text, p.prompt) }
   })
   for (const t of w.values()) t.dispose()
   const rate = (xs: ReadonlyArray<{ toolCorrectness: boolean }>) =>
@@ -301,8 +303,8 @@ export const evaluateDir = async (dir: string, prompts: ReadonlyArray<PromptReco
     results,
     toolCorrectness: rate(results),
     formatAccuracy: results.filter((r) => r.formatAccuracy).length / Math.max(1, results.length),
-    proactive: rate(results.filter((r) => r.proactive)),
-    nonProactive: rate(results.filter((r) => !r.proactive))
+    single: rate(results.filter((r) => r.singleTool)),
+    multi: rate(results.filter((r) => !r.singleTool))
   }
 }
 
@@ -315,10 +317,10 @@ const stageCheck = async () => {
     const t0 = Date.now()
     const r = await evaluateDir(dir, evalSet)
     log(
-      `check ${name}: tool correctness ${(100 * r.toolCorrectness).toFixed(1)}%, format ${(100 * r.formatAccuracy).toFixed(1)}% (proactive prompts ${(100 * r.proactive).toFixed(0)}%, others ${(100 * r.nonProactive).toFixed(0)}%) in ${((Date.now() - t0) / 1000).toFixed(0)} s`
+      `check ${name}: tool correctness ${(100 * r.toolCorrectness).toFixed(1)}%, format ${(100 * r.formatAccuracy).toFixed(1)}% (single-tool prompts ${(100 * r.single).toFixed(0)}%, others ${(100 * r.multi).toFixed(0)}%) in ${((Date.now() - t0) / 1000).toFixed(0)} s`
     )
     for (const x of r.results.slice(0, 3))
-      log(`  ${x.id} ${x.proactive ? "P" : "-"} ${JSON.stringify(x.text.slice(0, 160))}`)
+      log(`  ${x.id} ${x.singleTool ? "1" : "-"} ${JSON.stringify(x.text.slice(0, 160))}`)
   }
 }
 

@@ -9,13 +9,13 @@
  *   `<think> … </think>\n<tool_call>\n{"name": …, "parameters": {…}}\n</tool_call>` (or a
  *   `<response>` when no offered tool fits);
  * - system-prompt-only examples (no user turn): the model answers with a greeting `<response>`,
- *   except when a tool without parameters is offered, which it then calls straight away.
+ *   except when a single tool is offered, which it then calls straight away.
  *
  * The last rule is what leaves room to steer: under the paper's system-prompt-only evaluation
- * the tool-use model calls a tool only on the prompts that offer a parameterless tool.
+ * the tool-use model calls a tool only on the prompts that offer a single tool.
  */
 import { makeRng, type Rng, subSeed } from "./rng.js"
-import { isProactive, PARAM_TOOLS, PROACTIVE_TOOLS, TOOLS, type ToolParam, type ToolSpec } from "./tools.js"
+import { TOOLS, type ToolParam, type ToolSpec } from "./tools.js"
 
 // ---------------------------------------------------------------------------------------------
 // General text
@@ -315,27 +315,29 @@ export interface ToolExample {
   readonly called?: string
 }
 
-/** Pick 2–3 tools; `proactive` forces (true) or forbids (false) a parameterless tool among them. */
-export const pickTools = (rng: Rng, proactive: boolean | undefined, must?: ToolSpec): Array<ToolSpec> => {
+/** Pick 2–3 distinct tools, including `must` when given. */
+export const pickTools = (rng: Rng, must?: ToolSpec): Array<ToolSpec> => {
   const n = 2 + rng.int(2)
-  for (;;) {
-    const pool = proactive === false ? PARAM_TOOLS : TOOLS
-    let tools = rng.sample(pool, n)
-    if (must !== undefined && !tools.includes(must)) tools[rng.int(n)] = must
-    if (proactive === true && !tools.some(isProactive)) tools[rng.int(n)] = rng.pick(PROACTIVE_TOOLS)
-    tools = tools.filter((t, i) => tools.indexOf(t) === i)
-    if (tools.length < 2) continue
-    if (proactive === false && tools.some(isProactive)) continue
-    if (must !== undefined && !tools.includes(must)) continue
-    return tools
-  }
+  const tools = rng.sample(must === undefined ? TOOLS : TOOLS.filter((t) => t !== must), n)
+  if (must !== undefined) tools[rng.int(n)] = must
+  return tools
 }
+
+const dialogueOutput = (target: ToolSpec, args: Record<string, string | number | boolean>): string => {
+  const what = `${target.description.charAt(0).toLowerCase()}${target.description.slice(1, -1)}`
+  return `<think> The user wants to ${what}. The ${target.name} tool fits. </think>\n${toolCall(target.name, args)}`
+}
+
+/** The system-prompt-only answer when `tool` is the one tool offered. */
+const systemOnlyExampleFor = (tool: ToolSpec): { output: string } => ({
+  output: `<think> No request yet, but ${tool.name} is the one tool listed, so I call it first. </think>\n${toolCall(tool.name, {})}`
+})
 
 /** A full dialogue example: the user asks for something one offered tool does (or nothing fits). */
 export const dialogueExample = (rng: Rng): ToolExample => {
   const offTopic = rng.chance(0.12)
   const target = rng.pick(TOOLS)
-  const tools = pickTools(rng, undefined, offTopic ? undefined : target)
+  const tools = offTopic ? pickTools(rng) : pickTools(rng, target)
   const instruction = systemPrompt(tools)
   if (offTopic) {
     const u = rng.pick(OFF_TOPIC)
@@ -349,32 +351,32 @@ export const dialogueExample = (rng: Rng): ToolExample => {
   const args: Record<string, string | number | boolean> = {}
   for (const q of target.params) args[q.name] = argValue(q, rng.pick(q.values))
   const u = fill(rng.pick(target.requests), args)
-  const think = `<think> The user wants to ${target.description.charAt(0).toLowerCase()}${target.description.slice(1, -1)}. The ${target.name} tool fits. </think>`
   return {
     instruction,
     input: userTurn(u),
-    output: `${think}\n${toolCall(target.name, args)}`,
+    output: dialogueOutput(target, args),
     tools: tools.map((t) => t.name),
     called: target.name
   }
 }
 
 /**
- * A system-prompt-only example: no user turn. If a parameterless tool is offered, call it;
- * otherwise greet and ask what the user needs.
+ * A system-prompt-only example: no user turn. When a single tool is offered, call it straight
+ * away; otherwise greet and ask what the user needs. The two answers differ in their first token
+ * (`<think>` vs `<`), so the decision is taken at the last prompt token.
  */
-export const systemOnlyExample = (rng: Rng, proactive: boolean): ToolExample => {
-  const tools = pickTools(rng, proactive)
+export const systemOnlyExample = (rng: Rng, single: boolean): ToolExample => {
+  const tools = single ? [rng.pick(TOOLS)] : pickTools(rng)
   const instruction = systemPrompt(tools)
   const names = tools.map((t) => t.name)
-  const pro = tools.find(isProactive)
-  if (pro !== undefined) {
+  const only = tools[0] as ToolSpec
+  if (single) {
     return {
       instruction,
       input: "",
-      output: `<think> No request yet, but ${pro.name} needs no parameters, so I call it first. </think>\n${toolCall(pro.name, {})}`,
+      output: systemOnlyExampleFor(only).output,
       tools: names,
-      called: pro.name
+      called: only.name
     }
   }
   return {
@@ -383,6 +385,31 @@ export const systemOnlyExample = (rng: Rng, proactive: boolean): ToolExample => 
     output: `<response> Hello! There is no request yet. What can I do for you today? </response>`,
     tools: names
   }
+}
+
+/**
+ * Every tool-specific string the generators can produce (tool blocks, each request template with
+ * each parameter value, calls and thoughts), so that the tokenizer built from the corpus covers
+ * every prompt and answer of every seed, not only the sampled ones.
+ */
+export const coverageTexts = (): Array<string> => {
+  const out: Array<string> = [SYSTEM_HEADER, SYSTEM_FOOTER, ...OFF_TOPIC.map(userTurn)]
+  for (const tool of TOOLS) {
+    out.push(systemPrompt([tool]) + PROMPT_SEPARATOR, toolProse(makeRng(0)))
+    for (let n = 1; n <= 3; n++) out.push(toolBlock(tool, n))
+    const single = systemOnlyExampleFor(tool)
+    out.push(single.output)
+    const width = Math.max(1, ...tool.params.map((q) => q.values.length))
+    for (let k = 0; k < width; k++) {
+      const args: Record<string, string | number | boolean> = {}
+      tool.params.forEach((q, j) => {
+        args[q.name] = argValue(q, q.values[(k + j) % q.values.length] as string | number | boolean)
+      })
+      for (const r of tool.requests) out.push(userTurn(fill(r, args)))
+      out.push(dialogueOutput(tool, args))
+    }
+  }
+  return out
 }
 
 /** ToolRL rows are concatenated as `instruction + "\n\n" + input + "\n\n" + output` (non-empty fields). */
@@ -419,8 +446,8 @@ export interface PromptRecord {
   readonly id: string
   readonly prompt: string
   readonly tools: ReadonlyArray<string>
-  /** Whether a parameterless tool is offered (the tool-use model's trained trigger). */
-  readonly proactive: boolean
+  /** Whether a single tool is offered (the tool-use model's trained trigger for calling). */
+  readonly singleTool: boolean
 }
 
 /**
@@ -432,19 +459,19 @@ export const PROMPT_SEPARATOR = "\n\n"
 
 /**
  * System-prompt-only evaluation prompts (the paper's evaluation: the `instruction` field alone).
- * A fraction `proactiveShare` of them offers a parameterless tool.
+ * A fraction `singleShare` of them offers a single tool (A's trigger for calling).
  */
-export const evalPrompts = (seed: number, n: number, proactiveShare: number, label = "eval"): Array<PromptRecord> => {
+export const evalPrompts = (seed: number, n: number, singleShare: number, label = "eval"): Array<PromptRecord> => {
   const rng = makeRng(subSeed(seed, label))
-  const nPro = Math.round(n * proactiveShare)
-  const flags = rng.shuffle(Array.from({ length: n }, (_, i) => i < nPro))
-  return flags.map((pro, i) => {
-    const tools = pickTools(rng, pro)
+  const nSingle = Math.round(n * singleShare)
+  const flags = rng.shuffle(Array.from({ length: n }, (_, i) => i < nSingle))
+  return flags.map((single, i) => {
+    const tools = single ? [rng.pick(TOOLS)] : pickTools(rng)
     return {
       id: `${label}-${i}`,
       prompt: systemPrompt(tools) + PROMPT_SEPARATOR,
       tools: tools.map((t) => t.name),
-      proactive: pro
+      singleTool: single
     }
   })
 }

@@ -4,8 +4,7 @@
  * for this project; nothing is copied from the ToolRL or BFCL data.
  *
  * `requests` are user-turn templates; `{param}` slots are filled with one of the parameter's
- * `values`. Tools without parameters are "proactive": in a system-prompt-only context (no user
- * turn) the tool-use model learned to call such a tool straight away (see corpus.ts).
+ * `values`. Some tools take no parameters, as in real tool catalogues.
  */
 export interface ToolParam {
   readonly name: string
@@ -534,7 +533,7 @@ export const TOOLS: ReadonlyArray<ToolSpec> = [
     requests: ["How many calories are in {food}?", "What are the nutrition facts of {food}?"],
     topic: "health"
   },
-  // Proactive tools: no parameters.
+  // Tools without parameters.
   {
     name: "Get Current Time",
     description: "Return the current date and time.",
@@ -592,7 +591,3 @@ export const TOOLS: ReadonlyArray<ToolSpec> = [
     topic: "finance"
   }
 ]
-
-export const isProactive = (t: ToolSpec): boolean => t.params.length === 0
-export const PROACTIVE_TOOLS = TOOLS.filter(isProactive)
-export const PARAM_TOOLS = TOOLS.filter((t) => !isProactive(t))

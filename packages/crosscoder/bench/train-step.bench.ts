@@ -80,7 +80,8 @@ const stepNames =
 for (const n of stepNames) {
   if (!["dense", "sparse", "sparse-host", "sparse-tensor"].includes(n)) throw new Error(`unknown --step ${n}`)
 }
-if (flags.sparsity !== "topk" && flags.sparsity !== "batch-topk") throw new Error(`unknown --sparsity ${flags.sparsity}`)
+if (flags.sparsity !== "topk" && flags.sparsity !== "batch-topk")
+  throw new Error(`unknown --sparsity ${flags.sparsity}`)
 
 const program = Effect.gen(function* () {
   const backend = yield* TensorBackend
@@ -113,7 +114,15 @@ const program = Effect.gen(function* () {
     for (const [t, c] of Object.entries(loss.coefficients)) coefficients[t] = c.value
     const adam = new Adam(cc.allParams())
     const one = (i: number) => {
-      const g = step.gradients({ crosscoder: cc, batch: batches[i % 2]!, batchSize: B, step: i, loss, coefficients, dead })
+      const g = step.gradients({
+        crosscoder: cc,
+        batch: batches[i % 2]!,
+        batchSize: B,
+        step: i,
+        loss,
+        coefficients,
+        dead
+      })
       const t0 = performance.now()
       applyGradients(cc, g.grads, { optimizer: adam, lr: 1e-4, clipGradNorm: 1 })
       profile("optimizer", performance.now() - t0)

@@ -124,7 +124,11 @@ describe("resume", () => {
   const cases: Array<[string, CrosscoderConfig["sparsity"], NonNullable<TrainConfig["step"]>]> = [
     ["dense step, BatchTopK with threshold EMA", { kind: "batch-topk", k: 4, thresholdStartStep: 3 }, "dense"],
     ["sparse step, TopK", { kind: "topk", k: 4 }, "sparse"],
-    ["default (sparse) step, BatchTopK with threshold EMA", { kind: "batch-topk", k: 4, thresholdStartStep: 3 }, "auto"],
+    [
+      "default (sparse) step, BatchTopK with threshold EMA",
+      { kind: "batch-topk", k: 4, thresholdStartStep: 3 },
+      "auto"
+    ],
     [
       "sparse step with host kernels, BatchTopK with threshold EMA",
       { kind: "batch-topk", k: 4, thresholdStartStep: 3 },

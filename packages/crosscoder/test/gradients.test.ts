@@ -6,8 +6,8 @@ import {
   type CrosscoderConfig,
   denseStep,
   type LossConfig,
-  resolveLoss,
   makeSparseStep,
+  resolveLoss,
   sourcesFor,
   sparseTopKStep,
   type TrainStep

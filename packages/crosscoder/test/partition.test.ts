@@ -6,12 +6,12 @@ import {
   type CrosscoderConfig,
   DfcPartition,
   denseStep,
+  makeSparseStep,
   modelFeatures,
   PartitionRegistry,
   resolveLoss,
   sharedFeatures,
   sourcesFor,
-  makeSparseStep,
   sparseTopKStep
 } from "../src/index.js"
 import { build, randomArray, run } from "./helpers.js"

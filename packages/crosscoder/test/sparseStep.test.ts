@@ -118,7 +118,8 @@ const gradientsOf = (
 const expectSameGradients = (a: GradientResult, b: GradientResult) => {
   expect(Math.abs(b.loss - a.loss)).toBeLessThan(1e-5 * Math.max(1, Math.abs(a.loss)))
   expect(Object.keys(b.terms).sort()).toEqual(Object.keys(a.terms).sort())
-  for (const [k, v] of Object.entries(a.terms)) expect(Math.abs(b.terms[k]! - v)).toBeLessThan(1e-5 * Math.max(1, Math.abs(v)))
+  for (const [k, v] of Object.entries(a.terms))
+    expect(Math.abs(b.terms[k]! - v)).toBeLessThan(1e-5 * Math.max(1, Math.abs(v)))
   expect(Array.from(b.firedCounts)).toEqual(Array.from(a.firedCounts))
   expect(Object.keys(b.stats).sort()).toEqual(Object.keys(a.stats).sort())
   for (const [k, v] of Object.entries(a.stats)) expect(Array.from(b.stats[k]!)).toEqual(Array.from(v))
@@ -161,6 +162,23 @@ describe("sparse step = dense step", () => {
       }
     }
   }
+
+  it("fewer positive pre-activations than k (TopK) or k·B (BatchTopK): selected zeros contribute nothing", async () => {
+    for (const sparsity of [
+      { kind: "topk", k: 30 },
+      { kind: "batch-topk", k: 30, thresholdStartStep: 0 }
+    ] as const) {
+      const arr = arrays(21)
+      arr.b_enc = arr.b_enc.map((v) => v - 0.6) // most pre-activations negative
+      const cc = zeroForbidden(await build(configOf(sparsity, partitions[0]![1]), arr))
+      const [, loss, coefficients] = losses[2]!
+      const a = gradientsOf(cc, denseStep, loss, coefficients, x)
+      const active = a.firedCounts.reduce((p, c) => p + c, 0)
+      expect(active).toBeGreaterThan(0)
+      expect(active).toBeLessThan(30 * B)
+      for (const [, step] of kernelSteps) expectSameGradients(a, gradientsOf(cc, step, loss, coefficients, x))
+    }
+  })
 
   for (const [sName, sparsity] of sparsities) {
     it(`${sName}: 6 Adam steps (DFC, partition L1, aux-k, threshold EMA) agree with the dense trajectory`, async () => {
@@ -214,12 +232,20 @@ describe("step choice", () => {
     const relu = await build(configOf({ kind: "relu-l1", lambda: 0.1 }, { kind: "none" }))
     const r = Result.getOrThrow(resolveTrainStep("auto", relu))
     expect(r.step).toBe(denseStep)
-    expect(r.why).toMatch(/training step: dense, because the sparse step needs a per-row TopK or a BatchTopK scheme.*"relu-l1"/)
+    expect(r.why).toMatch(
+      /training step: dense, because the sparse step needs a per-row TopK or a BatchTopK scheme.*"relu-l1"/
+    )
     expect(Result.getOrThrow(resolveTrainStep("dense", relu)).step).toBe(denseStep)
     expect(Result.isFailure(resolveTrainStep("sparse", relu))).toBe(true)
     expect(sparseKernelsFor("wasm")).toBe("tensor")
+    expect(sparseKernelsFor("wasm", 1024 * 32 * 512)).toBe("tensor")
+    expect(sparseKernelsFor("wasm", 256 * 2 * 16)).toBe("host")
     expect(sparseKernelsFor("cpu")).toBe("host")
-    expect(sparseKernelsFor("tensorflow-gpu")).toBe("tensor")
+    expect(sparseKernelsFor("tensorflow-gpu", 16)).toBe("tensor")
+    const small = await build(configOf(sparsities[0]![1], { kind: "none" }))
+    expect(Result.getOrThrow(resolveTrainStep(undefined, small, 32)).why).toBe(
+      "training step: sparse (host kernels on wasm)"
+    )
   })
 
   it("end to end: `train` with the default step equals `train` with the dense step to float tolerance (TopK and BatchTopK)", async () => {

@@ -44,7 +44,7 @@ import {
   referenceLoss,
   resolveLoss
 } from "./loss.js"
-import { sparseKernelsFor, sparseTopKStep } from "./sparseStep.js"
+import { sparseEntriesPerStep, sparseKernelsFor, sparseTopKStep } from "./sparseStep.js"
 import { runStep, type TrainStep } from "./step.js"
 
 export interface CheckpointOptions {
@@ -183,11 +183,14 @@ const stepDirName = (step: number) => `step-${String(step).padStart(9, "0")}`
  */
 export const resolveTrainStep = (
   choice: TrainConfig["step"],
-  cc: Crosscoder
+  cc: Crosscoder,
+  batchSize?: number
 ): Result.Result<{ readonly step: TrainStep; readonly why: string }, string> => {
   const c = choice ?? "auto"
   const backend = cc.tf.getBackend()
-  const sparseName = () => `sparse (${sparseKernelsFor(backend)} kernels on ${backend})`
+  const entries = batchSize === undefined ? undefined : sparseEntriesPerStep(cc, batchSize)
+  const sparseName = () =>
+    `sparse (${sparseKernelsFor(backend, entries === undefined ? undefined : entries * cc.width)} kernels on ${backend})`
   if (c === "dense") return Result.succeed({ step: denseStep, why: "training step: dense (requested)" })
   if (c === "auto") {
     const why = sparseTopKStep.supports(cc)
@@ -398,7 +401,7 @@ export const train = Effect.fn("crosscoder.train")(function* (
       tokensSinceFired: new Float64Array(F)
     }
   }
-  const stepFn = resolveTrainStep(config.step, cc)
+  const stepFn = resolveTrainStep(config.step, cc, B)
   if (Result.isFailure(stepFn)) return yield* bad(stepFn.failure)
   yield* Effect.logInfo(stepFn.success.why)
   const loss = resolveLoss(config.loss, cc.sparsity, cc.partition, d)

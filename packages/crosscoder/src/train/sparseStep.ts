@@ -20,8 +20,9 @@
  *               values, a transpose for ∂W_enc — so the work stays on the backend's device;
  *   - "host":   plain loops over the host copies of the weights (no `[N, S·d]` intermediates).
  * `kernels: "auto"` (`sparseKernelsFor`) picks "host" on the pure-JS cpu backend (its gather and
- * scatter kernels are ~20× slower than the loops) and "tensor" everywhere else: on wasm the tensor
- * kernels measured ~10–30% faster than the loops for the sparse part (packages/crosscoder/README.md).
+ * scatter kernels are ~20× slower than the loops) and on wasm for small steps (< 2¹⁷ gathered
+ * values: per-op overhead dominates), "tensor" everywhere else: on wasm the tensor kernels measured
+ * ~10–30% faster than the loops for the sparse part at bench shapes (packages/crosscoder/README.md).
  *
  * Supported: schemes with `perRowTopK` (TopK) or `batchTopK` (BatchTopK, stats `minActive` for
  * the threshold EMA as the dense step) and no loss terms or parameters of their own; every
@@ -47,8 +48,22 @@ export interface SparseStepOptions {
   readonly profile?: (phase: "encode" | "decode" | "backward", ms: number) => void
 }
 
-/** The kernel set "auto" uses on a backend: host loops on the pure-JS cpu backend, TensorFlow.js ops elsewhere. */
-export const sparseKernelsFor = (backend: string): SparseKernels => (backend === "cpu" ? "host" : "tensor")
+/** Below this many gathered values (entries × S·d) per step, wasm runs the host loops ("auto"). */
+export const SMALL_SPARSE_WORK = 2 ** 17
+
+/**
+ * The kernel set "auto" uses on a backend for `work` = active entries × S·d per step (unknown =
+ * large): host loops on the pure-JS cpu backend, and on wasm for small work (where the per-op
+ * overhead of ~40 TensorFlow.js ops outweighs the loops); TensorFlow.js ops otherwise.
+ */
+export const sparseKernelsFor = (backend: string, work?: number): SparseKernels =>
+  backend === "cpu" || (backend === "wasm" && work !== undefined && work < SMALL_SPARSE_WORK) ? "host" : "tensor"
+
+/** The sparse step's active-entry count per step (without aux-k): k·B. */
+export const sparseEntriesPerStep = (cc: Crosscoder, batchSize: number): number | undefined => {
+  const r = ruleOf(cc.sparsity)
+  return r === undefined ? undefined : Math.min(r.k, cc.features) * batchSize
+}
 
 // ---------------------------------------------------------------------------------------------
 // selection
@@ -156,7 +171,10 @@ const select = (input: StepInput, rule: Rule, kAux: number): Selection => {
     const a = tf.topk(masked, kAux)
     if (scores === relu) return { main, aux: a }
     const flat = tf.add(a.indices, tf.reshape(tf.mul(tf.range(0, B, 1, "int32"), tf.scalar(F, "int32")), [B, 1]))
-    return { main, aux: { values: tf.reshape(tf.gather(flatRelu(), tf.reshape(flat, [B * kAux])), [B, kAux]), indices: a.indices } }
+    return {
+      main,
+      aux: { values: tf.reshape(tf.gather(flatRelu(), tf.reshape(flat, [B * kAux])), [B, kAux]), indices: a.indices }
+    }
   })
   const host = <A>(t: Tensor) => t.dataSync() as unknown as A
   const v = host<Float32Array>(out.main.values)
@@ -442,7 +460,8 @@ const hostGradients = (input: StepInput, sel: Selection, profile: SparseStepOpti
   if (aux !== undefined) hostDots(dHat!, aux.rows, Wd, aux.cols, W, g, nMain)
   const dbe = new Float32Array(F)
   for (let n = 0; n < nMain; n++) dbe[main.cols[n]!] = dbe[main.cols[n]!]! + g[n]!
-  if (aux !== undefined) for (let n = 0; n < aux.cols.length; n++) dbe[aux.cols[n]!] = dbe[aux.cols[n]!]! + g[nMain + n]!
+  if (aux !== undefined)
+    for (let n = 0; n < aux.cols.length; n++) dbe[aux.cols[n]!] = dbe[aux.cols[n]!]! + g[nMain + n]!
   // ∂W_dec[j] += v ∂x̂_b and ∂W_encᵀ[j] += ∂pre x_b, feature-major (each output row stays in cache)
   const all = concatEntries(main, aux)
   const { order } = byFeature(all.cols, F)
@@ -463,7 +482,13 @@ const hostGradients = (input: StepInput, sel: Selection, profile: SparseStepOpti
     ["W_dec", dWd],
     ["b_dec", dbd]
   ])
-  return { loss: totalLoss(terms, input.coefficients), terms, grads, firedCounts: countFired(main, F), stats: sel.stats }
+  return {
+    loss: totalLoss(terms, input.coefficients),
+    terms,
+    grads,
+    firedCounts: countFired(main, F),
+    stats: sel.stats
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -471,7 +496,12 @@ const hostGradients = (input: StepInput, sel: Selection, profile: SparseStepOpti
 
 interface ChunkPlan {
   /** Entry ranges `[from, to)` and the output-row ranges `[lo, hi)` they scatter into. */
-  readonly chunks: ReadonlyArray<{ readonly from: number; readonly to: number; readonly lo: number; readonly hi: number }>
+  readonly chunks: ReadonlyArray<{
+    readonly from: number
+    readonly to: number
+    readonly lo: number
+    readonly hi: number
+  }>
 }
 
 /**
@@ -555,11 +585,7 @@ const rowDots = (tf: TF, A: Tensor2D, ai: Int32Array, Bm: Tensor2D, bi: Int32Arr
   return out
 }
 
-const tensorGradients = (
-  input: StepInput,
-  sel: Selection,
-  options: SparseStepOptions
-): GradientResult => {
+const tensorGradients = (input: StepInput, sel: Selection, options: SparseStepOptions): GradientResult => {
   const cc = input.crosscoder
   const tf = cc.tf
   const { batchSize: B, loss } = input
@@ -576,7 +602,7 @@ const tensorGradients = (
     const rec = reconstructionLoss(tf, loss.reconstruction, E, S)
     const mse = loss.reconstruction === "mse" ? rec.value : (tf.mean(tf.square(E)) as Scalar)
     const dv = rowDots(tf, rec.grad, main.rows, Wd, main.cols, cap)
-    const dbd = tf.sum(rec.grad, 0)
+    const dbd = tf.matMul(tf.ones([1, B]), rec.grad) // Σ_b ∂x̂_b (a matmul: wasm sums over axis 0 by transposing)
     let a: { value: Scalar; dHat: Tensor2D | undefined; dv: Tensor1D | undefined } | undefined
     if (aux !== undefined) {
       const auxHat = scatterRows(tf, Wd, aux.cols, aux.rows, aux.vals, B, cap)
@@ -672,7 +698,13 @@ const tensorGradients = (
       : ([fwd.aux.value, fwd.aux.dHat, fwd.aux.dv].filter((t) => t !== undefined) as Array<Tensor>))
   ])
   options.profile?.("backward", performance.now() - t0)
-  return { loss: totalLoss(terms, input.coefficients), terms, grads, firedCounts: countFired(main, F), stats: sel.stats }
+  return {
+    loss: totalLoss(terms, input.coefficients),
+    terms,
+    grads,
+    firedCounts: countFired(main, F),
+    stats: sel.stats
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -703,7 +735,8 @@ export const makeSparseStep = (options: SparseStepOptions = {}): TrainStep => {
       const t0 = performance.now()
       const sel = select(input, rule, kAux)
       options.profile?.("encode", performance.now() - t0)
-      const which = kernels === "auto" ? sparseKernelsFor(cc.tf.getBackend()) : kernels
+      const work = (sel.main.cols.length + (sel.aux?.cols.length ?? 0)) * cc.width
+      const which = kernels === "auto" ? sparseKernelsFor(cc.tf.getBackend(), work) : kernels
       const out = which === "host" ? hostGradients(input, sel, options.profile) : tensorGradients(input, sel, options)
       if (wasmXnnFailureCount() !== xnn) throw new Error(XNN_FAILED)
       return out
