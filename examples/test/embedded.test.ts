@@ -150,7 +150,7 @@ describe("embedded pair: models", () => {
     expect(rates.A!.tool - rates.B!.tool).toBeGreaterThanOrEqual(0.15)
     // room to steer: A does not call a tool on every prompt
     expect(rates.A!.tool).toBeLessThanOrEqual(0.6)
-  })
+  }, 240_000)
 })
 
 describe.skipIf(!shared)(

@@ -7,16 +7,18 @@
  *
  * Flags: --batch B (1024) --dim d (256) --features F (4096) --k (32) --models M (2) --steps (5)
  * --warmup (1) --backend auto|wasm|cpu|tensorflow|tensorflow-gpu|webgpu (auto)
- * --step dense|sparse|sparse-host|sparse-tensor|both|all (both = dense + sparse with the backend's
- *   default kernels; all = dense, sparse-host, sparse-tensor)
+ * --step dense|sparse|sparse-host|sparse-tensor|both|all, or a comma-separated list (both = dense +
+ *   sparse with the backend's default kernels; all = dense, sparse-host, sparse-tensor)
  * --sparsity topk|batch-topk (topk) --partition p (exclusive fraction per model, 0.1; 0 = none)
  * --aux (add aux-k, k_aux = d/2, with every 16th latent dead) --no-l1 (plain MSE, no partition L1)
+ * Several variants run one after the other, each in its own process (clean peak RSS).
  * Records go to bench-results/crosscoder-train-step.jsonl: shape (B, d, F, k, M, step, kernels,
  * sparsity, partition, aux), tokens/s, ms/step (mean, min), per-phase ms (encode, decode, backward,
  * optimizer), dense-equivalent GFLOP/s, peak RSS and peak tensor bytes (one extra step under
  * tf.profile, not timed) and the machine's 1-minute load average.
  */
 
+import { spawnSync } from "node:child_process"
 import * as os from "node:os"
 import { parseArgs } from "node:util"
 import {
@@ -76,12 +78,28 @@ const stepNames =
     ? ["dense", "sparse"]
     : flags.step === "all"
       ? ["dense", "sparse-host", "sparse-tensor"]
-      : [flags.step]
+      : flags.step.split(",")
 for (const n of stepNames) {
   if (!["dense", "sparse", "sparse-host", "sparse-tensor"].includes(n)) throw new Error(`unknown --step ${n}`)
 }
 if (flags.sparsity !== "topk" && flags.sparsity !== "batch-topk")
   throw new Error(`unknown --sparsity ${flags.sparsity}`)
+
+// Several variants: run each in its own process, so that one's peak RSS (the wasm heap never
+// shrinks) does not carry over into the next.
+if (stepNames.length > 1) {
+  const args = process.argv.slice(2)
+  const at = args.findIndex((a) => a === "--step" || a.startsWith("--step="))
+  const rest = at === -1 ? args : args.filter((_, i) => i !== at && !(i === at + 1 && args[at] === "--step"))
+  let failed = 0
+  for (const name of stepNames) {
+    const r = spawnSync(process.execPath, [...process.execArgv, process.argv[1]!, ...rest, "--step", name], {
+      stdio: "inherit"
+    })
+    if (r.status !== 0) failed++
+  }
+  process.exit(failed === 0 ? 0 : 1)
+}
 
 const program = Effect.gen(function* () {
   const backend = yield* TensorBackend
