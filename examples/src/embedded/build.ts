@@ -191,6 +191,7 @@ const stageBase = async () => {
   })
   log(`base: trained in ${((Date.now() - t0) / 1000).toFixed(0)} s`)
   await Effect.runPromise(saveHfDir(BASE_DIR, c, weights, tokenizerFiles(), "F32"))
+  for (const v of weights.values()) v.dispose()
 }
 
 const tokenizerFiles = () => ({
@@ -242,6 +243,7 @@ const stageTooluse = async () => {
   )
   log(`tooluse: trained in ${((Date.now() - t0) / 1000).toFixed(0)} s`)
   await Effect.runPromise(saveHfDir(TOOLUSE_DIR, c, weights, tokenizerFiles(), "F32"))
+  for (const v of weights.values()) v.dispose()
 }
 
 /** Prompt sets for evaluation, feature ranking and activation harvesting. */

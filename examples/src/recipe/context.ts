@@ -139,9 +139,12 @@ export const makeRunContext = (loaded: LoadedRecipe): RunContext => {
         const models = yield* Effect.suspend(loadModels)
         const backend = yield* TensorBackend
         const batchSize = recipe.rank.batchSize ?? defaultBatchSize(backend.name)
-        const pe = yield* makePairEncoder({ crosscoder: cc, models: { A: models.A, B: models.B }, sites: site, batchSize }).pipe(
-          Effect.mapError((e) => new StageError({ stage: "steer", message: e.message }))
-        )
+        const pe = yield* makePairEncoder({
+          crosscoder: cc,
+          models: { A: models.A, B: models.B },
+          sites: site,
+          batchSize
+        }).pipe(Effect.mapError((e) => new StageError({ stage: "steer", message: e.message })))
         encoders.set(name, pe)
         return pe
       })

@@ -98,7 +98,8 @@ export const checkRecipe = (r: Recipe): Array<string> => {
   const text = r.harvest.text
   if (text.kind === "mix" && text.samplesPerSource === undefined) {
     text.sources.forEach((s, i) => {
-      if (s.samples === undefined) problems.push(`["harvest"]["text"]["sources"][${i}]["samples"]: give it, or the mix's samplesPerSource`)
+      if (s.samples === undefined)
+        problems.push(`["harvest"]["text"]["sources"][${i}]["samples"]: give it, or the mix's samplesPerSource`)
     })
   }
   const names = r.crosscoders.map((c) => c.name)
@@ -134,7 +135,10 @@ export const checkRecipe = (r: Recipe): Array<string> => {
   return problems
 }
 
-const resolveSource = <S extends TextSourceSpec | MixSourceSpec>(s: S, base: string): S => ({ ...s, path: path.resolve(base, s.path) })
+const resolveSource = <S extends TextSourceSpec | MixSourceSpec>(s: S, base: string): S => ({
+  ...s,
+  path: path.resolve(base, s.path)
+})
 const resolvePrompts = (s: PromptSetSpec, base: string): PromptSetSpec => ({ ...s, path: path.resolve(base, s.path) })
 
 /** Decodes and resolves a recipe value (as read from `file`). */

@@ -55,7 +55,10 @@ export const textSource = (spec: TextSourceSpec | MixSourceSpec): TextSourceShap
 
 /** The sources one after the other. */
 export const concatSources = (sources: ReadonlyArray<TextSourceShape>): TextSourceShape =>
-  makeTextSource(`concat(${sources.map((s) => s.name).join(",")})`, sources.map((s) => s.stream).reduce((a, b) => Stream.concat(a, b)))
+  makeTextSource(
+    `concat(${sources.map((s) => s.name).join(",")})`,
+    sources.map((s) => s.stream).reduce((a, b) => Stream.concat(a, b))
+  )
 
 /** The harvest's text: the paper's recipe or a seeded mix of already-chunked sources. */
 export const harvestSource = (text: HarvestText, seed: number): TextSourceShape =>
@@ -69,17 +72,21 @@ export const harvestSource = (text: HarvestText, seed: number): TextSourceShape 
         ...(text.minChunkChars !== undefined ? { minChunkChars: text.minChunkChars } : {})
       })
     : text.order === "concat"
-      ? concatSources(text.sources.map((s) => takeSamples(cycleSource(textSource(s)), s.samples ?? text.samplesPerSource!)))
-      : text.sources.every((s) => s.samples === undefined || s.samples === text.samplesPerSource)
-      ? mixSources(text.sources.map(textSource), { seed, samplesPerSource: text.samplesPerSource! })
-      : mixSources(
-          text.sources.map((s) => takeSamples(cycleSource(textSource(s)), s.samples ?? text.samplesPerSource!)),
-          { seed, cycle: false }
+      ? concatSources(
+          text.sources.map((s) => takeSamples(cycleSource(textSource(s)), s.samples ?? text.samplesPerSource!))
         )
+      : text.sources.every((s) => s.samples === undefined || s.samples === text.samplesPerSource)
+        ? mixSources(text.sources.map(textSource), { seed, samplesPerSource: text.samplesPerSource! })
+        : mixSources(
+            text.sources.map((s) => takeSamples(cycleSource(textSource(s)), s.samples ?? text.samplesPerSource!)),
+            { seed, cycle: false }
+          )
 
 /** Upper bound of the rows a harvest text yields (one row per text; the paper filter may drop some). */
 export const expectedHarvestRows = (text: HarvestText): number =>
-  text.kind === "paper" ? 2 * text.samplesPerDataset : text.sources.reduce((a, s) => a + (s.samples ?? text.samplesPerSource ?? 0), 0)
+  text.kind === "paper"
+    ? 2 * text.samplesPerDataset
+    : text.sources.reduce((a, s) => a + (s.samples ?? text.samplesPerSource ?? 0), 0)
 
 /** The first `n` texts of a source. */
 export const readTexts = (spec: TextSourceSpec, n: number, stage: string) =>

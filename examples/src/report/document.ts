@@ -196,7 +196,9 @@ const steeringSection = (data: ReportData, plots: ReadonlyArray<Plot>): Section 
     }
   ]
   const best = s.best?.cell
-  if (best?.stats !== undefined) {
+  if (best?.stats !== undefined && best.stats.delta <= 0) {
+    blocks.push({ kind: "p", text: `No cell raised ${s.metric} (best Δ = ${signed(best.stats.delta)} pp).` })
+  } else if (best?.stats !== undefined) {
     blocks.push({
       kind: "p",
       text: `Best cell — ${s.best!.flag}: ${best.partition}, k = ${best.kPercent}% (|S| = ${best.features.length}: features ${best.features.join(", ")}), α = ${best.alpha}: ${f1(best.stats.clean)}% → ${f1(best.stats.steered)}%, Δ ${signed(best.stats.delta)} pp${

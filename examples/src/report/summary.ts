@@ -20,7 +20,11 @@ export const headlineLines = (data: ReportData): Array<string> => {
   const s = data.sweep
   if (s !== undefined) {
     const b = s.best?.cell
-    if (b?.stats !== undefined) {
+    if (b?.stats !== undefined && b.stats.delta <= 0) {
+      lines.push(
+        `  steering: no cell raised tool correctness (best Δ = ${signed(b.stats.delta)} pp over ${s.cells.filter((c) => c.stats !== undefined).length} cells)`
+      )
+    } else if (b?.stats !== undefined) {
       lines.push(
         `  best steering cell (best-of-grid): ${b.partition} |S| = ${b.features.length} (features ${b.features.join(", ")}), α = ${b.alpha}: ${f1(b.stats.clean)}% → ${f1(b.stats.steered)}% (Δ ${signed(b.stats.delta)} pp)`
       )
