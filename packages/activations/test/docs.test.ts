@@ -1,38 +1,26 @@
 /** Runs the worked example of docs/extending-text-source.md exactly as written there. */
 
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { writeFileSync } from "node:fs"
 import * as path from "node:path"
 import { Effect, Stream } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
+import { importDocExample, removeGenDir } from "../../../test-support/docExample.js"
 import type { TextSample, TextSourceShape } from "../src/index.js"
 import { tempDir } from "./helpers.js"
 
-const doc = path.resolve(import.meta.dirname, "../../../docs/extending-text-source.md")
 const genDir = path.join(import.meta.dirname, ".cache")
 const tmp = tempDir("docs")
 afterAll(() => {
   tmp.cleanup()
-  rmSync(genDir, { recursive: true, force: true })
+  removeGenDir(genDir)
 })
-
-const extract = (marker: string): string => {
-  const md = readFileSync(doc, "utf8")
-  const at = md.indexOf(`<!-- example: ${marker} -->`)
-  if (at < 0) throw new Error(`no example ${marker} in ${doc}`)
-  const m = /```ts\n([\s\S]*?)```/.exec(md.slice(at))
-  if (m === null) throw new Error(`example ${marker} has no ts block`)
-  return m[1] as string
-}
 
 describe("docs/extending-text-source.md", () => {
   it("the custom-source example runs and behaves as described", async () => {
-    mkdirSync(genDir, { recursive: true })
-    const file = path.join(genDir, "custom-source.ts")
-    writeFileSync(file, extract("custom-source"))
-    const mod = (await import(file)) as {
+    const mod = await importDocExample<{
       markdownSections: (dir: string) => TextSourceShape
       docsAndChat: (dir: string) => TextSourceShape
-    }
+    }>("extending-text-source.md", "custom-source", genDir)
     writeFileSync(
       path.join(tmp.dir, "b.md"),
       "# B\n\n## Usage\nRun the tool. It prints a report. The report lists every file.\n"

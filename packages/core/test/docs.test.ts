@@ -1,33 +1,25 @@
 /** Runs the worked example of docs/extending-model-family.md exactly as written there. */
 
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
 import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
+import { importDocExample, removeGenDir } from "../../../test-support/docExample.js"
 import { blockOutput, captureHook, loadModel, type ModelFamily, Positions, writeSafetensors } from "../src/index.js"
 import { goldenDir, maxAbs, run, shared } from "./helpers.js"
 
-const doc = path.resolve(import.meta.dirname, "../../../docs/extending-model-family.md")
 const genDir = path.join(import.meta.dirname, ".cache")
-afterAll(() => rmSync(genDir, { recursive: true, force: true }))
-
-const extract = (marker: string): string => {
-  const md = readFileSync(doc, "utf8")
-  const at = md.indexOf(`<!-- example: ${marker} -->`)
-  if (at < 0) throw new Error(`no example ${marker} in ${doc}`)
-  const m = /```ts\n([\s\S]*?)```/.exec(md.slice(at))
-  if (m === null) throw new Error(`example ${marker} has no ts block`)
-  return m[1] as string
-}
+afterAll(() => removeGenDir(genDir))
 
 describe("docs/extending-model-family.md", () => {
   it("the toy family and the alias family load through loadModel once registered", async () => {
-    mkdirSync(genDir, { recursive: true })
-    const file = path.join(genDir, "model-family.ts")
-    writeFileSync(file, extract("model-family"))
-    const mod = (await import(file)) as { toyFamily: ModelFamily; qwen2AliasFamily: ModelFamily }
+    const mod = await importDocExample<{ toyFamily: ModelFamily; qwen2AliasFamily: ModelFamily }>(
+      "extending-model-family.md",
+      "model-family",
+      genDir
+    )
     const { withModelFamilies } = await import("../src/index.js")
 
     const dir = mkdtempSync(path.join(tmpdir(), "crosscode-toy-"))

@@ -1,35 +1,22 @@
 /** Runs the worked example of docs/extending-task-scorer.md exactly as written there. */
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
 import { Effect, Logger } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
+import { importDocExample, removeGenDir } from "../../../test-support/docExample.js"
 import { type EvalItem, makeEvalRunner, type ScoredItem, type Scorer, type Task } from "../src/index.js"
 import { fakeTokenizer, scriptedModel } from "./helpers/fakes.js"
 
-const doc = path.resolve(import.meta.dirname, "../../../docs/extending-task-scorer.md")
 const genDir = path.join(import.meta.dirname, ".cache")
-afterAll(() => rmSync(genDir, { recursive: true, force: true }))
-
-const extract = (marker: string): string => {
-  const md = readFileSync(doc, "utf8")
-  const at = md.indexOf(`<!-- example: ${marker} -->`)
-  if (at < 0) throw new Error(`no example ${marker} in ${doc}`)
-  const m = /```ts\n([\s\S]*?)```/.exec(md.slice(at))
-  if (m === null) throw new Error(`example ${marker} has no ts block`)
-  return m[1] as string
-}
+afterAll(() => removeGenDir(genDir))
 
 describe("docs/extending-task-scorer.md", () => {
   it("the custom-scorer example runs and behaves as described", async () => {
-    mkdirSync(genDir, { recursive: true })
-    const file = path.join(genDir, "custom-scorer.ts")
-    writeFileSync(file, extract("custom-scorer"))
-    const mod = (await import(file)) as {
+    const mod = await importDocExample<{
       argumentRecallScorer: Scorer
       items: ReadonlyArray<EvalItem>
       task: Task
       scoreOffline: (item: EvalItem, response: string) => Effect.Effect<ScoredItem, unknown>
-    }
+    }>("extending-task-scorer.md", "custom-scorer", genDir)
     const [paris, joke] = mod.items as [EvalItem, EvalItem]
     const half = await Effect.runPromise(
       mod.scoreOffline(paris, '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>')

@@ -1,5 +1,4 @@
 /** Runs the worked example of docs/extending-intervention.md exactly as written there. */
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
 import {
   captureHook,
@@ -12,6 +11,7 @@ import type { Crosscoder } from "@crosscode/crosscoder"
 import { makeEvalRunner } from "@crosscode/eval"
 import { Cause, Effect, Exit, type Layer } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { importDocExample, removeGenDir } from "../../../test-support/docExample.js"
 import {
   codeAt,
   compose,
@@ -35,17 +35,7 @@ import {
   tinyCrosscoder
 } from "./helpers.js"
 
-const doc = path.resolve(import.meta.dirname, "../../../docs/extending-intervention.md")
 const genDir = path.join(import.meta.dirname, ".cache")
-
-const extract = (marker: string): string => {
-  const md = readFileSync(doc, "utf8")
-  const at = md.indexOf(`<!-- example: ${marker} -->`)
-  if (at < 0) throw new Error(`no example ${marker} in ${doc}`)
-  const m = /```ts\n([\s\S]*?)```/.exec(md.slice(at))
-  if (m === null) throw new Error(`example ${marker} has no ts block`)
-  return m[1] as string
-}
 
 type Boost = (o: {
   target: string
@@ -67,14 +57,13 @@ describe.skipIf(shared === undefined)("docs/extending-intervention.md", () => {
     A = pair.A
     cc = await scope.use(tinyCrosscoder())
     layer = pairLayer(pair, cc)
-    mkdirSync(genDir, { recursive: true })
-    const file = path.join(genDir, "boost-most-active.ts")
-    writeFileSync(file, extract("boost-most-active"))
-    boostMostActive = ((await import(file)) as { boostMostActive: Boost }).boostMostActive
+    boostMostActive = (
+      await importDocExample<{ boostMostActive: Boost }>("extending-intervention.md", "boost-most-active", genDir)
+    ).boostMostActive
   })
   afterAll(async () => {
     await scope.close()
-    rmSync(genDir, { recursive: true, force: true })
+    removeGenDir(genDir)
   })
 
   it("the boost-most-active example adds beta · W_dec[best, A] at the last prompt token", async () => {
