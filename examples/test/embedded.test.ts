@@ -50,24 +50,32 @@ describe("embedded pair: files", () => {
 })
 
 describe("embedded pair: tokenizer", () => {
-  it("is Qwen's byte-level BPE restricted to the corpus: same tokens as Qwen on the prompt sets", async () => {
+  it("is Qwen's byte-level BPE restricted to the corpus: same tokens as Qwen on prompts and general text", async () => {
     const tok = await Effect.runPromise(loadTokenizer(TOOLUSE_DIR))
     const qwen = new HfTokenizer(loadQwenTokenizerJson(), loadQwenTokenizerConfig())
     const mine = new HfTokenizer(
       JSON.parse(readFileSync(join(TOOLUSE_DIR, "tokenizer.json"), "utf8")),
       JSON.parse(readFileSync(join(TOOLUSE_DIR, "tokenizer_config.json"), "utf8"))
     )
-    const texts = [
+    const exact = [
       ...readJsonl<EvalRecord>("eval-tool-prompts.jsonl").map((r) => r.prompt),
+      ...readJsonl<EvalRecord>("rank-tool-prompts.jsonl")
+        .map((r) => r.prompt)
+        .slice(0, 50),
       ...readJsonl<{ text: string }>("rank-general.jsonl")
         .map((r) => r.text)
-        .slice(0, 100),
-      ...readJsonl<{ text: string }>("harvest-tool.jsonl")
-        .map((r) => r.text)
-        .slice(0, 200)
+        .slice(0, 100)
     ]
-    for (const t of texts) {
+    for (const t of exact) {
       expect(mine.tokenize(t)).toEqual(qwen.tokenize(t))
+      expect(tok.decode(tok.encode(t))).toBe(t)
+    }
+    // Harvest chunks of tool text may start mid-block ("Name: …") or join lines with a space
+    // (" Parameters"): word forms the corpus never has, which the trimmed vocabulary spells with
+    // smaller pieces than Qwen (docs/embedded-models.md). They still round-trip.
+    for (const t of readJsonl<{ text: string }>("harvest-tool.jsonl")
+      .map((r) => r.text)
+      .slice(0, 200)) {
       expect(tok.decode(tok.encode(t))).toBe(t)
     }
     // special and added tokens are single ids
