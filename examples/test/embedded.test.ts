@@ -42,6 +42,7 @@ describe("embedded pair: files", () => {
     expect(readJsonl<{ text: string }>("rank-general.jsonl").map((r) => r.text)).toEqual(s.rankGeneral)
     expect(readJsonl<{ text: string }>("harvest-tool.jsonl").map((r) => r.text)).toEqual(s.harvestTool)
     expect(readJsonl<{ text: string }>("harvest-general.jsonl").map((r) => r.text)).toEqual(s.harvestGeneral)
+    expect(readJsonl<EvalRecord>("harvest-tool-prompts.jsonl")).toEqual(s.harvestPrompts)
     // the two models share one tokenizer
     for (const f of ["tokenizer.json", "tokenizer_config.json"]) {
       expect(readFileSync(join(BASE_DIR, f), "utf8")).toBe(readFileSync(join(TOOLUSE_DIR, f), "utf8"))

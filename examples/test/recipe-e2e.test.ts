@@ -5,7 +5,8 @@
  *
  * - A's clean tool correctness is clearly above B's;
  * - reconstruction through the DFC keeps most of A's behaviour;
- * - at least one A-exclusive steering cell raises A's tool correctness;
+ * - at least one A-exclusive feature's steering (a grid cell, or a top feature alone) raises A's
+ *   tool correctness;
  * - B-exclusive steering changes nothing (sweep cells, and a direct check with every B-exclusive
  *   feature at α = 32 that some of them are active and the generations are identical);
  *
@@ -30,6 +31,7 @@ import { readStageRecord } from "../src/recipe/runDir.js"
 import { readTexts, samplePrompts, studyTask, TOOL_METRIC } from "../src/recipe/sources.js"
 import type { EvalSummary } from "../src/recipe/stages/evaluate.js"
 import type { RankSummary } from "../src/recipe/stages/rank.js"
+import type { SingleFeatureCell } from "../src/recipe/stages/steer.js"
 import type { CrosscoderSummary } from "../src/recipe/stages/train.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -57,7 +59,8 @@ const SMALL = [
   'steer.partitions=["A-excl","B-excl"]',
   "steer.kPercents=[34,100]",
   "steer.alphas=[1,16,32]",
-  "steer.n=20"
+  "steer.n=20",
+  "steer.singleFeatures.alphas=[8,16]"
 ]
 
 const cli = (args: ReadonlyArray<string>) => {
@@ -95,10 +98,16 @@ describe("the embedded study, end to end", () => {
     const sweep = readJson<SweepResult>("steer", "sweep.json")
     const aExcl = sweep.cells.filter((c) => c.partition === "A-excl" && c.stats !== undefined)
     expect(aExcl.length).toBeGreaterThan(0)
-    // at least one A-exclusive feature's steering raises A's tool correctness
-    const bestA = Math.max(...aExcl.map((c) => c.stats!.delta))
-    expect(bestA).toBeGreaterThan(0)
-    expect(aExcl.some((c) => c.stats!.delta > 0 && (c.stats!.mcnemar?.rescued ?? 0) > 0)).toBe(true)
+    // at least one A-exclusive feature's steering raises A's tool correctness: a grid cell (top
+    // k% by d) or one of the top A-exclusive features steered alone
+    const singles = readJson<Array<SingleFeatureCell>>("steer", "singles.json").filter((c) => c.partition === "A-excl")
+    expect(singles.length).toBeGreaterThan(0)
+    const raised = [
+      ...aExcl.map((c) => ({ delta: c.stats!.delta, rescued: c.stats!.mcnemar?.rescued ?? 0 })),
+      ...singles.map((c) => ({ delta: c.stats.delta, rescued: c.stats.mcnemar?.rescued ?? 0 }))
+    ]
+    expect(Math.max(...raised.map((r) => r.delta))).toBeGreaterThan(0)
+    expect(raised.some((r) => r.delta > 0 && r.rescued > 0)).toBe(true)
     // α = 1 is a no-op
     for (const c of aExcl.filter((c) => c.alpha === 1)) expect(c.stats!.delta).toBe(0)
     // B-exclusive steering changes nothing (cells with tool-signed B-exclusive features, if any)

@@ -72,7 +72,8 @@ export const RECIPE = {
   rankPrompts: 200,
   rankGeneral: 200,
   harvestExamples: 300,
-  harvestGeneral: 2200
+  harvestGeneral: 2200,
+  harvestPrompts: 1000
 } as const
 
 export const modelConfig = (vocabSize: number, eosId: number): Qwen2Config => ({
@@ -257,7 +258,9 @@ export const promptSets = () => {
     return chunkText([e.instruction, e.input, e.output].filter((s) => s.length > 0).join("\n\n"))
   }).flat()
   const harvestGeneral = generalTexts(SEED, RECIPE.harvestGeneral, "harvest-general")
-  return { evalSet, rankTool, rankGeneral, harvestTool, harvestGeneral }
+  // whole system prompts (ending where A decides to call or greet), half of them single-tool
+  const harvestPrompts = evalPrompts(SEED, RECIPE.harvestPrompts, 0.5, "harvest-prompts")
+  return { evalSet, rankTool, rankGeneral, harvestTool, harvestGeneral, harvestPrompts }
 }
 
 const writeJsonl = (path: string, rows: ReadonlyArray<unknown>) =>
@@ -280,8 +283,9 @@ const stageData = () => {
     join(DATA_DIR, "harvest-general.jsonl"),
     s.harvestGeneral.map((text, i) => ({ id: `harvest-general-${i}`, text }))
   )
+  writeJsonl(join(DATA_DIR, "harvest-tool-prompts.jsonl"), s.harvestPrompts)
   log(
-    `data: ${s.evalSet.length} eval, ${s.rankTool.length}+${s.rankGeneral.length} rank, ${s.harvestTool.length}+${s.harvestGeneral.length} harvest`
+    `data: ${s.evalSet.length} eval, ${s.rankTool.length}+${s.rankGeneral.length} rank, ${s.harvestTool.length}+${s.harvestGeneral.length}+${s.harvestPrompts.length} harvest`
   )
 }
 

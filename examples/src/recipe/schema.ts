@@ -216,7 +216,19 @@ export const SteerSpec = Schema.Struct({
   /** Also evaluate full reconstruction on the same prompts (default true). */
   reconstruction: Schema.optionalKey(Schema.Boolean),
   maxNewTokens: Schema.optionalKey(Positive),
-  maxPromptTokens: Schema.optionalKey(Positive)
+  maxPromptTokens: Schema.optionalKey(Positive),
+  /**
+   * Also steer the top `top` tool-signed features of each listed partition one at a time
+   * (|S| = 1 α curves per feature, as the paper's per-feature curves), at `alphas` (default the
+   * grid's).
+   */
+  singleFeatures: Schema.optionalKey(
+    Schema.Struct({
+      partitions: Schema.NonEmptyArray(Schema.String),
+      top: Positive,
+      alphas: Schema.optionalKey(Schema.NonEmptyArray(Schema.Finite))
+    })
+  )
 })
 
 export const ReportSpec = Schema.Struct({

@@ -10,6 +10,7 @@ import type { Recipe } from "../recipe/schema.js"
 import type { EvalSummary } from "../recipe/stages/evaluate.js"
 import type { HarvestSummary } from "../recipe/stages/harvest.js"
 import type { RankSummary } from "../recipe/stages/rank.js"
+import type { SingleFeatureCell } from "../recipe/stages/steer.js"
 import type { CrosscoderSummary, CurvePoint } from "../recipe/stages/train.js"
 
 /** One trainer log line (`train/<name>/metrics.jsonl`), reduced to what is plotted. */
@@ -38,6 +39,8 @@ export interface ReportData {
   readonly evaluate?: EvalSummary
   readonly rank: ReadonlyArray<RankSummary>
   readonly sweep?: SweepResult
+  /** Single-feature steering cells (`steer.singleFeatures`). */
+  readonly singles?: ReadonlyArray<SingleFeatureCell>
 }
 
 const readJson = <A>(file: string): A | undefined =>
@@ -89,6 +92,7 @@ export const collectReportData = (runDir: string, recipe: Recipe): ReportData =>
   const harvest = readJson<HarvestSummary>(path.join(runDir, "harvest", "summary.json"))
   const evaluate = readJson<EvalSummary>(path.join(runDir, "evaluate", "summary.json"))
   const sweep = readJson<SweepResult>(path.join(runDir, "steer", "sweep.json"))
+  const singles = readJson<Array<SingleFeatureCell>>(path.join(runDir, "steer", "singles.json"))
   return {
     title: recipe.report?.title ?? `crosscode study: ${recipe.name}`,
     runDir,
@@ -98,6 +102,7 @@ export const collectReportData = (runDir: string, recipe: Recipe): ReportData =>
     crosscoders,
     ...(evaluate !== undefined ? { evaluate } : {}),
     rank,
-    ...(sweep !== undefined ? { sweep } : {})
+    ...(sweep !== undefined ? { sweep } : {}),
+    ...(singles !== undefined ? { singles } : {})
   }
 }

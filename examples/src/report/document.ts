@@ -235,6 +235,28 @@ const steeringSection = (data: ReportData, plots: ReadonlyArray<Plot>): Section 
     })
   }
   for (const p of partitions) blocks.push({ kind: "table", table: gridTable(s.cells, p, alphas) })
+  const singles = data.singles ?? []
+  if (singles.length > 0) {
+    const sAlphas = [...new Set(singles.map((c) => c.alpha))].sort((a, b) => a - b)
+    const feats = [...new Map(singles.map((c) => [`${c.partition}|${c.feature}`, c])).values()]
+    blocks.push({
+      kind: "table",
+      table: {
+        caption:
+          "Single features (|S| = 1, the partition's top tool-signed features by d): Δ tool correctness in pp (steered %)",
+        columns: ["partition", "feature (rank by d)", "d", ...sAlphas.map((a) => `α = ${a}`)],
+        rows: feats.map((f) => [
+          f.partition,
+          `#${f.feature} (${f.rank})`,
+          f.cohenD.toFixed(2),
+          ...sAlphas.map((a) => {
+            const c = singles.find((x) => x.partition === f.partition && x.feature === f.feature && x.alpha === a)
+            return c === undefined ? "–" : `${signed(c.stats.delta)} (${f1(c.stats.treated)})`
+          })
+        ])
+      }
+    })
+  }
   for (const name of ["steering-heatmap", "alpha-curves"]) {
     const plot = plots.find((x) => x.name === name)
     if (plot !== undefined) blocks.push({ kind: "plot", plot })

@@ -95,6 +95,15 @@ export const alphaCurves = (data: ReportData): Plot | undefined => {
       steered: c.stats!.steered,
       clean: sweep.clean.value
     }))
+  for (const c of data.singles ?? []) {
+    rows.push({
+      partition: `${c.partition}, one feature`,
+      subset: `#${c.feature} (d ${c.cohenD.toFixed(1)})`,
+      alpha: c.alpha,
+      steered: c.stats.treated,
+      clean: sweep.clean.value
+    })
+  }
   if (rows.length === 0) return undefined
   return {
     name: "alpha-curves",

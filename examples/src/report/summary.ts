@@ -29,6 +29,13 @@ export const headlineLines = (data: ReportData): Array<string> => {
         `  best steering cell (best-of-grid): ${b.partition} |S| = ${b.features.length} (features ${b.features.join(", ")}), α = ${b.alpha}: ${f1(b.stats.clean)}% → ${f1(b.stats.steered)}% (Δ ${signed(b.stats.delta)} pp)`
       )
     }
+    const singles = data.singles ?? []
+    if (singles.length > 0) {
+      const b1 = singles.reduce((b, c) => (c.stats.delta > b.stats.delta ? c : b))
+      lines.push(
+        `  best single feature: ${b1.partition} #${b1.feature} (rank ${b1.rank} by d, d = ${b1.cohenD.toFixed(2)}), α = ${b1.alpha}: ${f1(b1.stats.clean)}% → ${f1(b1.stats.treated)}% (Δ ${signed(b1.stats.delta)} pp)`
+      )
+    }
     const bx = s.cells.filter((c) => c.partition === "B-excl" && c.stats !== undefined)
     if (bx.length > 0)
       lines.push(

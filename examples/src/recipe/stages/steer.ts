@@ -4,15 +4,26 @@
  * partition's tool-signed features by Cohen's d. Delegates to `runSweep` (@crosscode/steering),
  * which writes `steer/records.jsonl`, `cells.jsonl` (resume), `sweep.json` and `sweep.csv`.
  */
-import { existsSync, readFileSync } from "node:fs"
-import { makeEvalRunner } from "@crosscode/eval"
-import { PairEncoder, readRanking, runSweep, type SweepResult, selectTopSubset } from "@crosscode/steering"
+import { existsSync, readFileSync, writeFileSync } from "node:fs"
+import { type EvalRunnerShape, makeEvalRunner, readRecords, type Task } from "@crosscode/eval"
+import {
+  type FeatureRanking,
+  PairEncoder,
+  type PairEncoderShape,
+  partitionGroups,
+  readRanking,
+  runSweep,
+  type SweepResult,
+  selectTopSubset,
+  sortByD,
+  steerFeatures
+} from "@crosscode/steering"
 import { Effect, Result } from "effect"
 import { Progress } from "../../cli/progress.js"
 import type { RunContext } from "../context.js"
 import { errorMessage, StageError } from "../errors.js"
 import { samplePrompts, studyTask } from "../sources.js"
-import { countLines, generationSettings, watchLines } from "./common.js"
+import { countLines, type DeltaStats, deltaStats, generationSettings, ticking, watchLines } from "./common.js"
 
 export const runSteer = (ctx: RunContext) =>
   Effect.gen(function* () {
@@ -59,6 +70,17 @@ export const runSteer = (ctx: RunContext) =>
     )
     bar.update(countLines(records))
     bar.finish()
+    const singles =
+      spec.singleFeatures === undefined
+        ? []
+        : yield* runSingles(ctx, {
+            runner: makeEvalRunner({ model: models[target as "A" | "B"], tokenizer }),
+            task,
+            ranking,
+            records,
+            target,
+            pe
+          })
     const best = result.best?.cell
     yield* Effect.logInfo(
       `steer: clean ${result.clean.value.toFixed(1)}%${result.reconstruction !== undefined ? `, recon ${result.reconstruction.stats.steered.toFixed(1)}%` : ""}${
@@ -67,10 +89,91 @@ export const runSteer = (ctx: RunContext) =>
           : ""
       }`
     )
-    return { cells: result.cells.length, best: best?.id }
+    const bestSingle = singles.reduce<SingleFeatureCell | undefined>(
+      (b, c) => (b === undefined || c.stats.delta > b.stats.delta ? c : b),
+      undefined
+    )
+    if (bestSingle !== undefined) {
+      yield* Effect.logInfo(
+        `steer: best single feature ${bestSingle.partition} #${bestSingle.feature} (d = ${bestSingle.cohenD.toFixed(2)}) α=${bestSingle.alpha}: ${bestSingle.stats.treated.toFixed(1)}% (Δ ${bestSingle.stats.delta >= 0 ? "+" : ""}${bestSingle.stats.delta.toFixed(1)} pp)`
+      )
+    }
+    return { cells: result.cells.length, best: best?.id, singles: singles.length }
   }).pipe(
     Effect.mapError((e) => (e instanceof StageError ? e : new StageError({ stage: "steer", message: errorMessage(e) })))
   )
+
+export interface SingleFeatureCell {
+  readonly partition: string
+  readonly feature: number
+  /** Rank of the feature by Cohen's d within the partition (1 = top). */
+  readonly rank: number
+  readonly cohenD: number
+  readonly alpha: number
+  readonly run: string
+  readonly stats: DeltaStats
+}
+
+/** Single-feature steering: the top tool-signed features of each partition, one at a time. */
+const runSingles = (
+  ctx: RunContext,
+  o: {
+    readonly runner: EvalRunnerShape
+    readonly task: Task
+    readonly ranking: FeatureRanking
+    readonly records: string
+    readonly target: string
+    readonly pe: PairEncoderShape
+  }
+) =>
+  Effect.gen(function* () {
+    const progress = yield* Progress
+    const spec = ctx.recipe.steer
+    const sf = spec.singleFeatures!
+    const alphas = sf.alphas ?? spec.alphas
+    const settings = generationSettings(spec)
+    const chosen = sf.partitions.flatMap((p) => {
+      const groups = partitionGroups(p)
+      return sortByD(
+        o.ranking.features.filter((f) => f.sign === "tool" && (groups.includes("all") || groups.includes(f.partition)))
+      )
+        .slice(0, sf.top)
+        .map((f, i) => ({ partition: p, stat: f, rank: i + 1 }))
+    })
+    const file = ctx.dir("steer", "singles-records.jsonl")
+    let done = countLines(file)
+    const bar = progress.start("steer singles", chosen.length * alphas.length * o.task.items.length, "prompts", done)
+    const tick = () => bar.update(++done)
+    // the sweep's clean run on the same prompts
+    const clean = (yield* readRecords(o.records)).filter((r) => r.run === "clean")
+    const cells: Array<SingleFeatureCell> = []
+    for (const c of chosen) {
+      for (const alpha of alphas) {
+        const run = `single|${o.target}|f${c.stat.feature}|a${alpha}`
+        const r = yield* o.runner
+          .run({
+            run,
+            task: o.task,
+            intervention: ticking(steerFeatures({ target: o.target, features: [c.stat.feature], alpha }), tick),
+            output: file,
+            settings
+          })
+          .pipe(Effect.provideService(PairEncoder, o.pe))
+        cells.push({
+          partition: c.partition,
+          feature: c.stat.feature,
+          rank: c.rank,
+          cohenD: c.stat.cohenD,
+          alpha,
+          run,
+          stats: deltaStats(clean, r.records)
+        })
+      }
+    }
+    bar.finish()
+    writeFileSync(ctx.dir("steer", "singles.json"), `${JSON.stringify(cells, null, 1)}\n`)
+    return cells
+  })
 
 export const readSweep = (ctx: RunContext): SweepResult | undefined => {
   const f = ctx.dir("steer", "sweep.json")
