@@ -237,7 +237,16 @@ const data: ReportData = {
   ],
   evaluate,
   rank: [rank],
-  sweep
+  sweep,
+  singles: [16, 32].map((alpha) => ({
+    partition: "A-excl",
+    feature: 5,
+    rank: 2,
+    cohenD: 1.4,
+    alpha,
+    run: `single|A|f5|a${alpha}`,
+    stats: delta(30, alpha === 16 ? 60 : 25)
+  }))
 }
 
 describe("report", () => {
@@ -270,6 +279,8 @@ describe("report", () => {
       "Best cell — best-of-grid (no multiple-comparison correction): A-excl, k = 10% (|S| = 1: features 3), α = 32: 30.0% → 62.0%"
     )
     expect(md).toContain("largest |Δ| = 0.0 pp (exactly zero")
+    // single-feature steering
+    expect(md).toContain("| A-excl | #5 (2) | 1.40 | +30.0 (60.0) | -5.0 (25.0) |")
     // top features with their texts, escaped for a table
     expect(md).toContain("| #3 | exclusive:A | 12.50 | 0.990 | 97% / 1% | 1.00 |")
     expect(md).toContain('`(7.25, toolrl) <tool_call> {"name": "a\\|b"} </tool_call> \'tick\'`')
@@ -298,6 +309,9 @@ describe("report", () => {
     expect(lines).toContain("A 30.0%, B 2.5%")
     expect(lines).toContain("ΔA +15.0 pp [+7.0, +23.0]")
     expect(lines).toContain("B-exclusive steering: 4 cells, max |Δ| = 0.0 pp")
+    expect(lines).toContain(
+      "best single feature: A-excl #5 (rank 2 by d, d = 1.40), α = 16: 30.0% → 60.0% (Δ +30.0 pp)"
+    )
     expect(snippet("a\n\n b   c", 10)).toBe("a b c")
     expect(snippet("x".repeat(20), 10)).toBe(`${"x".repeat(9)}…`)
     expect(mdCell({ text: "a|b`c", code: true })).toBe("`a\\|b'c`")
