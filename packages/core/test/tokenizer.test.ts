@@ -9,7 +9,7 @@ import {
   type ChatMessage,
   compileChatTemplate,
   loadTokenizer,
-  pyFloatRepr,
+  pyJsonFloat,
   pythonJsonDumps,
   sharedMissingMessage,
   Tokenizer,
@@ -246,7 +246,7 @@ describe("chat templates and Python json.dumps", () => {
       [Number.NaN, "NaN"],
       [Number.NEGATIVE_INFINITY, "-Infinity"]
     ]
-    for (const [x, s] of cases) expect(pyFloatRepr(x), String(x)).toBe(s)
+    for (const [x, s] of cases) expect(pyJsonFloat(x), String(x)).toBe(s)
   })
 
   it("dumps like json.dumps (separators, escaping, ensure_ascii, indent, sort_keys)", () => {

@@ -8,15 +8,15 @@
  * `pythonJsonDumps` (all keyword and positional arguments of transformers' filter supported).
  */
 import { Environment, Interpreter, Template } from "@huggingface/jinja"
-import { dumpPyValue, type PyJsonOptions, type PyValue } from "./pyjson.js"
+import { dumpPyValue, type PyJsonNode, type PyJsonOptions } from "./pyjson.js"
 
 interface RuntimeValueLike {
   readonly type: string
   readonly value: unknown
 }
 
-/** A template runtime value → PyValue (Python's json would refuse functions and namespaces). */
-const fromRuntime = (v: RuntimeValueLike): PyValue => {
+/** A template runtime value → PyJsonNode (Python's json would refuse functions and namespaces). */
+const fromRuntime = (v: RuntimeValueLike): PyJsonNode => {
   switch (v.type) {
     case "NullValue":
     case "UndefinedValue":

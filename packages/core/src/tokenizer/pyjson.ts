@@ -18,8 +18,8 @@ export interface PyJsonOptions {
   readonly sortKeys?: boolean
 }
 
-/** Python `repr(float)`. */
-export const pyFloatRepr = (x: number): string => {
+/** A float as Python's `json.dumps` writes it: `repr(float)`, with `NaN`/`Infinity` for non-finite values. */
+export const pyJsonFloat = (x: number): string => {
   if (Number.isNaN(x)) return "NaN"
   if (x === Number.POSITIVE_INFINITY) return "Infinity"
   if (x === Number.NEGATIVE_INFINITY) return "-Infinity"
@@ -41,7 +41,7 @@ export const pyFloatRepr = (x: number): string => {
 
 /** A JS number as Python would print the value it most likely was (int if integral and safe). */
 export const pyNumber = (x: number): string =>
-  Number.isSafeInteger(x) && !Object.is(x, -0) ? String(x) : pyFloatRepr(x)
+  Number.isSafeInteger(x) && !Object.is(x, -0) ? String(x) : pyJsonFloat(x)
 
 const SHORT: Record<string, string> = {
   '"': '\\"',
@@ -54,7 +54,7 @@ const SHORT: Record<string, string> = {
 }
 
 /** A JSON string literal as Python's json.dumps writes it. */
-export const pyString = (s: string, ensureAscii = false): string => {
+export const pyJsonString = (s: string, ensureAscii = false): string => {
   let out = '"'
   for (let i = 0; i < s.length; i++) {
     const ch = s[i]!
@@ -78,16 +78,16 @@ const compareCodePoints = (a: string, b: string): number => {
 }
 
 /** A neutral tree that both JS values and template runtime values map onto. */
-export type PyValue =
+export type PyJsonNode =
   | { readonly kind: "null" }
   | { readonly kind: "bool"; readonly value: boolean }
   | { readonly kind: "int"; readonly value: number | bigint }
   | { readonly kind: "float"; readonly value: number }
   | { readonly kind: "str"; readonly value: string }
-  | { readonly kind: "list"; readonly items: ReadonlyArray<PyValue> }
-  | { readonly kind: "dict"; readonly entries: ReadonlyArray<readonly [string, PyValue]> }
+  | { readonly kind: "list"; readonly items: ReadonlyArray<PyJsonNode> }
+  | { readonly kind: "dict"; readonly entries: ReadonlyArray<readonly [string, PyJsonNode]> }
 
-export const dumpPyValue = (v: PyValue, options: PyJsonOptions = {}): string => {
+export const dumpPyValue = (v: PyJsonNode, options: PyJsonOptions = {}): string => {
   const indent =
     options.indent == null
       ? undefined
@@ -96,7 +96,7 @@ export const dumpPyValue = (v: PyValue, options: PyJsonOptions = {}): string => 
         : options.indent
   const [itemSep, keySep] = options.separators ?? (indent !== undefined ? [",", ": "] : [", ", ": "])
   const ascii = options.ensureAscii === true
-  const go = (x: PyValue, depth: number): string => {
+  const go = (x: PyJsonNode, depth: number): string => {
     switch (x.kind) {
       case "null":
         return "null"
@@ -109,9 +109,9 @@ export const dumpPyValue = (v: PyValue, options: PyJsonOptions = {}): string => 
             ? String(x.value)
             : BigInt(x.value).toString()
       case "float":
-        return pyFloatRepr(x.value)
+        return pyJsonFloat(x.value)
       case "str":
-        return pyString(x.value, ascii)
+        return pyJsonString(x.value, ascii)
       case "list":
       case "dict": {
         const open = x.kind === "list" ? "[" : "{"
@@ -121,7 +121,7 @@ export const dumpPyValue = (v: PyValue, options: PyJsonOptions = {}): string => 
         else {
           const entries =
             options.sortKeys === true ? [...x.entries].sort((a, b) => compareCodePoints(a[0], b[0])) : x.entries
-          parts = entries.map(([k, val]) => `${pyString(k, ascii)}${keySep}${go(val, depth + 1)}`)
+          parts = entries.map(([k, val]) => `${pyJsonString(k, ascii)}${keySep}${go(val, depth + 1)}`)
         }
         if (parts.length === 0) return `${open}${close}`
         if (indent === undefined) return `${open}${parts.join(itemSep)}${close}`
@@ -133,8 +133,8 @@ export const dumpPyValue = (v: PyValue, options: PyJsonOptions = {}): string => 
   return go(v, 0)
 }
 
-/** JS value → PyValue (`undefined` → null as transformers passes missing values; functions are an error). */
-export const fromJs = (x: unknown): PyValue => {
+/** JS value → PyJsonNode (`undefined` → null as transformers passes missing values; functions are an error). */
+export const fromJs = (x: unknown): PyJsonNode => {
   if (x === null || x === undefined) return { kind: "null" }
   if (typeof x === "boolean") return { kind: "bool", value: x }
   if (typeof x === "number")

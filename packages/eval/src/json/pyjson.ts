@@ -14,6 +14,8 @@
  * constants, whitespace = space, tab, CR, LF), except that integers beyond 2^53 lose precision.
  */
 
+import { pyJsonFloat, pyJsonString } from "@crosscode/core"
+
 /** A Python `float` that came from a float literal (keeps `5.0` distinct from the int `5`). */
 export class PyFloat {
   constructor(readonly value: number) {}
@@ -275,25 +277,12 @@ export const pyJsonLoads = (text: string): JsonParse => {
 // Dumping (CPython json.dumps)
 // ---------------------------------------------------------------------------------------------
 
-/** CPython `repr(float)`: shortest round-trip digits, exponent form outside 1e-4 <= |x| < 1e16. */
+/** CPython `repr(float)` (`nan`, `inf` for non-finite values; core's json form otherwise). */
 export const pyFloatRepr = (x: number): string => {
   if (Number.isNaN(x)) return "nan"
   if (x === Number.POSITIVE_INFINITY) return "inf"
   if (x === Number.NEGATIVE_INFINITY) return "-inf"
-  if (x === 0) return Object.is(x, -0) ? "-0.0" : "0.0"
-  const sign = x < 0 ? "-" : ""
-  const [mant, expText] = Math.abs(x).toExponential().split("e") as [string, string]
-  const digits = mant.replace(".", "")
-  const decpt = Number(expText) + 1
-  if (decpt <= -4 || decpt > 16) {
-    const e = decpt - 1
-    const m = digits.length > 1 ? `${digits[0]}.${digits.slice(1)}` : digits
-    const eAbs = Math.abs(e)
-    return `${sign}${m}e${e < 0 ? "-" : "+"}${eAbs < 10 ? `0${eAbs}` : eAbs}`
-  }
-  if (decpt <= 0) return `${sign}0.${"0".repeat(-decpt)}${digits}`
-  if (decpt < digits.length) return `${sign}${digits.slice(0, decpt)}.${digits.slice(decpt)}`
-  return `${sign}${digits}${"0".repeat(decpt - digits.length)}.0`
+  return pyJsonFloat(x)
 }
 
 export interface PyDumpsOptions {
@@ -305,31 +294,8 @@ export interface PyDumpsOptions {
   readonly separators?: readonly [string, string]
 }
 
-const hex4 = (code: number): string => `\\u${code.toString(16).padStart(4, "0")}`
-
-const SHORT_ESCAPES: Record<number, string> = {
-  34: '\\"',
-  92: "\\\\",
-  8: "\\b",
-  12: "\\f",
-  10: "\\n",
-  13: "\\r",
-  9: "\\t"
-}
-
 /** CPython `json.dumps` of a string (`encode_basestring[_ascii]`). */
-export const pyDumpString = (s: string, ensureAscii = true): string => {
-  let out = '"'
-  for (let i = 0; i < s.length; i++) {
-    const code = s.charCodeAt(i)
-    const short = SHORT_ESCAPES[code]
-    if (short !== undefined) out += short
-    else if (code < 0x20) out += hex4(code)
-    else if (ensureAscii && code > 0x7e) out += hex4(code)
-    else out += s[i]
-  }
-  return `${out}"`
-}
+export const pyDumpString = (s: string, ensureAscii = true): string => pyJsonString(s, ensureAscii)
 
 const compareCodePoints = (a: string, b: string): number => {
   const ia = a[Symbol.iterator]()
