@@ -1,7 +1,14 @@
 /**
  * A tiny seeded PRNG (mulberry32) so that every generated corpus, prompt set and weight init of
  * the embedded model pair is a pure function of its seed.
+ *
+ * Deliberately not core's `Rng` (xoshiro128**): the shipped models and data under examples/models
+ * and examples/data/embedded were generated from this exact sequence, and regenerating them must
+ * reproduce them (test/embedded.test.ts checks the prompt sets). The shuffle is core's
+ * `shuffleInPlace` (the same Fisher–Yates) driven by this generator.
  */
+import { shuffleInPlace } from "@crosscode/core"
+
 export interface Rng {
   /** Uniform in [0, 1). */
   next(): number
@@ -26,16 +33,7 @@ export const makeRng = (seed: number): Rng => {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296
   }
   const int = (n: number): number => Math.floor(next() * n)
-  const shuffle = <T>(xs: ReadonlyArray<T>): Array<T> => {
-    const a = [...xs]
-    for (let i = a.length - 1; i > 0; i--) {
-      const j = int(i + 1)
-      const t = a[i] as T
-      a[i] = a[j] as T
-      a[j] = t
-    }
-    return a
-  }
+  const shuffle = <T>(xs: ReadonlyArray<T>): Array<T> => shuffleInPlace([...xs], { int })
   return {
     next,
     int,

@@ -25,6 +25,7 @@ import {
   makeQwen2Config,
   qwen2ConfigToJson,
   qwen2WeightShapes,
+  Rng,
   TensorBackend,
   trackPeakRss,
   writeBenchRecords,
@@ -40,7 +41,6 @@ import {
   type StoreDtype,
   StoreWriter
 } from "../src/index.js"
-import { makeRng } from "../src/util/rng.js"
 import { makeFakeModel } from "../test/fakeModel.js"
 
 const records: Array<BenchRecord> = []
@@ -67,7 +67,7 @@ const harvestBench = Effect.gen(function* () {
     modelName = "fake(hidden 64)"
     console.log("../shared missing: benchmarking harvest on the fake model")
   }
-  const rng = makeRng(42)
+  const rng = Rng.seeded(42)
   const texts = small ? 48 : 256
   const samples = Array.from({ length: texts }, (_, i) => ({
     text: "",
@@ -134,7 +134,7 @@ const writeSynthetic = (dir: string, dtype: StoreDtype, rows: number, dim: numbe
       storeText: "none",
       textSource: "synthetic"
     })
-    const rng = makeRng(7)
+    const rng = Rng.seeded(7)
     const chunk = 512
     const width = 2 * dim
     const data = new Float32Array(chunk * width)
@@ -143,7 +143,7 @@ const writeSynthetic = (dir: string, dtype: StoreDtype, rows: number, dim: numbe
     const started = Date.now()
     for (let start = 0; start < rows; start += chunk) {
       const k = Math.min(chunk, rows - start)
-      for (let i = 0; i < k * width; i++) data[i] = (rng.next() - 0.5) * 8
+      for (let i = 0; i < k * width; i++) data[i] = (rng.uniform() - 0.5) * 8
       const textIndex = Int32Array.from({ length: k }, (_, i) => start + i)
       yield* w.append({
         count: k,
@@ -203,7 +203,7 @@ const readBench = Effect.gen(function* () {
         peakRssBytes: rss.stop()
       })
     }
-    const rng = makeRng(3)
+    const rng = Rng.seeded(3)
     const rowRss = trackPeakRss()
     const t0 = performance.now()
     const k = 2000
@@ -261,7 +261,7 @@ const harvestWideBench = Effect.gen(function* () {
       }
     }))
   ).pipe(Effect.orDie)
-  const rng = makeRng(5)
+  const rng = Rng.seeded(5)
   const texts = small ? 8 : 16
   const samples = Array.from({ length: texts }, (_, i) => ({
     text: "",

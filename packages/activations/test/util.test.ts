@@ -1,8 +1,19 @@
+import {
+  decodeF16,
+  decodeFloat32Into,
+  floatToBF16Bits,
+  floatToHalfBits,
+  parseSafetensors,
+  Rng,
+  safetensorsChunks
+} from "@crosscode/core"
+import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
 import { Welford } from "../src/index.js"
-import { decodeInto, encodeInto, f16DecodeTable, f32ToBf16Bits, f32ToF16Bits } from "../src/util/dtype.js"
-import { makeRng } from "../src/util/rng.js"
-import { encodeSafetensors, parseSafetensors, SafetensorsFormatError, tensorBytes } from "../src/util/safetensors.js"
+import { encodeInto } from "../src/util/dtype.js"
+
+/** float32 value of every half bit pattern. */
+const halfTable = decodeF16(Uint16Array.from({ length: 65536 }, (_, h) => h))
 
 const concat = (chunks: ReadonlyArray<Uint8Array>): Uint8Array => {
   const out = new Uint8Array(chunks.reduce((a, c) => a + c.byteLength, 0))
@@ -16,39 +27,39 @@ const concat = (chunks: ReadonlyArray<Uint8Array>): Uint8Array => {
 
 describe("dtype codecs", () => {
   it("f16 encodes known values with round-to-nearest-even", () => {
-    expect(f32ToF16Bits(1)).toBe(0x3c00)
-    expect(f32ToF16Bits(-2)).toBe(0xc000)
-    expect(f32ToF16Bits(65504)).toBe(0x7bff)
-    expect(f32ToF16Bits(65520)).toBe(0x7c00) // rounds up to inf
-    expect(f32ToF16Bits(2 ** -24)).toBe(0x0001) // smallest subnormal
-    expect(f32ToF16Bits(2 ** -25)).toBe(0x0000) // tie → even (0)
-    expect(f32ToF16Bits(1.5 * 2 ** -24)).toBe(0x0002) // tie → even (2)
-    expect(f32ToF16Bits(1 + 2 ** -11)).toBe(0x3c00) // tie → even
-    expect(f32ToF16Bits(1 + 3 * 2 ** -11)).toBe(0x3c02)
-    expect(Number.isNaN(f16DecodeTable()[f32ToF16Bits(Number.NaN)] as number)).toBe(true)
+    expect(floatToHalfBits(1)).toBe(0x3c00)
+    expect(floatToHalfBits(-2)).toBe(0xc000)
+    expect(floatToHalfBits(65504)).toBe(0x7bff)
+    expect(floatToHalfBits(65520)).toBe(0x7c00) // rounds up to inf
+    expect(floatToHalfBits(2 ** -24)).toBe(0x0001) // smallest subnormal
+    expect(floatToHalfBits(2 ** -25)).toBe(0x0000) // tie → even (0)
+    expect(floatToHalfBits(1.5 * 2 ** -24)).toBe(0x0002) // tie → even (2)
+    expect(floatToHalfBits(1 + 2 ** -11)).toBe(0x3c00) // tie → even
+    expect(floatToHalfBits(1 + 3 * 2 ** -11)).toBe(0x3c02)
+    expect(Number.isNaN(halfTable[floatToHalfBits(Number.NaN)] as number)).toBe(true)
   })
 
   it("f16 round trip is exact for every half value", () => {
-    const t = f16DecodeTable()
+    const t = halfTable
     for (let h = 0; h < 65536; h++) {
       const v = t[h] as number
       if (Number.isNaN(v)) continue
-      const back = f32ToF16Bits(v)
+      const back = floatToHalfBits(v)
       // ±0 both fine
       expect(t[back]).toBe(v)
     }
   })
 
   it("bf16 rounds to nearest even and decodes by shifting", () => {
-    expect(f32ToBf16Bits(1)).toBe(0x3f80)
-    expect(f32ToBf16Bits(1 + 2 ** -8)).toBe(0x3f80) // tie → even
-    expect(f32ToBf16Bits(1 + 3 * 2 ** -8)).toBe(0x3f82)
+    expect(floatToBF16Bits(1)).toBe(0x3f80)
+    expect(floatToBF16Bits(1 + 2 ** -8)).toBe(0x3f80) // tie → even
+    expect(floatToBF16Bits(1 + 3 * 2 ** -8)).toBe(0x3f82)
     const src = Float32Array.of(1.2345, -3.5e10, 0, 7e-30)
     const bytes = new Uint8Array(src.length * 2)
     const rounded = new Float32Array(src.length)
     expect(encodeInto(src, "bf16", bytes, rounded)).toBe(-1)
     const back = new Float32Array(src.length)
-    decodeInto(bytes, "bf16", back)
+    decodeFloat32Into("BF16", bytes, back)
     expect([...back]).toEqual([...rounded])
     for (let i = 0; i < src.length; i++)
       expect(Math.abs((back[i] as number) - (src[i] as number))).toBeLessThanOrEqual(
@@ -65,38 +76,43 @@ describe("dtype codecs", () => {
 })
 
 describe("safetensors codec", () => {
-  it("round-trips tensors and rejects truncated or inconsistent files", () => {
+  it("round-trips tensors and rejects truncated or inconsistent files", async () => {
     const a = Float32Array.of(1, 2, 3, 4, 5, 6)
     const b = Int32Array.of(7, 8)
     const file = concat(
-      encodeSafetensors(
-        [
-          { name: "b", dtype: "I32", shape: [2], bytes: new Uint8Array(b.buffer) },
-          { name: "a", dtype: "F32", shape: [2, 3], bytes: new Uint8Array(a.buffer) }
-        ],
-        { k: "v" }
+      await Effect.runPromise(
+        safetensorsChunks(
+          "<memory>",
+          [
+            { name: "b", dtype: "I32", shape: [2], bytes: new Uint8Array(b.buffer) },
+            { name: "a", dtype: "F32", shape: [2, 3], bytes: new Uint8Array(a.buffer) }
+          ],
+          { k: "v" }
+        )
       )
     )
-    const h = parseSafetensors(file)
-    expect((8 + (h.dataStart - 8)) % 8).toBe(0)
+    const parse = (bytes: Uint8Array) => Effect.runPromise(parseSafetensors(bytes))
+    const failure = (bytes: Uint8Array) => Effect.runPromise(Effect.flip(parseSafetensors(bytes))).then((e) => e._tag)
+    const h = await parse(file)
+    expect(h.header.dataOffset % 8).toBe(0)
     expect(h.metadata).toEqual({ k: "v" })
-    expect(new Float32Array(tensorBytes(file, h, "a").slice().buffer)).toEqual(a)
-    expect(() => parseSafetensors(file.subarray(0, file.length - 1))).toThrow(SafetensorsFormatError)
-    expect(() => parseSafetensors(file.subarray(0, 5))).toThrow(SafetensorsFormatError)
+    expect((await Effect.runPromise(h.readFloat32("a"))).data).toEqual(a)
+    expect(await failure(file.subarray(0, file.length - 1))).toBe("SafetensorsTruncatedError")
+    expect(await failure(file.subarray(0, 5))).toBe("SafetensorsTruncatedError")
     const bad = file.slice()
     bad[12] = 0x7b // corrupt the JSON
-    expect(() => parseSafetensors(bad)).toThrow(SafetensorsFormatError)
+    expect(await failure(bad)).toBe("SafetensorsHeaderError")
   })
 })
 
 describe("Welford", () => {
   it("equals a two-pass computation, whatever the batching and merge order", () => {
-    const rng = makeRng(3)
+    const rng = Rng.seeded(3)
     const rows = 517
     const width = 12
     const data = new Float32Array(rows * width)
     for (let i = 0; i < data.length; i++)
-      data[i] = Math.fround((rng.next() - 0.5) * 10 + 1000 * (i % width === 3 ? 1 : 0))
+      data[i] = Math.fround((rng.uniform() - 0.5) * 10 + 1000 * (i % width === 3 ? 1 : 0))
     // two-pass reference in float64
     const mean = new Float64Array(width)
     for (let r = 0; r < rows; r++)

@@ -25,9 +25,9 @@ import {
   initTensorBackend,
   loadModel,
   makeQwen2Config,
-  makeRng,
   qwen2ConfigToJson,
   qwen2WeightShapes,
+  Rng,
   TensorBackend,
   trackPeakRss,
   writeBenchRecords,
@@ -159,8 +159,8 @@ const writeSynthetic = async (dir: string) => {
             const out = new Float32Array(n)
             if (name.endsWith("norm.weight")) return out.fill(1)
             // Uniform with std 0.02 (cheaper than normals; the values do not matter for speed).
-            const rng = makeRng(1, s)
-            for (let i = 0; i < n; i++) out[i] = (rng() * 2 - 1) * 0.0346
+            const rng = Rng.seeded(1, s)
+            for (let i = 0; i < n; i++) out[i] = (rng.uniform() * 2 - 1) * 0.0346
             return out
           }
         }

@@ -7,6 +7,8 @@ import { describe, expect, it } from "vitest"
 import {
   decodeBF16,
   decodeF16,
+  decodeFloat32,
+  decodeFloat32Into,
   encodeBF16,
   encodeF16,
   encodeSafetensors,
@@ -18,6 +20,7 @@ import {
   parseSafetensors,
   readSafetensors,
   type SafetensorsError,
+  safetensorsChunks,
   sharedMissingMessage,
   type TensorToWrite,
   writeSafetensors
@@ -103,6 +106,76 @@ describe("safetensors round trips", () => {
     expect(floatToBF16Bits(1 + 3 * 2 ** -8)).toBe(0x3f82)
     expect(Number.isNaN(decodeBF16(Uint16Array.of(floatToBF16Bits(Number.NaN)))[0])).toBe(true)
     expect(decodeBF16(Uint16Array.of(floatToBF16Bits(Number.POSITIVE_INFINITY)))[0]).toBe(Number.POSITIVE_INFINITY)
+  })
+
+  it("encodeF16/BF16 into a given buffer; decodeFloat32Into a preallocated array, aligned or not", () => {
+    const out = new Uint16Array(values.length + 2)
+    const slot = out.subarray(1, 1 + values.length)
+    expect(encodeF16(values, slot)).toBe(slot)
+    expect([...slot]).toEqual([...encodeF16(values)])
+    expect([out[0], out[out.length - 1]]).toEqual([0, 0])
+    expect(encodeBF16(values, new Uint16Array(values.length))).toEqual(encodeBF16(values))
+    expect(encodeBF16([...values], new Uint16Array(values.length))).toEqual(encodeBF16(values))
+    const bytesOf = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength)
+    const encoded = {
+      F32: bytesOf(values),
+      F64: bytesOf(Float64Array.from([Math.PI, -1e300, 5e-324, 1])),
+      F16: bytesOf(encodeF16(values)),
+      BF16: bytesOf(encodeBF16(values))
+    } as const
+    for (const [dtype, bytes] of Object.entries(encoded) as Array<[keyof typeof encoded, Uint8Array]>) {
+      const want = decodeFloat32(dtype, bytes)
+      // into the middle of a longer array: the rest is untouched
+      const into = new Float32Array(want.length + 3).fill(7)
+      const target = into.subarray(1)
+      expect(decodeFloat32Into(dtype, bytes, target)).toBe(target)
+      expect([...into]).toEqual([7, ...want, 7, 7])
+      // unaligned source bytes decode the same
+      const shifted = new Uint8Array(bytes.byteLength + 1)
+      shifted.set(bytes, 1)
+      expect([...decodeFloat32Into(dtype, shifted.subarray(1), new Float32Array(want.length))]).toEqual([...want])
+      expect(() => decodeFloat32Into(dtype, bytes, new Float32Array(want.length - 1))).toThrow(RangeError)
+      expect(() => decodeFloat32Into(dtype, bytes.subarray(1), new Float32Array(want.length))).toThrow(RangeError)
+    }
+  })
+
+  it("safetensorsChunks: the header, then the given bytes uncopied; the same file as encodeSafetensors", async () => {
+    const i32 = Int32Array.of(7, -8, 9)
+    const f16 = encodeF16(values)
+    const chunks = await runE(
+      safetensorsChunks(
+        "<memory>",
+        [
+          { name: "i", dtype: "I32", shape: [3], bytes: new Uint8Array(i32.buffer) },
+          { name: "h", dtype: "F16", shape: [2, 4], bytes: new Uint8Array(f16.buffer) }
+        ],
+        { k: "v" }
+      )
+    )
+    expect(chunks.length).toBe(3)
+    expect(chunks[1]!.buffer).toBe(i32.buffer)
+    expect(chunks[2]!.buffer).toBe(f16.buffer)
+    const joined = new Uint8Array(chunks.reduce((a, c) => a + c.byteLength, 0))
+    let o = 0
+    for (const c of chunks) {
+      joined.set(c, o)
+      o += c.byteLength
+    }
+    const reference = await runE(
+      encodeSafetensors(
+        [
+          { name: "i", dtype: "I32", shape: [3], data: i32 },
+          { name: "h", dtype: "F16", shape: [2, 4], data: values }
+        ],
+        { k: "v" }
+      )
+    )
+    expect(joined).toEqual(reference)
+    const e = await flip(
+      safetensorsChunks("x.safetensors", [{ name: "w", dtype: "F32", shape: [2], bytes: new Uint8Array(4) }])
+    )
+    expect(e._tag).toBe("SafetensorsShapeError")
+    expect(e.message).toContain('x.safetensors: tensor "w"')
   })
 
   it("writes to disk (lazy data), reads single tensors through the file handle, leaves no temp file", async () => {

@@ -25,6 +25,7 @@ import {
   type BackendChoice,
   type BenchRecord,
   initTensorBackend,
+  Rng,
   TensorBackend,
   trackPeakRss,
   writeBenchRecords
@@ -40,7 +41,6 @@ import {
   makeSparseStep,
   Plugins,
   paperLoss,
-  Rng,
   resolveLoss,
   sourcesFor,
   sparseKernelsFor,

@@ -10,6 +10,7 @@
  * ids alone; that makes a pass resumable from any `ReaderCursor` (the reader rebuilds the buffer's
  * content at that point) and guarantees every row appears exactly once per epoch.
  */
+import { Rng } from "@crosscode/core"
 import { Effect, Stream } from "effect"
 import {
   type ActivationBatch,
@@ -18,7 +19,6 @@ import {
   type NormalizationStats,
   type ReaderCursor
 } from "../ActivationSource.js"
-import { makeRng, shuffleInPlace } from "../util/rng.js"
 
 export interface LoadedChunk {
   readonly rows: number
@@ -79,8 +79,8 @@ export const planEpoch = (
     const maxLive = chunkRows.reduce((a, b) => Math.max(a, b), 0)
     return { order, chunkOrder, loadAt, maxLive }
   }
-  const rng = makeRng(seed, epoch, 0x5348)
-  shuffleInPlace(chunkOrder, rng)
+  const rng = Rng.seeded(seed, epoch, 0x5348)
+  rng.shuffle(chunkOrder)
   const cap = Math.max(1, bufferRows)
   const buffer = new Int32Array(Math.min(n, cap + chunkRows.reduce((a, b) => Math.max(a, b), 0)))
   let size = 0

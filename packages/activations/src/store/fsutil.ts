@@ -12,6 +12,12 @@ export const errorMessage = (e: unknown): string => (e instanceof Error ? e.mess
 export const storeError = (p: string, message: string): ActivationStoreError =>
   new ActivationStoreError({ path: p, message })
 
+/** Maps a failure to an `ActivationStoreError` for `p` with the message "<what>: <its message>". */
+export const toStoreError =
+  (p: string, what: string) =>
+  (e: { readonly message: string }): ActivationStoreError =>
+    storeError(p, `${what}: ${e.message}`)
+
 /** Wrap a promise-returning function; failures become `ActivationStoreError` naming `p`. */
 export const io = <A>(p: string, what: string, f: () => Promise<A>): Effect.Effect<A, ActivationStoreError> =>
   Effect.tryPromise({ try: f, catch: (e) => storeError(p, `${what}: ${errorMessage(e)}`) })

@@ -10,6 +10,7 @@
 
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
+import { decodeFloat32Into } from "@crosscode/core"
 import { Effect, Layer } from "effect"
 import {
   ActivationSource,
@@ -17,12 +18,11 @@ import {
   type ActivationStoreError,
   type NormalizationStats
 } from "../ActivationSource.js"
-import { bytesPerElement, decodeInto } from "../util/dtype.js"
-import { parseSafetensors, tensorBytes, toInt32Array } from "../util/safetensors.js"
+import { bytesPerElement, safetensorsDtype } from "../util/dtype.js"
 import { type LoadedChunk, makeBatches } from "./batches.js"
 import type { Manifest, ShardRecord } from "./format.js"
 import { errorMessage, io, readVerified, storeError } from "./fsutil.js"
-import { checkShardHeader, type DecodedShard, decodeShard, type ShardColumns } from "./shard.js"
+import { type DecodedShard, decodeShard, openShard, type ShardColumns, type ShardFile } from "./shard.js"
 import { decodeStats } from "./stats.js"
 import { checkStoreSizes, readManifest, type TextRecord, verifyShard } from "./writer.js"
 
@@ -89,10 +89,7 @@ export const open = (
     if (m.stats !== null && m.rows > 0) {
       const ref = m.stats
       const bytes = yield* readVerified(dir, ref)
-      const st = yield* Effect.try({
-        try: () => decodeStats(bytes, w),
-        catch: (e) => storeError(path.join(dir, ref.file), `bad statistics: ${errorMessage(e)}`)
-      })
+      const st = yield* decodeStats(path.join(dir, ref.file), bytes, w)
       if (st.all.count !== m.rows) {
         return yield* storeError(
           path.join(dir, ref.file),
@@ -105,45 +102,36 @@ export const open = (
 
     const cacheSize = Math.max(1, options.cacheShards ?? 2)
     const bpe = bytesPerElement(m.dtype)
+    const stDtype = safetensorsDtype(m.dtype)
     const cache = new Map<number, DecodedShard>()
     const textCache = new Map<number, Map<number, TextRecord>>()
     /** Shards whose file matched its sha256 in this reader: byte offset of their activations. */
     const verified = new Map<number, number>()
-    const loadShard = (k: number): Effect.Effect<DecodedShard, ActivationStoreError> =>
+    /** Shard k read (checked against its sha256) and parsed; remembers where its activations start. */
+    const readShard = (k: number): Effect.Effect<ShardFile, ActivationStoreError> =>
       Effect.gen(function* () {
         const s = m.shards[k] as ShardRecord
         const bytes = yield* readVerified(dir, s.activations)
-        return yield* Effect.try({
-          try: () => {
-            const h = parseSafetensors(bytes)
-            const d = decodeShard(bytes, s.rows, m.numSources, m.dim, m.dtype)
-            verified.set(k, h.tensors.get("activations")?.begin ?? -1)
-            return d
-          },
-          catch: (e) => storeError(path.join(dir, s.activations.file), `bad shard: ${errorMessage(e)}`)
-        })
+        const shard = yield* openShard(path.join(dir, s.activations.file), bytes, { ...m, rows: s.rows })
+        verified.set(k, shard.activationsOffset)
+        return shard
       })
+    const loadShard = (k: number): Effect.Effect<DecodedShard, ActivationStoreError> =>
+      Effect.map(readShard(k), (shard) => decodeShard(shard, m.dtype, w))
     /** A verified shard for batching: rows are decoded straight from the file bytes into the shuffle buffer. */
     const loadRaw = (k: number): Effect.Effect<LoadedChunk, ActivationStoreError> =>
-      Effect.gen(function* () {
-        const s = m.shards[k] as ShardRecord
-        const bytes = yield* readVerified(dir, s.activations)
-        return yield* Effect.try({
-          try: (): LoadedChunk => {
-            const h = parseSafetensors(bytes)
-            checkShardHeader(h, s.rows, m.numSources, m.dim, m.dtype)
-            const act = tensorBytes(bytes, h, "activations")
-            verified.set(k, h.tensors.get("activations")?.begin ?? -1)
-            const rowBytes = w * bpe
-            return {
-              rows: s.rows,
-              datasetIds: toInt32Array(tensorBytes(bytes, h, "dataset_ids")),
-              copyRow: (r, dst, offset) =>
-                decodeInto(act.subarray(r * rowBytes, (r + 1) * rowBytes), m.dtype, dst.subarray(offset, offset + w))
-            }
-          },
-          catch: (e) => storeError(path.join(dir, s.activations.file), `bad shard: ${errorMessage(e)}`)
-        })
+      Effect.map(readShard(k), ({ rows, datasetIds, activations }): LoadedChunk => {
+        const rowBytes = w * bpe
+        return {
+          rows,
+          datasetIds,
+          copyRow: (r, dst, offset) =>
+            decodeFloat32Into(
+              stDtype,
+              activations.subarray(r * rowBytes, (r + 1) * rowBytes),
+              dst.subarray(offset, offset + w)
+            )
+        }
       })
     const cachedShard = (k: number): Effect.Effect<DecodedShard, ActivationStoreError> => {
       const hit = cache.get(k)
@@ -189,9 +177,7 @@ export const open = (
               await fh.close()
             }
           })
-          const out = new Float32Array(w)
-          decodeInto(bytes, m.dtype, out)
-          return out
+          return decodeFloat32Into(stDtype, bytes, new Float32Array(w))
         }
         const d = yield* cachedShard(k)
         return d.data.slice(r * w, (r + 1) * w)

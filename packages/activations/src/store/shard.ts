@@ -1,14 +1,9 @@
-/** Encoding and decoding of one activation shard (a safetensors file). */
-import { decodeInto, type StoreDtype, safetensorsDtype } from "../util/dtype.js"
-import {
-  bytesOf,
-  encodeSafetensors,
-  parseSafetensors,
-  SafetensorsFormatError,
-  type SafetensorsHeader,
-  tensorBytes,
-  toInt32Array
-} from "../util/safetensors.js"
+/** Encoding and decoding of one activation shard (a safetensors file, through core's codec). */
+import { decodeFloat32Into, parseSafetensors, type SafetensorsHeader, safetensorsChunks } from "@crosscode/core"
+import { Effect } from "effect"
+import type { ActivationStoreError } from "../ActivationSource.js"
+import { type StoreDtype, safetensorsDtype } from "../util/dtype.js"
+import { toStoreError } from "./fsutil.js"
 
 export interface ShardColumns {
   readonly datasetIds: Int32Array
@@ -22,16 +17,38 @@ export interface DecodedShard extends ShardColumns {
   readonly data: Float32Array
 }
 
+/** What the manifest says a shard holds. */
+export interface ShardLayout {
+  readonly rows: number
+  readonly numSources: number
+  readonly dim: number
+  readonly dtype: StoreDtype
+}
+
+/** A shard file parsed and checked against its layout. */
+export interface ShardFile extends ShardColumns {
+  readonly rows: number
+  /** The activations' bytes: a view of the file's bytes (not copied). */
+  readonly activations: Uint8Array
+  /** Absolute byte offset of the activations in the file. */
+  readonly activationsOffset: number
+}
+
+const COLUMNS = ["dataset_ids", "text_index", "position"] as const
+
+const bytesOf = (a: Int32Array): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength)
+
+/** The shard file as chunks (header first), ready to be written in order. */
 export const encodeShard = (
-  rows: number,
-  numSources: number,
-  dim: number,
-  dtype: StoreDtype,
+  path: string,
+  layout: ShardLayout,
   activationBytes: Uint8Array,
   columns: ShardColumns,
   metadata: Readonly<Record<string, string>>
-): Array<Uint8Array> =>
-  encodeSafetensors(
+): Effect.Effect<Array<Uint8Array>, ActivationStoreError> => {
+  const { rows, numSources, dim, dtype } = layout
+  return safetensorsChunks(
+    path,
     [
       // int32 columns first: keeps the activations 4-byte aligned in the file
       { name: "dataset_ids", dtype: "I32", shape: [rows], bytes: bytesOf(columns.datasetIds.subarray(0, rows)) },
@@ -40,48 +57,60 @@ export const encodeShard = (
       { name: "activations", dtype: safetensorsDtype(dtype), shape: [rows, numSources, dim], bytes: activationBytes }
     ],
     metadata
-  )
+  ).pipe(Effect.mapError(toStoreError(path, "cannot encode shard")))
+}
 
-/** Validate a shard's header against what the manifest expects; throws `SafetensorsFormatError`. */
-export const checkShardHeader = (
-  h: SafetensorsHeader,
-  rows: number,
-  numSources: number,
-  dim: number,
-  dtype: StoreDtype
-): void => {
+/** The problem with a shard's header given what the manifest expects, if any. */
+const shardHeaderProblem = (h: SafetensorsHeader, layout: ShardLayout): string | undefined => {
+  const { rows, numSources, dim, dtype } = layout
   const act = h.tensors.get("activations")
   const want = [rows, numSources, dim]
-  if (act === undefined) throw new SafetensorsFormatError("no `activations` tensor")
+  if (act === undefined) return "no `activations` tensor"
   if (act.dtype !== safetensorsDtype(dtype) || act.shape.join(",") !== want.join(",")) {
-    throw new SafetensorsFormatError(
-      `activations are ${act.dtype}[${act.shape.join(", ")}], expected ${safetensorsDtype(dtype)}[${want.join(", ")}]`
-    )
+    return `activations are ${act.dtype}[${act.shape.join(", ")}], expected ${safetensorsDtype(dtype)}[${want.join(", ")}]`
   }
-  for (const name of ["dataset_ids", "text_index", "position"]) {
+  for (const name of COLUMNS) {
     const t = h.tensors.get(name)
-    if (t === undefined || t.dtype !== "I32" || t.shape.join(",") !== String(rows)) {
-      throw new SafetensorsFormatError(`\`${name}\` must be I32[${rows}]`)
-    }
+    if (t === undefined || t.dtype !== "I32" || t.shape.join(",") !== String(rows))
+      return `\`${name}\` must be I32[${rows}]`
   }
+  return undefined
 }
 
-export const decodeShard = (
+/**
+ * Parses a shard file (`path` names it in errors) and checks it against the manifest's layout:
+ * any problem is an `ActivationStoreError` "bad shard: …" for `path`.
+ */
+export const openShard = (
+  path: string,
   file: Uint8Array,
-  rows: number,
-  numSources: number,
-  dim: number,
-  dtype: StoreDtype
-): DecodedShard => {
-  const h = parseSafetensors(file)
-  checkShardHeader(h, rows, numSources, dim, dtype)
-  const data = new Float32Array(rows * numSources * dim)
-  decodeInto(tensorBytes(file, h, "activations"), dtype, data)
-  return {
-    rows,
-    data,
-    datasetIds: toInt32Array(tensorBytes(file, h, "dataset_ids")),
-    textIndex: toInt32Array(tensorBytes(file, h, "text_index")),
-    position: toInt32Array(tensorBytes(file, h, "position"))
-  }
-}
+  layout: ShardLayout
+): Effect.Effect<ShardFile, ActivationStoreError> =>
+  Effect.gen(function* () {
+    const st = yield* parseSafetensors(file, path)
+    const problem = shardHeaderProblem(st.header, layout)
+    if (problem !== undefined) return yield* Effect.fail({ message: `${path}: ${problem}` })
+    const [datasetIds, textIndex, position] = yield* Effect.forEach(COLUMNS, (name) =>
+      Effect.map(st.read(name), (t) => t.data as Int32Array)
+    )
+    const act = st.header.tensors.get("activations")!
+    const offset = st.header.dataOffset + act.begin
+    return {
+      rows: layout.rows,
+      activations: file.subarray(offset, st.header.dataOffset + act.end),
+      activationsOffset: offset,
+      datasetIds: datasetIds!,
+      textIndex: textIndex!,
+      position: position!
+    }
+  }).pipe(Effect.mapError(toStoreError(path, "bad shard")))
+
+/** A whole shard decoded to float32 (for random access by row); `width` = numSources × dim. */
+export const decodeShard = (shard: ShardFile, dtype: StoreDtype, width: number): DecodedShard => ({
+  // not a spread: the decoded shard is cached and must not keep the file's bytes alive
+  rows: shard.rows,
+  data: decodeFloat32Into(safetensorsDtype(dtype), shard.activations, new Float32Array(shard.rows * width)),
+  datasetIds: shard.datasetIds,
+  textIndex: shard.textIndex,
+  position: shard.position
+})

@@ -5,12 +5,12 @@
  */
 
 import * as fs from "node:fs/promises"
+import { endianness } from "node:os"
 import * as path from "node:path"
 import { Effect } from "effect"
 import type { ActivationStoreError } from "../ActivationSource.js"
 import { HarvestError } from "../errors.js"
-import { bytesPerElement, encodeInto, littleEndian, type StoreDtype } from "../util/dtype.js"
-import { parseSafetensors, SafetensorsFormatError } from "../util/safetensors.js"
+import { bytesPerElement, encodeInto, type StoreDtype } from "../util/dtype.js"
 import { Welford } from "../util/welford.js"
 import {
   decodeManifest,
@@ -25,8 +25,8 @@ import {
   statsFile,
   textsFile
 } from "./format.js"
-import { checkSize, errorMessage, exists, fsyncDir, io, readVerified, storeError, writeAtomic } from "./fsutil.js"
-import { checkShardHeader, encodeShard } from "./shard.js"
+import { checkSize, exists, fsyncDir, io, readVerified, storeError, writeAtomic } from "./fsutil.js"
+import { encodeShard, openShard } from "./shard.js"
 import { decodeStats, emptyStats, encodeStats, mergeStats, type StatsSet } from "./stats.js"
 
 export type StoreText = "text" | "tokens" | "both" | "none"
@@ -125,17 +125,10 @@ export const readManifest = (dir: string): Effect.Effect<Manifest | undefined, A
 export const verifyShard = (dir: string, m: Manifest, s: ShardRecord): Effect.Effect<StatsSet, ActivationStoreError> =>
   Effect.gen(function* () {
     const act = yield* readVerified(dir, s.activations)
-    const p = path.join(dir, s.activations.file)
-    yield* Effect.try({
-      try: () => checkShardHeader(parseSafetensors(act), s.rows, m.numSources, m.dim, m.dtype),
-      catch: (e) => storeError(p, `bad shard: ${errorMessage(e)}`)
-    })
+    yield* openShard(path.join(dir, s.activations.file), act, { ...m, rows: s.rows })
     yield* readVerified(dir, s.texts)
     const st = yield* readVerified(dir, s.stats)
-    return yield* Effect.try({
-      try: () => decodeStats(st, m.numSources * m.dim),
-      catch: (e) => storeError(path.join(dir, s.stats.file), `bad statistics: ${errorMessage(e)}`)
-    })
+    return yield* decodeStats(path.join(dir, s.stats.file), st, m.numSources * m.dim)
   })
 
 export class StoreWriter {
@@ -181,7 +174,8 @@ export class StoreWriter {
   static open(config: StoreConfig): Effect.Effect<StoreWriter, ActivationStoreError> {
     return Effect.gen(function* () {
       const dir = config.dir
-      if (!littleEndian) return yield* storeError(dir, "activation stores are little-endian; this host is big-endian")
+      if (endianness() !== "LE")
+        return yield* storeError(dir, "activation stores are little-endian; this host is big-endian")
       if (!Number.isInteger(config.shardRows) || config.shardRows < 1) {
         return yield* storeError(dir, `shardRows must be a positive integer, got ${config.shardRows}`)
       }
@@ -384,11 +378,9 @@ export class StoreWriter {
         firstRow: String(m.rows),
         sources: JSON.stringify(m.sources)
       }
-      const act = encodeShard(
-        rows,
-        m.numSources,
-        m.dim,
-        m.dtype,
+      const act = yield* encodeShard(
+        path.join(self.dir, shardFile(index)),
+        { ...m, rows },
         self.bytes.subarray(0, rows * self.width * self.bpe),
         { datasetIds: self.datasetIds, textIndex: self.textIndex, position: self.position },
         meta
@@ -397,7 +389,8 @@ export class StoreWriter {
       const lines = [...self.texts.values()].map((t) => enc.encode(`${JSON.stringify(t)}\n`))
       const actRef = yield* writeAtomic(self.dir, shardFile(index), act)
       const textsRef = yield* writeAtomic(self.dir, textsFile(index), lines)
-      const statsRef = yield* writeAtomic(self.dir, shardStatsFile(index), encodeStats(self.shard, m.numSources, m.dim))
+      const shardStats = yield* encodeStats(path.join(self.dir, shardStatsFile(index)), self.shard, m.numSources, m.dim)
+      const statsRef = yield* writeAtomic(self.dir, shardStatsFile(index), shardStats)
       yield* fsyncDir(self.dir)
       const record: ShardRecord = {
         index,
@@ -424,11 +417,14 @@ export class StoreWriter {
     return Effect.gen(function* () {
       const previous = self.manifest.stats
       if (writeStats) {
-        const ref = yield* writeAtomic(
-          self.dir,
-          statsFile(self.manifest.shards.length),
-          encodeStats(self.merged, self.manifest.numSources, self.manifest.dim)
+        const name = statsFile(self.manifest.shards.length)
+        const chunks = yield* encodeStats(
+          path.join(self.dir, name),
+          self.merged,
+          self.manifest.numSources,
+          self.manifest.dim
         )
+        const ref = yield* writeAtomic(self.dir, name, chunks)
         self.manifest = { ...self.manifest, stats: ref }
       }
       yield* self.writeManifest()
@@ -468,5 +464,3 @@ export const checkStoreSizes = (dir: string, m: Manifest): Effect.Effect<void, A
       discard: true
     }
   )
-
-export { SafetensorsFormatError }

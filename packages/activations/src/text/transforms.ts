@@ -1,9 +1,9 @@
 /**
  * Source transforms: the paper's sentence chunker, take / filter, cycling and seeded mixing.
  */
+import { Rng } from "@crosscode/core"
 import { Effect, Exit, Pull, Scope, Stream } from "effect"
 import { TextSourceError } from "../errors.js"
-import { makeRng } from "../util/rng.js"
 import { makeTextSource, type TextSample, type TextSourceShape } from "./TextSource.js"
 
 export interface ChunkOptions {
@@ -201,7 +201,7 @@ export const mixSources = (sources: ReadonlyArray<TextSourceShape>, options: Mix
       Effect.gen(function* () {
         const scope = yield* Effect.scope
         const cursors = sources.map((s) => makeCursor(s, scope))
-        const rng = makeRng(options.seed, 0x6d6978)
+        const rng = Rng.seeded(options.seed, 0x6d6978)
         const per = options.samplesPerSource
         if (per !== undefined) {
           const owed = sources.map(() => per)
@@ -227,7 +227,7 @@ export const mixSources = (sources: ReadonlyArray<TextSourceShape>, options: Mix
               let total = 0
               for (let j = 0; j < n; j++) if (live[j]) total += weights[j] as number
               if (total <= 0) return undefined
-              let r = rng.next() * total
+              let r = rng.uniform() * total
               let i = -1
               for (let j = 0; j < n; j++) {
                 if (!live[j]) continue

@@ -6,6 +6,7 @@
  */
 import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
+import { Rng } from "../util/rng.js"
 import { padBatch, validateTokenIds } from "./batching.js"
 import { type DecoderEngine, disposeKVCache, type EngineResult, type KVCache } from "./engine.js"
 import { attemptPass, type HookSegment, makeHookCallback, validateHooks } from "./hookRunner.js"
@@ -19,7 +20,7 @@ import {
   type SequenceForward,
   type SequenceGeneration
 } from "./LanguageModel.js"
-import { argmax, makeRng, sampleToken, validateSampling } from "./sampling.js"
+import { argmax, sampleToken, validateSampling } from "./sampling.js"
 
 /** `tf.tidy` over an engine pass: the returned tensors (logits, hidden states, cache) survive. */
 const tidyPass = (f: () => EngineResult): EngineResult =>
@@ -234,7 +235,7 @@ export const makeDecoderLanguageModel = (
       const batch = padBatch(prompts, "left", padId)
       const P = batch.seqLen
       const hooks = [...registered.map((r) => r.hook), ...callHooks]
-      const rngs = sampling._tag === "Sample" ? prompts.map((_, b) => makeRng(sampling.seed, b)) : undefined
+      const rngs = sampling._tag === "Sample" ? prompts.map((_, b) => Rng.seeded(sampling.seed, b)) : undefined
 
       const tokens: Array<Array<number>> = prompts.map(() => [])
       const stepLogits: Array<Array<Float32Array>> = prompts.map(() => [])

@@ -1,46 +1,10 @@
 /**
  * Token choice from a row of logits: greedy argmax, or sampling with temperature → top-k → top-p
  * (the order of transformers' logits warpers) from a seeded PRNG. Each batch row draws from its own
- * stream derived from `(seed, row)`, so results are deterministic given the seed and the prompt
- * order.
+ * stream `Rng.seeded(seed, row)`, so results are deterministic given the seed and the prompt order.
  */
+import type { Rng } from "../util/rng.js"
 import { ModelInputError, type Sampling } from "./LanguageModel.js"
-
-/** A PRNG returning uniform doubles in [0, 1). */
-export type Rng = () => number
-
-const splitmix32 =
-  (a: number): (() => number) =>
-  () => {
-    a = (a + 0x9e3779b9) | 0
-    let t = a ^ (a >>> 16)
-    t = Math.imul(t, 0x21f0aaad)
-    t ^= t >>> 15
-    t = Math.imul(t, 0x735a2d97)
-    return (t ^ (t >>> 15)) >>> 0
-  }
-
-/** sfc32 seeded from `(seed, stream)` through splitmix32. */
-export const makeRng = (seed: number, stream = 0): Rng => {
-  const lo = seed >>> 0
-  const hi = Math.floor(seed / 2 ** 32) >>> 0
-  const sm = splitmix32(lo ^ Math.imul(hi, 0x85ebca6b) ^ Math.imul(stream + 1, 0xc2b2ae35))
-  let a = sm()
-  let b = sm()
-  let c = sm()
-  let d = sm()
-  const next = (): number => {
-    const t = (((a + b) | 0) + d) | 0
-    d = (d + 1) | 0
-    a = b ^ (b >>> 9)
-    b = (c + (c << 3)) | 0
-    c = (c << 21) | (c >>> 11)
-    c = (c + t) | 0
-    return t >>> 0
-  }
-  for (let i = 0; i < 12; i++) next()
-  return () => next() / 4294967296
-}
 
 /** Index of the largest logit (the first one on ties); NaN entries are skipped. */
 export const argmax = (logits: ArrayLike<number>, offset = 0, length = logits.length - offset): number => {
@@ -87,7 +51,7 @@ export const sampleToken = (
   offset: number,
   vocab: number,
   sampling: Extract<Sampling, { _tag: "Sample" }>,
-  rng: Rng
+  rng: Pick<Rng, "uniform">
 ): number => {
   const z = new Float64Array(vocab)
   let max = Number.NEGATIVE_INFINITY
@@ -137,7 +101,7 @@ export const sampleToken = (
   }
   let mass = 0
   for (let i = 0; i < vocab; i++) mass += p[i]!
-  let u = rng() * mass
+  let u = rng.uniform() * mass
   let last = -1
   for (let i = 0; i < vocab; i++) {
     if (p[i]! <= 0) continue

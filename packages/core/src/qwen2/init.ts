@@ -1,11 +1,12 @@
 /**
  * Fresh Qwen2 weights (HF names and layout) for training from scratch: as transformers'
  * `_init_weights`, every Linear weight and the embedding ~ N(0, initializer_range), q/k/v biases
- * 0, RMSNorm weights 1. Deterministic given the seed (own PRNG, independent of the backend).
+ * 0, RMSNorm weights 1. Deterministic given the seed (tensor i draws from `Rng.seeded(seed, i)`,
+ * independent of the backend).
  */
 import * as tf from "@tensorflow/tfjs"
 import type { Qwen2Config } from "../config/qwen2Config.js"
-import { makeRng } from "../model/sampling.js"
+import { Rng } from "../util/rng.js"
 import { type Qwen2Weights, qwen2WeightShapes } from "./weights.js"
 
 export interface InitQwen2Options {
@@ -13,18 +14,6 @@ export interface InitQwen2Options {
   readonly std?: number
   /** Wrap every tensor in a trainable `tf.variable` (default false). */
   readonly variables?: boolean
-}
-
-/** Fills `out` with N(0, std) draws (Box–Muller over the seeded PRNG). */
-export const fillNormal = (out: Float32Array, std: number, rng: () => number): Float32Array => {
-  for (let i = 0; i < out.length; i += 2) {
-    const u1 = 1 - rng()
-    const u2 = rng()
-    const r = std * Math.sqrt(-2 * Math.log(u1))
-    out[i] = r * Math.cos(2 * Math.PI * u2)
-    if (i + 1 < out.length) out[i + 1] = r * Math.sin(2 * Math.PI * u2)
-  }
-  return out
 }
 
 export const initQwen2Weights = (config: Qwen2Config, seed: number, options: InitQwen2Options = {}): Qwen2Weights => {
@@ -35,7 +24,7 @@ export const initQwen2Weights = (config: Qwen2Config, seed: number, options: Ini
     const n = shape.reduce((a, b) => a * b, 1)
     const data = new Float32Array(n)
     if (name.endsWith("norm.weight")) data.fill(1)
-    else if (!name.endsWith(".bias")) fillNormal(data, std, makeRng(seed, stream))
+    else if (!name.endsWith(".bias")) Rng.seeded(seed, stream).fillNormal(data, std)
     stream++
     const t = tf.tensor(data, [...shape], "float32")
     if (options.variables === true) {

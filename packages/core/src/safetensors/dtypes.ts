@@ -24,23 +24,11 @@ export const SafetensorsDtypes = [
 ] as const
 export type SafetensorsDtype = (typeof SafetensorsDtypes)[number]
 
-/** The dtypes this module reads. */
-export const ReadableDtypes = [
-  "BOOL",
-  "U8",
-  "I8",
-  "I16",
-  "U16",
-  "F16",
-  "BF16",
-  "I32",
-  "U32",
-  "F32",
-  "F64",
-  "I64",
-  "U64"
-] as const
-export type ReadableDtype = (typeof ReadableDtypes)[number]
+/** The dtypes this module reads: all but the 8-bit floats. */
+export type ReadableDtype = Exclude<SafetensorsDtype, "F8_E5M2" | "F8_E4M3">
+export const ReadableDtypes: ReadonlyArray<ReadableDtype> = SafetensorsDtypes.filter(
+  (d): d is ReadableDtype => d !== "F8_E5M2" && d !== "F8_E4M3"
+)
 
 /** The dtypes this module writes. */
 export const WritableDtypes = ["U8", "I8", "F16", "BF16", "I32", "F32", "F64", "I64"] as const
@@ -159,14 +147,14 @@ export const floatToBF16Bits = (value: number): number => {
   return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff
 }
 
-export const encodeF16 = (src: ArrayLike<number>): Uint16Array => {
-  const out = new Uint16Array(src.length)
+/** float values → half bits (into `out`, e.g. a view of an output buffer, when given). */
+export const encodeF16 = (src: ArrayLike<number>, out: Uint16Array = new Uint16Array(src.length)): Uint16Array => {
   for (let i = 0; i < src.length; i++) out[i] = floatToHalfBits(src[i]!)
   return out
 }
 
-export const encodeBF16 = (src: ArrayLike<number>): Uint16Array => {
-  const out = new Uint16Array(src.length)
+/** float values → bfloat16 bits (into `out`, e.g. a view of an output buffer, when given). */
+export const encodeBF16 = (src: ArrayLike<number>, out: Uint16Array = new Uint16Array(src.length)): Uint16Array => {
   if (src instanceof Float32Array) {
     const u32 = new Uint32Array(src.buffer, src.byteOffset, src.length)
     for (let i = 0; i < src.length; i++) {
@@ -232,6 +220,23 @@ export const decodeBytes = (dtype: ReadableDtype, bytes: Uint8Array): DecodedArr
     case "U64":
       return new BigUint64Array(buf, off, n)
   }
+}
+
+/**
+ * Decodes little-endian bytes of a float dtype into the first `bytes.byteLength / dtypeBytes(dtype)`
+ * elements of a preallocated `out` (F64 is rounded), and returns `out`. The bytes are copied first
+ * only when they are not aligned for the element size. Throws a RangeError when the byte count is
+ * not a whole number of elements or `out` is too short.
+ */
+export const decodeFloat32Into = (dtype: FloatDtype, bytes: Uint8Array, out: Float32Array): Float32Array => {
+  const n = bytes.byteLength / BYTES[dtype]
+  if (!Number.isInteger(n) || n > out.length) {
+    throw new RangeError(`decodeFloat32Into: ${bytes.byteLength} bytes of ${dtype} do not fit ${out.length} float32s`)
+  }
+  if (dtype === "F16") decodeF16(decodeBytes("U16", bytes) as Uint16Array, out)
+  else if (dtype === "BF16") decodeBF16(decodeBytes("U16", bytes) as Uint16Array, out)
+  else out.set(decodeBytes(dtype, bytes) as Float32Array | Float64Array)
+  return out
 }
 
 /** Decodes any float dtype to float32 (F64 is rounded). */

@@ -157,6 +157,40 @@ export const buildHeader = Effect.fnUntraced(function* (
 
 const resolveData = (t: TensorToWrite): TensorData => (typeof t.data === "function" ? t.data() : t.data)
 
+/** A tensor whose data is already little-endian bytes of its dtype. */
+export interface EncodedTensor {
+  readonly name: string
+  readonly dtype: WritableDtype
+  readonly shape: ReadonlyArray<number>
+  /** Exactly `prod(shape) * dtypeBytes(dtype)` bytes. */
+  readonly bytes: Uint8Array
+}
+
+/**
+ * A file as chunks to write (or hash) in order: the header (`buildHeader`), then each tensor's
+ * bytes as given (not copied). For writers that encode tensors into their own buffers and stream
+ * them; `path` only names the file in errors. Fails when a tensor's byte count disagrees with its
+ * shape and dtype.
+ */
+export const safetensorsChunks = Effect.fnUntraced(function* (
+  path: string,
+  tensors: ReadonlyArray<EncodedTensor>,
+  metadata?: Readonly<Record<string, string>>
+): Effect.fn.Return<Array<Uint8Array>, SafetensorsHeaderError | SafetensorsDtypeError | SafetensorsShapeError> {
+  const header = yield* buildHeader(path, tensors, metadata)
+  for (const t of tensors) {
+    const expected = elementCount(t.shape) * dtypeBytes(t.dtype)
+    if (t.bytes.byteLength !== expected) {
+      return yield* new SafetensorsShapeError({
+        path,
+        tensor: t.name,
+        message: `${path}: tensor "${t.name}" (${t.dtype}, shape [${t.shape.join(", ")}]) needs ${expected} bytes but ${t.bytes.byteLength} were given`
+      })
+    }
+  }
+  return [header, ...tensors.map((t) => t.bytes)]
+})
+
 /** Serialises to one in-memory buffer (small files, tests). */
 export const encodeSafetensors = Effect.fnUntraced(function* (
   tensors: ReadonlyArray<TensorToWrite>,

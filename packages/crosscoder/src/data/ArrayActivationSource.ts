@@ -11,8 +11,8 @@ import {
   type NormalizationStats,
   type SourceInfo
 } from "@crosscode/activations"
+import { Rng } from "@crosscode/core"
 import { Effect, Stream } from "effect"
-import { Rng } from "../util/rng.js"
 
 export interface ArraySourceOptions {
   /** Row-major `[rows, sources.length, dim]`. */

@@ -4,7 +4,7 @@
  *   x_m = Σ_j a_j u_j^m + noise · ε,   a_j = active_j · U(0.5, 1.5),   active_j ~ Bernoulli(p)
  */
 import type { SourceInfo } from "@crosscode/activations"
-import { Rng } from "../util/rng.js"
+import { Rng } from "@crosscode/core"
 
 export interface PlantedFeaturesOptions {
   readonly dim: number

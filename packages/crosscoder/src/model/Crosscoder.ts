@@ -12,14 +12,13 @@
  * Raw vs normalized space: see `Normalization.ts`. `encode`, `decode`, `reconstruct` work on raw
  * activations; the `*Normalized` variants on the space the weights were trained in.
  */
-import { TensorBackend } from "@crosscode/core"
+import { Rng, TensorBackend } from "@crosscode/core"
 import { Effect, Result, Schema } from "effect"
 import { CrosscoderConfigError, CrosscoderInputError } from "../errors.js"
 import type { Partition, PartitionSpec } from "../partition/Partition.js"
 import { PartitionRegistry, SparsityRegistry } from "../registry.js"
 import type { SparsityContext, SparsityDims, SparsityScheme, SparsitySpec } from "../sparsity/SparsityScheme.js"
 import type { Tensor, Tensor2D, Tensor3D, TF } from "../tf.js"
-import { Rng } from "../util/rng.js"
 import { identityNormalization, type Normalization } from "./Normalization.js"
 import { ForbiddenSet, Param } from "./Param.js"
 

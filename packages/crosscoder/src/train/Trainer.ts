@@ -19,7 +19,7 @@
 import { appendFile, mkdir, readdir, rename } from "node:fs/promises"
 import * as path from "node:path"
 import { ActivationSource, type ActivationStoreError, type ReaderCursor } from "@crosscode/activations"
-import { TensorBackend } from "@crosscode/core"
+import { Rng, type RngState, TensorBackend } from "@crosscode/core"
 import { Effect, Result, Schema, Stream } from "effect"
 import { CONFIG_FILE, loadCrosscoder, saveCrosscoder } from "../checkpoint/checkpoint.js"
 import { readSafetensors, type StTensorToWrite, writeSafetensors } from "../checkpoint/safetensors.js"
@@ -32,7 +32,6 @@ import {
   normalizeRowsInPlace
 } from "../model/Normalization.js"
 import { readJson, removeDir, writeJsonAtomic } from "../util/fs.js"
-import { Rng, type RngState } from "../util/rng.js"
 import { Adam, type AdamOptions } from "./Adam.js"
 import { denseStep } from "./denseStep.js"
 import {
@@ -414,6 +413,14 @@ export const train = Effect.fn("crosscoder.train")(function* (
   const stopAt = Math.min(config.steps, config.stopAfter ?? config.steps)
   const history: Array<TrainProgress> = []
   let lastCheckpoint: string | undefined = resumedFrom
+  /** The outcome as things stand now. */
+  const result = (): TrainResult => ({
+    crosscoder: cc,
+    optimizer: adam,
+    state: { step, cursor, rng: rng.state(), tokensSeen, tokensSinceFired },
+    history,
+    checkpoint: lastCheckpoint
+  })
 
   if (ck !== undefined) {
     yield* Effect.tryPromise({
@@ -460,15 +467,7 @@ export const train = Effect.fn("crosscoder.train")(function* (
     for (const old of all.slice(ck.keep ?? 3)) yield* removeDir(old.dir)
   })
 
-  if (step >= stopAt) {
-    return {
-      crosscoder: cc,
-      optimizer: adam,
-      state: { step, cursor, rng: rng.state(), tokensSeen, tokensSinceFired },
-      history,
-      checkpoint: lastCheckpoint
-    } satisfies TrainResult
-  }
+  if (step >= stopAt) return result()
 
   const batches = source.batches({
     batchSize: B,
@@ -614,11 +613,5 @@ export const train = Effect.fn("crosscoder.train")(function* (
       message: `the activation source ended after ${step} steps (wanted ${stopAt})`
     })
   }
-  return {
-    crosscoder: cc,
-    optimizer: adam,
-    state: { step, cursor, rng: rng.state(), tokensSeen, tokensSinceFired },
-    history,
-    checkpoint: lastCheckpoint
-  } satisfies TrainResult
+  return result()
 })

@@ -105,12 +105,16 @@ export const fnv1a64 = (s: string): string => {
 
 const isMissing = (e: unknown): boolean => (e as { code?: string } | undefined)?.code === "ENOENT"
 
+const ioError = (file: string) => (e: unknown) =>
+  new EvalIOError({ path: file, message: e instanceof Error ? e.message : String(e) })
+
 /**
- * Reads a JSONL file of records. A missing file is empty; a last line without its newline (a write
- * cut short) is dropped and the file truncated to the last complete line; any other unparseable
- * line is an error.
+ * Reads a JSONL file written by appending one value per line (records here; steering's sweep
+ * cells). A missing file is empty; a last line without its newline (a write cut short) is dropped
+ * and the file truncated to the last complete line; any other unparseable line is an error naming
+ * its line number.
  */
-export const readRecords = (file: string): Effect.Effect<Array<EvalRecord>, EvalIOError> =>
+export const readJsonLines = <A>(file: string): Effect.Effect<Array<A>, EvalIOError> =>
   Effect.tryPromise({
     try: async () => {
       let text: string
@@ -122,28 +126,36 @@ export const readRecords = (file: string): Effect.Effect<Array<EvalRecord>, Eval
       }
       const complete = text.endsWith("\n") ? text : text.slice(0, text.lastIndexOf("\n") + 1)
       if (complete.length !== text.length) await truncate(file, Buffer.byteLength(complete, "utf8"))
-      const out: Array<EvalRecord> = []
+      const out: Array<A> = []
       const lines = complete.split("\n")
       for (let i = 0; i < lines.length; i++) {
         const line = lines[i] as string
         if (line.trim() === "") continue
         try {
-          out.push(JSON.parse(line) as EvalRecord)
+          out.push(JSON.parse(line) as A)
         } catch (e) {
           throw new Error(`line ${i + 1} is not valid JSON (${(e as Error).message})`)
         }
       }
       return out
     },
-    catch: (e) => new EvalIOError({ path: file, message: e instanceof Error ? e.message : String(e) })
+    catch: ioError(file)
   })
 
-/** Appends one record as a JSON line (creating the directory and file as needed). */
-export const appendRecord = (file: string, record: EvalRecord): Effect.Effect<void, EvalIOError> =>
+/** Appends `value` as one JSON line (creating the directory and file as needed). */
+export const appendJsonLine = (file: string, value: unknown): Effect.Effect<void, EvalIOError> =>
   Effect.tryPromise({
     try: async () => {
       await mkdir(path.dirname(file), { recursive: true })
-      await appendFile(file, `${JSON.stringify(record)}\n`, "utf8")
+      await appendFile(file, `${JSON.stringify(value)}\n`, "utf8")
     },
-    catch: (e) => new EvalIOError({ path: file, message: e instanceof Error ? e.message : String(e) })
+    catch: ioError(file)
   })
+
+/** Reads a records file (see {@link readJsonLines}). */
+export const readRecords = (file: string): Effect.Effect<Array<EvalRecord>, EvalIOError> =>
+  readJsonLines<EvalRecord>(file)
+
+/** Appends one record as a JSON line (creating the directory and file as needed). */
+export const appendRecord = (file: string, record: EvalRecord): Effect.Effect<void, EvalIOError> =>
+  appendJsonLine(file, record)

@@ -22,7 +22,7 @@ import {
   type GenerateRequest,
   type LanguageModelShape,
   ModelInputError,
-  makeRng,
+  Rng,
   type Sampling,
   type SequenceGeneration,
   sampleToken,
@@ -58,7 +58,7 @@ export const generateLockstep = <E, R>(
     const sampling = options.sampling ?? { _tag: "Greedy" as const }
     const bad = validateSampling(sampling)
     if (bad !== undefined) return yield* bad
-    const rng = sampling._tag === "Sample" ? makeRng(sampling.seed, 0) : undefined
+    const rng = sampling._tag === "Sample" ? Rng.seeded(sampling.seed, 0) : undefined
     const stops = new Set(options.stopTokenIds ?? model.info.eosTokenIds)
     const V = model.info.vocabSize
     const seq = [...promptIds]

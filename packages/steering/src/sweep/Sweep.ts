@@ -11,10 +11,10 @@
  * `sweep.json` and `sweep.csv` (the summary, rewritten at the end). Cells with the same features
  * and α (e.g. k = 4% and 8% both giving |S| = 1) share one eval run.
  */
-import { appendFile, mkdir, readFile, truncate } from "node:fs/promises"
 import * as path from "node:path"
 import type { ModelInputError } from "@crosscode/core"
 import {
+  appendJsonLine,
   comparePaired,
   type EvalRecord,
   type EvalRunError,
@@ -22,6 +22,7 @@ import {
   fnv1a64,
   type GenerationSettings,
   type PairedComparison,
+  readJsonLines,
   stableStringify,
   type Task
 } from "@crosscode/eval"
@@ -141,44 +142,17 @@ const statsOf = (cmp: PairedComparison): CellStats => ({
   ...(cmp.mcnemar !== undefined ? { mcnemar: cmp.mcnemar } : {})
 })
 
-const ioError = (file: string) => (e: unknown) =>
-  new SteeringIOError({ path: file, message: e instanceof Error ? e.message : String(e) })
+const steeringIO =
+  (file: string) =>
+  (e: { readonly message: string }): SteeringIOError =>
+    new SteeringIOError({ path: file, message: e.message })
 
 /** Reads `cells.jsonl` (missing = empty; a cut-off last line is dropped and truncated away). */
 const readCells = (file: string): Effect.Effect<Array<SweepCell>, SteeringIOError> =>
-  Effect.tryPromise({
-    try: async () => {
-      let text: string
-      try {
-        text = await readFile(file, "utf8")
-      } catch (e) {
-        if ((e as { code?: string }).code === "ENOENT") return []
-        throw e
-      }
-      const complete = text.endsWith("\n") ? text : text.slice(0, text.lastIndexOf("\n") + 1)
-      if (complete.length !== text.length) await truncate(file, Buffer.byteLength(complete, "utf8"))
-      return complete
-        .split("\n")
-        .filter((l) => l.trim() !== "")
-        .map((l, i) => {
-          try {
-            return JSON.parse(l) as SweepCell
-          } catch {
-            throw new Error(`line ${i + 1} is not valid JSON`)
-          }
-        })
-    },
-    catch: ioError(file)
-  })
+  Effect.mapError(readJsonLines<SweepCell>(file), steeringIO(file))
 
-const appendCell = (file: string, cell: SweepCell) =>
-  Effect.tryPromise({
-    try: async () => {
-      await mkdir(path.dirname(file), { recursive: true })
-      await appendFile(file, `${JSON.stringify(cell)}\n`, "utf8")
-    },
-    catch: ioError(file)
-  })
+const appendCell = (file: string, cell: SweepCell): Effect.Effect<void, SteeringIOError> =>
+  Effect.mapError(appendJsonLine(file, cell), steeringIO(file))
 
 const better = (a: SweepCell, b: SweepCell): boolean => {
   const da = a.stats!.delta
