@@ -592,6 +592,23 @@ describe("Qwen2 training-side API", () => {
     disposeQwen2Weights(weights)
   })
 
+  it("sparseCrossEntropy's gradient survives labels made inside the taped function", async () => {
+    await run(Effect.void)
+    const logits = tf.variable(tf.tensor2d([0.5, -1, 2, 0.1, 0.3, -0.2], [2, 3]))
+    // labels created inside f are disposed when f returns, before the backward pass
+    const { value, grads } = tf.variableGrads(
+      () => sparseCrossEntropy(logits as unknown as tf.Tensor2D, tf.tensor1d([2, 0], "int32")),
+      [logits]
+    )
+    const p = tf.softmax(logits).arraySync() as Array<Array<number>>
+    const expected = [
+      [p[0]![0]! / 2, p[0]![1]! / 2, (p[0]![2]! - 1) / 2],
+      [(p[1]![0]! - 1) / 2, p[1]![1]! / 2, p[1]![2]! / 2]
+    ]
+    expect(maxAbsDiff(grads[logits.name]!.dataSync(), expected.flat())).toBeLessThan(1e-6)
+    tf.dispose([value, logits, ...Object.values(grads)])
+  })
+
   it.skipIf(!shared)("qwen2Forward over the golden weights matches the goldens", async () => {
     const { tensors } = await Effect.runPromise(
       readSafetensors(path.join(goldenDir("qwen2-tiny-untied"), "model.safetensors"))

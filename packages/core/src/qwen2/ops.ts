@@ -110,15 +110,17 @@ export const sparseCrossEntropy = (logits: tf.Tensor2D, labels: tf.Tensor1D, wei
     const picked = tf.sum(tf.mul(lg, onehot), 1)
     const denom = tf.maximum(tf.sum(ww), 1e-12)
     const value = tf.div(tf.sum(tf.mul(tf.sub(logZ, picked), ww)), denom) as tf.Scalar
-    save([lg, ww, denom])
+    // Labels are saved too: a labels tensor made inside the taped function is disposed before
+    // the backward pass runs, so the closure's reference would be dead by then.
+    save([lg, ww, denom, labels])
     return {
       value,
       gradFunc: (dy: tf.Scalar, saved: Array<tf.Tensor>) => {
         // The one-hot matrix is rebuilt here rather than kept alive between the passes.
-        const [slg, sww, sden] = saved as [tf.Tensor2D, tf.Tensor1D, tf.Scalar]
+        const [slg, sww, sden, slabels] = saved as [tf.Tensor2D, tf.Tensor1D, tf.Scalar, tf.Tensor1D]
         const p = tf.softmax(slg)
         const scale = tf.div(tf.mul(dy, sww), sden).reshape([-1, 1])
-        return [tf.mul(tf.sub(p, tf.oneHot(labels, V).toFloat()), scale), tf.zerosLike(sww)]
+        return [tf.mul(tf.sub(p, tf.oneHot(slabels, V).toFloat()), scale), tf.zerosLike(sww)]
       }
     }
   })
