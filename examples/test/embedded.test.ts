@@ -6,17 +6,15 @@
  */
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
-import { findSharedDir, loadModel, loadTokenizer, sharedMissingMessage, TensorBackend } from "@crosscode/core"
+import { loadModel, loadTokenizer, parseQwen2Config, qwen2Forward, TensorBackend } from "@crosscode/core"
 import { paperRubric } from "@crosscode/eval"
 import { Tokenizer as HfTokenizer } from "@huggingface/tokenizers"
 import { Effect, Layer, type Scope } from "effect"
 import { describe, expect, it } from "vitest"
 import { BASE_DIR, DATA_DIR, promptSets, TOOLUSE_DIR } from "../src/embedded/build.js"
 import { readSafetensorsF32 } from "../src/embedded/loadSafetensors.js"
-import { forwardLogits, greedyGenerate, type Qwen2Config } from "../src/embedded/qwen2Train.js"
 import { ADDED_TOKENS, loadQwenTokenizerConfig, loadQwenTokenizerJson } from "../src/embedded/trimTokenizer.js"
 
-const shared = findSharedDir()
 const wasm = TensorBackend.layerFor("wasm")
 const run = <A, E>(eff: Effect.Effect<A, E, TensorBackend | Scope.Scope>): Promise<A> =>
   Effect.runPromise(Effect.scoped(eff).pipe(Effect.provide(Layer.fresh(wasm))))
@@ -93,13 +91,13 @@ describe("embedded pair: tokenizer", () => {
 })
 
 describe("embedded pair: models", () => {
-  it("load with loadModel, and core's forward agrees with the training forward", async () => {
+  it("load with loadModel, whose inference layout agrees with the training forward (qwen2Forward)", async () => {
     await run(
       Effect.gen(function* () {
         const { tf } = yield* TensorBackend
         for (const dir of [BASE_DIR, TOOLUSE_DIR]) {
           const lm = yield* loadModel(dir)
-          const c = JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as Qwen2Config
+          const c = yield* parseQwen2Config(JSON.parse(readFileSync(join(dir, "config.json"), "utf8")), dir)
           expect(lm.info.family).toBe("qwen2")
           expect(lm.info.numLayers).toBe(4)
           expect(lm.info.hiddenSize).toBe(128)
@@ -107,16 +105,16 @@ describe("embedded pair: models", () => {
           const tok = yield* loadTokenizer(dir)
           const ids = tok.encode(readJsonl<EvalRecord>("eval-tool-prompts.jsonl")[0]!.prompt)
           const [r] = yield* lm.forward({ inputIds: [ids], logits: "last" })
-          const w = new Map(
+          const w = Object.fromEntries(
             [...readSafetensorsF32(join(dir, "model.safetensors"))].map(([k, v]) => [k, tf.tensor(v.data, v.shape)])
           )
-          const mine = tf.tidy(() => {
-            const l = forwardLogits(tf, c, w, tf.tensor2d([ids], [1, ids.length], "int32"))
+          const training = tf.tidy(() => {
+            const l = qwen2Forward(c, w, [ids]).logits!
             return tf.slice(l, [0, ids.length - 1, 0], [1, 1, c.vocab_size]).dataSync() as Float32Array
           })
-          for (const t of w.values()) t.dispose()
+          for (const t of Object.values(w)) t.dispose()
           let maxd = 0
-          mine.forEach((v, i) => {
+          training.forEach((v, i) => {
             maxd = Math.max(maxd, Math.abs(v - r!.lastLogits![i]!))
           })
           expect(maxd).toBeLessThan(1e-3)
@@ -161,45 +159,3 @@ describe("embedded pair: models", () => {
     expect(rates.A!.tool).toBeLessThanOrEqual(0.6)
   }, 240_000)
 })
-
-describe.skipIf(!shared)(
-  `embedded training forward vs transformers goldens${shared ? "" : ` (${sharedMissingMessage})`}`,
-  () => {
-    it("matches logits (batched, right-padded) and cached greedy decoding", async () => {
-      await run(
-        Effect.gen(function* () {
-          const { tf } = yield* TensorBackend
-          for (const m of ["qwen2-tiny-gqa", "qwen2-tiny-untied"]) {
-            const dir = join(shared!, "golden", m)
-            const c = JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as Qwen2Config
-            const g = JSON.parse(readFileSync(join(dir, "golden.json"), "utf8")) as {
-              forward: Array<{ input_ids: Array<number>; logits: Array<Array<number>> }>
-              greedy: { prompt: Array<number>; new_tokens: Array<number> }
-            }
-            const w = new Map(
-              [...readSafetensorsF32(join(dir, "model.safetensors"))].map(([k, v]) => [k, tf.tensor(v.data, v.shape)])
-            )
-            const T = Math.max(...g.forward.map((f) => f.input_ids.length))
-            const batch = g.forward.map((f) => [...f.input_ids, ...Array<number>(T - f.input_ids.length).fill(0)])
-            const out = tf.tidy(() =>
-              forwardLogits(tf, c, w, tf.tensor2d(batch, [batch.length, T], "int32")).arraySync()
-            ) as Array<Array<Array<number>>>
-            g.forward.forEach((f, b) => {
-              let maxd = 0
-              f.logits.forEach((row, t) => {
-                row.forEach((v, j) => {
-                  maxd = Math.max(maxd, Math.abs(v - out[b]![t]![j]!))
-                })
-              })
-              expect(maxd, `${m} sequence ${b}`).toBeLessThan(1e-4)
-            })
-            expect(greedyGenerate(tf, c, w, g.greedy.prompt, g.greedy.new_tokens.length, [])).toEqual(
-              g.greedy.new_tokens
-            )
-            for (const t of w.values()) t.dispose()
-          }
-        })
-      )
-    })
-  }
-)

@@ -17,9 +17,20 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { dirname, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
-import { initTensorBackend } from "@crosscode/core"
+import {
+  initQwen2Weights,
+  initTensorBackend,
+  loadModel,
+  loadTokenizer,
+  parseQwen2Config,
+  type Qwen2Config,
+  type Qwen2Weights,
+  saveQwen2,
+  TensorBackend
+} from "@crosscode/core"
 import { paperRubric } from "@crosscode/eval"
 import { Tokenizer } from "@huggingface/tokenizers"
+import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
 import {
   chunkText,
@@ -34,7 +45,6 @@ import {
   toolProse
 } from "./corpus.js"
 import { readSafetensorsF32 } from "./loadSafetensors.js"
-import { greedyGenerate, initWeights, type Qwen2Config, saveHfDir } from "./qwen2Train.js"
 import { makeRng, subSeed } from "./rng.js"
 import { epochSampler, makeBatch, packRows, type TrainSeq, trainLoop } from "./train.js"
 import { qwenTokenStrings, trimQwenTokenizer } from "./trimTokenizer.js"
@@ -76,7 +86,8 @@ export const RECIPE = {
   harvestPrompts: 1000
 } as const
 
-export const modelConfig = (vocabSize: number, eosId: number): Qwen2Config => ({
+/** The config.json of both models (raw HF JSON; `parseQwen2Config` types it). */
+export const modelConfig = (vocabSize: number, eosId: number) => ({
   architectures: ["Qwen2ForCausalLM"],
   model_type: "qwen2",
   attention_dropout: 0,
@@ -156,32 +167,51 @@ const stageTokenizer = () => {
   log(`tokenizer: ${held.length - bad}/${held.length} held-out samples tokenized exactly as Qwen does`)
 }
 
-const tfBackend = () => Effect.runPromise(initTensorBackend("wasm")).then((b) => b.tf)
+/** Training and evaluation run on the wasm backend (single-threaded kernels: deterministic). */
+const useWasm = () => Effect.runPromise(initTensorBackend("wasm"))
 
-type Tf = Awaited<ReturnType<typeof tfBackend>>
+const parseConfig = (raw: unknown, where: string): Promise<Qwen2Config> =>
+  Effect.runPromise(parseQwen2Config(raw, where))
 
-const loadWeights = (tf: Tf, dir: string) => {
-  const w = new Map<string, ReturnType<Tf["variable"]>>()
-  for (const [k, v] of readSafetensorsF32(join(dir, "model.safetensors")))
-    w.set(k, tf.variable(tf.tensor(v.data, v.shape), true, k))
-  return w
+/** Trainable copies of a saved model's weights (core's safetensors codec). */
+const loadTrainableWeights = (dir: string): Qwen2Weights =>
+  Object.fromEntries(
+    [...readSafetensorsF32(join(dir, "model.safetensors"))].map(([k, v]) => [
+      k,
+      tf.variable(tf.tensor(v.data, v.shape), true, k)
+    ])
+  )
+
+const disposeWeights = (w: Qwen2Weights): void => {
+  for (const t of Object.values(w)) t.dispose()
 }
 
+/** An HF model directory: core's `saveQwen2` (config, generation config, safetensors) + the tokenizer files. */
+const saveHfDir = (dir: string, c: Qwen2Config, weights: Qwen2Weights) =>
+  Effect.runPromise(
+    Effect.gen(function* () {
+      yield* saveQwen2(dir, c, weights, { dtype: "F32", generationConfig: { doSample: false } })
+      const t = tokenizerFiles()
+      writeFileSync(join(dir, "tokenizer.json"), JSON.stringify(t.json) + "\n")
+      writeFileSync(join(dir, "tokenizer_config.json"), JSON.stringify(t.config, null, 2) + "\n")
+    })
+  )
+
 const stageBase = async () => {
-  const tf = await tfBackend()
+  await useWasm()
   const tok = loadTok(BUILD_DIR)
   const eos = tok.token_to_id("<|endoftext|>") as number
   const tj = tokenizerFiles().json as { model: { vocab: Record<string, number> }; added_tokens: Array<unknown> }
-  const c = modelConfig(Object.keys(tj.model.vocab).length + tj.added_tokens.length, eos)
+  const c = await parseConfig(modelConfig(Object.keys(tj.model.vocab).length + tj.added_tokens.length, eos), "config")
   const corpus = trainingCorpus()
   const rng = makeRng(subSeed(SEED, "base-order"))
   const docs = rng.shuffle([...corpus.general, ...corpus.prose]).map((d) => tok.encode(d).ids)
   const rows = packRows(docs, eos, RECIPE.baseRowLen)
   log(`base: ${docs.length} docs → ${rows.length} rows of ${RECIPE.baseRowLen}; vocab ${c.vocab_size}`)
-  const weights = initWeights(tf, c, subSeed(SEED, "base-init"))
+  const weights = initQwen2Weights(c, subSeed(SEED, "base-init"), { variables: true })
   const draw = epochSampler(rng, rows)
   const t0 = Date.now()
-  trainLoop(tf, c, weights, () => makeBatch(draw(RECIPE.baseBatch), eos), {
+  trainLoop(c, weights, () => makeBatch(draw(RECIPE.baseBatch), eos), {
     steps: RECIPE.baseSteps,
     lr: RECIPE.baseLr,
     warmup: 30,
@@ -191,8 +221,8 @@ const stageBase = async () => {
     logEvery: 25
   })
   log(`base: trained in ${((Date.now() - t0) / 1000).toFixed(0)} s`)
-  await Effect.runPromise(saveHfDir(BASE_DIR, c, weights, tokenizerFiles(), "F32"))
-  for (const v of weights.values()) v.dispose()
+  await saveHfDir(BASE_DIR, c, weights)
+  disposeWeights(weights)
 }
 
 const tokenizerFiles = () => ({
@@ -201,10 +231,10 @@ const tokenizerFiles = () => ({
 })
 
 const stageTooluse = async () => {
-  const tf = await tfBackend()
+  await useWasm()
   const tok = loadTok(BUILD_DIR)
   const eos = tok.token_to_id("<|endoftext|>") as number
-  const c = JSON.parse(readFileSync(join(BASE_DIR, "config.json"), "utf8")) as Qwen2Config
+  const c = await parseConfig(JSON.parse(readFileSync(join(BASE_DIR, "config.json"), "utf8")), BASE_DIR)
   const corpus = trainingCorpus()
   const rng = makeRng(subSeed(SEED, "tooluse-order"))
   const toolSeqs: Array<TrainSeq> = [...corpus.dialogues, ...corpus.systemOnly].map((e) => {
@@ -222,12 +252,11 @@ const stageTooluse = async () => {
   log(
     `tooluse: ${toolSeqs.length} tool examples (max ${Math.max(...toolSeqs.map((s) => s.ids.length))} tokens), ${general.length} general rows`
   )
-  const weights = loadWeights(tf, BASE_DIR)
+  const weights = loadTrainableWeights(BASE_DIR)
   const drawTool = epochSampler(rng, toolSeqs)
   const drawGen = epochSampler(rng, general)
   const t0 = Date.now()
   trainLoop(
-    tf,
     c,
     weights,
     (step) =>
@@ -243,8 +272,8 @@ const stageTooluse = async () => {
     }
   )
   log(`tooluse: trained in ${((Date.now() - t0) / 1000).toFixed(0)} s`)
-  await Effect.runPromise(saveHfDir(TOOLUSE_DIR, c, weights, tokenizerFiles(), "F32"))
-  for (const v of weights.values()) v.dispose()
+  await saveHfDir(TOOLUSE_DIR, c, weights)
+  disposeWeights(weights)
 }
 
 /** Prompt sets for evaluation, feature ranking and activation harvesting. */
@@ -289,20 +318,22 @@ const stageData = () => {
   )
 }
 
-/** Greedy system-prompt-only evaluation with the paper rubric (no chat template). */
+/** Greedy system-prompt-only evaluation with the paper rubric (no chat template), through core's `generate`. */
 export const evaluateDir = async (dir: string, prompts: ReadonlyArray<PromptRecord>, maxNewTokens = 100) => {
-  const tf = await tfBackend()
-  const tok = loadTok(dir)
-  const c = JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as Qwen2Config
-  const w = new Map(
-    [...readSafetensorsF32(join(dir, "model.safetensors"))].map(([k, v]) => [k, tf.tensor(v.data, v.shape)])
+  const results = await Effect.runPromise(
+    Effect.scoped(
+      Effect.gen(function* () {
+        const lm = yield* loadModel(dir)
+        const tok = yield* loadTokenizer(dir)
+        const gens = yield* lm.generate({ prompts: prompts.map((p) => tok.encode(p.prompt)), maxNewTokens })
+        return gens.map((g, i) => {
+          const p = prompts[i]!
+          const text = tok.decode(g.tokens)
+          return { id: p.id, singleTool: p.singleTool, text, ...paperRubric(text, p.prompt) }
+        })
+      })
+    ).pipe(Effect.provide(TensorBackend.layerFor("wasm")))
   )
-  const results = prompts.map((p) => {
-    const ids = greedyGenerate(tf, c, w, tok.encode(p.prompt).ids, maxNewTokens, [c.eos_token_id])
-    const text = tok.decode(ids, { skip_special_tokens: false })
-    return { id: p.id, singleTool: p.singleTool, text, ...paperRubric(text, p.prompt) }
-  })
-  for (const t of w.values()) t.dispose()
   const rate = (xs: ReadonlyArray<{ toolCorrectness: boolean }>) =>
     xs.length === 0 ? 0 : xs.filter((r) => r.toolCorrectness).length / xs.length
   return {

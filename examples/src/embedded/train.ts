@@ -1,12 +1,18 @@
 /**
- * Training loops of the embedded pair: Adam on next-token cross-entropy, deterministic given the
- * seed (seeded init, seeded batch order, single-threaded wasm kernels).
+ * Training loops of the embedded pair: Adam on next-token cross-entropy through core's
+ * differentiable `qwen2Forward`, deterministic given the seed (seeded init, seeded batch order,
+ * single-threaded wasm kernels).
  */
-import type * as tfNs from "@tensorflow/tfjs"
-import { type LossSpec, maskedLoss, type Qwen2Config, type Qwen2Weights } from "./qwen2Train.js"
+import {
+  gatherRows,
+  linear,
+  type Qwen2Config,
+  type Qwen2Weights,
+  qwen2Forward,
+  sparseCrossEntropy
+} from "@crosscode/core"
+import * as tf from "@tensorflow/tfjs"
 import type { Rng } from "./rng.js"
-
-type Tf = typeof tfNs
 
 /** One training sequence: ids and the positions whose next token is predicted (loss mask). */
 export interface TrainSeq {
@@ -56,6 +62,23 @@ export const packRows = (docs: Iterable<ReadonlyArray<number>>, eos: number, row
   return rows
 }
 
+/**
+ * Mean next-token cross-entropy over the batch's loss positions: the last hidden state of core's
+ * `qwen2Forward`, the loss rows gathered, then the (tied or untied) LM head on those rows only.
+ */
+export const batchLoss = (c: Qwen2Config, weights: Qwen2Weights, b: Batch): tf.Scalar => {
+  const ids = tf.tensor2d(b.ids, [b.B, b.T], "int32")
+  const r = qwen2Forward(c, weights, ids, { hiddenStates: true, logits: false })
+  const last = r.hiddenStates![r.hiddenStates!.length - 1]!
+  const rows = gatherRows(
+    tf.reshape(last, [b.B * b.T, c.hidden_size]) as tf.Tensor2D,
+    tf.tensor1d(b.positions, "int32")
+  )
+  const head = weights[c.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight"] as tf.Tensor2D
+  const logits = linear(rows, { w: head, layout: "outInTrain" })
+  return sparseCrossEntropy(logits, tf.tensor1d(b.targets, "int32"))
+}
+
 export interface TrainOptions {
   readonly steps: number
   readonly lr: number
@@ -72,14 +95,13 @@ export interface TrainOptions {
  * Returns the loss curve (mean over each logging window).
  */
 export const trainLoop = (
-  tf: Tf,
   c: Qwen2Config,
   weights: Qwen2Weights,
   nextBatch: (step: number) => Batch,
   opts: TrainOptions
 ): Array<number> => {
   const opt = tf.train.adam(opts.lr, 0.9, 0.95, 1e-8)
-  const vars = [...weights.values()]
+  const vars = Object.values(weights) as Array<tf.Variable>
   const curve: Array<number> = []
   let acc = 0
   let n = 0
@@ -91,33 +113,14 @@ export const trainLoop = (
     ;(opt as unknown as { learningRate: number }).learningRate = opts.lr * frac * cosine
     const b = nextBatch(step)
     const loss = tf.tidy(() => {
-      const ids = tf.tensor2d(b.ids, [b.B, b.T], "int32")
-      const N = b.positions.length
-      let spec: LossSpec
-      if (2 * N < b.B * b.T) {
-        spec = {
-          kind: "sparse",
-          positions: tf.tensor1d(b.positions, "int32"),
-          targets: tf.tensor1d(b.targets, "int32")
-        }
-      } else {
-        const full = new Int32Array(b.B * b.T)
-        const weight = new Float32Array(b.B * b.T)
-        b.positions.forEach((p, j) => {
-          full[p] = b.targets[j] as number
-          weight[p] = 1
-        })
-        spec = { kind: "dense", targets: tf.tensor1d(full, "int32"), weight: tf.tensor1d(weight), count: N }
-      }
-      const { value, grads } = tf.variableGrads(() => maskedLoss(tf, c, weights, ids, spec), vars)
+      const { value, grads } = tf.variableGrads(() => batchLoss(c, weights, b), vars)
       const names = Object.keys(grads)
-      const sq = tf.addN(names.map((k) => tf.sum(tf.square(grads[k] as tfNs.Tensor))))
+      const sq = tf.addN(names.map((k) => tf.sum(tf.square(grads[k] as tf.Tensor))))
       const norm = Math.sqrt((sq.dataSync() as Float32Array)[0] as number)
       const scale = norm > opts.clip ? opts.clip / norm : 1
-      const scaled: Record<string, tfNs.Tensor> = {}
-      for (const k of names)
-        scaled[k] = scale === 1 ? (grads[k] as tfNs.Tensor) : tf.mul(grads[k] as tfNs.Tensor, scale)
-      opt.applyGradients(scaled as tfNs.NamedTensorMap as Parameters<typeof opt.applyGradients>[0])
+      const scaled: Record<string, tf.Tensor> = {}
+      for (const k of names) scaled[k] = scale === 1 ? (grads[k] as tf.Tensor) : tf.mul(grads[k] as tf.Tensor, scale)
+      opt.applyGradients(scaled as unknown as Parameters<typeof opt.applyGradients>[0])
       return (value.dataSync() as Float32Array)[0] as number
     })
     if (!Number.isFinite(loss)) throw new Error(`non-finite loss at step ${step}`)

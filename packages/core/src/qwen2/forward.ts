@@ -15,7 +15,8 @@ import type { Qwen2Config } from "../config/qwen2Config.js"
 import type { EnginePass, EngineResult, KVCache } from "../model/engine.js"
 import { blockInput, blockOutput, type HookSite } from "../model/hooks.js"
 import { decodeBF16, decodeF16 } from "../safetensors/dtypes.js"
-import { batchedMatMul, gatherRows, type Linear, linear, rmsNorm, silu } from "./ops.js"
+import { groupedAttention } from "./attention.js"
+import { gatherRows, type Linear, linear, rmsNorm, silu } from "./ops.js"
 import { applyRope, RopeTable } from "./rope.js"
 import { checkQwen2Weights, EMBED, FINAL_NORM, LM_HEAD, layerNames, type Qwen2Weights } from "./weights.js"
 
@@ -133,10 +134,7 @@ const decoderBlock = (
     k = tf.concat([past.k as tf.Tensor4D, k], 2)
     v = tf.concat([past.v as tf.Tensor4D, v], 2)
   }
-  const S = k.shape[2]
-  const scores = tf.div(batchedMatMul(qh, k, true), Math.sqrt(D))
-  const probs = tf.softmax(tf.add(tf.reshape(scores, [B, nKV, g, T, S]), bias))
-  const ctx = batchedMatMul(tf.reshape(probs, [B, nKV, g * T, S]) as tf.Tensor4D, v)
+  const ctx = groupedAttention(qh as tf.Tensor4D, k, v, bias)
   const merged = tf.reshape(tf.transpose(tf.reshape(ctx, [B, nH, T, D]), [0, 2, 1, 3]), [B * T, nH * D]) as tf.Tensor2D
   const h = tf.add(x, tf.reshape(linear(merged, p.o), [B, T, H])) as tf.Tensor3D
 

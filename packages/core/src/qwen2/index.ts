@@ -1,3 +1,4 @@
+export * from "./attention.js"
 export * from "./family.js"
 export * from "./forward.js"
 export * from "./init.js"

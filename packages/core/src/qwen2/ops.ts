@@ -53,30 +53,6 @@ export const linear = (x: tf.Tensor2D, l: Linear): tf.Tensor2D => {
   return l.b === undefined ? y : (tf.add(y, l.b) as tf.Tensor2D)
 }
 
-/** Multiply-accumulates per batch element above which `batchedMatMul` splits the batch on wasm. */
-const SPLIT_BATCH_MACS = 4_000_000
-
-/**
- * `a` `[..., m, k]` × `b` `[..., k, n]` (or `[..., n, k]` with `transposeB`) with equal batch dims.
- * On wasm a batched matMul never reaches XNNPACK (a naive loop, ~3 GFLOP/s here); for large
- * per-element products the batch is split into plain 2-D matMuls (up to 5× faster). Elsewhere, or
- * for small products, it is `tf.matMul`.
- */
-export const batchedMatMul = <T extends tf.Tensor>(a: T, b: tf.Tensor, transposeB = false): T => {
-  const r = a.rank
-  const [m, k] = [a.shape[r - 2]!, a.shape[r - 1]!]
-  const n = transposeB ? b.shape[r - 2]! : b.shape[r - 1]!
-  const batch = a.shape.slice(0, r - 2)
-  const N = batch.reduce((x, y) => x * y, 1)
-  if (tf.getBackend() !== "wasm" || m * k * n < SPLIT_BATCH_MACS) return tf.matMul(a, b, false, transposeB) as T
-  let b3 = tf.reshape(b, [N, b.shape[r - 2]!, b.shape[r - 1]!]) as tf.Tensor3D
-  if (transposeB) b3 = tf.transpose(b3, [0, 2, 1])
-  const a3 = tf.reshape(a, [N, m, k]) as tf.Tensor3D
-  const as = tf.unstack(a3) as Array<tf.Tensor2D>
-  const bs = tf.unstack(b3) as Array<tf.Tensor2D>
-  return tf.reshape(tf.stack(as.map((x, i) => tf.matMul(x, bs[i]!))), [...batch, m, n]) as T
-}
-
 /** Rows `ids` of `table` `[V, H]` → `[N, H]`; gradient via scatterND (sums repeated ids). */
 export const gatherRows = customGrad2((table: tf.Tensor2D, ids: tf.Tensor1D, save) => {
   save([ids])
