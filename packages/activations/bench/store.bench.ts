@@ -26,6 +26,7 @@ import {
   qwen2ConfigToJson,
   qwen2WeightShapes,
   Rng,
+  syntheticQwen2Weight,
   TensorBackend,
   trackPeakRss,
   writeBenchRecords,
@@ -247,18 +248,7 @@ const harvestWideBench = Effect.gen(function* () {
       name,
       dtype: "BF16" as const,
       shape,
-      data: () => {
-        const out = new Float32Array(shape.reduce((a, b) => a * b, 1))
-        if (name.endsWith("norm.weight")) return out.fill(1)
-        let x = seed++ | 1
-        for (let i = 0; i < out.length; i++) {
-          x ^= x << 13
-          x ^= x >>> 17
-          x ^= x << 5
-          out[i] = ((x >>> 0) / 4294967296 - 0.5) * 0.0693
-        }
-        return out
-      }
+      data: () => syntheticQwen2Weight(name, shape, seed++)
     }))
   ).pipe(Effect.orDie)
   const rng = Rng.seeded(5)

@@ -32,6 +32,7 @@ import {
   type Qwen2Config,
   qwen2ConfigToJson,
   qwen2WeightShapes,
+  syntheticQwen2Weight,
   TensorBackend,
   writeBenchRecords,
   writeSafetensors
@@ -59,7 +60,7 @@ const configFor = (layers: number): Promise<Qwen2Config> =>
     })
   )
 
-/** Writes BF16 shards (+ index) tensor by tensor; values uniform with std ≈ 0.02, norms 1. */
+/** Writes BF16 shards (+ index) tensor by tensor (`syntheticQwen2Weight`: N(0, 0.02), norms 1). */
 const writeCheckpoint = async (dir: string, config: Qwen2Config) => {
   writeFileSync(path.join(dir, "config.json"), JSON.stringify(qwen2ConfigToJson(config, "bfloat16")))
   const shards: Array<Array<[string, ReadonlyArray<number>]>> = [[]]
@@ -86,18 +87,7 @@ const writeCheckpoint = async (dir: string, config: Qwen2Config) => {
             name,
             dtype: "BF16" as const,
             shape,
-            data: () => {
-              const out = new Float32Array(shape.reduce((a, b) => a * b, 1))
-              if (name.endsWith("norm.weight")) return out.fill(1)
-              let x = seed++ | 1
-              for (let i = 0; i < out.length; i++) {
-                x ^= x << 13
-                x ^= x >>> 17
-                x ^= x << 5
-                out[i] = ((x >>> 0) / 4294967296 - 0.5) * 0.0693
-              }
-              return out
-            }
+            data: () => syntheticQwen2Weight(name, shape, seed++)
           }
         }),
         { format: "pt" }

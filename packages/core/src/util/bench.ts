@@ -5,6 +5,7 @@
 import { appendFileSync, mkdirSync } from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { Rng } from "./rng.js"
 
 export interface BenchRecord {
   /** e.g. "crosscoder.train_step", "qwen2.prefill". */
@@ -54,4 +55,13 @@ export const trackPeakRss = (intervalMs = 20): { stop: () => number } => {
       return Math.max(peak, process.memoryUsage.rss())
     }
   }
+}
+
+/**
+ * A synthetic Qwen2 weight for benchmark checkpoints: RMSNorm weights 1, everything else
+ * N(0, 0.02) from `Rng.seeded(seed)`. Speed and memory, not outputs, are what benchmarks measure.
+ */
+export const syntheticQwen2Weight = (name: string, shape: ReadonlyArray<number>, seed: number): Float32Array => {
+  const out = new Float32Array(shape.reduce((a, b) => a * b, 1))
+  return name.endsWith("norm.weight") ? out.fill(1) : Rng.seeded(seed).fillNormal(out, 0.02)
 }
