@@ -1,13 +1,16 @@
 /**
  * From generated text to tool calls: one pure function, {@link parseToolCalls}.
  *
- * It understands the three formats in use for Qwen2.5 tool calling:
+ * It understands the three formats in use for Qwen2.5 tool calling, plus BFCL's prompting format:
  *
  * - **Qwen2.5 native (Hermes)**: one `<tool_call>\n{"name": …, "arguments": {…}}\n</tool_call>` block
  *   per call;
  * - **ToolRL**: `<think>…</think>`, then ONE `<tool_call>` block with one JSON object per line, keys
  *   `name` + `parameters`, optionally followed by `<response>…</response>`;
- * - **Tool-N1**: one `<tool_call>` block holding a JSON array of `{name, arguments}` objects.
+ * - **Tool-N1**: one `<tool_call>` block holding a JSON array of `{name, arguments}` objects;
+ * - **BFCL Python-call syntax** (prompting, non-FC models): `[f(a=1), g(b='x')]`, decoded by
+ *   {@link decodePythonCalls} exactly as BFCL's `default_decode_ast_prompting` does (keyword
+ *   arguments only; see pythonCalls.ts), read only when the text has no `<tool_call>` block.
  *
  * It is lenient on purpose and records every leniency as a {@link CallFlag} on the calls it
  * produces, so that strict metrics can ignore what a strict reader would not have accepted:
@@ -19,11 +22,19 @@
  * newlines and an unclosed final block are accepted and flagged); inside a block accept one object,
  * several objects (one per line or not), or an array; accept `arguments` or `parameters`, and
  * arguments given as a JSON-encoded string; repair invalid JSON with `jsonrepair` (flagged); and,
- * only when the text has no `<tool_call>` block at all, fall back to call-shaped JSON in a
- * ```json fence or bare in the text (flagged).
+ * only when the text has no `<tool_call>` block at all, fall back, in this order, to
+ * 1. BFCL's Python-call syntax: the whole text after the think as BFCL's decoder reads it (flag
+ *    `python_call_syntax`; strict for the `python` format), else the content of
+ *    `<TOOLCALL>…</TOOLCALL>` (`python_toolcall_tag`), else ```python / ``` fences
+ *    (`python_fenced`), else bracketed call lists `[f(…)]` amid other text (`python_in_text`); a
+ *    text that looks like a failed attempt gets an `invalid_python_calls` issue naming the position
+ *    and the reason;
+ * 2. if no Python call was read: call-shaped JSON in a ```json fence or bare in the text (flagged).
+ * (Python first: a valid Python call list is never call-shaped JSON, but a dict argument with a
+ * `"name"` key inside Python calls would look like a JSON call.)
  *
- * Not handled: BFCL's Python-call syntax (`[f(a=1)]`), XML-ish formats of other model families,
- * and calls described in prose (those are, correctly, "no call").
+ * Not handled: XML-ish formats of other model families, and calls described in prose (those are,
+ * correctly, "no call").
  */
 import { jsonrepair } from "jsonrepair"
 import {
@@ -35,14 +46,19 @@ import {
   parseJsonPrefix,
   pyJsonLoads
 } from "../json/pyjson.js"
+import { decodePythonCalls, findPythonCallLists, type PythonCall, type PythonCallsDecodeError } from "./pythonCalls.js"
 
 export const TOOL_CALL_OPEN = "<tool_call>"
 export const TOOL_CALL_CLOSE = "</tool_call>"
 export const STOP_MARKERS = ["<|im_end|>", "<|endoftext|>"] as const
 
-/** The three call formats a strict reader can be asked to enforce. */
-export type CallFormat = "qwen" | "toolrl" | "tooln1"
-export const CallFormats: ReadonlyArray<CallFormat> = ["qwen", "toolrl", "tooln1"]
+/**
+ * The call formats a strict reader can be asked to enforce: Qwen2.5 native, ToolRL, Tool-N1, and
+ * `python` = BFCL's Python-call syntax for prompting models (`[f(a=1)]` without a `<TOOLCALL>`
+ * tag, as BFCL's default prompt asks).
+ */
+export type CallFormat = "qwen" | "toolrl" | "tooln1" | "python"
+export const CallFormats: ReadonlyArray<CallFormat> = ["qwen", "toolrl", "tooln1", "python"]
 
 /**
  * Facts about how a call was read. Some are leniencies for one format and the norm for another
@@ -87,6 +103,21 @@ export type CallFlag =
   | "outside_block_fenced_json"
   /** Found as bare call-shaped JSON in the text, with no `<tool_call>` block in the text. */
   | "outside_block_bare_json"
+  /**
+   * Read from BFCL's Python-call syntax (`[f(a=1)]`), with no `<tool_call>` block in the text. Alone,
+   * it means the whole text after the think decoded as BFCL's prompting decoder reads it.
+   */
+  | "python_call_syntax"
+  /** Python calls taken from `<TOOLCALL>…</TOOLCALL>` (BFCL's tag variant; its default prompt has none). */
+  | "python_toolcall_tag"
+  /** Python calls taken from a ```python / ``` fence amid other text (BFCL's decoder fails on those). */
+  | "python_fenced"
+  /** A bracketed Python call list found amid other text (BFCL's decoder fails on those). */
+  | "python_in_text"
+  /** Positional arguments were ignored (BFCL keeps keyword arguments only). */
+  | "python_positional_args"
+  /** A tuple was read as a list (BFCL keeps the tuple, which fails its type check for `array` parameters). */
+  | "python_tuple_as_list"
 
 export interface ParsedCall {
   readonly name: string
@@ -108,6 +139,8 @@ export type ParseIssueKind =
   | "bad_arguments"
   /** The block is empty. */
   | "empty_block"
+  /** Text without `<tool_call>` that looks like Python calls but does not decode (block -1). */
+  | "invalid_python_calls"
 
 export interface ParseIssue {
   readonly kind: ParseIssueKind
@@ -466,6 +499,89 @@ const findThink = (text: string): { trace: ThinkTrace; region: Region } | undefi
   return { trace: { opened: false, closed: true, content: text.slice(0, close) }, region: { start: 0, end: close + 8 } }
 }
 
+const TOOLCALL_TAG_RE = /<TOOLCALL>[\s\S]*?<\/TOOLCALL>/
+const PY_FENCE_RE = /```[ \t]*(python3?|py|tool_code)?[ \t]*\r?\n([\s\S]*?)```/g
+const LOOKS_LIKE_PYTHON_CALL =
+  /^[\s`]*\[?\s*[\p{XID_Start}_][\p{XID_Continue}]*(?:\.[\p{XID_Start}_][\p{XID_Continue}]*)*\s*\(/u
+
+const pythonCallToParsed = (c: PythonCall, flags: ReadonlyArray<CallFlag>): ParsedCall => ({
+  name: c.name,
+  arguments: c.arguments,
+  block: -1,
+  flags: [
+    "python_call_syntax",
+    ...flags,
+    ...(c.positional.length > 0 ? (["python_positional_args"] as const) : []),
+    ...(c.tupleAsList ? (["python_tuple_as_list"] as const) : [])
+  ],
+  raw: c.raw
+})
+
+const pythonIssue = (e: PythonCallsDecodeError): ParseIssue => {
+  const source = e.source.length > 200 ? `${e.source.slice(0, 200)}…` : e.source
+  return {
+    kind: "invalid_python_calls",
+    block: -1,
+    message: `${e.kind} at ${e.pos} of ${JSON.stringify(source)}: ${e.message}`
+  }
+}
+
+/**
+ * Python-call fallbacks on `text.slice(from)` (the text after the think): the whole of it as BFCL
+ * reads it, else `<TOOLCALL>`, else fences, else call lists amid text. `issue` when nothing was read
+ * from a text that looks like an attempt.
+ */
+const pythonFallback = (
+  text: string,
+  from: number
+): { calls: Array<ParsedCall>; regions: Array<Region>; issue: ParseIssue | undefined } => {
+  const rest = text.slice(from)
+  const exact = decodePythonCalls(rest)
+  if (exact.ok && exact.calls.length > 0) {
+    return {
+      calls: exact.calls.map((c) => pythonCallToParsed(c, [])),
+      regions: [{ start: from, end: text.length }],
+      issue: undefined
+    }
+  }
+  let error = exact.ok ? undefined : exact.error
+  const tag = TOOLCALL_TAG_RE.exec(rest)
+  if (tag !== null) {
+    const d = decodePythonCalls(rest, { toolCallTag: true })
+    if (d.ok) {
+      return {
+        calls: d.calls.map((c) => pythonCallToParsed(c, ["python_toolcall_tag"])),
+        regions: [{ start: from + tag.index, end: from + tag.index + tag[0].length }],
+        issue: undefined
+      }
+    }
+    error = d.error
+  }
+  const calls: Array<ParsedCall> = []
+  const regions: Array<Region> = []
+  let pythonFence = false
+  for (const m of rest.matchAll(PY_FENCE_RE)) {
+    const start = from + (m.index ?? 0)
+    pythonFence ||= m[1] !== undefined
+    const d = decodePythonCalls(m[2] ?? "")
+    if (d.ok && d.calls.length > 0) {
+      calls.push(...d.calls.map((c) => pythonCallToParsed(c, ["python_fenced"])))
+      regions.push({ start, end: start + m[0].length })
+    } else if (!d.ok && m[1] !== undefined) {
+      error = d.error
+    }
+  }
+  if (calls.length === 0) {
+    for (const l of findPythonCallLists(rest)) {
+      calls.push(...l.calls.map((c) => pythonCallToParsed(c, ["python_in_text"])))
+      regions.push({ start: from + l.start, end: from + l.end })
+    }
+  }
+  const attempted = tag !== null || pythonFence || LOOKS_LIKE_PYTHON_CALL.test(rest)
+  const issue = calls.length === 0 && attempted && error !== undefined ? pythonIssue(error) : undefined
+  return { calls, regions, issue }
+}
+
 /** Parses generated text into tool calls, with a full trace. Pure; never throws. */
 export const parseToolCalls = (input: string): ParseResult => {
   let text = input
@@ -521,13 +637,19 @@ export const parseToolCalls = (input: string): ParseResult => {
   }
 
   if (blocks.length === 0) {
-    for (const { value, region } of outsideBlockValues(text, avoid)) {
-      for (const r of valueToCalls(value)) {
-        if (r._tag === "call") {
-          calls.push({ ...r.call, block: -1, flags: r.call.flags.filter((f) => f !== "array_in_block") })
+    const py = pythonFallback(text, avoid?.end ?? 0)
+    calls.push(...py.calls)
+    removed.push(...py.regions)
+    if (py.calls.length === 0) {
+      for (const { value, region } of outsideBlockValues(text, avoid)) {
+        for (const r of valueToCalls(value)) {
+          if (r._tag === "call") {
+            calls.push({ ...r.call, block: -1, flags: r.call.flags.filter((f) => f !== "array_in_block") })
+          }
         }
+        removed.push(region)
       }
-      removed.push(region)
+      if (calls.length === 0 && py.issue !== undefined) issues.push(py.issue)
     }
   }
 
@@ -568,11 +690,21 @@ export const parseToolCalls = (input: string): ParseResult => {
 // ---------------------------------------------------------------------------------------------
 
 const OUTSIDE: ReadonlyArray<CallFlag> = ["outside_block_fenced_json", "outside_block_bare_json"]
+const PYTHON: ReadonlyArray<CallFlag> = [
+  "python_call_syntax",
+  "python_toolcall_tag",
+  "python_fenced",
+  "python_in_text",
+  "python_positional_args",
+  "python_tuple_as_list"
+]
 
 /**
  * Flags a strict reader of each format does not accept. A call carrying one of them is dropped by
  * {@link strictCalls}. Derived from the readers in docs (BFCL's Qwen FC handler for `qwen`, ToolRL's
- * reward for `toolrl`, Tool-N1's reward for `tooln1`).
+ * reward for `toolrl`, Tool-N1's reward for `tooln1`, BFCL's prompting decoder for `python`, which
+ * reads no JSON and fails on text around the calls; positional arguments and tuples are how BFCL
+ * itself reads Python calls, so `python` allows them).
  */
 export const DISALLOWED_FLAGS: Readonly<Record<CallFormat, ReadonlySet<CallFlag>>> = {
   qwen: new Set<CallFlag>([
@@ -589,7 +721,8 @@ export const DISALLOWED_FLAGS: Readonly<Record<CallFormat, ReadonlySet<CallFlag>
     "openai_function_shape",
     "repaired_json",
     "text_in_block",
-    ...OUTSIDE
+    ...OUTSIDE,
+    ...PYTHON
   ]),
   toolrl: new Set<CallFlag>([
     "no_newline_after_open",
@@ -605,7 +738,8 @@ export const DISALLOWED_FLAGS: Readonly<Record<CallFormat, ReadonlySet<CallFlag>
     "openai_function_shape",
     "repaired_json",
     "text_in_block",
-    ...OUTSIDE
+    ...OUTSIDE,
+    ...PYTHON
   ]),
   tooln1: new Set<CallFlag>([
     "unclosed_block",
@@ -618,7 +752,31 @@ export const DISALLOWED_FLAGS: Readonly<Record<CallFormat, ReadonlySet<CallFlag>
     "openai_function_shape",
     "repaired_json",
     "text_in_block",
-    ...OUTSIDE
+    ...OUTSIDE,
+    ...PYTHON
+  ]),
+  python: new Set<CallFlag>([
+    "no_newline_after_open",
+    "no_newline_before_close",
+    "unclosed_block",
+    "several_values_in_block",
+    "values_on_same_line",
+    "comma_between_values",
+    "array_in_block",
+    "multiline_json",
+    "arguments_key",
+    "parameters_key",
+    "missing_arguments",
+    "arguments_as_string",
+    "openai_function_shape",
+    "extra_keys",
+    "repaired_json",
+    "text_in_block",
+    "close_tag_in_string",
+    ...OUTSIDE,
+    "python_toolcall_tag",
+    "python_fenced",
+    "python_in_text"
   ])
 }
 
@@ -636,10 +794,15 @@ const blockIsStrict = (r: ParseResult, block: BlockTrace, format: CallFormat): b
  * - `qwen`: calls of every block that is strictly well-formed (a bad block is dropped, others kept,
  *   as BFCL's Qwen handler does);
  * - `toolrl`: the calls of the FIRST block, all or nothing (ToolRL's reward reads the first block);
- * - `tooln1`: the calls of the LAST block, all or nothing (Tool-N1's reward reads the last block).
- * Calls found outside blocks are never strict.
+ * - `tooln1`: the calls of the LAST block, all or nothing (Tool-N1's reward reads the last block);
+ * - `python`: the calls read from the whole text after the think by BFCL's prompting decoder (flag
+ *   `python_call_syntax` without `python_toolcall_tag` / `python_fenced` / `python_in_text`).
+ * For the JSON formats, calls found outside blocks are never strict.
  */
 export const strictCalls = (r: ParseResult, format: CallFormat): ReadonlyArray<ParsedCall> => {
+  if (format === "python") {
+    return r.calls.filter((c) => c.flags.includes("python_call_syntax") && leniencies(c, format).length === 0)
+  }
   if (r.blocks.length === 0) return []
   if (format === "qwen") {
     const ok = new Set(r.blocks.filter((b) => blockIsStrict(r, b, format)).map((b) => b.index))
@@ -660,7 +823,8 @@ const count = (s: string, needle: string): number => s.split(needle).length - 1
  * - `qwen`: ≥ 1 block, every block strict, no call found outside blocks (text around is allowed);
  * - `toolrl`: the trimmed text matches `<think>…</think>\n<tool_call>\n…\n</tool_call>` optionally
  *   followed by `\n<response>…</response>`, each tag once, and the block's calls are strict;
- * - `tooln1`: `<think>` and `</think>` present and the last block is strict with ≥ 1 call.
+ * - `tooln1`: `<think>` and `</think>` present and the last block is strict with ≥ 1 call;
+ * - `python`: the whole text after the think is a BFCL Python call list with ≥ 1 call.
  */
 export const isStrictFormat = (r: ParseResult, format: CallFormat): boolean => {
   const strict = strictCalls(r, format)
@@ -680,5 +844,7 @@ export const isStrictFormat = (r: ParseResult, format: CallFormat): boolean => {
     }
     case "tooln1":
       return r.text.includes("<think>") && r.text.includes("</think>")
+    case "python":
+      return strict.length === r.calls.length
   }
 }

@@ -21,11 +21,16 @@ export const builtinScorers: Readonly<Record<string, () => Scorer>> = {
   bfcl: () => bfclAstScorer(),
   /** BFCL AST, strict reader = ToolRL. */
   "bfcl-toolrl": () => bfclAstScorer({ format: "toolrl" }),
+  /** BFCL AST for prompting models: BFCL's Python-call decoder (`[f(a=1)]`), strict reader = Python calls. */
+  "bfcl-python": () => bfclAstScorer({ format: "python" }),
   toolrl: () => toolRlRewardScorer(),
   exact: () => exactMatchScorer(),
   "exact-toolrl": () => exactMatchScorer({ format: "toolrl" }),
+  "exact-python": () => exactMatchScorer({ format: "python" }),
   format: () => formatScorer(),
-  "format-toolrl": () => formatScorer({ primary: "toolrl" })
+  "format-toolrl": () => formatScorer({ primary: "toolrl" }),
+  /** Format metrics judged against BFCL's Python-call syntax (adds `strict_format_python`). */
+  "format-python": () => formatScorer({ primary: "python" })
 }
 
 export interface ScorerRegistryShape {

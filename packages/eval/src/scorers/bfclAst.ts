@@ -1,6 +1,7 @@
 /**
  * BFCL's AST checker (gorilla `bfcl_eval/eval_checker/ast_eval/ast_checker.py`), ported for the
- * Python language, with BFCL's decoding rules for the Qwen FC handler and its relevance rule.
+ * Python language, with BFCL's decoding rules for the Qwen FC handler and for prompting models
+ * (Python-call syntax, `bfclPythonDecode`), and its relevance rule.
  *
  * Per call (`simpleFunctionChecker`):
  * 1. name: the expected function name must be the key of the decoded call (`underscoreToDot`
@@ -39,6 +40,7 @@ import {
   pyRepr,
   pyType
 } from "../json/pyjson.js"
+import { decodePythonCalls, type PythonDecodeOptions } from "../parse/pythonCalls.js"
 
 export interface BfclCheck {
   readonly valid: boolean
@@ -502,6 +504,20 @@ export const bfclQwenDecode = (response: string): BfclDecode => {
     calls.push({ [key]: args })
   }
   return { ok: true, calls }
+}
+
+/**
+ * BFCL's decoding for prompting models (Python-call syntax), as its Qwen prompting handler runs it:
+ * drop everything up to the last `</think>` (and the newlines after it), then
+ * `default_decode_ast_prompting` ({@link decodePythonCalls}; `toolCallTag` = BFCL's
+ * `has_tool_call_tag`). A decode failure carries the position and reason.
+ */
+export const bfclPythonDecode = (response: string, options: PythonDecodeOptions = {}): BfclDecode => {
+  let cleaned = response
+  if (cleaned.includes("</think>")) cleaned = (cleaned.split("</think>").at(-1) ?? "").replace(/^\n+/, "")
+  const r = decodePythonCalls(cleaned, options)
+  if (r.ok) return { ok: true, calls: toBfclDecoded(r.calls) }
+  return { ok: false, error: `${r.error.message} (${r.error.kind} at ${r.error.pos})` }
 }
 
 export interface BfclItemResult extends BfclCheck {

@@ -23,7 +23,7 @@ import { type CallFormat, isStrictFormat, leniencies } from "../parse/parseToolC
 import { type MetricInfo, type MetricValue, makeScorer, type Scorer } from "./Scorer.js"
 
 export interface FormatScorerOptions {
-  /** Formats to report `strict_format_<fmt>` for (default qwen, toolrl, tooln1). */
+  /** Formats to report `strict_format_<fmt>` for (default qwen, toolrl, tooln1, plus `primary` if another). */
   readonly formats?: ReadonlyArray<CallFormat>
   /** Format against which `leniency_used` is judged (default "qwen"). */
   readonly primary?: CallFormat
@@ -44,8 +44,9 @@ const multisetJaccard = (a: ReadonlyArray<string>, b: ReadonlyArray<string>): nu
 }
 
 export const formatScorer = (options: FormatScorerOptions = {}): Scorer => {
-  const formats = options.formats ?? ["qwen", "toolrl", "tooln1"]
   const primary = options.primary ?? "qwen"
+  const defaults: ReadonlyArray<CallFormat> = ["qwen", "toolrl", "tooln1"]
+  const formats = options.formats ?? (defaults.includes(primary) ? defaults : [...defaults, primary])
   const metrics: Array<MetricInfo> = [
     { name: "call_emitted", kind: "binary", description: "at least one call read (lenient)" },
     ...formats.map(
