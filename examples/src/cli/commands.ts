@@ -4,6 +4,7 @@
  *   crosscode run <recipe> [--dry-run] [--force <stage>]… [--until <stage>]
  *   crosscode harvest|train|evaluate|rank|steer <recipe> [--force]
  *   crosscode report <recipe | run directory>
+ *   crosscode bfcl --model DIR [--style qwen|python] [--categories …] [--n N] … (BFCL v4 non-live, see bfcl.ts)
  *
  * Shared flags: --model-a, --model-b, --tokenizer, --run-dir, --set key.path=value (repeatable),
  * --backend. See docs/cli.md.
@@ -20,6 +21,7 @@ import { formatPlan, planStages, type RunOptions, runStages } from "../recipe/ru
 import { STAGES, type Stage } from "../recipe/schema.js"
 import { collectReportData } from "../report/data.js"
 import { headlineLines } from "../report/summary.js"
+import { bfclCommand } from "./bfcl.js"
 import type { Progress } from "./progress.js"
 
 export const VERSION = "0.1.0"
@@ -211,7 +213,8 @@ export const crosscode = Command.make("crosscode").pipe(
   Command.withSubcommands([
     runCommand,
     ...(["harvest", "train", "evaluate", "rank", "steer"] as const).map(stageCommand),
-    reportCommand
+    reportCommand,
+    bfclCommand
   ])
 )
 

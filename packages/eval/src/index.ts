@@ -1,7 +1,7 @@
 /**
  * @crosscode/eval — tool-call evaluation: parser, scorers (paper rubric, BFCL AST, ToolRL reward,
- * exact match, format), datasets (BFCL v4 non-live, ToolRL), prompt builders, statistics and the
- * `EvalRunner` service. See README.md.
+ * exact match, format), datasets (BFCL v4 non-live, ToolRL), prompt builders (including BFCL's
+ * prompting prompt), statistics and the `EvalRunner` service. See README.md.
  */
 export * from "./data/bfcl.js"
 export * from "./data/EvalItem.js"
@@ -11,6 +11,7 @@ export * from "./errors.js"
 export * from "./json/pyjson.js"
 export * from "./parse/parseToolCalls.js"
 export * from "./parse/pythonCalls.js"
+export * from "./prompt/bfclPrompting.js"
 export * from "./prompt/prompts.js"
 export * from "./runner/EvalRunner.js"
 export * from "./runner/Intervention.js"

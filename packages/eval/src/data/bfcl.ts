@@ -17,6 +17,39 @@ import type { EvalItem, ToolSpec } from "./EvalItem.js"
 export const BfclCategories = ["simple_python", "multiple", "parallel", "parallel_multiple", "irrelevance"] as const
 export type BfclCategory = (typeof BfclCategories)[number]
 
+/** Whether `s` is one of {@link BfclCategories}. */
+export const isBfclCategory = (s: string): s is BfclCategory => (BfclCategories as ReadonlyArray<string>).includes(s)
+
+/**
+ * BFCL's language hint for a category (gorilla `bfcl_eval/utils.py`, `_get_language_specific_hint`):
+ * Java and JavaScript categories get their own sentence, every other category the Python one.
+ */
+export const bfclLanguageHint = (category: string): string =>
+  category.includes("javascript")
+    ? " Note that the provided function is in JavaScript syntax."
+    : category.includes("java")
+      ? " Note that the provided function is in Java 8 SDK syntax."
+      : " Note that the provided function is in Python 3 syntax."
+
+/**
+ * The item with BFCL's language hint appended to every function description, as BFCL v4's
+ * `load_dataset_entry` does for every model, FC and prompting alike (gorilla `bfcl_eval/utils.py`,
+ * `add_language_specific_hint_to_function_doc`; for the Python categories loaded here the hint is
+ * the only change to the docs). Load with `{ languageHint: true }` to get BFCL's exact docs.
+ */
+export const withBfclLanguageHint = (item: EvalItem): EvalItem => ({
+  ...item,
+  tools: item.tools.map((t) => ({ ...t, description: t.description + bfclLanguageHint(item.category) }))
+})
+
+export interface BfclLoadOptions {
+  /**
+   * Append BFCL's language hint to every function description ({@link withBfclLanguageHint}), as
+   * BFCL v4 does before building any prompt. Default false (the docs as in the data files).
+   */
+  readonly languageHint?: boolean
+}
+
 export const bfclQuestionFile = (dir: string, category: string): string => path.join(dir, `BFCL_v4_${category}.json`)
 export const bfclAnswerFile = (dir: string, category: string): string =>
   path.join(dir, "possible_answer", `BFCL_v4_${category}.json`)
@@ -108,19 +141,24 @@ export const bfclItems = (
 }
 
 /** Loads one BFCL category from `dir` (question file + `possible_answer/` file). */
-export const loadBfclCategory = (dir: string, category: string): Effect.Effect<Array<EvalItem>, DatasetError> =>
+export const loadBfclCategory = (
+  dir: string,
+  category: string,
+  options: BfclLoadOptions = {}
+): Effect.Effect<Array<EvalItem>, DatasetError> =>
   Effect.gen(function* () {
     const qFile = bfclQuestionFile(dir, category)
     const questions = yield* readJsonLines(qFile)
     const answers = category.includes("irrelevance") ? undefined : yield* readJsonLines(bfclAnswerFile(dir, category))
     const items = bfclItems(category, questions, answers, qFile)
     if (items instanceof DatasetError) return yield* items
-    return items
+    return options.languageHint === true ? items.map(withBfclLanguageHint) : items
   })
 
 /** Loads several BFCL categories (default: all five non-live Python ones), in order. */
 export const loadBfcl = (
   dir: string,
-  categories: ReadonlyArray<string> = BfclCategories
+  categories: ReadonlyArray<string> = BfclCategories,
+  options: BfclLoadOptions = {}
 ): Effect.Effect<Array<EvalItem>, DatasetError> =>
-  Effect.forEach(categories, (c) => loadBfclCategory(dir, c)).pipe(Effect.map((xs) => xs.flat()))
+  Effect.forEach(categories, (c) => loadBfclCategory(dir, c, options)).pipe(Effect.map((xs) => xs.flat()))

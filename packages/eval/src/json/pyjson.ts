@@ -290,8 +290,16 @@ export interface PyDumpsOptions {
   readonly sortKeys?: boolean
   /** Escape every non-ASCII character as `\uXXXX` (Python's default). Default true. */
   readonly ensureAscii?: boolean
-  /** `[itemSeparator, keySeparator]`, default Python's `[", ", ": "]`. */
+  /**
+   * `[itemSeparator, keySeparator]`, default Python's `[", ", ": "]` (`[",", ": "]` with `indent`,
+   * as Python chooses when `indent` is given without `separators`).
+   */
   readonly separators?: readonly [string, string]
+  /**
+   * Pretty-print as Python's `indent=`: a number of spaces or a string per level; each list item
+   * and object member on its own line, empty lists/objects stay `[]`/`{}`. Default: one line.
+   */
+  readonly indent?: number | string
 }
 
 /** CPython `json.dumps` of a string (`encode_basestring[_ascii]`). */
@@ -322,24 +330,43 @@ const dumpNumber = (v: number | PyFloat): string => {
   return Math.abs(v) >= 1e21 ? BigInt(v).toString() : String(v)
 }
 
-/** CPython `json.dumps(value, ensure_ascii=…, sort_keys=…, separators=…)`. */
+/** CPython `json.dumps(value, ensure_ascii=…, sort_keys=…, separators=…, indent=…)`. */
 export const pyJsonDumps = (value: PyValue, options: PyDumpsOptions = {}): string => {
   const ensureAscii = options.ensureAscii ?? true
-  const [itemSep, keySep] = options.separators ?? [", ", ": "]
+  const indent = typeof options.indent === "number" ? " ".repeat(options.indent) : options.indent
+  const [itemSep, keySep] = options.separators ?? (indent !== undefined ? [",", ": "] : [", ", ": "])
   const sortKeys = options.sortKeys ?? false
-  const go = (v: PyValue): string => {
+  /** `parts` joined as Python's encoder does at nesting `level` (between `open` and `close`). */
+  const wrap = (open: string, close: string, parts: ReadonlyArray<string>, level: number): string => {
+    if (parts.length === 0) return `${open}${close}`
+    if (indent === undefined) return `${open}${parts.join(itemSep)}${close}`
+    const inner = `\n${indent.repeat(level + 1)}`
+    return `${open}${inner}${parts.join(itemSep + inner)}\n${indent.repeat(level)}${close}`
+  }
+  const go = (v: PyValue, level: number): string => {
     if (v === null) return "null"
     if (v === true) return "true"
     if (v === false) return "false"
     if (typeof v === "number" || v instanceof PyFloat) return dumpNumber(v)
     if (typeof v === "string") return pyDumpString(v, ensureAscii)
-    if (Array.isArray(v)) return `[${v.map((x) => go(x as PyValue)).join(itemSep)}]`
+    if (Array.isArray(v))
+      return wrap(
+        "[",
+        "]",
+        v.map((x) => go(x as PyValue, level + 1)),
+        level
+      )
     const d = v as PyDict
     const keys = Object.keys(d)
     if (sortKeys) keys.sort(compareCodePoints)
-    return `{${keys.map((k) => `${pyDumpString(k, ensureAscii)}${keySep}${go(d[k] as PyValue)}`).join(itemSep)}}`
+    return wrap(
+      "{",
+      "}",
+      keys.map((k) => `${pyDumpString(k, ensureAscii)}${keySep}${go(d[k] as PyValue, level + 1)}`),
+      level
+    )
   }
-  return go(value)
+  return go(value, 0)
 }
 
 /** Python `repr(x)` (for error messages that mirror BFCL's). */

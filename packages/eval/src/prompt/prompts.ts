@@ -12,6 +12,13 @@
  *   passed `bare` (`{name, description, parameters}`, as BFCL's Qwen handler does) or in the
  *   `openai` shape (`{type: "function", function: …}`), with Gorilla types kept (as BFCL does) or
  *   converted to JSON Schema (`dict`→`object`, `float`→`number`, `tuple`→`array`, `any`→`string`).
+ * - `BfclPrompting` — BFCL's prompting ("non-FC") prompt ({@link bfclSystemPrompt}): BFCL's default
+ *   system prompt asking for Python-call syntax `[f(a=1), …]` with the functions listed as JSON,
+ *   then the item's conversation (see bfclPrompting.ts for the BFCL source). With `chatTemplate`
+ *   (default true) rendered by the chat template (system message + user turns, generation prompt,
+ *   as BFCL's Qwen prompting handler formats it); with `chatTemplate: false` as plain text
+ *   ({@link bfclRawPrompt}: system prompt and user turns joined by blank lines), for tokenizers
+ *   without a template. Responses are read with BFCL's prompting decoder (`format: "python"`).
  * - `Custom` — your own `(item) => string`.
  *
  * Chat templates are rendered by a {@link ChatRenderer}: normally the tokenizer's
@@ -24,6 +31,8 @@ import type { EvalItem, ToolSpec } from "../data/EvalItem.js"
 import { toolRlSystemPrompt, toolRlUserTurn } from "../data/toolrl.js"
 import { PromptBuildError } from "../errors.js"
 import { isPyDict, type PyDict, type PyValue, pyJsonDumps } from "../json/pyjson.js"
+import type { CallFormat } from "../parse/parseToolCalls.js"
+import { type BfclPromptVariant, bfclPromptingMessages, bfclRawPrompt } from "./bfclPrompting.js"
 
 export type PromptStyle =
   | { readonly _tag: "ToolRlRaw"; readonly includeUserTurn?: boolean; readonly separator?: string }
@@ -34,6 +43,13 @@ export type PromptStyle =
       readonly schemaTypes?: "gorilla" | "json-schema"
       /** System message when the item has none (default: none, i.e. the template's default). */
       readonly systemPrompt?: string
+    }
+  | {
+      readonly _tag: "BfclPrompting"
+      /** BFCL's current default prompt (`v4`, default) or its former `DEFAULT_SYSTEM_PROMPT` (`legacy`). */
+      readonly variant?: BfclPromptVariant
+      /** Render with the chat template (default true); false: plain text, see {@link bfclRawPrompt}. */
+      readonly chatTemplate?: boolean
     }
   | { readonly _tag: "Custom"; readonly name: string; readonly render: (item: EvalItem) => string }
 
@@ -49,8 +65,30 @@ export const PromptStyles = {
   qwenTools: (
     options: { toolShape?: "bare" | "openai"; schemaTypes?: "gorilla" | "json-schema"; systemPrompt?: string } = {}
   ): PromptStyle => ({ _tag: "QwenTools", ...options }),
+  /** BFCL's prompting (non-FC) prompt: Python-call syntax, functions as JSON in the system prompt. */
+  bfclPrompting: (options: { variant?: BfclPromptVariant; chatTemplate?: boolean } = {}): PromptStyle => ({
+    _tag: "BfclPrompting",
+    ...options
+  }),
   custom: (name: string, render: (item: EvalItem) => string): PromptStyle => ({ _tag: "Custom", name, render })
 } as const
+
+/**
+ * The call format a style asks the model for (what its scorers should read): ToolRL styles →
+ * `"toolrl"`, BFCL prompting → `"python"`, Qwen tools (and custom styles) → `"qwen"`.
+ */
+export const promptCallFormat = (style: PromptStyle): CallFormat => {
+  switch (style._tag) {
+    case "ToolRlRaw":
+    case "ToolRlChat":
+      return "toolrl"
+    case "BfclPrompting":
+      return "python"
+    case "QwenTools":
+    case "Custom":
+      return "qwen"
+  }
+}
 
 /** A JSON description of a style, for records (functions are replaced by their name). */
 export const describePromptStyle = (style: PromptStyle): Record<string, unknown> =>
@@ -139,6 +177,12 @@ export const buildPrompt = (
       ]
       const tools = item.tools.map((t) => toolForTemplate(t, style.toolShape, style.schemaTypes))
       return render(messages, { tools, addGenerationPrompt: true }).pipe(Effect.mapError(wrap))
+    }
+    case "BfclPrompting": {
+      const messages = bfclPromptingMessages(item, style.variant)
+      return style.chatTemplate === false
+        ? Effect.succeed(bfclRawPrompt(messages))
+        : render(messages, { addGenerationPrompt: true }).pipe(Effect.mapError(wrap))
     }
     case "Custom":
       return Effect.try({

@@ -5,8 +5,7 @@
  */
 import type { EvalItem } from "../data/EvalItem.js"
 import { EvalSettingsError } from "../errors.js"
-import type { PromptStyle } from "../prompt/prompts.js"
-import { PromptStyles } from "../prompt/prompts.js"
+import { type PromptStyle, PromptStyles, promptCallFormat } from "../prompt/prompts.js"
 import { bfclAstScorer } from "../scorers/bfclScorer.js"
 import { exactMatchScorer } from "../scorers/exactMatch.js"
 import { formatScorer } from "../scorers/formatScorer.js"
@@ -56,16 +55,25 @@ export const paperTask = (items: ReadonlyArray<EvalItem>, name = "toolrl-paper")
 })
 
 /**
- * The BFCL task in a given prompt style: BFCL AST verdicts (official Qwen decoder, strict, lenient),
- * format metrics and the paper rubric (with the item's tools, since Qwen prompts have no
- * `N. Name:` list). For ToolRL-style prompts the strict reader is ToolRL's.
+ * The BFCL task in a given prompt style: BFCL AST verdicts (BFCL's own decoder for the style's call
+ * format, strict, lenient), format metrics and the paper rubric (with the item's tools, since Qwen
+ * and BFCL prompts have no `N. Name:` list). The format is the one the style asks for
+ * ({@link promptCallFormat}):
+ *
+ * - `PromptStyles.qwenTools()` (default) → `"qwen"`: `<tool_call>` blocks, `ast_official` = BFCL's
+ *   Qwen FC decoder;
+ * - `PromptStyles.bfclPrompting()` → `"python"`: Python-call syntax, `ast_official` = BFCL's
+ *   prompting decoder (`bfclAstScorer({ format: "python" })`);
+ * - ToolRL styles → `"toolrl"` (the strict reader is ToolRL's).
+ *
+ * The default name is `bfcl-<format>`.
  */
 export const bfclTask = (
   items: ReadonlyArray<EvalItem>,
   prompt: PromptStyle = PromptStyles.qwenTools(),
   name?: string
 ): Task => {
-  const format = prompt._tag === "ToolRlRaw" || prompt._tag === "ToolRlChat" ? "toolrl" : "qwen"
+  const format = promptCallFormat(prompt)
   return {
     name: name ?? `bfcl-${format}`,
     items,
