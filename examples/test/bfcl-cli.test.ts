@@ -14,12 +14,10 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { findSharedDir, sharedMissingMessage } from "@crosscode/core"
 import { bfclPythonDecode, bfclQwenDecode, type EvalRecord, isEmptyOutput, wilson } from "@crosscode/eval"
-import { NodeServices } from "@effect/platform-node"
-import { Effect, Exit, Layer } from "effect"
-import { afterAll, describe, expect, it, vi } from "vitest"
+import { Exit } from "effect"
+import { afterAll, describe, expect, it } from "vitest"
 import type { BfclSummary } from "../src/bfcl/run.js"
-import { runCli } from "../src/cli/commands.js"
-import { Progress } from "../src/cli/progress.js"
+import { runCliCaptured } from "./runCliCaptured.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const model = path.resolve(here, "../models/embedded-tooluse")
@@ -32,25 +30,7 @@ const skipMessage =
 const tmp = mkdtempSync(path.join(tmpdir(), "crosscode-bfcl-"))
 afterAll(() => rmSync(tmp, { recursive: true, force: true }))
 
-/** Runs the CLI in-process (silent progress), returning its exit and everything printed. */
-const cli = async (args: ReadonlyArray<string>) => {
-  const out: Array<string> = []
-  const log = vi.spyOn(console, "log").mockImplementation((...a: Array<unknown>) => {
-    out.push(a.join(" "))
-  })
-  const err = vi.spyOn(console, "error").mockImplementation((...a: Array<unknown>) => {
-    out.push(a.join(" "))
-  })
-  try {
-    const exit = await Effect.runPromiseExit(
-      runCli(args).pipe(Effect.provide(Layer.mergeAll(NodeServices.layer, Progress.layerSilent)))
-    )
-    return { exit, output: out.join("\n") }
-  } finally {
-    log.mockRestore()
-    err.mockRestore()
-  }
-}
+const cli = runCliCaptured
 
 const readLines = <A>(file: string): Array<A> =>
   readFileSync(file, "utf8")

@@ -7,43 +7,23 @@ import { tmpdir } from "node:os"
 import * as path from "node:path"
 import { PassThrough } from "node:stream"
 import { fileURLToPath } from "node:url"
-import { NodeServices } from "@effect/platform-node"
-import { Effect, Exit, Layer } from "effect"
-import { afterAll, describe, expect, it, vi } from "vitest"
-import { runCli } from "../src/cli/commands.js"
+import { Exit } from "effect"
+import { afterAll, describe, expect, it } from "vitest"
 import {
   collectProgress,
   formatDuration,
   makeTerminalProgress,
-  Progress,
   type ProgressEvent,
   progressLine
 } from "../src/cli/progress.js"
+import { runCliCaptured } from "./runCliCaptured.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const recipes = path.resolve(here, "../recipes")
 const tmp = mkdtempSync(path.join(tmpdir(), "crosscode-cli-"))
 afterAll(() => rmSync(tmp, { recursive: true, force: true }))
 
-/** Runs the CLI, returning its exit and everything printed. */
-const cli = async (args: ReadonlyArray<string>) => {
-  const out: Array<string> = []
-  const log = vi.spyOn(console, "log").mockImplementation((...a: Array<unknown>) => {
-    out.push(a.join(" "))
-  })
-  const err = vi.spyOn(console, "error").mockImplementation((...a: Array<unknown>) => {
-    out.push(a.join(" "))
-  })
-  try {
-    const exit = await Effect.runPromiseExit(
-      runCli(args).pipe(Effect.provide(Layer.mergeAll(NodeServices.layer, Progress.layerSilent)))
-    )
-    return { exit, output: out.join("\n") }
-  } finally {
-    log.mockRestore()
-    err.mockRestore()
-  }
-}
+const cli = runCliCaptured
 
 describe("crosscode CLI", () => {
   it("--help lists every stage subcommand and run", async () => {
