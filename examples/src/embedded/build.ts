@@ -18,6 +18,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { dirname, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import {
+  disposeQwen2Weights,
   initQwen2Weights,
   initTensorBackend,
   loadModel,
@@ -182,10 +183,6 @@ const loadTrainableWeights = (dir: string): Qwen2Weights =>
     ])
   )
 
-const disposeWeights = (w: Qwen2Weights): void => {
-  for (const t of Object.values(w)) t.dispose()
-}
-
 /** An HF model directory: core's `saveQwen2` (config, generation config, safetensors) + the tokenizer files. */
 const saveHfDir = (dir: string, c: Qwen2Config, weights: Qwen2Weights) =>
   Effect.runPromise(
@@ -222,7 +219,7 @@ const stageBase = async () => {
   })
   log(`base: trained in ${((Date.now() - t0) / 1000).toFixed(0)} s`)
   await saveHfDir(BASE_DIR, c, weights)
-  disposeWeights(weights)
+  disposeQwen2Weights(weights)
 }
 
 const tokenizerFiles = () => ({
@@ -273,7 +270,7 @@ const stageTooluse = async () => {
   )
   log(`tooluse: trained in ${((Date.now() - t0) / 1000).toFixed(0)} s`)
   await saveHfDir(TOOLUSE_DIR, c, weights)
-  disposeWeights(weights)
+  disposeQwen2Weights(weights)
 }
 
 /** Prompt sets for evaluation, feature ranking and activation harvesting. */

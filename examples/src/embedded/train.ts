@@ -4,7 +4,9 @@
  * single-threaded wasm kernels).
  */
 import {
+  EMBED,
   gatherRows,
+  LM_HEAD,
   linear,
   type Qwen2Config,
   type Qwen2Weights,
@@ -74,7 +76,7 @@ export const batchLoss = (c: Qwen2Config, weights: Qwen2Weights, b: Batch): tf.S
     tf.reshape(last, [b.B * b.T, c.hidden_size]) as tf.Tensor2D,
     tf.tensor1d(b.positions, "int32")
   )
-  const head = weights[c.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight"] as tf.Tensor2D
+  const head = weights[c.tie_word_embeddings ? EMBED : LM_HEAD] as tf.Tensor2D
   const logits = linear(rows, { w: head, layout: "outInTrain" })
   return sparseCrossEntropy(logits, tf.tensor1d(b.targets, "int32"))
 }
