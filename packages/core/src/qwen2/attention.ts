@@ -12,21 +12,10 @@
  *   path), so training through this path is fast too.
  */
 import * as tf from "@tensorflow/tfjs"
+import { matMulPlainGrad } from "./ops.js"
 
 /** Multiply-accumulates of one group's `q·kᵀ` above which wasm runs the per-group schedule. */
 const PER_GROUP_MACS = 4_000_000
-
-/** 2-D `a·b` whose backward pass also avoids transposed operands (`dA = dy·bᵀ`, `dB = aᵀ·dy`). */
-const matMulPlainGrad = tf.customGrad(((a: tf.Tensor2D, b: tf.Tensor2D, save: tf.GradSaveFunc) => {
-  save([a, b])
-  return {
-    value: tf.matMul(a, b),
-    gradFunc: (dy: tf.Tensor2D, saved: Array<tf.Tensor>) => {
-      const [sa, sb] = saved as [tf.Tensor2D, tf.Tensor2D]
-      return [tf.matMul(dy, tf.transpose(sb)), tf.matMul(tf.transpose(sa), dy)]
-    }
-  }
-}) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D
 
 /** `t` `[N, …]` → N tensors without the leading axis. */
 const pieces = (t: tf.Tensor, N: number): Array<tf.Tensor> =>

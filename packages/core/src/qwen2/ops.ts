@@ -41,6 +41,21 @@ const linearOutIn = customGrad2((x: tf.Tensor2D, w: tf.Tensor2D, save) => {
   }
 })
 
+/**
+ * 2-D `a·b` whose backward pass also avoids transposed operands (`dA = dy·bᵀ`, `dB = aᵀ·dy` with
+ * explicit transposes): wasm's transposed-operand matMul is the slow path.
+ */
+export const matMulPlainGrad = customGrad2((a: tf.Tensor2D, b: tf.Tensor2D, save) => {
+  save([a, b])
+  return {
+    value: tf.matMul(a, b) as tf.Tensor2D,
+    gradFunc: (dy: tf.Tensor2D, saved: Array<tf.Tensor>) => {
+      const [sa, sb] = saved as [tf.Tensor2D, tf.Tensor2D]
+      return [tf.matMul(dy, tf.transpose(sb)), tf.matMul(tf.transpose(sa), dy)]
+    }
+  }
+})
+
 /** `x` `[N, in]` → `[N, out]`. */
 export const linear = (x: tf.Tensor2D, l: Linear): tf.Tensor2D => {
   const y = (
