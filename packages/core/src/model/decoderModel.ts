@@ -20,6 +20,7 @@ import {
   type SequenceForward,
   type SequenceGeneration
 } from "./LanguageModel.js"
+import { describeNonFinite, firstNonFinite } from "../util/finite.js"
 import { argmax, sampleToken, validateSampling } from "./sampling.js"
 
 /** `tf.tidy` over an engine pass: the returned tensors (logits, hidden states, cache) survive. */
@@ -308,6 +309,12 @@ export const makeDecoderLanguageModel = (
         for (let step = 1; ; step++) {
           for (let b = 0; b < B; b++) {
             if (done[b]) continue
+            // A NaN/Inf logit would pick a meaningless token (or none): fail naming the step instead.
+            if (firstNonFinite(logits, b * V, V) >= 0) {
+              return yield* new ModelInputError({
+                message: `model ${info.name} produced non-finite logits (${describeNonFinite(logits, b * V, V)}) for new token ${step} of prompt ${b}; the weights or a hook produced NaN/Inf`
+              })
+            }
             const tok =
               rngs !== undefined && sampling._tag === "Sample"
                 ? sampleToken(logits, b * V, V, sampling, rngs[b]!)
