@@ -6,6 +6,7 @@
  */
 import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
+import { describeNonFinite, firstNonFinite } from "../util/finite.js"
 import { Rng } from "../util/rng.js"
 import { padBatch, validateTokenIds } from "./batching.js"
 import { type DecoderEngine, disposeKVCache, type EngineResult, type KVCache } from "./engine.js"
@@ -20,7 +21,6 @@ import {
   type SequenceForward,
   type SequenceGeneration
 } from "./LanguageModel.js"
-import { describeNonFinite, firstNonFinite } from "../util/finite.js"
 import { argmax, sampleToken, validateSampling } from "./sampling.js"
 
 /** `tf.tidy` over an engine pass: the returned tensors (logits, hidden states, cache) survive. */
