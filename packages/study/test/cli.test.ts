@@ -19,7 +19,7 @@ import {
 import { runCliCaptured } from "./runCliCaptured.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
-const recipes = path.resolve(here, "../recipes")
+const recipes = path.resolve(here, "../../../examples/recipes")
 const tmp = mkdtempSync(path.join(tmpdir(), "crosscode-cli-"))
 afterAll(() => rmSync(tmp, { recursive: true, force: true }))
 

@@ -232,7 +232,7 @@ export const cliLogger = (progress: ProgressShape) =>
     progress.log(line)
   })
 
-export class Progress extends Context.Service<Progress, ProgressShape>()("@crosscode/examples/Progress") {
+export class Progress extends Context.Service<Progress, ProgressShape>()("@crosscode/study/Progress") {
   /** stderr: bars on a TTY, periodic lines otherwise. */
   static readonly layerTerminal = (options: TerminalOptions = {}) =>
     Layer.succeed(Progress, Progress.of(makeTerminalProgress(options)))

@@ -35,7 +35,7 @@ import type { SingleFeatureCell } from "../src/recipe/stages/steer.js"
 import type { CrosscoderSummary } from "../src/recipe/stages/train.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
-const recipeFile = path.resolve(here, "../recipes/embedded.json")
+const recipeFile = path.resolve(here, "../../../examples/recipes/embedded.json")
 const runDir = mkdtempSync(path.join(tmpdir(), "crosscode-e2e-"))
 afterAll(() => rmSync(runDir, { recursive: true, force: true }))
 

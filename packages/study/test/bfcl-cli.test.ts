@@ -20,7 +20,7 @@ import type { BfclSummary } from "../src/bfcl/run.js"
 import { runCliCaptured } from "./runCliCaptured.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
-const model = path.resolve(here, "../models/embedded-tooluse")
+const model = path.resolve(here, "../../../examples/models/embedded-tooluse")
 const shared = findSharedDir()
 const bfclDir = shared !== undefined ? path.join(shared, "data", "bfcl") : undefined
 const haveData = bfclDir !== undefined && existsSync(bfclDir)

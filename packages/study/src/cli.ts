@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
- * `crosscode` — the command-line entry point (`pnpm crosscode …`, or the `crosscode` bin of
- * @crosscode/examples after `pnpm build`). See docs/cli.md.
+ * `crosscode` — the command-line entry point (the `crosscode` bin of @crosscode/study; `pnpm crosscode …`
+ * in the workspace). See docs/cli.md.
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Effect, Layer, Logger } from "effect"

@@ -18,7 +18,7 @@ import { STAGES } from "../src/recipe/schema.js"
 import { expectedHarvestRows, harvestSource } from "../src/recipe/sources.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
-const recipes = path.resolve(here, "../recipes")
+const recipes = path.resolve(here, "../../../examples/recipes")
 const embedded = path.join(recipes, "embedded.json")
 const paper = path.join(recipes, "paper-qwen2.5-3b.json")
 const tmp = mkdtempSync(path.join(tmpdir(), "crosscode-recipe-"))
