@@ -10,7 +10,7 @@
  */
 
 import * as path from "node:path"
-import * as tf from "@tensorflow/tfjs"
+import * as tf from "@tensorflow/tfjs-core"
 import { Effect } from "effect"
 import { wasmXnnFailureCount } from "../backend/TensorBackend.js"
 import type { Qwen2Config } from "../config/qwen2Config.js"
