@@ -19,7 +19,7 @@ import { fileURLToPath } from "node:url"
 import { TensorBackend } from "@crosscode/core"
 import { Plugins } from "@crosscode/crosscoder"
 import { makeEvalRunner, noIntervention } from "@crosscode/eval"
-import { PairEncoder, type SweepResult, sparseFromDense, steerFeatures, steeringDelta } from "@crosscode/steering"
+import { PairEncoder, sparseFromDense, steerFeatures, steeringDelta } from "@crosscode/steering"
 import { NodeServices } from "@effect/platform-node"
 import { Effect, Exit, Layer } from "effect"
 import { afterAll, describe, expect, it, vi } from "vitest"
@@ -33,6 +33,7 @@ import type { EvalSummary } from "../src/recipe/stages/evaluate.js"
 import type { RankSummary } from "../src/recipe/stages/rank.js"
 import type { SingleFeatureCell } from "../src/recipe/stages/steer.js"
 import type { CrosscoderSummary } from "../src/recipe/stages/train.js"
+import type { SweepResult } from "../src/sweep/Sweep.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const recipeFile = path.resolve(here, "../../../examples/recipes/embedded.json")

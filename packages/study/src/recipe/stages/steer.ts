@@ -12,14 +12,13 @@ import {
   type PairEncoderShape,
   partitionGroups,
   readRanking,
-  runSweep,
-  type SweepResult,
   selectTopSubset,
   sortByD,
   steerFeatures
 } from "@crosscode/steering"
 import { Effect, Result } from "effect"
 import { Progress } from "../../cli/progress.js"
+import { runSweep, type SweepResult } from "../../sweep/Sweep.js"
 import type { RunContext } from "../context.js"
 import { errorMessage, StageError } from "../errors.js"
 import { samplePrompts, studyTask } from "../sources.js"
