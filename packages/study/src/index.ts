@@ -19,14 +19,7 @@ export {
   runBfcl
 } from "./bfcl/run.js"
 export { crosscode, runCli, VERSION } from "./cli/commands.js"
-export {
-  collectProgress,
-  makeTerminalProgress,
-  Progress,
-  type ProgressEvent,
-  type ProgressShape,
-  silentProgress
-} from "./cli/progress.js"
+export { cliLogger, makeTerminalProgress, type TerminalOptions, terminalProgressLayer } from "./cli/progress.js"
 export { RecipeError, ReportError, StageError } from "./recipe/errors.js"
 export { decodeRecipe, type LoadedRecipe, loadRecipe, type RecipeOverrides } from "./recipe/load.js"
 export {
