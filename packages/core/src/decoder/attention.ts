@@ -12,7 +12,7 @@
  *   Gradients use plain matMuls with explicit transposes (the transposed operand is wasm's slow
  *   path), so training through this path is fast too.
  */
-import * as tf from "@tensorflow/tfjs"
+import * as tf from "@tensorflow/tfjs-core"
 import { matMulPlainGrad, softcap } from "./ops.js"
 
 export interface AttentionOptions {

@@ -9,7 +9,7 @@
  * Used by every family's engine (`runDecoder`) and, over a Hugging Face weights record, by
  * `qwen2Forward` (differentiable under `tf.variableGrads`, for training).
  */
-import * as tf from "@tensorflow/tfjs"
+import * as tf from "@tensorflow/tfjs-core"
 import { wasmXnnFailureCount } from "../backend/TensorBackend.js"
 import type { EnginePass, EngineResult, KVCache } from "../model/engine.js"
 import { blockInput, blockOutput, type HookSite } from "../model/hooks.js"

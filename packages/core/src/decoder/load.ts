@@ -10,12 +10,13 @@
  */
 
 import * as path from "node:path"
-import * as tf from "@tensorflow/tfjs"
+import * as tf from "@tensorflow/tfjs-core"
 import { Effect } from "effect"
 import { wasmXnnFailureCount } from "../backend/TensorBackend.js"
 import { ModelLoadError } from "../model/LanguageModel.js"
 import type { Checkpoint } from "../safetensors/checkpoint.js"
 import { decodeFloat32, dtypeLongName, isFloatDtype } from "../safetensors/dtypes.js"
+import { describeNonFinite, firstNonFinite } from "../util/finite.js"
 import {
   type DecoderArch,
   decoderTensorsUpTo,
@@ -145,6 +146,14 @@ export const loadDecoderParams = (
             (e) => new ModelLoadError({ path: file, message: `cannot read weight "${name}": ${e.message}` })
           )
         )
+      // One pass over data already in memory: a NaN/Inf weight is a load error, not NaN logits later.
+      const bad = firstNonFinite(t.data)
+      if (bad >= 0) {
+        return yield* new ModelLoadError({
+          path: file,
+          message: `weight "${name}" in ${rel(file)} holds non-finite values (${describeNonFinite(t.data)}; the first at flat index ${bad})`
+        })
+      }
       return t
     })
 

@@ -8,7 +8,7 @@
  * Llama 3 / linear `rope_scaling` only change `inv_freq` (`ropeInvFreq`). The tables grow on
  * demand (no `max_position_embeddings` limit is imposed).
  */
-import type * as tf from "@tensorflow/tfjs"
+import type * as tf from "@tensorflow/tfjs-core"
 
 /** RoPE scaling of the frequencies (transformers' `rope_scaling`), as implemented. */
 export type RopeScaling =

@@ -4,7 +4,7 @@
  * The forward pass and loader are the shared decoder's (`src/decoder/`).
  */
 
-import type * as tf from "@tensorflow/tfjs"
+import type * as tf from "@tensorflow/tfjs-core"
 import { Effect } from "effect"
 import { eosTokenIdsOf } from "../config/decoderConfig.js"
 import { parseQwen2Config, type Qwen2Config, qwen2Arch } from "../config/qwen2Config.js"

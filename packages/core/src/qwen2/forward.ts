@@ -2,7 +2,7 @@
  * `qwen2Forward`: the shared decoder forward pass over a Qwen2 weights record (HF names, `[out, in]`
  * linear weights), differentiable under `tf.variableGrads` — for training a Qwen2 from scratch.
  */
-import type * as tf from "@tensorflow/tfjs"
+import type * as tf from "@tensorflow/tfjs-core"
 import { type Qwen2Config, qwen2Arch } from "../config/qwen2Config.js"
 import { type DecoderForwardOptions, type DecoderForwardResult, decoderForward } from "../decoder/forward.js"
 import type { Qwen2Weights } from "./weights.js"
