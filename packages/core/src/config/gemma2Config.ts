@@ -139,7 +139,7 @@ export const readGemma2Config = (dir: string): Effect.Effect<Gemma2Config, Confi
 /**
  * The shared decoder's view of a Gemma 2 config. The embedding scale is transformers'
  * `torch.tensor(hidden_size ** 0.5, dtype=model dtype)`: sqrt(hidden) rounded to the dtype the
- * checkpoint names (bfloat16 for the released models: 48 for gemma-2-2b, 60 for 9b, 68 for 27b;
+ * checkpoint names (bfloat16 for the released models: 48 for gemma-2-2b, 59.75 for 9b, 68 for 27b;
  * float32 otherwise); the multiply itself runs in float32.
  */
 export const gemma2Arch = (config: Gemma2Config): DecoderArch => ({
