@@ -8,7 +8,15 @@
  */
 export { BfclDataError, BfclSettingsError, ModelDirError, UnknownCategoryError } from "./bfcl/errors.js"
 export type { BfclError } from "./bfcl/errors.js"
-export { BFCL_STYLES, type BfclOptions, type BfclPlan, type BfclStyle, type BfclSummary, prepareBfcl, runBfcl } from "./bfcl/run.js"
+export {
+  BFCL_STYLES,
+  type BfclOptions,
+  type BfclPlan,
+  type BfclStyle,
+  type BfclSummary,
+  prepareBfcl,
+  runBfcl
+} from "./bfcl/run.js"
 export { crosscode, runCli, VERSION } from "./cli/commands.js"
 export {
   collectProgress,
@@ -31,3 +39,11 @@ export {
 } from "./recipe/runner.js"
 export { Recipe, STAGES, type Stage } from "./recipe/schema.js"
 export { collectReportData, type ReportData, type ReportFiles, writeReport } from "./report/index.js"
+export {
+  type PlannedRecipe,
+  planRecipe,
+  type RecipeRun,
+  type RunRecipeOptions,
+  runRecipe,
+  toPromise
+} from "./promise.js"
