@@ -111,6 +111,12 @@ step "running the user script (Promise API, then the Effect API on effect@$EFFEC
 quiet "the user script" node out/user.js
 cat "$WORK/last.log"
 
+step "the first example of @crosscode/study's README (plain JavaScript, no Effect)"
+awk '/^```js/{on=1; next} on && /^```/{exit} on' node_modules/@crosscode/study/README.md >first-run.mjs
+[ -s first-run.mjs ] || fail "no \`\`\`js example in @crosscode/study's README"
+quiet "the README's first example (node first-run.mjs)" node first-run.mjs
+grep -E '^(harvest|train):' "$WORK/last.log" || fail "the README's first example printed no stage outcomes"
+
 step "require() of the ESM packages"
 quiet "require(esm)" node require.cjs
 cat "$WORK/last.log"
