@@ -6,8 +6,9 @@
  * `planStages`/`runStages` run the stages into a resumable run directory, and `writeReport`
  * renders the report. The CLI (`crosscode run recipe.json`) is the same code.
  */
-export { BfclDataError, BfclSettingsError, ModelDirError, UnknownCategoryError } from "./bfcl/errors.js"
+
 export type { BfclError } from "./bfcl/errors.js"
+export { BfclDataError, BfclSettingsError, ModelDirError, UnknownCategoryError } from "./bfcl/errors.js"
 export {
   BFCL_STYLES,
   type BfclOptions,
@@ -26,6 +27,14 @@ export {
   type ProgressShape,
   silentProgress
 } from "./cli/progress.js"
+export {
+  type PlannedRecipe,
+  planRecipe,
+  type RecipeRun,
+  type RunRecipeOptions,
+  runRecipe,
+  toPromise
+} from "./promise.js"
 export { RecipeError, ReportError, StageError } from "./recipe/errors.js"
 export { decodeRecipe, type LoadedRecipe, loadRecipe, type RecipeOverrides } from "./recipe/load.js"
 export {
@@ -39,11 +48,3 @@ export {
 } from "./recipe/runner.js"
 export { Recipe, STAGES, type Stage } from "./recipe/schema.js"
 export { collectReportData, type ReportData, type ReportFiles, writeReport } from "./report/index.js"
-export {
-  type PlannedRecipe,
-  planRecipe,
-  type RecipeRun,
-  type RunRecipeOptions,
-  runRecipe,
-  toPromise
-} from "./promise.js"
