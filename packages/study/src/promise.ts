@@ -3,11 +3,10 @@
  * name and returns a Promise. A failure rejects with the typed error itself (`RecipeError`,
  * `StageError`, `BackendError`, … with `_tag` and `message`), not with a wrapper.
  */
-import type { BackendChoice } from "@crosscode/core"
-import { TensorBackend } from "@crosscode/core"
+import { type BackendChoice, Progress, TensorBackend } from "@crosscode/core"
 import { Plugins } from "@crosscode/crosscoder"
 import { Cause, Effect, Exit, Layer } from "effect"
-import { Progress } from "./cli/progress.js"
+import { terminalProgressLayer } from "./cli/progress.js"
 import { loadRecipe, type RecipeOverrides } from "./recipe/load.js"
 import {
   formatPlan,
@@ -60,7 +59,7 @@ export const runRecipe = (recipeFile: string, options: RunRecipeOptions = {}): P
       const loaded = yield* loadRecipe(recipeFile, options)
       const choice = options.backend ?? loaded.recipe.backend
       const backend = choice !== undefined ? TensorBackend.layerFor(choice) : TensorBackend.layer
-      const progress = options.progress === false ? Progress.layerSilent : Progress.layerTerminal()
+      const progress = options.progress === false ? Progress.layerSilent : terminalProgressLayer()
       const outcomes = yield* runStages(loaded, options).pipe(
         Effect.scoped,
         Effect.provide(Layer.mergeAll(backend, Plugins.layer, progress))

@@ -20,7 +20,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
-import { findSharedDir, loadModel, loadTokenizer, TensorBackend } from "@crosscode/core"
+import { findSharedDir, loadModel, loadTokenizer, Progress, TensorBackend } from "@crosscode/core"
 import {
   BfclCategories,
   bfclQuestionFile,
@@ -40,7 +40,6 @@ import {
   tokenizerRenderer
 } from "@crosscode/eval"
 import { Clock, Effect } from "effect"
-import { Progress } from "../cli/progress.js"
 import { defaultBatchSize } from "../recipe/context.js"
 import { ticking } from "../recipe/stages/common.js"
 import { BfclDataError, BfclSettingsError, ModelDirError, UnknownCategoryError } from "./errors.js"

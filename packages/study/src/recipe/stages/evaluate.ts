@@ -6,10 +6,10 @@
  * them), the comparison to `evaluate/summary.json`.
  */
 import { writeFileSync } from "node:fs"
+import { Progress } from "@crosscode/core"
 import { type EvalRecord, makeEvalRunner, noIntervention } from "@crosscode/eval"
 import { PairEncoder, reconstruct } from "@crosscode/steering"
 import { Effect } from "effect"
-import { Progress } from "../../cli/progress.js"
 import type { RunContext } from "../context.js"
 import { errorMessage, StageError } from "../errors.js"
 import { samplePrompts, studyTask } from "../sources.js"

@@ -5,6 +5,7 @@
  * which writes `steer/records.jsonl`, `cells.jsonl` (resume), `sweep.json` and `sweep.csv`.
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs"
+import { Progress } from "@crosscode/core"
 import { type EvalRunnerShape, makeEvalRunner, readRecords, type Task } from "@crosscode/eval"
 import {
   type FeatureRanking,
@@ -12,14 +13,12 @@ import {
   type PairEncoderShape,
   partitionGroups,
   readRanking,
-  runSweep,
-  type SweepResult,
   selectTopSubset,
   sortByD,
   steerFeatures
 } from "@crosscode/steering"
 import { Effect, Result } from "effect"
-import { Progress } from "../../cli/progress.js"
+import { runSweep, type SweepResult } from "../../sweep/Sweep.js"
 import type { RunContext } from "../context.js"
 import { errorMessage, StageError } from "../errors.js"
 import { samplePrompts, studyTask } from "../sources.js"

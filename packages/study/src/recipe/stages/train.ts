@@ -12,6 +12,7 @@
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
 import { ActivationSource, ActivationStore } from "@crosscode/activations"
+import { Progress } from "@crosscode/core"
 import {
   type Crosscoder,
   type CrosscoderConfig,
@@ -25,7 +26,6 @@ import {
   train
 } from "@crosscode/crosscoder"
 import { Effect } from "effect"
-import { Progress } from "../../cli/progress.js"
 import type { RunContext } from "../context.js"
 import { errorMessage, StageError } from "../errors.js"
 import type { CrosscoderSpec } from "../schema.js"

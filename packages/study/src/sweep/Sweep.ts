@@ -1,5 +1,6 @@
 /**
- * The steering sweep (method.md §5.3, §6.3): a grid of partitions × k% × α. Each cell steers the
+ * The steering sweep (method.md §5.3, §6.3), where steering meets evaluation (so it lives in the
+ * study package, above both @crosscode/steering and @crosscode/eval): a grid of partitions × k% × α. Each cell steers the
  * top-k% tool-signed features of a partition (`selectTopSubset`) with `steerFeatures` and is
  * evaluated by the eval package's runner on the same prompts as one clean run. Per cell: the metric
  * (default the paper's tool correctness) clean vs steered, Δ in percentage points with a paired-t
@@ -26,13 +27,24 @@ import {
   stableStringify,
   type Task
 } from "@crosscode/eval"
+import {
+  cleanIntervention,
+  csvField,
+  type FeatureRanking,
+  type Intervention,
+  type InterventionError,
+  type PairEncoder,
+  type PairPositions,
+  type PartitionChoice,
+  type RankingError,
+  reconstruct,
+  SteeringIOError,
+  selectTopSubset,
+  steerFeatures,
+  writeTextFile
+} from "@crosscode/steering"
 import { Effect, Result } from "effect"
-import { type InterventionError, type RankingError, SteeringIOError, SweepError } from "../errors.js"
-import { type PairPositions, reconstruct, steerFeatures } from "../intervention/builtins.js"
-import { cleanIntervention, type Intervention } from "../intervention/Intervention.js"
-import type { PairEncoder } from "../intervention/PairEncoder.js"
-import { csvField, writeTextFile } from "../ranking/io.js"
-import { type FeatureRanking, type PartitionChoice, selectTopSubset } from "../ranking/rank.js"
+import { SweepError } from "./errors.js"
 
 export const BEST_OF_GRID_FLAG = "best-of-grid (no multiple-comparison correction)"
 
@@ -306,6 +318,7 @@ export const runSweep = (spec: SweepSpec): Effect.Effect<SweepResult, SweepRunEr
     for (const c of yield* readCells(files.cells)) {
       if (c.configHash !== configHash) {
         return yield* new SweepError({
+          file: files.cells,
           message: `${files.cells} holds cell ${c.id} from a sweep with another configuration (hash ${c.configHash}, now ${configHash}); use another outputDir`
         })
       }
@@ -340,6 +353,7 @@ export const runSweep = (spec: SweepSpec): Effect.Effect<SweepResult, SweepRunEr
           if (prior !== undefined) {
             if (prior.features.join(",") !== features.join(",")) {
               return yield* new SweepError({
+                file: files.cells,
                 message: `${files.cells}: cell ${id} steered features [${prior.features.join(", ")}], the ranking now selects [${features.join(", ")}]; use another outputDir`
               })
             }
