@@ -41,11 +41,20 @@ import {
   ResumeMismatchError,
   type ScorerError
 } from "../errors.js"
-import { parseToolCalls } from "../parse/parseToolCalls.js"
+import { parseToolCallsSafely } from "../parse/parseToolCalls.js"
 import { buildPrompt, type ChatRenderer, describePromptStyle, tokenizerRenderer } from "../prompt/prompts.js"
-import { runScorers } from "../scorers/Scorer.js"
+import { runScorersRecordingFailures } from "../scorers/Scorer.js"
 import { type Intervention, noIntervention } from "./Intervention.js"
-import { appendRecord, type EvalRecord, fnv1a64, parseTrace, readRecords, stableStringify } from "./records.js"
+import {
+  appendRecord,
+  type EvalRecord,
+  fnv1a64,
+  type ItemFailure,
+  parseTrace,
+  readRecords,
+  serializableRecord,
+  stableStringify
+} from "./records.js"
 import { formatSummaryTable, type RunSummary, summarizeRun } from "./summary.js"
 import { type Task, validateTask } from "./Task.js"
 
@@ -270,9 +279,18 @@ export const makeEvalRunner = (deps: EvalRunnerDeps): EvalRunnerShape => {
             })
           }
           const response = tokenizer.decode(g.tokens, { skipSpecialTokens: settings.skipSpecialTokens })
-          const parse = parseToolCalls(response)
-          const scored = yield* runScorers(task.scorers, { item: p.item, prompt: p.prompt, response, parse })
-          const record: EvalRecord = {
+          // One item's parse, scorer or serialization failure is recorded on the item, never fatal to the run.
+          const failures: Array<ItemFailure> = []
+          const { parse, failure: parseFailure } = parseToolCallsSafely(response)
+          if (parseFailure !== undefined) failures.push({ stage: "parse", message: parseFailure })
+          const scored = yield* runScorersRecordingFailures(task.scorers, {
+            item: p.item,
+            prompt: p.prompt,
+            response,
+            parse
+          })
+          for (const f of scored.failures) failures.push({ stage: "score", scorer: f.scorer, message: f.message })
+          const record: EvalRecord = serializableRecord({
             key: keyOf(p.item.id),
             run: spec.run,
             task: task.name,
@@ -304,8 +322,16 @@ export const makeEvalRunner = (deps: EvalRunnerDeps): EvalRunnerShape => {
             metrics: scored.metrics,
             details: scored.details,
             ...(p.item.meta !== undefined ? { meta: p.item.meta } : {}),
+            ...(failures.length > 0 ? { failures } : {}),
             elapsedMs: (t1 - t0) / prepared.length,
             finishedAt: new Date(t1).toISOString()
+          })
+          if (record.failures !== undefined) {
+            yield* Effect.logWarning(
+              `eval ${spec.run}: item ${p.item.id} recorded with failures: ${record.failures
+                .map((f) => `${f.stage}${f.scorer !== undefined ? ` (${f.scorer})` : ""}: ${f.message}`)
+                .join("; ")}`
+            ).pipe(annotate)
           }
           if (spec.output !== undefined) yield* appendRecord(spec.output, record)
           fresh.set(record.key, record)
