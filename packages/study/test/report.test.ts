@@ -17,7 +17,7 @@ import { loadRecipe } from "../src/recipe/load.js"
 import type { Recipe } from "../src/recipe/schema.js"
 import type { ConditionStats, DeltaStats } from "../src/recipe/stages/common.js"
 import type { EvalSummary } from "../src/recipe/stages/evaluate.js"
-import type { RankSummary } from "../src/recipe/stages/rank.js"
+import { type RankSummary, tokenContext } from "../src/recipe/stages/rank.js"
 import type { CrosscoderSummary, CurvePoint } from "../src/recipe/stages/train.js"
 import { collectReportData, mdCell, type ReportData, snippet, writeReport } from "../src/report/index.js"
 import { headlineLines } from "../src/report/summary.js"
@@ -199,8 +199,15 @@ const rank: RankSummary = {
           activation: 7.25,
           dataset: "toolrl",
           id: "t:1",
-          text: '<tool_call>\n{"name": "a|b"}\n</tool_call> `tick`'
-        }
+          text: '<tool_call>\n{"name": "a|b"}\n</tool_call> `tick`',
+          context: {
+            tokens: ["<tool_call>", "\n", '{"name": "a|b"}', "\n", "</tool_call>", " `tick`"],
+            firing: 5,
+            position: 40,
+            length: 41
+          }
+        },
+        { row: 18, activation: 6.5, dataset: "general", text: "an older run without a token context ends here" }
       ]
     }
   ]
@@ -285,7 +292,10 @@ describe("report", () => {
     expect(md).toContain("| A-excl | #5 (2) | 1.40 | +30.0 (60.0) | -5.0 (25.0) |")
     // top features with their texts, escaped for a table
     expect(md).toContain("| #3 | exclusive:A | 12.50 | 0.990 | 97% / 1% | 1.00 |")
-    expect(md).toContain('`(7.25, toolrl) <tool_call> {"name": "a\\|b"} </tool_call> \'tick\'`')
+    expect(md).toContain("| 7.25 (toolrl) |")
+    // top-activating examples: the tokens before the firing token (the window was cut), the firing one marked
+    expect(md).toContain('  - 7.25 · toolrl · `…<tool_call>↵{"name": "a|b"}↵</tool_call>⟦ \'tick\'⟧`')
+    expect(md).toContain("  - 6.50 · general · `an older run without a token context ends here`")
     // plots referenced
     for (const p of ["steering-heatmap", "alpha-curves", "decoder-norms", "training-curves", "reconstruction"])
       expect(md).toContain(`(${p}.svg)`)
@@ -293,6 +303,7 @@ describe("report", () => {
     expect(html).toContain("<svg")
     expect(html).toContain("&lt;tool_call&gt;")
     expect(html).not.toContain("<tool_call>")
+    expect(html).toContain('<mark class="fire" title="activation 7.250"> `tick`</mark>')
     const back = JSON.parse(readFileSync(files.data, "utf8")) as ReportData
     expect(back.sweep?.best?.cell.id).toBe("A-excl|k10|a32")
   })
@@ -360,5 +371,20 @@ describe("report", () => {
     const md = readFileSync(path.join(runDir, "report", "report.md"), "utf8")
     expect(md).toContain("## Steering")
     expect(existsSync(path.join(runDir, "report", "steering-heatmap.svg"))).toBe(true)
+  })
+})
+
+describe("tokenContext", () => {
+  const tokenizer = { decode: (ids: ReadonlyArray<number>) => ids.map((i) => `<${i}>`).join("") }
+  it("keeps the tokens before and after the firing position, cut at the window", () => {
+    const ids = Array.from({ length: 100 }, (_, i) => i)
+    const c = tokenContext(tokenizer, ids, 50)!
+    expect(c.tokens[c.firing]).toBe("<50>")
+    expect(c.tokens[0]).toBe("<26>")
+    expect(c.tokens.at(-1)).toBe("<58>")
+    expect({ position: c.position, length: c.length }).toEqual({ position: 50, length: 100 })
+    const last = tokenContext(tokenizer, ids.slice(0, 3), 2)!
+    expect(last).toEqual({ tokens: ["<0>", "<1>", "<2>"], firing: 2, position: 2, length: 3 })
+    expect(tokenContext(tokenizer, ids, 100)).toBeUndefined()
   })
 })
