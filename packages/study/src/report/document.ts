@@ -3,6 +3,7 @@
  * `ReportData`; `render.ts` turns it into Markdown and HTML.
  */
 
+import { blockOutput, transformerLensName } from "@crosscode/core"
 import type { DeltaStats, Rate } from "../recipe/stages/common.js"
 import type { SweepCell } from "../sweep/Sweep.js"
 import type { ReportData } from "./data.js"
@@ -89,7 +90,7 @@ const setupSection = (data: ReportData): Section => {
       items: [
         `Model A: \`${r.models.A}\``,
         `Model B: \`${r.models.B}\``,
-        `Site: residual stream after decoder block ${r.site.layer} (last token of each text)`,
+        `Site: residual stream after decoder block ${r.site.layer}, \`${transformerLensName(blockOutput(r.site.layer))}\` (last token of each text)`,
         data.harvest !== undefined
           ? `Activations: ${data.harvest.rows} paired rows (${data.harvest.datasets.join(", ")}), ${data.harvest.sources.length} sources × ${data.harvest.dim} dims, harvested at ${f1(data.harvest.rowsPerSecond)} rows/s`
           : "Activations: not harvested yet",
