@@ -71,3 +71,28 @@ describe("TensorBackend webgpu", () => {
     expect(String(e)).toContain("CROSSCODE_WEBGPU_FEATURE_LEVEL")
   })
 })
+
+describe("vendored tfjs-core extras", () => {
+  it("were generated from the installed tfjs-core, and register gradients and chained ops", async () => {
+    const { readFileSync } = await import("node:fs")
+    const { createRequire } = await import("node:module")
+    const installed = createRequire(import.meta.url)("@tensorflow/tfjs-core/package.json").version as string
+    const header = readFileSync(new URL("../vendor/tfjs-core-extras.js", import.meta.url), "utf8").split("\n")[0]
+    expect(header).toContain(`@tensorflow/tfjs-core@${installed}`)
+    const { tf } = await Effect.runPromise(
+      Effect.gen(function* () {
+        return yield* TensorBackend
+      }).pipe(Effect.provide(TensorBackend.layerFor("wasm")))
+    )
+    const g = tf.tidy(() =>
+      Array.from(
+        tf
+          .grad((x) => tf.sigmoid(x).sum())(tf.tensor1d([0]))
+          .dataSync()
+      )
+    )
+    expect(g).toHaveLength(1)
+    expect(g[0]).toBeCloseTo(0.25, 6)
+    expect(tf.tidy(() => tf.tensor1d([1, 2, 3, 4]).reshape([2, 2]).shape)).toEqual([2, 2])
+  })
+})

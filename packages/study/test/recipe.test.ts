@@ -233,3 +233,16 @@ describe("run directory bookkeeping", () => {
     ])
   })
 })
+
+describe("site by hook name", () => {
+  it("accepts a TransformerLens name for the block output and refuses a block input", async () => {
+    const named = await Effect.runPromise(
+      decodeRecipe({ ...embeddedJson(), site: "blocks.1.hook_resid_post" }, embedded, { cwd: tmp, env: {} })
+    )
+    expect(named.recipe.site).toEqual({ layer: 1 })
+    expect(await failure({ ...embeddedJson(), site: "blocks.2.hook_resid_pre" })).toContain(
+      'use \\"blocks.1.hook_resid_post\\" (the same activations)'
+    )
+    expect(await failure({ ...embeddedJson(), site: "blocks.2.attn.hook_z" })).toContain("is not a site name")
+  })
+})

@@ -3,10 +3,11 @@
  * right cells, store texts are escaped, SVGs are real SVG, and `crosscode report <runDir>` rebuilds
  * it from a run directory's JSON files alone.
  */
+import { spawnSync } from "node:child_process"
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
-import { fileURLToPath } from "node:url"
+import { fileURLToPath, pathToFileURL } from "node:url"
 import { Progress } from "@crosscode/core"
 import { NodeServices } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
@@ -17,7 +18,7 @@ import { loadRecipe } from "../src/recipe/load.js"
 import type { Recipe } from "../src/recipe/schema.js"
 import type { ConditionStats, DeltaStats } from "../src/recipe/stages/common.js"
 import type { EvalSummary } from "../src/recipe/stages/evaluate.js"
-import type { RankSummary } from "../src/recipe/stages/rank.js"
+import { type RankSummary, tokenContext } from "../src/recipe/stages/rank.js"
 import type { CrosscoderSummary, CurvePoint } from "../src/recipe/stages/train.js"
 import { collectReportData, mdCell, type ReportData, snippet, writeReport } from "../src/report/index.js"
 import { headlineLines } from "../src/report/summary.js"
@@ -199,8 +200,15 @@ const rank: RankSummary = {
           activation: 7.25,
           dataset: "toolrl",
           id: "t:1",
-          text: '<tool_call>\n{"name": "a|b"}\n</tool_call> `tick`'
-        }
+          text: '<tool_call>\n{"name": "a|b"}\n</tool_call> `tick`',
+          context: {
+            tokens: ["<tool_call>", "\n", '{"name": "a|b"}', "\n", "</tool_call>", " `tick`"],
+            firing: 5,
+            position: 40,
+            length: 41
+          }
+        },
+        { row: 18, activation: 6.5, dataset: "general", text: "an older run without a token context ends here" }
       ]
     }
   ]
@@ -285,14 +293,25 @@ describe("report", () => {
     expect(md).toContain("| A-excl | #5 (2) | 1.40 | +30.0 (60.0) | -5.0 (25.0) |")
     // top features with their texts, escaped for a table
     expect(md).toContain("| #3 | exclusive:A | 12.50 | 0.990 | 97% / 1% | 1.00 |")
-    expect(md).toContain('`(7.25, toolrl) <tool_call> {"name": "a\\|b"} </tool_call> \'tick\'`')
+    expect(md).toContain("| 7.25 (toolrl) |")
+    // top-activating examples: the tokens before the firing token (the window was cut), the firing one marked
+    expect(md).toContain('  - 7.25 · toolrl · `…<tool_call>↵{"name": "a|b"}↵</tool_call>⟦ \'tick\'⟧`')
+    expect(md).toContain("  - 6.50 · general · `an older run without a token context ends here`")
     // plots referenced
     for (const p of ["steering-heatmap", "alpha-curves", "decoder-norms", "training-curves", "reconstruction"])
       expect(md).toContain(`(${p}.svg)`)
+    // α ticks are the α values tested; the heat-map outlines the best cell and writes white on dark cells
+    const alphaAxis = JSON.stringify(JSON.parse(readFileSync(path.join(out, "alpha-curves.vl.json"), "utf8")))
+    expect(alphaAxis).toContain('"axis":{"values":[1,6,16,32]')
+    const heat = readFileSync(path.join(out, "steering-heatmap.svg"), "utf8")
+    expect(heat).toContain('stroke="#f59e0b"')
+    expect(heat).toMatch(/<text[^>]*fill="white">\+32\.0<\/text>/)
+    expect(heat).toMatch(/<text[^>]*fill="black">\+6\.0<\/text>/)
     const html = readFileSync(files.html!, "utf8")
     expect(html).toContain("<svg")
     expect(html).toContain("&lt;tool_call&gt;")
     expect(html).not.toContain("<tool_call>")
+    expect(html).toContain('<mark class="fire" title="activation 7.250"> `tick`</mark>')
     const back = JSON.parse(readFileSync(files.data, "utf8")) as ReportData
     expect(back.sweep?.best?.cell.id).toBe("A-excl|k10|a32")
   })
@@ -361,4 +380,74 @@ describe("report", () => {
     expect(md).toContain("## Steering")
     expect(existsSync(path.join(runDir, "report", "steering-heatmap.svg"))).toBe(true)
   })
+})
+
+describe("tokenContext", () => {
+  const tokenizer = { decode: (ids: ReadonlyArray<number>) => ids.map((i) => `<${i}>`).join("") }
+  it("keeps the tokens before and after the firing position, cut at the window", () => {
+    const ids = Array.from({ length: 100 }, (_, i) => i)
+    const c = tokenContext(tokenizer, ids, 50)!
+    expect(c.tokens[c.firing]).toBe("<50>")
+    expect(c.tokens[0]).toBe("<26>")
+    expect(c.tokens.at(-1)).toBe("<58>")
+    expect({ position: c.position, length: c.length }).toEqual({ position: 50, length: 100 })
+    const last = tokenContext(tokenizer, ids.slice(0, 3), 2)!
+    expect(last).toEqual({ tokens: ["<0>", "<1>", "<2>"], firing: 2, position: 2, length: 3 })
+    expect(tokenContext(tokenizer, ids, 100)).toBeUndefined()
+  })
+})
+
+/** A Chromium on PATH (Debian's package `chromium`), or `CROSSCODE_CHROMIUM`. */
+const chromium = [process.env["CROSSCODE_CHROMIUM"], "chromium", "chromium-browser", "google-chrome"]
+  .filter((c): c is string => c !== undefined && c !== "")
+  .find((c) => spawnSync(c, ["--version"], { stdio: "ignore" }).status === 0)
+if (chromium === undefined)
+  console.warn(
+    "report in a browser: skipped, no chromium on PATH (apt-get install -y chromium, or set CROSSCODE_CHROMIUM)"
+  )
+
+describe.skipIf(chromium === undefined)("report in a browser (headless Chromium)", () => {
+  const headless = (profile: string, ...args: Array<string>) =>
+    spawnSync(
+      chromium!,
+      [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        `--user-data-dir=${profile}`,
+        ...args
+      ],
+      { encoding: "utf8", timeout: 60_000, maxBuffer: 64 * 1024 * 1024 }
+    )
+
+  it("renders the page, and every plot has a legend and axis titles", async () => {
+    const out = process.env["CROSSCODE_REPORT_SHOTS"] ?? path.join(tmp, "report-browser")
+    const files = await Effect.runPromise(writeReport(data, out))
+    const url = pathToFileURL(files.html!).href
+    const shot = path.join(out, "report.png")
+    const screenshot = headless(path.join(tmp, "chromium-1"), `--screenshot=${shot}`, "--window-size=1200,5000", url)
+    expect(existsSync(shot), `no screenshot: ${screenshot.stderr}`).toBe(true)
+    // a rendered page, not a blank one: a PNG well beyond an empty white page's size
+    const png = readFileSync(shot)
+    expect(png.subarray(1, 4).toString()).toBe("PNG")
+    expect(png.length).toBeGreaterThan(50_000)
+
+    const dump = headless(path.join(tmp, "chromium-2"), "--dump-dom", url)
+    expect(dump.status, dump.stderr).toBe(0)
+    const figures = dump.stdout.split("<figure>").slice(1)
+    expect(figures.length).toBe(files.plots.length)
+    for (const fig of figures) {
+      const title = /<figcaption>([^<]{0,60})/.exec(fig)?.[1]
+      expect(fig, `a plot without a legend: ${title}`).toMatch(/class="[^"]*role-legend[^"]*"/)
+      const axisTitles = fig.match(/class="[^"]*role-axis-title[^"]*"/g) ?? []
+      expect(axisTitles.length, `a plot without both axis titles: ${title}`).toBeGreaterThanOrEqual(2)
+    }
+    // the top-activating examples render with the firing token marked
+    expect(dump.stdout).toContain('<mark class="fire"')
+  }, 120_000)
 })

@@ -25,6 +25,26 @@ export const blockInput = (layer: number): HookSite => ({ layer, point: "block_i
 
 export const siteKey = (site: HookSite): string => `${site.point}.${site.layer}`
 
+/**
+ * The TransformerLens name of a site, as researchers write it: the output of block L is
+ * `blocks.L.hook_resid_post`, its input `blocks.L.hook_resid_pre`.
+ */
+export const transformerLensName = (site: HookSite): string =>
+  `blocks.${site.layer}.hook_resid_${site.point === "block_output" ? "post" : "pre"}`
+
+/**
+ * A site from its name: a TransformerLens name (`blocks.13.hook_resid_post`, `blocks.13.hook_resid_pre`)
+ * or a `siteKey` (`block_output.13`, `block_input.13`). `undefined` for anything else (e.g.
+ * `hook_resid_mid` or attention hooks, which are not hook points here).
+ */
+export const parseSite = (name: string): HookSite | undefined => {
+  const lens = /^blocks\.(\d+)\.hook_resid_(pre|post)$/.exec(name.trim())
+  if (lens !== null) return { layer: Number(lens[1]), point: lens[2] === "post" ? "block_output" : "block_input" }
+  const key = /^(block_output|block_input)\.(\d+)$/.exec(name.trim())
+  if (key !== null) return { layer: Number(key[2]), point: key[1] as HookPoint }
+  return undefined
+}
+
 /** Which forward passes a hook fires on during generation. A plain forward is a prefill. */
 export type HookWhen = "prefill" | "decode" | "always"
 

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from "node:fs"
 import * as path from "node:path"
+import { parseSite } from "@crosscode/core"
 import { Effect, Schema } from "effect"
 import { errorMessage, RecipeError } from "./errors.js"
 import { type MixSourceSpec, type PromptSetSpec, Recipe, type TextSourceSpec } from "./schema.js"
@@ -142,6 +143,31 @@ const resolveSource = <S extends TextSourceSpec | MixSourceSpec>(s: S, base: str
 const resolvePrompts = (s: PromptSetSpec, base: string): PromptSetSpec => ({ ...s, path: path.resolve(base, s.path) })
 
 /** Decodes and resolves a recipe value (as read from `file`). */
+/**
+ * `"site": "blocks.13.hook_resid_post"` (TransformerLens) or `"block_output.13"` stands for
+ * `"site": { "layer": 13 }`; the study reads block outputs, so a block input is refused.
+ */
+const siteByName = (json: unknown): { readonly value: unknown; readonly error?: string } => {
+  if (typeof json !== "object" || json === null || !("site" in json) || typeof json.site !== "string")
+    return { value: json }
+  const site = parseSite(json.site)
+  if (site === undefined)
+    return {
+      value: json,
+      error: `site: "${json.site}" is not a site name (e.g. "blocks.13.hook_resid_post", or { "layer": 13 })`
+    }
+  if (site.point !== "block_output")
+    return {
+      value: json,
+      error: `site: "${json.site}" is a block input; the study reads block outputs${
+        site.layer > 0
+          ? `: use "blocks.${site.layer - 1}.hook_resid_post" (the same activations) or { "layer": ${site.layer - 1} }`
+          : " (block 0's input is the embeddings)"
+      }`
+    }
+  return { value: { ...json, site: { layer: site.layer } } }
+}
+
 export const decodeRecipe = (
   json: unknown,
   file: string,
@@ -159,7 +185,9 @@ export const decodeRecipe = (
     if (expanded.missing.length > 0) {
       return yield* fail(`environment variables not set and without a default: ${expanded.missing.join(", ")}`)
     }
-    const decoded = yield* Schema.decodeUnknownEffect(Recipe)(expanded.value, {
+    const named = siteByName(expanded.value)
+    if (named.error !== undefined) return yield* fail(named.error)
+    const decoded = yield* Schema.decodeUnknownEffect(Recipe)(named.value, {
       errors: "all",
       onExcessProperty: "error"
     }).pipe(Effect.mapError((e) => fail(`invalid recipe:\n${e.message}`)))

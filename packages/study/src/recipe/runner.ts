@@ -5,7 +5,7 @@
  */
 import { existsSync, mkdirSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
-import type { TensorBackend } from "@crosscode/core"
+import { blockOutput, type TensorBackend, transformerLensName } from "@crosscode/core"
 import type { PartitionRegistry, SparsityRegistry } from "@crosscode/crosscoder"
 import { Effect, type Scope } from "effect"
 import { makeRunContext, type RunContext } from "./context.js"
@@ -78,7 +78,7 @@ export const describeStage = (r: Recipe, stage: Stage): Array<string> => {
         `models A = ${r.models.A}${existsSync(path.join(r.models.A, "config.json")) ? "" : " (MISSING)"}`,
         `       B = ${r.models.B}${existsSync(path.join(r.models.B, "config.json")) ? "" : " (MISSING)"}`,
         `tokenizer ${mark(r.tokenizer ?? r.models.B)}`,
-        `site: block ${r.site.layer} output, last token; max length ${r.harvest.maxLength ?? 512}, batch ${r.harvest.batchSize ?? "auto"}, ${r.harvest.dtype ?? "f32"}`,
+        `site: block ${r.site.layer} output (${transformerLensName(blockOutput(r.site.layer))}), last token; max length ${r.harvest.maxLength ?? 512}, batch ${r.harvest.batchSize ?? "auto"}, ${r.harvest.dtype ?? "f32"}`,
         text
       ]
     }

@@ -3,6 +3,7 @@
  * `ReportData`; `render.ts` turns it into Markdown and HTML.
  */
 
+import { blockOutput, transformerLensName } from "@crosscode/core"
 import type { DeltaStats, Rate } from "../recipe/stages/common.js"
 import type { SweepCell } from "../sweep/Sweep.js"
 import type { ReportData } from "./data.js"
@@ -25,6 +26,22 @@ export type Block =
   | { readonly kind: "list"; readonly items: ReadonlyArray<string> }
   | { readonly kind: "table"; readonly table: Table }
   | { readonly kind: "plot"; readonly plot: Plot }
+  | { readonly kind: "examples"; readonly caption: string; readonly features: ReadonlyArray<FeatureExamples> }
+
+/** One feature's top-activating examples, each the tokens around the firing token. */
+export interface FeatureExamples {
+  readonly label: string
+  readonly examples: ReadonlyArray<{
+    readonly activation: number
+    readonly dataset: string
+    /** Decoded tokens; `tokens[firing]` fired (-1: position unknown). */
+    readonly tokens: ReadonlyArray<string>
+    readonly firing: number
+    /** Whether tokens were cut before / after the window. */
+    readonly cutBefore: boolean
+    readonly cutAfter: boolean
+  }>
+}
 
 export interface Section {
   readonly title: string
@@ -52,6 +69,12 @@ export const snippet = (text: string, max = 160): string => {
   return one.length > max ? `${one.slice(0, max - 1)}…` : one
 }
 
+/** The last `max` characters of a text on one line. */
+export const snippetEnd = (text: string, max = 160): string => {
+  const one = text.replace(/\s+/g, " ").trim()
+  return one.length > max ? `…${one.slice(one.length - max + 1)}` : one
+}
+
 const partitionText = (p: ReportData["recipe"]["crosscoders"][number]["partition"]) =>
   p === "none"
     ? "none (plain crosscoder)"
@@ -67,7 +90,7 @@ const setupSection = (data: ReportData): Section => {
       items: [
         `Model A: \`${r.models.A}\``,
         `Model B: \`${r.models.B}\``,
-        `Site: residual stream after decoder block ${r.site.layer} (last token of each text)`,
+        `Site: residual stream after decoder block ${r.site.layer}, \`${transformerLensName(blockOutput(r.site.layer))}\` (last token of each text)`,
         data.harvest !== undefined
           ? `Activations: ${data.harvest.rows} paired rows (${data.harvest.datasets.join(", ")}), ${data.harvest.sources.length} sources × ${data.harvest.dim} dims, harvested at ${f1(data.harvest.rowsPerSecond)} rows/s`
           : "Activations: not harvested yet",
@@ -287,7 +310,7 @@ const featuresSection = (data: ReportData, plots: ReadonlyArray<Plot>): Section 
             "AUROC",
             "fires tool / general",
             "‖d_A‖ share",
-            "top-activating texts (activation)"
+            "top activation (dataset)"
           ],
           rows: r.topFeatures.map((f) => [
             `#${f.feature}`,
@@ -296,17 +319,31 @@ const featuresSection = (data: ReportData, plots: ReadonlyArray<Plot>): Section 
             f.auroc.toFixed(3),
             `${(f.fireRateTool * 100).toFixed(0)}% / ${(f.fireRateGeneral * 100).toFixed(0)}%`,
             f.relativeNormA !== undefined ? f.relativeNormA.toFixed(2) : "–",
-            {
-              text:
-                f.topTexts.length === 0
-                  ? "–"
-                  : f.topTexts
-                      .map((t) => `(${t.activation.toFixed(2)}, ${t.dataset}) ${snippet(t.text, 120)}`)
-                      .join(" ⏐ "),
-              code: true
-            }
+            f.topTexts.length === 0 ? "–" : `${f.topTexts[0]!.activation.toFixed(2)} (${f.topTexts[0]!.dataset})`
           ])
         }
+      })
+      blocks.push({
+        kind: "examples",
+        caption: `${r.crosscoder}: top-activating examples of each feature, the tokens around the position read (the firing token marked, with its activation)`,
+        features: r.topFeatures.map((f) => ({
+          label: `#${f.feature} (${f.group})`,
+          examples: f.topTexts.map((t) => {
+            const base = { activation: t.activation, dataset: t.dataset }
+            const c = t.context
+            // Runs without a stored token context: the end of the text (where a last-token harvest reads), nothing marked.
+            if (c === undefined)
+              return { ...base, tokens: [snippetEnd(t.text, 160)], firing: -1, cutBefore: false, cutAfter: false }
+            const first = c.position - c.firing
+            return {
+              ...base,
+              tokens: c.tokens,
+              firing: c.firing,
+              cutBefore: first > 0,
+              cutAfter: first + c.tokens.length < c.length
+            }
+          })
+        }))
       })
     }
   }

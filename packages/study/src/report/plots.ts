@@ -33,10 +33,13 @@ export const steeringHeatmap = (data: ReportData): Plot | undefined => {
       k: c.kPercent,
       alpha: c.alpha,
       delta: Math.round(c.stats!.delta * 10) / 10,
-      steered: Math.round(c.stats!.steered * 10) / 10
+      steered: Math.round(c.stats!.steered * 10) / 10,
+      best: c.id === sweep.best?.cell.id
     }))
   if (rows.length === 0) return undefined
   const maxAbs = Math.max(1, ...rows.map((r) => Math.abs(r.delta)))
+  // Cells whose colour is darker than the middle of the scale get white text.
+  const darkCell = `abs(datum.delta) > ${0.55 * maxAbs}`
   const nAlpha = new Set(rows.map((r) => r.alpha)).size
   const nRows = Math.max(
     ...[...new Set(rows.map((r) => r.partition))].map(
@@ -46,7 +49,7 @@ export const steeringHeatmap = (data: ReportData): Plot | undefined => {
   return {
     name: "steering-heatmap",
     title: "Steering grid",
-    caption: `Δ tool correctness (pp, steered − clean ${sweep.clean.value.toFixed(1)}%) of model ${sweep.target} per partition, subset size (k% of the partition's tool-signed features) and α; n = ${sweep.clean.n} prompts per cell.`,
+    caption: `Δ tool correctness (pp, steered − clean ${sweep.clean.value.toFixed(1)}%) of model ${sweep.target} per partition, subset size (k% of the partition's tool-signed features) and α; n = ${sweep.clean.n} prompts per cell.${sweep.best !== undefined ? " Outlined: the best cell (best-of-grid, no multiple-comparison correction)." : ""}`,
     spec: {
       ...base,
       data: { values: rows },
@@ -73,7 +76,15 @@ export const steeringHeatmap = (data: ReportData): Plot | undefined => {
           },
           {
             mark: { type: "text", fontSize: 10 },
-            encoding: { text: { field: "delta", type: "quantitative", format: "+.1f" } }
+            encoding: {
+              text: { field: "delta", type: "quantitative", format: "+.1f" },
+              color: { condition: { test: darkCell, value: "white" }, value: "black" }
+            }
+          },
+          {
+            transform: [{ filter: "datum.best" }],
+            mark: { type: "rect", fill: null, stroke: "#f59e0b", strokeWidth: 3 },
+            encoding: {}
           }
         ]
       },
@@ -105,6 +116,10 @@ export const alphaCurves = (data: ReportData): Plot | undefined => {
     })
   }
   if (rows.length === 0) return undefined
+  const alphas = [...new Set(rows.map((r) => r.alpha))].sort((a, b) => a - b)
+  const subsets = new Set(rows.map((r) => r.subset)).size
+  // One colour per subset (category10 repeats after 10); past 20, shapes tell the repeats apart.
+  const scheme = subsets <= 10 ? "category10" : "tableau20"
   return {
     name: "alpha-curves",
     title: "α curves",
@@ -124,9 +139,16 @@ export const alphaCurves = (data: ReportData): Plot | undefined => {
           {
             mark: { type: "line", point: true },
             encoding: {
-              x: { field: "alpha", type: "quantitative", title: "α", scale: { type: "symlog" } },
+              x: {
+                field: "alpha",
+                type: "quantitative",
+                title: "α",
+                scale: { type: "symlog" },
+                axis: { values: alphas, format: "~r", labelOverlap: "greedy" }
+              },
               y: { field: "steered", type: "quantitative", title: "tool correctness %", scale: { domain: [0, 100] } },
-              color: { field: "subset", type: "nominal", title: "subset" }
+              color: { field: "subset", type: "nominal", title: "subset", scale: { scheme } },
+              ...(subsets > 20 ? { shape: { field: "subset", type: "nominal", title: "subset" } } : {})
             }
           },
           {
@@ -218,7 +240,7 @@ export const trainingCurves = (data: ReportData): Plot | undefined => {
           encoding: {
             x: { field: "step", type: "quantitative", title: "step" },
             y: { field: "fve", type: "quantitative", title: "FVE", scale: { zero: false } },
-            color: { field: "crosscoder", type: "nominal" }
+            color: { field: "crosscoder", type: "nominal", title: "crosscoder" }
           }
         },
         {
@@ -229,7 +251,7 @@ export const trainingCurves = (data: ReportData): Plot | undefined => {
           encoding: {
             x: { field: "step", type: "quantitative", title: "step" },
             y: { field: "l0", type: "quantitative", title: "L0", scale: { type: "symlog" } },
-            color: { field: "crosscoder", type: "nominal" },
+            color: { field: "crosscoder", type: "nominal", title: "crosscoder" },
             strokeDash: { field: "series", type: "nominal", title: "group" }
           }
         }
@@ -275,13 +297,13 @@ export const reconstructionBars = (data: ReportData): Plot | undefined => {
       spec: {
         width: 60 * (1 + (data.evaluate?.crosscoders.length ?? 0)),
         height: 200,
-        encoding: { x: { field: "condition", type: "nominal", title: null, sort: { field: "order" } } },
+        encoding: { x: { field: "condition", type: "nominal", title: "condition", sort: { field: "order" } } },
         layer: [
           {
             mark: "bar",
             encoding: {
               y: { field: "pct", type: "quantitative", title: "tool correctness %", scale: { domain: [0, 100] } },
-              color: { field: "condition", type: "nominal", legend: null }
+              color: { field: "condition", type: "nominal", title: "condition" }
             }
           },
           { mark: "rule", encoding: { y: { field: "lo", type: "quantitative" }, y2: { field: "hi" } } }

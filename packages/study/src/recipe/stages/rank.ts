@@ -26,12 +26,46 @@ import { loadPromptSet, readTexts } from "../sources.js"
 import { storeDir } from "./harvest.js"
 import { readCrosscoderSummary } from "./train.js"
 
+/**
+ * The tokens around the position whose activation was read (for a last-token harvest, the last
+ * token: nothing follows it), each decoded on its own, as feature dashboards show them.
+ */
+export interface TokenContext {
+  /** Decoded tokens of the window; `tokens[firing]` is the firing token. */
+  readonly tokens: ReadonlyArray<string>
+  readonly firing: number
+  /** The firing token's position in the harvested sequence, and that sequence's length. */
+  readonly position: number
+  readonly length: number
+}
+
 export interface TopText {
   readonly row: number
   readonly activation: number
   readonly dataset: string
   readonly id?: string
   readonly text: string
+  readonly context?: TokenContext
+}
+
+/** Tokens shown before / after the firing token. */
+const CONTEXT_BEFORE = 24
+const CONTEXT_AFTER = 8
+
+export const tokenContext = (
+  tokenizer: Pick<TokenizerShape, "decode">,
+  ids: ReadonlyArray<number>,
+  position: number
+): TokenContext | undefined => {
+  if (position < 0 || position >= ids.length) return undefined
+  const from = Math.max(0, position - CONTEXT_BEFORE)
+  const to = Math.min(ids.length, position + 1 + CONTEXT_AFTER)
+  return {
+    tokens: ids.slice(from, to).map((id) => tokenizer.decode([id])),
+    firing: position - from,
+    position,
+    length: ids.length
+  }
 }
 
 export interface TopFeature {
@@ -217,12 +251,17 @@ const rankOne = (
         const text = info.text ?? (info.tokenIds !== undefined ? tokenizer.decode(info.tokenIds) : "")
         if (seenTexts.has(text)) continue
         seenTexts.add(text)
+        const context =
+          info.tokenIds !== undefined && info.position !== undefined
+            ? tokenContext(tokenizer, info.tokenIds, info.position)
+            : undefined
         texts.push({
           row: t.row,
           activation: t.v,
           dataset: info.dataset,
           ...(info.id !== undefined ? { id: info.id } : {}),
-          text
+          text,
+          ...(context !== undefined ? { context } : {})
         })
       }
       features.push({
