@@ -31,7 +31,7 @@ import {
   normalizationFromStats,
   normalizeRowsInPlace
 } from "../model/Normalization.js"
-import { readJson, removeDir, writeJsonAtomic } from "../util/fs.js"
+import { readJson, removeDir, removeStaleTemps, trimStepLog, writeJsonAtomic } from "../util/fs.js"
 import { Adam, type AdamOptions } from "./Adam.js"
 import { denseStep } from "./denseStep.js"
 import {
@@ -427,6 +427,12 @@ export const train = Effect.fn("crosscoder.train")(function* (
       try: () => mkdir(path.join(ck.dir, "checkpoints"), { recursive: true }),
       catch: ioError(ck.dir, "cannot create run directory")
     })
+    // A kill mid-write leaves temp checkpoints, and log lines past the checkpoint resumed from
+    // (they will be logged again): the run directory is made consistent with that checkpoint.
+    const stale = yield* removeStaleTemps(path.join(ck.dir, "checkpoints"))
+    yield* removeStaleTemps(ck.dir)
+    if (stale.length > 0) yield* Effect.logWarning(`removed stale temporary checkpoints: ${stale.join(", ")}`)
+    yield* trimStepLog(path.join(ck.dir, "metrics.jsonl"), step)
   }
 
   const saveCheckpoint = Effect.fnUntraced(function* () {

@@ -22,7 +22,8 @@ import {
   saveCrosscoder,
   type TrainConfig,
   topK,
-  train
+  train,
+  trimStepLog
 } from "@crosscode/crosscoder"
 import { Effect } from "effect"
 import { Progress } from "../../cli/progress.js"
@@ -136,6 +137,8 @@ const trainOne = (ctx: RunContext, spec: CrosscoderSpec, store: ActivationStore.
     }
     const t0 = performance.now()
     let step = latestStep(dir)
+    // Curve points past the checkpoint, or a line cut by a kill, would be duplicated or glue onto the next one.
+    yield* trimStepLog(curveFile, step)
     const bar = progress.start(`train ${spec.name}`, spec.steps, "steps", step)
     const measure = (cc: Crosscoder, at: number) =>
       Effect.gen(function* () {
@@ -147,8 +150,13 @@ const trainOne = (ctx: RunContext, spec: CrosscoderSpec, store: ActivationStore.
     let last: { cc: Crosscoder; point: CurvePoint } | undefined
     const curve = readCurve(curveFile)
     while (step < spec.steps || last === undefined) {
-      const target =
-        step >= spec.steps ? spec.steps : Math.min(spec.steps, (Math.floor(step / evalEvery) + 1) * evalEvery)
+      // A kill between a checkpoint and its curve point: measure the checkpoint first.
+      const unmeasured = last === undefined && step > 0 && !curve.some((c) => c.step === step)
+      const target = unmeasured
+        ? step
+        : step >= spec.steps
+          ? spec.steps
+          : Math.min(spec.steps, (Math.floor(step / evalEvery) + 1) * evalEvery)
       const result = yield* train(
         config,
         { ...trainConfig, stopAfter: target },
