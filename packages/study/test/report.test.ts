@@ -7,12 +7,12 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import type { SweepCell, SweepResult } from "@crosscode/steering"
+import { Progress } from "@crosscode/core"
 import { NodeServices } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { afterAll, describe, expect, it, vi } from "vitest"
 import { runCli } from "../src/cli/commands.js"
-import { Progress } from "../src/cli/progress.js"
+import type { SweepCell, SweepResult } from "../src/index.js"
 import { loadRecipe } from "../src/recipe/load.js"
 import type { Recipe } from "../src/recipe/schema.js"
 import type { ConditionStats, DeltaStats } from "../src/recipe/stages/common.js"
@@ -27,7 +27,9 @@ const tmp = mkdtempSync(path.join(tmpdir(), "crosscode-report-"))
 afterAll(() => rmSync(tmp, { recursive: true, force: true }))
 
 const recipe: Recipe = (
-  await Effect.runPromise(loadRecipe(path.resolve(here, "../../../examples/recipes/embedded.json"), { cwd: tmp, env: {} }))
+  await Effect.runPromise(
+    loadRecipe(path.resolve(here, "../../../examples/recipes/embedded.json"), { cwd: tmp, env: {} })
+  )
 ).recipe
 
 const rate = (k: number, n: number) => ({
@@ -328,7 +330,10 @@ describe("report", () => {
         jsonl ? `${(value as Array<unknown>).map((v) => JSON.stringify(v)).join("\n")}\n` : JSON.stringify(value)
       )
     }
-    put("recipe.json", { file: path.resolve(here, "../../../examples/recipes/embedded.json"), recipe: { ...recipe, runDir } })
+    put("recipe.json", {
+      file: path.resolve(here, "../../../examples/recipes/embedded.json"),
+      recipe: { ...recipe, runDir }
+    })
     put("harvest/summary.json", data.harvest)
     put("train/dfc/summary.json", data.crosscoders[0]!.summary)
     put("train/dfc/curve.jsonl", data.crosscoders[0]!.curve, true)

@@ -4,7 +4,7 @@
  * results, batched generation (left padding, KV cache, per-row stop tokens, greedy or seeded
  * sampling) — on top of a `DecoderEngine`'s forward pass.
  */
-import * as tf from "@tensorflow/tfjs"
+import * as tf from "@tensorflow/tfjs-core"
 import { Effect } from "effect"
 import { describeNonFinite, firstNonFinite } from "../util/finite.js"
 import { Rng } from "../util/rng.js"

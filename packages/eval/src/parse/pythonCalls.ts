@@ -518,6 +518,7 @@ const binop = (op: BinOperator, a: EV, b: EV, pos: number): EV => {
 /** Python's evaluation of `e` (what BFCL's `eval(ast.unparse(binop))` computes). */
 const evaluate = (e: Expr): EV => {
   switch (e.k) {
+    // biome-ignore lint/suspicious/noFallthroughSwitchClause: the inner switch is exhaustive and returns in every case
     case "Constant":
       switch (e.c.t) {
         case "int":
@@ -681,6 +682,7 @@ const keyOf = (v: PyValue, ctx: ResolveContext, pos: number): { hash: string; re
 
 const resolveValue = (e: Expr, ctx: ResolveContext): PyValue => {
   switch (e.k) {
+    // biome-ignore lint/suspicious/noFallthroughSwitchClause: the inner switch is exhaustive and returns in every case
     case "Constant":
       switch (e.c.t) {
         case "Ellipsis":

@@ -18,14 +18,17 @@
  *
  * Resuming: with `output`, records already in the file for this run (`key = run|itemId`) are
  * reused and their items not generated again; a record made with other settings, or for an item
- * that changed under the same id, is a `ResumeMismatchError` (use another `run` label or file). Progress (items/s, ETA) is logged
- * with `Effect.logInfo` every `progressEverySeconds` and at the end.
+ * that changed under the same id, is a `ResumeMismatchError` (use another `run` label or file). Progress goes to
+ * core's `Progress` service (one bar of items per run, `eval <run>`, updated every batch) and, as
+ * items/s and ETA, to `Effect.logInfo` every `progressEverySeconds` and at the end.
  */
 import {
   Greedy,
   LanguageModel,
   type LanguageModelShape,
   type ModelInputError,
+  Progress,
+  type ProgressBar,
   type Sampling,
   Tokenizer,
   type TokenizerShape
@@ -171,8 +174,9 @@ export const makeEvalRunner = (deps: EvalRunnerDeps): EvalRunnerShape => {
   const { model, tokenizer } = deps
   const renderer = deps.renderer ?? tokenizerRenderer(tokenizer)
 
-  const run = <E, R>(spec: RunSpec<E, R>): Effect.Effect<RunResult, EvalRunError | E, R> =>
-    Effect.gen(function* () {
+  const run = <E, R>(spec: RunSpec<E, R>): Effect.Effect<RunResult, EvalRunError | E, R> => {
+    let bar: ProgressBar | undefined
+    return Effect.gen(function* () {
       const settings: GenerationSettings = { ...defaultGenerationSettings, ...spec.settings }
       const bad = checkSettings(settings)
       if (bad !== undefined) return yield* bad
@@ -222,6 +226,8 @@ export const makeEvalRunner = (deps: EvalRunnerDeps): EvalRunnerShape => {
         `eval ${spec.run}: ${items.length} items, ${resumed} already in ${spec.output ?? "(no file)"}, ${todo.length} to generate`
       ).pipe(annotate)
 
+      const progress = (yield* Progress).start(`eval ${spec.run}`, items.length, "items", resumed)
+      bar = progress
       const fresh = new Map<string, EvalRecord>()
       const start = yield* Clock.currentTimeMillis
       let lastLog = start
@@ -332,6 +338,7 @@ export const makeEvalRunner = (deps: EvalRunnerDeps): EvalRunnerShape => {
         }
         const now = yield* Clock.currentTimeMillis
         const n = Math.min(b + settings.batchSize, todo.length)
+        progress.update(resumed + n)
         if (now - lastLog >= everyMs || n === todo.length) {
           lastLog = now
           const rate = n / Math.max(1e-9, (now - start) / 1000)
@@ -347,7 +354,8 @@ export const makeEvalRunner = (deps: EvalRunnerDeps): EvalRunnerShape => {
       })
       const summary = summarizeRun(records)
       return { records, resumed, generated: fresh.size, summary, table: formatSummaryTable(summary) }
-    })
+    }).pipe(Effect.ensuring(Effect.sync(() => bar?.finish())))
+  }
 
   return { run }
 }
