@@ -187,6 +187,39 @@ interface PendingBatch {
   readonly ids: Map<number, string>
 }
 
+/**
+ * The rows of `b` not yet in the store: a resumed run recomputes the whole batch the interrupted run
+ * was in (same texts, same padding, same norm medians, so bit-identical rows) and keeps only the
+ * rows after the cursor. Rows are ordered by text then position, so the kept rows are a suffix.
+ */
+const rowsAfterCursor = (
+  b: PendingBatch,
+  cursor: { readonly text: number; readonly afterPosition: number },
+  numSources: number
+): PendingBatch => {
+  let k = 0
+  while (
+    k < b.count &&
+    ((b.textIndex[k] as number) < cursor.text ||
+      ((b.textIndex[k] as number) === cursor.text && (b.position[k] as number) <= cursor.afterPosition))
+  )
+    k++
+  if (k === 0) return b
+  const width = b.data.length / Math.max(1, b.count)
+  const texts = new Map([...b.texts].filter(([t]) => t >= cursor.text))
+  const ids = new Map([...b.ids].filter(([t]) => t >= cursor.text))
+  return {
+    count: b.count - k,
+    data: b.data.subarray(k * width),
+    norms: b.norms.subarray(k * numSources),
+    textIndex: b.textIndex.subarray(k),
+    position: b.position.subarray(k),
+    datasetIds: b.datasetIds.subarray(k),
+    texts,
+    ids
+  }
+}
+
 const fmtDuration = (s: number): string => {
   if (!Number.isFinite(s)) return "?"
   const h = Math.floor(s / 3600)
@@ -482,8 +515,7 @@ export const harvest = (
           else if (options.tokenizer !== undefined) tokens = options.tokenizer.encode(sample.text, { addSpecialTokens })
           else return yield* fail(`text ${sample.id} has no tokenIds and no tokenizer was given`)
           if (maxLength !== null && tokens.length > maxLength) tokens = tokens.slice(0, maxLength)
-          let pos = candidatePositions(policy, tokens, skipIds)
-          if (index === cursor.text) pos = pos.filter((p) => p > cursor.afterPosition)
+          const pos = candidatePositions(policy, tokens, skipIds)
           if (pos.length === 0) continue
           inputIds.push(tokens)
           want.push(pos)
@@ -534,7 +566,7 @@ export const harvest = (
             }
           }
         }
-        const batch: PendingBatch = { count, data, norms, textIndex, position, datasetIds, texts, ids }
+        const whole: PendingBatch = { count, data, norms, textIndex, position, datasetIds, texts, ids }
         if (normOutlier !== undefined && normOutlier.median === "batch") {
           const m: Array<number> = []
           for (let s = 0; s < S; s++) {
@@ -544,6 +576,8 @@ export const harvest = (
           }
           medians = m
         }
+        const batch = rowsAfterCursor(whole, cursor, S)
+        if (batch.count === 0) return yield* report(false)
         if (normOutlier !== undefined && medians === null) {
           pending.push(batch)
           if (pending.length >= warmupBatches) yield* flushWarmup
@@ -556,7 +590,9 @@ export const harvest = (
     yield* Effect.gen(function* () {
       yield* options.source.stream.pipe(
         Stream.zipWithIndex,
-        Stream.drop(cursor.text),
+        // Batches are formed from absolute text positions ([k·B, (k+1)·B)): a resumed run starts at
+        // the batch holding the cursor, so it pads and computes exactly as an uninterrupted run.
+        Stream.drop(cursor.text - (cursor.text % batchSize)),
         Stream.takeWhile(() => !stopped),
         Stream.grouped(batchSize),
         Stream.runForEach(processGroup)

@@ -40,7 +40,7 @@ import {
   normalizationFromStats,
   normalizeRowsInPlace
 } from "../model/Normalization.js"
-import { readJson, removeDir, writeJsonAtomic } from "../util/fs.js"
+import { readJson, removeDir, removeStaleTemps, trimStepLog, writeJsonAtomic } from "../util/fs.js"
 import { Adam, type AdamOptions } from "./Adam.js"
 import { denseStep } from "./denseStep.js"
 import {
@@ -482,6 +482,12 @@ export const train = Effect.fn("crosscoder.train")(function* (
       try: () => mkdir(path.join(ck.dir, "checkpoints"), { recursive: true }),
       catch: ioError(ck.dir, "cannot create run directory")
     })
+    // A kill mid-write leaves temp checkpoints, and log lines past the checkpoint resumed from
+    // (they will be logged again): the run directory is made consistent with that checkpoint.
+    const stale = yield* removeStaleTemps(path.join(ck.dir, "checkpoints"))
+    yield* removeStaleTemps(ck.dir)
+    if (stale.length > 0) yield* Effect.logWarning(`removed stale temporary checkpoints: ${stale.join(", ")}`)
+    yield* trimStepLog(path.join(ck.dir, "metrics.jsonl"), step)
   }
 
   const saveCheckpoint = Effect.fnUntraced(function* () {
@@ -551,6 +557,10 @@ export const train = Effect.fn("crosscoder.train")(function* (
         )
       )
   }
+
+  // A kill between a checkpoint and its periodic hook loses the hook's output (a curve point): run
+  // it again for the checkpoint resumed from (hooks must be idempotent, as the study's measure is).
+  if (resumedFrom !== undefined) yield* runPeriodic(step)
 
   const onBatch = (batch: {
     readonly rows: number

@@ -154,8 +154,18 @@ export const loadPromptSet = (spec: PromptSetSpec, stage: string): Effect.Effect
 }
 
 /** `n` items drawn as the paper does (`random.seed(seed); random.sample(items, n)`), capped at the set size. */
+/** `n` prompts drawn from the set; asking for more than it holds is an error, never a quietly smaller run. */
 export const samplePrompts = (spec: PromptSetSpec, n: number, seed: number, stage: string) =>
-  Effect.map(loadPromptSet(spec, stage), (items) => pythonSample(items, Math.min(n, items.length), seed))
+  Effect.flatMap(loadPromptSet(spec, stage), (items) =>
+    n > items.length
+      ? Effect.fail(
+          new StageError({
+            stage,
+            message: `${stage}.n is ${n} but the prompt set ${spec.path} holds ${items.length} prompts; lower n or use a larger set`
+          })
+        )
+      : Effect.succeed(pythonSample(items, n, seed))
+  )
 
 /**
  * The evaluation task: the paper's prompt (ToolRL system prompt only, no chat template) scored by

@@ -23,7 +23,8 @@ import {
   saveCrosscoder,
   type TrainConfig,
   topK,
-  train
+  train,
+  trimStepLog
 } from "@crosscode/crosscoder"
 import { Effect } from "effect"
 import type { RunContext } from "../context.js"
@@ -104,6 +105,17 @@ export const readCurve = (file: string): Array<CurvePoint> => {
   return [...byStep.values()].sort((a, b) => a.step - b.step)
 }
 
+/** The step of the trainer's newest checkpoint in `dir` (0 when there is none). */
+const latestStep = (dir: string): number => {
+  const f = path.join(dir, "latest.json")
+  if (!existsSync(f)) return 0
+  try {
+    return (JSON.parse(readFileSync(f, "utf8")) as { step: number }).step
+  } catch {
+    return 0
+  }
+}
+
 const trainOne = (ctx: RunContext, spec: CrosscoderSpec, store: ActivationStore.ActivationStoreShape) =>
   Effect.gen(function* () {
     const dir = ctx.dir("train", spec.name)
@@ -124,6 +136,9 @@ const trainOne = (ctx: RunContext, spec: CrosscoderSpec, store: ActivationStore.
       checkpoint: { dir, every: evalEvery, keep: 2 }
     }
     const t0 = performance.now()
+    // Curve points past the checkpoint resumed from, or a line cut by a kill, would be duplicated or
+    // glue onto the next one: trim the curve to the checkpoint first.
+    yield* trimStepLog(curveFile, latestStep(dir))
     const curve = readCurve(curveFile)
     /** The curve point at `at`: the one already in curve.jsonl (resumed run), else measured now and appended. */
     const measure = (cc: Crosscoder, at: number) =>
