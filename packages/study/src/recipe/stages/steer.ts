@@ -114,6 +114,23 @@ export interface SingleFeatureCell {
   readonly stats: DeltaStats
 }
 
+/** The features steered one at a time: the top tool-signed features of each listed partition. */
+export const chooseSingleFeatures = (
+  sf: { readonly partitions: ReadonlyArray<string>; readonly top: number },
+  ranking: FeatureRanking
+) =>
+  sf.partitions.flatMap((p) => {
+    const groups = partitionGroups(p)
+    return sortByD(
+      ranking.features.filter((f) => f.sign === "tool" && (groups.includes("all") || groups.includes(f.partition)))
+    )
+      .slice(0, sf.top)
+      .map((f, i) => ({ partition: p, stat: f, rank: i + 1 }))
+  })
+
+/** The run label of one single-feature steering run. */
+export const singleRunLabel = (target: string, feature: number, alpha: number) => `single|${target}|f${feature}|a${alpha}`
+
 /** Single-feature steering: the top tool-signed features of each partition, one at a time. */
 const runSingles = (
   ctx: RunContext,
@@ -132,14 +149,7 @@ const runSingles = (
     const sf = spec.singleFeatures!
     const alphas = sf.alphas ?? spec.alphas
     const settings = generationSettings(spec)
-    const chosen = sf.partitions.flatMap((p) => {
-      const groups = partitionGroups(p)
-      return sortByD(
-        o.ranking.features.filter((f) => f.sign === "tool" && (groups.includes("all") || groups.includes(f.partition)))
-      )
-        .slice(0, sf.top)
-        .map((f, i) => ({ partition: p, stat: f, rank: i + 1 }))
-    })
+    const chosen = chooseSingleFeatures(sf, o.ranking)
     const file = ctx.dir("steer", "singles-records.jsonl")
     let done = countLines(file)
     const bar = progress.start("steer singles", chosen.length * alphas.length * o.task.items.length, "prompts", done)
@@ -149,7 +159,7 @@ const runSingles = (
     const cells: Array<SingleFeatureCell> = []
     for (const c of chosen) {
       for (const alpha of alphas) {
-        const run = `single|${o.target}|f${c.stat.feature}|a${alpha}`
+        const run = singleRunLabel(o.target, c.stat.feature, alpha)
         const r = yield* o.runner
           .run({
             run,
