@@ -42,7 +42,13 @@ export const stageTask = (ctx: RunContext, stage: FannedStage): Effect.Effect<St
 const evaluateCells = (ctx: RunContext): Array<EvalCell> => {
   const names = ctx.recipe.evaluate.crosscoders ?? ctx.recipe.crosscoders.map((c) => c.name)
   return (["A", "B"] as const).flatMap((m) => [
-    { stage: "evaluate" as const, model: m, run: "clean", output: `records-${m}.jsonl`, intervention: { kind: "none" } },
+    {
+      stage: "evaluate" as const,
+      model: m,
+      run: "clean",
+      output: `records-${m}.jsonl`,
+      intervention: { kind: "none" }
+    },
     ...names.map((name) => ({
       stage: "evaluate" as const,
       model: m,

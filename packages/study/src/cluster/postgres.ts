@@ -38,11 +38,12 @@ export interface ThrowawayPostgres {
   destroy(): void
 }
 
-const freePort = (): Promise<number> =>
+/** A TCP port nothing listens on at `host` now. */
+export const findFreePort = (host = "127.0.0.1"): Promise<number> =>
   new Promise((resolve, reject) => {
     const srv = createServer()
     srv.once("error", reject)
-    srv.listen(0, "127.0.0.1", () => {
+    srv.listen(0, host, () => {
       const addr = srv.address()
       const port = typeof addr === "object" && addr !== null ? addr.port : 0
       srv.close(() => resolve(port))
@@ -83,7 +84,7 @@ export const startThrowawayPostgres = async (bin = findPgBin()): Promise<Throwaw
     return execFileSync(cmd, argv as Array<string>, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] })
   }
   run("initdb", ["-D", dataDir, "-U", "crosscode", "--auth=trust", "--no-sync", "-E", "UTF8"])
-  const port = await freePort()
+  const port = await findFreePort()
   const opts = [
     `-p ${port}`,
     "-c listen_addresses=127.0.0.1",

@@ -68,8 +68,10 @@ export const BatchDone = Schema.Struct({
 
 export const EvalBatch = Rpc.make("EvalBatch", {
   payload: {
-    /** Identity of the run (run directory + stage fingerprint): part of the key. */
+    /** Identity of the run (run directory + stage fingerprint): the records' key. */
     runKey: Schema.String,
+    /** The workflow execution sending it: a failed reply is final, a new attempt sends anew. */
+    attempt: Schema.String,
     recipe: RecipeRef,
     cell: EvalCell,
     batch: Schema.Number,
@@ -79,14 +81,14 @@ export const EvalBatch = Rpc.make("EvalBatch", {
   },
   success: BatchDone,
   error: StageError,
-  primaryKey: (p) => `${p.runKey}|${p.cell.run}|${p.cell.output}|${p.batch}`
+  primaryKey: (p) => `${p.attempt}|${p.runKey}|${p.cell.run}|${p.cell.output}|${p.batch}`
 }).annotate(ClusterSchema.Persisted, true)
 
 export const RunStage = Rpc.make("RunStage", {
-  payload: { runKey: Schema.String, recipe: RecipeRef, stage: Schema.String },
+  payload: { runKey: Schema.String, attempt: Schema.String, recipe: RecipeRef, stage: Schema.String },
   success: Schema.Struct({ action: Schema.String, seconds: Schema.Number, runner: Schema.String }),
   error: StageError,
-  primaryKey: (p) => `${p.runKey}|stage|${p.stage}`
+  primaryKey: (p) => `${p.attempt}|${p.runKey}|stage|${p.stage}`
 }).annotate(ClusterSchema.Persisted, true)
 
 /** The entity every runner hosts (shard group "default"); the entity id spreads work over shards. */

@@ -12,7 +12,7 @@
 import * as path from "node:path"
 import { type EvalRecord, type Intervention, makeEvalRunner, noIntervention } from "@crosscode/eval"
 import { cleanIntervention, PairEncoder, reconstruct, steerFeatures } from "@crosscode/steering"
-import { Effect, Semaphore } from "effect"
+import { Effect, Layer, Scope, Semaphore } from "effect"
 import { Progress } from "../cli/progress.js"
 import { makeRunContext, type RunContext } from "../recipe/context.js"
 import { errorMessage, StageError } from "../recipe/errors.js"
@@ -69,9 +69,13 @@ export const partFile = (runDir: string, cell: EvalCell, batch: number) =>
 
 /** The `StudyWorker` handlers of a runner called `runner` (its address). */
 export const workerLayer = (runner: string) =>
-  StudyWorker.toLayer(
+  Layer.unwrap(
     Effect.gen(function* () {
+      // per process, not per entity: the entity's builder runs once for every entity id
       const permit = yield* Semaphore.make(1)
+      // models, tokenizer, crosscoders and pair encoders live as long as the runner
+      const runnerScope = yield* Effect.scope
+      const forRunner = Effect.provideService(Scope.Scope, runnerScope)
       const contexts = new Map<string, RunContext>()
       const contextFor = (ref: RecipeRef) =>
         Effect.gen(function* () {
@@ -82,15 +86,15 @@ export const workerLayer = (runner: string) =>
           contexts.set(key, ctx)
           return ctx
         })
-      return StudyWorker.of({
+      const handlers = StudyWorker.of({
         EvalBatch: ({ payload }) =>
           Effect.gen(function* () {
             const ctx = yield* contextFor(payload.recipe)
             const cell = payload.cell
             const st = yield* stageTask(ctx, cell.stage)
-            const models = yield* ctx.models
+            const models = yield* forRunner(ctx.models)
             const tokenizer = yield* ctx.tokenizer
-            const { intervention, pe } = yield* interventionFor(ctx, cell.intervention)
+            const { intervention, pe } = yield* forRunner(interventionFor(ctx, cell.intervention))
             const items = st.items.slice(payload.from, payload.to)
             const result = yield* makeEvalRunner({ model: models[cell.model], tokenizer })
               .run({
@@ -100,7 +104,7 @@ export const workerLayer = (runner: string) =>
                 output: partFile(ctx.runDir, cell, payload.batch),
                 settings: st.settings
               })
-              .pipe(Effect.provideService(PairEncoder, pe as PairEncoder["Service"]))
+              .pipe(Effect.provideService(PairEncoder, pe as PairEncoder["Service"]), Effect.scoped)
             // the stage's own record numbers its prompt by its place in the whole prompt list
             const records: Array<EvalRecord> = result.records.map((r, i) => ({ ...r, index: payload.from + i }))
             yield* insertRecords(
@@ -109,19 +113,16 @@ export const workerLayer = (runner: string) =>
               records.map((record) => ({ stage: cell.stage, output: cell.output, record }))
             )
             return { records: records.length, generated: result.generated, runner }
-          }).pipe(Effect.scoped, permit.withPermits(1), Effect.mapError(toStageError(payload.cell.stage))),
+          }).pipe(permit.withPermits(1), Effect.mapError(toStageError(payload.cell.stage))),
         RunStage: ({ payload }) =>
           Effect.gen(function* () {
             const stage = payload.stage as Stage
             if (!STAGES.includes(stage)) return yield* new StageError({ stage, message: "unknown stage" })
             const loaded = yield* loadRef(payload.recipe)
-            const [outcome] = yield* runStages(loaded, { stages: [stage] }).pipe(
-              Effect.provide(Progress.layerSilent)
-            )
+            const [outcome] = yield* runStages(loaded, { stages: [stage] }).pipe(Effect.provide(Progress.layerSilent))
             return { action: outcome?.action ?? "skip", seconds: outcome?.seconds ?? 0, runner }
           }).pipe(Effect.scoped, permit.withPermits(1), Effect.mapError(toStageError(payload.stage)))
       })
-    }),
-    { maxIdleTime: "10 minutes" }
+      return StudyWorker.toLayer(handlers, { maxIdleTime: "10 minutes" })
+    })
   )
-
