@@ -16,19 +16,18 @@ import { TensorBackend } from "@crosscode/core"
 import { Plugins } from "@crosscode/crosscoder"
 import { Console, Effect, Layer, Option } from "effect"
 import { Argument, CliError, Command, Flag } from "effect/cli"
+import { batchPromptsFlag, clusterFlags, recipeRef, runDistributed, runnerCommand } from "../cluster/cli.js"
 import { errorMessage, RecipeError } from "../recipe/errors.js"
 import { decodeRecipe, type LoadedRecipe, loadRecipe, type RecipeOverrides } from "../recipe/load.js"
 import { formatPlan, planStages, type RunOptions, runStages } from "../recipe/runner.js"
 import { STAGES, type Stage } from "../recipe/schema.js"
 import { collectReportData } from "../report/data.js"
 import { headlineLines } from "../report/summary.js"
-import { batchPromptsFlag, clusterFlags, recipeRef, runDistributed, runnerCommand } from "../cluster/cli.js"
 import { BACKENDS } from "./backends.js"
 import { bfclCommand } from "./bfcl.js"
 import type { Progress } from "./progress.js"
 
 export const VERSION = "0.1.0"
-
 
 const recipeArg = Argument.String("recipe").pipe(
   Argument.withDescription("Recipe file (JSON), e.g. examples/recipes/embedded.json")
@@ -146,7 +145,8 @@ const executeDistributed = (
     if (input.force.length > 0) {
       return yield* new RecipeError({
         file: input.recipe,
-        message: "--force is not supported with --cluster: force the stage in a single-process run, or use another runDir"
+        message:
+          "--force is not supported with --cluster: force the stage in a single-process run, or use another runDir"
       })
     }
     const loaded = yield* loadRecipe(input.recipe, overridesOf(input))
@@ -156,7 +156,13 @@ const executeDistributed = (
       modelB: Option.getOrUndefined(input.modelB),
       tokenizer: Option.getOrUndefined(input.tokenizer)
     })
-    yield* runDistributed(loaded, ref, { url, stages, batchPrompts: input.batchPrompts, host: input.host, port: input.port })
+    yield* runDistributed(loaded, ref, {
+      url,
+      stages,
+      batchPrompts: input.batchPrompts,
+      host: input.host,
+      port: input.port
+    })
     yield* Console.log(headlineLines(collectReportData(loaded.recipe.runDir, loaded.recipe)).join("\n"))
   }).pipe(Effect.mapError(toUserError))
 

@@ -11,8 +11,9 @@
  * messages move within seconds; every setting can still be overridden by effect's
  * `SHARDING_*`-style environment configuration (`ShardingConfig.layerFromEnv`).
  */
-import { PgClient } from "@effect/sql-pg"
+
 import { NodeClusterSocket } from "@effect/platform-node"
+import { PgClient } from "@effect/sql-pg"
 import { Effect, Layer, Option, Redacted } from "effect"
 import { RunnerAddress, type ShardingConfig } from "effect/cluster"
 import { findFreePort } from "./postgres.js"

@@ -129,7 +129,8 @@ export const chooseSingleFeatures = (
   })
 
 /** The run label of one single-feature steering run. */
-export const singleRunLabel = (target: string, feature: number, alpha: number) => `single|${target}|f${feature}|a${alpha}`
+export const singleRunLabel = (target: string, feature: number, alpha: number) =>
+  `single|${target}|f${feature}|a${alpha}`
 
 /** Single-feature steering: the top tool-signed features of each partition, one at a time. */
 const runSingles = (
