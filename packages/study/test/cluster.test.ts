@@ -120,9 +120,14 @@ describe.skipIf(pg.kind === "none")(`cluster on PostgreSQL (${pg.kind})`, () => 
       )
       // let it write part of the store, then kill it
       await waitUntil(() => existsSync(path.join(dist, "harvest", "store")), MIN, "the store to appear")
+      const killed = /runner (\S+): joining/.exec(harvesting!.output)?.[1]
       harvesting!.kill()
       startRunner()
       await coordinator.waitFor(/harvest: (run|resume|skip) on runner/, 5 * MIN)
+      // the harvest was finished by another runner
+      const finishedBy = /harvest: \w+ on runner (\S+)/.exec(coordinator.output)?.[1]
+      expect(killed).toBeDefined()
+      expect(finishedBy).not.toBe(killed)
       const harvest = readJson(dist, "harvest", "summary.json")
       expect(harvest.rows).toBe(readJson(single, "harvest", "summary.json").rows)
     },
