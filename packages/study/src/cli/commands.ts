@@ -25,7 +25,6 @@ import { collectReportData } from "../report/data.js"
 import { headlineLines } from "../report/summary.js"
 import { BACKENDS } from "./backends.js"
 import { bfclCommand } from "./bfcl.js"
-import type { Progress } from "./progress.js"
 
 export const VERSION = "0.1.0"
 
@@ -262,5 +261,3 @@ export const crosscode = Command.make("crosscode").pipe(
 
 /** Runs the CLI on `argv` (without the node and script paths). */
 export const runCli = (argv: ReadonlyArray<string>) => Command.runWith(crosscode, { version: VERSION })(argv)
-
-export type CliRequirements = Progress
