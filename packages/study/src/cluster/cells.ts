@@ -7,7 +7,6 @@
  * stage would generate the missing records itself; the cluster test checks it generated none.)
  */
 import type { EvalItem, GenerationSettings, Task } from "@crosscode/eval"
-import { fnv1a64 } from "@crosscode/eval"
 import { readRanking, selectTopSubset } from "@crosscode/steering"
 import { Effect, Result } from "effect"
 import type { RunContext } from "../recipe/context.js"
@@ -15,6 +14,7 @@ import { StageError } from "../recipe/errors.js"
 import { samplePrompts, studyTask } from "../recipe/sources.js"
 import { generationSettings } from "../recipe/stages/common.js"
 import { chooseSingleFeatures, singleRunLabel } from "../recipe/stages/steer.js"
+import { sweepReconLabel, sweepSteerLabel } from "../sweep/Sweep.js"
 import type { EvalCell } from "./protocol.js"
 
 export type FannedStage = "evaluate" | "steer"
@@ -59,10 +59,6 @@ const evaluateCells = (ctx: RunContext): Array<EvalCell> => {
   ])
 }
 
-/** runSweep's labels (prefix "", positions "lastPrompt"). */
-const sweepSteerLabel = (target: string, alpha: number, features: ReadonlyArray<number>) =>
-  `steer|${target}|lastPrompt|a${alpha}|f${features.length <= 16 ? features.join(".") : fnv1a64(features.join(","))}`
-
 const steerCells = (ctx: RunContext) =>
   Effect.gen(function* () {
     const spec = ctx.recipe.steer
@@ -74,7 +70,11 @@ const steerCells = (ctx: RunContext) =>
     const base = { stage: "steer" as const, model: target, output: "records.jsonl" }
     const cells: Array<EvalCell> = [{ ...base, run: "clean", intervention: { kind: "clean" } }]
     if (spec.reconstruction ?? true) {
-      cells.push({ ...base, run: `recon|${target}|lastPrompt`, intervention: { kind: "recon", crosscoder, target } })
+      cells.push({
+        ...base,
+        run: sweepReconLabel("", target, "lastPrompt"),
+        intervention: { kind: "recon", crosscoder, target }
+      })
     }
     const seen = new Set<string>()
     for (const partition of spec.partitions) {
@@ -86,7 +86,7 @@ const steerCells = (ctx: RunContext) =>
         const features = s.success.features
         if (features.length === 0) continue
         for (const alpha of spec.alphas) {
-          const run = sweepSteerLabel(target, alpha, features)
+          const run = sweepSteerLabel("", target, "lastPrompt", alpha, features)
           if (seen.has(run)) continue
           seen.add(run)
           cells.push({ ...base, run, intervention: { kind: "steer", crosscoder, target, features, alpha } })

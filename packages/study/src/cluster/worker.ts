@@ -13,7 +13,6 @@ import * as path from "node:path"
 import { type EvalRecord, type Intervention, makeEvalRunner, noIntervention } from "@crosscode/eval"
 import { cleanIntervention, PairEncoder, reconstruct, steerFeatures } from "@crosscode/steering"
 import { Effect, Layer, Scope, Semaphore } from "effect"
-import { Progress } from "../cli/progress.js"
 import { makeRunContext, type RunContext } from "../recipe/context.js"
 import { errorMessage, StageError } from "../recipe/errors.js"
 import { loadRecipe } from "../recipe/load.js"
@@ -119,7 +118,8 @@ export const workerLayer = (runner: string) =>
             const stage = payload.stage as Stage
             if (!STAGES.includes(stage)) return yield* new StageError({ stage, message: "unknown stage" })
             const loaded = yield* loadRef(payload.recipe)
-            const [outcome] = yield* runStages(loaded, { stages: [stage] }).pipe(Effect.provide(Progress.layerSilent))
+            // core's Progress is silent unless provided: a runner shows no bars
+            const [outcome] = yield* runStages(loaded, { stages: [stage] })
             return { action: outcome?.action ?? "skip", seconds: outcome?.seconds ?? 0, runner }
           }).pipe(Effect.scoped, permit.withPermits(1), Effect.mapError(toStageError(payload.stage)))
       })
