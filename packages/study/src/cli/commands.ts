@@ -1,7 +1,8 @@
 /**
  * The `crosscode` command (effect/cli): one subcommand per stage plus `run`.
  *
- *   crosscode run <recipe> [--dry-run] [--force <stage>]… [--until <stage>]
+ *   crosscode run <recipe> [--dry-run] [--force <stage>]… [--until <stage>] [--cluster postgres://…]
+ *   crosscode runner --cluster postgres://… [--backend …]   (a cluster runner: src/cluster, docs/scale-out.md)
  *   crosscode harvest|train|evaluate|rank|steer <recipe> [--force]
  *   crosscode report <recipe | run directory>
  *   crosscode bfcl --model DIR [--style qwen|python] [--categories …] [--n N] … (BFCL v4 non-live, see bfcl.ts)
@@ -15,17 +16,17 @@ import { TensorBackend } from "@crosscode/core"
 import { Plugins } from "@crosscode/crosscoder"
 import { Console, Effect, Layer, Option } from "effect"
 import { Argument, CliError, Command, Flag } from "effect/cli"
+import { batchPromptsFlag, clusterFlags, recipeRef, runDistributed, runnerCommand } from "../cluster/cli.js"
 import { errorMessage, RecipeError } from "../recipe/errors.js"
 import { decodeRecipe, type LoadedRecipe, loadRecipe, type RecipeOverrides } from "../recipe/load.js"
 import { formatPlan, planStages, type RunOptions, runStages } from "../recipe/runner.js"
 import { STAGES, type Stage } from "../recipe/schema.js"
 import { collectReportData } from "../report/data.js"
 import { headlineLines } from "../report/summary.js"
+import { BACKENDS } from "./backends.js"
 import { bfclCommand } from "./bfcl.js"
 
 export const VERSION = "0.1.0"
-
-const BACKENDS = ["auto", "tensorflow-gpu", "tensorflow", "wasm", "webgpu", "cpu"] as const
 
 const recipeArg = Argument.String("recipe").pipe(
   Argument.withDescription("Recipe file (JSON), e.g. examples/recipes/embedded.json")
@@ -128,6 +129,42 @@ export const execute = (
     }
   }).pipe(Effect.mapError(toUserError))
 
+/** `run --cluster`: the coordinator of a distributed run (src/cluster). */
+const executeDistributed = (
+  input: SharedInput & {
+    readonly force: ReadonlyArray<Stage>
+    readonly host: string
+    readonly port: Option.Option<number>
+    readonly batchPrompts: number
+  },
+  url: string,
+  stages: ReadonlyArray<Stage>
+) =>
+  Effect.gen(function* () {
+    if (input.force.length > 0) {
+      return yield* new RecipeError({
+        file: input.recipe,
+        message:
+          "--force is not supported with --cluster: force the stage in a single-process run, or use another runDir"
+      })
+    }
+    const loaded = yield* loadRecipe(input.recipe, overridesOf(input))
+    const ref = recipeRef(loaded, {
+      set: input.set,
+      modelA: Option.getOrUndefined(input.modelA),
+      modelB: Option.getOrUndefined(input.modelB),
+      tokenizer: Option.getOrUndefined(input.tokenizer)
+    })
+    yield* runDistributed(loaded, ref, {
+      url,
+      stages,
+      batchPrompts: input.batchPrompts,
+      host: input.host,
+      port: input.port
+    })
+    yield* Console.log(headlineLines(collectReportData(loaded.recipe.runDir, loaded.recipe)).join("\n"))
+  }).pipe(Effect.mapError(toUserError))
+
 const runCommand = Command.make(
   "run",
   {
@@ -141,11 +178,15 @@ const runCommand = Command.make(
       Flag.withDescription("Rerun this stage from scratch, and every stage after it (repeatable)"),
       Flag.atLeast(0)
     ),
-    until: Flag.Literals("until", STAGES).pipe(Flag.withDescription("Stop after this stage"), Flag.optional)
+    until: Flag.Literals("until", STAGES).pipe(Flag.withDescription("Stop after this stage"), Flag.optional),
+    ...clusterFlags,
+    batchPrompts: batchPromptsFlag
   },
   (i) => {
     const last = Option.match(i.until, { onNone: () => STAGES.length - 1, onSome: (s) => STAGES.indexOf(s) })
-    return execute(i, { stages: STAGES.slice(0, last + 1), force: i.force, dryRun: i.dryRun })
+    const stages = STAGES.slice(0, last + 1)
+    if (Option.isSome(i.cluster) && !i.dryRun) return executeDistributed(i, i.cluster.value, stages)
+    return execute(i, { stages, force: i.force, dryRun: i.dryRun })
   }
 ).pipe(
   Command.withDescription(
@@ -213,7 +254,8 @@ export const crosscode = Command.make("crosscode").pipe(
     runCommand,
     ...(["harvest", "train", "evaluate", "rank", "steer"] as const).map(stageCommand),
     reportCommand,
-    bfclCommand
+    bfclCommand,
+    runnerCommand
   ])
 )
 

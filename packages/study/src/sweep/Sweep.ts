@@ -269,6 +269,20 @@ const checkGrid = (spec: SweepSpec): SweepError | undefined => {
 }
 
 /** Runs (or resumes) the sweep. Needs the `PairEncoder` of the crosscoder and its models. */
+/** Run label of the sweep's reconstruction run. */
+export const sweepReconLabel = (prefix: string, target: string, positions: string) =>
+  `${prefix}recon|${target}|${positions}`
+
+/** Run label of one steering run: features and α (long feature lists hashed). */
+export const sweepSteerLabel = (
+  prefix: string,
+  target: string,
+  positions: string,
+  alpha: number,
+  features: ReadonlyArray<number>
+) =>
+  `${prefix}steer|${target}|${positions}|a${alpha}|f${features.length <= 16 ? features.join(".") : fnv1a64(features.join(","))}`
+
 export const runSweep = (spec: SweepSpec): Effect.Effect<SweepResult, SweepRunError, PairEncoder> =>
   Effect.gen(function* () {
     const bad = checkGrid(spec)
@@ -333,7 +347,7 @@ export const runSweep = (spec: SweepSpec): Effect.Effect<SweepResult, SweepRunEr
 
     let reconstruction: SweepResult["reconstruction"]
     if (spec.reconstruction === true) {
-      const run = `${prefix}recon|${spec.target}|${positions}`
+      const run = sweepReconLabel(prefix, spec.target, positions)
       const r = yield* evaluate(run, reconstruct({ target: spec.target, positions }))
       reconstruction = { run, stats: yield* compare(cleanRecords, r.records, "reconstruction") }
     }
@@ -380,7 +394,7 @@ export const runSweep = (spec: SweepSpec): Effect.Effect<SweepResult, SweepRunEr
             if (features.length === 0) {
               cell = { ...base, status: "empty" }
             } else {
-              const run = `${prefix}steer|${spec.target}|${positions}|a${alpha}|f${features.length <= 16 ? features.join(".") : fnv1a64(features.join(","))}`
+              const run = sweepSteerLabel(prefix, spec.target, positions, alpha, features)
               const r = yield* evaluate(run, steerFeatures({ target: spec.target, features, alpha, positions }))
               cell = { ...base, status: "done", run, stats: yield* compare(cleanRecords, r.records, id) }
             }

@@ -92,6 +92,24 @@ export interface SingleFeatureCell {
   readonly stats: DeltaStats
 }
 
+/** The features steered one at a time: the top tool-signed features of each listed partition. */
+export const chooseSingleFeatures = (
+  sf: { readonly partitions: ReadonlyArray<string>; readonly top: number },
+  ranking: FeatureRanking
+) =>
+  sf.partitions.flatMap((p) => {
+    const groups = partitionGroups(p)
+    return sortByD(
+      ranking.features.filter((f) => f.sign === "tool" && (groups.includes("all") || groups.includes(f.partition)))
+    )
+      .slice(0, sf.top)
+      .map((f, i) => ({ partition: p, stat: f, rank: i + 1 }))
+  })
+
+/** The run label of one single-feature steering run. */
+export const singleRunLabel = (target: string, feature: number, alpha: number) =>
+  `single|${target}|f${feature}|a${alpha}`
+
 /** Single-feature steering: the top tool-signed features of each partition, one at a time. */
 const runSingles = (
   ctx: RunContext,
@@ -110,14 +128,7 @@ const runSingles = (
     const sf = spec.singleFeatures!
     const alphas = sf.alphas ?? spec.alphas
     const settings = generationSettings(spec)
-    const chosen = sf.partitions.flatMap((p) => {
-      const groups = partitionGroups(p)
-      return sortByD(
-        o.ranking.features.filter((f) => f.sign === "tool" && (groups.includes("all") || groups.includes(f.partition)))
-      )
-        .slice(0, sf.top)
-        .map((f, i) => ({ partition: p, stat: f, rank: i + 1 }))
-    })
+    const chosen = chooseSingleFeatures(sf, o.ranking)
     const file = ctx.dir("steer", "singles-records.jsonl")
     const bar = progress.start("steer singles", chosen.length * alphas.length, "cells")
     // the sweep's clean run on the same prompts
@@ -125,7 +136,7 @@ const runSingles = (
     const cells: Array<SingleFeatureCell> = []
     for (const c of chosen) {
       for (const alpha of alphas) {
-        const run = `single|${o.target}|f${c.stat.feature}|a${alpha}`
+        const run = singleRunLabel(o.target, c.stat.feature, alpha)
         const r = yield* o.runner
           .run({
             run,

@@ -1,0 +1,72 @@
+/**
+ * Every eval record of a distributed run, keyed in PostgreSQL: (run key, output file, run label,
+ * item id) is the primary key and a record is inserted with `ON CONFLICT DO NOTHING`, so a message
+ * delivered twice (a runner killed after storing but before replying) never stores a record twice.
+ * The coordinator counts rows to show progress per stage and runner, and writes the stage's JSONL
+ * files from the rows, in prompt order, without listing the run directory. The record is stored
+ * as the exact JSON line the runner wrote (`text`, not `jsonb`, which would reorder keys).
+ */
+import type { EvalRecord } from "@crosscode/eval"
+import { Array as Arr, Effect } from "effect"
+import { SqlClient } from "effect/sql"
+
+export const ensureRecordsTable = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`CREATE TABLE IF NOT EXISTS crosscode_records (
+    run_key text NOT NULL,
+    stage text NOT NULL,
+    output text NOT NULL,
+    run text NOT NULL,
+    item_id text NOT NULL,
+    item_index integer NOT NULL,
+    runner text NOT NULL,
+    record text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (run_key, output, run, item_id)
+  )`
+})
+
+export interface StoredRecord {
+  readonly stage: string
+  readonly output: string
+  readonly record: EvalRecord
+}
+
+/** Inserts records (existing keys are kept, not overwritten); returns how many were new. */
+export const insertRecords = (runKey: string, runner: string, records: ReadonlyArray<StoredRecord>) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const rows = records.map((r) => ({
+      run_key: runKey,
+      stage: r.stage,
+      output: r.output,
+      run: r.record.run,
+      item_id: r.record.itemId,
+      item_index: r.record.index,
+      runner,
+      record: JSON.stringify(r.record)
+    }))
+    if (!Arr.isArrayNonEmpty(rows)) return 0
+    const inserted = yield* sql<{ item_id: string }>`INSERT INTO crosscode_records ${sql.insert(rows)}
+      ON CONFLICT DO NOTHING RETURNING item_id`
+    return inserted.length
+  })
+
+/** Every record of a run key in file, run and prompt order (the order the files are written in). */
+export const readStoredRecords = (runKey: string) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    return yield* sql<{ output: string; run: string; item_index: number; record: string }>`
+      SELECT output, run, item_index, record FROM crosscode_records
+      WHERE run_key = ${runKey} ORDER BY output, run, item_index`
+  })
+
+/** Records stored so far, by stage and runner (the coordinator's progress). */
+export const countRecords = (runKeys: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    if (runKeys.length === 0) return []
+    const sql = yield* SqlClient.SqlClient
+    return yield* sql<{ stage: string; runner: string; n: number }>`
+      SELECT stage, runner, count(*)::int AS n FROM crosscode_records
+      WHERE ${sql.in("run_key", runKeys)} GROUP BY stage, runner ORDER BY stage, runner`
+  })
