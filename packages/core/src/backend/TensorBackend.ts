@@ -12,8 +12,9 @@
 import { createRequire } from "node:module"
 import * as tf from "@tensorflow/tfjs"
 import { Config, Context, Effect, Layer, Schema } from "effect"
+import { NATIVE_BACKEND, registerNativeBackend } from "./native.js"
 
-export const BackendNames = ["tensorflow-gpu", "tensorflow", "wasm", "cpu", "webgpu"] as const
+export const BackendNames = ["tensorflow-gpu", "tensorflow", "native", "wasm", "cpu", "webgpu"] as const
 export type BackendName = (typeof BackendNames)[number]
 export type BackendChoice = BackendName | "auto"
 
@@ -188,6 +189,11 @@ const guardWebgpuReadSync = (): void => {
 const initialisers: Record<BackendName, (o: InitOptions) => Promise<unknown>> = {
   "tensorflow-gpu": () => tryNative("tensorflow-gpu"),
   tensorflow: () => tryNative("tensorflow"),
+  native: async () => {
+    const detail = await registerNativeBackend()
+    await setBackend(NATIVE_BACKEND)
+    return `@crosscode/native: ${detail}`
+  },
   wasm: tryWasm,
   webgpu: (o) => tryWebgpu(o.webgpu),
   cpu: () => setBackend("cpu")
@@ -210,7 +216,7 @@ const initialise = async (choice: BackendChoice, options: InitOptions): Promise<
   const attempts: Array<BackendAttempt> = []
   const order: ReadonlyArray<BackendName> =
     choice === "auto"
-      ? [isInstalled("@tensorflow/tfjs-node-gpu") ? "tensorflow-gpu" : "tensorflow", "wasm", "cpu"]
+      ? [isInstalled("@tensorflow/tfjs-node-gpu") ? "tensorflow-gpu" : "tensorflow", "native", "wasm", "cpu"]
       : [choice]
   for (const name of order) {
     if (name === "cpu" && choice === "auto" && !allowCpu) {
