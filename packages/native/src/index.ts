@@ -76,9 +76,41 @@ export interface NativeKernels {
   ): void
   /** Σ a² in double precision. */
   sumSquares(a: Float32Array): number
+  /**
+   * `out[i,j,k] = a[i·sa0 + j·sa1 + k·sa2] op b[i·sb0 + j·sb1 + k·sb2]` over a `[d0, d1, d2]`
+   * output (stride 0 broadcasts; sa2, sb2 ∈ {0, 1}). See `BinaryOps`.
+   */
+  binary(
+    op: number,
+    a: Float32Array,
+    b: Float32Array,
+    out: Float32Array,
+    d0: number,
+    d1: number,
+    d2: number,
+    sa0: number,
+    sa1: number,
+    sa2: number,
+    sb0: number,
+    sb1: number,
+    sb2: number
+  ): void
+  /** `out[i] = op(x[i])`. See `UnaryOps`. */
+  unary(op: number, x: Float32Array, out: Float32Array): void
+  /**
+   * glibc only (returns false elsewhere): keep freed memory in the heap for reuse instead of
+   * returning it to the kernel (mmap threshold 32 MiB, no trimming; `mmapMax` 0 = serve larger
+   * blocks from the heap too), so new tensors do not page-fault on first write.
+   */
+  keepFreedMemory(mmapMax: number): boolean
   /** bfloat16 bits → float32 (exact). */
   bf16ToF32(bits: Uint16Array, out: Float32Array): void
 }
+
+/** Operation codes of `binary`. */
+export const BinaryOps = { add: 0, sub: 1, mul: 2, div: 3, max: 4, min: 5, squaredDifference: 6 } as const
+/** Operation codes of `unary`. */
+export const UnaryOps = { relu: 0, exp: 1, sigmoid: 2, rsqrt: 3, square: 4, neg: 5, sqrt: 6, abs: 7 } as const
 
 export type NativeLoad =
   | { readonly ok: true; readonly kernels: NativeKernels; readonly blas: string; readonly threads: number }

@@ -22,6 +22,9 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #ifndef __APPLE__
 extern void openblas_set_num_threads(int);
@@ -441,6 +444,111 @@ static napi_value sum_squares(napi_env env, napi_callback_info info) {
   return r;
 }
 
+
+/* ---------------------------------------------------------------- elementwise */
+
+/* Parallelise loops above this many elements (below, a thread hand-off costs more than it saves). */
+#define PAR_MIN 32768
+
+enum { OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_MAX, OP_MIN, OP_SQDIFF };
+
+#define BIN_CASE(OPC, EXPR)                                                                       \
+  case OPC:                                                                                       \
+    _Pragma("omp parallel for collapse(2) schedule(static) if (n >= PAR_MIN)")                   \
+    for (int64_t i = 0; i < d0; i++)                                                              \
+      for (int64_t j = 0; j < d1; j++) {                                                          \
+        const float *pa = a + i * sa0 + j * sa1, *pb = b + i * sb0 + j * sb1;                     \
+        float *po = out + (i * d1 + j) * d2;                                                      \
+        if (sa2 == 1 && sb2 == 1)                                                                 \
+          for (int64_t k = 0; k < d2; k++) { const float x = pa[k], y = pb[k]; po[k] = (EXPR); } \
+        else if (sa2 == 1)                                                                        \
+          for (int64_t k = 0; k < d2; k++) { const float x = pa[k], y = pb[0]; po[k] = (EXPR); } \
+        else if (sb2 == 1)                                                                        \
+          for (int64_t k = 0; k < d2; k++) { const float x = pa[0], y = pb[k]; po[k] = (EXPR); } \
+        else                                                                                      \
+          for (int64_t k = 0; k < d2; k++) { const float x = pa[0], y = pb[0]; po[k] = (EXPR); } \
+      }                                                                                           \
+    break;
+
+/*
+ * binary(op, a, b, out, d0, d1, d2, sa0, sa1, sa2, sb0, sb1, sb2): out[i,j,k] = a[i·sa0 + j·sa1 +
+ * k·sa2] op b[…] over a [d0, d1, d2] output (strides 0 broadcast; sa2, sb2 ∈ {0, 1}).
+ * op: 0 add, 1 sub, 2 mul, 3 div, 4 max, 5 min, 6 squared difference.
+ */
+#undef FN
+#define FN "binary"
+static napi_value binary(napi_env env, napi_callback_info info) {
+  ARGS(13);
+  INT(0, "op", op);
+  F32(1, "a", A);
+  F32(2, "b", Bb);
+  F32(3, "out", OUT);
+  INT(4, "d0", d0);
+  INT(5, "d1", d1);
+  INT(6, "d2", d2);
+  INT(7, "sa0", sa0);
+  INT(8, "sa1", sa1);
+  INT(9, "sa2", sa2);
+  INT(10, "sb0", sb0);
+  INT(11, "sb1", sb1);
+  INT(12, "sb2", sb2);
+  const int64_t n = d0 * d1 * d2;
+  NEED(sa2 <= 1 && sb2 <= 1, "innermost strides must be 0 or 1");
+  NEED(OUT.length >= (size_t)n, "out is too short");
+  if (n == 0) return undefined(env);
+  NEED((int64_t)A.length > (d0 - 1) * sa0 + (d1 - 1) * sa1 + (d2 - 1) * sa2, "a is too short for its strides");
+  NEED((int64_t)Bb.length > (d0 - 1) * sb0 + (d1 - 1) * sb1 + (d2 - 1) * sb2, "b is too short for its strides");
+  const float *a = A.data, *b = Bb.data;
+  float *out = OUT.data;
+  switch (op) {
+    BIN_CASE(OP_ADD, x + y)
+    BIN_CASE(OP_SUB, x - y)
+    BIN_CASE(OP_MUL, x * y)
+    BIN_CASE(OP_DIV, x / y)
+    BIN_CASE(OP_MAX, (x > y || isnan(x)) ? x : y)
+    BIN_CASE(OP_MIN, (x < y || isnan(x)) ? x : y)
+    BIN_CASE(OP_SQDIFF, (x - y) * (x - y))
+    default:
+      return throw_range(env, FN, "unknown op");
+  }
+  return undefined(env);
+}
+
+enum { U_RELU, U_EXP, U_SIGMOID, U_RSQRT, U_SQUARE, U_NEG, U_SQRT, U_ABS };
+
+#define UN_CASE(OPC, EXPR)                                                        \
+  case OPC:                                                                       \
+    _Pragma("omp parallel for schedule(static) if (n >= PAR_MIN)")               \
+    for (int64_t i = 0; i < n; i++) { const float x = a[i]; out[i] = (EXPR); }    \
+    break;
+
+/* unary(op, x, out): 0 relu, 1 exp, 2 sigmoid, 3 rsqrt, 4 square, 5 neg, 6 sqrt, 7 abs. */
+#undef FN
+#define FN "unary"
+static napi_value unary(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  INT(0, "op", op);
+  F32(1, "x", X);
+  F32(2, "out", OUT);
+  NEED(OUT.length >= X.length, "out is shorter than x");
+  const int64_t n = (int64_t)X.length;
+  const float *a = X.data;
+  float *out = OUT.data;
+  switch (op) {
+    UN_CASE(U_RELU, x < 0 ? 0.0f : x) /* NaN stays NaN, as tf.relu */
+    UN_CASE(U_EXP, (float)exp((double)x))
+    UN_CASE(U_SIGMOID, (float)(1.0 / (1.0 + exp(-(double)x))))
+    UN_CASE(U_RSQRT, (float)(1.0 / sqrt((double)x)))
+    UN_CASE(U_SQUARE, x * x)
+    UN_CASE(U_NEG, -x)
+    UN_CASE(U_SQRT, (float)sqrt((double)x))
+    UN_CASE(U_ABS, fabsf(x))
+    default:
+      return throw_range(env, FN, "unknown op");
+  }
+  return undefined(env);
+}
+
 /* ---------------------------------------------------------------- bf16 */
 
 /* bf16ToF32(bits: Uint16Array, out: Float32Array): exact widening. */
@@ -459,6 +567,32 @@ static napi_value bf16_to_f32(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+
+/*
+ * keepFreedMemory(mmapMax): glibc only. Large blocks (Float32Arrays of tensors) normally come
+ * from mmap and go back to the kernel when freed, so every new tensor page-faults on first write
+ * (on some VMs ~10 µs per 4 KiB page: more than the arithmetic of an elementwise op). With the
+ * mmap threshold at its maximum (32 MiB) and no trimming, freed blocks stay in the heap and are
+ * reused; mmapMax = 0 also serves larger blocks from the heap. Returns false where not glibc.
+ */
+#undef FN
+#define FN "keepFreedMemory"
+static napi_value keep_freed_memory(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  INT(0, "mmapMax", mmapMax);
+  napi_value r;
+#ifdef __GLIBC__
+  mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  if (mmapMax >= 0 && mmapMax < 65536) mallopt(M_MMAP_MAX, (int)mmapMax);
+  napi_get_boolean(env, true, &r);
+#else
+  (void)mmapMax;
+  napi_get_boolean(env, false, &r);
+#endif
+  return r;
+}
+
 /* ---------------------------------------------------------------- module */
 
 static napi_value init(napi_env env, napi_value exports) {
@@ -473,6 +607,9 @@ static napi_value init(napi_env env, napi_value exports) {
       {"transpose", NULL, transpose, NULL, NULL, NULL, napi_enumerable, NULL},
       {"adam", NULL, adam, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sumSquares", NULL, sum_squares, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"binary", NULL, binary, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"unary", NULL, unary, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"keepFreedMemory", NULL, keep_freed_memory, NULL, NULL, NULL, napi_enumerable, NULL},
       {"bf16ToF32", NULL, bf16_to_f32, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

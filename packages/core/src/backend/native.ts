@@ -3,35 +3,16 @@
  * heap, so no 4 GiB wasm limit) with the heavy kernels replaced by @crosscode/native, a Node-API
  * addon over the system BLAS (OpenBLAS / Accelerate, multi-threaded):
  *   - BatchMatMul and _FusedMatMul (float32): cblas_sgemm per batch matrix;
- *   - TopK (float32): a heap per row, in parallel over rows.
+ *   - TopK (float32): a heap per row, in parallel over rows;
+ *   - float32 elementwise ops (Add, Sub, Multiply, RealDiv, Maximum, Minimum, SquaredDifference
+ *     with broadcasting that collapses to ≤ 3 dimensions; Relu, Exp, Sigmoid, Rsqrt, Square,
+ *     Neg, Sqrt, Abs): C loops, where tfjs-backend-cpu calls a closure per element (~30× slower).
  * Every other kernel is tfjs-backend-cpu's. The addon is optional: `registerNativeBackend` throws
  * with the reason it is missing (not built at install, disabled), and callers fall back to wasm.
  */
+import type { NativeKernels, NativeLoad } from "@crosscode/native"
 import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu"
 import * as tf from "@tensorflow/tfjs"
-
-/** What @crosscode/native exports (typed here so core compiles without it). */
-export interface NativeKernelsLike {
-  gemmBatched(
-    transA: boolean,
-    transB: boolean,
-    batch: number,
-    M: number,
-    N: number,
-    K: number,
-    A: Float32Array,
-    strideA: number,
-    B: Float32Array,
-    strideB: number,
-    C: Float32Array,
-    beta: number
-  ): void
-  topkRows(x: Float32Array, rows: number, cols: number, k: number, values: Float32Array, indices: Int32Array): void
-}
-
-type NativeLoadLike =
-  | { readonly ok: true; readonly kernels: NativeKernelsLike; readonly blas: string; readonly threads: number }
-  | { readonly ok: false; readonly reason: string }
 
 export const NATIVE_BACKEND = "native"
 
@@ -57,9 +38,10 @@ const cpuKernel = (name: string): KernelFn => {
 
 const size = (shape: ReadonlyArray<number>): number => shape.reduce((a, b) => a * b, 1)
 
+
 /** The float32 matMul on BLAS; undefined when it needs the cpu kernel (other dtypes, general broadcasting). */
 const nativeMatMul = (
-  k: NativeKernelsLike,
+  k: NativeKernels,
   backend: CpuBackend,
   a: tf.TensorInfo,
   b: tf.TensorInfo,
@@ -101,6 +83,66 @@ const nativeMatMul = (
   return backend.makeTensorInfo([...outer, M, N], "float32", out)
 }
 
+/** Codes of @crosscode/native's `binary` / `unary` (BinaryOps / UnaryOps there) by kernel name. */
+const BINARY: Record<string, number> = {
+  Add: 0,
+  Sub: 1,
+  Multiply: 2,
+  RealDiv: 3,
+  Maximum: 4,
+  Minimum: 5,
+  SquaredDifference: 6
+}
+const UNARY: Record<string, number> = { Relu: 0, Exp: 1, Sigmoid: 2, Rsqrt: 3, Square: 4, Neg: 5, Sqrt: 6, Abs: 7 }
+
+/**
+ * A broadcast of `a` and `b` to `out` as ≤ 3 collapsed dimensions with per-operand strides (0 where
+ * broadcast), or undefined when it needs more (then the cpu kernel runs).
+ */
+const broadcastPlan = (
+  out: ReadonlyArray<number>,
+  aShape: ReadonlyArray<number>,
+  bShape: ReadonlyArray<number>
+): { dims: [number, number, number]; sa: [number, number, number]; sb: [number, number, number] } | undefined => {
+  const r = out.length
+  const pad = (s: ReadonlyArray<number>) => [...Array<number>(r - s.length).fill(1), ...s]
+  const as = pad(aShape)
+  const bs = pad(bShape)
+  const dims: Array<{ n: number; fa: boolean; fb: boolean }> = []
+  for (let i = 0; i < r; i++) {
+    const n = out[i]!
+    if (n === 1) continue
+    const fa = as[i] === 1
+    const fb = bs[i] === 1
+    const last = dims[dims.length - 1]
+    if (last !== undefined && last.fa === fa && last.fb === fb) last.n *= n
+    else dims.push({ n, fa, fb })
+  }
+  if (dims.length > 3) return undefined
+  while (dims.length < 3) dims.unshift({ n: 1, fa: true, fb: true })
+  const strides = (bcast: (d: { fa: boolean; fb: boolean }) => boolean) => {
+    const st: [number, number, number] = [0, 0, 0]
+    let acc = 1
+    for (let k = 2; k >= 0; k--) {
+      const d = dims[k]!
+      if (bcast(d)) st[k] = 0
+      else {
+        st[k] = acc
+        acc *= d.n
+      }
+    }
+    return st
+  }
+  return {
+    dims: [dims[0]!.n, dims[1]!.n, dims[2]!.n],
+    sa: strides((d) => d.fa),
+    sb: strides((d) => d.fb)
+  }
+}
+
+/** Fused activations computed in place with `unary`. */
+const UNARY_ACTIVATION: Record<string, number | undefined> = { relu: UNARY.Relu, sigmoid: UNARY.Sigmoid }
+
 const ACTIVATION_KERNELS: Record<string, string> = {
   linear: "Identity",
   relu: "Relu",
@@ -111,12 +153,37 @@ const ACTIVATION_KERNELS: Record<string, string> = {
   sigmoid: "Sigmoid"
 }
 
-const kernelsFor = (k: NativeKernelsLike): Record<string, KernelFn> => {
+const kernelsFor = (k: NativeKernels): Record<string, KernelFn> => {
   const cpuMatMul = cpuKernel("BatchMatMul")
   const cpuFused = cpuKernel("_FusedMatMul")
   const cpuTopK = cpuKernel("TopK")
-  const add = cpuKernel("Add")
+  const elementwise: Record<string, KernelFn> = {}
+  for (const [name, op] of Object.entries(BINARY)) {
+    const fallback = cpuKernel(name)
+    elementwise[name] = (args) => {
+      const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo }
+      if (a.dtype !== "float32" || b.dtype !== "float32") return fallback(args)
+      const shape = tf.backend_util.assertAndGetBroadcastShape(a.shape, b.shape)
+      const plan = broadcastPlan(shape, a.shape, b.shape)
+      if (plan === undefined) return fallback(args)
+      const out = new Float32Array(size(shape))
+      const [d0, d1, d2] = plan.dims
+      k.binary(op, valuesOf(args.backend, a), valuesOf(args.backend, b), out, d0, d1, d2, ...plan.sa, ...plan.sb)
+      return args.backend.makeTensorInfo(shape, "float32", out)
+    }
+  }
+  for (const [name, op] of Object.entries(UNARY)) {
+    const fallback = cpuKernel(name)
+    elementwise[name] = (args) => {
+      const x = args.inputs.x!
+      if (x.dtype !== "float32") return fallback(args)
+      const out = new Float32Array(size(x.shape))
+      k.unary(op, valuesOf(args.backend, x), out)
+      return args.backend.makeTensorInfo(x.shape, "float32", out)
+    }
+  }
   return {
+    ...elementwise,
     BatchMatMul: (args) => {
       const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo }
       const { transposeA, transposeB } = args.attrs as { transposeA: boolean; transposeB: boolean }
@@ -132,18 +199,34 @@ const kernelsFor = (k: NativeKernelsLike): Record<string, KernelFn> => {
       }
       const mm = nativeMatMul(k, args.backend, a!, b!, attrs.transposeA, attrs.transposeB)
       if (mm === undefined) return cpuFused(args)
-      let current = mm
       const backend = args.backend
+      // bias and relu/sigmoid in place on the product (same arithmetic as separate ops, one allocation)
+      const inPlace = attrs.activation === undefined || attrs.activation === "linear" || UNARY_ACTIVATION[attrs.activation] !== undefined
+      const plan = bias === undefined ? undefined : broadcastPlan(mm.shape, mm.shape, bias.shape)
+      if (inPlace && (bias === undefined || (bias.dtype === "float32" && plan !== undefined))) {
+        const out = valuesOf(backend, mm)
+        if (bias !== undefined && plan !== undefined)
+          k.binary(BINARY.Add!, out, valuesOf(backend, bias), out, ...plan.dims, ...plan.sa, ...plan.sb)
+        const act = attrs.activation === undefined ? undefined : UNARY_ACTIVATION[attrs.activation]
+        if (act !== undefined) k.unary(act, out, out)
+        return mm
+      }
+      let current = mm
       if (bias !== undefined) {
-        const next = add({ inputs: { a: current, b: bias }, backend }) as tf.TensorInfo
+        const next = (elementwise.Add ?? cpuKernel("Add"))({ inputs: { a: current, b: bias }, backend }) as tf.TensorInfo
         backend.disposeIntermediateTensorInfo(current)
         current = next
       }
       if (attrs.activation !== undefined) {
         const name = ACTIVATION_KERNELS[attrs.activation]
-        if (name === undefined) throw new Error(`Activation ${attrs.activation} has not been implemented for the native backend.`)
+        if (name === undefined)
+          throw new Error(`Activation ${attrs.activation} has not been implemented for the native backend.`)
         const inputs = name === "Prelu" ? { x: current, alpha: preluActivationWeights } : { x: current }
-        const next = cpuKernel(name)({ inputs, backend, attrs: { alpha: attrs.leakyreluAlpha } }) as tf.TensorInfo
+        const next = (elementwise[name] ?? cpuKernel(name))({
+          inputs,
+          backend,
+          attrs: { alpha: attrs.leakyreluAlpha }
+        }) as tf.TensorInfo
         backend.disposeIntermediateTensorInfo(current)
         current = next
       }
@@ -169,6 +252,14 @@ const kernelsFor = (k: NativeKernelsLike): Record<string, KernelFn> => {
 }
 
 let registered: string | undefined
+let active: NativeKernels | undefined
+
+/**
+ * The addon's kernels while the `native` backend is the active TensorFlow.js backend (host-side
+ * code such as the crosscoder's sparse step and Adam uses them then), else undefined.
+ */
+export const activeNativeKernels = (): NativeKernels | undefined =>
+  active !== undefined && tf.getBackend() === NATIVE_BACKEND ? active : undefined
 
 /**
  * Register the `native` backend with TensorFlow.js (once per process); returns a description
@@ -176,9 +267,9 @@ let registered: string | undefined
  */
 export const registerNativeBackend = async (): Promise<string> => {
   if (registered !== undefined) return registered
-  let load: NativeLoadLike
+  let load: NativeLoad
   try {
-    const mod = (await import("@crosscode/native" as string)) as { loadNativeKernels: () => NativeLoadLike }
+    const mod = (await import("@crosscode/native" as string)) as { loadNativeKernels: () => NativeLoad }
     load = mod.loadNativeKernels()
   } catch (e) {
     throw new Error(
@@ -186,12 +277,16 @@ export const registerNativeBackend = async (): Promise<string> => {
     )
   }
   if (!load.ok) throw new Error(`@crosscode/native: ${load.reason}`)
+  // Every op allocates its output: keep freed blocks for reuse (a fresh page faults on first
+  // write; measured ~4× slower for 128 MiB arrays here). CROSSCODE_NATIVE_MALLOC=system opts out.
+  if (process.env.CROSSCODE_NATIVE_MALLOC !== "system") load.kernels.keepFreedMemory(0)
   const overrides = kernelsFor(load.kernels)
   for (const config of tf.getKernelsForBackend("cpu")) {
     const kernelFunc = overrides[config.kernelName] ?? config.kernelFunc
     tf.registerKernel({ ...config, backendName: NATIVE_BACKEND, kernelFunc: kernelFunc as tf.KernelFunc })
   }
   tf.registerBackend(NATIVE_BACKEND, () => new NativeBackend(), 0)
+  active = load.kernels
   registered = `${load.blas.trim()}, ${load.threads} thread${load.threads === 1 ? "" : "s"}`
   return registered
 }
