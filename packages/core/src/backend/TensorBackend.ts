@@ -216,7 +216,7 @@ const initialise = async (choice: BackendChoice, options: InitOptions): Promise<
   const attempts: Array<BackendAttempt> = []
   const order: ReadonlyArray<BackendName> =
     choice === "auto"
-      ? [isInstalled("@tensorflow/tfjs-node-gpu") ? "tensorflow-gpu" : "tensorflow", "native", "wasm", "cpu"]
+      ? [isInstalled("@tensorflow/tfjs-node-gpu") ? "tensorflow-gpu" : "tensorflow", "wasm", "cpu"]
       : [choice]
   for (const name of order) {
     if (name === "cpu" && choice === "auto" && !allowCpu) {

@@ -16,8 +16,14 @@ import * as tf from "@tensorflow/tfjs"
 
 export const NATIVE_BACKEND = "native"
 
-/** tfjs-backend-cpu's backend class: the native backend adds nothing but its name. */
-class NativeBackend extends MathBackendCPU {}
+/** tfjs-backend-cpu's backend class under another name. */
+class NativeBackend extends MathBackendCPU {
+  constructor() {
+    super()
+    // tfjs-backend-cpu advises installing tfjs-node on first use; that advice is not for this backend.
+    ;(this as unknown as { firstUse: boolean }).firstUse = false
+  }
+}
 
 type CpuBackend = MathBackendCPU
 type KernelArgs = {
