@@ -1,5 +1,5 @@
-export * from "./backend/TensorBackend.js"
 export { activeNativeKernels, NATIVE_BACKEND } from "./backend/native.js"
+export * from "./backend/TensorBackend.js"
 export * from "./config/index.js"
 export * from "./model/batching.js"
 export * from "./model/decoderModel.js"

@@ -37,7 +37,10 @@ describe.skipIf(!load.ok)(`native backend vs cpu${skipMessage}`, () => {
   /** `f` on the cpu backend and on native with the same inputs (values generated on cpu). */
   const both = async (
     inputs: ReadonlyArray<{ shape: Array<number>; seed: number }>,
-    f: (tf: Awaited<ReturnType<typeof setup>>, xs: Array<ReturnType<Awaited<ReturnType<typeof setup>>["tensor"]>>) => unknown
+    f: (
+      tf: Awaited<ReturnType<typeof setup>>,
+      xs: Array<ReturnType<Awaited<ReturnType<typeof setup>>["tensor"]>>
+    ) => unknown
   ) => {
     const tf = await setup()
     await tf.setBackend("cpu")
@@ -96,13 +99,28 @@ describe.skipIf(!load.ok)(`native backend vs cpu${skipMessage}`, () => {
 
   it("binary ops with broadcasting (≤ 3 collapsed dims natively, more through the cpu kernel)", async () => {
     const shapes: Array<[Array<number>, Array<number>]> = [
-      [[4, 5, 6], [4, 5, 6]],
+      [
+        [4, 5, 6],
+        [4, 5, 6]
+      ],
       [[4, 5, 6], [6]],
-      [[4, 5, 6], [4, 5, 1]],
-      [[4, 1, 6], [1, 5, 1]],
+      [
+        [4, 5, 6],
+        [4, 5, 1]
+      ],
+      [
+        [4, 1, 6],
+        [1, 5, 1]
+      ],
       [[3], []],
-      [[2, 3, 4, 5], [3, 1, 5]],
-      [[2, 1, 3, 1, 4], [1, 5, 1, 6, 1]]
+      [
+        [2, 3, 4, 5],
+        [3, 1, 5]
+      ],
+      [
+        [2, 1, 3, 1, 4],
+        [1, 5, 1, 6, 1]
+      ]
     ]
     for (const [sa, sb] of shapes) {
       for (const op of ["add", "sub", "mul", "div", "maximum", "minimum", "squaredDifference"] as const) {
@@ -149,12 +167,21 @@ describe.skipIf(!load.ok)(`native backend vs cpu${skipMessage}`, () => {
   it("kernels refuse bad arguments with a RangeError naming them", () => {
     if (!load.ok) return
     const k = load.kernels
-    expect(() => k.gemmBatched(false, false, 1, 2, 2, 2, new Float32Array(3), 0, new Float32Array(4), 0, new Float32Array(4), 0)).toThrow(
-      /gemmBatched: A is shorter/
-    )
-    expect(() => k.topkRows(new Float32Array(4), 1, 4, 5, new Float32Array(5), new Int32Array(5))).toThrow(/k must be <= cols/)
     expect(() =>
-      k.csrDecode(Int32Array.of(0, 1), Int32Array.of(9), Float32Array.of(1), new Float32Array(8), 4, new Float32Array(4))
+      k.gemmBatched(false, false, 1, 2, 2, 2, new Float32Array(3), 0, new Float32Array(4), 0, new Float32Array(4), 0)
+    ).toThrow(/gemmBatched: A is shorter/)
+    expect(() => k.topkRows(new Float32Array(4), 1, 4, 5, new Float32Array(5), new Int32Array(5))).toThrow(
+      /k must be <= cols/
+    )
+    expect(() =>
+      k.csrDecode(
+        Int32Array.of(0, 1),
+        Int32Array.of(9),
+        Float32Array.of(1),
+        new Float32Array(8),
+        4,
+        new Float32Array(4)
+      )
     ).toThrow(/column index is outside Wd/)
   })
 })

@@ -42,8 +42,8 @@ import {
   Plugins,
   paperLoss,
   resolveLoss,
-  sourcesFor,
   type SparseKernels,
+  sourcesFor,
   sparseKernelsFor,
   type TrainStep
 } from "../src/index.js"
@@ -81,7 +81,8 @@ const stepNames =
       ? ["dense", "sparse-host", "sparse-tensor"]
       : flags.step.split(",")
 for (const n of stepNames) {
-  if (!["dense", "sparse", "sparse-host", "sparse-tensor", "sparse-native"].includes(n)) throw new Error(`unknown --step ${n}`)
+  if (!["dense", "sparse", "sparse-host", "sparse-tensor", "sparse-native"].includes(n))
+    throw new Error(`unknown --step ${n}`)
 }
 if (flags.sparsity !== "topk" && flags.sparsity !== "batch-topk")
   throw new Error(`unknown --sparsity ${flags.sparsity}`)

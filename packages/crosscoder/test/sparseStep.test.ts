@@ -247,7 +247,9 @@ describe("step choice", () => {
     const small = await build(configOf(sparsities[0]![1], { kind: "none" }))
     expect(sparseKernelsFor("native", 16)).toBe("native")
     expect(Result.getOrThrow(resolveTrainStep(undefined, small, 32)).why).toBe(
-      testBackend === "native" ? "training step: sparse (native kernels on native)" : "training step: sparse (host kernels on wasm)"
+      testBackend === "native"
+        ? "training step: sparse (native kernels on native)"
+        : "training step: sparse (host kernels on wasm)"
     )
   })
 

@@ -37,9 +37,24 @@ export interface NativeKernels {
   /** Per row of `x` `[rows, cols]`: the k largest values, descending, ties by lower index (tf.topk's order). */
   topkRows(x: Float32Array, rows: number, cols: number, k: number, values: Float32Array, indices: Int32Array): void
   /** `out[b] += Σ_{n ∈ [rowPtr[b], rowPtr[b+1])} vals[n] · Wd[cols[n]]` (rows of width W). */
-  csrDecode(rowPtr: Int32Array, cols: Int32Array, vals: Float32Array, Wd: Float32Array, W: number, out: Float32Array): void
+  csrDecode(
+    rowPtr: Int32Array,
+    cols: Int32Array,
+    vals: Float32Array,
+    Wd: Float32Array,
+    W: number,
+    out: Float32Array
+  ): void
   /** `out[at + n] = A[ai[n]] · Bm[bi[n]]` (rows of width W). */
-  rowDots(A: Float32Array, ai: Int32Array, Bm: Float32Array, bi: Int32Array, W: number, out: Float32Array, at: number): void
+  rowDots(
+    A: Float32Array,
+    ai: Int32Array,
+    Bm: Float32Array,
+    bi: Int32Array,
+    W: number,
+    out: Float32Array,
+    at: number
+  ): void
   /**
    * For the entries `order[start[j] .. start[j+1])` of feature j: `dWd[j] += vals[e] · D'[rows[e]]`
    * (D' = D for e < nMain, else Daux) and `dWeT[j] += g[e] · x[rows[e]]`.

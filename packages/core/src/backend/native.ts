@@ -11,8 +11,8 @@
  * with the reason it is missing (not built at install, disabled), and callers fall back to wasm.
  */
 import type { NativeKernels, NativeLoad } from "@crosscode/native"
-import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu"
 import * as tf from "@tensorflow/tfjs"
+import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu"
 
 export const NATIVE_BACKEND = "native"
 
@@ -43,7 +43,6 @@ const cpuKernel = (name: string): KernelFn => {
 }
 
 const size = (shape: ReadonlyArray<number>): number => shape.reduce((a, b) => a * b, 1)
-
 
 /** The float32 matMul on BLAS; undefined when it needs the cpu kernel (other dtypes, general broadcasting). */
 const nativeMatMul = (
@@ -207,7 +206,10 @@ const kernelsFor = (k: NativeKernels): Record<string, KernelFn> => {
       if (mm === undefined) return cpuFused(args)
       const backend = args.backend
       // bias and relu/sigmoid in place on the product (same arithmetic as separate ops, one allocation)
-      const inPlace = attrs.activation === undefined || attrs.activation === "linear" || UNARY_ACTIVATION[attrs.activation] !== undefined
+      const inPlace =
+        attrs.activation === undefined ||
+        attrs.activation === "linear" ||
+        UNARY_ACTIVATION[attrs.activation] !== undefined
       const plan = bias === undefined ? undefined : broadcastPlan(mm.shape, mm.shape, bias.shape)
       if (inPlace && (bias === undefined || (bias.dtype === "float32" && plan !== undefined))) {
         const out = valuesOf(backend, mm)
@@ -219,7 +221,10 @@ const kernelsFor = (k: NativeKernels): Record<string, KernelFn> => {
       }
       let current = mm
       if (bias !== undefined) {
-        const next = (elementwise.Add ?? cpuKernel("Add"))({ inputs: { a: current, b: bias }, backend }) as tf.TensorInfo
+        const next = (elementwise.Add ?? cpuKernel("Add"))({
+          inputs: { a: current, b: bias },
+          backend
+        }) as tf.TensorInfo
         backend.disposeIntermediateTensorInfo(current)
         current = next
       }

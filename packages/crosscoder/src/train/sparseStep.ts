@@ -61,7 +61,9 @@ export const SMALL_SPARSE_WORK = 2 ** 17
 export const sparseKernelsFor = (backend: string, work?: number): SparseKernels =>
   backend === "native"
     ? "native"
-    : backend === "cpu" || (backend === "wasm" && work !== undefined && work < SMALL_SPARSE_WORK) ? "host" : "tensor"
+    : backend === "cpu" || (backend === "wasm" && work !== undefined && work < SMALL_SPARSE_WORK)
+      ? "host"
+      : "tensor"
 
 /** The sparse step's active-entry count per step (without aux-k): k·B. */
 export const sparseEntriesPerStep = (cc: Crosscoder, batchSize: number): number | undefined => {
@@ -384,7 +386,8 @@ const jsKernels: HostKernels = { decode: hostDecode, dots: hostDots, scatter: ho
 
 const nativeHostKernels = (): HostKernels => {
   const k = activeNativeKernels()
-  if (k === undefined) throw new Error('sparse kernels "native" need the native TensorFlow.js backend (CROSSCODE_BACKEND=native)')
+  if (k === undefined)
+    throw new Error('sparse kernels "native" need the native TensorFlow.js backend (CROSSCODE_BACKEND=native)')
   return {
     decode: (e, Wd, W, out) => k.csrDecode(e.rowPtr, e.cols, e.vals, Wd, W, out),
     dots: (A, ai, Bm, bi, W, out, at) => k.rowDots(A, ai, Bm, bi, W, out, at),
