@@ -201,9 +201,10 @@ describe("partial load (maxLayer)", () => {
     }
     closeSync(fd)
     expect(await hiddenAt(dir, 1, { maxLayer: 1 })).toEqual(reference)
-    // The corruption is real: the full model's block 2 output is NaN.
-    const full = await hiddenAt(dir, 2)
-    expect(Number.isNaN(full[0]![3]![0]!)).toBe(true)
+    // The corruption is real: loading the full model reads block 2 and refuses its NaN weights.
+    const full = await failureOf(loadModel(dir))
+    expect(full._tag).toBe("ModelLoadError")
+    expect(full.message).toMatch(/weight "model\.layers\.2\..*" .*non-finite values/)
 
     // Byte accounting through the checkpoint: exactly the selected tensors' data.
     const shapes = qwen2WeightShapes(config)

@@ -11,19 +11,20 @@
  * with the reason it is missing (not built at install, disabled), and callers fall back to wasm.
  */
 import type { NativeKernels, NativeLoad } from "@crosscode/native"
-import * as tf from "@tensorflow/tfjs"
-import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu"
+import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu"
+import * as tf from "@tensorflow/tfjs-core"
 
 export const NATIVE_BACKEND = "native"
 
-/** tfjs-backend-cpu's backend class under another name. */
-class NativeBackend extends MathBackendCPU {
-  constructor() {
-    super()
-    // tfjs-backend-cpu advises installing tfjs-node on first use; that advice is not for this backend.
-    ;(this as unknown as { firstUse: boolean }).firstUse = false
+/** tfjs-backend-cpu's backend class under another name (imported on registration: it registers the cpu kernels). */
+const nativeBackendClass = (Base: typeof MathBackendCPU) =>
+  class NativeBackend extends Base {
+    constructor() {
+      super()
+      // tfjs-backend-cpu advises installing tfjs-node on first use; that advice is not for this backend.
+      ;(this as unknown as { firstUse: boolean }).firstUse = false
+    }
   }
-}
 
 type CpuBackend = MathBackendCPU
 type KernelArgs = {
@@ -291,6 +292,8 @@ export const registerNativeBackend = async (): Promise<string> => {
   // Every op allocates its output: keep freed blocks for reuse (a fresh page faults on first
   // write; measured ~4× slower for 128 MiB arrays here). CROSSCODE_NATIVE_MALLOC=system opts out.
   if (process.env.CROSSCODE_NATIVE_MALLOC !== "system") load.kernels.keepFreedMemory(0)
+  const { MathBackendCPU } = await import("@tensorflow/tfjs-backend-cpu")
+  const NativeBackend = nativeBackendClass(MathBackendCPU)
   const overrides = kernelsFor(load.kernels)
   for (const config of tf.getKernelsForBackend("cpu")) {
     const kernelFunc = overrides[config.kernelName] ?? config.kernelFunc

@@ -11,7 +11,7 @@
  *   Gradients use plain matMuls with explicit transposes (the transposed operand is wasm's slow
  *   path), so training through this path is fast too.
  */
-import * as tf from "@tensorflow/tfjs"
+import * as tf from "@tensorflow/tfjs-core"
 import { matMulPlainGrad } from "./ops.js"
 
 /** Multiply-accumulates of one group's `q·kᵀ` above which wasm runs the per-group schedule. */

@@ -4,7 +4,7 @@
  */
 
 import * as path from "node:path"
-import type * as tf from "@tensorflow/tfjs"
+import type * as tf from "@tensorflow/tfjs-core"
 import { Effect } from "effect"
 import { TensorBackend } from "../backend/TensorBackend.js"
 import { readJsonFile } from "../config/errors.js"

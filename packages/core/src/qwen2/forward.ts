@@ -9,7 +9,7 @@
  * - `qwen2Forward` (pure function over a Hugging Face weights record, differentiable under
  *   `tf.variableGrads`, for training).
  */
-import * as tf from "@tensorflow/tfjs"
+import * as tf from "@tensorflow/tfjs-core"
 import { wasmXnnFailureCount } from "../backend/TensorBackend.js"
 import type { Qwen2Config } from "../config/qwen2Config.js"
 import type { EnginePass, EngineResult, KVCache } from "../model/engine.js"

@@ -10,13 +10,14 @@
  */
 
 import * as path from "node:path"
-import * as tf from "@tensorflow/tfjs"
+import * as tf from "@tensorflow/tfjs-core"
 import { Effect } from "effect"
 import { wasmXnnFailureCount } from "../backend/TensorBackend.js"
 import type { Qwen2Config } from "../config/qwen2Config.js"
 import { ModelLoadError } from "../model/LanguageModel.js"
 import type { Checkpoint } from "../safetensors/checkpoint.js"
 import { decodeFloat32, dtypeLongName, isFloatDtype } from "../safetensors/dtypes.js"
+import { describeNonFinite, firstNonFinite } from "../util/finite.js"
 import type { EmbeddingLookup, Qwen2LayerParams, Qwen2Params } from "./forward.js"
 import type { Linear } from "./ops.js"
 import { EMBED, FINAL_NORM, LM_HEAD, layerNames, qwen2WeightShapes } from "./weights.js"
@@ -148,6 +149,14 @@ export const loadQwen2Params = (
             (e) => new ModelLoadError({ path: file, message: `cannot read weight "${name}": ${e.message}` })
           )
         )
+      // One pass over data already in memory: a NaN/Inf weight is a load error, not NaN logits later.
+      const bad = firstNonFinite(t.data)
+      if (bad >= 0) {
+        return yield* new ModelLoadError({
+          path: file,
+          message: `weight "${name}" in ${rel(file)} holds non-finite values (${describeNonFinite(t.data)}; the first at flat index ${bad})`
+        })
+      }
       return t
     })
 

@@ -4,7 +4,7 @@
  * gradient and runs `matMul` with a transposed operand on a slow path): the embedding lookup and
  * the `[out, in]` linear layer carry custom gradients made of plain matMul / transpose / scatterND.
  */
-import * as tf from "@tensorflow/tfjs"
+import * as tf from "@tensorflow/tfjs-core"
 
 /**
  * A linear layer and how its weight is stored:

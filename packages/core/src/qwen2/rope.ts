@@ -7,7 +7,7 @@
  * `inv_freq` in float32, `pos·inv_freq` rounded to float32, then cos/sin rounded to float32.
  * They grow on demand (no `max_position_embeddings` limit is imposed).
  */
-import type * as tf from "@tensorflow/tfjs"
+import type * as tf from "@tensorflow/tfjs-core"
 
 export class RopeTable {
   readonly half: number

@@ -3,7 +3,7 @@
  * linear weights `[out_features, in_features]` (y = x·Wᵀ + b). This is the form `qwen2Forward`,
  * `initQwen2Weights` and `saveQwen2` use; the loaded LanguageModel converts it to its own layout.
  */
-import type * as tf from "@tensorflow/tfjs"
+import type * as tf from "@tensorflow/tfjs-core"
 import type { Qwen2Config } from "../config/qwen2Config.js"
 
 export type Qwen2Weights = Readonly<Record<string, tf.Tensor>>

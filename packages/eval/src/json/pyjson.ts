@@ -11,7 +11,9 @@
  *
  * Everything else is plain JSON (`null`, booleans, strings, arrays, plain objects).
  * The parser accepts exactly what CPython's `json.loads` accepts (strict mode, `NaN`/`Infinity`
- * constants, whitespace = space, tab, CR, LF), except that integers beyond 2^53 lose precision.
+ * constants, whitespace = space, tab, CR, LF), except that integers beyond 2^53 lose precision, and
+ * nesting deeper than {@link MAX_JSON_DEPTH} is a parse failure (CPython raises `RecursionError` a
+ * little below 1,000 levels; the limit keeps every recursive helper here far from V8's stack limit).
  */
 
 import { pyJsonFloat, pyJsonString } from "@crosscode/core"
@@ -146,8 +148,15 @@ const skipJsonWs = (s: string, i: number): number => {
 
 const NUMBER_RE = /-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?/y
 
+/**
+ * Deepest `[`/`{` nesting the parser accepts. Deeper input is a parse failure, not a stack overflow:
+ * about CPython's own limit (its default recursion limit of 1,000), far below V8's (~10,000 frames
+ * here, fewer in deep call stacks), so that parsing, comparing and dumping the value cannot overflow.
+ */
+export const MAX_JSON_DEPTH = 1000
+
 const parseValueAt = (s: string, i: number, depth: number): [PyValue, number] => {
-  if (depth > 10_000) throw new JsonSyntaxError("maximum nesting depth exceeded", i)
+  if (depth >= MAX_JSON_DEPTH) throw new JsonSyntaxError(`nesting deeper than ${MAX_JSON_DEPTH} levels`, i)
   const c = s[i]
   if (c === undefined) throw new JsonSyntaxError("Expecting value", i)
   if (c === "{") return parseObjectAt(s, i, depth)

@@ -1,0 +1,221 @@
+/**
+ * The `crosscode` command (effect/cli): one subcommand per stage plus `run`.
+ *
+ *   crosscode run <recipe> [--dry-run] [--force <stage>]… [--until <stage>]
+ *   crosscode harvest|train|evaluate|rank|steer <recipe> [--force]
+ *   crosscode report <recipe | run directory>
+ *   crosscode bfcl --model DIR [--style qwen|python] [--categories …] [--n N] … (BFCL v4 non-live, see bfcl.ts)
+ *
+ * Shared flags: --model-a, --model-b, --tokenizer, --run-dir, --set key.path=value (repeatable),
+ * --backend. See docs/cli.md.
+ */
+import { existsSync, readFileSync, statSync } from "node:fs"
+import * as path from "node:path"
+import { TensorBackend } from "@crosscode/core"
+import { Plugins } from "@crosscode/crosscoder"
+import { Console, Effect, Layer, Option } from "effect"
+import { Argument, CliError, Command, Flag } from "effect/cli"
+import { errorMessage, RecipeError } from "../recipe/errors.js"
+import { decodeRecipe, type LoadedRecipe, loadRecipe, type RecipeOverrides } from "../recipe/load.js"
+import { formatPlan, planStages, type RunOptions, runStages } from "../recipe/runner.js"
+import { STAGES, type Stage } from "../recipe/schema.js"
+import { collectReportData } from "../report/data.js"
+import { headlineLines } from "../report/summary.js"
+import { bfclCommand } from "./bfcl.js"
+
+export const VERSION = "0.1.0"
+
+const BACKENDS = ["auto", "tensorflow-gpu", "tensorflow", "wasm", "webgpu", "cpu"] as const
+
+const recipeArg = Argument.String("recipe").pipe(
+  Argument.withDescription("Recipe file (JSON), e.g. examples/recipes/embedded.json")
+)
+
+const shared = {
+  modelA: Flag.String("model-a").pipe(
+    Flag.withDescription("Directory of model A (overrides the recipe's models.A)"),
+    Flag.optional
+  ),
+  modelB: Flag.String("model-b").pipe(
+    Flag.withDescription("Directory of model B (overrides the recipe's models.B)"),
+    Flag.optional
+  ),
+  tokenizer: Flag.String("tokenizer").pipe(
+    Flag.withDescription("Tokenizer directory (overrides the recipe's tokenizer)"),
+    Flag.optional
+  ),
+  runDir: Flag.String("run-dir").pipe(
+    Flag.withDescription("Run directory (overrides the recipe's runDir)"),
+    Flag.optional
+  ),
+  set: Flag.String("set").pipe(
+    Flag.withDescription(
+      "Override a recipe field before validation: key.path=value (value is JSON, else a string); repeatable"
+    ),
+    Flag.atLeast(0)
+  ),
+  backend: Flag.Literals("backend", BACKENDS).pipe(
+    Flag.withDescription("TensorFlow.js backend (overrides the recipe and CROSSCODE_BACKEND)"),
+    Flag.optional
+  )
+}
+
+interface SharedInput {
+  readonly recipe: string
+  readonly modelA: Option.Option<string>
+  readonly modelB: Option.Option<string>
+  readonly tokenizer: Option.Option<string>
+  readonly runDir: Option.Option<string>
+  readonly set: ReadonlyArray<string>
+  readonly backend: Option.Option<(typeof BACKENDS)[number]>
+}
+
+const overridesOf = (i: SharedInput): RecipeOverrides => ({
+  ...Option.match(i.modelA, { onNone: () => ({}), onSome: (modelA) => ({ modelA }) }),
+  ...Option.match(i.modelB, { onNone: () => ({}), onSome: (modelB) => ({ modelB }) }),
+  ...Option.match(i.tokenizer, { onNone: () => ({}), onSome: (tokenizer) => ({ tokenizer }) }),
+  ...Option.match(i.runDir, { onNone: () => ({}), onSome: (runDir) => ({ runDir }) }),
+  set: i.set
+})
+
+/** A recipe file, or a run directory holding the `recipe.json` a run wrote. */
+const loadRecipeOrRun = (target: string, overrides: RecipeOverrides): Effect.Effect<LoadedRecipe, RecipeError> => {
+  const abs = path.resolve(overrides.cwd ?? process.cwd(), target)
+  if (existsSync(abs) && statSync(abs).isDirectory()) {
+    const file = path.join(abs, "recipe.json")
+    return Effect.gen(function* () {
+      const stored = yield* Effect.try({
+        try: () => JSON.parse(readFileSync(file, "utf8")) as { file: string; recipe: unknown },
+        catch: (e) =>
+          new RecipeError({
+            file,
+            message: `${abs} is not a run directory (no readable recipe.json): ${errorMessage(e)}`
+          })
+      })
+      return yield* decodeRecipe(stored.recipe, stored.file, { ...overrides, runDir: overrides.runDir ?? abs })
+    })
+  }
+  return loadRecipe(target, overrides)
+}
+
+const toUserError = (e: unknown) =>
+  new CliError.UserError({
+    cause: e,
+    userMessage:
+      typeof e === "object" && e !== null && "_tag" in e
+        ? `${(e as { _tag: string })._tag}${"stage" in e ? ` [${(e as { stage: string }).stage}]` : ""}${"file" in e ? ` ${(e as { file: string }).file}` : ""}: ${errorMessage(e)}`
+        : errorMessage(e)
+  })
+
+/** Loads the recipe and runs `options` with the tensor backend and the crosscoder plugins. */
+export const execute = (
+  input: SharedInput,
+  options: RunOptions & { readonly dryRun?: boolean; readonly headline?: boolean }
+) =>
+  Effect.gen(function* () {
+    const loaded = yield* (
+      options.stages?.length === 1 && options.stages[0] === "report" ? loadRecipeOrRun : loadRecipe
+    )(input.recipe, overridesOf(input))
+    if (options.dryRun === true) {
+      yield* Console.log(formatPlan(loaded, planStages(loaded, options)))
+      return
+    }
+    const choice = Option.getOrUndefined(input.backend) ?? loaded.recipe.backend
+    const backend = choice !== undefined ? TensorBackend.layerFor(choice) : TensorBackend.layer
+    yield* runStages(loaded, options).pipe(Effect.scoped, Effect.provide(Layer.mergeAll(backend, Plugins.layer)))
+    if (options.headline ?? true) {
+      yield* Console.log(headlineLines(collectReportData(loaded.recipe.runDir, loaded.recipe)).join("\n"))
+    }
+  }).pipe(Effect.mapError(toUserError))
+
+const runCommand = Command.make(
+  "run",
+  {
+    recipe: recipeArg,
+    ...shared,
+    dryRun: Flag.Boolean("dry-run").pipe(
+      Flag.withDescription("Validate the recipe and print the stage plan; run nothing"),
+      Flag.withDefault(false)
+    ),
+    force: Flag.Literals("force", STAGES).pipe(
+      Flag.withDescription("Rerun this stage from scratch, and every stage after it (repeatable)"),
+      Flag.atLeast(0)
+    ),
+    until: Flag.Literals("until", STAGES).pipe(Flag.withDescription("Stop after this stage"), Flag.optional)
+  },
+  (i) => {
+    const last = Option.match(i.until, { onNone: () => STAGES.length - 1, onSome: (s) => STAGES.indexOf(s) })
+    return execute(i, { stages: STAGES.slice(0, last + 1), force: i.force, dryRun: i.dryRun })
+  }
+).pipe(
+  Command.withDescription(
+    "Run a recipe: harvest → train → evaluate → rank → steer → report, resuming whatever is already done"
+  ),
+  Command.withExamples([
+    { command: "crosscode run examples/recipes/embedded.json", description: "The study on the embedded model pair" },
+    {
+      command: "crosscode run examples/recipes/paper-qwen2.5-3b.json --dry-run",
+      description: "Check a recipe and see what would run"
+    },
+    {
+      command: "crosscode run examples/recipes/embedded.json --force steer",
+      description: "Redo the steering sweep and the report"
+    }
+  ])
+)
+
+const STAGE_HELP: Record<Exclude<Stage, "report">, string> = {
+  harvest: "Harvest paired last-token activations of models A and B into <runDir>/harvest/store",
+  train: "Train the recipe's crosscoders on the harvested activations (<runDir>/train/<name>)",
+  evaluate: "Evaluate clean vs reconstruction for A and B with every crosscoder (<runDir>/evaluate)",
+  rank: "Rank features by Cohen's d on tool prompts vs general text, with top-activating texts (<runDir>/rank/<name>)",
+  steer: "Sweep feature steering over partitions × k% × α (<runDir>/steer)"
+}
+
+const stageCommand = (stage: Exclude<Stage, "report">) =>
+  Command.make(
+    stage,
+    {
+      recipe: recipeArg,
+      ...shared,
+      force: Flag.Boolean("force").pipe(
+        Flag.withDescription(`Rerun ${stage} from scratch (deletes <runDir>/${stage})`),
+        Flag.withDefault(false)
+      )
+    },
+    (i) => execute(i, { stages: [stage], force: i.force ? [stage] : [], cascade: false, headline: false })
+  ).pipe(
+    Command.withDescription(`${STAGE_HELP[stage]}. Needs the earlier stages to be complete; resumes a partial run.`),
+    Command.withExamples([
+      { command: `crosscode ${stage} examples/recipes/embedded.json`, description: `Run only the ${stage} stage` }
+    ])
+  )
+
+const reportCommand = Command.make(
+  "report",
+  {
+    recipe: Argument.String("recipe").pipe(
+      Argument.withDescription("Recipe file, or a run directory (holding recipe.json)")
+    ),
+    ...shared
+  },
+  (i) => execute(i, { stages: ["report"], headline: true })
+).pipe(
+  Command.withDescription("Write the report (Markdown, HTML, SVG plots) from whatever stages are complete"),
+  Command.withExamples([
+    { command: "crosscode report runs/embedded", description: "Rewrite the report of an existing run" }
+  ])
+)
+
+export const crosscode = Command.make("crosscode").pipe(
+  Command.withDescription("Model diffing with crosscoders: run the tool-use study (or any recipe) stage by stage"),
+  Command.withSubcommands([
+    runCommand,
+    ...(["harvest", "train", "evaluate", "rank", "steer"] as const).map(stageCommand),
+    reportCommand,
+    bfclCommand
+  ])
+)
+
+/** Runs the CLI on `argv` (without the node and script paths). */
+export const runCli = (argv: ReadonlyArray<string>) => Command.runWith(crosscode, { version: VERSION })(argv)

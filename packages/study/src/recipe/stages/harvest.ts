@@ -1,0 +1,69 @@
+/**
+ * Stage 1 — harvest: paired last-token activations of A and B at the recipe's site, from the
+ * recipe's text, into `harvest/store/` (the activation store, resumable shard by shard).
+ */
+import { writeFileSync } from "node:fs"
+import { ActivationStore, harvest, Policy } from "@crosscode/activations"
+import { TensorBackend } from "@crosscode/core"
+import { Effect } from "effect"
+import { defaultBatchSize, type RunContext } from "../context.js"
+import { errorMessage, StageError } from "../errors.js"
+import { expectedHarvestRows, harvestSource } from "../sources.js"
+
+export interface HarvestSummary {
+  readonly rows: number
+  readonly shards: number
+  readonly datasets: ReadonlyArray<string>
+  readonly dim: number
+  readonly sources: ReadonlyArray<{ readonly model: string; readonly site: string }>
+  readonly seconds: number
+  readonly rowsPerSecond: number
+}
+
+export const storeDir = (ctx: RunContext) => ctx.dir("harvest", "store")
+
+export const runHarvest = (ctx: RunContext) =>
+  Effect.gen(function* () {
+    const r = ctx.recipe
+    const models = yield* ctx.models
+    const tokenizer = yield* ctx.tokenizer
+    const dir = storeDir(ctx)
+    const result = yield* harvest({
+      models: [
+        { label: "A", model: models.A },
+        { label: "B", model: models.B }
+      ],
+      tokenizer,
+      sites: [ctx.site],
+      source: harvestSource(r.harvest.text, r.seed),
+      policy: Policy.lastToken,
+      store: {
+        dir,
+        dtype: r.harvest.dtype ?? "f32",
+        ...(r.harvest.shardRows !== undefined ? { shardRows: r.harvest.shardRows } : {}),
+        storeText: "both"
+      },
+      batchSize: r.harvest.batchSize ?? defaultBatchSize((yield* TensorBackend).name),
+      maxLength: r.harvest.maxLength ?? 512,
+      progress: { log: false, label: "harvest", expectedRows: expectedHarvestRows(r.harvest.text) }
+    }).pipe(
+      Effect.mapError((e) => new StageError({ stage: "harvest", message: errorMessage(e) }))
+    )
+    const store = yield* ActivationStore.open(dir).pipe(
+      Effect.mapError((e) => new StageError({ stage: "harvest", message: e.message }))
+    )
+    const summary: HarvestSummary = {
+      rows: result.rows,
+      shards: result.shards,
+      datasets: store.datasets,
+      dim: store.dim,
+      sources: store.sources.map((s) => ({ model: s.model, site: s.site })),
+      seconds: result.seconds,
+      rowsPerSecond: result.rowsPerSecond
+    }
+    writeFileSync(ctx.dir("harvest", "summary.json"), `${JSON.stringify(summary, null, 2)}\n`)
+    yield* Effect.logInfo(
+      `harvest: ${result.rows} rows (${store.datasets.join(", ")}) × ${store.sources.length} sources × ${store.dim} in ${dir}`
+    )
+    return summary
+  })

@@ -1,0 +1,230 @@
+/**
+ * Stage 2 — train: every crosscoder of the recipe on the harvested store (the paper's loss:
+ * elementwise MSE + λ_sh·mean|f_sh| + λ_excl·(mean|f_A∪sh| + mean|f_B∪sh|)/2, TopK, Adam, clip 1).
+ *
+ * Training runs in segments of `evalEvery` steps; the trainer checkpoints at each segment end and
+ * resumes from its newest checkpoint, so an interrupted run continues where it stopped. After each
+ * segment the reconstruction (FVE, MSE, L0 per group) is measured on the first `evalRows` store
+ * rows and appended to `train/<name>/curve.jsonl` (the report's L0/FVE curves). At the end:
+ * `train/<name>/final/` (the crosscoder, loadable with `loadCrosscoder`) and `summary.json`
+ * (final metrics, partition groups, the relative decoder norm of every feature).
+ */
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs"
+import * as path from "node:path"
+import { ActivationSource, ActivationStore } from "@crosscode/activations"
+import { Progress } from "@crosscode/core"
+import {
+  type Crosscoder,
+  type CrosscoderConfig,
+  decoderMetrics,
+  evaluateReconstruction,
+  paperLoss,
+  type ReconstructionMetrics,
+  saveCrosscoder,
+  type TrainConfig,
+  topK,
+  train
+} from "@crosscode/crosscoder"
+import { Effect } from "effect"
+import type { RunContext } from "../context.js"
+import { errorMessage, StageError } from "../errors.js"
+import type { CrosscoderSpec } from "../schema.js"
+import { storeDir } from "./harvest.js"
+
+export interface CurvePoint {
+  readonly step: number
+  readonly fve: number
+  readonly mse: number
+  readonly l0: number
+  readonly l0PerGroup: Readonly<Record<string, number>>
+  readonly deadFraction: number
+  readonly fvePerModel: Readonly<Record<string, number>>
+}
+
+export interface CrosscoderSummary {
+  readonly name: string
+  readonly spec: CrosscoderSpec
+  readonly config: CrosscoderConfig
+  readonly steps: number
+  readonly final: CurvePoint
+  readonly groups: ReadonlyArray<{
+    readonly name: string
+    readonly range?: readonly [number, number]
+    readonly count: number
+  }>
+  readonly integrity: { readonly encoderMaxForbidden: number; readonly decoderMaxForbidden: number }
+  /** ‖d_A‖ / (‖d_A‖ + ‖d_B‖) per feature (0 when both are 0), 4 decimals. */
+  readonly relativeNormA: ReadonlyArray<number>
+  readonly evalRows: number
+  readonly seconds: number
+}
+
+export interface TrainSummary {
+  readonly crosscoders: ReadonlyArray<CrosscoderSummary>
+}
+
+export const crosscoderConfig = (
+  spec: CrosscoderSpec,
+  store: ActivationStore.ActivationStoreShape
+): CrosscoderConfig => ({
+  architecture: {
+    sources: store.sources.map((s) => ({ model: s.model, site: s.site })),
+    dim: store.dim,
+    features: spec.features
+  },
+  sparsity: topK(spec.k),
+  partition:
+    spec.partition === "none"
+      ? { kind: "none" }
+      : { kind: "dfc", fractions: ["A", "B"].map((m) => (spec.partition as Record<string, number>)[m] ?? 0) }
+})
+
+const point = (step: number, m: ReconstructionMetrics): CurvePoint => ({
+  step,
+  fve: m.fve,
+  mse: m.mse,
+  l0: m.l0,
+  l0PerGroup: m.l0PerGroup,
+  deadFraction: m.deadFraction,
+  fvePerModel: Object.fromEntries(m.perSource.map((s) => [s.model, s.fve]))
+})
+
+export const readCurve = (file: string): Array<CurvePoint> => {
+  if (!existsSync(file)) return []
+  const byStep = new Map<number, CurvePoint>()
+  for (const line of readFileSync(file, "utf8").split("\n")) {
+    if (line.trim() === "") continue
+    try {
+      const p = JSON.parse(line) as CurvePoint
+      byStep.set(p.step, p)
+    } catch {
+      // a line cut by a crash: ignore
+    }
+  }
+  return [...byStep.values()].sort((a, b) => a.step - b.step)
+}
+
+const latestStep = (dir: string): number => {
+  const f = path.join(dir, "latest.json")
+  if (!existsSync(f)) return 0
+  try {
+    return (JSON.parse(readFileSync(f, "utf8")) as { step: number }).step
+  } catch {
+    return 0
+  }
+}
+
+const trainOne = (ctx: RunContext, spec: CrosscoderSpec, store: ActivationStore.ActivationStoreShape) =>
+  Effect.gen(function* () {
+    const progress = yield* Progress
+    const dir = ctx.dir("train", spec.name)
+    const curveFile = path.join(dir, "curve.jsonl")
+    const config = crosscoderConfig(spec, store)
+    const evalEvery = spec.evalEvery ?? Math.max(1, Math.ceil(spec.steps / 10))
+    const evalRows = Math.min(spec.evalRows ?? 4096, store.rows)
+    const trainConfig: TrainConfig = {
+      steps: spec.steps,
+      batchSize: spec.batchSize,
+      seed: spec.seed ?? ctx.recipe.seed,
+      lr: spec.lr,
+      clipGradNorm: spec.clipGradNorm ?? 1,
+      loss: paperLoss(spec.lambdas?.shared ?? 1e-3, spec.lambdas?.exclusive ?? 1e-3),
+      normalization: spec.normalization ?? "zscore",
+      logEvery: spec.logEvery ?? Math.max(25, Math.round(spec.steps / 20)),
+      step: "auto",
+      checkpoint: { dir, every: evalEvery, keep: 2 }
+    }
+    const t0 = performance.now()
+    let step = latestStep(dir)
+    const bar = progress.start(`train ${spec.name}`, spec.steps, "steps", step)
+    const measure = (cc: Crosscoder, at: number) =>
+      Effect.gen(function* () {
+        const m = yield* evaluateReconstruction(cc, store, { maxRows: evalRows, batchSize: 512 })
+        const p = point(at, m)
+        appendFileSync(curveFile, `${JSON.stringify(p)}\n`)
+        return p
+      })
+    let last: { cc: Crosscoder; point: CurvePoint } | undefined
+    const curve = readCurve(curveFile)
+    while (step < spec.steps || last === undefined) {
+      const target =
+        step >= spec.steps ? spec.steps : Math.min(spec.steps, (Math.floor(step / evalEvery) + 1) * evalEvery)
+      const result = yield* train(
+        config,
+        { ...trainConfig, stopAfter: target },
+        {
+          onProgress: (p) => bar.update(p.step, { detail: `loss=${p.loss.toPrecision(3)} L0=${p.l0.toFixed(1)}` })
+        }
+      ).pipe(Effect.provideService(ActivationSource, store))
+      step = result.state.step
+      const have = curve.find((c) => c.step === step)
+      const p = have ?? (yield* measure(result.crosscoder, step))
+      bar.update(step, { detail: `FVE=${p.fve.toFixed(3)} L0=${p.l0.toFixed(1)}` })
+      last?.cc.dispose()
+      last = { cc: result.crosscoder, point: p }
+    }
+    bar.finish({ detail: `FVE=${last.point.fve.toFixed(3)}` })
+    const cc = last.cc
+    yield* saveCrosscoder(path.join(dir, "final"), cc)
+    const dm = decoderMetrics(cc)
+    const M = dm.models.length
+    const a = dm.models.indexOf("A")
+    const summary: CrosscoderSummary = {
+      name: spec.name,
+      spec,
+      config,
+      steps: step,
+      final: last.point,
+      groups: cc.partition.groups.map((g) => ({
+        name: g.name,
+        ...(g.range !== undefined ? { range: g.range } : {}),
+        count: g.indices.length
+      })),
+      integrity: cc.integrity(),
+      relativeNormA: Array.from({ length: cc.features }, (_, j) => Math.round(dm.normShare[j * M + a]! * 1e4) / 1e4),
+      evalRows,
+      seconds: (performance.now() - t0) / 1000
+    }
+    writeFileSync(path.join(dir, "summary.json"), `${JSON.stringify(summary)}\n`)
+    cc.dispose()
+    yield* Effect.logInfo(
+      `train ${spec.name}: ${step} steps, FVE ${summary.final.fve.toFixed(3)}, L0 ${summary.final.l0.toFixed(1)} [${Object.entries(
+        summary.final.l0PerGroup
+      )
+        .map(([k, v]) => `${k} ${v.toFixed(2)}`)
+        .join(", ")}], dead ${(summary.final.deadFraction * 100).toFixed(1)}%`
+    )
+    return summary
+  })
+
+export const runTrain = (ctx: RunContext) =>
+  Effect.gen(function* () {
+    const store = yield* ActivationStore.open(storeDir(ctx)).pipe(
+      Effect.mapError(
+        (e) =>
+          new StageError({
+            stage: "train",
+            message: `cannot open the activation store (has harvest run?): ${e.message}`
+          })
+      )
+    )
+    const out: Array<CrosscoderSummary> = []
+    for (const spec of ctx.recipe.crosscoders) {
+      out.push(
+        yield* trainOne(ctx, spec, store).pipe(
+          Effect.mapError((e) =>
+            e instanceof StageError
+              ? e
+              : new StageError({ stage: "train", message: `${spec.name}: ${errorMessage(e)}` })
+          )
+        )
+      )
+    }
+    const summary: TrainSummary = { crosscoders: out }
+    return summary
+  })
+
+export const readCrosscoderSummary = (ctx: RunContext, name: string): CrosscoderSummary | undefined => {
+  const f = ctx.dir("train", name, "summary.json")
+  return existsSync(f) ? (JSON.parse(readFileSync(f, "utf8")) as CrosscoderSummary) : undefined
+}
