@@ -96,7 +96,7 @@ const kernelSteps: Array<[string, TrainStep]> = [
   // tiny chunks: many chunks per scatter, features and rows with more entries than one chunk
   ["tensor", makeSparseStep({ kernels: "tensor", chunkElements: 2 * W })],
   // @crosscode/native's C loops, on the native backend only (CROSSCODE_TEST_BACKEND=native)
-  ...(testBackend === "native" ? ([["native", makeSparseStep({ kernels: "native" })]] as const) : [])
+  ...(testBackend === "native" ? [["native", makeSparseStep({ kernels: "native" })] as [string, TrainStep]] : [])
 ]
 
 const gradientsOf = (
