@@ -14,18 +14,19 @@ import {
   blockInput,
   blockOutput,
   captureHook,
+  decoderTensorsUpTo,
   disposeQwen2Weights,
   disposeTensors,
   initQwen2Weights,
+  loadDecoderParams,
   loadModel,
-  loadQwen2Params,
   makeQwen2Config,
   openCheckpoint,
   openSafetensors,
   Positions,
   paramTensors,
   type Qwen2Config,
-  qwen2TensorsUpTo,
+  qwen2Arch,
   qwen2WeightShapes,
   saveQwen2
 } from "../src/index.js"
@@ -208,14 +209,14 @@ describe("partial load (maxLayer)", () => {
 
     // Byte accounting through the checkpoint: exactly the selected tensors' data.
     const shapes = qwen2WeightShapes(config)
-    const wanted = qwen2TensorsUpTo(1)
+    const wanted = decoderTensorsUpTo(1)
     let expectedBytes = 0
     for (const [name, shape] of shapes) if (wanted(name)) expectedBytes += shape.reduce((a, b) => a * b, 1) * 4
     const read = await run(
       Effect.gen(function* () {
         const checkpoint = yield* openCheckpoint(dir, { select: wanted })
         expect(checkpoint.names.some(afterLayer1)).toBe(false)
-        const { params } = yield* loadQwen2Params(checkpoint, config, { maxLayer: 1 })
+        const { params } = yield* loadDecoderParams(checkpoint, qwen2Arch(config), { maxLayer: 1 })
         expect(params.layers).toHaveLength(2)
         expect(params.norm).toBeUndefined()
         expect(params.lmHead).toBeUndefined()
