@@ -46,7 +46,7 @@ if (process.argv.length > 2) {
   console.log("\n=== equivalence suites on the native backend (CROSSCODE_TEST_BACKEND=native) ===")
   const native = vitestRun(
     "vitest-report-native.json",
-    ["packages/core/test/qwen2.golden.test.ts", "packages/crosscoder/test/sparseStep.test.ts"],
+    ["packages/core/test/golden.test.ts", "packages/crosscoder/test/sparseStep.test.ts"],
     { CROSSCODE_TEST_BACKEND: "native" }
   )
   if (native.passed === undefined) {
