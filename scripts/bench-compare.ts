@@ -1,11 +1,12 @@
 /**
- * `pnpm bench:compare [-- --quick] [--only crosscoder,qwen2] [--no-reference] [--with-wasm]`
+ * `pnpm bench:compare [-- --quick] [--only crosscoder,qwen2] [--shapes small,paper] [--no-reference] [--with-wasm]`
  *
  * Ours against PyTorch on the same machine, in one run, at the same shapes (issue 17's goals):
  *   1. the crosscoder training step (TopK, the paper's loss, DFC partition) at B=1024, 2×256,
  *      F=4096, k=32 and at the paper's 2×2048, F=8192, k=45, against torch_crosscoder.py's
  *      `topk` (dense decode) and `topk-sparse` (embedding_bag decode); our final loss is checked
- *      against our dense reference step (on wasm) to the printed digits;
+ *      against our dense reference step on the same backend (same pre-activations, so the same
+ *      TopK selection) to 5 printed digits;
  *   2. Qwen2 prefill (B=1 and 4, T=128) and KV-cached decode (B=1, 128-token prompt) at
  *      Qwen2.5-3B's width, 2 blocks, against torch_qwen2.py.
  * Each torch measurement runs twice, before and after ours (OpenBLAS threads collapse when the
@@ -31,6 +32,8 @@ const noReference = args.includes("--no-reference")
 const withWasm = args.includes("--with-wasm")
 const onlyAt = args.indexOf("--only")
 const only = onlyAt === -1 ? ["crosscoder", "qwen2"] : (args[onlyAt + 1] ?? "").split(",")
+const shapesAt = args.indexOf("--shapes")
+const shapeNames = shapesAt === -1 ? ["small", "paper"] : (args[shapesAt + 1] ?? "").split(",")
 const threads = os.availableParallelism()
 const torchDir = process.env.CROSSCODE_TORCH_BENCH_DIR ?? path.resolve(root, "..", "shared", "bench")
 const python = process.env.CROSSCODE_TORCH_PYTHON ?? "/usr/bin/python3"
@@ -128,9 +131,9 @@ console.log(`bench:compare: ours on ${backend.note}; torch ${python}; ${threads}
 // ---- 1. crosscoder training step
 if (only.includes("crosscoder")) {
   const shapes = [
-    { B: 1024, d: 256, F: 4096, k: 32, steps: quick ? 2 : 5, label: "B=1024, 2×256, F=4096, k=32" },
-    { B: 1024, d: 2048, F: 8192, k: 45, steps: quick ? 1 : 2, label: "paper: B=1024, 2×2048, F=8192, k=45" }
-  ]
+    { name: "small", B: 1024, d: 256, F: 4096, k: 32, steps: quick ? 2 : 5, label: "B=1024, 2×256, F=4096, k=32" },
+    { name: "paper", B: 1024, d: 2048, F: 8192, k: 45, steps: quick ? 1 : 2, label: "paper: B=1024, 2×2048, F=8192, k=45" }
+  ].filter((s) => shapeNames.includes(s.name))
   for (const s of shapes) {
     const torchArgs = [threads, s.B, s.d, s.F, s.k, "topk,topk-sparse"]
     const before = runTorch("torch_crosscoder.py", torchArgs)
@@ -154,7 +157,7 @@ if (only.includes("crosscoder")) {
         ? undefined
         : runOurs(
             "packages/crosscoder/bench/train-step.bench.ts",
-            [...ourArgs, "--backend", "wasm", "--step", "dense"],
+            [...ourArgs, "--backend", backend.name, "--step", "dense"],
             "crosscoder-train-step"
           )
     const torchRuns = [before, after].filter((r): r is Array<Json> => typeof r !== "string").flat()
