@@ -132,7 +132,15 @@ console.log(`bench:compare: ours on ${backend.note}; torch ${python}; ${threads}
 if (only.includes("crosscoder")) {
   const shapes = [
     { name: "small", B: 1024, d: 256, F: 4096, k: 32, steps: quick ? 2 : 5, label: "B=1024, 2×256, F=4096, k=32" },
-    { name: "paper", B: 1024, d: 2048, F: 8192, k: 45, steps: quick ? 1 : 2, label: "paper: B=1024, 2×2048, F=8192, k=45" }
+    {
+      name: "paper",
+      B: 1024,
+      d: 2048,
+      F: 8192,
+      k: 45,
+      steps: quick ? 1 : 2,
+      label: "paper: B=1024, 2×2048, F=8192, k=45"
+    }
   ].filter((s) => shapeNames.includes(s.name))
   for (const s of shapes) {
     const torchArgs = [threads, s.B, s.d, s.F, s.k, "topk,topk-sparse"]

@@ -188,22 +188,19 @@ const main = async () => {
       [
         "nologits",
         {
-        label: "full, logits: false, compact",
-        options: { logits: false, embeddings: "compact" },
+          label: "full, logits: false, compact",
+          options: { logits: false, embeddings: "compact" },
           stopAtLayer: layers - 1
         }
       ],
-      ...Array.from(
-        { length: layers - 1 },
-        (_, l): [string, Omit<ChildCase, "dir" | "backend">] => [
-          "partial",
-          {
-            label: `maxLayer ${l}, compact`,
-            options: { maxLayer: l, embeddings: "compact" } as LoadModelOptions,
-            stopAtLayer: l
-          }
-        ]
-      ),
+      ...Array.from({ length: layers - 1 }, (_, l): [string, Omit<ChildCase, "dir" | "backend">] => [
+        "partial",
+        {
+          label: `maxLayer ${l}, compact`,
+          options: { maxLayer: l, embeddings: "compact" } as LoadModelOptions,
+          stopAtLayer: l
+        }
+      ]),
       ["tensor-embed", { label: `maxLayer 0, tensor embeddings`, options: { maxLayer: 0 }, stopAtLayer: 0 }],
       // A harvest holds both models (A and B) at once.
       ["2full", { label: "2 models, full", options: {}, stopAtLayer: layers - 1, copies: 2 }],

@@ -46,9 +46,7 @@ export const runHarvest = (ctx: RunContext) =>
       batchSize: r.harvest.batchSize ?? defaultBatchSize((yield* TensorBackend).name),
       maxLength: r.harvest.maxLength ?? 512,
       progress: { log: false, label: "harvest", expectedRows: expectedHarvestRows(r.harvest.text) }
-    }).pipe(
-      Effect.mapError((e) => new StageError({ stage: "harvest", message: errorMessage(e) }))
-    )
+    }).pipe(Effect.mapError((e) => new StageError({ stage: "harvest", message: errorMessage(e) })))
     const store = yield* ActivationStore.open(dir).pipe(
       Effect.mapError((e) => new StageError({ stage: "harvest", message: e.message }))
     )
