@@ -20,6 +20,14 @@ export {
 } from "./bfcl/run.js"
 export { crosscode, runCli, VERSION } from "./cli/commands.js"
 export { cliLogger, makeTerminalProgress, type TerminalOptions, terminalProgressLayer } from "./cli/progress.js"
+export {
+  type PlannedRecipe,
+  planRecipe,
+  type RecipeRun,
+  type RunRecipeOptions,
+  runRecipe,
+  toPromise
+} from "./promise.js"
 export { RecipeError, ReportError, StageError } from "./recipe/errors.js"
 export { decodeRecipe, type LoadedRecipe, loadRecipe, type RecipeOverrides } from "./recipe/load.js"
 export {
