@@ -13,7 +13,10 @@
  * - `extra.diskBytesRead`: bytes read from files during the load (`/proc/self/io` rchar delta);
  * - `extra.checkpointBytes`: the checkpoint's size on disk.
  *
- * Options: `-- --layers N`, `-- --backends cpu,wasm` (default cpu: tensors are plain typed
+ * Options: `-- --layers N`, `-- --cases full,harvest` (a subset of full | nologits | partial |
+ * tensor-embed | 2full | 2partial | harvest; default all but harvest), `-- --harvest-layer L`
+ * (harvest: two models with `maxLayer L` and compact embeddings, as a harvest at block L holds;
+ * default 13, issue 17's Qwen2.5-3B site), `-- --backends cpu,wasm,native` (default cpu: tensors are plain typed
  * arrays there, so RSS shows the weights as native TensorFlow would hold them, with no wasm heap
  * cap and no XNNPACK packed copies; wasm adds those, see packages/core/README.md#memory).
  */
@@ -178,28 +181,49 @@ const main = async () => {
     console.log(
       `synthetic checkpoint: ${layers} layers, ${shards} shards, ${(checkpointBytes / 1e9).toFixed(2)} GB, written in ${((performance.now() - t0) / 1000).toFixed(1)} s`
     )
-    const cases: Array<Omit<ChildCase, "dir" | "backend">> = [
-      { label: "full", options: {}, stopAtLayer: layers - 1 },
-      {
-        label: "full, logits: false, compact",
-        options: { logits: false, embeddings: "compact" },
-        stopAtLayer: layers - 1
-      },
-      ...Array.from({ length: layers - 1 }, (_, l) => ({
-        label: `maxLayer ${l}, compact`,
-        options: { maxLayer: l, embeddings: "compact" } as LoadModelOptions,
-        stopAtLayer: l
-      })),
-      { label: `maxLayer 0, tensor embeddings`, options: { maxLayer: 0 }, stopAtLayer: 0 },
+    const harvestLayer = Math.min(layers - 1, Number(arg("harvest-layer") ?? 13))
+    const wanted = (arg("cases") ?? "full,nologits,partial,tensor-embed,2full,2partial").split(",")
+    const named: Array<[string, Omit<ChildCase, "dir" | "backend">]> = [
+      ["full", { label: "full", options: {}, stopAtLayer: layers - 1 }],
+      [
+        "nologits",
+        {
+          label: "full, logits: false, compact",
+          options: { logits: false, embeddings: "compact" },
+          stopAtLayer: layers - 1
+        }
+      ],
+      ...Array.from({ length: layers - 1 }, (_, l): [string, Omit<ChildCase, "dir" | "backend">] => [
+        "partial",
+        {
+          label: `maxLayer ${l}, compact`,
+          options: { maxLayer: l, embeddings: "compact" } as LoadModelOptions,
+          stopAtLayer: l
+        }
+      ]),
+      ["tensor-embed", { label: `maxLayer 0, tensor embeddings`, options: { maxLayer: 0 }, stopAtLayer: 0 }],
       // A harvest holds both models (A and B) at once.
-      { label: "2 models, full", options: {}, stopAtLayer: layers - 1, copies: 2 },
-      {
-        label: "2 models, maxLayer 1, compact",
-        options: { maxLayer: 1, embeddings: "compact" },
-        stopAtLayer: 1,
-        copies: 2
-      }
+      ["2full", { label: "2 models, full", options: {}, stopAtLayer: layers - 1, copies: 2 }],
+      [
+        "2partial",
+        {
+          label: "2 models, maxLayer 1, compact",
+          options: { maxLayer: 1, embeddings: "compact" },
+          stopAtLayer: 1,
+          copies: 2
+        }
+      ],
+      [
+        "harvest",
+        {
+          label: `2 models, maxLayer ${harvestLayer}, compact (harvest at block ${harvestLayer})`,
+          options: { maxLayer: harvestLayer, embeddings: "compact" },
+          stopAtLayer: harvestLayer,
+          copies: 2
+        }
+      ]
     ]
+    const cases = named.filter(([n]) => wanted.includes(n)).map(([, c]) => c)
     for (const backend of backends) {
       for (const c of cases) {
         const spec: ChildCase = { ...c, dir, backend }

@@ -10,7 +10,9 @@
  *
  * Prefill: one forward over B×T tokens (`logits: "last"`). Decode: (generate N+1 tokens − generate
  * 1 token) / N, i.e. KV-cached steps only. Options: `-- --quick` (fewer repetitions),
- * `-- --backends tensorflow-gpu,wasm` (default: the installed native variant, wasm, cpu).
+ * `-- --backends tensorflow-gpu,wasm` (default: the installed native variant, wasm, cpu),
+ * `-- --synthetic-only` (skip the golden models), `-- --decode-prompt N` (synthetic decode
+ * prompt length, default 16; `pnpm bench:compare` uses torch_qwen2.py's 128).
  */
 
 import { mkdtempSync, rmSync } from "node:fs"
@@ -35,6 +37,12 @@ import {
 } from "../src/index.js"
 
 const quick = process.argv.includes("--quick")
+const syntheticOnly = process.argv.includes("--synthetic-only")
+const flagValue = (name: string): string | undefined => {
+  const i = process.argv.indexOf(name)
+  return i === -1 ? undefined : process.argv[i + 1]
+}
+const decodePrompt = Number(flagValue("--decode-prompt") ?? "16")
 
 /**
  * `-- --backends a,b` (names of BackendName), else the native TensorFlow variant that is installed
@@ -172,21 +180,22 @@ const writeSynthetic = async (dir: string) => {
 
 const main = async () => {
   const shared = findSharedDir()
-  const golden = shared
-    ? ["qwen2-tiny-gqa", "qwen2-tiny-untied", "qwen2-tiny-gqa-bf16"].map(
-        (m): Case => ({
-          label: m,
-          dir: path.join(shared, "golden", m),
-          shapes: [
-            { B: 1, T: 128 },
-            { B: 8, T: 64 }
-          ],
-          decode: { B: 1, prompt: 16, tokens: 32 },
-          reps: quick ? 2 : 5
-        })
-      )
-    : []
-  if (!shared) console.log("../shared not found: golden models skipped")
+  const golden =
+    shared && !syntheticOnly
+      ? ["qwen2-tiny-gqa", "qwen2-tiny-untied", "qwen2-tiny-gqa-bf16"].map(
+          (m): Case => ({
+            label: m,
+            dir: path.join(shared, "golden", m),
+            shapes: [
+              { B: 1, T: 128 },
+              { B: 8, T: 64 }
+            ],
+            decode: { B: 1, prompt: 16, tokens: 32 },
+            reps: quick ? 2 : 5
+          })
+        )
+      : []
+  if (!shared && !syntheticOnly) console.log("../shared not found: golden models skipped")
 
   const synthDir = mkdtempSync(path.join(tmpdir(), "crosscode-bench-qwen2-"))
   const synthetic: Case = {
@@ -196,7 +205,7 @@ const main = async () => {
       { B: 1, T: 128 },
       { B: 4, T: 128 }
     ],
-    decode: { B: 1, prompt: 16, tokens: quick ? 4 : 8 },
+    decode: { B: 1, prompt: decodePrompt, tokens: quick ? 4 : 8 },
     reps: quick ? 1 : 3
   }
   try {

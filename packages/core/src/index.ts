@@ -1,3 +1,4 @@
+export { activeNativeKernels, NATIVE_BACKEND } from "./backend/native.js"
 export * from "./backend/TensorBackend.js"
 export * from "./config/index.js"
 export * from "./decoder/index.js"

@@ -32,9 +32,10 @@ describe("TensorBackend", () => {
 describe("backendSummary", () => {
   it("names the backend and, off native TensorFlow, how to get a faster one", () => {
     expect(backendSummary({ name: "wasm" })).toMatch(
-      /^TensorFlow\.js backend: wasm; for native speed add @tensorflow\/tfjs-node@4\.22\.0 .*docs\/backends\.md$/
+      /^TensorFlow\.js backend: wasm; for native speed use CROSSCODE_BACKEND=native .*@tensorflow\/tfjs-node@4\.22\.0 .*docs\/backends\.md$/
     )
     expect(backendSummary({ name: "tensorflow-gpu" })).toBe("TensorFlow.js backend: tensorflow-gpu")
+    expect(backendSummary({ name: "native", detail: "x" })).toBe("TensorFlow.js backend: native (x)")
   })
 })
 

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs"
 import * as path from "node:path"
 import { Effect, type Scope } from "effect"
-import { findSharedDir, TensorBackend } from "../src/index.js"
+import { type BackendName, findSharedDir, TensorBackend } from "../src/index.js"
 
 export const shared = findSharedDir()
 export const goldenDir = (model: string): string => path.join(shared ?? "", "golden", model)
@@ -73,9 +73,14 @@ export const maxAbs = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
   return m
 }
 
-export const Wasm = TensorBackend.layerFor("wasm")
+/**
+ * The backend the tests run on: wasm, or `CROSSCODE_TEST_BACKEND` (e.g. `native`, which .ci/run
+ * uses to rerun the golden tests on @crosscode/native's kernels).
+ */
+export const testBackend = (process.env.CROSSCODE_TEST_BACKEND ?? "wasm") as BackendName
+export const Wasm = TensorBackend.layerFor(testBackend)
 
-/** Runs a scoped effect on the wasm backend. */
+/** Runs a scoped effect on the test backend (wasm unless CROSSCODE_TEST_BACKEND says otherwise). */
 export const run = <A, E>(effect: Effect.Effect<A, E, TensorBackend | Scope.Scope>): Promise<A> =>
   Effect.runPromise(Effect.scoped(effect).pipe(Effect.provide(Wasm)))
 

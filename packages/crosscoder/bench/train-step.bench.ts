@@ -7,7 +7,7 @@
  *
  * Flags: --batch B (1024) --dim d (256) --features F (4096) --k (32) --models M (2) --steps (5)
  * --warmup (1) --backend auto|wasm|cpu|tensorflow|tensorflow-gpu|webgpu (auto)
- * --step dense|sparse|sparse-host|sparse-tensor|both|all, or a comma-separated list (both = dense +
+ * --step dense|sparse|sparse-host|sparse-tensor|sparse-native|both|all, or a comma-separated list (both = dense +
  *   sparse with the backend's default kernels; all = dense, sparse-host, sparse-tensor)
  * --sparsity topk|batch-topk (topk) --partition p (exclusive fraction per model, 0.1; 0 = none)
  * --aux (add aux-k, k_aux = d/2, with every 16th latent dead) --no-l1 (plain MSE, no partition L1)
@@ -42,6 +42,7 @@ import {
   Plugins,
   paperLoss,
   resolveLoss,
+  type SparseKernels,
   sourcesFor,
   sparseKernelsFor,
   type TrainStep
@@ -80,7 +81,8 @@ const stepNames =
       ? ["dense", "sparse-host", "sparse-tensor"]
       : flags.step.split(",")
 for (const n of stepNames) {
-  if (!["dense", "sparse", "sparse-host", "sparse-tensor"].includes(n)) throw new Error(`unknown --step ${n}`)
+  if (!["dense", "sparse", "sparse-host", "sparse-tensor", "sparse-native"].includes(n))
+    throw new Error(`unknown --step ${n}`)
 }
 if (flags.sparsity !== "topk" && flags.sparsity !== "batch-topk")
   throw new Error(`unknown --sparsity ${flags.sparsity}`)
@@ -124,7 +126,7 @@ const program = Effect.gen(function* () {
     }
     const kernels = name === "sparse" ? sparseKernelsFor(backend.name) : name.replace("sparse-", "")
     const step: TrainStep =
-      name === "dense" ? denseStep : makeSparseStep({ kernels: kernels as "host" | "tensor", profile })
+      name === "dense" ? denseStep : makeSparseStep({ kernels: kernels as SparseKernels, profile })
     const cc = yield* makeCrosscoder(config, { seed: 0 })
     const base: LossConfig = flags["no-l1"] ? { reconstruction: "mse" } : paperLoss()
     const loss = resolveLoss(flags.aux ? { ...base, auxK: {} } : base, cc.sparsity, cc.partition, d)

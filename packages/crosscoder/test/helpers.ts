@@ -1,4 +1,4 @@
-import { TensorBackend } from "@crosscode/core"
+import { type BackendName, TensorBackend } from "@crosscode/core"
 import { Effect, Layer, Result } from "effect"
 import {
   Crosscoder,
@@ -13,7 +13,12 @@ import {
 } from "../src/index.js"
 import type { TF } from "../src/tf.js"
 
-export const TestLayer = Layer.mergeAll(TensorBackend.layerFor("wasm"), Plugins.layer)
+/**
+ * The backend the tests run on: wasm, or `CROSSCODE_TEST_BACKEND` (.ci/run reruns the sparse-step
+ * equivalence tests with `native`, adding @crosscode/native's kernel set).
+ */
+export const testBackend = (process.env.CROSSCODE_TEST_BACKEND ?? "wasm") as BackendName
+export const TestLayer = Layer.mergeAll(TensorBackend.layerFor(testBackend), Plugins.layer)
 
 export const run = <A, E>(eff: Effect.Effect<A, E, TensorBackend | SparsityRegistry | PartitionRegistry>): Promise<A> =>
   Effect.runPromise(Effect.provide(eff, TestLayer))

@@ -39,7 +39,7 @@ import {
   type TrainStep,
   train
 } from "../src/index.js"
-import { build, maxAbs, maxAbsDiff, randomArray } from "./helpers.js"
+import { build, maxAbs, maxAbsDiff, randomArray, testBackend } from "./helpers.js"
 
 // 2 models × 2 sites, so decoder/encoder masks cut through sources of the same model
 const sources = [...sourcesFor(["A", "B"], "l1"), ...sourcesFor(["A", "B"], "l2")]
@@ -94,7 +94,9 @@ const zeroForbidden = (cc: Crosscoder) => {
 const kernelSteps: Array<[string, TrainStep]> = [
   ["host", makeSparseStep({ kernels: "host" })],
   // tiny chunks: many chunks per scatter, features and rows with more entries than one chunk
-  ["tensor", makeSparseStep({ kernels: "tensor", chunkElements: 2 * W })]
+  ["tensor", makeSparseStep({ kernels: "tensor", chunkElements: 2 * W })],
+  // @crosscode/native's C loops, on the native backend only (CROSSCODE_TEST_BACKEND=native)
+  ...(testBackend === "native" ? [["native", makeSparseStep({ kernels: "native" })] as [string, TrainStep]] : [])
 ]
 
 const gradientsOf = (
@@ -243,15 +245,18 @@ describe("step choice", () => {
     expect(sparseKernelsFor("cpu")).toBe("host")
     expect(sparseKernelsFor("tensorflow-gpu", 16)).toBe("tensor")
     const small = await build(configOf(sparsities[0]![1], { kind: "none" }))
+    expect(sparseKernelsFor("native", 16)).toBe("native")
     expect(Result.getOrThrow(resolveTrainStep(undefined, small, 32)).why).toBe(
-      "training step: sparse (host kernels on wasm)"
+      testBackend === "native"
+        ? "training step: sparse (native kernels on native)"
+        : "training step: sparse (host kernels on wasm)"
     )
   })
 
   it("end to end: `train` with the default step equals `train` with the dense step to float tolerance (TopK and BatchTopK)", async () => {
     const data = randomArray(256 * W, 5, 1)
     const layer = Layer.mergeAll(
-      TensorBackend.layerFor("wasm"),
+      TensorBackend.layerFor(testBackend),
       Plugins.layer,
       Layer.succeed(ActivationSource, ActivationSource.of(arrayActivationSource({ data, sources, dim: d })))
     )

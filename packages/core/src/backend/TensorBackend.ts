@@ -14,8 +14,9 @@ import * as tf from "@tensorflow/tfjs-core"
 // Gradients and chained ops (`t.reshape(…)`), which tfjs-core alone does not register in Node.
 import "../../vendor/tfjs-core-extras.js"
 import { Config, Context, Effect, Layer, Schema } from "effect"
+import { NATIVE_BACKEND, registerNativeBackend } from "./native.js"
 
-export const BackendNames = ["tensorflow-gpu", "tensorflow", "wasm", "cpu", "webgpu"] as const
+export const BackendNames = ["tensorflow-gpu", "tensorflow", "native", "wasm", "cpu", "webgpu"] as const
 export type BackendName = (typeof BackendNames)[number]
 export type BackendChoice = BackendName | "auto"
 
@@ -190,6 +191,11 @@ const guardWebgpuReadSync = (): void => {
 const initialisers: Record<BackendName, (o: InitOptions) => Promise<unknown>> = {
   "tensorflow-gpu": () => tryNative("tensorflow-gpu"),
   tensorflow: () => tryNative("tensorflow"),
+  native: async () => {
+    const detail = await registerNativeBackend()
+    await setBackend(NATIVE_BACKEND)
+    return `@crosscode/native: ${detail}`
+  },
   wasm: tryWasm,
   webgpu: (o) => tryWebgpu(o.webgpu),
   cpu: async () => {
@@ -280,8 +286,8 @@ export const BACKENDS_DOC = "https://github.com/crosscode-ts/crosscode-ts/blob/m
  */
 export const backendSummary = (shape: Pick<TensorBackendShape, "name" | "detail">): string => {
   const what = `TensorFlow.js backend: ${shape.name}${shape.detail ? ` (${shape.detail})` : ""}`
-  if (shape.name === "tensorflow" || shape.name === "tensorflow-gpu") return what
-  return `${what}; for native speed add @tensorflow/tfjs-node@4.22.0 (or -gpu on CUDA), see ${BACKENDS_DOC}`
+  if (shape.name === "tensorflow" || shape.name === "tensorflow-gpu" || shape.name === "native") return what
+  return `${what}; for native speed use CROSSCODE_BACKEND=native (@crosscode/native, built at install where OpenBLAS is) or add @tensorflow/tfjs-node@4.22.0 (or -gpu on CUDA), see ${BACKENDS_DOC}`
 }
 
 let announced = false
@@ -290,7 +296,7 @@ export class TensorBackend extends Context.Service<TensorBackend, TensorBackendS
   "@crosscode/core/TensorBackend"
 ) {
   /**
-   * Chooses the backend from `CROSSCODE_BACKEND` (auto | tensorflow-gpu | tensorflow | wasm | webgpu | cpu);
+   * Chooses the backend from `CROSSCODE_BACKEND` (auto | tensorflow-gpu | tensorflow | native | wasm | webgpu | cpu);
    * webgpu also reads `CROSSCODE_WEBGPU_DAWN_FLAGS` and `CROSSCODE_WEBGPU_FEATURE_LEVEL` (see `WebgpuOptions`).
    */
   static readonly layer = Layer.effect(

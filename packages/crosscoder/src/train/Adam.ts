@@ -5,8 +5,10 @@
  *   m ← β1 m + (1−β1) g,  v ← β2 v + (1−β2) g²,  p ← p − (lr / (1−β1^t)) · m / (√v / √(1−β2^t) + ε)
  *
  * A zero gradient with zero moments gives an exactly zero update, which is how forbidden
- * (partition-masked) weights stay exactly 0.
+ * (partition-masked) weights stay exactly 0. On the native backend @crosscode/native runs the same
+ * arithmetic (double per element, moments rounded to float32) in C, split over threads: identical results.
  */
+import { activeNativeKernels } from "@crosscode/core"
 import type { Param } from "../model/Param.js"
 
 export interface AdamOptions {
@@ -58,6 +60,12 @@ export class Adam {
       const v = this.v.get(p.name)!
       const w = p.data
       const n = w.length
+      const native = activeNativeKernels()
+      if (native !== undefined) {
+        native.adam(w, g, m, v, b1, b2, stepSize, sqrtBc2, eps, gradScale)
+        p.changed()
+        continue
+      }
       // moments are rounded to float32 (as stored) before they are used, as in PyTorch
       if (g === undefined) {
         for (let i = 0; i < n; i++) {

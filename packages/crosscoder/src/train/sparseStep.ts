@@ -19,7 +19,9 @@
  *               feature or row (summing duplicates), in chunks of ≤ `chunkElements` gathered
  *               values, a transpose for ∂W_enc — so the work stays on the backend's device;
  *   - "host":   plain loops over the host copies of the weights (no `[N, S·d]` intermediates).
- * `kernels: "auto"` (`sparseKernelsFor`) picks "host" on the pure-JS cpu backend (its gather and
+ *   - "native": the host algorithm with @crosscode/native's multi-threaded C loops (only while
+ *               the `native` backend is active).
+ * `kernels: "auto"` (`sparseKernelsFor`) picks "native" on the native backend, "host" on the pure-JS cpu backend (its gather and
  * scatter kernels are ~20× slower than the loops) and on wasm for small steps (< 2¹⁷ gathered
  * values: per-op overhead dominates), "tensor" everywhere else: on wasm the tensor kernels measured
  * ~10–30% faster than the loops for the sparse part at bench shapes (packages/crosscoder/README.md).
@@ -28,7 +30,7 @@
  * the threshold EMA as the dense step) and no loss terms or parameters of their own; every
  * reconstruction loss, the partition L1 terms and aux-k. Anything else: `supports` says why.
  */
-import { wasmXnnFailureCount } from "@crosscode/core"
+import { activeNativeKernels, NATIVE_BACKEND, wasmXnnFailureCount } from "@crosscode/core"
 import type { Crosscoder } from "../model/Crosscoder.js"
 import type { Param } from "../model/Param.js"
 import type { SparsityContext, SparsityScheme } from "../sparsity/SparsityScheme.js"
@@ -37,7 +39,7 @@ import { reconstructionLoss } from "./denseStep.js"
 import { type GradientResult, type StepInput, type TrainStep, XNN_FAILED } from "./step.js"
 
 /** How the sparse part of the step is computed. */
-export type SparseKernels = "host" | "tensor"
+export type SparseKernels = "host" | "tensor" | "native"
 
 export interface SparseStepOptions {
   /** "auto" (default): `sparseKernelsFor(backend)` at every call. */
@@ -57,7 +59,11 @@ export const SMALL_SPARSE_WORK = 2 ** 17
  * overhead of ~40 TensorFlow.js ops outweighs the loops); TensorFlow.js ops otherwise.
  */
 export const sparseKernelsFor = (backend: string, work?: number): SparseKernels =>
-  backend === "cpu" || (backend === "wasm" && work !== undefined && work < SMALL_SPARSE_WORK) ? "host" : "tensor"
+  backend === "native"
+    ? "native"
+    : backend === "cpu" || (backend === "wasm" && work !== undefined && work < SMALL_SPARSE_WORK)
+      ? "host"
+      : "tensor"
 
 /** The sparse step's active-entry count per step (without aux-k): k·B. */
 export const sparseEntriesPerStep = (cc: Crosscoder, batchSize: number): number | undefined => {
@@ -152,8 +158,13 @@ const select = (input: StepInput, rule: Rule, kAux: number): Selection => {
   const { width: W, features: F } = cc
   const out = tf.tidy(() => {
     const X = tf.tensor2d(input.batch, [B, W])
-    const pre = tf.add(tf.matMul(X, cc.W_enc.tensor([W, F]) as Tensor2D), cc.b_enc.tensor()) as Tensor2D
-    const relu = tf.relu(pre) as Tensor2D
+    const We = cc.W_enc.tensor([W, F]) as Tensor2D
+    // native: one fused kernel (bias and relu in place on the product, the same arithmetic)
+    const relu = (
+      tf.getBackend() === NATIVE_BACKEND
+        ? tf.fused.matMul({ a: X, b: We, bias: cc.b_enc.tensor(), activation: "relu" })
+        : tf.relu(tf.add(tf.matMul(X, We), cc.b_enc.tensor()))
+    ) as Tensor2D
     const ctx = cc.sparsityContext(input.step)
     const flatRelu = () => tf.reshape(relu, [B * F]) as Tensor1D
     let main: { values: Tensor; indices: Tensor; scored?: Tensor }
@@ -316,9 +327,11 @@ const hostDots = (
 
 /**
  * For entries s in `order` (sorted by feature j): `dWd[j] += v_s D[b_s]` (D = ∂x̂ for the first
- * `nMain` entries, the aux ∂ after) and `dWeT[j] += g_s x[b_s]`.
+ * `nMain` entries, the aux ∂ after) and `dWeT[j] += g_s x[b_s]`. (`start`, the feature offsets
+ * into `order`, is for the native kernel, which splits features over threads.)
  */
 const hostScatter = (
+  _start: Int32Array,
   dXhat: Float32Array,
   dHat: Float32Array | undefined,
   nMain: number,
@@ -361,6 +374,29 @@ const transposeInto = (a: Float32Array, R: number, C: number, out: Float32Array)
   }
 }
 
+/** The loops of the host algorithm: TypeScript, or @crosscode/native's (same arithmetic per entry). */
+interface HostKernels {
+  readonly decode: typeof hostDecode
+  readonly dots: typeof hostDots
+  readonly scatter: typeof hostScatter
+  readonly transpose: typeof transposeInto
+}
+
+const jsKernels: HostKernels = { decode: hostDecode, dots: hostDots, scatter: hostScatter, transpose: transposeInto }
+
+const nativeHostKernels = (): HostKernels => {
+  const k = activeNativeKernels()
+  if (k === undefined)
+    throw new Error('sparse kernels "native" need the native TensorFlow.js backend (CROSSCODE_BACKEND=native)')
+  return {
+    decode: (e, Wd, W, out) => k.csrDecode(e.rowPtr, e.cols, e.vals, Wd, W, out),
+    dots: (A, ai, Bm, bi, W, out, at) => k.rowDots(A, ai, Bm, bi, W, out, at),
+    scatter: (start, dXhat, dHat, nMain, x, rows, cols, vals, g, order, W, dWd, dWeT) =>
+      k.scatterByFeature(start, order, rows, cols, vals, g, nMain, dXhat, dHat, x, W, dWd, dWeT),
+    transpose: (a, R, C, out) => k.transpose(a, R, C, out)
+  }
+}
+
 interface LossOut {
   readonly terms: Record<string, number>
   readonly dXhat: Float32Array
@@ -368,12 +404,12 @@ interface LossOut {
   readonly dHat: Float32Array | undefined
 }
 
-const hostLoss = (input: StepInput, sel: Selection, Wd: Float32Array, cc: Crosscoder): LossOut => {
+const hostLoss = (input: StepInput, sel: Selection, Wd: Float32Array, cc: Crosscoder, kern: HostKernels): LossOut => {
   const { batchSize: B, loss, batch: x } = input
   const { width: W, numSources: S } = cc
   const E = new Float32Array(B * W)
   for (let b = 0; b < B; b++) E.set(cc.b_dec.data, b * W)
-  hostDecode(sel.main, Wd, W, E)
+  kern.decode(sel.main, Wd, W, E)
   for (let i = 0; i < E.length; i++) E[i] = E[i]! - x[i]!
   const dXhat = new Float32Array(B * W)
   let sq = 0
@@ -417,7 +453,7 @@ const hostLoss = (input: StepInput, sel: Selection, Wd: Float32Array, cc: Crossc
     }
     denom /= B
     const diff = new Float32Array(B * W)
-    hostDecode(sel.aux, Wd, W, diff)
+    kern.decode(sel.aux, Wd, W, diff)
     let raw = 0
     for (let i = 0; i < diff.length; i++) {
       diff[i] = diff[i]! + E[i]!
@@ -436,13 +472,18 @@ const hostLoss = (input: StepInput, sel: Selection, Wd: Float32Array, cc: Crossc
   return { terms, dXhat, dHat }
 }
 
-const hostGradients = (input: StepInput, sel: Selection, profile: SparseStepOptions["profile"]): GradientResult => {
+const hostGradients = (
+  input: StepInput,
+  sel: Selection,
+  profile: SparseStepOptions["profile"],
+  kern: HostKernels
+): GradientResult => {
   const cc = input.crosscoder
   const { batchSize: B, batch: x } = input
   const { width: W, features: F } = cc
   let t0 = performance.now()
   const Wd = effective(cc.W_dec)
-  const { terms, dXhat, dHat } = hostLoss(input, sel, Wd, cc)
+  const { terms, dXhat, dHat } = hostLoss(input, sel, Wd, cc, kern)
   const l1 = l1Parts(input, sel.main, F)
   Object.assign(terms, l1.values)
   if (profile !== undefined) {
@@ -455,24 +496,24 @@ const hostGradients = (input: StepInput, sel: Selection, profile: SparseStepOpti
   const aux = dHat === undefined ? undefined : sel.aux
   const nMain = main.cols.length
   const g = new Float32Array(nMain + (aux?.cols.length ?? 0))
-  hostDots(dXhat, main.rows, Wd, main.cols, W, g, 0)
+  kern.dots(dXhat, main.rows, Wd, main.cols, W, g, 0)
   if (l1.grad !== undefined) for (let n = 0; n < nMain; n++) g[n] = g[n]! + l1.grad[main.cols[n]!]!
-  if (aux !== undefined) hostDots(dHat!, aux.rows, Wd, aux.cols, W, g, nMain)
+  if (aux !== undefined) kern.dots(dHat!, aux.rows, Wd, aux.cols, W, g, nMain)
   const dbe = new Float32Array(F)
   for (let n = 0; n < nMain; n++) dbe[main.cols[n]!] = dbe[main.cols[n]!]! + g[n]!
   if (aux !== undefined)
     for (let n = 0; n < aux.cols.length; n++) dbe[aux.cols[n]!] = dbe[aux.cols[n]!]! + g[nMain + n]!
   // ∂W_dec[j] += v ∂x̂_b and ∂W_encᵀ[j] += ∂pre x_b, feature-major (each output row stays in cache)
   const all = concatEntries(main, aux)
-  const { order } = byFeature(all.cols, F)
+  const { start, order } = byFeature(all.cols, F)
   const dWd = new Float32Array(F * W)
   const dWeT = new Float32Array(F * W)
   const vals = new Float32Array(all.cols.length)
   vals.set(main.vals)
   if (aux !== undefined) vals.set(aux.vals, nMain)
-  hostScatter(dXhat, dHat, nMain, x, all.rows, all.cols, vals, g, order, W, dWd, dWeT)
+  kern.scatter(start, dXhat, dHat, nMain, x, all.rows, all.cols, vals, g, order, W, dWd, dWeT)
   const dWe = new Float32Array(W * F)
-  transposeInto(dWeT, F, W, dWe)
+  kern.transpose(dWeT, F, W, dWe)
   const dbd = new Float32Array(W)
   for (let b = 0; b < B; b++) for (let r = 0; r < W; r++) dbd[r] = dbd[r]! + dXhat[b * W + r]!
   profile?.("backward", performance.now() - t0)
@@ -737,7 +778,10 @@ export const makeSparseStep = (options: SparseStepOptions = {}): TrainStep => {
       options.profile?.("encode", performance.now() - t0)
       const work = (sel.main.cols.length + (sel.aux?.cols.length ?? 0)) * cc.width
       const which = kernels === "auto" ? sparseKernelsFor(cc.tf.getBackend(), work) : kernels
-      const out = which === "host" ? hostGradients(input, sel, options.profile) : tensorGradients(input, sel, options)
+      const out =
+        which === "tensor"
+          ? tensorGradients(input, sel, options)
+          : hostGradients(input, sel, options.profile, which === "native" ? nativeHostKernels() : jsKernels)
       if (wasmXnnFailureCount() !== xnn) throw new Error(XNN_FAILED)
       return out
     }

@@ -1,0 +1,306 @@
+/**
+ * The `native` TensorFlow.js backend: tfjs-backend-cpu's tensors and kernels (data in the JS
+ * heap, so no 4 GiB wasm limit) with the heavy kernels replaced by @crosscode/native, a Node-API
+ * addon over the system BLAS (OpenBLAS / Accelerate, multi-threaded):
+ *   - BatchMatMul and _FusedMatMul (float32): cblas_sgemm per batch matrix;
+ *   - TopK (float32): a heap per row, in parallel over rows;
+ *   - float32 elementwise ops (Add, Sub, Multiply, RealDiv, Maximum, Minimum, SquaredDifference
+ *     with broadcasting that collapses to ≤ 3 dimensions; Relu, Exp, Sigmoid, Rsqrt, Square,
+ *     Neg, Sqrt, Abs): C loops, where tfjs-backend-cpu calls a closure per element (~30× slower).
+ * Every other kernel is tfjs-backend-cpu's. The addon is optional: `registerNativeBackend` throws
+ * with the reason it is missing (not built at install, disabled), and callers fall back to wasm.
+ */
+import type { NativeKernels, NativeLoad } from "@crosscode/native"
+import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu"
+import * as tf from "@tensorflow/tfjs-core"
+
+export const NATIVE_BACKEND = "native"
+
+/** tfjs-backend-cpu's backend class under another name (imported on registration: it registers the cpu kernels). */
+const nativeBackendClass = (Base: typeof MathBackendCPU) =>
+  class NativeBackend extends Base {
+    constructor() {
+      super()
+      // tfjs-backend-cpu advises installing tfjs-node on first use; that advice is not for this backend.
+      ;(this as unknown as { firstUse: boolean }).firstUse = false
+    }
+  }
+
+type CpuBackend = MathBackendCPU
+type KernelArgs = {
+  inputs: Record<string, tf.TensorInfo | undefined>
+  backend: CpuBackend
+  attrs?: Record<string, unknown>
+}
+type KernelFn = (args: KernelArgs) => tf.TensorInfo | Array<tf.TensorInfo>
+
+const valuesOf = (backend: CpuBackend, t: tf.TensorInfo): Float32Array =>
+  backend.data.get(t.dataId).values as Float32Array
+
+const cpuKernel = (name: string): KernelFn => {
+  const k = tf.getKernel(name, "cpu")
+  if (k === undefined) throw new Error(`tfjs-backend-cpu has no ${name} kernel`)
+  return k.kernelFunc as unknown as KernelFn
+}
+
+const size = (shape: ReadonlyArray<number>): number => shape.reduce((a, b) => a * b, 1)
+
+/** The float32 matMul on BLAS; undefined when it needs the cpu kernel (other dtypes, general broadcasting). */
+const nativeMatMul = (
+  k: NativeKernels,
+  backend: CpuBackend,
+  a: tf.TensorInfo,
+  b: tf.TensorInfo,
+  transposeA: boolean,
+  transposeB: boolean
+): tf.TensorInfo | undefined => {
+  if (a.dtype !== "float32" || b.dtype !== "float32") return undefined
+  const ra = a.shape.length
+  const rb = b.shape.length
+  const innerA = transposeA ? a.shape[ra - 2]! : a.shape[ra - 1]!
+  const innerB = transposeB ? b.shape[rb - 1]! : b.shape[rb - 2]!
+  const M = transposeA ? a.shape[ra - 1]! : a.shape[ra - 2]!
+  const N = transposeB ? b.shape[rb - 2]! : b.shape[rb - 1]!
+  if (innerA !== innerB)
+    throw new Error(
+      `Error in matMul: inner shapes (${innerA}) and (${innerB}) of Tensors with shapes ${a.shape} and ${b.shape} and transposeA=${transposeA} and transposeB=${transposeB} must match.`
+    )
+  const outer = tf.backend_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2))
+  const batchA = size(a.shape.slice(0, -2))
+  const batchB = size(b.shape.slice(0, -2))
+  const batch = size(outer)
+  if (!((batchA === batch || batchA === 1) && (batchB === batch || batchB === 1))) return undefined
+  const K = innerA
+  const out = new Float32Array(batch * M * N)
+  k.gemmBatched(
+    transposeA,
+    transposeB,
+    batch,
+    M,
+    N,
+    K,
+    valuesOf(backend, a),
+    batchA === 1 ? 0 : M * K,
+    valuesOf(backend, b),
+    batchB === 1 ? 0 : K * N,
+    out,
+    0
+  )
+  return backend.makeTensorInfo([...outer, M, N], "float32", out)
+}
+
+/** Codes of @crosscode/native's `binary` / `unary` (BinaryOps / UnaryOps there) by kernel name. */
+const BINARY: Record<string, number> = {
+  Add: 0,
+  Sub: 1,
+  Multiply: 2,
+  RealDiv: 3,
+  Maximum: 4,
+  Minimum: 5,
+  SquaredDifference: 6
+}
+const UNARY: Record<string, number> = { Relu: 0, Exp: 1, Sigmoid: 2, Rsqrt: 3, Square: 4, Neg: 5, Sqrt: 6, Abs: 7 }
+
+/**
+ * A broadcast of `a` and `b` to `out` as ≤ 3 collapsed dimensions with per-operand strides (0 where
+ * broadcast), or undefined when it needs more (then the cpu kernel runs).
+ */
+const broadcastPlan = (
+  out: ReadonlyArray<number>,
+  aShape: ReadonlyArray<number>,
+  bShape: ReadonlyArray<number>
+): { dims: [number, number, number]; sa: [number, number, number]; sb: [number, number, number] } | undefined => {
+  const r = out.length
+  const pad = (s: ReadonlyArray<number>) => [...Array<number>(r - s.length).fill(1), ...s]
+  const as = pad(aShape)
+  const bs = pad(bShape)
+  const dims: Array<{ n: number; fa: boolean; fb: boolean }> = []
+  for (let i = 0; i < r; i++) {
+    const n = out[i]!
+    if (n === 1) continue
+    const fa = as[i] === 1
+    const fb = bs[i] === 1
+    const last = dims[dims.length - 1]
+    if (last !== undefined && last.fa === fa && last.fb === fb) last.n *= n
+    else dims.push({ n, fa, fb })
+  }
+  if (dims.length > 3) return undefined
+  while (dims.length < 3) dims.unshift({ n: 1, fa: true, fb: true })
+  const strides = (bcast: (d: { fa: boolean; fb: boolean }) => boolean) => {
+    const st: [number, number, number] = [0, 0, 0]
+    let acc = 1
+    for (let k = 2; k >= 0; k--) {
+      const d = dims[k]!
+      if (bcast(d)) st[k] = 0
+      else {
+        st[k] = acc
+        acc *= d.n
+      }
+    }
+    return st
+  }
+  return {
+    dims: [dims[0]!.n, dims[1]!.n, dims[2]!.n],
+    sa: strides((d) => d.fa),
+    sb: strides((d) => d.fb)
+  }
+}
+
+/** Fused activations computed in place with `unary`. */
+const UNARY_ACTIVATION: Record<string, number | undefined> = { relu: UNARY.Relu, sigmoid: UNARY.Sigmoid }
+
+const ACTIVATION_KERNELS: Record<string, string> = {
+  linear: "Identity",
+  relu: "Relu",
+  elu: "Elu",
+  relu6: "Relu6",
+  prelu: "Prelu",
+  leakyrelu: "LeakyRelu",
+  sigmoid: "Sigmoid"
+}
+
+const kernelsFor = (k: NativeKernels): Record<string, KernelFn> => {
+  const cpuMatMul = cpuKernel("BatchMatMul")
+  const cpuFused = cpuKernel("_FusedMatMul")
+  const cpuTopK = cpuKernel("TopK")
+  const elementwise: Record<string, KernelFn> = {}
+  for (const [name, op] of Object.entries(BINARY)) {
+    const fallback = cpuKernel(name)
+    elementwise[name] = (args) => {
+      const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo }
+      if (a.dtype !== "float32" || b.dtype !== "float32") return fallback(args)
+      const shape = tf.backend_util.assertAndGetBroadcastShape(a.shape, b.shape)
+      const plan = broadcastPlan(shape, a.shape, b.shape)
+      if (plan === undefined) return fallback(args)
+      const out = new Float32Array(size(shape))
+      const [d0, d1, d2] = plan.dims
+      k.binary(op, valuesOf(args.backend, a), valuesOf(args.backend, b), out, d0, d1, d2, ...plan.sa, ...plan.sb)
+      return args.backend.makeTensorInfo(shape, "float32", out)
+    }
+  }
+  for (const [name, op] of Object.entries(UNARY)) {
+    const fallback = cpuKernel(name)
+    elementwise[name] = (args) => {
+      const x = args.inputs.x!
+      if (x.dtype !== "float32") return fallback(args)
+      const out = new Float32Array(size(x.shape))
+      k.unary(op, valuesOf(args.backend, x), out)
+      return args.backend.makeTensorInfo(x.shape, "float32", out)
+    }
+  }
+  return {
+    ...elementwise,
+    BatchMatMul: (args) => {
+      const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo }
+      const { transposeA, transposeB } = args.attrs as { transposeA: boolean; transposeB: boolean }
+      return nativeMatMul(k, args.backend, a, b, transposeA, transposeB) ?? cpuMatMul(args)
+    },
+    _FusedMatMul: (args) => {
+      const { a, b, bias, preluActivationWeights } = args.inputs
+      const attrs = args.attrs as {
+        transposeA: boolean
+        transposeB: boolean
+        activation?: string
+        leakyreluAlpha?: number
+      }
+      const mm = nativeMatMul(k, args.backend, a!, b!, attrs.transposeA, attrs.transposeB)
+      if (mm === undefined) return cpuFused(args)
+      const backend = args.backend
+      // bias and relu/sigmoid in place on the product (same arithmetic as separate ops, one allocation)
+      const inPlace =
+        attrs.activation === undefined ||
+        attrs.activation === "linear" ||
+        UNARY_ACTIVATION[attrs.activation] !== undefined
+      const plan = bias === undefined ? undefined : broadcastPlan(mm.shape, mm.shape, bias.shape)
+      if (inPlace && (bias === undefined || (bias.dtype === "float32" && plan !== undefined))) {
+        const out = valuesOf(backend, mm)
+        if (bias !== undefined && plan !== undefined)
+          k.binary(BINARY.Add!, out, valuesOf(backend, bias), out, ...plan.dims, ...plan.sa, ...plan.sb)
+        const act = attrs.activation === undefined ? undefined : UNARY_ACTIVATION[attrs.activation]
+        if (act !== undefined) k.unary(act, out, out)
+        return mm
+      }
+      let current = mm
+      if (bias !== undefined) {
+        const next = (elementwise.Add ?? cpuKernel("Add"))({
+          inputs: { a: current, b: bias },
+          backend
+        }) as tf.TensorInfo
+        backend.disposeIntermediateTensorInfo(current)
+        current = next
+      }
+      if (attrs.activation !== undefined) {
+        const name = ACTIVATION_KERNELS[attrs.activation]
+        if (name === undefined)
+          throw new Error(`Activation ${attrs.activation} has not been implemented for the native backend.`)
+        const inputs = name === "Prelu" ? { x: current, alpha: preluActivationWeights } : { x: current }
+        const next = (elementwise[name] ?? cpuKernel(name))({
+          inputs,
+          backend,
+          attrs: { alpha: attrs.leakyreluAlpha }
+        }) as tf.TensorInfo
+        backend.disposeIntermediateTensorInfo(current)
+        current = next
+      }
+      return current
+    },
+    TopK: (args) => {
+      const x = args.inputs.x!
+      const kk = (args.attrs as { k: number }).k
+      if (x.dtype !== "float32" || x.shape.length === 0) return cpuTopK(args)
+      const cols = x.shape[x.shape.length - 1]!
+      if (kk > cols) return cpuTopK(args) // the cpu kernel's error message
+      const rows = size(x.shape) / Math.max(cols, 1)
+      const values = new Float32Array(rows * kk)
+      const indices = new Int32Array(rows * kk)
+      if (cols > 0) k.topkRows(valuesOf(args.backend, x), rows, cols, kk, values, indices)
+      const shape = [...x.shape.slice(0, -1), kk]
+      return [
+        args.backend.makeTensorInfo(shape, "float32", values),
+        args.backend.makeTensorInfo(shape, "int32", indices)
+      ]
+    }
+  }
+}
+
+let registered: string | undefined
+let active: NativeKernels | undefined
+
+/**
+ * The addon's kernels while the `native` backend is the active TensorFlow.js backend (host-side
+ * code such as the crosscoder's sparse step and Adam uses them then), else undefined.
+ */
+export const activeNativeKernels = (): NativeKernels | undefined =>
+  active !== undefined && tf.getBackend() === NATIVE_BACKEND ? active : undefined
+
+/**
+ * Register the `native` backend with TensorFlow.js (once per process); returns a description
+ * (BLAS build, threads). Throws with the reason when @crosscode/native is absent or unbuilt.
+ */
+export const registerNativeBackend = async (): Promise<string> => {
+  if (registered !== undefined) return registered
+  let load: NativeLoad
+  try {
+    const mod = (await import("@crosscode/native" as string)) as { loadNativeKernels: () => NativeLoad }
+    load = mod.loadNativeKernels()
+  } catch (e) {
+    throw new Error(
+      `@crosscode/native is not installed (an optional dependency): ${e instanceof Error ? e.message : String(e)}`
+    )
+  }
+  if (!load.ok) throw new Error(`@crosscode/native: ${load.reason}`)
+  // Every op allocates its output: keep freed blocks for reuse (a fresh page faults on first
+  // write; measured ~4× slower for 128 MiB arrays here). CROSSCODE_NATIVE_MALLOC=system opts out.
+  if (process.env.CROSSCODE_NATIVE_MALLOC !== "system") load.kernels.keepFreedMemory(0)
+  const { MathBackendCPU } = await import("@tensorflow/tfjs-backend-cpu")
+  const NativeBackend = nativeBackendClass(MathBackendCPU)
+  const overrides = kernelsFor(load.kernels)
+  for (const config of tf.getKernelsForBackend("cpu")) {
+    const kernelFunc = overrides[config.kernelName] ?? config.kernelFunc
+    tf.registerKernel({ ...config, backendName: NATIVE_BACKEND, kernelFunc: kernelFunc as tf.KernelFunc })
+  }
+  tf.registerBackend(NATIVE_BACKEND, () => new NativeBackend(), 0)
+  active = load.kernels
+  registered = `${load.blas.trim()}, ${load.threads} thread${load.threads === 1 ? "" : "s"}`
+  return registered
+}

@@ -1,0 +1,619 @@
+/*
+ * @crosscode/native: CPU kernels for crosscode-ts as a Node-API addon.
+ *
+ * Dense matrix products go to the system BLAS (cblas_sgemm: OpenBLAS on Linux, Accelerate on
+ * macOS), which brings its own threads. The sparse crosscoder kernels, TopK and Adam are plain
+ * loops that the compiler vectorises, split over threads with OpenMP where the outputs are
+ * disjoint (so results do not depend on the thread count). Every function takes typed arrays and
+ * plain numbers, checks their lengths, and throws a RangeError naming the argument otherwise.
+ */
+#define NAPI_VERSION 8
+#include <node_api.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef __APPLE__
+#define ACCELERATE_NEW_LAPACK
+#include <Accelerate/Accelerate.h>
+#else
+#include <cblas.h>
+#endif
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
+#ifndef __APPLE__
+extern void openblas_set_num_threads(int);
+extern int openblas_get_num_threads(void);
+extern char *openblas_get_config(void);
+#endif
+
+static int g_threads = 1;
+
+/* ---------------------------------------------------------------- argument helpers */
+
+typedef struct {
+  void *data;
+  size_t length;
+  napi_typedarray_type type;
+} Arr;
+
+static napi_value throw_range(napi_env env, const char *fn, const char *what) {
+  char msg[256];
+  snprintf(msg, sizeof msg, "@crosscode/native %s: %s", fn, what);
+  napi_throw_range_error(env, NULL, msg);
+  return NULL;
+}
+
+static int get_arr(napi_env env, napi_value v, napi_typedarray_type want, Arr *out) {
+  bool is;
+  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return 0;
+  napi_value ab;
+  size_t off;
+  if (napi_get_typedarray_info(env, v, &out->type, &out->length, &out->data, &ab, &off) != napi_ok) return 0;
+  return out->type == want;
+}
+
+static int get_f64(napi_env env, napi_value v, double *out) { return napi_get_value_double(env, v, out) == napi_ok; }
+
+static int get_i64(napi_env env, napi_value v, int64_t *out) { return napi_get_value_int64(env, v, out) == napi_ok; }
+
+#define ARGS(n)                                                   \
+  size_t argc = n;                                                \
+  napi_value argv[n];                                             \
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);           \
+  if (argc < n) return throw_range(env, FN, "too few arguments");
+
+#define F32(i, name, var) \
+  Arr var;                \
+  if (!get_arr(env, argv[i], napi_float32_array, &var)) return throw_range(env, FN, name " must be a Float32Array");
+#define I32(i, name, var) \
+  Arr var;                \
+  if (!get_arr(env, argv[i], napi_int32_array, &var)) return throw_range(env, FN, name " must be an Int32Array");
+#define INT(i, name, var) \
+  int64_t var;            \
+  if (!get_i64(env, argv[i], &var) || var < 0) return throw_range(env, FN, name " must be a non-negative integer");
+#define NUM(i, name, var) \
+  double var;             \
+  if (!get_f64(env, argv[i], &var)) return throw_range(env, FN, name " must be a number");
+#define NEED(cond, what) \
+  if (!(cond)) return throw_range(env, FN, what);
+
+static napi_value undefined(napi_env env) {
+  napi_value u;
+  napi_get_undefined(env, &u);
+  return u;
+}
+
+/* ---------------------------------------------------------------- BLAS */
+
+/*
+ * gemmBatched(transA, transB, batch, M, N, K, A, strideA, B, strideB, C, beta)
+ * C[i] (M×N, row-major, contiguous) = op(A[i]) · op(B[i]) + beta·C[i] for i < batch, where A[i]
+ * starts at i·strideA (0 broadcasts one matrix) and op(A) is M×K (stored K×M when transposed).
+ */
+#undef FN
+#define FN "gemmBatched"
+static napi_value gemm_batched(napi_env env, napi_callback_info info) {
+  ARGS(12);
+  bool ta, tb;
+  napi_get_value_bool(env, argv[0], &ta);
+  napi_get_value_bool(env, argv[1], &tb);
+  INT(2, "batch", batch);
+  INT(3, "M", M);
+  INT(4, "N", N);
+  INT(5, "K", K);
+  F32(6, "A", A);
+  INT(7, "strideA", sA);
+  F32(8, "B", Bm);
+  INT(9, "strideB", sB);
+  F32(10, "C", C);
+  NUM(11, "beta", beta);
+  if (batch == 0 || M == 0 || N == 0) return undefined(env);
+  NEED(A.length >= (size_t)((batch - 1) * sA + M * K), "A is shorter than batch × M × K");
+  NEED(Bm.length >= (size_t)((batch - 1) * sB + K * N), "B is shorter than batch × K × N");
+  NEED(C.length >= (size_t)(batch * M * N), "C is shorter than batch × M × N");
+  const float *a = A.data, *b = Bm.data;
+  float *c = C.data;
+  for (int64_t i = 0; i < batch; i++) {
+    if (K == 0) {
+      for (int64_t r = 0; r < M * N; r++) c[i * M * N + r] = beta == 0 ? 0.0f : (float)beta * c[i * M * N + r];
+      continue;
+    }
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K,
+                1.0f, a + i * sA, ta ? (int)M : (int)K, b + i * sB, tb ? (int)K : (int)N, (float)beta, c + i * M * N,
+                (int)N);
+  }
+  return undefined(env);
+}
+
+/* setThreads(n): BLAS and OpenMP threads. */
+#undef FN
+#define FN "setThreads"
+static napi_value set_threads(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  INT(0, "threads", n);
+  NEED(n >= 1, "threads must be >= 1");
+  g_threads = (int)n;
+#ifndef __APPLE__
+  openblas_set_num_threads((int)n);
+#endif
+#ifdef _OPENMP
+  omp_set_num_threads((int)n);
+#endif
+  return undefined(env);
+}
+
+static napi_value info_fn(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value o, s, t;
+  napi_create_object(env, &o);
+#ifdef __APPLE__
+  napi_create_string_utf8(env, "Accelerate", NAPI_AUTO_LENGTH, &s);
+#else
+  napi_create_string_utf8(env, openblas_get_config(), NAPI_AUTO_LENGTH, &s);
+#endif
+  napi_set_named_property(env, o, "blas", s);
+  napi_create_int32(env, g_threads, &t);
+  napi_set_named_property(env, o, "threads", t);
+  napi_value omp;
+#ifdef _OPENMP
+  napi_get_boolean(env, true, &omp);
+#else
+  napi_get_boolean(env, false, &omp);
+#endif
+  napi_set_named_property(env, o, "openmp", omp);
+  return o;
+}
+
+/* ---------------------------------------------------------------- TopK */
+
+/* (value desc, index asc): the order of tf.topk's results. */
+static inline int before(float va, int32_t ia, float vb, int32_t ib) { return va > vb || (va == vb && ia < ib); }
+
+/* Min-heap (by `before` reversed) of the k best so far; root = the worst kept. */
+static void sift_down(float *v, int32_t *ix, int k, int i) {
+  for (;;) {
+    int l = 2 * i + 1, r = l + 1, w = i;
+    if (l < k && before(v[w], ix[w], v[l], ix[l])) w = l;
+    if (r < k && before(v[w], ix[w], v[r], ix[r])) w = r;
+    if (w == i) return;
+    float tv = v[i]; v[i] = v[w]; v[w] = tv;
+    int32_t ti = ix[i]; ix[i] = ix[w]; ix[w] = ti;
+    i = w;
+  }
+}
+
+/*
+ * topkRows(x, rows, cols, k, values, indices): per row the k largest values (NaN counts as
+ * largest, as in TensorFlow.js' cpu kernel), sorted descending, ties by lower index.
+ */
+#undef FN
+#define FN "topkRows"
+static napi_value topk_rows(napi_env env, napi_callback_info info) {
+  ARGS(6);
+  F32(0, "x", X);
+  INT(1, "rows", R);
+  INT(2, "cols", Cc);
+  INT(3, "k", k);
+  F32(4, "values", V);
+  I32(5, "indices", IX);
+  NEED(k <= Cc, "k must be <= cols");
+  NEED(X.length >= (size_t)(R * Cc), "x is shorter than rows × cols");
+  NEED(V.length >= (size_t)(R * k) && IX.length >= (size_t)(R * k), "values/indices are shorter than rows × k");
+  if (k == 0) return undefined(env);
+  const float *x = X.data;
+  float *vals = V.data;
+  int32_t *idx = IX.data;
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < R; r++) {
+    const float *row = x + r * Cc;
+    float *hv = vals + r * k;
+    int32_t *hi = idx + r * k;
+    int kk = (int)k;
+    for (int j = 0; j < kk; j++) {
+      hv[j] = isnan(row[j]) ? INFINITY : row[j];
+      hi[j] = j;
+    }
+    for (int j = kk / 2 - 1; j >= 0; j--) sift_down(hv, hi, kk, j);
+    for (int64_t j = kk; j < Cc; j++) {
+      float v = isnan(row[j]) ? INFINITY : row[j];
+      if (before(v, (int32_t)j, hv[0], hi[0])) {
+        hv[0] = v;
+        hi[0] = (int32_t)j;
+        sift_down(hv, hi, kk, 0);
+      }
+    }
+    /* heap sort: repeatedly move the worst to the end → best first */
+    for (int n = kk - 1; n > 0; n--) {
+      float tv = hv[0]; hv[0] = hv[n]; hv[n] = tv;
+      int32_t ti = hi[0]; hi[0] = hi[n]; hi[n] = ti;
+      sift_down(hv, hi, n, 0);
+    }
+    for (int j = 0; j < kk; j++) hv[j] = row[hi[j]];
+  }
+  return undefined(env);
+}
+
+/* ---------------------------------------------------------------- sparse crosscoder kernels */
+
+/* csrDecode(rowPtr, cols, vals, Wd, W, out): out[b] += Σ_{n in row b} vals[n] · Wd[cols[n]]. */
+#undef FN
+#define FN "csrDecode"
+static napi_value csr_decode(napi_env env, napi_callback_info info) {
+  ARGS(6);
+  I32(0, "rowPtr", RP);
+  I32(1, "cols", CO);
+  F32(2, "vals", VA);
+  F32(3, "Wd", WD);
+  INT(4, "W", W);
+  F32(5, "out", OUT);
+  NEED(RP.length >= 1, "rowPtr is empty");
+  int64_t B = (int64_t)RP.length - 1;
+  const int32_t *rp = RP.data, *cols = CO.data;
+  NEED(rp[B] >= 0 && (size_t)rp[B] <= CO.length && CO.length == VA.length, "rowPtr/cols/vals lengths disagree");
+  NEED(OUT.length >= (size_t)(B * W), "out is shorter than rows × W");
+  int64_t F = W == 0 ? 0 : (int64_t)(WD.length / W);
+  for (size_t n = 0; n < CO.length; n++) NEED(cols[n] >= 0 && cols[n] < F, "a column index is outside Wd");
+  const float *vals = VA.data, *wd = WD.data;
+  float *out = OUT.data;
+#pragma omp parallel for schedule(static)
+  for (int64_t b = 0; b < B; b++) {
+    float *o = out + b * W;
+    for (int32_t n = rp[b]; n < rp[b + 1]; n++) {
+      const float v = vals[n];
+      const float *w = wd + (int64_t)cols[n] * W;
+      for (int64_t r = 0; r < W; r++) o[r] += v * w[r];
+    }
+  }
+  return undefined(env);
+}
+
+/* rowDots(A, ai, Bm, bi, W, out, at): out[at + n] = A[ai_n] · Bm[bi_n] (rows of width W). */
+#undef FN
+#define FN "rowDots"
+static napi_value row_dots(napi_env env, napi_callback_info info) {
+  ARGS(7);
+  F32(0, "A", A);
+  I32(1, "ai", AI);
+  F32(2, "Bm", BM);
+  I32(3, "bi", BI);
+  INT(4, "W", W);
+  F32(5, "out", OUT);
+  INT(6, "at", at);
+  NEED(AI.length == BI.length, "ai and bi differ in length");
+  NEED(OUT.length >= at + AI.length, "out is too short");
+  int64_t RA = W == 0 ? 0 : (int64_t)(A.length / W), RB = W == 0 ? 0 : (int64_t)(BM.length / W);
+  const int32_t *ai = AI.data, *bi = BI.data;
+  for (size_t n = 0; n < AI.length; n++) NEED(ai[n] >= 0 && ai[n] < RA && bi[n] >= 0 && bi[n] < RB, "a row index is out of range");
+  const float *a = A.data, *bm = BM.data;
+  float *out = (float *)OUT.data + at;
+  int64_t N = (int64_t)AI.length;
+#pragma omp parallel for schedule(static)
+  for (int64_t n = 0; n < N; n++) {
+    const float *x = a + (int64_t)ai[n] * W, *y = bm + (int64_t)bi[n] * W;
+    float s = 0;
+#pragma omp simd reduction(+ : s)
+    for (int64_t r = 0; r < W; r++) s += x[r] * y[r];
+    out[n] = s;
+  }
+  return undefined(env);
+}
+
+/*
+ * scatterByFeature(start, order, rows, cols, vals, g, nMain, D, Daux, x, W, dWd, dWeT):
+ * for the entries of feature j (order[start[j] .. start[j+1])): dWd[j] += vals_n · D'[rows_n]
+ * (D' = D for n < nMain, Daux after) and dWeT[j] += g_n · x[rows_n]. Threads own features.
+ */
+#undef FN
+#define FN "scatterByFeature"
+static napi_value scatter_by_feature(napi_env env, napi_callback_info info) {
+  ARGS(13);
+  I32(0, "start", ST);
+  I32(1, "order", OR);
+  I32(2, "rows", RO);
+  I32(3, "cols", CO);
+  F32(4, "vals", VA);
+  F32(5, "g", G);
+  INT(6, "nMain", nMain);
+  F32(7, "D", D);
+  Arr DA;
+  napi_valuetype t;
+  napi_typeof(env, argv[8], &t);
+  int hasAux = t != napi_undefined && t != napi_null;
+  if (hasAux && !get_arr(env, argv[8], napi_float32_array, &DA)) return throw_range(env, FN, "Daux must be a Float32Array or undefined");
+  F32(9, "x", X);
+  INT(10, "W", W);
+  F32(11, "dWd", DWD);
+  F32(12, "dWeT", DWE);
+  NEED(ST.length >= 1, "start is empty");
+  int64_t F = (int64_t)ST.length - 1;
+  size_t n = OR.length;
+  NEED(RO.length == n && CO.length == n && VA.length == n && G.length == n, "order/rows/cols/vals/g lengths disagree");
+  NEED(DWD.length >= (size_t)(F * W) && DWE.length >= (size_t)(F * W), "dWd/dWeT are shorter than F × W");
+  const int32_t *start = ST.data, *order = OR.data, *rows = RO.data;
+  NEED(start[0] == 0 && (size_t)start[F] == n, "start does not cover order");
+  int64_t RB = W == 0 ? 0 : (int64_t)(X.length / W);
+  for (size_t s = 0; s < n; s++) {
+    NEED(order[s] >= 0 && (size_t)order[s] < n, "order has an index out of range");
+    int32_t e = order[s];
+    NEED(rows[e] >= 0 && rows[e] < RB, "a row index is outside x");
+    NEED((int64_t)D.length >= (int64_t)(rows[e] + 1) * W || e >= nMain, "a row index is outside D");
+    NEED(e < nMain || (hasAux && (int64_t)DA.length >= (int64_t)(rows[e] + 1) * W), "an aux entry has no Daux row");
+  }
+  const float *vals = VA.data, *g = G.data, *d = D.data, *da = hasAux ? DA.data : NULL, *x = X.data;
+  float *dwd = DWD.data, *dwe = DWE.data;
+#pragma omp parallel for schedule(dynamic, 64)
+  for (int64_t j = 0; j < F; j++) {
+    float *o1 = dwd + j * W, *o2 = dwe + j * W;
+    for (int32_t s = start[j]; s < start[j + 1]; s++) {
+      int32_t e = order[s];
+      const float *src = (e < nMain ? d : da) + (int64_t)rows[e] * W;
+      const float *xr = x + (int64_t)rows[e] * W;
+      const float v = vals[e], gn = g[e];
+      for (int64_t r = 0; r < W; r++) {
+        o1[r] += v * src[r];
+        o2[r] += gn * xr[r];
+      }
+    }
+  }
+  return undefined(env);
+}
+
+/* transpose(a, R, C, out): out[c·R + r] = a[r·C + c]. */
+#undef FN
+#define FN "transpose"
+static napi_value transpose(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  F32(0, "a", A);
+  INT(1, "R", R);
+  INT(2, "C", C);
+  F32(3, "out", OUT);
+  NEED(A.length >= (size_t)(R * C) && OUT.length >= (size_t)(R * C), "a/out are shorter than R × C");
+  const float *a = A.data;
+  float *out = OUT.data;
+  const int64_t T = 32;
+#pragma omp parallel for schedule(static)
+  for (int64_t c0 = 0; c0 < C; c0 += T) {
+    int64_t c1 = c0 + T < C ? c0 + T : C;
+    for (int64_t r0 = 0; r0 < R; r0 += T) {
+      int64_t r1 = r0 + T < R ? r0 + T : R;
+      for (int64_t r = r0; r < r1; r++)
+        for (int64_t c = c0; c < c1; c++) out[c * R + r] = a[r * C + c];
+    }
+  }
+  return undefined(env);
+}
+
+/* ---------------------------------------------------------------- Adam */
+
+/*
+ * adam(w, g | undefined, m, v, b1, b2, stepSize, sqrtBc2, eps, gradScale): PyTorch's Adam on one
+ * parameter, as packages/crosscoder's Adam.update: moments rounded to float32, update in double.
+ */
+#undef FN
+#define FN "adam"
+static napi_value adam(napi_env env, napi_callback_info info) {
+  ARGS(10);
+  F32(0, "w", Wt);
+  Arr Gr;
+  napi_valuetype t;
+  napi_typeof(env, argv[1], &t);
+  int hasG = t != napi_undefined && t != napi_null;
+  if (hasG && !get_arr(env, argv[1], napi_float32_array, &Gr)) return throw_range(env, FN, "g must be a Float32Array or undefined");
+  F32(2, "m", Mm);
+  F32(3, "v", Vv);
+  NUM(4, "b1", b1);
+  NUM(5, "b2", b2);
+  NUM(6, "stepSize", stepSize);
+  NUM(7, "sqrtBc2", sqrtBc2);
+  NUM(8, "eps", eps);
+  NUM(9, "gradScale", gs);
+  size_t n = Wt.length;
+  NEED(Mm.length == n && Vv.length == n && (!hasG || Gr.length == n), "w, g, m and v differ in length");
+  float *w = Wt.data, *m = Mm.data, *v = Vv.data;
+  const float *g = hasG ? Gr.data : NULL;
+  const double c1 = 1 - b1, c2 = 1 - b2;
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < (int64_t)n; i++) {
+    const double gi = g ? (double)g[i] * gs : 0.0;
+    const float mi = (float)(b1 * m[i] + c1 * gi);
+    const float vi = (float)(b2 * v[i] + c2 * gi * gi);
+    m[i] = mi;
+    v[i] = vi;
+    w[i] = (float)(w[i] - (stepSize * mi) / (sqrt((double)vi) / sqrtBc2 + eps));
+  }
+  return undefined(env);
+}
+
+/* sumSquares(a): Σ a_i² in double (per-thread partial sums added in thread order). */
+#undef FN
+#define FN "sumSquares"
+static napi_value sum_squares(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  F32(0, "a", A);
+  const float *a = A.data;
+  double s = 0;
+  for (size_t i = 0; i < A.length; i++) s += (double)a[i] * a[i];
+  napi_value r;
+  napi_create_double(env, s, &r);
+  return r;
+}
+
+
+/* ---------------------------------------------------------------- elementwise */
+
+/* Parallelise loops above this many elements (below, a thread hand-off costs more than it saves). */
+#define PAR_MIN 32768
+
+enum { OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_MAX, OP_MIN, OP_SQDIFF };
+
+#define BIN_CASE(OPC, EXPR)                                                                       \
+  case OPC:                                                                                       \
+    _Pragma("omp parallel for collapse(2) schedule(static) if (n >= PAR_MIN)")                   \
+    for (int64_t i = 0; i < d0; i++)                                                              \
+      for (int64_t j = 0; j < d1; j++) {                                                          \
+        const float *pa = a + i * sa0 + j * sa1, *pb = b + i * sb0 + j * sb1;                     \
+        float *po = out + (i * d1 + j) * d2;                                                      \
+        if (sa2 == 1 && sb2 == 1)                                                                 \
+          for (int64_t k = 0; k < d2; k++) { const float x = pa[k], y = pb[k]; po[k] = (EXPR); } \
+        else if (sa2 == 1)                                                                        \
+          for (int64_t k = 0; k < d2; k++) { const float x = pa[k], y = pb[0]; po[k] = (EXPR); } \
+        else if (sb2 == 1)                                                                        \
+          for (int64_t k = 0; k < d2; k++) { const float x = pa[0], y = pb[k]; po[k] = (EXPR); } \
+        else                                                                                      \
+          for (int64_t k = 0; k < d2; k++) { const float x = pa[0], y = pb[0]; po[k] = (EXPR); } \
+      }                                                                                           \
+    break;
+
+/*
+ * binary(op, a, b, out, d0, d1, d2, sa0, sa1, sa2, sb0, sb1, sb2): out[i,j,k] = a[i·sa0 + j·sa1 +
+ * k·sa2] op b[…] over a [d0, d1, d2] output (strides 0 broadcast; sa2, sb2 ∈ {0, 1}).
+ * op: 0 add, 1 sub, 2 mul, 3 div, 4 max, 5 min, 6 squared difference.
+ */
+#undef FN
+#define FN "binary"
+static napi_value binary(napi_env env, napi_callback_info info) {
+  ARGS(13);
+  INT(0, "op", op);
+  F32(1, "a", A);
+  F32(2, "b", Bb);
+  F32(3, "out", OUT);
+  INT(4, "d0", d0);
+  INT(5, "d1", d1);
+  INT(6, "d2", d2);
+  INT(7, "sa0", sa0);
+  INT(8, "sa1", sa1);
+  INT(9, "sa2", sa2);
+  INT(10, "sb0", sb0);
+  INT(11, "sb1", sb1);
+  INT(12, "sb2", sb2);
+  const int64_t n = d0 * d1 * d2;
+  NEED(sa2 <= 1 && sb2 <= 1, "innermost strides must be 0 or 1");
+  NEED(OUT.length >= (size_t)n, "out is too short");
+  if (n == 0) return undefined(env);
+  NEED((int64_t)A.length > (d0 - 1) * sa0 + (d1 - 1) * sa1 + (d2 - 1) * sa2, "a is too short for its strides");
+  NEED((int64_t)Bb.length > (d0 - 1) * sb0 + (d1 - 1) * sb1 + (d2 - 1) * sb2, "b is too short for its strides");
+  const float *a = A.data, *b = Bb.data;
+  float *out = OUT.data;
+  switch (op) {
+    BIN_CASE(OP_ADD, x + y)
+    BIN_CASE(OP_SUB, x - y)
+    BIN_CASE(OP_MUL, x * y)
+    BIN_CASE(OP_DIV, x / y)
+    BIN_CASE(OP_MAX, (x > y || isnan(x)) ? x : y)
+    BIN_CASE(OP_MIN, (x < y || isnan(x)) ? x : y)
+    BIN_CASE(OP_SQDIFF, (x - y) * (x - y))
+    default:
+      return throw_range(env, FN, "unknown op");
+  }
+  return undefined(env);
+}
+
+enum { U_RELU, U_EXP, U_SIGMOID, U_RSQRT, U_SQUARE, U_NEG, U_SQRT, U_ABS };
+
+#define UN_CASE(OPC, EXPR)                                                        \
+  case OPC:                                                                       \
+    _Pragma("omp parallel for schedule(static) if (n >= PAR_MIN)")               \
+    for (int64_t i = 0; i < n; i++) { const float x = a[i]; out[i] = (EXPR); }    \
+    break;
+
+/* unary(op, x, out): 0 relu, 1 exp, 2 sigmoid, 3 rsqrt, 4 square, 5 neg, 6 sqrt, 7 abs. */
+#undef FN
+#define FN "unary"
+static napi_value unary(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  INT(0, "op", op);
+  F32(1, "x", X);
+  F32(2, "out", OUT);
+  NEED(OUT.length >= X.length, "out is shorter than x");
+  const int64_t n = (int64_t)X.length;
+  const float *a = X.data;
+  float *out = OUT.data;
+  switch (op) {
+    UN_CASE(U_RELU, x < 0 ? 0.0f : x) /* NaN stays NaN, as tf.relu */
+    UN_CASE(U_EXP, (float)exp((double)x))
+    UN_CASE(U_SIGMOID, (float)(1.0 / (1.0 + exp(-(double)x))))
+    UN_CASE(U_RSQRT, (float)(1.0 / sqrt((double)x)))
+    UN_CASE(U_SQUARE, x * x)
+    UN_CASE(U_NEG, -x)
+    UN_CASE(U_SQRT, (float)sqrt((double)x))
+    UN_CASE(U_ABS, fabsf(x))
+    default:
+      return throw_range(env, FN, "unknown op");
+  }
+  return undefined(env);
+}
+
+/* ---------------------------------------------------------------- bf16 */
+
+/* bf16ToF32(bits: Uint16Array, out: Float32Array): exact widening. */
+#undef FN
+#define FN "bf16ToF32"
+static napi_value bf16_to_f32(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  Arr S;
+  if (!get_arr(env, argv[0], napi_uint16_array, &S)) return throw_range(env, FN, "bits must be a Uint16Array");
+  F32(1, "out", OUT);
+  NEED(OUT.length >= S.length, "out is shorter than bits");
+  const uint16_t *s = S.data;
+  uint32_t *o = OUT.data;
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < (int64_t)S.length; i++) o[i] = (uint32_t)s[i] << 16;
+  return undefined(env);
+}
+
+
+/*
+ * keepFreedMemory(mmapMax): glibc only. Large blocks (Float32Arrays of tensors) normally come
+ * from mmap and go back to the kernel when freed, so every new tensor page-faults on first write
+ * (on some VMs ~10 µs per 4 KiB page: more than the arithmetic of an elementwise op). With the
+ * mmap threshold at its maximum (32 MiB) and no trimming, freed blocks stay in the heap and are
+ * reused; mmapMax = 0 also serves larger blocks from the heap. Returns false where not glibc.
+ */
+#undef FN
+#define FN "keepFreedMemory"
+static napi_value keep_freed_memory(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  INT(0, "mmapMax", mmapMax);
+  napi_value r;
+#ifdef __GLIBC__
+  mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  if (mmapMax >= 0 && mmapMax < 65536) mallopt(M_MMAP_MAX, (int)mmapMax);
+  napi_get_boolean(env, true, &r);
+#else
+  (void)mmapMax;
+  napi_get_boolean(env, false, &r);
+#endif
+  return r;
+}
+
+/* ---------------------------------------------------------------- module */
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"gemmBatched", NULL, gemm_batched, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setThreads", NULL, set_threads, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"info", NULL, info_fn, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"topkRows", NULL, topk_rows, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"csrDecode", NULL, csr_decode, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"rowDots", NULL, row_dots, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"scatterByFeature", NULL, scatter_by_feature, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"transpose", NULL, transpose, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"adam", NULL, adam, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sumSquares", NULL, sum_squares, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"binary", NULL, binary, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"unary", NULL, unary, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"keepFreedMemory", NULL, keep_freed_memory, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"bf16ToF32", NULL, bf16_to_f32, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
