@@ -22,6 +22,7 @@ import { STAGES, type Stage } from "../recipe/schema.js"
 import { collectReportData } from "../report/data.js"
 import { headlineLines } from "../report/summary.js"
 import { bfclCommand } from "./bfcl.js"
+import { CommandFailed, describeFailure, ExitCode, exitCodeOf } from "./exitCodes.js"
 
 export const VERSION = "0.1.0"
 
@@ -98,15 +99,6 @@ const loadRecipeOrRun = (target: string, overrides: RecipeOverrides): Effect.Eff
   return loadRecipe(target, overrides)
 }
 
-const toUserError = (e: unknown) =>
-  new CliError.UserError({
-    cause: e,
-    userMessage:
-      typeof e === "object" && e !== null && "_tag" in e
-        ? `${(e as { _tag: string })._tag}${"stage" in e ? ` [${(e as { stage: string }).stage}]` : ""}${"file" in e ? ` ${(e as { file: string }).file}` : ""}: ${errorMessage(e)}`
-        : errorMessage(e)
-  })
-
 /** Loads the recipe and runs `options` with the tensor backend and the crosscoder plugins. */
 export const execute = (
   input: SharedInput,
@@ -126,7 +118,7 @@ export const execute = (
     if (options.headline ?? true) {
       yield* Console.log(headlineLines(collectReportData(loaded.recipe.runDir, loaded.recipe)).join("\n"))
     }
-  }).pipe(Effect.mapError(toUserError))
+  })
 
 const runCommand = Command.make(
   "run",
@@ -217,5 +209,18 @@ export const crosscode = Command.make("crosscode").pipe(
   ])
 )
 
-/** Runs the CLI on `argv` (without the node and script paths). */
-export const runCli = (argv: ReadonlyArray<string>) => Command.runWith(crosscode, { version: VERSION })(argv)
+/**
+ * Runs the CLI on `argv` (without the node and script paths). A known failure is reported as one
+ * line on stderr and fails as `CommandFailed { error, exitCode }` (the typed error, and the exit
+ * code of docs/cli.md); anything else (a bug) fails as is.
+ */
+export const runCli = (argv: ReadonlyArray<string>) =>
+  Command.runWith(crosscode, { version: VERSION })(argv).pipe(
+    Effect.catch((e: unknown) => {
+      const exitCode = exitCodeOf(e)
+      if (exitCode === ExitCode.internal) return Effect.fail(e)
+      const failed = Effect.fail(new CommandFailed({ error: e, exitCode }))
+      // effect/cli has already shown parse errors with the help text
+      return CliError.isCliError(e) ? failed : Effect.andThen(Console.error(`crosscode: ${describeFailure(e)}`), failed)
+    })
+  )

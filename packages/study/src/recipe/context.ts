@@ -16,7 +16,7 @@ import {
 import { type Crosscoder, loadCrosscoder, type PartitionRegistry, type SparsityRegistry } from "@crosscode/crosscoder"
 import { makePairEncoder, type PairEncoderShape } from "@crosscode/steering"
 import { Effect, type Scope } from "effect"
-import { errorMessage, StageError } from "./errors.js"
+import { StageError, stageFailure } from "./errors.js"
 import type { LoadedRecipe } from "./load.js"
 import { stageDir } from "./runDir.js"
 import type { Recipe, Stage } from "./schema.js"
@@ -61,6 +61,8 @@ export const checkModelDir = (dir: string, what: string, stage: string) =>
     : Effect.fail(
         new StageError({
           stage,
+          kind: "models",
+          path: dir,
           message: `${what} directory ${dir} has no config.json (download the model there, or pass --model-a / --model-b / --tokenizer; see docs/recipes.md)`
         })
       )
@@ -83,7 +85,7 @@ export const makeRunContext = (loaded: LoadedRecipe): RunContext => {
       yield* checkModelDir(recipe.models.B, "model B", "models")
       const load = (dir: string, name: string) =>
         loadModel(dir, { name }).pipe(
-          Effect.mapError((e) => new StageError({ stage: "models", message: `cannot load ${dir}: ${e.message}` }))
+          Effect.mapError(stageFailure("models", { kind: "models", context: `cannot load ${dir}` }))
         )
       const A = yield* load(recipe.models.A, "A")
       const B = yield* load(recipe.models.B, "B")
@@ -95,9 +97,7 @@ export const makeRunContext = (loaded: LoadedRecipe): RunContext => {
     Effect.gen(function* () {
       yield* checkModelDir(recipe.tokenizer ?? recipe.models.B, "tokenizer", "models")
       return yield* loadTokenizer(recipe.tokenizer ?? recipe.models.B).pipe(
-        Effect.mapError(
-          (e) => new StageError({ stage: "models", message: `cannot load the tokenizer: ${errorMessage(e)}` })
-        )
+        Effect.mapError(stageFailure("models", { kind: "models", context: "cannot load the tokenizer" }))
       )
     })
   )
@@ -108,11 +108,7 @@ export const makeRunContext = (loaded: LoadedRecipe): RunContext => {
       m = memo(() =>
         loadCrosscoder(crosscoderDir(runDir, name)).pipe(
           Effect.mapError(
-            (e) =>
-              new StageError({
-                stage: "train",
-                message: `cannot load crosscoder "${name}" (has train run?): ${errorMessage(e)}`
-              })
+            stageFailure("train", { kind: "input", context: `cannot load crosscoder "${name}" (has train run?)` })
           )
         )
       )
@@ -144,7 +140,7 @@ export const makeRunContext = (loaded: LoadedRecipe): RunContext => {
           models: { A: models.A, B: models.B },
           sites: site,
           batchSize
-        }).pipe(Effect.mapError((e) => new StageError({ stage: "steer", message: e.message })))
+        }).pipe(Effect.mapError(stageFailure("steer")))
         encoders.set(name, pe)
         return pe
       })

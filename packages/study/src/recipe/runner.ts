@@ -188,7 +188,12 @@ export const runStages = (loaded: LoadedRecipe, options: RunOptions = {}) =>
         const sr = statusReason(st)
         action = sr.action
         if (action === "refuse") {
-          return yield* new StageError({ stage, message: `${stageDir(r.runDir, stage)} was ${sr.reason}` })
+          return yield* new StageError({
+            stage,
+            kind: "input",
+            path: stageDir(r.runDir, stage),
+            message: `${stageDir(r.runDir, stage)} was ${sr.reason}`
+          })
         }
         if (action === "skip") {
           yield* Effect.logInfo(`${stage}: ${sr.reason}, skipped`)
@@ -208,6 +213,8 @@ export const runStages = (loaded: LoadedRecipe, options: RunOptions = {}) =>
           if (stage === "report") continue // the report shows what exists
           return yield* new StageError({
             stage,
+            kind: "input",
+            path: stageDir(r.runDir, up),
             message:
               st.kind === "stale"
                 ? `reads the "${up}" stage, which was completed with a different recipe or different model files in ${r.runDir}: rerun it (\`--force ${up}\`) or use another runDir`
