@@ -25,7 +25,7 @@ export const storeDir = (ctx: RunContext) => ctx.dir("harvest", "store")
 export const runHarvest = (ctx: RunContext) =>
   Effect.gen(function* () {
     const r = ctx.recipe
-    const models = yield* ctx.models
+    const models = yield* ctx.harvestModels
     const tokenizer = yield* ctx.tokenizer
     const dir = storeDir(ctx)
     const result = yield* harvest({
