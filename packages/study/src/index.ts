@@ -19,9 +19,18 @@ export {
   runBfcl
 } from "./bfcl/run.js"
 export { crosscode, runCli, VERSION } from "./cli/commands.js"
+export { CommandFailed, describeFailure, ExitCode, exitCodeOf } from "./cli/exitCodes.js"
 export { cliLogger, makeTerminalProgress, type TerminalOptions, terminalProgressLayer } from "./cli/progress.js"
-export { RecipeError, ReportError, StageError } from "./recipe/errors.js"
+export { RecipeError, ReportError, StageError, StageErrorKind } from "./recipe/errors.js"
 export { decodeRecipe, type LoadedRecipe, loadRecipe, type RecipeOverrides } from "./recipe/load.js"
+export {
+  type FromDirsOptions,
+  inMemoryModels,
+  type ModelRequest,
+  makeStudyModels,
+  StudyModels,
+  type StudyModelsShape
+} from "./recipe/models.js"
 export {
   formatPlan,
   type PlannedAction,
