@@ -5,7 +5,6 @@
  * `Effect.die`) or an unexpected success fails the case: that is what "no crash, no silent wrong
  * result" means here.
  */
-import { Cause, Exit } from "effect"
 import { expect, it } from "vitest"
 
 export type HostileExpectation<A> =
@@ -21,30 +20,49 @@ export interface HostileCase<Ctx, A = unknown> {
   readonly expect: HostileExpectation<A>
 }
 
-/** What a reader returned: an Exit (Effect readers) or the value / thrown error of a plain function. */
-export type HostileOutcome<A> = Exit.Exit<A, unknown>
+/**
+ * What a reader returned: an effect `Exit` (from `Effect.runPromiseExit`, read structurally so that
+ * this root folder needs no dependency), or {@link outcomeOf} for a plain function.
+ */
+export type HostileOutcome<A> =
+  | { readonly _tag: "Success"; readonly value: A }
+  | {
+      readonly _tag: "Failure"
+      readonly cause: {
+        readonly reasons: ReadonlyArray<{ readonly _tag: string; readonly error?: unknown; readonly defect?: unknown }>
+      }
+    }
 
-/** Runs a plain (non-Effect) reader and captures what it threw as a defect. */
+/** Runs a plain (non-Effect) reader; what it throws counts as a defect (a crash). */
 export const outcomeOf = <A>(f: () => A): HostileOutcome<A> => {
   try {
-    return Exit.succeed(f())
+    return { _tag: "Success", value: f() }
   } catch (e) {
-    return Exit.die(e)
+    return { _tag: "Failure", cause: { reasons: [{ _tag: "Die", defect: e }] } }
   }
 }
+
+const describeReasons = (reasons: ReadonlyArray<{ _tag: string; error?: unknown; defect?: unknown }>): string =>
+  reasons
+    .map((r) => {
+      const x = r._tag === "Fail" ? r.error : r.defect
+      return `${r._tag}: ${x instanceof Error ? (x.stack ?? x.message) : JSON.stringify(x)}`
+    })
+    .join("; ")
 
 /** Checks one outcome against its expectation (exported for suites with their own loops). */
 export const checkOutcome = <A>(name: string, outcome: HostileOutcome<A>, expected: HostileExpectation<A>): void => {
   if ("ok" in expected) {
-    if (Exit.isFailure(outcome)) throw new Error(`${name}: expected success, got ${Cause.pretty(outcome.cause)}`)
+    if (outcome._tag === "Failure")
+      throw new Error(`${name}: expected success, got ${describeReasons(outcome.cause.reasons)}`)
     expected.check?.(outcome.value)
     return
   }
-  if (Exit.isSuccess(outcome)) throw new Error(`${name}: expected a ${expected.tag}, got success`)
-  const error = Cause.findErrorOption(outcome.cause)
-  if (error._tag === "None")
-    throw new Error(`${name}: expected a ${expected.tag}, got a defect: ${Cause.pretty(outcome.cause)}`)
-  const e = error.value as { _tag?: string; message?: string; path?: string; file?: string; field?: string }
+  if (outcome._tag === "Success") throw new Error(`${name}: expected a ${expected.tag}, got success`)
+  const fail = outcome.cause.reasons.find((r) => r._tag === "Fail")
+  if (fail === undefined)
+    throw new Error(`${name}: expected a ${expected.tag}, got ${describeReasons(outcome.cause.reasons)}`)
+  const e = fail.error as { _tag?: string; message?: string; path?: string; file?: string; field?: string }
   expect(e._tag, `${name}: ${e.message}`).toBe(expected.tag)
   const text = [e.path, e.file, e.field, e.message].filter((x) => x !== undefined).join(" ")
   if (expected.message !== undefined) expect(text, name).toMatch(expected.message)

@@ -9,7 +9,7 @@ import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, tru
 import { tmpdir } from "node:os"
 import * as path from "node:path"
 import { Effect } from "effect"
-import { describe, expect, it } from "vitest"
+import { beforeAll, describe, expect, it } from "vitest"
 import {
   blockInput,
   blockOutput,
@@ -82,6 +82,8 @@ const afterLayer1 = (name: string) =>
   name === "model.norm.weight" || name === "lm_head.weight" || (layerOf(name) ?? -1) >= 2
 
 describe("partial load (maxLayer)", () => {
+  // The weights are made before any loadModel: start the wasm backend first (tfjs-core has none by default).
+  beforeAll(() => run(Effect.void))
   it("gives exactly the full model's activations up to maxLayer, and reports maxLayer", async () => {
     for (const tied of [true, false]) {
       const config = await makeConfig(tied)

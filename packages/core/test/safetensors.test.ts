@@ -25,7 +25,7 @@ import {
   type TensorToWrite,
   writeSafetensors
 } from "../src/index.js"
-import { GOLDEN_MODELS, goldenDir, readGolden, shared } from "./helpers.js"
+import { ALL_GOLDEN_MODELS, goldenDir, readGolden, shared } from "./helpers.js"
 
 const tmp = () => mkdtempSync(path.join(tmpdir(), "crosscode-st-"))
 const runE = <A, E>(e: Effect.Effect<A, E, never>) => Effect.runPromise(e)
@@ -375,7 +375,7 @@ describe("sharded checkpoints", () => {
 })
 
 describe.skipIf(!shared)(`golden safetensors files${shared ? "" : ` (${sharedMissingMessage})`}`, () => {
-  for (const model of GOLDEN_MODELS) {
+  for (const model of ALL_GOLDEN_MODELS) {
     it(`${model}: sha256 and tensor_count match golden.json`, async () => {
       const g = readGolden(model)
       const file = path.join(goldenDir(model), g.weights.file)

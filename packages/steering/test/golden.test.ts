@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest"
 import { addDirection, forwardWith, generateLockstep, generateWith } from "../src/index.js"
 import { GOLDEN_MODELS, goldenDir, maxAbsDiff, readGolden, run, SITE, shared } from "./helpers.js"
 
-describe.skipIf(shared === undefined)("addDirection reproduces the golden steering", () => {
+describe.skipIf(shared === undefined)("addDirection reproduces the golden steering (Qwen2, Llama, Gemma 2)", () => {
   if (shared === undefined) console.warn(sharedMissingMessage)
   for (const model of GOLDEN_MODELS) {
     it(`${model}: steered logits (|Δ| ≤ 1e-4) and greedy tokens`, async () => {

@@ -22,7 +22,14 @@ import { PairEncoder } from "../src/index.js"
 
 export const shared = findSharedDir()
 export const goldenDir = (model: string): string => path.join(shared ?? "", "golden", model)
-export const GOLDEN_MODELS = ["qwen2-tiny-gqa", "qwen2-tiny-untied", "qwen2-tiny-gqa-bf16"] as const
+export const GOLDEN_MODELS = [
+  "qwen2-tiny-gqa",
+  "qwen2-tiny-untied",
+  "qwen2-tiny-gqa-bf16",
+  "llama-tiny-gqa",
+  "llama-tiny-rope-scaled",
+  "gemma2-tiny"
+] as const
 
 export interface GoldenForward {
   readonly input_ids: Array<number>

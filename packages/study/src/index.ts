@@ -21,6 +21,14 @@ export {
 export { crosscode, runCli, VERSION } from "./cli/commands.js"
 export { CommandFailed, describeFailure, ExitCode, exitCodeOf } from "./cli/exitCodes.js"
 export { cliLogger, makeTerminalProgress, type TerminalOptions, terminalProgressLayer } from "./cli/progress.js"
+export {
+  type PlannedRecipe,
+  planRecipe,
+  type RecipeRun,
+  type RunRecipeOptions,
+  runRecipe,
+  toPromise
+} from "./promise.js"
 export { RecipeError, ReportError, StageError, StageErrorKind } from "./recipe/errors.js"
 export { decodeRecipe, type LoadedRecipe, loadRecipe, type RecipeOverrides } from "./recipe/load.js"
 export {

@@ -155,3 +155,69 @@ export const eosTokenIdsOf = (
   if (generationEos.length > 0) return generationEos
   return configEos === undefined ? [] : typeof configEos === "number" ? [configEos] : configEos
 }
+
+/** The fields every family's validated config has (HF names, defaults applied). */
+export interface DecoderConfigBase {
+  readonly vocab_size: number
+  readonly hidden_size: number
+  readonly intermediate_size: number
+  readonly num_hidden_layers: number
+  readonly num_attention_heads: number
+  readonly num_key_value_heads: number
+  /** hidden_size / num_attention_heads unless `head_dim` is given (or the family's default). */
+  readonly head_dim: number
+  readonly max_position_embeddings: number
+  readonly rms_norm_eps: number
+  readonly rope_theta: number
+  readonly tie_word_embeddings: boolean
+  readonly bos_token_id?: number
+  readonly eos_token_id?: number | ReadonlyArray<number>
+  readonly pad_token_id?: number
+  /** Storage dtype named by the file (`torch_dtype` / `dtype`), informational (Gemma 2: the embedding scale's dtype). */
+  readonly torch_dtype?: string
+}
+
+/** A family's defaults for the optional common fields. */
+export interface DecoderDefaults {
+  readonly max_position_embeddings: number
+  readonly rms_norm_eps: number
+  readonly rope_theta: number
+  readonly tie_word_embeddings: boolean
+}
+
+/** The common fields of a validated config: shapes, head geometry, defaults, token ids and dtype. */
+export const decoderConfigBase = (
+  c: DecoderConfigFields,
+  geometry: HeadGeometry,
+  defaults: DecoderDefaults,
+  ropeTheta: number = c.rope_theta ?? defaults.rope_theta
+): DecoderConfigBase => ({
+  vocab_size: c.vocab_size,
+  hidden_size: c.hidden_size,
+  intermediate_size: c.intermediate_size,
+  num_hidden_layers: c.num_hidden_layers,
+  num_attention_heads: c.num_attention_heads,
+  num_key_value_heads: geometry.numKeyValueHeads,
+  head_dim: geometry.headDim,
+  max_position_embeddings: c.max_position_embeddings ?? defaults.max_position_embeddings,
+  rms_norm_eps: c.rms_norm_eps ?? defaults.rms_norm_eps,
+  rope_theta: ropeTheta,
+  tie_word_embeddings: c.tie_word_embeddings ?? defaults.tie_word_embeddings,
+  ...tokenFields(c)
+})
+
+/** The shape part of a `DecoderArch` from a validated config. */
+export const decoderArchShape = (c: DecoderConfigBase) => ({
+  vocabSize: c.vocab_size,
+  hiddenSize: c.hidden_size,
+  intermediateSize: c.intermediate_size,
+  numLayers: c.num_hidden_layers,
+  numHeads: c.num_attention_heads,
+  numKvHeads: c.num_key_value_heads,
+  headDim: c.head_dim,
+  rmsNormEps: c.rms_norm_eps,
+  tieWordEmbeddings: c.tie_word_embeddings
+})
+
+/** Per layer: no sliding window. */
+export const allGlobal = (layers: number): Array<number | undefined> => Array.from({ length: layers }, () => undefined)

@@ -15,12 +15,14 @@ import { type DecoderArch, roundToDtype } from "../decoder/arch.js"
 import { ropeInvFreq } from "../decoder/rope.js"
 import type { UnsupportedConfigError } from "../model/LanguageModel.js"
 import {
+  type DecoderConfigBase,
   decodeDecoderConfig,
+  decoderArchShape,
+  decoderConfigBase,
   decoderConfigFields,
   headGeometry,
   PositiveInt,
   PositiveNumber,
-  tokenFields,
   unsupportedField
 } from "./decoderConfig.js"
 import { type ConfigError, readJsonFile } from "./errors.js"
@@ -39,29 +41,14 @@ export const Gemma2ConfigJson = Schema.Struct({
 })
 
 /** A validated Gemma 2 configuration with every default applied. */
-export interface Gemma2Config {
+export interface Gemma2Config extends DecoderConfigBase {
   readonly model_type: "gemma2"
-  readonly vocab_size: number
-  readonly hidden_size: number
-  readonly intermediate_size: number
-  readonly num_hidden_layers: number
-  readonly num_attention_heads: number
-  readonly num_key_value_heads: number
-  readonly head_dim: number
-  readonly max_position_embeddings: number
-  readonly rms_norm_eps: number
-  readonly rope_theta: number
   readonly attention_bias: boolean
   readonly query_pre_attn_scalar: number
   /** Window of the sliding (even) layers; undefined: every layer global. */
   readonly sliding_window?: number
   readonly attn_logit_softcapping?: number
   readonly final_logit_softcapping?: number
-  readonly tie_word_embeddings: boolean
-  readonly bos_token_id?: number
-  readonly eos_token_id?: number | ReadonlyArray<number>
-  readonly pad_token_id?: number
-  readonly torch_dtype?: string
 }
 
 /** transformers' `Gemma2Config` defaults for the optional fields. */
@@ -102,7 +89,7 @@ export const parseGemma2Config = Effect.fnUntraced(function* (
   if (c.rope_scaling != null) {
     return yield* unsupportedField(where, "rope_scaling", c.rope_scaling, "RoPE scaling is not implemented for Gemma 2")
   }
-  const { numKeyValueHeads, headDim } = yield* headGeometry(c, where, GEMMA2_DEFAULTS.head_dim)
+  const geometry = yield* headGeometry(c, where, GEMMA2_DEFAULTS.head_dim)
   const window = c.sliding_window === undefined ? GEMMA2_DEFAULTS.sliding_window : c.sliding_window
   const attnCap =
     c.attn_logit_softcapping === undefined ? GEMMA2_DEFAULTS.attn_logit_softcapping : c.attn_logit_softcapping
@@ -110,23 +97,12 @@ export const parseGemma2Config = Effect.fnUntraced(function* (
     c.final_logit_softcapping === undefined ? GEMMA2_DEFAULTS.final_logit_softcapping : c.final_logit_softcapping
   return {
     model_type: "gemma2",
-    vocab_size: c.vocab_size,
-    hidden_size: c.hidden_size,
-    intermediate_size: c.intermediate_size,
-    num_hidden_layers: c.num_hidden_layers,
-    num_attention_heads: c.num_attention_heads,
-    num_key_value_heads: numKeyValueHeads,
-    head_dim: headDim,
-    max_position_embeddings: c.max_position_embeddings ?? GEMMA2_DEFAULTS.max_position_embeddings,
-    rms_norm_eps: c.rms_norm_eps ?? GEMMA2_DEFAULTS.rms_norm_eps,
-    rope_theta: c.rope_theta ?? GEMMA2_DEFAULTS.rope_theta,
+    ...decoderConfigBase(c, geometry, GEMMA2_DEFAULTS),
     attention_bias: c.attention_bias ?? false,
     query_pre_attn_scalar: c.query_pre_attn_scalar ?? GEMMA2_DEFAULTS.query_pre_attn_scalar,
     ...(window !== null ? { sliding_window: window } : {}),
     ...(attnCap !== null ? { attn_logit_softcapping: attnCap } : {}),
-    ...(finalCap !== null ? { final_logit_softcapping: finalCap } : {}),
-    tie_word_embeddings: c.tie_word_embeddings ?? GEMMA2_DEFAULTS.tie_word_embeddings,
-    ...tokenFields(c)
+    ...(finalCap !== null ? { final_logit_softcapping: finalCap } : {})
   } satisfies Gemma2Config
 })
 
@@ -139,19 +115,12 @@ export const readGemma2Config = (dir: string): Effect.Effect<Gemma2Config, Confi
 /**
  * The shared decoder's view of a Gemma 2 config. The embedding scale is transformers'
  * `torch.tensor(hidden_size ** 0.5, dtype=model dtype)`: sqrt(hidden) rounded to the dtype the
- * checkpoint names (bfloat16 for the released models: 48 for gemma-2-2b, 60 for 9b, 68 for 27b;
+ * checkpoint names (bfloat16 for the released models: 48 for gemma-2-2b, 59.75 for 9b, 68 for 27b;
  * float32 otherwise); the multiply itself runs in float32.
  */
 export const gemma2Arch = (config: Gemma2Config): DecoderArch => ({
   family: "gemma2",
-  vocabSize: config.vocab_size,
-  hiddenSize: config.hidden_size,
-  intermediateSize: config.intermediate_size,
-  numLayers: config.num_hidden_layers,
-  numHeads: config.num_attention_heads,
-  numKvHeads: config.num_key_value_heads,
-  headDim: config.head_dim,
-  rmsNormEps: config.rms_norm_eps,
+  ...decoderArchShape(config),
   normPlusOne: true,
   sandwichNorms: true,
   activation: "gelu_tanh",
@@ -164,6 +133,5 @@ export const gemma2Arch = (config: Gemma2Config): DecoderArch => ({
     l % 2 === 0 ? config.sliding_window : undefined
   ),
   ropeInvFreq: ropeInvFreq(config.head_dim, config.rope_theta),
-  ropeKey: `${config.head_dim}:${config.rope_theta}`,
-  tieWordEmbeddings: config.tie_word_embeddings
+  ropeKey: `${config.head_dim}:${config.rope_theta}`
 })

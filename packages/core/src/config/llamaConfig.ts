@@ -14,13 +14,16 @@ import type { DecoderArch } from "../decoder/arch.js"
 import { type RopeScaling, ropeInvFreq } from "../decoder/rope.js"
 import type { UnsupportedConfigError } from "../model/LanguageModel.js"
 import {
+  allGlobal,
+  type DecoderConfigBase,
   decodeDecoderConfig,
+  decoderArchShape,
+  decoderConfigBase,
   decoderConfigFields,
   headGeometry,
   invalidField,
   PositiveInt,
   PositiveNumber,
-  tokenFields,
   unsupportedField
 } from "./decoderConfig.js"
 import { type ConfigError, readJsonFile } from "./errors.js"
@@ -47,26 +50,11 @@ export const LlamaConfigJson = Schema.Struct({
 })
 
 /** A validated Llama configuration with every default applied. */
-export interface LlamaConfig {
+export interface LlamaConfig extends DecoderConfigBase {
   readonly model_type: "llama" | "mistral"
-  readonly vocab_size: number
-  readonly hidden_size: number
-  readonly intermediate_size: number
-  readonly num_hidden_layers: number
-  readonly num_attention_heads: number
-  readonly num_key_value_heads: number
-  readonly head_dim: number
-  readonly max_position_embeddings: number
-  readonly rms_norm_eps: number
-  readonly rope_theta: number
   readonly rope_scaling?: RopeScaling
   readonly attention_bias: boolean
   readonly mlp_bias: boolean
-  readonly tie_word_embeddings: boolean
-  readonly bos_token_id?: number
-  readonly eos_token_id?: number | ReadonlyArray<number>
-  readonly pad_token_id?: number
-  readonly torch_dtype?: string
 }
 
 /** transformers' `LlamaConfig` defaults for the optional fields. */
@@ -142,25 +130,14 @@ export const parseLlamaConfig = Effect.fnUntraced(function* (
       "sliding-window attention is not implemented for Mistral; only configs with sliding_window: null load"
     )
   }
-  const { numKeyValueHeads, headDim } = yield* headGeometry(c, where)
+  const geometry = yield* headGeometry(c, where)
   const ropeScaling = c.rope_scaling == null ? undefined : yield* parseRopeScaling(where, c.rope_scaling)
   return {
     model_type: c.model_type === "mistral" ? "mistral" : "llama",
-    vocab_size: c.vocab_size,
-    hidden_size: c.hidden_size,
-    intermediate_size: c.intermediate_size,
-    num_hidden_layers: c.num_hidden_layers,
-    num_attention_heads: c.num_attention_heads,
-    num_key_value_heads: numKeyValueHeads,
-    head_dim: headDim,
-    max_position_embeddings: c.max_position_embeddings ?? LLAMA_DEFAULTS.max_position_embeddings,
-    rms_norm_eps: c.rms_norm_eps ?? LLAMA_DEFAULTS.rms_norm_eps,
-    rope_theta: c.rope_theta ?? LLAMA_DEFAULTS.rope_theta,
+    ...decoderConfigBase(c, geometry, LLAMA_DEFAULTS),
     ...(ropeScaling !== undefined ? { rope_scaling: ropeScaling } : {}),
     attention_bias: c.attention_bias ?? false,
-    mlp_bias: c.mlp_bias ?? false,
-    tie_word_embeddings: c.tie_word_embeddings ?? LLAMA_DEFAULTS.tie_word_embeddings,
-    ...tokenFields(c)
+    mlp_bias: c.mlp_bias ?? false
   } satisfies LlamaConfig
 })
 
@@ -173,21 +150,13 @@ export const readLlamaConfig = (dir: string): Effect.Effect<LlamaConfig, ConfigE
 /** The shared decoder's view of a Llama config: SwiGLU, plain RMSNorm, optional biases, scaled RoPE. */
 export const llamaArch = (config: LlamaConfig): DecoderArch => ({
   family: "llama",
-  vocabSize: config.vocab_size,
-  hiddenSize: config.hidden_size,
-  intermediateSize: config.intermediate_size,
-  numLayers: config.num_hidden_layers,
-  numHeads: config.num_attention_heads,
-  numKvHeads: config.num_key_value_heads,
-  headDim: config.head_dim,
-  rmsNormEps: config.rms_norm_eps,
+  ...decoderArchShape(config),
   normPlusOne: false,
   sandwichNorms: false,
   activation: "silu",
   bias: { qkv: config.attention_bias, o: config.attention_bias, mlp: config.mlp_bias },
   attnScale: 1 / Math.sqrt(config.head_dim),
-  slidingWindows: Array.from({ length: config.num_hidden_layers }, () => undefined),
+  slidingWindows: allGlobal(config.num_hidden_layers),
   ropeInvFreq: ropeInvFreq(config.head_dim, config.rope_theta, config.rope_scaling),
-  ropeKey: `${config.head_dim}:${config.rope_theta}:${JSON.stringify(config.rope_scaling ?? null)}`,
-  tieWordEmbeddings: config.tie_word_embeddings
+  ropeKey: `${config.head_dim}:${config.rope_theta}:${JSON.stringify(config.rope_scaling ?? null)}`
 })

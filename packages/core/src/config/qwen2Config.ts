@@ -17,11 +17,14 @@ import type { DecoderArch } from "../decoder/arch.js"
 import { ropeInvFreq } from "../decoder/rope.js"
 import type { UnsupportedConfigError } from "../model/LanguageModel.js"
 import {
+  allGlobal,
+  type DecoderConfigBase,
   decodeDecoderConfig,
+  decoderArchShape,
+  decoderConfigBase,
   decoderConfigFields,
   headGeometry,
   PositiveNumber,
-  tokenFields,
   unsupportedField
 } from "./decoderConfig.js"
 import type { ConfigError } from "./errors.js"
@@ -48,27 +51,10 @@ export const Qwen2ConfigJson = Schema.Struct({
 export type Qwen2ConfigJson = typeof Qwen2ConfigJson.Type
 
 /** A validated Qwen2 configuration with every default applied. */
-export interface Qwen2Config {
+export interface Qwen2Config extends DecoderConfigBase {
   readonly model_type: "qwen2"
-  readonly vocab_size: number
-  readonly hidden_size: number
-  readonly intermediate_size: number
-  readonly num_hidden_layers: number
-  readonly num_attention_heads: number
-  readonly num_key_value_heads: number
-  /** hidden_size / num_attention_heads unless `head_dim` is given. */
-  readonly head_dim: number
   readonly hidden_act: "silu"
-  readonly max_position_embeddings: number
-  readonly rms_norm_eps: number
-  readonly rope_theta: number
-  readonly tie_word_embeddings: boolean
   readonly initializer_range: number
-  readonly bos_token_id?: number
-  readonly eos_token_id?: number | ReadonlyArray<number>
-  readonly pad_token_id?: number
-  /** Storage dtype named by the file (`torch_dtype` / `dtype`), informational. */
-  readonly torch_dtype?: string
 }
 
 /** HF Qwen2Config defaults for the optional fields. */
@@ -122,24 +108,13 @@ export const parseQwen2Config = Effect.fnUntraced(function* (
     }
   }
 
-  const { numKeyValueHeads: kvHeads, headDim } = yield* headGeometry(c, where)
+  const geometry = yield* headGeometry(c, where)
   const ropeTheta = c.rope_theta ?? c.rope_parameters?.rope_theta ?? QWEN2_DEFAULTS.rope_theta
   return {
     model_type: "qwen2",
-    vocab_size: c.vocab_size,
-    hidden_size: c.hidden_size,
-    intermediate_size: c.intermediate_size,
-    num_hidden_layers: c.num_hidden_layers,
-    num_attention_heads: c.num_attention_heads,
-    num_key_value_heads: kvHeads,
-    head_dim: headDim,
+    ...decoderConfigBase(c, geometry, QWEN2_DEFAULTS, ropeTheta),
     hidden_act: "silu",
-    max_position_embeddings: c.max_position_embeddings ?? QWEN2_DEFAULTS.max_position_embeddings,
-    rms_norm_eps: c.rms_norm_eps ?? QWEN2_DEFAULTS.rms_norm_eps,
-    rope_theta: ropeTheta,
-    tie_word_embeddings: c.tie_word_embeddings ?? QWEN2_DEFAULTS.tie_word_embeddings,
-    initializer_range: c.initializer_range ?? QWEN2_DEFAULTS.initializer_range,
-    ...tokenFields(c)
+    initializer_range: c.initializer_range ?? QWEN2_DEFAULTS.initializer_range
   } satisfies Qwen2Config
 })
 
@@ -193,21 +168,13 @@ export const qwen2ConfigToJson = (config: Qwen2Config, torchDtype = "float32"): 
 /** The shared decoder's view of a Qwen2 config: q/k/v biases, SwiGLU, plain RMSNorm, no window. */
 export const qwen2Arch = (config: Qwen2Config): DecoderArch => ({
   family: "qwen2",
-  vocabSize: config.vocab_size,
-  hiddenSize: config.hidden_size,
-  intermediateSize: config.intermediate_size,
-  numLayers: config.num_hidden_layers,
-  numHeads: config.num_attention_heads,
-  numKvHeads: config.num_key_value_heads,
-  headDim: config.head_dim,
-  rmsNormEps: config.rms_norm_eps,
+  ...decoderArchShape(config),
   normPlusOne: false,
   sandwichNorms: false,
   activation: "silu",
   bias: { qkv: true, o: false, mlp: false },
   attnScale: 1 / Math.sqrt(config.head_dim),
-  slidingWindows: Array.from({ length: config.num_hidden_layers }, () => undefined),
+  slidingWindows: allGlobal(config.num_hidden_layers),
   ropeInvFreq: ropeInvFreq(config.head_dim, config.rope_theta),
-  ropeKey: `${config.head_dim}:${config.rope_theta}`,
-  tieWordEmbeddings: config.tie_word_embeddings
+  ropeKey: `${config.head_dim}:${config.rope_theta}`
 })

@@ -116,7 +116,7 @@ export type CallFlag =
   | "python_in_text"
   /** Positional arguments were ignored (BFCL keeps keyword arguments only). */
   | "python_positional_args"
-  /** A tuple was read as a list (BFCL keeps the tuple, which fails its type check for `array` parameters). */
+  /** A tuple was read (kept as a tuple-marked array, see `pyTuple`: BFCL's type check fails it for `array` parameters). */
   | "python_tuple_as_list"
 
 export interface ParsedCall {

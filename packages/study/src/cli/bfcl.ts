@@ -18,7 +18,9 @@ const opt = <A>(o: Option.Option<A>) => Option.getOrUndefined(o)
 export const bfclCommand = Command.make(
   "bfcl",
   {
-    model: Flag.String("model").pipe(Flag.withDescription("Model directory (Hugging Face layout, Qwen2 family)")),
+    model: Flag.String("model").pipe(
+      Flag.withDescription("Model directory (Hugging Face layout; Qwen2, Llama or Gemma 2, see docs/models.md)")
+    ),
     tokenizer: Flag.String("tokenizer").pipe(
       Flag.withDescription("Tokenizer directory (default: the model directory)"),
       Flag.optional
