@@ -19,6 +19,7 @@ export {
   runBfcl
 } from "./bfcl/run.js"
 export { crosscode, runCli, VERSION } from "./cli/commands.js"
+export { CommandFailed, describeFailure, ExitCode, exitCodeOf } from "./cli/exitCodes.js"
 export { cliLogger, makeTerminalProgress, type TerminalOptions, terminalProgressLayer } from "./cli/progress.js"
 export {
   type PlannedRecipe,
@@ -28,8 +29,16 @@ export {
   runRecipe,
   toPromise
 } from "./promise.js"
-export { RecipeError, ReportError, StageError } from "./recipe/errors.js"
+export { RecipeError, ReportError, StageError, StageErrorKind } from "./recipe/errors.js"
 export { decodeRecipe, type LoadedRecipe, loadRecipe, type RecipeOverrides } from "./recipe/load.js"
+export {
+  type FromDirsOptions,
+  inMemoryModels,
+  type ModelRequest,
+  makeStudyModels,
+  StudyModels,
+  type StudyModelsShape
+} from "./recipe/models.js"
 export {
   formatPlan,
   type PlannedAction,

@@ -8,10 +8,19 @@ import * as path from "node:path"
 import { PassThrough } from "node:stream"
 import { fileURLToPath } from "node:url"
 import { collectProgress, type ProgressEvent } from "@crosscode/core"
-import { Exit } from "effect"
+import { Cause, Exit, Runtime } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
+import { CommandFailed, ExitCode } from "../src/cli/exitCodes.js"
 import { formatDuration, makeTerminalProgress, progressLine } from "../src/cli/progress.js"
+import { RecipeError, StageError } from "../src/recipe/errors.js"
 import { runCliCaptured } from "./runCliCaptured.js"
+
+/** The typed failure of a CLI run, and the process exit code the runtime would use. */
+const failureOf = (exit: Exit.Exit<unknown, unknown>) => {
+  if (!Exit.isFailure(exit)) throw new Error("expected the command to fail")
+  const e = Cause.squash(exit.cause)
+  return { error: e, exitCode: Runtime.getErrorExitCode(e) }
+}
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const recipes = path.resolve(here, "../../../examples/recipes")
@@ -70,8 +79,17 @@ describe("crosscode CLI", () => {
       "--set",
       "crosscoders.0.k=-3"
     ])
-    expect(Exit.isFailure(exit)).toBe(true)
+    const f = failureOf(exit)
+    expect(f.exitCode).toBe(ExitCode.recipe)
+    expect(f.error).toBeInstanceOf(CommandFailed)
+    const inner = (f.error as CommandFailed).error
+    expect(inner).toBeInstanceOf(RecipeError)
+    expect((inner as RecipeError).file).toBe(path.join(recipes, "embedded.json"))
     expect(output).toContain('["crosscoders"][0]["k"]')
+    // one line naming the error class and the file (no stack trace)
+    expect(output.split("\n")[0]).toMatch(/^crosscode: RecipeError .*embedded\.json: /)
+    expect(output).not.toMatch(/\n\s+at .*:\d+:\d+\)?$/m)
+    expect((inner as RecipeError).field).toBe("crosscoders.0.k")
   })
 
   it("a stage refuses to run before its inputs exist", async () => {
@@ -83,13 +101,18 @@ describe("crosscode CLI", () => {
       "--backend",
       "wasm"
     ])
-    expect(Exit.isFailure(exit)).toBe(true)
+    const f = failureOf(exit)
+    expect(f.exitCode).toBe(ExitCode.stageInput)
+    const inner = (f.error as CommandFailed).error as StageError
+    expect(inner).toBeInstanceOf(StageError)
+    expect([inner.stage, inner.kind, inner.path]).toEqual(["train", "input", path.join(tmp, "empty", "harvest")])
+    expect(output).toContain("crosscode: StageError [train]")
     expect(output).toContain('needs the "harvest" stage to be complete')
   })
 
   it("unknown flags and stages are parse errors", async () => {
-    expect(Exit.isFailure((await cli(["run", "x.json", "--force", "nonsense"])).exit)).toBe(true)
-    expect(Exit.isFailure((await cli(["frobnicate"])).exit)).toBe(true)
+    expect(failureOf((await cli(["run", "x.json", "--force", "nonsense"])).exit).exitCode).toBe(ExitCode.usage)
+    expect(failureOf((await cli(["frobnicate"])).exit).exitCode).toBe(ExitCode.usage)
   })
 })
 

@@ -24,7 +24,7 @@ import { NodeServices } from "@effect/platform-node"
 import { Effect, Exit, Layer } from "effect"
 import { afterAll, describe, expect, it, vi } from "vitest"
 import { runCli } from "../src/cli/commands.js"
-import { makeRunContext } from "../src/recipe/context.js"
+import { makeRunContext, recipeModels } from "../src/recipe/context.js"
 import { loadRecipe } from "../src/recipe/load.js"
 import { readStageRecord } from "../src/recipe/runDir.js"
 import { readTexts, samplePrompts, studyTask, TOOL_METRIC } from "../src/recipe/sources.js"
@@ -153,9 +153,9 @@ describe("the embedded study, end to end", () => {
 
   it("B-exclusive steering of A is exactly a no-op, with the B-exclusive features active", async () => {
     const loaded = await Effect.runPromise(loadRecipe(recipeFile, { runDir, set: SMALL }))
-    const ctx = makeRunContext(loaded)
     const result = await Effect.runPromise(
       Effect.gen(function* () {
+        const ctx = makeRunContext(loaded, yield* recipeModels(loaded.recipe))
         const pe = yield* ctx.pairEncoder("dfc")
         const cc = pe.crosscoder
         const models = yield* ctx.models

@@ -8,24 +8,10 @@ import * as path from "node:path"
 import { TensorBackend } from "@crosscode/core"
 import { BfclCategories } from "@crosscode/eval"
 import { Console, Effect, Option } from "effect"
-import { CliError, Command, Flag } from "effect/cli"
+import { Command, Flag } from "effect/cli"
 import { BFCL_STYLES, prepareBfcl, runBfcl } from "../bfcl/run.js"
-import { errorMessage } from "../recipe/errors.js"
 
 const BACKENDS = ["auto", "tensorflow-gpu", "tensorflow", "wasm", "webgpu", "cpu"] as const
-
-const toUserError = (e: unknown) =>
-  new CliError.UserError({
-    cause: e,
-    userMessage:
-      typeof e === "object" && e !== null && "_tag" in e
-        ? `${(e as { _tag: string })._tag}: ${errorMessage(e)}${
-            (e as { _tag: string })._tag === "ResumeMismatchError"
-              ? " (the output directory holds records made with other settings: pass another --out)"
-              : ""
-          }`
-        : errorMessage(e)
-  })
 
 const opt = <A>(o: Option.Option<A>) => Option.getOrUndefined(o)
 
@@ -118,7 +104,7 @@ export const bfclCommand = Command.make(
           `records: ${path.resolve(out)}/<category>.jsonl; summary: ${path.resolve(out, "summary.json")}`
         ].join("\n")
       )
-    }).pipe(Effect.mapError(toUserError))
+    })
 ).pipe(
   Command.withDescription(
     "Evaluate a local model on BFCL v4 non-live categories with BFCL's AST checker, in BFCL's Qwen tool-call or Python prompting style (resumable)"

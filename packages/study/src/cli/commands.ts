@@ -25,6 +25,7 @@ import { collectReportData } from "../report/data.js"
 import { headlineLines } from "../report/summary.js"
 import { BACKENDS } from "./backends.js"
 import { bfclCommand } from "./bfcl.js"
+import { CommandFailed, describeFailure, ExitCode, exitCodeOf } from "./exitCodes.js"
 
 export const VERSION = "0.1.0"
 
@@ -99,15 +100,6 @@ const loadRecipeOrRun = (target: string, overrides: RecipeOverrides): Effect.Eff
   return loadRecipe(target, overrides)
 }
 
-const toUserError = (e: unknown) =>
-  new CliError.UserError({
-    cause: e,
-    userMessage:
-      typeof e === "object" && e !== null && "_tag" in e
-        ? `${(e as { _tag: string })._tag}${"stage" in e ? ` [${(e as { stage: string }).stage}]` : ""}${"file" in e ? ` ${(e as { file: string }).file}` : ""}: ${errorMessage(e)}`
-        : errorMessage(e)
-  })
-
 /** Loads the recipe and runs `options` with the tensor backend and the crosscoder plugins. */
 export const execute = (
   input: SharedInput,
@@ -127,7 +119,7 @@ export const execute = (
     if (options.headline ?? true) {
       yield* Console.log(headlineLines(collectReportData(loaded.recipe.runDir, loaded.recipe)).join("\n"))
     }
-  }).pipe(Effect.mapError(toUserError))
+  })
 
 /** `run --cluster`: the coordinator of a distributed run (src/cluster). */
 const executeDistributed = (
@@ -259,5 +251,18 @@ export const crosscode = Command.make("crosscode").pipe(
   ])
 )
 
-/** Runs the CLI on `argv` (without the node and script paths). */
-export const runCli = (argv: ReadonlyArray<string>) => Command.runWith(crosscode, { version: VERSION })(argv)
+/**
+ * Runs the CLI on `argv` (without the node and script paths). A known failure is reported as one
+ * line on stderr and fails as `CommandFailed { error, exitCode }` (the typed error, and the exit
+ * code of docs/cli.md); anything else (a bug) fails as is.
+ */
+export const runCli = (argv: ReadonlyArray<string>) =>
+  Command.runWith(crosscode, { version: VERSION })(argv).pipe(
+    Effect.catch((e: unknown) => {
+      const exitCode = exitCodeOf(e)
+      if (exitCode === ExitCode.internal) return Effect.fail(e)
+      const failed = Effect.fail(new CommandFailed({ error: e, exitCode }))
+      // effect/cli has already shown parse errors with the help text
+      return CliError.isCliError(e) ? failed : Effect.andThen(Console.error(`crosscode: ${describeFailure(e)}`), failed)
+    })
+  )

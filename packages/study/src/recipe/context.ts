@@ -2,22 +2,21 @@
  * What every stage gets: the resolved recipe, its run directory, and the models and tokenizer,
  * loaded once per process on first use (a stage that needs no model, like `report`, loads none).
  */
-import { existsSync } from "node:fs"
 import * as path from "node:path"
 import {
   blockOutput,
   type HookSite,
   type LanguageModelShape,
-  loadModel,
-  loadTokenizer,
   TensorBackend,
   type TokenizerShape
 } from "@crosscode/core"
 import { type Crosscoder, loadCrosscoder, type PartitionRegistry, type SparsityRegistry } from "@crosscode/crosscoder"
 import { makePairEncoder, type PairEncoderShape } from "@crosscode/steering"
 import { Effect, type Scope } from "effect"
-import { errorMessage, StageError } from "./errors.js"
+import type { StageError } from "./errors.js"
+import { stageFailure } from "./errors.js"
 import type { LoadedRecipe } from "./load.js"
+import { makeStudyModels, type StudyModelsShape } from "./models.js"
 import { stageDir } from "./runDir.js"
 import type { Recipe, Stage } from "./schema.js"
 
@@ -34,8 +33,12 @@ export interface RunContext {
   readonly runDir: string
   readonly site: HookSite
   dir(stage: Stage, ...parts: ReadonlyArray<string>): string
-  /** Both models (loaded once). */
-  readonly models: Effect.Effect<Models, StageError, TensorBackend | Scope.Scope>
+  /** The run's model cache (one load per model per run). */
+  readonly studyModels: StudyModelsShape
+  /** Both models, whole. */
+  readonly models: Effect.Effect<Models, StageError>
+  /** Both models up to the recipe's site (whole if a later stage of the run needs them whole). */
+  readonly harvestModels: Effect.Effect<Models, StageError>
   readonly tokenizer: Effect.Effect<TokenizerShape, StageError>
   /** The trained crosscoder `name` (loaded once). */
   crosscoder(name: string): Effect.Effect<Crosscoder, StageError, StageEnv>
@@ -55,16 +58,6 @@ const memo = <A, E, R>(make: () => Effect.Effect<A, E, R>): (() => Effect.Effect
         )
 }
 
-export const checkModelDir = (dir: string, what: string, stage: string) =>
-  existsSync(path.join(dir, "config.json"))
-    ? Effect.void
-    : Effect.fail(
-        new StageError({
-          stage,
-          message: `${what} directory ${dir} has no config.json (download the model there, or pass --model-a / --model-b / --tokenizer; see docs/recipes.md)`
-        })
-      )
-
 /**
  * Default texts per forward pass: on the WebAssembly and CPU backends a padded batch of long
  * prompts is several times slower than the prompts one by one, so 1; elsewhere 8.
@@ -74,33 +67,23 @@ export const defaultBatchSize = (backend: string): number => (backend === "wasm"
 /** Directory of a trained crosscoder's final weights. */
 export const crosscoderDir = (runDir: string, name: string) => path.join(stageDir(runDir, "train"), name, "final")
 
-export const makeRunContext = (loaded: LoadedRecipe): RunContext => {
+/** The models the recipe names, loaded from its directories on first use (see models.ts). */
+export const recipeModels = (recipe: Recipe, fullModelLater?: () => boolean) =>
+  makeStudyModels({
+    models: recipe.models,
+    tokenizer: recipe.tokenizer ?? recipe.models.B,
+    ...(fullModelLater !== undefined ? { fullModelLater } : {})
+  })
+
+export const makeRunContext = (loaded: LoadedRecipe, models: StudyModelsShape): RunContext => {
   const recipe = loaded.recipe
   const runDir = recipe.runDir
-  const loadModels = memo(() =>
+  const loadModels = () =>
     Effect.gen(function* () {
-      yield* checkModelDir(recipe.models.A, "model A", "models")
-      yield* checkModelDir(recipe.models.B, "model B", "models")
-      const load = (dir: string, name: string) =>
-        loadModel(dir, { name }).pipe(
-          Effect.mapError((e) => new StageError({ stage: "models", message: `cannot load ${dir}: ${e.message}` }))
-        )
-      const A = yield* load(recipe.models.A, "A")
-      const B = yield* load(recipe.models.B, "B")
-      yield* Effect.logInfo(`loaded models A = ${recipe.models.A}, B = ${recipe.models.B}`)
+      const A = yield* models.model("A")
+      const B = yield* models.model("B")
       return { A, B }
     })
-  )
-  const loadTok = memo(() =>
-    Effect.gen(function* () {
-      yield* checkModelDir(recipe.tokenizer ?? recipe.models.B, "tokenizer", "models")
-      return yield* loadTokenizer(recipe.tokenizer ?? recipe.models.B).pipe(
-        Effect.mapError(
-          (e) => new StageError({ stage: "models", message: `cannot load the tokenizer: ${errorMessage(e)}` })
-        )
-      )
-    })
-  )
   const crosscoders = new Map<string, () => Effect.Effect<Crosscoder, StageError, StageEnv>>()
   const crosscoder = (name: string) => {
     let m = crosscoders.get(name)
@@ -108,11 +91,7 @@ export const makeRunContext = (loaded: LoadedRecipe): RunContext => {
       m = memo(() =>
         loadCrosscoder(crosscoderDir(runDir, name)).pipe(
           Effect.mapError(
-            (e) =>
-              new StageError({
-                stage: "train",
-                message: `cannot load crosscoder "${name}" (has train run?): ${errorMessage(e)}`
-              })
+            stageFailure("train", { kind: "input", context: `cannot load crosscoder "${name}" (has train run?)` })
           )
         )
       )
@@ -128,8 +107,14 @@ export const makeRunContext = (loaded: LoadedRecipe): RunContext => {
     runDir,
     site,
     dir: (stage, ...parts) => path.join(stageDir(runDir, stage), ...parts),
+    studyModels: models,
     models: Effect.suspend(loadModels),
-    tokenizer: Effect.suspend(loadTok),
+    harvestModels: Effect.gen(function* () {
+      const A = yield* models.model("A", { upToLayer: recipe.site.layer })
+      const B = yield* models.model("B", { upToLayer: recipe.site.layer })
+      return { A, B }
+    }),
+    tokenizer: models.tokenizer,
     crosscoder,
     pairEncoder: (name) =>
       Effect.gen(function* () {
@@ -144,7 +129,7 @@ export const makeRunContext = (loaded: LoadedRecipe): RunContext => {
           models: { A: models.A, B: models.B },
           sites: site,
           batchSize
-        }).pipe(Effect.mapError((e) => new StageError({ stage: "steer", message: e.message })))
+        }).pipe(Effect.mapError(stageFailure("steer")))
         encoders.set(name, pe)
         return pe
       })

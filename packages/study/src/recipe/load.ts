@@ -190,7 +190,16 @@ export const decodeRecipe = (
     const decoded = yield* Schema.decodeUnknownEffect(Recipe)(named.value, {
       errors: "all",
       onExcessProperty: "error"
-    }).pipe(Effect.mapError((e) => fail(`invalid recipe:\n${e.message}`)))
+    }).pipe(
+      Effect.mapError((e) => {
+        const field = firstIssuePath(e.message)
+        return new RecipeError({
+          file,
+          ...(field !== undefined ? { field } : {}),
+          message: `invalid recipe:\n${e.message}`
+        })
+      })
+    )
     const problems = checkRecipe(decoded)
     if (problems.length > 0) return yield* fail(`invalid recipe:\n${problems.join("\n")}`)
     const base = file === "<inline>" ? (overrides.cwd ?? process.cwd()) : path.dirname(file)
@@ -234,6 +243,13 @@ export const decodeRecipe = (
     }
     return { file, recipe, raw: expanded.value }
   })
+
+/** `crosscoders.0.k` from the first `at ["crosscoders"][0]["k"]` of a schema error message. */
+const firstIssuePath = (message: string): string | undefined => {
+  const m = /^\s*at ((?:\[[^\]]+\])+)\s*$/m.exec(message)
+  if (m === null) return undefined
+  return [...m[1]!.matchAll(/\[("?)(.*?)\1\]/g)].map((x) => x[2]).join(".")
+}
 
 /** Reads, decodes and resolves a recipe file. */
 export const loadRecipe = (file: string, overrides: RecipeOverrides = {}): Effect.Effect<LoadedRecipe, RecipeError> =>

@@ -7,10 +7,11 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
 import { blockOutput, type TensorBackend, transformerLensName } from "@crosscode/core"
 import type { PartitionRegistry, SparsityRegistry } from "@crosscode/crosscoder"
-import { Effect, type Scope } from "effect"
-import { makeRunContext, type RunContext } from "./context.js"
+import { Effect, Option, type Scope } from "effect"
+import { makeRunContext, type RunContext, recipeModels } from "./context.js"
 import { StageError } from "./errors.js"
 import type { LoadedRecipe } from "./load.js"
+import { StudyModels } from "./models.js"
 import {
   newToken,
   readStageRecord,
@@ -40,6 +41,9 @@ export const STAGE_RUNNERS: Record<Stage, (ctx: RunContext) => Effect.Effect<unk
   steer: runSteer,
   report: runReport
 } as Record<Stage, (ctx: RunContext) => Effect.Effect<unknown, StageError, RunEnv>>
+
+/** Stages that run the models whole (generation, or encoding prompts through the pair). */
+const MODEL_STAGES: ReadonlyArray<Stage> = ["evaluate", "rank", "steer"]
 
 export interface RunOptions {
   /** Stages to run, in recipe order (default: all). */
@@ -167,13 +171,22 @@ export interface StageOutcome {
   readonly seconds: number
 }
 
-/** Runs the selected stages (needs the tensor backend, the crosscoder registries and a scope; reports to core's `Progress`). */
+/**
+ * Runs the selected stages (needs the tensor backend, the crosscoder registries and a scope;
+ * reports to core's `Progress`; takes the models from `StudyModels` when one is in context).
+ */
 export const runStages = (loaded: LoadedRecipe, options: RunOptions = {}) =>
   Effect.gen(function* () {
     const r = loaded.recipe
-    const ctx = makeRunContext(loaded)
     const selected = options.stages ?? STAGES
     const forced = forcedSet(options, selected)
+    // one model cache for the run: the StudyModels in context, else the recipe's directories,
+    // loaded whole at once when a stage after harvest will run with them
+    const plan = planStages(loaded, options)
+    const wholeLater = () => plan.some((p) => MODEL_STAGES.includes(p.stage) && p.action !== "skip")
+    const models =
+      Option.getOrUndefined(yield* Effect.serviceOption(StudyModels)) ?? (yield* recipeModels(r, wholeLater))
+    const ctx = makeRunContext(loaded, models)
     mkdirSync(r.runDir, { recursive: true })
     writeFileSync(path.join(r.runDir, "recipe.json"), `${JSON.stringify({ file: loaded.file, recipe: r }, null, 2)}\n`)
     const outcomes: Array<StageOutcome> = []
@@ -188,7 +201,12 @@ export const runStages = (loaded: LoadedRecipe, options: RunOptions = {}) =>
         const sr = statusReason(st)
         action = sr.action
         if (action === "refuse") {
-          return yield* new StageError({ stage, message: `${stageDir(r.runDir, stage)} was ${sr.reason}` })
+          return yield* new StageError({
+            stage,
+            kind: "input",
+            path: stageDir(r.runDir, stage),
+            message: `${stageDir(r.runDir, stage)} was ${sr.reason}`
+          })
         }
         if (action === "skip") {
           yield* Effect.logInfo(`${stage}: ${sr.reason}, skipped`)
@@ -208,6 +226,8 @@ export const runStages = (loaded: LoadedRecipe, options: RunOptions = {}) =>
           if (stage === "report") continue // the report shows what exists
           return yield* new StageError({
             stage,
+            kind: "input",
+            path: stageDir(r.runDir, up),
             message:
               st.kind === "stale"
                 ? `reads the "${up}" stage, which was completed with a different recipe or different model files in ${r.runDir}: rerun it (\`--force ${up}\`) or use another runDir`

@@ -28,7 +28,7 @@ import {
   type Task
 } from "@crosscode/eval"
 import { Effect, Stream } from "effect"
-import { errorMessage, StageError } from "./errors.js"
+import { errorMessage, StageError, stageFailure } from "./errors.js"
 import type { HarvestText, MixSourceSpec, PromptSetSpec, TextSourceSpec } from "./schema.js"
 
 export const textSource = (spec: TextSourceSpec | MixSourceSpec): TextSourceShape => {
@@ -93,7 +93,7 @@ export const readTexts = (spec: TextSourceSpec, n: number, stage: string) =>
   takeSamples(textSource(spec), n).stream.pipe(
     Stream.map((s) => s.text),
     Stream.runCollect,
-    Effect.mapError((e) => new StageError({ stage, message: `${spec.path}: ${e.message}` }))
+    Effect.mapError(stageFailure(stage, { kind: "data", context: spec.path }))
   )
 
 interface PromptRow {
@@ -106,7 +106,14 @@ const jsonlItems = (file: string, promptField: string, idField: string, stage: s
   Effect.gen(function* () {
     const text = yield* Effect.tryPromise({
       try: () => readFile(file, "utf8"),
-      catch: (e) => new StageError({ stage, message: `cannot read prompts ${file}: ${errorMessage(e)}` })
+      catch: (e) =>
+        new StageError({
+          stage,
+          kind: "data",
+          path: file,
+          message: `cannot read prompts ${file}: ${errorMessage(e)}`,
+          cause: e
+        })
     })
     const items: Array<EvalItem> = []
     const lines = text.split("\n")
@@ -117,11 +124,21 @@ const jsonlItems = (file: string, promptField: string, idField: string, stage: s
       try {
         row = JSON.parse(line) as Record<string, unknown>
       } catch (e) {
-        return yield* new StageError({ stage, message: `${file}:${i + 1}: not JSON (${errorMessage(e)})` })
+        return yield* new StageError({
+          stage,
+          kind: "data",
+          path: file,
+          message: `${file}:${i + 1}: not JSON (${errorMessage(e)})`
+        })
       }
       const prompt = row[promptField]
       if (typeof prompt !== "string") {
-        return yield* new StageError({ stage, message: `${file}:${i + 1}: field "${promptField}" is not a string` })
+        return yield* new StageError({
+          stage,
+          kind: "data",
+          path: file,
+          message: `${file}:${i + 1}: field "${promptField}" is not a string`
+        })
       }
       const id = row[idField]
       const r: PromptRow = { id: typeof id === "string" || typeof id === "number" ? String(id) : `${i}`, prompt }
@@ -142,7 +159,7 @@ const jsonlItems = (file: string, promptField: string, idField: string, stage: s
 /** All items of a prompt set. */
 export const loadPromptSet = (spec: PromptSetSpec, stage: string): Effect.Effect<Array<EvalItem>, StageError> => {
   const wrap = <A, E extends { message: string }>(eff: Effect.Effect<A, E>) =>
-    Effect.mapError(eff, (e) => new StageError({ stage, message: `${spec.path}: ${e.message}` }))
+    Effect.mapError(eff, stageFailure(stage, { kind: "data", context: spec.path }))
   switch (spec.kind) {
     case "jsonl":
       return jsonlItems(spec.path, spec.promptField ?? "prompt", spec.idField ?? "id", stage)

@@ -25,20 +25,24 @@ export interface ReportFiles {
 
 export const writeReport = (data: ReportData, outDir: string, options: { readonly html?: boolean } = {}) =>
   Effect.gen(function* () {
-    const io = <A>(what: string, f: () => A) =>
-      Effect.try({ try: f, catch: (e) => new ReportError({ message: `${what}: ${errorMessage(e)}` }) })
-    yield* io(`cannot create ${outDir}`, () => mkdirSync(outDir, { recursive: true }))
+    const io = <A>(file: string, what: string, f: () => A) =>
+      Effect.try({
+        try: f,
+        catch: (e) => new ReportError({ path: file, message: `${what} ${file}: ${errorMessage(e)}` })
+      })
+    yield* io(outDir, "cannot create", () => mkdirSync(outDir, { recursive: true }))
     const plots = allPlots(data)
     const svgs = new Map<string, string>()
     const plotFiles: Array<string> = []
     for (const p of plots) {
       const svg = yield* Effect.tryPromise({
         try: () => renderSvg(p.spec),
-        catch: (e) => new ReportError({ message: `plot ${p.name}: ${errorMessage(e)}` })
+        catch: (e) =>
+          new ReportError({ path: path.join(outDir, `${p.name}.svg`), message: `plot ${p.name}: ${errorMessage(e)}` })
       })
       svgs.set(p.name, svg)
       const file = path.join(outDir, `${p.name}.svg`)
-      yield* io(`cannot write ${file}`, () => {
+      yield* io(file, "cannot write", () => {
         writeFileSync(file, svg)
         writeFileSync(path.join(outDir, `${p.name}.vl.json`), `${JSON.stringify(p.spec)}\n`)
       })
@@ -47,7 +51,7 @@ export const writeReport = (data: ReportData, outDir: string, options: { readonl
     const doc = buildDocument(data, plots)
     const markdown = path.join(outDir, "report.md")
     const dataFile = path.join(outDir, "data.json")
-    yield* io(`cannot write ${markdown}`, () => {
+    yield* io(markdown, "cannot write", () => {
       writeFileSync(markdown, renderMarkdown(doc))
       writeFileSync(dataFile, `${JSON.stringify(data)}\n`)
     })
@@ -55,7 +59,7 @@ export const writeReport = (data: ReportData, outDir: string, options: { readonl
     if (options.html ?? true) {
       html = path.join(outDir, "report.html")
       const file = html
-      yield* io(`cannot write ${file}`, () => writeFileSync(file, renderHtml(doc, svgs)))
+      yield* io(file, "cannot write", () => writeFileSync(file, renderHtml(doc, svgs)))
     }
     const files: ReportFiles = { markdown, ...(html !== undefined ? { html } : {}), plots: plotFiles, data: dataFile }
     return files

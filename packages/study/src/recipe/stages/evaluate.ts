@@ -10,7 +10,7 @@ import { type EvalRecord, makeEvalRunner, noIntervention } from "@crosscode/eval
 import { PairEncoder, reconstruct } from "@crosscode/steering"
 import { Effect } from "effect"
 import type { RunContext } from "../context.js"
-import { errorMessage, StageError } from "../errors.js"
+import { stageFailure } from "../errors.js"
 import { samplePrompts, studyTask } from "../sources.js"
 import { type ConditionStats, conditionStats, type DeltaStats, deltaStats, generationSettings } from "./common.js"
 
@@ -81,8 +81,4 @@ export const runEvaluate = (ctx: RunContext) =>
         .join("; ")}`
     )
     return summary
-  }).pipe(
-    Effect.mapError((e) =>
-      e instanceof StageError ? e : new StageError({ stage: "evaluate", message: errorMessage(e) })
-    )
-  )
+  }).pipe(Effect.mapError(stageFailure("evaluate")))

@@ -7,7 +7,7 @@ import { ActivationStore, harvest, Policy } from "@crosscode/activations"
 import { TensorBackend } from "@crosscode/core"
 import { Effect } from "effect"
 import { defaultBatchSize, type RunContext } from "../context.js"
-import { errorMessage, StageError } from "../errors.js"
+import { stageFailure } from "../errors.js"
 import { expectedHarvestRows, harvestSource } from "../sources.js"
 
 export interface HarvestSummary {
@@ -25,7 +25,7 @@ export const storeDir = (ctx: RunContext) => ctx.dir("harvest", "store")
 export const runHarvest = (ctx: RunContext) =>
   Effect.gen(function* () {
     const r = ctx.recipe
-    const models = yield* ctx.models
+    const models = yield* ctx.harvestModels
     const tokenizer = yield* ctx.tokenizer
     const dir = storeDir(ctx)
     const result = yield* harvest({
@@ -46,10 +46,8 @@ export const runHarvest = (ctx: RunContext) =>
       batchSize: r.harvest.batchSize ?? defaultBatchSize((yield* TensorBackend).name),
       maxLength: r.harvest.maxLength ?? 512,
       progress: { log: false, label: "harvest", expectedRows: expectedHarvestRows(r.harvest.text) }
-    }).pipe(Effect.mapError((e) => new StageError({ stage: "harvest", message: errorMessage(e) })))
-    const store = yield* ActivationStore.open(dir).pipe(
-      Effect.mapError((e) => new StageError({ stage: "harvest", message: e.message }))
-    )
+    }).pipe(Effect.mapError(stageFailure("harvest")))
+    const store = yield* ActivationStore.open(dir).pipe(Effect.mapError(stageFailure("harvest")))
     const summary: HarvestSummary = {
       rows: result.rows,
       shards: result.shards,

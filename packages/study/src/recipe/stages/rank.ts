@@ -21,7 +21,7 @@ import {
 } from "@crosscode/steering"
 import { Effect, Stream } from "effect"
 import type { RunContext } from "../context.js"
-import { errorMessage, StageError } from "../errors.js"
+import { stageFailure } from "../errors.js"
 import { loadPromptSet, readTexts } from "../sources.js"
 import { storeDir } from "./harvest.js"
 import { readCrosscoderSummary } from "./train.js"
@@ -304,18 +304,14 @@ const rankOne = (
 export const runRank = (ctx: RunContext) =>
   Effect.gen(function* () {
     const store = yield* ActivationStore.open(storeDir(ctx)).pipe(
-      Effect.mapError(
-        (e) => new StageError({ stage: "rank", message: `cannot open the activation store: ${e.message}` })
-      )
+      Effect.mapError(stageFailure("rank", { kind: "input", context: "cannot open the activation store" }))
     )
     const names = ctx.recipe.rank.crosscoders ?? ctx.recipe.crosscoders.map((c) => c.name)
     const out: Array<RankSummary> = []
     const cache: PromptActivations = {}
     for (const name of names) out.push(yield* rankOne(ctx, name, store, cache))
     return { crosscoders: out }
-  }).pipe(
-    Effect.mapError((e) => (e instanceof StageError ? e : new StageError({ stage: "rank", message: errorMessage(e) })))
-  )
+  }).pipe(Effect.mapError(stageFailure("rank")))
 
 export const readRankSummary = (ctx: RunContext, name: string): RankSummary | undefined => {
   const f = ctx.dir("rank", name, "top-features.json")

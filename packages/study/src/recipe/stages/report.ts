@@ -2,7 +2,7 @@
 import { Effect } from "effect"
 import { collectReportData, writeReport } from "../../report/index.js"
 import type { RunContext } from "../context.js"
-import { StageError } from "../errors.js"
+import { stageFailure } from "../errors.js"
 
 export const runReport = (ctx: RunContext) =>
   Effect.gen(function* () {
@@ -12,4 +12,4 @@ export const runReport = (ctx: RunContext) =>
       `report: ${files.markdown}${files.html !== undefined ? `, ${files.html}` : ""} (${files.plots.length} plots)`
     )
     return files
-  }).pipe(Effect.mapError((e) => new StageError({ stage: "report", message: e.message })))
+  }).pipe(Effect.mapError(stageFailure("report")))

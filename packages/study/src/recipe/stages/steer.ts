@@ -19,7 +19,7 @@ import {
 import { Effect } from "effect"
 import { runSweep, type SweepResult } from "../../sweep/Sweep.js"
 import type { RunContext } from "../context.js"
-import { errorMessage, StageError } from "../errors.js"
+import { stageFailure } from "../errors.js"
 import { samplePrompts, studyTask } from "../sources.js"
 import { type DeltaStats, deltaStats, generationSettings } from "./common.js"
 
@@ -77,9 +77,7 @@ export const runSteer = (ctx: RunContext) =>
       )
     }
     return { cells: result.cells.length, best: best?.id, singles: singles.length }
-  }).pipe(
-    Effect.mapError((e) => (e instanceof StageError ? e : new StageError({ stage: "steer", message: errorMessage(e) })))
-  )
+  }).pipe(Effect.mapError(stageFailure("steer")))
 
 export interface SingleFeatureCell {
   readonly partition: string

@@ -28,7 +28,7 @@ import {
 } from "@crosscode/crosscoder"
 import { Effect } from "effect"
 import type { RunContext } from "../context.js"
-import { errorMessage, StageError } from "../errors.js"
+import { stageFailure } from "../errors.js"
 import type { CrosscoderSpec } from "../schema.js"
 import { storeDir } from "./harvest.js"
 
@@ -196,24 +196,12 @@ export const runTrain = (ctx: RunContext) =>
   Effect.gen(function* () {
     const store = yield* ActivationStore.open(storeDir(ctx)).pipe(
       Effect.mapError(
-        (e) =>
-          new StageError({
-            stage: "train",
-            message: `cannot open the activation store (has harvest run?): ${e.message}`
-          })
+        stageFailure("train", { kind: "input", context: "cannot open the activation store (has harvest run?)" })
       )
     )
     const out: Array<CrosscoderSummary> = []
     for (const spec of ctx.recipe.crosscoders) {
-      out.push(
-        yield* trainOne(ctx, spec, store).pipe(
-          Effect.mapError((e) =>
-            e instanceof StageError
-              ? e
-              : new StageError({ stage: "train", message: `${spec.name}: ${errorMessage(e)}` })
-          )
-        )
-      )
+      out.push(yield* trainOne(ctx, spec, store).pipe(Effect.mapError(stageFailure("train", { context: spec.name }))))
     }
     const summary: TrainSummary = { crosscoders: out }
     return summary
