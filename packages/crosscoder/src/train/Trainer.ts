@@ -18,19 +18,20 @@
 
 import { appendFile, mkdir, readdir, rename } from "node:fs/promises"
 import * as path from "node:path"
-import { ActivationSource, type ActivationStoreError, type ReaderCursor } from "@crosscode/activations"
+import {
+  ActivationSource,
+  type ActivationStoreError,
+  type NormalizationMode,
+  normalizeRowsInPlace,
+  type ReaderCursor
+} from "@crosscode/activations"
 import { Rng, type RngState, TensorBackend } from "@crosscode/core"
 import { Effect, Result, Schema, Stream } from "effect"
 import { CONFIG_FILE, loadCrosscoder, saveCrosscoder } from "../checkpoint/checkpoint.js"
 import { readSafetensors, type StTensorToWrite, writeSafetensors } from "../checkpoint/safetensors.js"
 import { CheckpointError, CrosscoderConfigError, TrainError } from "../errors.js"
 import { Crosscoder, type CrosscoderConfig, initialArrays, resolvePlugins } from "../model/Crosscoder.js"
-import {
-  identityNormalization,
-  type NormalizationMode,
-  normalizationFromStats,
-  normalizeRowsInPlace
-} from "../model/Normalization.js"
+import { identityNormalization, normalizationFromStats } from "../model/Normalization.js"
 import { readJson, removeDir, writeJsonAtomic } from "../util/fs.js"
 import { Adam, type AdamOptions } from "./Adam.js"
 import { denseStep } from "./denseStep.js"
@@ -496,7 +497,10 @@ export const train = Effect.fn("crosscoder.train")(function* (
           message: `batch of shape [${batch.rows}, ${batch.numSources}, ${batch.dim}], expected [${B}, ${S}, ${d}]`
         })
       }
-      const x = normalizeRowsInPlace(batch.data.slice(), cc.normalization)
+      const x =
+        cc.normalization.mode === "none"
+          ? batch.data.slice()
+          : normalizeRowsInPlace(batch.data.slice(), cc.normalization.mean, cc.normalization.divisor)
       if (
         step === 0 &&
         config.decoderBiasInit !== undefined &&
