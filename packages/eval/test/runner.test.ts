@@ -1,14 +1,13 @@
 import { appendFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
-import { blockOutput, type Hook, LanguageModel, Tokenizer } from "@crosscode/core"
+import { blockOutput, type Hook, type Intervention, LanguageModel, Tokenizer } from "@crosscode/core"
 import { Cause, Effect, Exit, Layer, Logger } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
 import {
   comparePaired,
   type EvalItem,
   EvalRunner,
-  type Intervention,
   type InterventionContext,
   makeEvalRunner,
   makeScorer,
@@ -189,7 +188,7 @@ describe("EvalRunner", () => {
   it("asks the intervention for hooks per prompt and passes them to generate (batch of 2)", async () => {
     const seen: Array<InterventionContext> = []
     const hook = (row: number): Hook => ({ site: blockOutput(1), when: "prefill", run: () => undefined, ...{ row } })
-    const intervention: Intervention = {
+    const intervention: Intervention<never, never, InterventionContext> = {
       name: "patch-last",
       settings: { layer: 1 },
       hooks: (ctx) => {

@@ -6,9 +6,18 @@
  * `planStages`/`runStages` run the stages into a resumable run directory, and `writeReport`
  * renders the report. The CLI (`crosscode run recipe.json`) is the same code.
  */
-export { BfclDataError, BfclSettingsError, ModelDirError, UnknownCategoryError } from "./bfcl/errors.js"
+
 export type { BfclError } from "./bfcl/errors.js"
-export { BFCL_STYLES, type BfclOptions, type BfclPlan, type BfclStyle, type BfclSummary, prepareBfcl, runBfcl } from "./bfcl/run.js"
+export { BfclDataError, BfclSettingsError, ModelDirError, UnknownCategoryError } from "./bfcl/errors.js"
+export {
+  BFCL_STYLES,
+  type BfclOptions,
+  type BfclPlan,
+  type BfclStyle,
+  type BfclSummary,
+  prepareBfcl,
+  runBfcl
+} from "./bfcl/run.js"
 export { crosscode, runCli, VERSION } from "./cli/commands.js"
 export {
   collectProgress,

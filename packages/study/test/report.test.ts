@@ -27,7 +27,9 @@ const tmp = mkdtempSync(path.join(tmpdir(), "crosscode-report-"))
 afterAll(() => rmSync(tmp, { recursive: true, force: true }))
 
 const recipe: Recipe = (
-  await Effect.runPromise(loadRecipe(path.resolve(here, "../../../examples/recipes/embedded.json"), { cwd: tmp, env: {} }))
+  await Effect.runPromise(
+    loadRecipe(path.resolve(here, "../../../examples/recipes/embedded.json"), { cwd: tmp, env: {} })
+  )
 ).recipe
 
 const rate = (k: number, n: number) => ({
@@ -328,7 +330,10 @@ describe("report", () => {
         jsonl ? `${(value as Array<unknown>).map((v) => JSON.stringify(v)).join("\n")}\n` : JSON.stringify(value)
       )
     }
-    put("recipe.json", { file: path.resolve(here, "../../../examples/recipes/embedded.json"), recipe: { ...recipe, runDir } })
+    put("recipe.json", {
+      file: path.resolve(here, "../../../examples/recipes/embedded.json"),
+      recipe: { ...recipe, runDir }
+    })
     put("harvest/summary.json", data.harvest)
     put("train/dfc/summary.json", data.crosscoders[0]!.summary)
     put("train/dfc/curve.jsonl", data.crosscoders[0]!.curve, true)

@@ -22,7 +22,9 @@
  * with `Effect.logInfo` every `progressEverySeconds` and at the end.
  */
 import {
+  cleanIntervention,
   Greedy,
+  type Intervention,
   LanguageModel,
   type LanguageModelShape,
   type ModelInputError,
@@ -41,7 +43,7 @@ import {
 import { parseToolCalls } from "../parse/parseToolCalls.js"
 import { buildPrompt, type ChatRenderer, describePromptStyle, tokenizerRenderer } from "../prompt/prompts.js"
 import { runScorers } from "../scorers/Scorer.js"
-import { type Intervention, noIntervention } from "./Intervention.js"
+import type { InterventionContext } from "./Intervention.js"
 import { appendRecord, type EvalRecord, fnv1a64, parseTrace, readRecords, stableStringify } from "./records.js"
 import { formatSummaryTable, type RunSummary, summarizeRun } from "./summary.js"
 import { type Task, validateTask } from "./Task.js"
@@ -82,8 +84,8 @@ export interface RunSpec<E = never, R = never> {
   /** Label of this condition (e.g. "A-clean"); part of every record's key. */
   readonly run: string
   readonly task: Task
-  /** Default: none (clean). */
-  readonly intervention?: Intervention<E, R>
+  /** Default: `cleanIntervention` (no hooks). */
+  readonly intervention?: Intervention<E, R, InterventionContext>
   readonly settings?: Partial<GenerationSettings>
   /** JSONL file to append records to and resume from. */
   readonly output?: string
@@ -169,7 +171,7 @@ export const makeEvalRunner = (deps: EvalRunnerDeps): EvalRunnerShape => {
       if (bad !== undefined) return yield* bad
       const task = validateTask(spec.task)
       if (task instanceof EvalSettingsError) return yield* task
-      const intervention = (spec.intervention ?? noIntervention) as Intervention<E, R>
+      const intervention = (spec.intervention ?? cleanIntervention) as Intervention<E, R, InterventionContext>
       const items = spec.limit !== undefined ? task.items.slice(0, Math.max(0, spec.limit)) : task.items
       const modelInfo = {
         name: model.info.name,

@@ -13,6 +13,7 @@
  */
 import * as path from "node:path"
 import type { ModelInputError } from "@crosscode/core"
+import { cleanIntervention, type Intervention } from "@crosscode/core"
 import {
   appendJsonLine,
   comparePaired,
@@ -29,7 +30,6 @@ import {
 import { Effect, Result } from "effect"
 import { type InterventionError, type RankingError, SteeringIOError, SweepError } from "../errors.js"
 import { type PairPositions, reconstruct, steerFeatures } from "../intervention/builtins.js"
-import { cleanIntervention, type Intervention } from "../intervention/Intervention.js"
 import type { PairEncoder } from "../intervention/PairEncoder.js"
 import { csvField, writeTextFile } from "../ranking/io.js"
 import { type FeatureRanking, type PartitionChoice, selectTopSubset } from "../ranking/rank.js"

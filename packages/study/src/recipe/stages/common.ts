@@ -1,12 +1,16 @@
 /** Helpers shared by the model-running stages. */
 import { closeSync, existsSync, fstatSync, openSync, readSync } from "node:fs"
-import type { GenerationSettings, Intervention, MetricSummary, PairedComparison, RunSummary } from "@crosscode/eval"
+import type { HookRequest, Intervention } from "@crosscode/core"
+import type { GenerationSettings, MetricSummary, PairedComparison, RunSummary } from "@crosscode/eval"
 import { comparePaired, type EvalRecord, summarizeRun } from "@crosscode/eval"
 import { Effect, type Scope } from "effect"
 import { FORMAT_METRIC, SCORE_METRIC, TOOL_METRIC } from "../sources.js"
 
 /** An intervention that also calls `tick` for every prompt it is asked about (records unchanged). */
-export const ticking = <E, R>(iv: Intervention<E, R>, tick: () => void): Intervention<E, R> => ({
+export const ticking = <E, R, Req extends HookRequest>(
+  iv: Intervention<E, R, Req>,
+  tick: () => void
+): Intervention<E, R, Req> => ({
   ...iv,
   hooks: (req) => Effect.flatMap(Effect.sync(tick), () => iv.hooks(req))
 })

@@ -6,7 +6,8 @@
  * them), the comparison to `evaluate/summary.json`.
  */
 import { writeFileSync } from "node:fs"
-import { type EvalRecord, makeEvalRunner, noIntervention } from "@crosscode/eval"
+import { cleanIntervention } from "@crosscode/core"
+import { type EvalRecord, makeEvalRunner } from "@crosscode/eval"
 import { PairEncoder, reconstruct } from "@crosscode/steering"
 import { Effect } from "effect"
 import { Progress } from "../../cli/progress.js"
@@ -56,7 +57,7 @@ export const runEvaluate = (ctx: RunContext) =>
       const c = yield* runner.run({
         run: "clean",
         task,
-        intervention: ticking(noIntervention, tick),
+        intervention: ticking(cleanIntervention, tick),
         output: files[m],
         settings
       })
