@@ -23,6 +23,7 @@
  */
 import {
   cleanIntervention,
+  fingerprint,
   Greedy,
   type Intervention,
   LanguageModel,
@@ -44,7 +45,7 @@ import { parseToolCalls } from "../parse/parseToolCalls.js"
 import { buildPrompt, type ChatRenderer, describePromptStyle, tokenizerRenderer } from "../prompt/prompts.js"
 import { runScorers } from "../scorers/Scorer.js"
 import type { InterventionContext } from "./Intervention.js"
-import { appendRecord, type EvalRecord, fnv1a64, parseTrace, readRecords, stableStringify } from "./records.js"
+import { appendRecord, type EvalRecord, parseTrace, readRecords } from "./records.js"
 import { formatSummaryTable, type RunSummary, summarizeRun } from "./summary.js"
 import { type Task, validateTask } from "./Task.js"
 
@@ -186,10 +187,10 @@ export const makeEvalRunner = (deps: EvalRunnerDeps): EvalRunnerShape => {
         model: modelInfo,
         intervention: { name: intervention.name, settings: intervention.settings ?? {} }
       }
-      const settingsHash = fnv1a64(stableStringify(recordSettings))
+      const settingsHash = fingerprint(recordSettings)
       const keyOf = (itemId: string) => `${spec.run}|${itemId}`
 
-      const itemHashes = new Map(items.map((i) => [keyOf(i.id), fnv1a64(stableStringify(i))]))
+      const itemHashes = new Map(items.map((i) => [keyOf(i.id), fingerprint(i)]))
       const done = new Map<string, EvalRecord>()
       if (spec.output !== undefined) {
         for (const r of yield* readRecords(spec.output)) {

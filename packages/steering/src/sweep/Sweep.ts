@@ -13,18 +13,21 @@
  */
 import * as path from "node:path"
 import type { ModelInputError } from "@crosscode/core"
-import { cleanIntervention, type Intervention } from "@crosscode/core"
 import {
   appendJsonLine,
+  cleanIntervention,
+  fnv1a64,
+  type Intervention,
+  readJsonLines,
+  stableStringify
+} from "@crosscode/core"
+import {
   comparePaired,
   type EvalRecord,
   type EvalRunError,
   type EvalRunnerShape,
-  fnv1a64,
   type GenerationSettings,
   type PairedComparison,
-  readJsonLines,
-  stableStringify,
   type Task
 } from "@crosscode/eval"
 import { Effect, Result } from "effect"
