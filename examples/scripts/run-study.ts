@@ -7,7 +7,7 @@
  */
 import { TensorBackend } from "@crosscode/core"
 import { Plugins } from "@crosscode/crosscoder"
-import { loadRecipe, makeTerminalProgress, Progress, runStages } from "@crosscode/study"
+import { loadRecipe, runStages, terminalProgressLayer } from "@crosscode/study"
 import { Effect, Layer } from "effect"
 
 const file = process.argv[2] ?? "examples/recipes/embedded.json"
@@ -16,12 +16,7 @@ const program = Effect.gen(function* () {
   const loaded = yield* loadRecipe(file)
   const outcomes = yield* runStages(loaded)
   for (const o of outcomes) console.log(`${o.stage}: ${o.action} (${o.seconds.toFixed(1)} s)`)
-}).pipe(
-  Effect.scoped,
-  Effect.provide(
-    Layer.mergeAll(TensorBackend.layer, Plugins.layer, Layer.succeed(Progress, Progress.of(makeTerminalProgress())))
-  )
-)
+}).pipe(Effect.scoped, Effect.provide(Layer.mergeAll(TensorBackend.layer, Plugins.layer, terminalProgressLayer())))
 
 Effect.runPromise(program).catch((e) => {
   console.error(String(e))

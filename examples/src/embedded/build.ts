@@ -31,7 +31,7 @@ import {
 } from "@crosscode/core"
 import { paperRubric } from "@crosscode/eval"
 import { Tokenizer } from "@huggingface/tokenizers"
-import * as tf from "@tensorflow/tfjs"
+import * as tf from "@tensorflow/tfjs-core"
 import { Effect } from "effect"
 import {
   chunkText,

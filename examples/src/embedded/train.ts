@@ -13,7 +13,7 @@ import {
   qwen2Forward,
   sparseCrossEntropy
 } from "@crosscode/core"
-import * as tf from "@tensorflow/tfjs"
+import * as tf from "@tensorflow/tfjs-core"
 import type { Rng } from "./rng.js"
 
 /** One training sequence: ids and the positions whose next token is predicted (loss mask). */

@@ -5,6 +5,8 @@ import {
   blockOutput,
   type HookSite,
   type LanguageModelShape,
+  Progress,
+  type ProgressEvent,
   type TensorBackendShape
 } from "@crosscode/core"
 import { Effect, Stream } from "effect"
@@ -360,6 +362,26 @@ describe("harvest: store contents and statistics", () => {
       expect(s.rate).toBeGreaterThan(0)
       expect(s.eta).toBeGreaterThanOrEqual(0)
     }
+  })
+
+  it("draws one bar of rows on core's Progress service (every batch, finished at the end)", async () => {
+    const events: Array<ProgressEvent> = []
+    await run(
+      harvest({
+        models: [{ label: "A", model: model(7) }],
+        tokenizer: tok,
+        sites: [blockOutput(0)],
+        source: texts(12),
+        store: { dir: newDir("progress-bar") },
+        batchSize: 4,
+        progress: { log: false, label: "harvest test", expectedRows: 12 }
+      }).pipe(Effect.provide(Progress.layerCollect(events)))
+    )
+    expect(events[0]).toEqual({ type: "start", label: "harvest test", total: 12, unit: "rows", initial: 0 })
+    expect(events.filter((e) => e.type === "update").map((e) => (e.type === "update" ? e.done : -1))).toEqual([
+      4, 8, 12, 12
+    ])
+    expect(events.at(-1)).toEqual({ type: "finish", label: "harvest test", done: 12, total: 12 })
   })
 
   it("storeText none / tokens", async () => {

@@ -1,6 +1,6 @@
 import { ConfigProvider, Effect } from "effect"
 import { describe, expect, it } from "vitest"
-import { BackendError, TensorBackend } from "../src/index.js"
+import { BackendError, backendSummary, TensorBackend } from "../src/index.js"
 
 describe("TensorBackend", () => {
   it("initialises wasm when no native backend is installed and reports it", async () => {
@@ -26,6 +26,15 @@ describe("TensorBackend", () => {
       [1, 2],
       [3, 4]
     ])
+  })
+})
+
+describe("backendSummary", () => {
+  it("names the backend and, off native TensorFlow, how to get a faster one", () => {
+    expect(backendSummary({ name: "wasm" })).toMatch(
+      /^TensorFlow\.js backend: wasm; for native speed add @tensorflow\/tfjs-node@4\.22\.0 .*docs\/backends\.md$/
+    )
+    expect(backendSummary({ name: "tensorflow-gpu" })).toBe("TensorFlow.js backend: tensorflow-gpu")
   })
 })
 

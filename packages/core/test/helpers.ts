@@ -5,7 +5,11 @@ import { findSharedDir, TensorBackend } from "../src/index.js"
 
 export const shared = findSharedDir()
 export const goldenDir = (model: string): string => path.join(shared ?? "", "golden", model)
+/** The Qwen2 goldens. */
 export const GOLDEN_MODELS = ["qwen2-tiny-gqa", "qwen2-tiny-untied", "qwen2-tiny-gqa-bf16"] as const
+/** The Llama and Gemma 2 goldens (same schema; see the golden README's family sections). */
+export const FAMILY_GOLDEN_MODELS = ["llama-tiny-gqa", "llama-tiny-rope-scaled", "gemma2-tiny"] as const
+export const ALL_GOLDEN_MODELS = [...GOLDEN_MODELS, ...FAMILY_GOLDEN_MODELS] as const
 
 export interface GoldenForward {
   readonly input_ids: Array<number>

@@ -7,7 +7,7 @@
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
-import * as tf from "@tensorflow/tfjs"
+import * as tf from "@tensorflow/tfjs-core"
 import { Effect, Exit } from "effect"
 import { describe, expect, it } from "vitest"
 import {

@@ -1,6 +1,6 @@
 /**
  * TensorFlow.js types, derived from the `TensorBackend` service of @crosscode/core so that this
- * package uses exactly the engine (and the `@tensorflow/tfjs` copy) that core initialised.
+ * package uses exactly the engine (and the `@tensorflow/tfjs-core` copy) that core initialised.
  * At runtime every op goes through `backend.tf`; nothing here imports TensorFlow.js itself.
  */
 import type { TensorBackendShape } from "@crosscode/core"

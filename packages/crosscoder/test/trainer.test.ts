@@ -2,7 +2,7 @@ import { mkdtemp, readdir, readFile, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
 import { ActivationSource, type ActivationSourceShape } from "@crosscode/activations"
-import { TensorBackend } from "@crosscode/core"
+import { Progress, type ProgressEvent, TensorBackend } from "@crosscode/core"
 import { Effect, Layer, References, Stream } from "effect"
 import { describe, expect, it } from "vitest"
 import {
@@ -19,6 +19,7 @@ import {
   sourcesFor,
   sparseTopKStep,
   type TrainProgress,
+  type TrainResult,
   train
 } from "../src/index.js"
 import { build, getTf, memorySource, randomArray } from "./helpers.js"
@@ -87,6 +88,45 @@ describe("trainer", () => {
     } finally {
       await rm(dir, { recursive: true, force: true })
     }
+  })
+
+  it("runs the periodic hook on the live crosscoder (same weights as a run stopped there) and draws a bar of steps", async () => {
+    const data = memorySource(randomArray(128 * 2 * d, 1, 1), sources, d)
+    const base = { steps: 10, batchSize: 16, lr: 1e-2, loss: paperLoss(0.01, 0.01), logEvery: 5 }
+    const seen: Array<{ step: number; params: Array<Float32Array> }> = []
+    const events: Array<ProgressEvent> = []
+    const exit = await exitOf(
+      train(config, base, {
+        progressLabel: "train t",
+        periodic: {
+          every: 4,
+          run: (cc, step) =>
+            Effect.sync(() => seen.push({ step, params: cc.allParams().map((p) => Float32Array.from(p.data)) }))
+        }
+      }).pipe(Effect.provide(Progress.layerCollect(events))),
+      data
+    )
+    expect(exit._tag).toBe("Success")
+    expect(seen.map((s) => s.step)).toEqual([4, 8, 10])
+    for (const s of seen) {
+      const stopped = await exitOf(train(config, { ...base, stopAfter: s.step }), data)
+      if (stopped._tag !== "Success") throw new Error("reference run failed")
+      const ref = (stopped.value as TrainResult).crosscoder.allParams().map((p) => p.data)
+      expect(s.params).toEqual(ref)
+    }
+    expect(events[0]).toEqual({ type: "start", label: "train t", total: 10, unit: "steps", initial: 0 })
+    const updates = events.filter((e) => e.type === "update")
+    expect(updates.map((e) => (e.type === "update" ? e.done : -1))).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+    expect(updates[4]).toMatchObject({ detail: expect.stringMatching(/^loss=\S+ L0=3\.0$/) })
+    expect(events.at(-1)).toMatchObject({ type: "finish", label: "train t", done: 10 })
+    // a failing hook stops training as a TrainError at that step
+    const failed = await exitOf(
+      train(config, base, {
+        periodic: { every: 3, run: (_, step) => (step === 6 ? Effect.fail({ message: "boom" }) : Effect.void) }
+      }),
+      data
+    )
+    expect(failed._tag === "Failure" && String(failed.cause)).toContain("periodic hook at step 6 failed: boom")
   })
 
   it("fails with typed errors that name the problem", async () => {

@@ -263,7 +263,7 @@ describe("decodePythonCalls: BFCL's default_decode_ast_prompting", () => {
       ["[f(a=x.y)]", "unsupported_value", 5, "Exception: Unsupported AST type: <class 'ast.Attribute'>"],
       ["[f(a=1 < 2)]", "unsupported_value", 5, "Exception: Unsupported AST type: <class 'ast.Compare'>"],
       ["[f(a={1, 2})]", "unsupported_value", 5, "Exception: Unsupported AST type: <class 'ast.Set'>"],
-      ["[f(a=b'x')]", "port_limitation", 5, "bytes values cannot be represented"],
+      ["[f(a='x\\N{BULLET}')]", "port_limitation", 7, "\\N{…} escapes (Unicode names) are not supported"],
       ["[f(a=[x for x in y])]", "port_limitation", 8, "comprehensions and generator expressions are not supported"]
     ]
     for (const [text, kind, pos, message] of cases) {

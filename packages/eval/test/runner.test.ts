@@ -1,7 +1,15 @@
 import { appendFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
-import { blockOutput, type Hook, type Intervention, LanguageModel, Tokenizer } from "@crosscode/core"
+import {
+  blockOutput,
+  type Hook,
+  type Intervention,
+  LanguageModel,
+  Progress,
+  type ProgressEvent,
+  Tokenizer
+} from "@crosscode/core"
 import { Cause, Effect, Exit, Layer, Logger } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
 import {
@@ -209,6 +217,27 @@ describe("EvalRunner", () => {
     ])
     expect(seen[1]?.promptIds).toEqual(model.calls[0]?.promptIds[1])
     expect(result.records[0]?.intervention).toEqual({ name: "patch-last", settings: { layer: 1 } })
+  })
+
+  it("draws one bar of items per run on core's Progress service, counting resumed items as done", async () => {
+    const output = path.join(dir, "progress.jsonl")
+    await runExit(runWith(scriptedModel(script, { failOnCall: 3 }), { output }))
+    const events: Array<ProgressEvent> = []
+    await run(runWith(scriptedModel(script), { output }).pipe(Effect.provide(Progress.layerCollect(events))))
+    expect(events).toEqual([
+      { type: "start", label: "eval A-clean", total: 4, unit: "items", initial: 2 },
+      { type: "update", label: "eval A-clean", done: 3, total: 4 },
+      { type: "update", label: "eval A-clean", done: 4, total: 4 },
+      { type: "finish", label: "eval A-clean", done: 4, total: 4 }
+    ])
+    // a failing run still finishes its bar
+    const failed: Array<ProgressEvent> = []
+    await runExit(
+      runWith(scriptedModel(script, { failOnCall: 1 }), { output: path.join(dir, "progress-fail.jsonl") }).pipe(
+        Effect.provide(Progress.layerCollect(failed))
+      )
+    )
+    expect(failed.at(-1)).toMatchObject({ type: "finish", label: "eval A-clean", done: 0 })
   })
 
   it("logs progress with items/s and ETA", async () => {

@@ -15,12 +15,7 @@ export class RankingError extends Schema.TaggedError<RankingError>()("RankingErr
   message: Schema.String
 }) {}
 
-/** A sweep that cannot run or resume (bad grid, a results file made with another configuration). */
-export class SweepError extends Schema.TaggedError<SweepError>()("SweepError", {
-  message: Schema.String
-}) {}
-
-/** Reading or writing a ranking or sweep file failed. */
+/** Reading or writing a ranking (or another steering output) file failed. */
 export class SteeringIOError extends Schema.TaggedError<SteeringIOError>()("SteeringIOError", {
   path: Schema.String,
   message: Schema.String

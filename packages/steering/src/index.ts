@@ -1,8 +1,8 @@
 /**
  * @crosscode/steering — feature ranking from crosscoder codes and runtime interventions through
  * crosscoder features (reconstruction, feature steering, clamping, ablation, fixed directions,
- * projection ablation), applied through the model's hooks, with a sweep runner over the eval
- * package's runner. See README.md.
+ * projection ablation), applied through the model's hooks. The steering sweep, which needs the eval
+ * package, lives in @crosscode/study. See README.md.
  */
 export * from "./errors.js"
 export * from "./intervention/builtins.js"
@@ -14,5 +14,4 @@ export * from "./positions.js"
 export * from "./ranking/io.js"
 export * from "./ranking/rank.js"
 export * from "./ranking/stats.js"
-export * from "./sweep/Sweep.js"
 export type * from "./tf.js"

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { Progress } from "@crosscode/core"
 /**
  * `crosscode` — the command-line entry point (the `crosscode` bin of @crosscode/study; `pnpm crosscode …`
  * in the workspace). See docs/cli.md.
@@ -6,17 +7,11 @@
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Effect, Layer, Logger } from "effect"
 import { runCli } from "./cli/commands.js"
-import { cliLogger, makeTerminalProgress, Progress } from "./cli/progress.js"
+import { cliLogger, makeTerminalProgress } from "./cli/progress.js"
 
 const progress = makeTerminalProgress()
 
 runCli(process.argv.slice(2)).pipe(
-  Effect.provide(
-    Layer.mergeAll(
-      NodeServices.layer,
-      Layer.succeed(Progress, Progress.of(progress)),
-      Logger.layer([cliLogger(progress)])
-    )
-  ),
+  Effect.provide(Layer.mergeAll(NodeServices.layer, Progress.layer(progress), Logger.layer([cliLogger(progress)]))),
   NodeRuntime.runMain
 )

@@ -19,14 +19,15 @@ export {
   runBfcl
 } from "./bfcl/run.js"
 export { crosscode, runCli, VERSION } from "./cli/commands.js"
+export { cliLogger, makeTerminalProgress, type TerminalOptions, terminalProgressLayer } from "./cli/progress.js"
 export {
-  collectProgress,
-  makeTerminalProgress,
-  Progress,
-  type ProgressEvent,
-  type ProgressShape,
-  silentProgress
-} from "./cli/progress.js"
+  type PlannedRecipe,
+  planRecipe,
+  type RecipeRun,
+  type RunRecipeOptions,
+  runRecipe,
+  toPromise
+} from "./promise.js"
 export { RecipeError, ReportError, StageError } from "./recipe/errors.js"
 export { decodeRecipe, type LoadedRecipe, loadRecipe, type RecipeOverrides } from "./recipe/load.js"
 export {
@@ -40,3 +41,17 @@ export {
 } from "./recipe/runner.js"
 export { Recipe, STAGES, type Stage } from "./recipe/schema.js"
 export { collectReportData, type ReportData, type ReportFiles, writeReport } from "./report/index.js"
+export { SweepError } from "./sweep/errors.js"
+export {
+  BEST_OF_GRID_FLAG,
+  type BestCell,
+  type CellStats,
+  PaperGrid,
+  runSweep,
+  SWEEP_CSV_COLUMNS,
+  type SweepCell,
+  type SweepResult,
+  type SweepRunError,
+  type SweepSpec,
+  sweepToCsv
+} from "./sweep/Sweep.js"

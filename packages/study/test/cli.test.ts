@@ -7,15 +7,10 @@ import { tmpdir } from "node:os"
 import * as path from "node:path"
 import { PassThrough } from "node:stream"
 import { fileURLToPath } from "node:url"
+import { collectProgress, type ProgressEvent } from "@crosscode/core"
 import { Exit } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
-import {
-  collectProgress,
-  formatDuration,
-  makeTerminalProgress,
-  type ProgressEvent,
-  progressLine
-} from "../src/cli/progress.js"
+import { formatDuration, makeTerminalProgress, progressLine } from "../src/cli/progress.js"
 import { runCliCaptured } from "./runCliCaptured.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))

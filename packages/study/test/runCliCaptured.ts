@@ -1,9 +1,10 @@
 /** Runs the `crosscode` CLI in-process with silent progress, returning its exit and everything printed. */
+
+import { Progress } from "@crosscode/core"
 import { NodeServices } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { vi } from "vitest"
 import { runCli } from "../src/cli/commands.js"
-import { Progress } from "../src/cli/progress.js"
 
 export const runCliCaptured = async (args: ReadonlyArray<string>) => {
   const out: Array<string> = []

@@ -15,6 +15,7 @@ import {
   type LanguageModelShape,
   type Padding,
   Positions,
+  Progress,
   siteKey,
   type TokenizerShape
 } from "@crosscode/core"
@@ -78,8 +79,16 @@ export interface HarvestOptions {
   readonly padding?: Padding
   /** Passed to the tokenizer (default true, like Hugging Face). */
   readonly addSpecialTokens?: boolean
+  /**
+   * Progress goes to core's `Progress` service in context (a bar of rows, updated every batch) and,
+   * every `intervalMs`, to the log and `onProgress`.
+   */
   readonly progress?: {
-    /** Minimum time between progress reports (default 10 s). */
+    /** Label of the `Progress` bar (default "harvest"). */
+    readonly label?: string
+    /** Rows the bar counts to (default `maxRows`, else unknown: the bar's total follows the rows). */
+    readonly expectedRows?: number
+    /** Minimum time between progress reports to the log and `onProgress` (default 10 s). */
     readonly intervalMs?: number
     /** Log progress with `Effect.logInfo` (default true). */
     readonly log?: boolean
@@ -341,9 +350,13 @@ export const harvest = (
     // ---- progress
     const intervalMs = options.progress?.intervalMs ?? 10_000
     const logProgress = options.progress?.log ?? true
+    const barTotal = () => options.progress?.expectedRows ?? maxRows ?? writer.rows
+    const bar = (yield* Progress).start(options.progress?.label ?? "harvest", barTotal(), "rows", writer.rows)
     let lastReport = started
     const report = (force: boolean) =>
       Effect.suspend(() => {
+        if (options.progress?.expectedRows === undefined && maxRows === undefined) bar.setTotal(writer.rows)
+        bar.update(writer.rows)
         const t = performance.now()
         if (!force && t - lastReport < intervalMs) return Effect.void
         lastReport = t
@@ -544,15 +557,18 @@ export const harvest = (
         yield* report(false)
       })
 
-    yield* options.source.stream.pipe(
-      Stream.zipWithIndex,
-      Stream.drop(cursor.text),
-      Stream.takeWhile(() => !stopped),
-      Stream.grouped(batchSize),
-      Stream.runForEach(processGroup)
-    )
-    yield* flushWarmup
-    yield* writer.finish(stopped ? "maxRows" : "sourceExhausted")
-    yield* report(true)
+    yield* Effect.gen(function* () {
+      yield* options.source.stream.pipe(
+        Stream.zipWithIndex,
+        Stream.drop(cursor.text),
+        Stream.takeWhile(() => !stopped),
+        Stream.grouped(batchSize),
+        Stream.runForEach(processGroup)
+      )
+      yield* flushWarmup
+      yield* writer.finish(stopped ? "maxRows" : "sourceExhausted")
+      bar.setTotal(writer.rows)
+      yield* report(true)
+    }).pipe(Effect.ensuring(Effect.sync(() => bar.finish())))
     return result()
   })

@@ -10,7 +10,9 @@
  */
 
 import { createRequire } from "node:module"
-import * as tf from "@tensorflow/tfjs"
+import * as tf from "@tensorflow/tfjs-core"
+// Gradients and chained ops (`t.reshape(…)`), which tfjs-core alone does not register in Node.
+import "../../vendor/tfjs-core-extras.js"
 import { Config, Context, Effect, Layer, Schema } from "effect"
 
 export const BackendNames = ["tensorflow-gpu", "tensorflow", "wasm", "cpu", "webgpu"] as const
@@ -62,7 +64,7 @@ const setBackend = async (name: string): Promise<void> => {
 
 const tryNative = async (name: "tensorflow-gpu" | "tensorflow"): Promise<void> => {
   const pkg = name === "tensorflow-gpu" ? "@tensorflow/tfjs-node-gpu" : "@tensorflow/tfjs-node"
-  if (!isInstalled(pkg)) throw new Error(`${pkg} is not installed (it is an optional dependency)`)
+  if (!isInstalled(pkg)) throw new Error(`${pkg} is not installed (opt-in: add ${pkg}@4.22.0 for native speed)`)
   await import(pkg)
   await setBackend("tensorflow")
 }
@@ -190,7 +192,11 @@ const initialisers: Record<BackendName, (o: InitOptions) => Promise<unknown>> = 
   tensorflow: () => tryNative("tensorflow"),
   wasm: tryWasm,
   webgpu: (o) => tryWebgpu(o.webgpu),
-  cpu: () => setBackend("cpu")
+  cpu: async () => {
+    // Registered only when asked for, so that no tensor op can land on it by default.
+    await import("@tensorflow/tfjs-backend-cpu")
+    await setBackend("cpu")
+  }
 }
 
 /** Options of `initTensorBackend` / `TensorBackend.layerFor`. */
@@ -264,6 +270,22 @@ const webgpuFeatureLevel = Config.Literals(["core", "compatibility"] as const, "
   Config.withDefault("core" as const)
 )
 
+/** Where native TensorFlow is documented (the line below is read by users who installed from npm). */
+export const BACKENDS_DOC = "https://github.com/crosscode-ts/crosscode-ts/blob/main/docs/backends.md"
+
+/**
+ * One line: the backend in use and, when it is not native, how to get a faster one. The native
+ * packages are opt-in (their install script downloads libtensorflow), so a default install runs
+ * on wasm and says so once.
+ */
+export const backendSummary = (shape: Pick<TensorBackendShape, "name" | "detail">): string => {
+  const what = `TensorFlow.js backend: ${shape.name}${shape.detail ? ` (${shape.detail})` : ""}`
+  if (shape.name === "tensorflow" || shape.name === "tensorflow-gpu") return what
+  return `${what}; for native speed add @tensorflow/tfjs-node@4.22.0 (or -gpu on CUDA), see ${BACKENDS_DOC}`
+}
+
+let announced = false
+
 export class TensorBackend extends Context.Service<TensorBackend, TensorBackendShape>()(
   "@crosscode/core/TensorBackend"
 ) {
@@ -282,7 +304,11 @@ export class TensorBackend extends Context.Service<TensorBackend, TensorBackendS
         .map((f) => f.trim())
         .filter((f) => f !== "")
       const shape = yield* initTensorBackend(choice, { webgpu: { dawnFlags, featureLevel } })
-      yield* Effect.logDebug(`TensorFlow.js backend: ${shape.name}${shape.detail ? ` (${shape.detail})` : ""}`)
+      const line = backendSummary(shape)
+      if (choice === "auto" && !announced) {
+        announced = true
+        yield* Effect.logInfo(line)
+      } else yield* Effect.logDebug(line)
       return TensorBackend.of(shape)
     })
   )

@@ -1,3 +1,7 @@
+export * from "./decoderConfig.js"
 export * from "./errors.js"
+export * from "./gemma2Config.js"
 export * from "./generationConfig.js"
+export * from "./llamaConfig.js"
+export * from "./modelType.js"
 export * from "./qwen2Config.js"

@@ -13,28 +13,24 @@
 
 import * as path from "node:path"
 import { Effect, Schema } from "effect"
-import { UnsupportedConfigError } from "../model/LanguageModel.js"
-import { ConfigError, readJsonFile, schemaErrorToConfigError } from "./errors.js"
-
-const PositiveInt = Schema.Int.check(Schema.isGreaterThan(0))
-const NonNegInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
-const PositiveNumber = Schema.Finite.check(Schema.isGreaterThan(0))
-const TokenIds = Schema.Union([NonNegInt, Schema.Array(NonNegInt)])
+import type { DecoderArch } from "../decoder/arch.js"
+import { ropeInvFreq } from "../decoder/rope.js"
+import type { UnsupportedConfigError } from "../model/LanguageModel.js"
+import {
+  decodeDecoderConfig,
+  decoderConfigFields,
+  headGeometry,
+  PositiveNumber,
+  tokenFields,
+  unsupportedField
+} from "./decoderConfig.js"
+import type { ConfigError } from "./errors.js"
+import { readJsonFile } from "./errors.js"
 
 /** What `config.json` may contain (the fields this implementation reads). */
 export const Qwen2ConfigJson = Schema.Struct({
-  model_type: Schema.optional(Schema.String),
-  vocab_size: PositiveInt,
-  hidden_size: PositiveInt,
-  intermediate_size: PositiveInt,
-  num_hidden_layers: PositiveInt,
-  num_attention_heads: PositiveInt,
-  num_key_value_heads: Schema.optional(Schema.NullOr(PositiveInt)),
-  head_dim: Schema.optional(Schema.NullOr(PositiveInt)),
+  ...decoderConfigFields,
   hidden_act: Schema.optional(Schema.String),
-  max_position_embeddings: Schema.optional(PositiveInt),
-  rms_norm_eps: Schema.optional(PositiveNumber),
-  rope_theta: Schema.optional(PositiveNumber),
   rope_scaling: Schema.optional(Schema.NullOr(Schema.Unknown)),
   rope_parameters: Schema.optional(
     Schema.NullOr(
@@ -44,19 +40,10 @@ export const Qwen2ConfigJson = Schema.Struct({
       })
     )
   ),
-  tie_word_embeddings: Schema.optional(Schema.Boolean),
   use_sliding_window: Schema.optional(Schema.Boolean),
   sliding_window: Schema.optional(Schema.NullOr(Schema.Int)),
   max_window_layers: Schema.optional(Schema.NullOr(Schema.Int)),
-  layer_types: Schema.optional(Schema.NullOr(Schema.Array(Schema.String))),
-  attention_dropout: Schema.optional(Schema.Finite),
-  initializer_range: Schema.optional(PositiveNumber),
-  quantization_config: Schema.optional(Schema.Unknown),
-  bos_token_id: Schema.optional(Schema.NullOr(NonNegInt)),
-  eos_token_id: Schema.optional(Schema.NullOr(TokenIds)),
-  pad_token_id: Schema.optional(Schema.NullOr(NonNegInt)),
-  torch_dtype: Schema.optional(Schema.NullOr(Schema.String)),
-  dtype: Schema.optional(Schema.NullOr(Schema.String))
+  layer_types: Schema.optional(Schema.NullOr(Schema.Array(Schema.String)))
 })
 export type Qwen2ConfigJson = typeof Qwen2ConfigJson.Type
 
@@ -94,36 +81,14 @@ export const QWEN2_DEFAULTS = {
   initializer_range: 0.02
 } as const
 
-const decodeJson = Schema.decodeUnknownEffect(Qwen2ConfigJson)
-
-const unsupported = (where: string, field: string, value: unknown, why: string) =>
-  new UnsupportedConfigError({
-    field,
-    value: JSON.stringify(value) ?? String(value),
-    message: `${where}: unsupported config field "${field}" = ${JSON.stringify(value)}: ${why}`
-  })
-
-const invalid = (where: string, field: string, message: string) =>
-  new ConfigError({ path: where, field, message: `${where}: field "${field}": ${message}` })
+const unsupported = unsupportedField
 
 /** Validates a parsed `config.json` object. `where` names the source in messages. */
 export const parseQwen2Config = Effect.fnUntraced(function* (
   json: unknown,
   where = "config.json"
 ): Effect.fn.Return<Qwen2Config, ConfigError | UnsupportedConfigError> {
-  if (typeof json !== "object" || json === null || Array.isArray(json)) {
-    return yield* new ConfigError({ path: where, message: `${where}: expected a JSON object` })
-  }
-  const c = yield* decodeJson(json, { errors: "all" }).pipe(Effect.mapError((e) => schemaErrorToConfigError(where, e)))
-
-  if (c.model_type !== undefined && c.model_type !== "qwen2") {
-    return yield* unsupported(
-      where,
-      "model_type",
-      c.model_type,
-      'the Qwen2 implementation loads model_type "qwen2" only'
-    )
-  }
+  const c = yield* decodeDecoderConfig(Qwen2ConfigJson, json, where, "Qwen2", ["qwen2"])
   if (c.hidden_act !== undefined && c.hidden_act !== "silu") {
     return yield* unsupported(where, "hidden_act", c.hidden_act, 'only "silu" (SwiGLU) is implemented')
   }
@@ -145,14 +110,6 @@ export const parseQwen2Config = Effect.fnUntraced(function* (
       "only the default RoPE is implemented"
     )
   }
-  if (c.quantization_config !== undefined && c.quantization_config !== null) {
-    return yield* unsupported(
-      where,
-      "quantization_config",
-      c.quantization_config,
-      "quantised checkpoints are not supported"
-    )
-  }
   if (c.layer_types != null) {
     const i = c.layer_types.findIndex((t) => t !== "full_attention")
     if (i >= 0) {
@@ -165,40 +122,15 @@ export const parseQwen2Config = Effect.fnUntraced(function* (
     }
   }
 
-  const heads = c.num_attention_heads
-  const kvHeads = c.num_key_value_heads ?? heads
-  if (heads % kvHeads !== 0) {
-    return yield* invalid(where, "num_key_value_heads", `${kvHeads} does not divide num_attention_heads = ${heads}`)
-  }
-  let headDim: number
-  if (c.head_dim != null) {
-    headDim = c.head_dim
-  } else {
-    if (c.hidden_size % heads !== 0) {
-      return yield* invalid(
-        where,
-        "num_attention_heads",
-        `${heads} does not divide hidden_size = ${c.hidden_size} (and no head_dim is given)`
-      )
-    }
-    headDim = c.hidden_size / heads
-  }
-  if (headDim % 2 !== 0) {
-    return yield* invalid(
-      where,
-      c.head_dim != null ? "head_dim" : "num_attention_heads",
-      `head dimension ${headDim} is odd; rotary embeddings need an even one`
-    )
-  }
+  const { numKeyValueHeads: kvHeads, headDim } = yield* headGeometry(c, where)
   const ropeTheta = c.rope_theta ?? c.rope_parameters?.rope_theta ?? QWEN2_DEFAULTS.rope_theta
-  const dtype = c.torch_dtype ?? c.dtype
   return {
     model_type: "qwen2",
     vocab_size: c.vocab_size,
     hidden_size: c.hidden_size,
     intermediate_size: c.intermediate_size,
     num_hidden_layers: c.num_hidden_layers,
-    num_attention_heads: heads,
+    num_attention_heads: c.num_attention_heads,
     num_key_value_heads: kvHeads,
     head_dim: headDim,
     hidden_act: "silu",
@@ -207,10 +139,7 @@ export const parseQwen2Config = Effect.fnUntraced(function* (
     rope_theta: ropeTheta,
     tie_word_embeddings: c.tie_word_embeddings ?? QWEN2_DEFAULTS.tie_word_embeddings,
     initializer_range: c.initializer_range ?? QWEN2_DEFAULTS.initializer_range,
-    ...(c.bos_token_id != null ? { bos_token_id: c.bos_token_id } : {}),
-    ...(c.eos_token_id != null ? { eos_token_id: c.eos_token_id } : {}),
-    ...(c.pad_token_id != null ? { pad_token_id: c.pad_token_id } : {}),
-    ...(dtype != null ? { torch_dtype: dtype } : {})
+    ...tokenFields(c)
   } satisfies Qwen2Config
 })
 
@@ -261,21 +190,24 @@ export const qwen2ConfigToJson = (config: Qwen2Config, torchDtype = "float32"): 
   vocab_size: config.vocab_size
 })
 
-/** The `model_type` of `<dir>/config.json` (for family dispatch), with the raw object. */
-export const readModelType = (
-  dir: string
-): Effect.Effect<{ readonly modelType: string | undefined; readonly json: Record<string, unknown> }, ConfigError> => {
-  const file = path.join(dir, "config.json")
-  return Effect.flatMap(readJsonFile(file), (json) => {
-    if (typeof json !== "object" || json === null || Array.isArray(json)) {
-      return Effect.fail(new ConfigError({ path: file, message: `${file}: expected a JSON object` }))
-    }
-    const mt = (json as Record<string, unknown>).model_type
-    if (mt !== undefined && typeof mt !== "string") {
-      return Effect.fail(
-        new ConfigError({ path: file, field: "model_type", message: `${file}: field "model_type": expected a string` })
-      )
-    }
-    return Effect.succeed({ modelType: mt, json: json as Record<string, unknown> })
-  })
-}
+/** The shared decoder's view of a Qwen2 config: q/k/v biases, SwiGLU, plain RMSNorm, no window. */
+export const qwen2Arch = (config: Qwen2Config): DecoderArch => ({
+  family: "qwen2",
+  vocabSize: config.vocab_size,
+  hiddenSize: config.hidden_size,
+  intermediateSize: config.intermediate_size,
+  numLayers: config.num_hidden_layers,
+  numHeads: config.num_attention_heads,
+  numKvHeads: config.num_key_value_heads,
+  headDim: config.head_dim,
+  rmsNormEps: config.rms_norm_eps,
+  normPlusOne: false,
+  sandwichNorms: false,
+  activation: "silu",
+  bias: { qkv: true, o: false, mlp: false },
+  attnScale: 1 / Math.sqrt(config.head_dim),
+  slidingWindows: Array.from({ length: config.num_hidden_layers }, () => undefined),
+  ropeInvFreq: ropeInvFreq(config.head_dim, config.rope_theta),
+  ropeKey: `${config.head_dim}:${config.rope_theta}`,
+  tieWordEmbeddings: config.tie_word_embeddings
+})

@@ -111,7 +111,10 @@ export class UnsupportedConfigError extends Schema.TaggedError<UnsupportedConfig
   message: Schema.String
 }) {}
 
-/** Bad input to forward/generate: token id out of range, empty sequence, bad layer index, hook shape. */
+/**
+ * Bad input to forward/generate: token id out of range, empty sequence, bad layer index, hook shape;
+ * also a generation step whose logits hold NaN or ±Inf (a hook or the weights overflowed).
+ */
 export class ModelInputError extends Schema.TaggedError<ModelInputError>()("ModelInputError", {
   message: Schema.String
 }) {}

@@ -1,12 +1,11 @@
 /**
  * Model families: how `loadModel(dir)` turns a Hugging Face directory into a `LanguageModelShape`.
- * A family declares the `config.json` `model_type` values it loads; the registry is a
- * `Context.Reference` (default: `[qwen2Family]`), so a program adds a family by providing a longer
- * list — see `withModelFamilies`, `modelFamiliesLayer` and docs/extending-model-family.md.
+ * A family declares the `config.json` `model_type` values it loads. The registry of families
+ * (`ModelFamilies`, with the built-in defaults) is in `registry.ts`, so that the families can
+ * import these types without an import cycle; see docs/extending-model-family.md.
  */
-import { Context, Effect, Layer, type Scope } from "effect"
+import type { Effect, Scope } from "effect"
 import type { TensorBackend } from "../backend/TensorBackend.js"
-import { qwen2Family } from "../qwen2/family.js"
 import type { LanguageModelShape, ModelLoadError, UnsupportedConfigError } from "./LanguageModel.js"
 
 export interface LoadModelOptions {
@@ -51,24 +50,3 @@ export interface ModelFamily {
     options: LoadModelOptions
   ) => Effect.Effect<LanguageModelShape, ModelLoadError | UnsupportedConfigError, TensorBackend | Scope.Scope>
 }
-
-/** The registry `loadModel` consults: the first family whose `modelTypes` contains the config's `model_type` wins. */
-export const ModelFamilies = Context.Reference<ReadonlyArray<ModelFamily>>("@crosscode/core/ModelFamilies", {
-  defaultValue: () => [qwen2Family]
-})
-
-/** Runs `self` with `families` registered in front of the current ones (so they take precedence). */
-export const withModelFamilies =
-  (...families: ReadonlyArray<ModelFamily>) =>
-  <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-    Effect.updateService(self, ModelFamilies, (current) => [...families, ...current])
-
-/** A layer registering `families` in front of the defaults. */
-export const modelFamiliesLayer = (...families: ReadonlyArray<ModelFamily>) =>
-  Layer.effect(
-    ModelFamilies,
-    Effect.gen(function* () {
-      const current = yield* ModelFamilies
-      return [...families, ...current]
-    })
-  )

@@ -4,8 +4,9 @@
  * results, batched generation (left padding, KV cache, per-row stop tokens, greedy or seeded
  * sampling) — on top of a `DecoderEngine`'s forward pass.
  */
-import * as tf from "@tensorflow/tfjs"
+import * as tf from "@tensorflow/tfjs-core"
 import { Effect } from "effect"
+import { describeNonFinite, firstNonFinite } from "../util/finite.js"
 import { Rng } from "../util/rng.js"
 import { padBatch, validateTokenIds } from "./batching.js"
 import { type DecoderEngine, disposeKVCache, type EngineResult, type KVCache } from "./engine.js"
@@ -308,6 +309,12 @@ export const makeDecoderLanguageModel = (
         for (let step = 1; ; step++) {
           for (let b = 0; b < B; b++) {
             if (done[b]) continue
+            // A NaN/Inf logit would pick a meaningless token (or none): fail naming the step instead.
+            if (firstNonFinite(logits, b * V, V) >= 0) {
+              return yield* new ModelInputError({
+                message: `model ${info.name} produced non-finite logits (${describeNonFinite(logits, b * V, V)}) for new token ${step} of prompt ${b}; the weights or a hook produced NaN/Inf`
+              })
+            }
             const tok =
               rngs !== undefined && sampling._tag === "Sample"
                 ? sampleToken(logits, b * V, V, sampling, rngs[b]!)

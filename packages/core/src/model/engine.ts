@@ -5,7 +5,7 @@
  * engine into a full `LanguageModelShape` (padding, validation, hooks with contexts, batched
  * generation with a KV cache, sampling), so a new family only writes its forward pass.
  */
-import type * as tf from "@tensorflow/tfjs"
+import type * as tf from "@tensorflow/tfjs-core"
 import type { HookSite } from "./hooks.js"
 
 /** Per-layer past keys and values, `[batch, kvHeads, pastLen, headDim]` each (layout is the engine's business). */

@@ -3,7 +3,7 @@
  * or overwrite selected positions (`replaceHook`). Positions are chosen with a `PositionSelector`
  * (`Positions.all`, `.lastPrompt`, `.real`, `.mask(...)`).
  */
-import * as tf from "@tensorflow/tfjs"
+import * as tf from "@tensorflow/tfjs-core"
 import {
   type Hook,
   type HookContext,

@@ -7,7 +7,7 @@
  * segment per generated token, so every hook sees exactly the calls (shapes, phases, steps) it
  * would see with the cache.
  */
-import type * as tf from "@tensorflow/tfjs"
+import type * as tf from "@tensorflow/tfjs-core"
 import { Effect } from "effect"
 import { wasmXnnFailureCount } from "../backend/TensorBackend.js"
 import { type Hook, type HookContext, type HookSite, siteKey } from "./hooks.js"
@@ -54,7 +54,7 @@ const applyHooks = (
   site: HookSite,
   h: tf.Tensor3D,
   ctx: Omit<HookContext, "site">,
-  tf: typeof import("@tensorflow/tfjs")
+  tf: typeof import("@tensorflow/tfjs-core")
 ): tf.Tensor3D => {
   let x = h
   for (const hook of hooks) {
@@ -84,7 +84,7 @@ const applyHooks = (
  * pass's columns in order (their widths sum to the pass's seqLen).
  */
 export const makeHookCallback = (
-  tfjs: typeof import("@tensorflow/tfjs"),
+  tfjs: typeof import("@tensorflow/tfjs-core"),
   hooks: ReadonlyArray<Hook>,
   segments: ReadonlyArray<HookSegment>
 ): ((site: HookSite, h: tf.Tensor3D) => tf.Tensor3D) | undefined => {

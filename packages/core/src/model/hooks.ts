@@ -8,7 +8,7 @@
  * Hooks are synchronous on purpose: they run inside the forward pass, between two blocks, on the
  * same TensorFlow.js engine. Anything that needs I/O is computed before the pass and closed over.
  */
-import type * as tf from "@tensorflow/tfjs"
+import type * as tf from "@tensorflow/tfjs-core"
 
 export type HookPoint = "block_input" | "block_output"
 

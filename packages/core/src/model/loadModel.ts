@@ -4,9 +4,10 @@
  */
 import { Effect, Layer, type Scope } from "effect"
 import type { TensorBackend } from "../backend/TensorBackend.js"
-import { readModelType } from "../config/qwen2Config.js"
+import { readModelType } from "../config/modelType.js"
 import { LanguageModel, type LanguageModelShape, ModelLoadError, UnsupportedConfigError } from "./LanguageModel.js"
-import { type LoadModelOptions, ModelFamilies } from "./ModelFamily.js"
+import type { LoadModelOptions } from "./ModelFamily.js"
+import { ModelFamilies, supportedModelTypes } from "./registry.js"
 
 export const loadModel = Effect.fnUntraced(function* (
   dir: string,
@@ -27,7 +28,7 @@ export const loadModel = Effect.fnUntraced(function* (
     return yield* new UnsupportedConfigError({
       field: "model_type",
       value: modelType,
-      message: `${dir}/config.json: model_type "${modelType}" has no registered model family (known: ${families.flatMap((f) => f.modelTypes).join(", ")})`
+      message: `${dir}/config.json: model_type "${modelType}" has no registered model family (supported: ${supportedModelTypes(families).join(", ")})`
     })
   }
   return yield* family.load(dir, options)

@@ -4,7 +4,7 @@
  * 0, RMSNorm weights 1. Deterministic given the seed (tensor i draws from `Rng.seeded(seed, i)`,
  * independent of the backend).
  */
-import * as tf from "@tensorflow/tfjs"
+import * as tf from "@tensorflow/tfjs-core"
 import type { Qwen2Config } from "../config/qwen2Config.js"
 import { Rng } from "../util/rng.js"
 import { type Qwen2Weights, qwen2WeightShapes } from "./weights.js"

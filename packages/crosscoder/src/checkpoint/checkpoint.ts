@@ -9,11 +9,19 @@
 
 import { mkdir } from "node:fs/promises"
 import * as path from "node:path"
-import { TensorBackend } from "@crosscode/core"
+import { describeNonFinite, firstNonFinite, TensorBackend } from "@crosscode/core"
 import { Effect, Result, Schema } from "effect"
 import { CheckpointError, CrosscoderConfigError } from "../errors.js"
-import { Crosscoder, type CrosscoderConfig, CrosscoderConfigSchema, resolvePlugins } from "../model/Crosscoder.js"
+import {
+  Crosscoder,
+  type CrosscoderConfig,
+  CrosscoderConfigSchema,
+  modelsOf,
+  resolvePlugins
+} from "../model/Crosscoder.js"
 import type { Normalization } from "../model/Normalization.js"
+import { ForbiddenSet } from "../model/Param.js"
+import type { Partition } from "../partition/Partition.js"
 import { readJson, writeJsonAtomic } from "../util/fs.js"
 import { readSafetensors, type StTensorToWrite, writeSafetensors } from "./safetensors.js"
 
@@ -37,7 +45,16 @@ export const CheckpointConfigSchema = Schema.Struct({
   formatVersion: Schema.Int,
   normalization: NormalizationMeta,
   sparsityState: Schema.optionalKey(Schema.Record(Schema.String, Schema.Unknown)),
-  trainedSteps: Schema.optionalKey(Schema.Int)
+  trainedSteps: Schema.optionalKey(Schema.Int),
+  partitionGroups: Schema.optionalKey(
+    Schema.Array(
+      Schema.Struct({
+        name: Schema.String,
+        range: Schema.optionalKey(Schema.Tuple([Schema.Int, Schema.Int])),
+        count: Schema.Int
+      })
+    )
+  )
 })
 
 export interface SavedCrosscoderConfig extends CrosscoderConfig {
@@ -106,8 +123,62 @@ export const saveCrosscoder = Effect.fn("saveCrosscoder")(function* (dir: string
 })
 
 /**
+ * Why the tensors of a checkpoint do not fit its config, or undefined. Checked on load because
+ * config.json is plain text that can be edited or mixed up with another run's weights:
+ * - every weight and normalization value is finite, and every normalization divisor is > 0;
+ * - the partition resolved from the spec has the groups recorded at save time (`partitionGroups`);
+ * - every weight the partition forbids is exactly 0 (training keeps them so; a partition that
+ *   differs from the one trained with forbids weights that are not).
+ */
+const integrityProblem = (
+  cfg: typeof CheckpointConfigSchema.Type,
+  partition: Partition,
+  arrays: Readonly<Record<string, Float32Array>>,
+  normalization: Normalization
+): string | undefined => {
+  for (const [name, data] of [
+    ...Object.entries(arrays),
+    ["normalization.mean", normalization.mean] as const,
+    ["normalization.divisor", normalization.divisor] as const
+  ]) {
+    const bad = firstNonFinite(data)
+    if (bad >= 0)
+      return `${MODEL_FILE}: tensor ${name} holds non-finite values (${describeNonFinite(data)}; the first at flat index ${bad})`
+  }
+  const zero = normalization.divisor.findIndex((v) => !(v > 0))
+  if (zero >= 0) {
+    return `${MODEL_FILE}: normalization.divisor[${zero}] is ${normalization.divisor[zero]}; every divisor must be > 0`
+  }
+  if (cfg.partitionGroups !== undefined) {
+    const saved = cfg.partitionGroups.map((g) => `${g.name}:${g.count}`).join(", ")
+    const resolved = partition.groups.map((g) => `${g.name}:${g.indices.length}`).join(", ")
+    if (saved !== resolved) {
+      return `${CONFIG_FILE}: the partition spec ${JSON.stringify(cfg.partition)} resolves to groups [${resolved}] but the checkpoint was saved with [${saved}]`
+    }
+  }
+  const { sources, dim, features } = cfg.architecture
+  const { sourceModel } = modelsOf(sources)
+  for (const [layout, mask, name] of [
+    ["encoder", partition.encoderMask, "W_enc"],
+    ["decoder", partition.decoderMask, "W_dec"]
+  ] as const) {
+    const data = arrays[name]!
+    let nonZero = 0
+    ForbiddenSet.fromMask(layout, mask, sourceModel, dim, features)?.forEachSpan((a, b) => {
+      for (let i = a; i < b; i++) if (data[i] !== 0) nonZero++
+    })
+    if (nonZero > 0) {
+      return `${CONFIG_FILE}: the partition spec ${JSON.stringify(cfg.partition)} forbids ${nonZero} weights of ${name} that are not 0 in ${MODEL_FILE}; the weights were trained with another partition`
+    }
+  }
+  return undefined
+}
+
+/**
  * Loads a crosscoder saved by `saveCrosscoder` (or a trainer checkpoint directory). Sparsity and
  * partition kinds are resolved through the registries, so custom plugins must be registered.
+ * Weights that do not fit the config (non-finite values, a divisor ≤ 0, a partition other than
+ * the one trained with) are a `CheckpointError`; see `integrityProblem`.
  */
 export const loadCrosscoder = Effect.fn("loadCrosscoder")(function* (dir: string) {
   const backend = yield* TensorBackend
@@ -167,6 +238,8 @@ export const loadCrosscoder = Effect.fn("loadCrosscoder")(function* (dir: string
     divisor: yield* need("normalization.divisor", [S, d]),
     ...(cfg.normalization.foldedFrom === undefined ? {} : { foldedFrom: cfg.normalization.foldedFrom })
   }
+  const problem = integrityProblem(cfg, partition, arrays, normalization)
+  if (problem !== undefined) return yield* new CheckpointError({ path: dir, message: problem })
   const made = Crosscoder.fromParts({
     tf: backend.tf,
     config,

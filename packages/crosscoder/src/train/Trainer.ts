@@ -14,18 +14,23 @@
  *
  * Resume restores weights, moments, step, RNG state, reader cursor, dead counters and scheme
  * state, so N steps + resume + N steps equals 2N steps bit for bit.
+ *
+ * Progress goes to core's `Progress` service (a bar of steps, with loss and L0 at log steps);
+ * `TrainOptions.periodic` runs caller code (evaluation, exports) on the live crosscoder every few
+ * steps, after that step's checkpoint, so nothing has to stop and reload training to measure it.
  */
 
 import { mkdir, readdir, rename } from "node:fs/promises"
 import * as path from "node:path"
 import {
   ActivationSource,
+  type ActivationSourceShape,
   type ActivationStoreError,
   type NormalizationMode,
   normalizeRowsInPlace,
   type ReaderCursor
 } from "@crosscode/activations"
-import { appendJsonLine, Rng, type RngState, TensorBackend } from "@crosscode/core"
+import { appendJsonLine, Progress, Rng, type RngState, TensorBackend, type TensorBackendShape } from "@crosscode/core"
 import { Effect, Result, Schema, Stream } from "effect"
 import { CONFIG_FILE, loadCrosscoder, saveCrosscoder } from "../checkpoint/checkpoint.js"
 import { readSafetensors, type StTensorToWrite, writeSafetensors } from "../checkpoint/safetensors.js"
@@ -109,9 +114,24 @@ export interface TrainProgress {
   readonly integrity: { readonly encoderMaxForbidden: number; readonly decoderMaxForbidden: number }
 }
 
+/** Caller code run on the live crosscoder during training (see `TrainOptions.periodic`). */
+export interface PeriodicHook {
+  /** Run after every step that is a multiple of `every`, and after the last step of the call. */
+  readonly every: number
+  /**
+   * Gets the crosscoder as trained after `step` steps (read it; do not change or dispose it).
+   * A failure stops training as a `TrainError` at that step (the checkpoint of the step is kept).
+   */
+  readonly run: (crosscoder: Crosscoder, step: number) => Effect.Effect<void, { readonly message: string }>
+}
+
 export interface TrainOptions {
   /** Called at every log step. */
   readonly onProgress?: (p: TrainProgress) => void
+  /** Periodic evaluation (or any read of the crosscoder), run after that step's checkpoint. */
+  readonly periodic?: PeriodicHook
+  /** Label of the bar on core's `Progress` service (default "train"). */
+  readonly progressLabel?: string
   /** Start from this crosscoder instead of a fresh one (ignored when resuming). */
   readonly initial?: Crosscoder
 }
@@ -253,6 +273,133 @@ const latestCheckpoint = (dir: string) =>
     return steps
   })
 
+interface StartPoint {
+  readonly cc: Crosscoder
+  readonly adam: Adam
+  readonly state: TrainerState
+}
+
+/** The crosscoder, optimizer and trainer state saved in checkpoint `dir`, checked against this run's configs. */
+const restoreCheckpoint = Effect.fnUntraced(function* (
+  dir: string,
+  crosscoderConfig: CrosscoderConfig,
+  config: TrainConfig,
+  dataSeed: number
+) {
+  const B = config.batchSize
+  const F = crosscoderConfig.architecture.features
+  const cc = yield* loadCrosscoder(dir)
+  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
+  if (
+    !same(cc.config.architecture, crosscoderConfig.architecture) ||
+    !same(cc.config.sparsity, crosscoderConfig.sparsity) ||
+    !same(cc.config.partition, crosscoderConfig.partition)
+  ) {
+    return yield* new TrainError({
+      step: cc.trainedSteps,
+      message: `checkpoint ${dir} was trained with a different crosscoder config; use another checkpoint.dir or resume: false`
+    })
+  }
+  const tj = yield* readJson(path.join(dir, "trainer.json")).pipe(
+    Effect.flatMap((raw) =>
+      Schema.decodeUnknownEffect(TrainerJson)(raw).pipe(
+        Effect.mapError((e) => new CheckpointError({ path: path.join(dir, "trainer.json"), message: e.message }))
+      )
+    )
+  )
+  if (tj.batchSize !== B || tj.dataSeed !== dataSeed) {
+    return yield* new TrainError({
+      step: tj.step,
+      message: `checkpoint ${dir} used batchSize ${tj.batchSize}, dataSeed ${tj.dataSeed}; this run asks for ${B}, ${dataSeed}`
+    })
+  }
+  const opt = yield* readSafetensors(path.join(dir, "optimizer.safetensors"))
+  const adam = new Adam(cc.allParams(), config.adam)
+  adam.t = tj.adamT
+  for (const p of cc.allParams()) {
+    if (!p.trainable) continue
+    const m = opt.tensors.get(`adam.m.${p.name}`)?.data
+    const v = opt.tensors.get(`adam.v.${p.name}`)?.data
+    if (
+      !(m instanceof Float32Array) ||
+      !(v instanceof Float32Array) ||
+      m.length !== p.data.length ||
+      v.length !== p.data.length
+    ) {
+      return yield* new CheckpointError({
+        path: dir,
+        message: `optimizer state for ${p.name} is missing or has the wrong size`
+      })
+    }
+    adam.m.get(p.name)!.set(m)
+    adam.v.get(p.name)!.set(v)
+  }
+  adam.zeroForbidden()
+  const tsf = opt.tensors.get("dead.tokensSinceFired")?.data
+  if (!(tsf instanceof Float64Array) || tsf.length !== F)
+    return yield* new CheckpointError({ path: dir, message: "dead-latent counters missing" })
+  const state: TrainerState = {
+    step: tj.step,
+    cursor: tj.cursor,
+    rng: tj.rng as unknown as RngState,
+    tokensSeen: tj.tokensSeen,
+    tokensSinceFired: Float64Array.from(tsf)
+  }
+  yield* Effect.logInfo(`resuming from ${dir} at step ${tj.step}`)
+  return { cc, adam, state } satisfies StartPoint
+})
+
+/** A new crosscoder (or `options.initial`) with fresh optimizer and trainer state. */
+const freshStart = Effect.fnUntraced(function* (
+  crosscoderConfig: CrosscoderConfig,
+  config: TrainConfig,
+  options: TrainOptions,
+  source: ActivationSourceShape,
+  tf: TensorBackendShape["tf"]
+) {
+  const { sources, dim: d, features: F } = crosscoderConfig.architecture
+  const S = sources.length
+  const seed = config.seed ?? 0
+  const mode = config.normalization ?? "zscore"
+  const bad = (message: string) => new TrainError({ step: 0, message })
+  let cc: Crosscoder
+  if (options.initial !== undefined) {
+    if (JSON.stringify(options.initial.config.architecture) !== JSON.stringify(crosscoderConfig.architecture)) {
+      return yield* bad("options.initial has a different architecture than the crosscoder config")
+    }
+    cc = options.initial
+  } else {
+    let normalization = identityNormalization(S, d)
+    if (mode !== "none") {
+      if (source.normalization === undefined) {
+        return yield* bad(`normalization "${mode}" needs statistics, but the activation source ${source.path} has none`)
+      }
+      const n = normalizationFromStats(source.normalization, mode, S, d)
+      if (Result.isFailure(n)) return yield* bad(n.failure)
+      normalization = n.success
+    }
+    const { sparsity, partition } = yield* resolvePlugins(crosscoderConfig)
+    const made = Crosscoder.fromParts({
+      tf,
+      config: crosscoderConfig,
+      sparsity,
+      partition,
+      normalization,
+      arrays: initialArrays(crosscoderConfig, partition, seed)
+    })
+    if (Result.isFailure(made)) return yield* new CrosscoderConfigError({ message: made.failure })
+    cc = made.success
+  }
+  const state: TrainerState = {
+    step: 0,
+    cursor: undefined,
+    rng: Rng.seeded(seed ^ 0x5bd1e995).state(),
+    tokensSeen: 0,
+    tokensSinceFired: new Float64Array(F)
+  }
+  return { cc, adam: new Adam(cc.allParams(), config.adam), state } satisfies StartPoint
+})
+
 /** Train a crosscoder on the `ActivationSource` in context. */
 export const train = Effect.fn("crosscoder.train")(function* (
   crosscoderConfig: CrosscoderConfig,
@@ -271,6 +418,9 @@ export const train = Effect.fn("crosscoder.train")(function* (
   if (!(Number.isInteger(config.steps) && config.steps >= 0))
     return yield* bad(`steps ${config.steps} must be a non-negative integer`)
   if (!(Number.isInteger(B) && B > 0)) return yield* bad(`batchSize ${B} must be a positive integer`)
+  const every = options.periodic?.every
+  if (every !== undefined && !(Number.isInteger(every) && every > 0))
+    return yield* bad(`periodic.every ${every} must be a positive integer`)
   if (source.dim !== d || source.sources.length !== S) {
     return yield* bad(
       `the activation source has ${source.sources.length} sources × dim ${source.dim}; the crosscoder expects ${S} × ${d}`
@@ -285,7 +435,6 @@ export const train = Effect.fn("crosscoder.train")(function* (
       )
     }
   }
-  const mode = config.normalization ?? "zscore"
   const lrBase = config.lr === "auto" ? 2e-4 / Math.sqrt(F / 2 ** 14) : config.lr
   const deadAfter = config.deadAfterTokens ?? 10_000_000
   const logEvery = Math.max(1, config.logEvery ?? 50)
@@ -293,111 +442,13 @@ export const train = Effect.fn("crosscoder.train")(function* (
   const clip = config.clipGradNorm === null ? undefined : (config.clipGradNorm ?? 1)
 
   // ---------------------------------------------------------------- start or resume
-  let cc: Crosscoder
-  let adam: Adam
-  let state: TrainerState
-  let resumedFrom: string | undefined
   const existing = ck !== undefined && (config.resume ?? true) ? yield* latestCheckpoint(ck.dir) : []
-  if (existing.length > 0) {
-    const dir = existing[0]!.dir
-    resumedFrom = dir
-    cc = yield* loadCrosscoder(dir)
-    const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
-    if (
-      !same(cc.config.architecture, crosscoderConfig.architecture) ||
-      !same(cc.config.sparsity, crosscoderConfig.sparsity) ||
-      !same(cc.config.partition, crosscoderConfig.partition)
-    ) {
-      return yield* new TrainError({
-        step: cc.trainedSteps,
-        message: `checkpoint ${dir} was trained with a different crosscoder config; use another checkpoint.dir or resume: false`
-      })
-    }
-    const tj = yield* readJson(path.join(dir, "trainer.json")).pipe(
-      Effect.flatMap((raw) =>
-        Schema.decodeUnknownEffect(TrainerJson)(raw).pipe(
-          Effect.mapError((e) => new CheckpointError({ path: path.join(dir, "trainer.json"), message: e.message }))
-        )
-      )
-    )
-    if (tj.batchSize !== B || tj.dataSeed !== dataSeed) {
-      return yield* new TrainError({
-        step: tj.step,
-        message: `checkpoint ${dir} used batchSize ${tj.batchSize}, dataSeed ${tj.dataSeed}; this run asks for ${B}, ${dataSeed}`
-      })
-    }
-    const opt = yield* readSafetensors(path.join(dir, "optimizer.safetensors"))
-    adam = new Adam(cc.allParams(), config.adam)
-    adam.t = tj.adamT
-    for (const p of cc.allParams()) {
-      if (!p.trainable) continue
-      const m = opt.tensors.get(`adam.m.${p.name}`)?.data
-      const v = opt.tensors.get(`adam.v.${p.name}`)?.data
-      if (
-        !(m instanceof Float32Array) ||
-        !(v instanceof Float32Array) ||
-        m.length !== p.data.length ||
-        v.length !== p.data.length
-      ) {
-        return yield* new CheckpointError({
-          path: dir,
-          message: `optimizer state for ${p.name} is missing or has the wrong size`
-        })
-      }
-      adam.m.get(p.name)!.set(m)
-      adam.v.get(p.name)!.set(v)
-    }
-    adam.zeroForbidden()
-    const tsf = opt.tensors.get("dead.tokensSinceFired")?.data
-    if (!(tsf instanceof Float64Array) || tsf.length !== F)
-      return yield* new CheckpointError({ path: dir, message: "dead-latent counters missing" })
-    state = {
-      step: tj.step,
-      cursor: tj.cursor,
-      rng: tj.rng as unknown as RngState,
-      tokensSeen: tj.tokensSeen,
-      tokensSinceFired: Float64Array.from(tsf)
-    }
-    yield* Effect.logInfo(`resuming from ${dir} at step ${tj.step}`)
-  } else {
-    if (options.initial !== undefined) {
-      if (JSON.stringify(options.initial.config.architecture) !== JSON.stringify(crosscoderConfig.architecture)) {
-        return yield* bad("options.initial has a different architecture than the crosscoder config")
-      }
-      cc = options.initial
-    } else {
-      let normalization = identityNormalization(S, d)
-      if (mode !== "none") {
-        if (source.normalization === undefined) {
-          return yield* bad(
-            `normalization "${mode}" needs statistics, but the activation source ${source.path} has none`
-          )
-        }
-        const n = normalizationFromStats(source.normalization, mode, S, d)
-        if (Result.isFailure(n)) return yield* bad(n.failure)
-        normalization = n.success
-      }
-      const { sparsity, partition } = yield* resolvePlugins(crosscoderConfig)
-      const made = Crosscoder.fromParts({
-        tf,
-        config: crosscoderConfig,
-        sparsity,
-        partition,
-        normalization,
-        arrays: initialArrays(crosscoderConfig, partition, seed)
-      })
-      if (Result.isFailure(made)) return yield* new CrosscoderConfigError({ message: made.failure })
-      cc = made.success
-    }
-    adam = new Adam(cc.allParams(), config.adam)
-    state = {
-      step: 0,
-      cursor: undefined,
-      rng: Rng.seeded(seed ^ 0x5bd1e995).state(),
-      tokensSeen: 0,
-      tokensSinceFired: new Float64Array(F)
-    }
-  }
+  const resumedFrom = existing[0]?.dir
+  const start: StartPoint =
+    resumedFrom !== undefined
+      ? yield* restoreCheckpoint(resumedFrom, crosscoderConfig, config, dataSeed)
+      : yield* freshStart(crosscoderConfig, config, options, source, tf)
+  const { cc, adam, state } = start
   const stepFn = resolveTrainStep(config.step, cc, B)
   if (Result.isFailure(stepFn)) return yield* bad(stepFn.failure)
   yield* Effect.logInfo(stepFn.success.why)
@@ -478,7 +529,22 @@ export const train = Effect.fn("crosscoder.train")(function* (
   })
   const t0 = performance.now()
   const startStep = step
+  const bar = (yield* Progress).start(options.progressLabel ?? "train", config.steps, "steps", step)
+  let barDetail: { readonly detail: string } | undefined
   const groupIdx = cc.partition.groups.map((g) => ({ name: g.name, indices: g.indices }))
+
+  /** `options.periodic` after `at` steps, when due. */
+  const runPeriodic = (at: number) => {
+    const hook = options.periodic
+    if (hook === undefined || !(at % hook.every === 0 || at === stopAt)) return Effect.void
+    return hook
+      .run(cc, at)
+      .pipe(
+        Effect.mapError(
+          (e) => new TrainError({ step: at, message: `periodic hook at step ${at} failed: ${e.message}` })
+        )
+      )
+  }
 
   const onBatch = (batch: {
     readonly rows: number
@@ -581,6 +647,7 @@ export const train = Effect.fn("crosscoder.train")(function* (
         }
         history.push(progress)
         options.onProgress?.(progress)
+        barDetail = { detail: `loss=${r.loss.toPrecision(3)} L0=${progress.l0.toFixed(1)}` }
         const termStr = Object.entries(r.terms)
           .map(([k, v]) => `${k}=${v.toPrecision(4)}`)
           .join(" ")
@@ -598,6 +665,8 @@ export const train = Effect.fn("crosscoder.train")(function* (
       }
       if (ck !== undefined && ((ck.every !== undefined && step % ck.every === 0) || step === stopAt))
         yield* saveCheckpoint()
+      bar.update(step, barDetail)
+      yield* runPeriodic(step)
     })
 
   yield* batches.pipe(
@@ -605,7 +674,8 @@ export const train = Effect.fn("crosscoder.train")(function* (
     Stream.mapError(
       (e: ActivationStoreError) => new TrainError({ step, message: `activation source failed: ${e.message}` })
     ),
-    Stream.runForEach(onBatch)
+    Stream.runForEach(onBatch),
+    Effect.ensuring(Effect.sync(() => bar.finish(barDetail)))
   )
   if (step < stopAt) {
     return yield* new TrainError({

@@ -11,7 +11,9 @@
  *
  * Everything else is plain JSON (`null`, booleans, strings, arrays, plain objects).
  * The parser accepts exactly what CPython's `json.loads` accepts (strict mode, `NaN`/`Infinity`
- * constants, whitespace = space, tab, CR, LF), except that integers beyond 2^53 lose precision.
+ * constants, whitespace = space, tab, CR, LF), except that integers beyond 2^53 lose precision, and
+ * nesting deeper than {@link MAX_JSON_DEPTH} is a parse failure (CPython raises `RecursionError` a
+ * little below 1,000 levels; the limit keeps every recursive helper here far from V8's stack limit).
  */
 
 import { pyJsonFloat, pyJsonString } from "@crosscode/core"
@@ -25,27 +27,60 @@ export class PyFloat {
   }
 }
 
-export type PyValue = null | boolean | number | PyFloat | string | PyList | PyDict
+/**
+ * A Python value JSON has no type for — `bytes` or `complex` — as BFCL's Python-call decoder can
+ * produce it (`f(a=b'x')`, `f(z=1j)`). Only its type and `repr` are kept: BFCL's checker rejects
+ * such values by type, so nothing needs more (and `json.dumps` refuses them, as Python does).
+ */
+export class PyOpaque {
+  constructor(
+    readonly typeName: "bytes" | "complex",
+    readonly repr: string
+  ) {}
+  /** `JSON.stringify` (records) writes the repr. */
+  toJSON(): string {
+    return this.repr
+  }
+}
+
+export type PyValue = null | boolean | number | PyFloat | PyOpaque | string | PyList | PyDict
 export interface PyList extends ReadonlyArray<PyValue> {}
 export interface PyDict {
   readonly [key: string]: PyValue
 }
 
 /** Python's `type(x).__name__` for a {@link PyValue}. */
-export type PyTypeName = "NoneType" | "bool" | "int" | "float" | "str" | "list" | "dict"
+export type PyTypeName = "NoneType" | "bool" | "int" | "float" | "str" | "list" | "tuple" | "dict" | "bytes" | "complex"
+
+/** Arrays that hold a Python tuple (from Python-call syntax); JSON has none. */
+const TUPLES = new WeakSet<object>()
+
+/** Marks `items` as a Python tuple (it stays an array: JSON writes it as a list) and returns it. */
+export const pyTuple = (items: Array<PyValue>): PyList => {
+  TUPLES.add(items)
+  return items
+}
+
+export const isPyTuple = (v: PyValue | undefined): boolean => Array.isArray(v) && TUPLES.has(v)
 
 export const pyType = (v: PyValue): PyTypeName => {
   if (v === null) return "NoneType"
   if (typeof v === "boolean") return "bool"
   if (typeof v === "number") return Number.isInteger(v) ? "int" : "float"
   if (v instanceof PyFloat) return "float"
+  if (v instanceof PyOpaque) return v.typeName
   if (typeof v === "string") return "str"
-  if (Array.isArray(v)) return "list"
+  if (Array.isArray(v)) return TUPLES.has(v) ? "tuple" : "list"
   return "dict"
 }
 
 export const isPyDict = (v: PyValue | undefined): v is PyDict =>
-  v !== null && v !== undefined && typeof v === "object" && !Array.isArray(v) && !(v instanceof PyFloat)
+  v !== null &&
+  v !== undefined &&
+  typeof v === "object" &&
+  !Array.isArray(v) &&
+  !(v instanceof PyFloat) &&
+  !(v instanceof PyOpaque)
 
 export const isPyList = (v: PyValue | undefined): v is PyList => Array.isArray(v)
 
@@ -67,15 +102,19 @@ const numeric = (v: PyValue): number | undefined => {
   return undefined
 }
 
-/** Python `a == b` (bool/int/float compare by value, lists in order, dicts by key set). */
+/** Python `a == b` (bool/int/float compare by value, lists and tuples in order — a tuple never equals a list —, dicts by key set). */
 export const pyEquals = (a: PyValue, b: PyValue): boolean => {
   const na = numeric(a)
   const nb = numeric(b)
   if (na !== undefined || nb !== undefined) return na !== undefined && nb !== undefined && na === nb
   if (a === null || b === null) return a === b
   if (typeof a === "string" || typeof b === "string") return a === b
+  if (a instanceof PyOpaque || b instanceof PyOpaque) {
+    return a instanceof PyOpaque && b instanceof PyOpaque && a.typeName === b.typeName && a.repr === b.repr
+  }
   if (Array.isArray(a) || Array.isArray(b)) {
     if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false
+    if (TUPLES.has(a) !== TUPLES.has(b)) return false
     for (let i = 0; i < a.length; i++) if (!pyEquals(a[i] as PyValue, b[i] as PyValue)) return false
     return true
   }
@@ -95,6 +134,7 @@ export const pyIn = (x: PyValue, xs: ReadonlyArray<PyValue>): boolean => xs.some
 /** Converts {@link PyFloat}s to plain numbers, recursively (for users who want plain JSON). */
 export const toPlain = (v: PyValue): unknown => {
   if (v instanceof PyFloat) return v.value
+  if (v instanceof PyOpaque) return v.repr
   if (Array.isArray(v)) return v.map((x) => toPlain(x as PyValue))
   if (isPyDict(v)) {
     const out: Record<string, unknown> = {}
@@ -146,8 +186,15 @@ const skipJsonWs = (s: string, i: number): number => {
 
 const NUMBER_RE = /-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?/y
 
+/**
+ * Deepest `[`/`{` nesting the parser accepts. Deeper input is a parse failure, not a stack overflow:
+ * about CPython's own limit (its default recursion limit of 1,000), far below V8's (~10,000 frames
+ * here, fewer in deep call stacks), so that parsing, comparing and dumping the value cannot overflow.
+ */
+export const MAX_JSON_DEPTH = 1000
+
 const parseValueAt = (s: string, i: number, depth: number): [PyValue, number] => {
-  if (depth > 10_000) throw new JsonSyntaxError("maximum nesting depth exceeded", i)
+  if (depth >= MAX_JSON_DEPTH) throw new JsonSyntaxError(`nesting deeper than ${MAX_JSON_DEPTH} levels`, i)
   const c = s[i]
   if (c === undefined) throw new JsonSyntaxError("Expecting value", i)
   if (c === "{") return parseObjectAt(s, i, depth)
@@ -348,6 +395,7 @@ export const pyJsonDumps = (value: PyValue, options: PyDumpsOptions = {}): strin
     if (v === true) return "true"
     if (v === false) return "false"
     if (typeof v === "number" || v instanceof PyFloat) return dumpNumber(v)
+    if (v instanceof PyOpaque) throw new TypeError(`Object of type ${v.typeName} is not JSON serializable`)
     if (typeof v === "string") return pyDumpString(v, ensureAscii)
     if (Array.isArray(v))
       return wrap(
@@ -376,12 +424,16 @@ export const pyRepr = (v: PyValue): string => {
   if (v === false) return "False"
   if (typeof v === "number") return Number.isInteger(v) ? String(v) : pyFloatRepr(v)
   if (v instanceof PyFloat) return pyFloatRepr(v.value)
+  if (v instanceof PyOpaque) return v.repr
   if (typeof v === "string") {
     const q = v.includes("'") && !v.includes('"') ? '"' : "'"
     const body = v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/\r/g, "\\r").replace(/\t/g, "\\t")
     return q + (q === "'" ? body.replace(/'/g, "\\'") : body) + q
   }
-  if (Array.isArray(v)) return `[${v.map((x) => pyRepr(x as PyValue)).join(", ")}]`
+  if (Array.isArray(v)) {
+    const items = v.map((x) => pyRepr(x as PyValue))
+    return TUPLES.has(v) ? `(${items.join(", ")}${items.length === 1 ? "," : ""})` : `[${items.join(", ")}]`
+  }
   const d = v as PyDict
   return `{${Object.keys(d)
     .map((k) => `${pyRepr(k)}: ${pyRepr(d[k] as PyValue)}`)

@@ -116,7 +116,7 @@ export type CallFlag =
   | "python_in_text"
   /** Positional arguments were ignored (BFCL keeps keyword arguments only). */
   | "python_positional_args"
-  /** A tuple was read as a list (BFCL keeps the tuple, which fails its type check for `array` parameters). */
+  /** A tuple was read (kept as a tuple-marked array, see `pyTuple`: BFCL's type check fails it for `array` parameters). */
   | "python_tuple_as_list"
 
 export interface ParsedCall {
@@ -141,6 +141,8 @@ export type ParseIssueKind =
   | "empty_block"
   /** Text without `<tool_call>` that looks like Python calls but does not decode (block -1). */
   | "invalid_python_calls"
+  /** The parser itself failed on this text (see {@link parseToolCallsSafely}); no calls were read. */
+  | "parser_failure"
 
 export interface ParseIssue {
   readonly kind: ParseIssueKind
@@ -682,6 +684,31 @@ export const parseToolCalls = (input: string): ParseResult => {
     textOutside: outside.trim(),
     issues,
     flags: dedupe(calls.flatMap((c) => c.flags).concat(blocks.flatMap((b) => b.flags)))
+  }
+}
+
+/**
+ * {@link parseToolCalls} for runners, which must not stop on one item: should the parser throw
+ * (a bug, or input beyond a limit it failed to guard), the result has no calls and one
+ * `parser_failure` issue, and `failure` holds the message.
+ */
+export const parseToolCallsSafely = (input: string): { readonly parse: ParseResult; readonly failure?: string } => {
+  try {
+    return { parse: parseToolCalls(input) }
+  } catch (e) {
+    const message = e instanceof Error ? `${e.name}: ${e.message}` : String(e)
+    const parse: ParseResult = {
+      text: input,
+      cutAt: undefined,
+      calls: [],
+      blocks: [],
+      think: undefined,
+      response: undefined,
+      textOutside: input.trim(),
+      issues: [{ kind: "parser_failure", block: -1, message }],
+      flags: []
+    }
+    return { parse, failure: message }
   }
 }
 

@@ -28,10 +28,13 @@
  *    - a unary operator applied to a constant → **the negated constant, whatever the operator**
  *      (BFCL computes `-operand.value`: `-5` → -5, but also `+5` → -5, `~5` → -5, `not True` → -1);
  *      an operand that is not a constant fails;
- *    - list → list; tuple → list (BFCL keeps a tuple; see `tupleAsList`); dict → dict;
+ *    - list → list; tuple → an array marked as a tuple (`pyTuple`: `pyType` says "tuple", so BFCL's
+ *      type check rejects it for an `array` parameter, as BFCL does; `tupleAsList` says one was read);
+ *      dict → dict; bytes and complex → {@link PyOpaque} (type and repr only; BFCL's type check
+ *      rejects them);
  *    - binary operation → its value (BFCL `eval`s it: `2 * 3` → 6, `1 / 2` → 0.5, `'a' + 'b'`,
- *      `1 / 0` fails); this port evaluates literals, unary operators and arithmetic; anything else in
- *      a BinOp (names, calls, `%`-formatting…) is a `port_limitation` failure;
+ *      `1 / 0` fails); this port evaluates literals, unary operators, arithmetic and printf-style
+ *      `str % args`; anything else in a BinOp (names, calls…) is a `port_limitation` failure;
  *    - name → its identifier as a string (`x` → `"x"`, `true` → `"true"`);
  *    - call without keyword arguments → its source text as `ast.unparse` prints it
  *      (`math.sqrt( 4 )` → `"math.sqrt(4)"`); call with keyword arguments → a nested call
@@ -45,13 +48,12 @@
  * `True` are one key). Unhashable keys (a list, a dict, a call with keywords) fail as in Python.
  *
  * Differences from CPython, all reported as a failure of kind `port_limitation` (never as a wrong
- * value): bytes and complex values (PyValue has no such types), `\N{…}` escapes, comprehensions,
- * generator expressions, lambdas, `:=`, f-strings, `await`/`yield`, BinOp operands other than
- * literals, and ints beyond ±1.8e308. Ints beyond 2^53 lose precision (as in `pyJsonLoads`).
- * Tuples come out as lists: a call that held one says so (`tupleAsList`), since BFCL's type check
- * fails a tuple given for an `array` parameter and this port cannot.
+ * value): `\N{…}` escapes, comprehensions, generator expressions, lambdas, `:=`, f-strings,
+ * `await`/`yield`, BinOp operands other than literals (and bytes/complex inside a BinOp), `%(key)s`
+ * and `*` widths in `%`-formatting, and ints beyond ±1.8e308. Ints beyond 2^53 lose precision (as
+ * in `pyJsonLoads`). As in CPython, identifiers are NFKC-normalised and a NUL byte is an error.
  */
-import { type PyDict, PyFloat, type PyValue, pyFloatRepr, pyStrip, setOwn } from "../json/pyjson.js"
+import { type PyDict, PyFloat, PyOpaque, type PyValue, pyFloatRepr, pyStrip, pyTuple, setOwn } from "../json/pyjson.js"
 import {
   type BinOperator,
   bracketedEnd,
@@ -64,6 +66,7 @@ import {
   parseExpression,
   pyStrRepr,
   unparse,
+  unparseConst,
   unparseFloat
 } from "./pythonSyntax.js"
 
@@ -198,6 +201,215 @@ const repeat = (seq: EV, n: bigint, pos: number): EV => {
   return { t: seq.t as "list" | "tuple", v: out }
 }
 
+/** Python `repr(x)`. */
+const evRepr = (x: EV): string => {
+  switch (x.t) {
+    case "int":
+      return x.v.toString()
+    case "float":
+      return pyFloatRepr(x.v)
+    case "bool":
+      return x.v ? "True" : "False"
+    case "str":
+      return pyStrRepr(x.v)
+    case "NoneType":
+      return "None"
+    case "ellipsis":
+      return "Ellipsis"
+    case "list":
+      return `[${x.v.map(evRepr).join(", ")}]`
+    case "tuple":
+      return `(${x.v.map(evRepr).join(", ")}${x.v.length === 1 ? "," : ""})`
+  }
+}
+
+/** Python `str(x)`. */
+const evStr = (x: EV): string => (x.t === "str" ? x.v : evRepr(x))
+
+const PERCENT_SPEC = /%(\([^)]*\))?([-+ #0]*)(\*|\d+)?(?:\.(\*|\d+)?)?[hlL]?(.?)/y
+
+/** round(|x| · 10^k) with ties to even, exactly (x is a finite double: an exact binary fraction). */
+const roundScaled = (x: number, k: number): bigint => {
+  const view = new DataView(new ArrayBuffer(8))
+  view.setFloat64(0, Math.abs(x))
+  const bits = view.getBigUint64(0)
+  const biased = Number((bits >> 52n) & 0x7ffn)
+  const fraction = bits & ((1n << 52n) - 1n)
+  const mantissa = biased === 0 ? fraction : fraction | (1n << 52n)
+  const exp2 = (biased === 0 ? 1 : biased) - 1075
+  let num = mantissa * (k >= 0 ? 10n ** BigInt(k) : 1n)
+  let den = k < 0 ? 10n ** BigInt(-k) : 1n
+  if (exp2 >= 0) num <<= BigInt(exp2)
+  else den <<= BigInt(-exp2)
+  const q = num / den
+  const twice = 2n * (num % den)
+  return twice > den || (twice === den && q % 2n === 1n) ? q + 1n : q
+}
+
+/** `%.{p}f` of a finite x, correctly rounded (JS `toFixed` rounds ties away from zero). */
+const fixed = (x: number, p: number): string => {
+  const digits = roundScaled(x, p)
+    .toString()
+    .padStart(p + 1, "0")
+  const sign = x < 0 || Object.is(x, -0) ? "-" : ""
+  return p === 0 ? sign + digits : `${sign}${digits.slice(0, -p)}.${digits.slice(-p)}`
+}
+
+/** `%.{p}e` of a finite x, correctly rounded, with Python's two-digit exponent. */
+const exponential = (x: number, p: number): string => {
+  const sign = x < 0 || Object.is(x, -0) ? "-" : ""
+  if (x === 0) return `${sign}${fixed(0, p)}e+00`
+  let e = Number(x.toExponential().split("e")[1])
+  let q = roundScaled(x, p - e)
+  // The estimate of the exponent can be one off (shortest digits may round across a power of 10).
+  if (q >= 10n ** BigInt(p + 1)) q = roundScaled(x, p - ++e)
+  else if (q < 10n ** BigInt(p)) q = roundScaled(x, p - --e)
+  const digits = q.toString()
+  const mantissa = p === 0 ? digits : `${digits[0]}.${digits.slice(1)}`
+  return `${sign}${mantissa}e${e < 0 ? "-" : "+"}${String(Math.abs(e)).padStart(2, "0")}`
+}
+
+/** CPython's `%`-formatting for floats (e, f, g and upper-case forms). */
+const formatFloat = (x: number, type: string, precision: number | undefined, alt: boolean): string => {
+  const upper = type === type.toUpperCase()
+  if (!Number.isFinite(x)) {
+    const s = Number.isNaN(x) ? "nan" : x > 0 ? "inf" : "-inf"
+    return upper ? s.toUpperCase() : s
+  }
+  const t = type.toLowerCase()
+  let out: string
+  if (t === "f") out = fixed(x, precision ?? 6)
+  else if (t === "e") out = exponential(x, precision ?? 6)
+  else {
+    const p = precision === undefined ? 6 : Math.max(precision, 1)
+    const exp = Number(exponential(x, p - 1).split("e")[1])
+    out = exp >= -4 && exp < p ? fixed(x, p - 1 - exp) : exponential(x, p - 1)
+    if (!alt) {
+      // Python's %g drops trailing zeros of the fraction, and the point when nothing is left.
+      const [mantissa = "", exponent] = out.split("e")
+      const kept = mantissa.includes(".") ? mantissa.replace(/0+$/, "").replace(/\.$/, "") : mantissa
+      out = exponent === undefined ? kept : `${kept}e${exponent}`
+    }
+  }
+  return upper ? out.toUpperCase() : out
+}
+
+/**
+ * CPython's `str % args` (printf-style formatting), which BFCL's `eval` of a BinOp computes:
+ * conversions `s r a d i u o x X e E f F g G c %`, flags `-+ #0`, width and precision. Mapping
+ * keys (`%(name)s`) and `*` widths are a `port_limitation`.
+ */
+const percentFormat = (format: string, arg: EV, pos: number): string => {
+  const args = arg.t === "tuple" ? arg.v : [arg]
+  let next = 0
+  let out = ""
+  let i = 0
+  while (i < format.length) {
+    const at = format.indexOf("%", i)
+    if (at < 0) {
+      out += format.slice(i)
+      break
+    }
+    out += format.slice(i, at)
+    PERCENT_SPEC.lastIndex = at
+    const m = PERCENT_SPEC.exec(format) as RegExpExecArray
+    const [spec, key, flags = "", width, precisionText, type = ""] = m
+    i = at + spec.length
+    if (type === "%" && spec === "%%") {
+      out += "%"
+      continue
+    }
+    if (key !== undefined || width === "*" || precisionText === "*") {
+      fail("port_limitation", pos, "%-formatting with mapping keys or * widths is not supported")
+    }
+    if (type === "") fail("eval_error", pos, "ValueError: incomplete format")
+    if (!"srauidoxXeEfFgGc%".includes(type)) {
+      const code = (type.codePointAt(0) as number).toString(16)
+      fail(
+        "eval_error",
+        pos,
+        `ValueError: unsupported format character '${type}' (0x${code}) at index ${at + spec.length - 1}`
+      )
+    }
+    if (type === "%") {
+      out += "%"
+      continue
+    }
+    const x = args[next++]
+    if (x === undefined) typeError(pos, "not enough arguments for format string")
+    const v = x as EV
+    const precision = precisionText === undefined ? undefined : Number(precisionText)
+    const isNumber = isIntLike(v) || v.t === "float"
+    let body: string
+    let numeric = true
+    switch (type) {
+      case "s":
+      case "r":
+      case "a": {
+        numeric = false
+        const text = type === "s" ? evStr(v) : evRepr(v)
+        body = precision === undefined ? text : [...text].slice(0, precision).join("")
+        break
+      }
+      case "c": {
+        numeric = false
+        if (isIntLike(v)) body = String.fromCodePoint(Number(asBig(v)))
+        else if (v.t === "str" && [...v.v].length === 1) body = v.v
+        else body = typeError(pos, "%c requires int or char")
+        break
+      }
+      case "d":
+      case "i":
+      case "u":
+      case "o":
+      case "x":
+      case "X": {
+        if (!isNumber) typeError(pos, `%${type} format: a real number is required, not ${v.t}`)
+        if (v.t === "float" && "oxX".includes(type))
+          typeError(pos, `%${type} format: an integer is required, not float`)
+        if (v.t === "float" && !Number.isFinite(v.v)) {
+          fail(
+            "eval_error",
+            pos,
+            `${Number.isNaN(v.v) ? "ValueError: cannot convert float NaN" : "OverflowError: cannot convert float infinity"} to integer`
+          )
+        }
+        const n = v.t === "float" ? BigInt(Math.trunc(v.v)) : asBig(v as Extract<EV, { t: "int" | "bool" }>)
+        const abs = n < 0n ? -n : n
+        const radix = type === "o" ? 8 : type === "x" || type === "X" ? 16 : 10
+        let digits = abs.toString(radix)
+        if (type === "X") digits = digits.toUpperCase()
+        if (precision !== undefined) digits = digits.padStart(precision, "0")
+        const prefix = flags.includes("#") && radix !== 10 ? `0${type === "o" ? "o" : type}` : ""
+        body = (n < 0n ? "-" : "") + prefix + digits
+        break
+      }
+      default: {
+        if (!isNumber) typeError(pos, `must be real number, not ${v.t}`)
+        body = formatFloat(toFloat(v, pos), type, precision, flags.includes("#"))
+      }
+    }
+    if (numeric && !body.startsWith("-")) {
+      if (flags.includes("+")) body = `+${body}`
+      else if (flags.includes(" ")) body = ` ${body}`
+    }
+    const w = width === undefined ? 0 : Number(width)
+    const len = [...body].length
+    if (len < w) {
+      if (flags.includes("-")) body += " ".repeat(w - len)
+      else if (numeric && flags.includes("0") && Number.isFinite(Number.parseFloat(body.replace(/^[+ -]/, "")))) {
+        const sign = /^[+ -]/.test(body) ? body[0] : ""
+        const rest = body.slice(sign.length)
+        const pre = /^0[oxX]/.test(rest) ? rest.slice(0, 2) : ""
+        body = sign + pre + rest.slice(pre.length).padStart(w - sign.length - pre.length, "0")
+      } else body = " ".repeat(w - len) + body
+    }
+    out += body
+  }
+  if (next < args.length) typeError(pos, "not all arguments converted during string formatting")
+  return out
+}
+
 const binop = (op: BinOperator, a: EV, b: EV, pos: number): EV => {
   const numeric = (x: EV) => isIntLike(x) || x.t === "float"
   if (numeric(a) && numeric(b)) {
@@ -299,7 +511,7 @@ const binop = (op: BinOperator, a: EV, b: EV, pos: number): EV => {
       return typeError(pos, `can't multiply sequence by non-int of type '${other.t}'`)
     }
   }
-  if (op === "%" && a.t === "str") return fail("port_limitation", pos, "%-formatting of strings is not supported")
+  if (op === "%" && a.t === "str") return { t: "str", v: percentFormat(a.v, b, pos) }
   return typeError(pos, `unsupported operand type(s) for ${op}: '${a.t}' and '${b.t}'`)
 }
 
@@ -387,6 +599,7 @@ const evToPy = (x: EV, ctx: ResolveContext, pos: number): PyValue => {
     case "tuple": {
       const arr = x.v.map((y) => evToPy(y, ctx, pos))
       if (x.t === "tuple") {
+        pyTuple(arr)
         ctx.tuples.add(arr)
         ctx.tupleAsList = true
       }
@@ -435,7 +648,8 @@ const negateOperand = (e: ExprOf<"UnaryOp">): PyValue => {
     case "float":
       return new PyFloat(-o.c.v)
     case "complex":
-      return fail("port_limitation", o.start, "complex values cannot be represented")
+      // CPython: -(xj) is complex(-0.0, -x), whose repr is (-0-xj).
+      return new PyOpaque("complex", `(-0-${unparseConst(o.c, false)})`)
     default: {
       const name = { str: "str", bytes: "bytes", None: "NoneType", Ellipsis: "ellipsis" }[o.c.t]
       return typeError(e.start, `bad operand type for unary -: '${name}'`)
@@ -481,15 +695,17 @@ const resolveValue = (e: Expr, ctx: ResolveContext): PyValue => {
           return e.c.v
         case "None":
           return null
-        default:
-          return fail("port_limitation", e.start, `${e.c.t} values cannot be represented`)
+        case "bytes":
+        case "complex":
+          // BFCL keeps these values and its type check then rejects them (see PyOpaque).
+          return new PyOpaque(e.c.t, unparseConst(e.c, false))
       }
     case "UnaryOp":
       return negateOperand(e)
     case "List":
       return e.elts.map((x) => resolveValue(x, ctx))
     case "Tuple": {
-      const arr = e.elts.map((x) => resolveValue(x, ctx))
+      const arr = pyTuple(e.elts.map((x) => resolveValue(x, ctx)))
       ctx.tuples.add(arr)
       ctx.tupleAsList = true
       return arr
@@ -580,6 +796,8 @@ const toError = (e: unknown, source: string): PythonCallsDecode => {
 export const parsePythonCallList = (source: string): PythonCallsDecode => {
   const cleaned = pyStrip(source).replace(/^'+|'+$/g, "")
   try {
+    const nul = cleaned.indexOf("\u0000")
+    if (nul >= 0) fail("syntax", nul, "ValueError: source code string cannot contain null bytes")
     const body = parseExpression(cleaned)
     let elems: ReadonlyArray<Expr>
     if (body.k === "Call") elems = [body]

@@ -382,7 +382,8 @@ const tokenize = (src: string, from = 0, stopAtClose = false): Array<Token> => {
         toks.push({ kind: "string", value: s.value, bytes: s.bytes, u: s.u, f: s.f, start, end: s.end })
         i = s.end
       } else {
-        toks.push({ kind: "name", text: word, start, end: i + word.length })
+        // CPython NFKC-normalises identifiers (PEP 3131): `ﬁnd` is the name `find`.
+        toks.push({ kind: "name", text: word.normalize("NFKC"), start, end: i + word.length })
         i += word.length
       }
       continue
@@ -901,7 +902,7 @@ const pyBytesRepr = (s: string): string => {
 export const unparseFloat = (x: number): string =>
   pyFloatRepr(x).replace("inf", "1e309").replace("nan", "(1e309-1e309)")
 
-const unparseConst = (c: Const, u: boolean): string => {
+export const unparseConst = (c: Const, u: boolean): string => {
   switch (c.t) {
     case "int":
       return c.v.toString()

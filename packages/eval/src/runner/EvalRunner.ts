@@ -18,8 +18,9 @@
  *
  * Resuming: with `output`, records already in the file for this run (`key = run|itemId`) are
  * reused and their items not generated again; a record made with other settings, or for an item
- * that changed under the same id, is a `ResumeMismatchError` (use another `run` label or file). Progress (items/s, ETA) is logged
- * with `Effect.logInfo` every `progressEverySeconds` and at the end.
+ * that changed under the same id, is a `ResumeMismatchError` (use another `run` label or file). Progress goes to
+ * core's `Progress` service (one bar of items per run, `eval <run>`, updated every batch) and, as
+ * items/s and ETA, to `Effect.logInfo` every `progressEverySeconds` and at the end.
  */
 import {
   cleanIntervention,
@@ -29,6 +30,8 @@ import {
   LanguageModel,
   type LanguageModelShape,
   type ModelInputError,
+  Progress,
+  type ProgressBar,
   type Sampling,
   Tokenizer,
   type TokenizerShape
@@ -41,11 +44,18 @@ import {
   ResumeMismatchError,
   type ScorerError
 } from "../errors.js"
-import { parseToolCalls } from "../parse/parseToolCalls.js"
+import { parseToolCallsSafely } from "../parse/parseToolCalls.js"
 import { buildPrompt, type ChatRenderer, describePromptStyle, tokenizerRenderer } from "../prompt/prompts.js"
-import { runScorers } from "../scorers/Scorer.js"
+import { runScorersRecordingFailures } from "../scorers/Scorer.js"
 import type { InterventionContext } from "./Intervention.js"
-import { appendRecord, type EvalRecord, parseTrace, readRecords } from "./records.js"
+import {
+  appendRecord,
+  type EvalRecord,
+  type ItemFailure,
+  parseTrace,
+  readRecords,
+  serializableRecord
+} from "./records.js"
 import { formatSummaryTable, type RunSummary, summarizeRun } from "./summary.js"
 import { type Task, validateTask } from "./Task.js"
 
@@ -165,8 +175,9 @@ export const makeEvalRunner = (deps: EvalRunnerDeps): EvalRunnerShape => {
   const { model, tokenizer } = deps
   const renderer = deps.renderer ?? tokenizerRenderer(tokenizer)
 
-  const run = <E, R>(spec: RunSpec<E, R>): Effect.Effect<RunResult, EvalRunError | E, R> =>
-    Effect.gen(function* () {
+  const run = <E, R>(spec: RunSpec<E, R>): Effect.Effect<RunResult, EvalRunError | E, R> => {
+    let bar: ProgressBar | undefined
+    return Effect.gen(function* () {
       const settings: GenerationSettings = { ...defaultGenerationSettings, ...spec.settings }
       const bad = checkSettings(settings)
       if (bad !== undefined) return yield* bad
@@ -216,6 +227,8 @@ export const makeEvalRunner = (deps: EvalRunnerDeps): EvalRunnerShape => {
         `eval ${spec.run}: ${items.length} items, ${resumed} already in ${spec.output ?? "(no file)"}, ${todo.length} to generate`
       ).pipe(annotate)
 
+      const progress = (yield* Progress).start(`eval ${spec.run}`, items.length, "items", resumed)
+      bar = progress
       const fresh = new Map<string, EvalRecord>()
       const start = yield* Clock.currentTimeMillis
       let lastLog = start
@@ -267,9 +280,18 @@ export const makeEvalRunner = (deps: EvalRunnerDeps): EvalRunnerShape => {
             })
           }
           const response = tokenizer.decode(g.tokens, { skipSpecialTokens: settings.skipSpecialTokens })
-          const parse = parseToolCalls(response)
-          const scored = yield* runScorers(task.scorers, { item: p.item, prompt: p.prompt, response, parse })
-          const record: EvalRecord = {
+          // One item's parse, scorer or serialization failure is recorded on the item, never fatal to the run.
+          const failures: Array<ItemFailure> = []
+          const { parse, failure: parseFailure } = parseToolCallsSafely(response)
+          if (parseFailure !== undefined) failures.push({ stage: "parse", message: parseFailure })
+          const scored = yield* runScorersRecordingFailures(task.scorers, {
+            item: p.item,
+            prompt: p.prompt,
+            response,
+            parse
+          })
+          for (const f of scored.failures) failures.push({ stage: "score", scorer: f.scorer, message: f.message })
+          const record: EvalRecord = serializableRecord({
             key: keyOf(p.item.id),
             run: spec.run,
             task: task.name,
@@ -301,14 +323,23 @@ export const makeEvalRunner = (deps: EvalRunnerDeps): EvalRunnerShape => {
             metrics: scored.metrics,
             details: scored.details,
             ...(p.item.meta !== undefined ? { meta: p.item.meta } : {}),
+            ...(failures.length > 0 ? { failures } : {}),
             elapsedMs: (t1 - t0) / prepared.length,
             finishedAt: new Date(t1).toISOString()
+          })
+          if (record.failures !== undefined) {
+            yield* Effect.logWarning(
+              `eval ${spec.run}: item ${p.item.id} recorded with failures: ${record.failures
+                .map((f) => `${f.stage}${f.scorer !== undefined ? ` (${f.scorer})` : ""}: ${f.message}`)
+                .join("; ")}`
+            ).pipe(annotate)
           }
           if (spec.output !== undefined) yield* appendRecord(spec.output, record)
           fresh.set(record.key, record)
         }
         const now = yield* Clock.currentTimeMillis
         const n = Math.min(b + settings.batchSize, todo.length)
+        progress.update(resumed + n)
         if (now - lastLog >= everyMs || n === todo.length) {
           lastLog = now
           const rate = n / Math.max(1e-9, (now - start) / 1000)
@@ -324,7 +355,8 @@ export const makeEvalRunner = (deps: EvalRunnerDeps): EvalRunnerShape => {
       })
       const summary = summarizeRun(records)
       return { records, resumed, generated: fresh.size, summary, table: formatSummaryTable(summary) }
-    })
+    }).pipe(Effect.ensuring(Effect.sync(() => bar?.finish())))
+  }
 
   return { run }
 }

@@ -33,6 +33,17 @@ export const parseTrace = (r: ParseResult): ParseTrace => ({
   flags: r.flags
 })
 
+/**
+ * Why an item's record is incomplete: its parse, one of its scorers, or its serialization failed.
+ * The run goes on; the item's metrics from failed scorers are absent and the summary counts it.
+ */
+export interface ItemFailure {
+  readonly stage: "parse" | "score" | "serialize"
+  /** The scorer, for stage "score". */
+  readonly scorer?: string
+  readonly message: string
+}
+
 export interface EvalRecord {
   /** `${run}|${itemId}`: what resuming matches on. */
   readonly key: string
@@ -73,12 +84,37 @@ export interface EvalRecord {
   /** Scorer name → its detail. */
   readonly details: Readonly<Record<string, unknown>>
   readonly meta?: Readonly<Record<string, unknown>>
+  /** Present when this item's parse, a scorer or the record's serialization failed. */
+  readonly failures?: ReadonlyArray<ItemFailure>
   /** Wall time spent on this item's batch, divided by the batch size. */
   readonly elapsedMs: number
   readonly finishedAt: string
 }
 
 const ioError = (e: JsonLinesError): EvalIOError => new EvalIOError({ path: e.path, message: e.message })
+
+/**
+ * `record` if it serializes to JSON; otherwise the record without what cannot (scorer details,
+ * call arguments, metrics), with a `serialize` failure saying why. Never throws.
+ */
+export const serializableRecord = (record: EvalRecord): EvalRecord => {
+  try {
+    JSON.stringify(record)
+    return record
+  } catch (e) {
+    const message = e instanceof Error ? `${e.name}: ${e.message}` : String(e)
+    return {
+      ...record,
+      parse: { ...record.parse, calls: record.parse.calls.map((c) => ({ ...c, arguments: null })) },
+      metrics: Object.fromEntries(
+        Object.entries(record.metrics).filter(([, v]) => v === null || typeof v === "boolean" || Number.isFinite(v))
+      ),
+      details: {},
+      ...(record.meta !== undefined ? { meta: {} } : {}),
+      failures: [...(record.failures ?? []), { stage: "serialize", message }]
+    }
+  }
+}
 
 /** Reads a records file (core's `readJsonLines`: missing = empty, a cut-off last line is dropped). */
 export const readRecords = (file: string): Effect.Effect<Array<EvalRecord>, EvalIOError> =>

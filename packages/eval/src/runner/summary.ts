@@ -43,6 +43,8 @@ export interface RunSummary {
   readonly model: string
   readonly intervention: string
   readonly n: number
+  /** Items recorded with a parse, scorer or serialization failure (see `EvalRecord.failures`). */
+  readonly failed: number
   readonly groups: ReadonlyArray<SummaryGroup>
 }
 
@@ -104,6 +106,7 @@ export const summarizeRun = (records: ReadonlyArray<EvalRecord>, byCategory = tr
     model: first?.model.name ?? "",
     intervention: first?.intervention.name ?? "",
     n: records.length,
+    failed: records.filter((r) => r.failures !== undefined && r.failures.length > 0).length,
     groups
   }
 }
@@ -116,6 +119,12 @@ export const formatSummaryTable = (summary: RunSummary): string => {
   const lines = [
     `### ${summary.run} — task ${summary.task}, model ${summary.model}, intervention ${summary.intervention} (n = ${summary.n})`,
     "",
+    ...(summary.failed > 0
+      ? [
+          `**${summary.failed} item(s) recorded with failures** (parse, scorer or serialization; see the records' \`failures\`): failed scorers' metrics are absent for them.`,
+          ""
+        ]
+      : []),
     "| group | metric | n | value | 95% CI / SD |",
     "|---|---|---:|---:|---|"
   ]

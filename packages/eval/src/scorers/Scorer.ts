@@ -91,3 +91,37 @@ export const runScorers = (scorers: ReadonlyArray<Scorer>, input: ScoreInput): E
     }
     return { metrics, details }
   })
+
+/** A scorer that failed on one item (recorded on the item; the run goes on). */
+export interface ScorerFailure {
+  readonly scorer: string
+  readonly message: string
+}
+
+/**
+ * {@link runScorers} that never fails: a scorer's `ScorerError` or defect becomes a
+ * {@link ScorerFailure} and its metrics are left out for this item; the other scorers still run.
+ */
+export const runScorersRecordingFailures = (
+  scorers: ReadonlyArray<Scorer>,
+  input: ScoreInput
+): Effect.Effect<ScoredItem & { readonly failures: ReadonlyArray<ScorerFailure> }> =>
+  Effect.gen(function* () {
+    const metrics: Record<string, MetricValue> = {}
+    const details: Record<string, unknown> = {}
+    const failures: Array<ScorerFailure> = []
+    for (const s of scorers) {
+      // A failure becomes its message (a string); a score stays a ScoreOutput.
+      const out = yield* s.score(input).pipe(
+        Effect.catchTag("ScorerError", (e) => Effect.succeed(e.message)),
+        Effect.catchDefect((d) => Effect.succeed(d instanceof Error ? d.message : String(d)))
+      )
+      if (typeof out === "string") {
+        failures.push({ scorer: s.name, message: out })
+        continue
+      }
+      for (const [k, v] of Object.entries(out.metrics)) metrics[`${s.name}.${k}`] = v
+      if (out.detail !== undefined) details[s.name] = out.detail
+    }
+    return { metrics, details, failures }
+  })

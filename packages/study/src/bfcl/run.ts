@@ -20,7 +20,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
-import { cleanIntervention, findSharedDir, loadModel, loadTokenizer, TensorBackend } from "@crosscode/core"
+import { cleanIntervention, findSharedDir, loadModel, loadTokenizer, Progress, TensorBackend } from "@crosscode/core"
 import {
   BfclCategories,
   bfclQuestionFile,
@@ -35,13 +35,10 @@ import {
   PromptStyles,
   pythonSample,
   qwen25ChatRenderer,
-  readRecords,
   tokenizerRenderer
 } from "@crosscode/eval"
 import { Clock, Effect } from "effect"
-import { Progress } from "../cli/progress.js"
 import { defaultBatchSize } from "../recipe/context.js"
-import { ticking } from "../recipe/stages/common.js"
 import { BfclDataError, BfclSettingsError, ModelDirError, UnknownCategoryError } from "./errors.js"
 import { type BfclAggregate, bfclAggregate, type CategoryResult, categoryResult, formatBfclTable } from "./summary.js"
 
@@ -279,14 +276,8 @@ export const runBfcl = (plan: BfclPlan) =>
     // resumable generation, one records file per category
     mkdirSync(options.out, { recursive: true })
     const fileOf = (c: string) => `${c}.jsonl`
-    let done = 0
-    for (const s of sampled) {
-      const ids = new Set(s.items.map((i) => `${BFCL_RUN}|${i.id}`))
-      for (const r of yield* readRecords(path.join(options.out, fileOf(s.category)))) if (ids.has(r.key)) done++
-    }
-    const total = sampled.reduce((n, s) => n + s.items.length, 0)
-    const bar = progress.start(`bfcl ${style}`, total, "items", done)
-    const tick = () => bar.update(++done)
+    // one bar of categories here; the eval runner draws each category's bar of items
+    const bar = progress.start(`bfcl ${style}`, sampled.length, "categories")
     const runner = makeEvalRunner({ model, tokenizer, renderer })
     const settings = { maxNewTokens, maxPromptTokens, truncation: "left" as const, batchSize }
     const results: Array<CategoryResult> = []
@@ -299,13 +290,14 @@ export const runBfcl = (plan: BfclPlan) =>
       const r = yield* runner.run({
         run: BFCL_RUN,
         task,
-        intervention: ticking(cleanIntervention, tick),
+        intervention: cleanIntervention,
         output: path.join(options.out, fileOf(s.category)),
         settings
       })
       generated += r.generated
       resumed += r.resumed
       results.push(categoryResult(s.category, r.records as ReadonlyArray<EvalRecord>, s.available, fileOf(s.category)))
+      bar.update(results.length)
     }
     bar.finish()
 
@@ -333,7 +325,7 @@ export const runBfcl = (plan: BfclPlan) =>
       },
       categories: results,
       aggregate,
-      items: total,
+      items: sampled.reduce((n, s) => n + s.items.length, 0),
       generated,
       resumed,
       seconds: (t1 - t0) / 1000,

@@ -22,7 +22,6 @@ import { STAGES, type Stage } from "../recipe/schema.js"
 import { collectReportData } from "../report/data.js"
 import { headlineLines } from "../report/summary.js"
 import { bfclCommand } from "./bfcl.js"
-import type { Progress } from "./progress.js"
 
 export const VERSION = "0.1.0"
 
@@ -220,5 +219,3 @@ export const crosscode = Command.make("crosscode").pipe(
 
 /** Runs the CLI on `argv` (without the node and script paths). */
 export const runCli = (argv: ReadonlyArray<string>) => Command.runWith(crosscode, { version: VERSION })(argv)
-
-export type CliRequirements = Progress

@@ -1,5 +1,6 @@
 /**
- * Progress reporting for long stages, as an Effect service.
+ * The terminal renderer of core's `Progress` service (the stages, harvest, the trainer, the eval
+ * runner and the sweep report to it; only the CLI draws):
  *
  * - On a TTY: one updating line per active bar on stderr, drawn by `cli-progress` (a MultiBar, so
  *   log lines are printed above the bars instead of tearing them): label, bar, done/total, rate
@@ -8,43 +9,11 @@
  *   the bar finishes: `[train dfc] 600/1500 steps (40.0%) 212.3 steps/s ETA 4s`.
  *
  * The CLI logger (`cliLogger`) writes through the same reporter, so Effect logs and bars share
- * the terminal. Tests use `Progress.layerCollect` to see every update.
+ * the terminal. Tests use core's `Progress.layerCollect` to see every update.
  */
+import { Progress, type ProgressShape } from "@crosscode/core"
 import cliProgress from "cli-progress"
-import { Cause, Context, Layer, Logger } from "effect"
-
-export interface BarUpdate {
-  /** Free text shown after the numbers (e.g. "loss=0.031 L0=16.0"). */
-  readonly detail?: string
-}
-
-export interface ProgressBar {
-  /** Sets the completed amount (absolute, not an increment). */
-  update(done: number, info?: BarUpdate): void
-  /** Changes the total (e.g. once it is known). */
-  setTotal(total: number): void
-  /** Marks the bar complete and removes it from the screen (prints a final line off a TTY). */
-  finish(info?: BarUpdate): void
-}
-
-export interface ProgressShape {
-  /** Starts a bar; `initial` counts work already done (resumed) and is left out of the rate. */
-  start(label: string, total: number, unit: string, initial?: number): ProgressBar
-  /** Writes a line without disturbing the bars. */
-  log(line: string): void
-}
-
-export type ProgressEvent =
-  | {
-      readonly type: "start"
-      readonly label: string
-      readonly total: number
-      readonly unit: string
-      readonly initial: number
-    }
-  | { readonly type: "update"; readonly label: string; readonly done: number; readonly total: number }
-  | { readonly type: "finish"; readonly label: string; readonly done: number; readonly total: number }
-  | { readonly type: "log"; readonly line: string }
+import { Cause, type Layer, Logger } from "effect"
 
 export interface TerminalOptions {
   readonly stream?: NodeJS.WriteStream
@@ -189,34 +158,6 @@ export const makeTerminalProgress = (options: TerminalOptions = {}): ProgressSha
   }
 }
 
-export const silentProgress: ProgressShape = {
-  log: () => {},
-  start: () => ({ update: () => {}, setTotal: () => {}, finish: () => {} })
-}
-
-export const collectProgress = (events: Array<ProgressEvent>): ProgressShape => ({
-  log: (line) => {
-    events.push({ type: "log", line })
-  },
-  start: (label, total, unit, initial = 0) => {
-    let t = total
-    let done = initial
-    events.push({ type: "start", label, total, unit, initial })
-    return {
-      setTotal: (x) => {
-        t = x
-      },
-      update: (d) => {
-        done = d
-        events.push({ type: "update", label, done: d, total: t })
-      },
-      finish: () => {
-        events.push({ type: "finish", label, done, total: t })
-      }
-    }
-  }
-})
-
 /**
  * A logger writing `HH:MM:SS LEVEL message` lines through a progress reporter, so log lines appear
  * above the bars. Failures carry their cause's pretty form.
@@ -232,13 +173,6 @@ export const cliLogger = (progress: ProgressShape) =>
     progress.log(line)
   })
 
-export class Progress extends Context.Service<Progress, ProgressShape>()("@crosscode/study/Progress") {
-  /** stderr: bars on a TTY, periodic lines otherwise. */
-  static readonly layerTerminal = (options: TerminalOptions = {}) =>
-    Layer.succeed(Progress, Progress.of(makeTerminalProgress(options)))
-  /** Nothing is shown. */
-  static readonly layerSilent = Layer.succeed(Progress, Progress.of(silentProgress))
-  /** Records every event into `events` (tests). */
-  static readonly layerCollect = (events: Array<ProgressEvent>) =>
-    Layer.succeed(Progress, Progress.of(collectProgress(events)))
-}
+/** `Progress` drawn on stderr: bars on a TTY, periodic lines otherwise. */
+export const terminalProgressLayer = (options: TerminalOptions = {}): Layer.Layer<never> =>
+  Progress.layer(makeTerminalProgress(options))

@@ -8,7 +8,6 @@ import * as path from "node:path"
 import type { TensorBackend } from "@crosscode/core"
 import type { PartitionRegistry, SparsityRegistry } from "@crosscode/crosscoder"
 import { Effect, type Scope } from "effect"
-import type { Progress } from "../cli/progress.js"
 import { makeRunContext, type RunContext } from "./context.js"
 import { StageError } from "./errors.js"
 import type { LoadedRecipe } from "./load.js"
@@ -31,7 +30,7 @@ import { runReport } from "./stages/report.js"
 import { runSteer } from "./stages/steer.js"
 import { runTrain } from "./stages/train.js"
 
-export type RunEnv = TensorBackend | Scope.Scope | SparsityRegistry | PartitionRegistry | Progress
+export type RunEnv = TensorBackend | Scope.Scope | SparsityRegistry | PartitionRegistry
 
 export const STAGE_RUNNERS: Record<Stage, (ctx: RunContext) => Effect.Effect<unknown, StageError, RunEnv>> = {
   harvest: runHarvest,
@@ -168,7 +167,7 @@ export interface StageOutcome {
   readonly seconds: number
 }
 
-/** Runs the selected stages (needs the tensor backend, the crosscoder registries, a scope and `Progress`). */
+/** Runs the selected stages (needs the tensor backend, the crosscoder registries and a scope; reports to core's `Progress`). */
 export const runStages = (loaded: LoadedRecipe, options: RunOptions = {}) =>
   Effect.gen(function* () {
     const r = loaded.recipe

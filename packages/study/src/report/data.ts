@@ -5,13 +5,13 @@
  */
 import { existsSync, readFileSync } from "node:fs"
 import * as path from "node:path"
-import type { SweepResult } from "@crosscode/steering"
 import type { Recipe } from "../recipe/schema.js"
 import type { EvalSummary } from "../recipe/stages/evaluate.js"
 import type { HarvestSummary } from "../recipe/stages/harvest.js"
 import type { RankSummary } from "../recipe/stages/rank.js"
 import type { SingleFeatureCell } from "../recipe/stages/steer.js"
 import type { CrosscoderSummary, CurvePoint } from "../recipe/stages/train.js"
+import type { SweepResult } from "../sweep/Sweep.js"
 
 /** One trainer log line (`train/<name>/metrics.jsonl`), reduced to what is plotted. */
 export interface TrainLogPoint {

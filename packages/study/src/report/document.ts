@@ -2,8 +2,9 @@
  * The report as a small document model (sections of paragraphs, tables and plots), built from
  * `ReportData`; `render.ts` turns it into Markdown and HTML.
  */
-import type { SweepCell } from "@crosscode/steering"
+
 import type { DeltaStats, Rate } from "../recipe/stages/common.js"
+import type { SweepCell } from "../sweep/Sweep.js"
 import type { ReportData } from "./data.js"
 import type { Plot } from "./plots.js"
 

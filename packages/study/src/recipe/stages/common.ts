@@ -1,75 +1,7 @@
 /** Helpers shared by the model-running stages. */
-import { closeSync, existsSync, fstatSync, openSync, readSync } from "node:fs"
-import type { HookRequest, Intervention } from "@crosscode/core"
 import type { GenerationSettings, MetricSummary, PairedComparison, RunSummary } from "@crosscode/eval"
 import { comparePaired, type EvalRecord, summarizeRun } from "@crosscode/eval"
-import { Effect, type Scope } from "effect"
 import { FORMAT_METRIC, SCORE_METRIC, TOOL_METRIC } from "../sources.js"
-
-/** An intervention that also calls `tick` for every prompt it is asked about (records unchanged). */
-export const ticking = <E, R, Req extends HookRequest>(
-  iv: Intervention<E, R, Req>,
-  tick: () => void
-): Intervention<E, R, Req> => ({
-  ...iv,
-  hooks: (req) => Effect.flatMap(Effect.sync(tick), () => iv.hooks(req))
-})
-
-/** Number of complete lines in a file (0 when missing). */
-export const countLines = (file: string): number => {
-  if (!existsSync(file)) return 0
-  const fd = openSync(file, "r")
-  try {
-    const size = fstatSync(fd).size
-    const buf = Buffer.alloc(1 << 16)
-    let n = 0
-    for (let off = 0; off < size; ) {
-      const got = readSync(fd, buf, 0, buf.length, off)
-      if (got <= 0) break
-      for (let i = 0; i < got; i++) if (buf[i] === 10) n++
-      off += got
-    }
-    return n
-  } finally {
-    closeSync(fd)
-  }
-}
-
-/** Calls `onLines(lines)` every `ms` while the scope is open (follows an append-only JSONL file). */
-export const watchLines = (
-  file: string,
-  onLines: (n: number) => void,
-  ms = 500
-): Effect.Effect<void, never, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.sync(() => {
-      let offset = 0
-      let lines = 0
-      const poll = () => {
-        if (!existsSync(file)) return
-        const fd = openSync(file, "r")
-        try {
-          const size = fstatSync(fd).size
-          if (size < offset) {
-            offset = 0
-            lines = 0
-          }
-          const buf = Buffer.alloc(1 << 16)
-          while (offset < size) {
-            const got = readSync(fd, buf, 0, Math.min(buf.length, size - offset), offset)
-            if (got <= 0) break
-            for (let i = 0; i < got; i++) if (buf[i] === 10) lines++
-            offset += got
-          }
-        } finally {
-          closeSync(fd)
-        }
-        onLines(lines)
-      }
-      return setInterval(poll, ms)
-    }),
-    (h) => Effect.sync(() => clearInterval(h))
-  ).pipe(Effect.asVoid)
 
 export interface Rate {
   readonly n: number

@@ -10,19 +10,10 @@ import { cleanIntervention } from "@crosscode/core"
 import { type EvalRecord, makeEvalRunner } from "@crosscode/eval"
 import { PairEncoder, reconstruct } from "@crosscode/steering"
 import { Effect } from "effect"
-import { Progress } from "../../cli/progress.js"
 import type { RunContext } from "../context.js"
 import { errorMessage, StageError } from "../errors.js"
 import { samplePrompts, studyTask } from "../sources.js"
-import {
-  type ConditionStats,
-  conditionStats,
-  countLines,
-  type DeltaStats,
-  deltaStats,
-  generationSettings,
-  ticking
-} from "./common.js"
+import { type ConditionStats, conditionStats, type DeltaStats, deltaStats, generationSettings } from "./common.js"
 
 export interface EvalSummary {
   readonly n: number
@@ -37,7 +28,6 @@ export interface EvalSummary {
 
 export const runEvaluate = (ctx: RunContext) =>
   Effect.gen(function* () {
-    const progress = yield* Progress
     const spec = ctx.recipe.evaluate
     const names = spec.crosscoders ?? ctx.recipe.crosscoders.map((c) => c.name)
     const items = yield* samplePrompts(spec.prompts, spec.n, spec.seed ?? 42, "evaluate")
@@ -46,10 +36,6 @@ export const runEvaluate = (ctx: RunContext) =>
     const models = yield* ctx.models
     const tokenizer = yield* ctx.tokenizer
     const files = { A: ctx.dir("evaluate", "records-A.jsonl"), B: ctx.dir("evaluate", "records-B.jsonl") }
-    const total = items.length * 2 * (1 + names.length)
-    let done = countLines(files.A) + countLines(files.B)
-    const bar = progress.start("evaluate", total, "prompts", done)
-    const tick = () => bar.update(++done)
     const cleanRecords: Partial<Record<"A" | "B", ReadonlyArray<EvalRecord>>> = {}
     const recon: Record<string, Partial<Record<"A" | "B", ReadonlyArray<EvalRecord>>>> = {}
     for (const m of ["A", "B"] as const) {
@@ -57,7 +43,7 @@ export const runEvaluate = (ctx: RunContext) =>
       const c = yield* runner.run({
         run: "clean",
         task,
-        intervention: ticking(cleanIntervention, tick),
+        intervention: cleanIntervention,
         output: files[m],
         settings
       })
@@ -68,7 +54,7 @@ export const runEvaluate = (ctx: RunContext) =>
           .run({
             run: `recon:${name}`,
             task,
-            intervention: ticking(reconstruct({ target: m }), tick),
+            intervention: reconstruct({ target: m }),
             output: files[m],
             settings
           })
@@ -76,7 +62,6 @@ export const runEvaluate = (ctx: RunContext) =>
         ;(recon[name] ??= {})[m] = r.records
       }
     }
-    bar.finish()
     const summary: EvalSummary = {
       n: items.length,
       promptSet: spec.prompts.path,

@@ -6,7 +6,6 @@ import { writeFileSync } from "node:fs"
 import { ActivationStore, harvest, Policy } from "@crosscode/activations"
 import { TensorBackend } from "@crosscode/core"
 import { Effect } from "effect"
-import { Progress } from "../../cli/progress.js"
 import { defaultBatchSize, type RunContext } from "../context.js"
 import { errorMessage, StageError } from "../errors.js"
 import { expectedHarvestRows, harvestSource } from "../sources.js"
@@ -25,14 +24,10 @@ export const storeDir = (ctx: RunContext) => ctx.dir("harvest", "store")
 
 export const runHarvest = (ctx: RunContext) =>
   Effect.gen(function* () {
-    const progress = yield* Progress
     const r = ctx.recipe
     const models = yield* ctx.models
     const tokenizer = yield* ctx.tokenizer
     const dir = storeDir(ctx)
-    const before = yield* ActivationStore.readManifest(dir).pipe(Effect.orElseSucceed(() => undefined))
-    const total = expectedHarvestRows(r.harvest.text)
-    const bar = progress.start("harvest", total, "rows", before?.rows ?? 0)
     const result = yield* harvest({
       models: [
         { label: "A", model: models.A },
@@ -50,12 +45,8 @@ export const runHarvest = (ctx: RunContext) =>
       },
       batchSize: r.harvest.batchSize ?? defaultBatchSize((yield* TensorBackend).name),
       maxLength: r.harvest.maxLength ?? 512,
-      progress: { intervalMs: 500, log: false, onProgress: (p) => bar.update(p.rows) }
-    }).pipe(
-      Effect.ensuring(Effect.sync(() => bar.finish())),
-      Effect.mapError((e) => new StageError({ stage: "harvest", message: errorMessage(e) }))
-    )
-    bar.setTotal(result.rows)
+      progress: { log: false, label: "harvest", expectedRows: expectedHarvestRows(r.harvest.text) }
+    }).pipe(Effect.mapError((e) => new StageError({ stage: "harvest", message: errorMessage(e) })))
     const store = yield* ActivationStore.open(dir).pipe(
       Effect.mapError((e) => new StageError({ stage: "harvest", message: e.message }))
     )

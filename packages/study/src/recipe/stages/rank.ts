@@ -7,6 +7,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { ActivationStore } from "@crosscode/activations"
 import type { TokenizerShape } from "@crosscode/core"
+import { Progress } from "@crosscode/core"
 import type { Crosscoder } from "@crosscode/crosscoder"
 import { itemToolRlSystem, truncateIds } from "@crosscode/eval"
 import {
@@ -19,7 +20,6 @@ import {
   writeRanking
 } from "@crosscode/steering"
 import { Effect, Stream } from "effect"
-import { Progress } from "../../cli/progress.js"
 import type { RunContext } from "../context.js"
 import { errorMessage, StageError } from "../errors.js"
 import { loadPromptSet, readTexts } from "../sources.js"

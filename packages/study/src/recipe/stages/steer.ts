@@ -5,6 +5,7 @@
  * which writes `steer/records.jsonl`, `cells.jsonl` (resume), `sweep.json` and `sweep.csv`.
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs"
+import { Progress } from "@crosscode/core"
 import { type EvalRunnerShape, makeEvalRunner, readRecords, type Task } from "@crosscode/eval"
 import {
   type FeatureRanking,
@@ -12,64 +13,41 @@ import {
   type PairEncoderShape,
   partitionGroups,
   readRanking,
-  runSweep,
-  type SweepResult,
-  selectTopSubset,
   sortByD,
   steerFeatures
 } from "@crosscode/steering"
-import { Effect, Result } from "effect"
-import { Progress } from "../../cli/progress.js"
+import { Effect } from "effect"
+import { runSweep, type SweepResult } from "../../sweep/Sweep.js"
 import type { RunContext } from "../context.js"
 import { errorMessage, StageError } from "../errors.js"
 import { samplePrompts, studyTask } from "../sources.js"
-import { countLines, type DeltaStats, deltaStats, generationSettings, ticking, watchLines } from "./common.js"
+import { type DeltaStats, deltaStats, generationSettings } from "./common.js"
 
 export const runSteer = (ctx: RunContext) =>
   Effect.gen(function* () {
-    const progress = yield* Progress
     const spec = ctx.recipe.steer
     const target = spec.target ?? "A"
     const items = yield* samplePrompts(spec.prompts ?? ctx.recipe.evaluate.prompts, spec.n, spec.seed ?? 42, "steer")
     const task = studyTask(items, "study-steer")
     const ranking = yield* readRanking(ctx.dir("rank", spec.crosscoder, "ranking.json"))
-    // the eval runs the sweep will make: clean, reconstruction, one per distinct (features, α)
-    const runs = new Set<string>(["clean"])
-    if (spec.reconstruction ?? true) runs.add("recon")
-    for (const p of spec.partitions) {
-      for (const k of spec.kPercents) {
-        const s = selectTopSubset(ranking, p, k)
-        if (Result.isFailure(s)) return yield* new StageError({ stage: "steer", message: s.failure.message })
-        if (s.success.features.length === 0) continue
-        for (const a of spec.alphas) runs.add(`${s.success.features.join(".")}|${a}`)
-      }
-    }
     const models = yield* ctx.models
     const tokenizer = yield* ctx.tokenizer
     const pe = yield* ctx.pairEncoder(spec.crosscoder)
     const outputDir = ctx.dir("steer")
     const records = ctx.dir("steer", "records.jsonl")
-    const bar = progress.start("steer", runs.size * items.length, "prompts", countLines(records))
-    const result: SweepResult = yield* Effect.scoped(
-      Effect.gen(function* () {
-        yield* watchLines(records, (n) => bar.update(n))
-        return yield* runSweep({
-          runner: makeEvalRunner({ model: models[target as "A" | "B"], tokenizer }),
-          task,
-          target,
-          ranking,
-          partitions: spec.partitions,
-          kPercents: spec.kPercents,
-          alphas: spec.alphas,
-          outputDir,
-          settings: generationSettings(spec),
-          reconstruction: spec.reconstruction ?? true,
-          ...(spec.useFilter !== undefined ? { useFilter: spec.useFilter } : {})
-        }).pipe(Effect.provideService(PairEncoder, pe))
-      })
-    )
-    bar.update(countLines(records))
-    bar.finish()
+    const result: SweepResult = yield* runSweep({
+      runner: makeEvalRunner({ model: models[target as "A" | "B"], tokenizer }),
+      task,
+      target,
+      ranking,
+      partitions: spec.partitions,
+      kPercents: spec.kPercents,
+      alphas: spec.alphas,
+      outputDir,
+      settings: generationSettings(spec),
+      reconstruction: spec.reconstruction ?? true,
+      ...(spec.useFilter !== undefined ? { useFilter: spec.useFilter } : {})
+    }).pipe(Effect.provideService(PairEncoder, pe))
     const singles =
       spec.singleFeatures === undefined
         ? []
@@ -141,9 +119,7 @@ const runSingles = (
         .map((f, i) => ({ partition: p, stat: f, rank: i + 1 }))
     })
     const file = ctx.dir("steer", "singles-records.jsonl")
-    let done = countLines(file)
-    const bar = progress.start("steer singles", chosen.length * alphas.length * o.task.items.length, "prompts", done)
-    const tick = () => bar.update(++done)
+    const bar = progress.start("steer singles", chosen.length * alphas.length, "cells")
     // the sweep's clean run on the same prompts
     const clean = (yield* readRecords(o.records)).filter((r) => r.run === "clean")
     const cells: Array<SingleFeatureCell> = []
@@ -154,7 +130,7 @@ const runSingles = (
           .run({
             run,
             task: o.task,
-            intervention: ticking(steerFeatures({ target: o.target, features: [c.stat.feature], alpha }), tick),
+            intervention: steerFeatures({ target: o.target, features: [c.stat.feature], alpha }),
             output: file,
             settings
           })
@@ -168,6 +144,7 @@ const runSingles = (
           run,
           stats: deltaStats(clean, r.records)
         })
+        bar.update(cells.length)
       }
     }
     bar.finish()

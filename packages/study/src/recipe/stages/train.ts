@@ -2,10 +2,11 @@
  * Stage 2 — train: every crosscoder of the recipe on the harvested store (the paper's loss:
  * elementwise MSE + λ_sh·mean|f_sh| + λ_excl·(mean|f_A∪sh| + mean|f_B∪sh|)/2, TopK, Adam, clip 1).
  *
- * Training runs in segments of `evalEvery` steps; the trainer checkpoints at each segment end and
- * resumes from its newest checkpoint, so an interrupted run continues where it stopped. After each
- * segment the reconstruction (FVE, MSE, L0 per group) is measured on the first `evalRows` store
- * rows and appended to `train/<name>/curve.jsonl` (the report's L0/FVE curves). At the end:
+ * One trainer run per crosscoder; it checkpoints every `evalEvery` steps and resumes from its newest
+ * checkpoint, so an interrupted run continues where it stopped. Right after each of those
+ * checkpoints the trainer's periodic hook measures the live crosscoder's reconstruction (FVE, MSE,
+ * L0 per group) on the first `evalRows` store rows and appends it to `train/<name>/curve.jsonl`
+ * (the report's L0/FVE curves); training is never stopped and reloaded to evaluate. At the end:
  * `train/<name>/final/` (the crosscoder, loadable with `loadCrosscoder`) and `summary.json`
  * (final metrics, partition groups, the relative decoder norm of every feature).
  */
@@ -25,7 +26,6 @@ import {
   train
 } from "@crosscode/crosscoder"
 import { Effect } from "effect"
-import { Progress } from "../../cli/progress.js"
 import type { RunContext } from "../context.js"
 import { errorMessage, StageError } from "../errors.js"
 import type { CrosscoderSpec } from "../schema.js"
@@ -104,19 +104,8 @@ export const readCurve = (file: string): Array<CurvePoint> => {
   return [...byStep.values()].sort((a, b) => a.step - b.step)
 }
 
-const latestStep = (dir: string): number => {
-  const f = path.join(dir, "latest.json")
-  if (!existsSync(f)) return 0
-  try {
-    return (JSON.parse(readFileSync(f, "utf8")) as { step: number }).step
-  } catch {
-    return 0
-  }
-}
-
 const trainOne = (ctx: RunContext, spec: CrosscoderSpec, store: ActivationStore.ActivationStoreShape) =>
   Effect.gen(function* () {
-    const progress = yield* Progress
     const dir = ctx.dir("train", spec.name)
     const curveFile = path.join(dir, "curve.jsonl")
     const config = crosscoderConfig(spec, store)
@@ -135,36 +124,27 @@ const trainOne = (ctx: RunContext, spec: CrosscoderSpec, store: ActivationStore.
       checkpoint: { dir, every: evalEvery, keep: 2 }
     }
     const t0 = performance.now()
-    let step = latestStep(dir)
-    const bar = progress.start(`train ${spec.name}`, spec.steps, "steps", step)
+    const curve = readCurve(curveFile)
+    /** The curve point at `at`: the one already in curve.jsonl (resumed run), else measured now and appended. */
     const measure = (cc: Crosscoder, at: number) =>
       Effect.gen(function* () {
+        const have = curve.find((c) => c.step === at)
+        if (have !== undefined) return have
         const m = yield* evaluateReconstruction(cc, store, { maxRows: evalRows, batchSize: 512 })
         const p = point(at, m)
         appendFileSync(curveFile, `${JSON.stringify(p)}\n`)
+        curve.push(p)
+        yield* Effect.logInfo(`train ${spec.name} step ${at}: FVE ${p.fve.toFixed(3)}, L0 ${p.l0.toFixed(1)}`)
         return p
       })
-    let last: { cc: Crosscoder; point: CurvePoint } | undefined
-    const curve = readCurve(curveFile)
-    while (step < spec.steps || last === undefined) {
-      const target =
-        step >= spec.steps ? spec.steps : Math.min(spec.steps, (Math.floor(step / evalEvery) + 1) * evalEvery)
-      const result = yield* train(
-        config,
-        { ...trainConfig, stopAfter: target },
-        {
-          onProgress: (p) => bar.update(p.step, { detail: `loss=${p.loss.toPrecision(3)} L0=${p.l0.toFixed(1)}` })
-        }
-      ).pipe(Effect.provideService(ActivationSource, store))
-      step = result.state.step
-      const have = curve.find((c) => c.step === step)
-      const p = have ?? (yield* measure(result.crosscoder, step))
-      bar.update(step, { detail: `FVE=${p.fve.toFixed(3)} L0=${p.l0.toFixed(1)}` })
-      last?.cc.dispose()
-      last = { cc: result.crosscoder, point: p }
-    }
-    bar.finish({ detail: `FVE=${last.point.fve.toFixed(3)}` })
-    const cc = last.cc
+    const result = yield* train(config, trainConfig, {
+      progressLabel: `train ${spec.name}`,
+      periodic: { every: evalEvery, run: (cc, at) => Effect.asVoid(measure(cc, at)) }
+    }).pipe(Effect.provideService(ActivationSource, store))
+    const cc = result.crosscoder
+    const step = result.state.step
+    // a run resumed from its final checkpoint trains no step, so its final point may still be missing
+    const last = { point: yield* measure(cc, step) }
     yield* saveCrosscoder(path.join(dir, "final"), cc)
     const dm = decoderMetrics(cc)
     const M = dm.models.length

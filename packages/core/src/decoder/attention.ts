@@ -1,5 +1,6 @@
 /**
- * Scaled dot-product attention over grouped query heads: `softmax(q·kᵀ/√D + bias)·v`.
+ * Scaled dot-product attention over grouped query heads: `softmax(cap(q·kᵀ·scale) + bias)·v`, where
+ * `scale` defaults to `1/√D` and `cap` is Gemma 2's optional soft-capping `tanh(s / c)·c`.
  *
  * Two schedules with the same math:
  * - batched: one 4-D matMul for `q·kᵀ` and one for `p·v` (native TensorFlow, WebGPU, and small
@@ -11,8 +12,15 @@
  *   Gradients use plain matMuls with explicit transposes (the transposed operand is wasm's slow
  *   path), so training through this path is fast too.
  */
-import * as tf from "@tensorflow/tfjs"
-import { matMulPlainGrad } from "./ops.js"
+import * as tf from "@tensorflow/tfjs-core"
+import { matMulPlainGrad, softcap } from "./ops.js"
+
+export interface AttentionOptions {
+  /** Score scale (default `1/√D`). */
+  readonly scale?: number
+  /** Soft-cap the scaled scores before the mask: `tanh(s / c) · c`. */
+  readonly softcap?: number
+}
 
 /** Multiply-accumulates of one group's `q·kᵀ` above which wasm runs the per-group schedule. */
 const PER_GROUP_MACS = 4_000_000
@@ -25,14 +33,25 @@ const pieces = (t: tf.Tensor, N: number): Array<tf.Tensor> =>
  * `q` `[B, nKV, g·T, D]` (the g query heads of KV head j stacked along rows), `k`/`v`
  * `[B, nKV, S, D]`, additive `bias` `[B, 1, 1, T, S]` (0 or -1e9) → context `[B, nKV, g·T, D]`.
  */
-export const groupedAttention = (q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, bias: tf.Tensor): tf.Tensor4D => {
+export const groupedAttention = (
+  q: tf.Tensor4D,
+  k: tf.Tensor4D,
+  v: tf.Tensor4D,
+  bias: tf.Tensor,
+  options: AttentionOptions = {}
+): tf.Tensor4D => {
   const [B, nKV, gT, D] = q.shape
   const S = k.shape[2]
   const T = bias.shape[3]!
   const g = gT / T
-  const scale = 1 / Math.sqrt(D)
+  const scale = options.scale ?? 1 / Math.sqrt(D)
+  const cap = options.softcap
+  const scaled = <T extends tf.Tensor>(s: T): T => {
+    const x = tf.mul(s, scale) as T
+    return cap === undefined ? x : softcap(x, cap)
+  }
   if (tf.getBackend() !== "wasm" || gT * D * S < PER_GROUP_MACS) {
-    const scores = tf.mul(tf.matMul(q, k, false, true), scale)
+    const scores = scaled(tf.matMul(q, k, false, true))
     const probs = tf.softmax(tf.add(tf.reshape(scores, [B, nKV, g, T, S]), bias))
     return tf.matMul(tf.reshape(probs, [B, nKV, gT, S]) as tf.Tensor4D, v) as tf.Tensor4D
   }
@@ -42,7 +61,7 @@ export const groupedAttention = (q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D,
   const vs = pieces(tf.reshape(v, [G, S, D]), G) as Array<tf.Tensor2D>
   const biases = pieces(tf.reshape(bias, [B, 1, T, S]), B)
   const ctx = qs.map((qg, i) => {
-    const scores = tf.reshape(tf.mul(matMulPlainGrad(qg, kTs[i]!), scale), [g, T, S])
+    const scores = tf.reshape(scaled(matMulPlainGrad(qg, kTs[i]!)), [g, T, S])
     const probs = tf.reshape(tf.softmax(tf.add(scores, biases[Math.floor(i / nKV)]!)), [gT, S]) as tf.Tensor2D
     return matMulPlainGrad(probs, vs[i]!)
   })

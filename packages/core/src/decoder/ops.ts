@@ -1,10 +1,10 @@
 /**
- * Tensor building blocks of the Qwen2 forward pass. All are differentiable with `tf.variableGrads`
+ * Tensor building blocks of the decoder forward pass (Qwen2, Llama, Gemma 2). All are differentiable with `tf.variableGrads`
  * on every backend, including wasm (which lacks the UnsortedSegmentSum kernel behind `tf.gather`'s
  * gradient and runs `matMul` with a transposed operand on a slow path): the embedding lookup and
  * the `[out, in]` linear layer carry custom gradients made of plain matMul / transpose / scatterND.
  */
-import * as tf from "@tensorflow/tfjs"
+import * as tf from "@tensorflow/tfjs-core"
 
 /**
  * A linear layer and how its weight is stored:
@@ -86,6 +86,15 @@ export const rmsNorm = <T extends tf.Tensor>(x: T, w: tf.Tensor1D, eps: number):
 
 /** SiLU: x·sigmoid(x). */
 export const silu = <T extends tf.Tensor>(x: T): T => tf.mul(x, tf.sigmoid(x)) as T
+
+const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI)
+
+/** GELU, tanh approximation (PyTorch's `gelu(approximate="tanh")`): `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`. */
+export const geluTanh = <T extends tf.Tensor>(x: T): T =>
+  tf.mul(tf.mul(x, 0.5), tf.add(1, tf.tanh(tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), SQRT_2_OVER_PI)))) as T
+
+/** Soft-capping: `tanh(x / cap) · cap` (Gemma 2's attention and final logits). */
+export const softcap = <T extends tf.Tensor>(x: T, cap: number): T => tf.mul(tf.tanh(tf.div(x, cap)), cap) as T
 
 /**
  * Sparse softmax cross-entropy, mean over rows with weight > 0: `logits` `[N, V]`, `labels` `[N]`

@@ -1,5 +1,5 @@
 /**
- * Ranking through the models and the sweep runner end to end on the tiny model pair, with the eval
+ * The sweep runner end to end on the tiny model pair (steering's test helpers), with the eval
  * package's runner, a character-level tokenizer and a scorer on the first generated token.
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
@@ -8,32 +8,21 @@ import * as path from "node:path"
 import { type LanguageModelShape, sharedMissingMessage } from "@crosscode/core"
 import type { Crosscoder } from "@crosscode/crosscoder"
 import { type EvalItem, makeEvalRunner, makeScorer, makeTask, PromptStyles, type Task } from "@crosscode/eval"
+import { type FeatureRanking, type InterventionError, type PairEncoder, rankPromptSets } from "@crosscode/steering"
 import { Cause, Effect, Exit, type Layer } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import {
-  BEST_OF_GRID_FLAG,
-  codeAt,
-  encodePromptSets,
-  type FeatureRanking,
-  type InterventionError,
-  PairEncoder,
-  rankPromptSets,
-  runSweep,
-  SWEEP_CSV_COLUMNS,
-  type SweepSpec
-} from "../src/index.js"
 import {
   asciiTokenizer,
   loadPair,
   longScope,
-  maxAbsDiff,
   pairLayer,
   prompts,
   shared,
   tinyCrosscoder
-} from "./helpers.js"
+} from "../../steering/test/helpers.js"
+import { BEST_OF_GRID_FLAG, runSweep, SWEEP_CSV_COLUMNS, type SweepSpec } from "../src/index.js"
 
-const dir = mkdtempSync(path.join(tmpdir(), "steering-sweep-"))
+const dir = mkdtempSync(path.join(tmpdir(), "study-sweep-"))
 
 const text = (ids: ReadonlyArray<number>) => String.fromCharCode(...ids)
 const firstToken = (response: string): number => {
@@ -67,7 +56,7 @@ const task = (texts: ReadonlyArray<string>): Task =>
     ]
   })
 
-describe.skipIf(shared === undefined)("ranking through the models and the sweep runner", () => {
+describe.skipIf(shared === undefined)("the sweep runner", () => {
   if (shared === undefined) console.warn(sharedMissingMessage)
   afterAll(() => rmSync(dir, { recursive: true, force: true }))
   const scope = longScope()
@@ -86,39 +75,6 @@ describe.skipIf(shared === undefined)("ranking through the models and the sweep 
     ranking = await scope.use(Effect.provide(rankPromptSets({ tool: evalPrompts, general: generalPrompts }), layer))
   })
   afterAll(() => scope.close())
-
-  it("rankPromptSets encodes the pair at each prompt's last token (batched) and labels features by partition", async () => {
-    const { batched, single } = await scope.use(
-      Effect.provide(
-        Effect.gen(function* () {
-          const pe = yield* PairEncoder
-          const batched = yield* encodePromptSets({ tool: evalPrompts, general: generalPrompts })
-          const single = []
-          for (const p of evalPrompts) single.push(yield* pe.encodePrompt(p, "last"))
-          return { batched, single }
-        }),
-        layer
-      )
-    )
-    expect(batched.tool.rows).toBe(6)
-    single.forEach((enc, r) => {
-      const row = batched.tool.data.subarray(r * cc.features, (r + 1) * cc.features)
-      expect(
-        maxAbsDiff(
-          row,
-          Float32Array.from({ length: cc.features }, (_, j) => codeAt(enc.codes, 0, j))
-        )
-      ).toBeLessThanOrEqual(1e-4)
-    })
-    expect(ranking.groups.map((g) => g.name)).toEqual(["exclusive:A", "exclusive:B", "shared"])
-    expect(ranking.features[3]!.partition).toBe("exclusive:A")
-    expect(ranking.features[9]!.partition).toBe("exclusive:B")
-    expect(ranking.features[20]!.partition).toBe("shared")
-    // The grid below is meaningful: each partition has tool-signed features.
-    for (const g of ["exclusive:A", "exclusive:B", "shared"]) {
-      expect(ranking.features.some((f) => f.partition === g && f.sign === "tool")).toBe(true)
-    }
-  })
 
   const spec = (outputDir: string, overrides: Partial<SweepSpec> = {}): SweepSpec => ({
     runner: makeEvalRunner({ model: A, tokenizer: asciiTokenizer }),

@@ -1,7 +1,7 @@
 /**
- * Checkpoint → `Qwen2Params`, one tensor at a time: read a tensor's byte range, decode it to
- * float32 (BF16/F16 per tensor), upload it, transpose linear weights to `[in, out]` (the fast
- * matMul path on wasm), drop the JS copy. Peak memory ≈ the final float32 tensors + about two
+ * Checkpoint → `DecoderParams` (any `DecoderArch`: Qwen2, Llama, Gemma 2), one tensor at a time:
+ * read a tensor's byte range, decode it to float32 (BF16/F16 per tensor), upload it, transpose
+ * linear weights to `[in, out]` (the fast matMul path on wasm), drop the JS copy. Peak memory ≈ the final float32 tensors + about two
  * copies of the largest tensor (the decoded array and the pre-transpose upload).
  *
  * Every expected tensor must be present with exactly the shape the config implies; a tensor the
@@ -10,18 +10,29 @@
  */
 
 import * as path from "node:path"
-import * as tf from "@tensorflow/tfjs"
+import * as tf from "@tensorflow/tfjs-core"
 import { Effect } from "effect"
 import { wasmXnnFailureCount } from "../backend/TensorBackend.js"
-import type { Qwen2Config } from "../config/qwen2Config.js"
 import { ModelLoadError } from "../model/LanguageModel.js"
 import type { Checkpoint } from "../safetensors/checkpoint.js"
 import { decodeFloat32, dtypeLongName, isFloatDtype } from "../safetensors/dtypes.js"
-import type { EmbeddingLookup, Qwen2LayerParams, Qwen2Params } from "./forward.js"
+import { describeNonFinite, firstNonFinite } from "../util/finite.js"
+import {
+  type DecoderArch,
+  decoderTensorsUpTo,
+  decoderWeightShapes,
+  EMBED,
+  FINAL_NORM,
+  type LinearSlot,
+  LM_HEAD,
+  layerPartsList,
+  layerSlots,
+  mapLayerParts
+} from "./arch.js"
+import type { DecoderLayerParams, DecoderParams, EmbeddingLookup } from "./forward.js"
 import type { Linear } from "./ops.js"
-import { EMBED, FINAL_NORM, LM_HEAD, layerNames, qwen2WeightShapes } from "./weights.js"
 
-export interface Qwen2LoadOptions {
+export interface DecoderLoadOptions {
   /**
    * "tensor" (default): the embedding matrix is a float32 tensor. "compact": it stays in JS memory
    * in its storage dtype (BF16/F16 = 2 bytes per value) and rows are decoded on lookup; with tied
@@ -38,23 +49,10 @@ export interface Qwen2LoadOptions {
   readonly linearLayout?: "inOut" | "outIn"
   /**
    * Load decoder blocks `0..maxLayer` only (with the embeddings): later blocks, the final norm and
-   * the LM head are skipped (their bytes are never read; see `qwen2TensorsUpTo`), and the params
+   * the LM head are skipped (their bytes are never read; see `decoderTensorsUpTo`), and the params
    * have `norm: undefined`, `lmHead: undefined`. Must be an integer in `[0, num_hidden_layers)`.
    */
   readonly maxLayer?: number
-}
-
-/**
- * The tensor names a load with `maxLayer` needs (embeddings + blocks `0..maxLayer`), as a
- * predicate for `openCheckpoint(dir, { select })`; every name when `maxLayer` is undefined.
- */
-export const qwen2TensorsUpTo = (maxLayer: number | undefined): ((name: string) => boolean) => {
-  if (maxLayer === undefined) return () => true
-  return (name) => {
-    if (name === EMBED) return true
-    const m = /^model\.layers\.(\d+)\./.exec(name)
-    return m !== null && Number(m[1]) <= maxLayer
-  }
 }
 
 /** Float32 size above which a matrix is never given the `[in, out]` (packed-copy) layout. */
@@ -90,11 +88,11 @@ const chooseLayout = (preferred: "inOut" | "outIn", rows: number, cols: number):
 
 const IGNORABLE = /(^|\.)rotary_emb\.inv_freq$/
 
-export const loadQwen2Params = (
+export const loadDecoderParams = (
   checkpoint: Checkpoint,
-  config: Qwen2Config,
-  options: Qwen2LoadOptions = {}
-): Effect.Effect<{ readonly params: Qwen2Params; readonly weightDtype: string }, ModelLoadError> => {
+  arch: DecoderArch,
+  options: DecoderLoadOptions = {}
+): Effect.Effect<{ readonly params: DecoderParams; readonly weightDtype: string }, ModelLoadError> => {
   const created: Array<tf.Tensor> = []
   const track = <T extends tf.Tensor>(t: T): T => {
     created.push(t)
@@ -102,8 +100,8 @@ export const loadQwen2Params = (
   }
   const maxLayer = options.maxLayer
   const partial = maxLayer !== undefined
-  const wanted = qwen2TensorsUpTo(maxLayer)
-  const expected = new Map([...qwen2WeightShapes(config)].filter(([name]) => wanted(name)))
+  const wanted = decoderTensorsUpTo(maxLayer)
+  const expected = new Map([...decoderWeightShapes(arch)].filter(([name]) => wanted(name)))
   const dtypes = new Set<string>()
   const withLogits = options.logits !== false && !partial
   const compact = options.embeddings === "compact"
@@ -148,6 +146,14 @@ export const loadQwen2Params = (
             (e) => new ModelLoadError({ path: file, message: `cannot read weight "${name}": ${e.message}` })
           )
         )
+      // One pass over data already in memory: a NaN/Inf weight is a load error, not NaN logits later.
+      const bad = firstNonFinite(t.data)
+      if (bad >= 0) {
+        return yield* new ModelLoadError({
+          path: file,
+          message: `weight "${name}" in ${rel(file)} holds non-finite values (${describeNonFinite(t.data)}; the first at flat index ${bad})`
+        })
+      }
       return t
     })
 
@@ -174,6 +180,13 @@ export const loadQwen2Params = (
     })
   const vector = (name: string) =>
     Effect.flatMap(readFloat(name), (t) => upload(name, t.shape, () => track(tf.tensor1d(t.data))))
+  /** A norm's effective multiplier: `w`, or Gemma's `1 + w` formed in float32. */
+  const norm = (name: string) =>
+    arch.normPlusOne
+      ? Effect.flatMap(readFloat(name), (t) =>
+          upload(name, t.shape, () => track(tf.tensor1d(t.data.map((x) => Math.fround(1 + x)))))
+        )
+      : vector(name)
   /** `[out, in]` on disk → a tensor in the chosen layout (`[in, out]` is transposed on upload). */
   let heapFull = false
   /** `[out, in]` data → a tensor in the chosen layout (`[in, out]` is transposed on upload and verified on wasm). */
@@ -190,17 +203,17 @@ export const loadQwen2Params = (
   }
   const matrix = (name: string) =>
     Effect.flatMap(readFloat(name), (t) => upload(name, t.shape, () => place(t.data, t.shape[0]!, t.shape[1]!)))
-  const linearOf = (w: string, b?: string): Effect.Effect<Linear, ModelLoadError> =>
+  const linearOf = ({ w, b }: LinearSlot): Effect.Effect<Linear, ModelLoadError> =>
     Effect.gen(function* () {
       const m = yield* matrix(w)
       return b === undefined ? m : { ...m, b: yield* vector(b) }
     })
 
   const load = Effect.gen(function* () {
-    if (partial && !(Number.isInteger(maxLayer) && maxLayer >= 0 && maxLayer < config.num_hidden_layers)) {
+    if (partial && !(Number.isInteger(maxLayer) && maxLayer >= 0 && maxLayer < arch.numLayers)) {
       return yield* new ModelLoadError({
         path: checkpoint.dir,
-        message: `maxLayer ${maxLayer} is out of range [0, ${config.num_hidden_layers}) (num_hidden_layers = ${config.num_hidden_layers})`
+        message: `maxLayer ${maxLayer} is out of range [0, ${arch.numLayers}) (num_hidden_layers = ${arch.numLayers})`
       })
     }
     if (partial && options.logits === true) {
@@ -211,18 +224,18 @@ export const loadQwen2Params = (
     }
     for (const name of checkpoint.names) {
       if (partial && !wanted(name)) continue // not selected: never read (normally already filtered out)
-      if (expected.has(name) || IGNORABLE.test(name) || (name === LM_HEAD && config.tie_word_embeddings)) continue
+      if (expected.has(name) || IGNORABLE.test(name) || (name === LM_HEAD && arch.tieWordEmbeddings)) continue
       return yield* new ModelLoadError({
         path: fileOf(name),
-        message: `tensor "${name}" in ${rel(fileOf(name))} is not part of the Qwen2 architecture described by config.json`
+        message: `tensor "${name}" in ${rel(fileOf(name))} is not part of the ${arch.family} architecture described by config.json`
       })
     }
     // Check every tensor's presence and shape before reading any data.
     for (const name of expected.keys()) yield* readChecked(name)
     dtypes.clear()
 
-    const V = config.vocab_size
-    const H = config.hidden_size
+    const V = arch.vocabSize
+    const H = arch.hiddenSize
     let embed: EmbeddingLookup
     let lmHead: Linear | undefined
     if (compact) {
@@ -241,12 +254,12 @@ export const loadQwen2Params = (
           ? decodeFloat32(info.dtype as "F32" | "F64", bytes)
           : new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2)
       embed = { kind: "compact", dtype: kind, data, hidden: H }
-      if (withLogits && config.tie_word_embeddings) {
+      if (withLogits && arch.tieWordEmbeddings) {
         lmHead = yield* upload(EMBED, [V, H], () =>
           place(decodeFloat32(info.dtype as "F32" | "F64" | "BF16" | "F16", bytes), V, H)
         )
       }
-    } else if (config.tie_word_embeddings && withLogits) {
+    } else if (arch.tieWordEmbeddings && withLogits) {
       // One tensor serves as both embedding table and LM head.
       const m = yield* matrix(EMBED)
       embed = m.layout === "inOut" ? { kind: "columns", table: m.w } : { kind: "rows", table: m.w }
@@ -255,28 +268,18 @@ export const loadQwen2Params = (
       const t = yield* readFloat(EMBED)
       embed = { kind: "rows", table: yield* upload(EMBED, [V, H], () => track(tf.tensor2d(t.data, [V, H]))) }
     }
-    if (withLogits && !config.tie_word_embeddings) lmHead = yield* linearOf(LM_HEAD)
+    if (withLogits && !arch.tieWordEmbeddings) lmHead = yield* linearOf({ w: LM_HEAD })
 
-    const layers: Array<Qwen2LayerParams> = []
-    const numLoaded = partial ? maxLayer + 1 : config.num_hidden_layers
+    const layers: Array<DecoderLayerParams> = []
+    const numLoaded = partial ? maxLayer + 1 : arch.numLayers
     for (let i = 0; i < numLoaded; i++) {
-      const n = layerNames(i)
-      layers.push({
-        inputNorm: yield* vector(n.inputNorm),
-        q: yield* linearOf(n.qW, n.qB),
-        k: yield* linearOf(n.kW, n.kB),
-        v: yield* linearOf(n.vW, n.vB),
-        o: yield* linearOf(n.oW),
-        postNorm: yield* vector(n.postNorm),
-        gate: yield* linearOf(n.gateW),
-        up: yield* linearOf(n.upW),
-        down: yield* linearOf(n.downW)
-      })
+      // Sequential, in checkpoint order: one tensor in flight at a time.
+      layers.push(yield* Effect.all(mapLayerParts(layerSlots(arch, i), norm, linearOf)))
     }
-    const norm = partial ? undefined : yield* vector(FINAL_NORM)
+    const finalNorm = partial ? undefined : yield* norm(FINAL_NORM)
     const names = [...dtypes].map(dtypeLongName)
     return {
-      params: { config, embed, layers, norm, lmHead } satisfies Qwen2Params,
+      params: { arch, embed, layers, norm: finalNorm, lmHead } satisfies DecoderParams,
       weightDtype: names.length === 1 ? names[0]! : `mixed(${names.sort().join(",")})`
     }
   })
@@ -289,7 +292,7 @@ export const disposeTensors = (tensors: Iterable<tf.Tensor>): void => {
 }
 
 /** Every tensor held by params (deduplicated: a tied table appears once). */
-export const paramTensors = (p: Qwen2Params): Array<tf.Tensor> => {
+export const paramTensors = (p: DecoderParams): Array<tf.Tensor> => {
   const out = new Set<tf.Tensor>()
   const lin = (l: Linear | undefined) => {
     if (l === undefined) return
@@ -298,9 +301,9 @@ export const paramTensors = (p: Qwen2Params): Array<tf.Tensor> => {
   }
   if (p.embed.kind !== "compact") out.add(p.embed.table)
   for (const l of p.layers) {
-    out.add(l.inputNorm)
-    out.add(l.postNorm)
-    for (const x of [l.q, l.k, l.v, l.o, l.gate, l.up, l.down]) lin(x)
+    const { norms, linears } = layerPartsList(l)
+    for (const n of norms) out.add(n)
+    for (const x of linears) lin(x)
   }
   if (p.norm !== undefined) out.add(p.norm)
   lin(p.lmHead)
@@ -311,13 +314,14 @@ export const paramTensors = (p: Qwen2Params): Array<tf.Tensor> => {
  * Inference params (`[in, out]` copies) from an HF weights record, e.g. a freshly trained model.
  * The record is not consumed; dispose it separately.
  */
-export const qwen2ParamsForInference = (
-  config: Qwen2Config,
+export const decoderParamsForInference = (
+  arch: DecoderArch,
   weights: Readonly<Record<string, tf.Tensor>>,
   linearLayout: "inOut" | "outIn" = defaultLinearLayout()
-): Qwen2Params => {
+): DecoderParams => {
   const w = (n: string) => weights[n]! as tf.Tensor2D
-  const vec = (n: string) => tf.clone(weights[n]! as tf.Tensor1D)
+  const norm = (n: string) =>
+    arch.normPlusOne ? (tf.add(weights[n]!, 1) as tf.Tensor1D) : tf.clone(weights[n]! as tf.Tensor1D)
   let heapFull = false
   const mat = (n: string): Linear => {
     const t = w(n)
@@ -329,29 +333,19 @@ export const qwen2ParamsForInference = (
     }
     return { w: tf.clone(t), layout: "outIn" }
   }
-  const lin = (wn: string, bn?: string): Linear => ({ ...mat(wn), ...(bn !== undefined ? { b: vec(bn) } : {}) })
-  const layers = Array.from({ length: config.num_hidden_layers }, (_, i) => {
-    const n = layerNames(i)
-    return {
-      inputNorm: vec(n.inputNorm),
-      q: lin(n.qW, n.qB),
-      k: lin(n.kW, n.kB),
-      v: lin(n.vW, n.vB),
-      o: lin(n.oW),
-      postNorm: vec(n.postNorm),
-      gate: lin(n.gateW),
-      up: lin(n.upW),
-      down: lin(n.downW)
-    }
+  const lin = (s: LinearSlot): Linear => ({
+    ...mat(s.w),
+    ...(s.b !== undefined ? { b: tf.clone(weights[s.b]! as tf.Tensor1D) } : {})
   })
+  const layers = Array.from({ length: arch.numLayers }, (_, i) => mapLayerParts(layerSlots(arch, i), norm, lin))
   let embed: EmbeddingLookup
   let lmHead: Linear
-  if (config.tie_word_embeddings) {
+  if (arch.tieWordEmbeddings) {
     lmHead = mat(EMBED)
     embed = lmHead.layout === "inOut" ? { kind: "columns", table: lmHead.w } : { kind: "rows", table: lmHead.w }
   } else {
     embed = { kind: "rows", table: tf.clone(w(EMBED)) }
-    lmHead = lin(LM_HEAD)
+    lmHead = lin({ w: LM_HEAD })
   }
-  return { config, embed, layers, norm: vec(FINAL_NORM), lmHead }
+  return { arch, embed, layers, norm: norm(FINAL_NORM), lmHead }
 }

@@ -1,5 +1,6 @@
 /**
- * The steering sweep (method.md §5.3, §6.3): a grid of partitions × k% × α. Each cell steers the
+ * The steering sweep (method.md §5.3, §6.3), where steering meets evaluation (so it lives in the
+ * study package, above both @crosscode/steering and @crosscode/eval): a grid of partitions × k% × α. Each cell steers the
  * top-k% tool-signed features of a partition (`selectTopSubset`) with `steerFeatures` and is
  * evaluated by the eval package's runner on the same prompts as one clean run. Per cell: the metric
  * (default the paper's tool correctness) clean vs steered, Δ in percentage points with a paired-t
@@ -9,15 +10,17 @@
  * Files in `outputDir`: `records.jsonl` (every eval record; the runner resumes from it),
  * `cells.jsonl` (one line per finished cell, appended as each finishes; a rerun skips them),
  * `sweep.json` and `sweep.csv` (the summary, rewritten at the end). Cells with the same features
- * and α (e.g. k = 4% and 8% both giving |S| = 1) share one eval run.
+ * and α (e.g. k = 4% and 8% both giving |S| = 1) share one eval run. Progress: a bar of cells
+ * ("sweep") on core's `Progress` service, beside the eval runner's bar of items per run.
  */
 import * as path from "node:path"
-import type { ModelInputError } from "@crosscode/core"
 import {
   appendJsonLine,
   cleanIntervention,
   fnv1a64,
   type Intervention,
+  type ModelInputError,
+  Progress,
   readJsonLines,
   stableStringify
 } from "@crosscode/core"
@@ -30,12 +33,22 @@ import {
   type PairedComparison,
   type Task
 } from "@crosscode/eval"
+import {
+  csvField,
+  type FeatureRanking,
+  type InterventionError,
+  type PairEncoder,
+  type PairPositions,
+  type PartitionChoice,
+  type RankingError,
+  reconstruct,
+  SteeringIOError,
+  selectTopSubset,
+  steerFeatures,
+  writeTextFile
+} from "@crosscode/steering"
 import { Effect, Result } from "effect"
-import { type InterventionError, type RankingError, SteeringIOError, SweepError } from "../errors.js"
-import { type PairPositions, reconstruct, steerFeatures } from "../intervention/builtins.js"
-import type { PairEncoder } from "../intervention/PairEncoder.js"
-import { csvField, writeTextFile } from "../ranking/io.js"
-import { type FeatureRanking, type PartitionChoice, selectTopSubset } from "../ranking/rank.js"
+import { SweepError } from "./errors.js"
 
 export const BEST_OF_GRID_FLAG = "best-of-grid (no multiple-comparison correction)"
 
@@ -309,6 +322,7 @@ export const runSweep = (spec: SweepSpec): Effect.Effect<SweepResult, SweepRunEr
     for (const c of yield* readCells(files.cells)) {
       if (c.configHash !== configHash) {
         return yield* new SweepError({
+          file: files.cells,
           message: `${files.cells} holds cell ${c.id} from a sweep with another configuration (hash ${c.configHash}, now ${configHash}); use another outputDir`
         })
       }
@@ -329,54 +343,62 @@ export const runSweep = (spec: SweepSpec): Effect.Effect<SweepResult, SweepRunEr
 
     const cells: Array<SweepCell> = []
     let resumedCells = 0
-    for (const partition of spec.partitions) {
-      for (const kPercent of spec.kPercents) {
-        const subset = selectTopSubset(spec.ranking, partition, kPercent, {
-          ...(spec.models !== undefined ? { models: spec.models } : {}),
-          ...(spec.useFilter !== undefined ? { useFilter: spec.useFilter } : {})
-        })
-        if (Result.isFailure(subset)) return yield* subset.failure
-        const { features, parts } = subset.success
-        for (const alpha of spec.alphas) {
-          const id = `${partition}|k${kPercent}|a${alpha}`
-          const prior = previous.get(id)
-          if (prior !== undefined) {
-            if (prior.features.join(",") !== features.join(",")) {
-              return yield* new SweepError({
-                message: `${files.cells}: cell ${id} steered features [${prior.features.join(", ")}], the ranking now selects [${features.join(", ")}]; use another outputDir`
-              })
+    const total = spec.partitions.length * spec.kPercents.length * spec.alphas.length
+    const bar = (yield* Progress).start("sweep", total, "cells", Math.min(previous.size, total))
+    const cellDone = () => bar.update(cells.length, { detail: `${resumedCells} resumed` })
+    yield* Effect.gen(function* () {
+      for (const partition of spec.partitions) {
+        for (const kPercent of spec.kPercents) {
+          const subset = selectTopSubset(spec.ranking, partition, kPercent, {
+            ...(spec.models !== undefined ? { models: spec.models } : {}),
+            ...(spec.useFilter !== undefined ? { useFilter: spec.useFilter } : {})
+          })
+          if (Result.isFailure(subset)) return yield* subset.failure
+          const { features, parts } = subset.success
+          for (const alpha of spec.alphas) {
+            const id = `${partition}|k${kPercent}|a${alpha}`
+            const prior = previous.get(id)
+            if (prior !== undefined) {
+              if (prior.features.join(",") !== features.join(",")) {
+                return yield* new SweepError({
+                  file: files.cells,
+                  message: `${files.cells}: cell ${id} steered features [${prior.features.join(", ")}], the ranking now selects [${features.join(", ")}]; use another outputDir`
+                })
+              }
+              cells.push(prior)
+              resumedCells++
+              cellDone()
+              continue
             }
-            cells.push(prior)
-            resumedCells++
-            continue
+            const base = {
+              id,
+              partition,
+              kPercent,
+              alpha,
+              features,
+              parts: parts.map((p) => ({ group: p.group, nTool: p.nTool, size: p.features.length })),
+              configHash
+            }
+            let cell: SweepCell
+            if (features.length === 0) {
+              cell = { ...base, status: "empty" }
+            } else {
+              const run = `${prefix}steer|${spec.target}|${positions}|a${alpha}|f${features.length <= 16 ? features.join(".") : fnv1a64(features.join(","))}`
+              const r = yield* evaluate(run, steerFeatures({ target: spec.target, features, alpha, positions }))
+              cell = { ...base, status: "done", run, stats: yield* compare(cleanRecords, r.records, id) }
+            }
+            yield* appendCell(files.cells, cell)
+            yield* Effect.logInfo(
+              cell.stats === undefined
+                ? `sweep ${id}: no tool-signed features, skipped`
+                : `sweep ${id}: |S| = ${features.length}, ${metric} ${cell.stats.clean.toFixed(1)} → ${cell.stats.steered.toFixed(1)} (Δ ${cell.stats.delta.toFixed(1)})`
+            )
+            cells.push(cell)
+            cellDone()
           }
-          const base = {
-            id,
-            partition,
-            kPercent,
-            alpha,
-            features,
-            parts: parts.map((p) => ({ group: p.group, nTool: p.nTool, size: p.features.length })),
-            configHash
-          }
-          let cell: SweepCell
-          if (features.length === 0) {
-            cell = { ...base, status: "empty" }
-          } else {
-            const run = `${prefix}steer|${spec.target}|${positions}|a${alpha}|f${features.length <= 16 ? features.join(".") : fnv1a64(features.join(","))}`
-            const r = yield* evaluate(run, steerFeatures({ target: spec.target, features, alpha, positions }))
-            cell = { ...base, status: "done", run, stats: yield* compare(cleanRecords, r.records, id) }
-          }
-          yield* appendCell(files.cells, cell)
-          yield* Effect.logInfo(
-            cell.stats === undefined
-              ? `sweep ${id}: no tool-signed features, skipped`
-              : `sweep ${id}: |S| = ${features.length}, ${metric} ${cell.stats.clean.toFixed(1)} → ${cell.stats.steered.toFixed(1)} (Δ ${cell.stats.delta.toFixed(1)})`
-          )
-          cells.push(cell)
         }
       }
-    }
+    }).pipe(Effect.ensuring(Effect.sync(() => bar.finish())))
 
     const bestByPartition: Record<string, BestCell> = {}
     for (const p of spec.partitions) {

@@ -1,17 +1,57 @@
 /**
- * Rotary position embeddings, "rotate_half" form (as transformers' Qwen2): with
+ * Rotary position embeddings, "rotate_half" form (as transformers' Qwen2, Llama, Gemma 2): with
  * `inv_freq[i] = rope_theta^(-2i/head_dim)` (i < head_dim/2) and `cos/sin = cat(f(pos·inv_freq), same)`,
  * `rope(x) = x·cos + rotate_half(x)·sin` where `rotate_half(x) = cat(-x2, x1)`.
  *
  * The angle tables are computed in JS and rounded like transformers' float32 computation:
  * `inv_freq` in float32, `pos·inv_freq` rounded to float32, then cos/sin rounded to float32.
- * They grow on demand (no `max_position_embeddings` limit is imposed).
+ * Llama 3 / linear `rope_scaling` only change `inv_freq` (`ropeInvFreq`). The tables grow on
+ * demand (no `max_position_embeddings` limit is imposed).
  */
-import type * as tf from "@tensorflow/tfjs"
+import type * as tf from "@tensorflow/tfjs-core"
+
+/** RoPE scaling of the frequencies (transformers' `rope_scaling`), as implemented. */
+export type RopeScaling =
+  | { readonly type: "linear"; readonly factor: number }
+  | {
+      readonly type: "llama3"
+      readonly factor: number
+      readonly lowFreqFactor: number
+      readonly highFreqFactor: number
+      readonly originalMaxPositionEmbeddings: number
+    }
+
+/** `a ∘ b` rounded to float32, as one float32 tensor op computes it. */
+const f = Math.fround
+
+/**
+ * `inv_freq[i] = theta^(-2i/headDim)` in float32 as transformers computes it, then scaled:
+ * `linear` divides by the factor; `llama3` (transformers' `_compute_llama3_parameters`) keeps
+ * high frequencies, divides low ones by the factor and interpolates between, each op in float32
+ * (`scalar / tensor` is `reciprocal(tensor) · scalar` in PyTorch).
+ */
+export const ropeInvFreq = (headDim: number, theta: number, scaling?: RopeScaling): Float32Array => {
+  const half = headDim / 2
+  const inv = new Float32Array(half)
+  for (let i = 0; i < half; i++) inv[i] = f(1 / f(theta ** f((2 * i) / headDim)))
+  if (scaling === undefined) return inv
+  const factor = f(scaling.factor)
+  if (scaling.type === "linear") return inv.map((x) => f(x / factor))
+  const { lowFreqFactor: lff, highFreqFactor: hff, originalMaxPositionEmbeddings: old } = scaling
+  const lowFreqWavelen = old / lff
+  const highFreqWavelen = old / hff
+  const twoPi = f(2 * Math.PI)
+  return inv.map((x) => {
+    const wavelen = f(f(1 / x) * twoPi)
+    const base = wavelen > lowFreqWavelen ? f(x / factor) : x
+    if (wavelen < highFreqWavelen || wavelen > lowFreqWavelen) return base
+    const smooth = f(f(f(f(1 / wavelen) * old) - lff) / (hff - lff))
+    return f(f(f(f(1 - smooth) * base) / factor) + f(smooth * base))
+  })
+}
 
 export class RopeTable {
   readonly half: number
-  private readonly invFreq: Float32Array
   /** `[maxPositions, half]`. */
   private cosT = new Float32Array(0)
   private sinT = new Float32Array(0)
@@ -19,13 +59,11 @@ export class RopeTable {
 
   constructor(
     readonly headDim: number,
-    readonly theta: number
+    private readonly invFreq: Float32Array
   ) {
     this.half = headDim / 2
-    this.invFreq = new Float32Array(this.half)
-    for (let i = 0; i < this.half; i++) {
-      const exponent = Math.fround((2 * i) / headDim)
-      this.invFreq[i] = Math.fround(1 / Math.fround(theta ** exponent))
+    if (invFreq.length !== this.half) {
+      throw new RangeError(`RoPE needs ${this.half} frequencies for head_dim ${headDim}, got ${invFreq.length}`)
     }
   }
 

@@ -1,0 +1,7 @@
+export * from "./arch.js"
+export * from "./attention.js"
+export * from "./family.js"
+export * from "./forward.js"
+export * from "./load.js"
+export * from "./ops.js"
+export * from "./rope.js"

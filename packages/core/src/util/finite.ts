@@ -1,0 +1,34 @@
+/**
+ * Finding NaN and ±Inf in float data: weights are checked on load and logits before a token is
+ * chosen, so a broken checkpoint or an overflowing hook is an error that says where, never a
+ * silent wrong token.
+ */
+
+/** Index of the first NaN or ±Inf in `data[offset .. offset+length)` (relative to `offset`), or -1. */
+export const firstNonFinite = (data: ArrayLike<number>, offset = 0, length = data.length - offset): number => {
+  for (let i = 0; i < length; i++) {
+    const v = data[offset + i]!
+    // v - v is 0 for finite v and NaN for NaN and ±Inf: one subtraction and compare per value.
+    if (v - v !== 0) return i
+  }
+  return -1
+}
+
+/** `NaN`, `Infinity` or `-Infinity` as text, with the count of non-finite values in the range. */
+export const describeNonFinite = (data: ArrayLike<number>, offset = 0, length = data.length - offset): string => {
+  let nan = 0
+  let posInf = 0
+  let negInf = 0
+  for (let i = 0; i < length; i++) {
+    const v = data[offset + i]!
+    if (Number.isNaN(v)) nan++
+    else if (v === Number.POSITIVE_INFINITY) posInf++
+    else if (v === Number.NEGATIVE_INFINITY) negInf++
+  }
+  const parts = [
+    nan > 0 ? `${nan} NaN` : "",
+    posInf > 0 ? `${posInf} +Inf` : "",
+    negInf > 0 ? `${negInf} -Inf` : ""
+  ].filter((s) => s !== "")
+  return `${parts.join(", ")} of ${length} values`
+}
