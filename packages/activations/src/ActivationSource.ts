@@ -6,6 +6,7 @@
  */
 import type { Effect, Stream } from "effect"
 import { Context, Schema } from "effect"
+import type { NormalizationMode } from "./normalization.js"
 
 export interface SourceInfo {
   /** Model label, e.g. "A" or a directory name. */
@@ -57,7 +58,7 @@ export interface BatchOptions {
   /** Drop a final partial batch per epoch (default true). */
   readonly dropLast?: boolean
   /** `"none"` (default), `"zscore"` ((x − mean)/std per source×dim) or `"scale"` ((x − mean)/scale per source). */
-  readonly normalize?: "none" | "zscore" | "scale"
+  readonly normalize?: NormalizationMode
   /** Resume position (default start). */
   readonly from?: ReaderCursor
   /**

@@ -190,6 +190,10 @@ describe("reader: normalization on read", () => {
       let m = 0
       for (let i = 0; i < 195; i++) m += z.data[i * w + j] as number
       expect(m / 195).toBeCloseTo(0, 4)
+      let v = 0
+      for (let i = 0; i < 195; i++) v += ((z.data[i * w + j] as number) - m / 195) ** 2
+      // Bessel's correction: the sum of squares over n − 1 is 1 (over n it would be 194/195)
+      expect(v / 194).toBeCloseTo(1, 3)
     }
   })
 })

@@ -1,6 +1,5 @@
 export * from "./checkpoint/checkpoint.js"
 export * from "./checkpoint/paper.js"
-export * from "./data/ArrayActivationSource.js"
 export * from "./data/synthetic.js"
 export * from "./errors.js"
 export * from "./metrics.js"

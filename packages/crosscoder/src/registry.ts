@@ -1,8 +1,10 @@
 /**
  * Plugin registries. Configs and checkpoints name sparsity schemes and partitions by `kind`; the
  * registries in the Effect context map kinds to plugins. Add your own kinds without touching this
- * package: `Plugins.layerWith({ sparsity: [MyScheme], partition: [MyPartition] })`.
+ * package: `Plugins.layerWith({ sparsity: [MyScheme], partition: [MyPartition] })`. A name clash
+ * follows core's registry rule (`makeRegistry`): a later kind replaces the built-in of that name.
  */
+import { makeRegistry } from "@crosscode/core"
 import { Context, Effect, Layer, Result, Schema } from "effect"
 import { CrosscoderConfigError } from "./errors.js"
 import { BuiltinPartitionKinds, type Partition, type PartitionDims, type PartitionKind } from "./partition/Partition.js"
@@ -32,8 +34,7 @@ const makeResolver = <K extends { readonly kind: string; readonly schema: Schema
   kinds: ReadonlyArray<K>,
   build: (kind: K, spec: any, dims: D) => Result.Result<Out, string>
 ) => {
-  const byKind = new Map<string, K>()
-  for (const k of kinds) byKind.set(k.kind, k) // later registrations override built-ins
+  const byKind = makeRegistry(kinds, (k) => k.kind) // core's rule: a later kind replaces a built-in of that name
   const resolve = (spec: unknown, dims: D): Effect.Effect<Out, CrosscoderConfigError> =>
     Effect.gen(function* () {
       const kind = kindOf(spec)
@@ -44,7 +45,7 @@ const makeResolver = <K extends { readonly kind: string; readonly schema: Schema
       const plugin = byKind.get(kind)
       if (plugin === undefined) {
         return yield* new CrosscoderConfigError({
-          message: `unknown ${what} kind "${kind}" (registered: ${[...byKind.keys()].join(", ")}); register it with Plugins.layerWith`
+          message: `unknown ${what} kind "${kind}" (registered: ${byKind.names.join(", ")}); register it with Plugins.layerWith`
         })
       }
       const decoded = yield* Schema.decodeUnknownEffect(plugin.schema)(spec).pipe(
@@ -56,7 +57,7 @@ const makeResolver = <K extends { readonly kind: string; readonly schema: Schema
       if (Result.isFailure(built)) return yield* new CrosscoderConfigError({ message: built.failure })
       return built.success
     })
-  return { kinds: [...byKind.keys()], get: (kind: string) => byKind.get(kind), resolve }
+  return { kinds: byKind.names, get: byKind.get, resolve }
 }
 
 export const makeSparsityRegistry = (kinds: ReadonlyArray<SparsityKind<any>>): SparsityRegistryShape =>

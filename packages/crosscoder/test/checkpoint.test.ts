@@ -1,19 +1,17 @@
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
-import { ActivationSource } from "@crosscode/activations"
+import { ActivationSource, type NormalizationMode } from "@crosscode/activations"
 import { TensorBackend } from "@crosscode/core"
 import { Effect, Layer, References, Result } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
 import { writeSafetensors } from "../src/checkpoint/safetensors.js"
 import {
-  arrayActivationSource,
   CROSSCODER_VERSION,
   type CrosscoderConfig,
   convertPaperCheckpoint,
   loadCrosscoder,
   makeSparseStep,
-  type NormalizationMode,
   normalizationFromStats,
   Plugins,
   referenceLoss,
@@ -23,7 +21,7 @@ import {
   type TrainResult,
   train
 } from "../src/index.js"
-import { bitsEqual, build, getTf, maxAbsDiff, randomArray, run } from "./helpers.js"
+import { bitsEqual, build, getTf, maxAbsDiff, memorySource, randomArray, run } from "./helpers.js"
 
 const dirs: Array<string> = []
 const tempDir = async () => {
@@ -39,7 +37,7 @@ const S = 2
 const d = 8
 const rows = 200
 const data = randomArray(rows * S * d, 5, 2)
-const source = arrayActivationSource({ data, sources: sourcesFor(["A", "B"]), dim: d })
+const source = memorySource(data, sourcesFor(["A", "B"]), d)
 const layer = Layer.mergeAll(
   TensorBackend.layerFor("wasm"),
   Plugins.layer,

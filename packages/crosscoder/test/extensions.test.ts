@@ -1,14 +1,12 @@
 import { mkdtemp, readFile, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
-import { ActivationSource } from "@crosscode/activations"
 import { TensorBackend } from "@crosscode/core"
 import { Effect, Layer, References } from "effect"
 import { describe, expect, it } from "vitest"
 import { PairwisePartition } from "../examples/pairwisePartition.js"
 import { ThresholdTopK } from "../examples/thresholdTopK.js"
 import {
-  arrayActivationSource,
   type CrosscoderConfig,
   decoderMetrics,
   loadCrosscoder,
@@ -18,7 +16,7 @@ import {
   saveCrosscoder,
   train
 } from "../src/index.js"
-import { getTf, randomArray } from "./helpers.js"
+import { getTf, memorySourceLayer, randomArray } from "./helpers.js"
 
 const repoDocs = path.join(import.meta.dirname, "..", "..", "..", "docs")
 const example = (f: string) => readFile(path.join(import.meta.dirname, "..", "examples", f), "utf8")
@@ -28,12 +26,7 @@ const withSource = (
   sources: ReadonlyArray<{ model: string; site: string }>,
   dim: number,
   plugins: Layer.Layer<any>
-) =>
-  Layer.mergeAll(
-    TensorBackend.layerFor("wasm"),
-    plugins,
-    Layer.succeed(ActivationSource, ActivationSource.of(arrayActivationSource({ data, sources, dim })))
-  )
+) => Layer.mergeAll(TensorBackend.layerFor("wasm"), plugins, memorySourceLayer(data, sources, dim))
 
 describe("docs/extending-sparsity.md: ThresholdTopK", () => {
   it("the guide shows the example file verbatim", async () => {

@@ -1,3 +1,9 @@
+import {
+  ActivationSource,
+  type ActivationSourceShape,
+  makeInMemorySource,
+  type SourceInfo
+} from "@crosscode/activations"
 import { type BackendName, TensorBackend } from "@crosscode/core"
 import { Effect, Layer, Result } from "effect"
 import {
@@ -78,3 +84,21 @@ export const maxAbs = (a: ArrayLike<number>): number => {
 export const bitsEqual = (a: Float32Array, b: Float32Array): boolean =>
   a.length === b.length &&
   Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength))
+
+/**
+ * The activations package's in-memory source over `[rows, sources.length, dim]` (the store's
+ * statistics: sample std with Bessel's correction, floored at 1e-6).
+ */
+export const memorySource = (
+  data: Float32Array,
+  sources: ReadonlyArray<SourceInfo>,
+  dim: number
+): ActivationSourceShape => Effect.runSync(makeInMemorySource({ data, numSources: sources.length, sources, dim }))
+
+/** {@link memorySource} as the `ActivationSource` service. */
+export const memorySourceLayer = (
+  data: Float32Array,
+  sources: ReadonlyArray<SourceInfo>,
+  dim: number
+): Layer.Layer<ActivationSource> =>
+  Layer.succeed(ActivationSource, ActivationSource.of(memorySource(data, sources, dim)))

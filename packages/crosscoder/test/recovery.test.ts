@@ -1,16 +1,8 @@
-import { ActivationSource } from "@crosscode/activations"
 import { TensorBackend } from "@crosscode/core"
 import { Effect, Layer, References } from "effect"
 import { describe, expect, it } from "vitest"
-import {
-  arrayActivationSource,
-  type Crosscoder,
-  decoderMetrics,
-  Plugins,
-  paperLoss,
-  plantedFeatures,
-  train
-} from "../src/index.js"
+import { type Crosscoder, decoderMetrics, Plugins, paperLoss, plantedFeatures, train } from "../src/index.js"
+import { memorySourceLayer } from "./helpers.js"
 
 const d = 32
 const planted = plantedFeatures({
@@ -57,11 +49,10 @@ const matches = (cc: Crosscoder) =>
 
 describe("training on planted features", () => {
   it("a DFC recovers shared features in the shared partition and exclusive features in their model's partition", async () => {
-    const source = arrayActivationSource({ data: planted.data, sources: planted.sources, dim: d })
     const layer = Layer.mergeAll(
       TensorBackend.layerFor("wasm"),
       Plugins.layer,
-      Layer.succeed(ActivationSource, ActivationSource.of(source))
+      memorySourceLayer(planted.data, planted.sources, d)
     )
     const steps = 3000
     const { crosscoder: cc } = await Effect.runPromise(
@@ -89,12 +80,17 @@ describe("training on planted features", () => {
     const shared = m.filter((r) => r.feature.kind === "shared")
     const excl = m.filter((r) => r.feature.kind === "exclusive")
     const label = (r: (typeof m)[number]) => (r.feature.model === 0 ? "exclusive:A" : "exclusive:B")
+    // Thresholds re-derived on the activations package's in-memory source (the store's statistics
+    // and batch order): this run measured a worst match cosine of 0.987, 24/24 shared features in
+    // shared latents and 12/12 exclusive ones in their own block (the former n-divided source: 0.930,
+    // 24/24, 12/12). The bounds leave one feature of slack and 0.037 of cosine; a crosscoder that
+    // misplaces two features or blurs a direction to 0.95 fails.
     // every planted feature is found
-    for (const r of m) expect(r.score).toBeGreaterThan(0.9)
+    for (const r of m) expect(r.score).toBeGreaterThan(0.95)
     // shared features: a shared latent that writes the right direction into both models
-    expect(shared.filter((r) => r.group === "shared").length).toBeGreaterThanOrEqual(22)
+    expect(shared.filter((r) => r.group === "shared").length).toBeGreaterThanOrEqual(23)
     // exclusive features: in their own model's exclusive block, never in the other model's
-    expect(excl.filter((r) => r.group === label(r)).length).toBeGreaterThanOrEqual(10)
+    expect(excl.filter((r) => r.group === label(r)).length).toBeGreaterThanOrEqual(11)
     expect(excl.filter((r) => r.group.startsWith("exclusive:") && r.group !== label(r)).length).toBe(0)
     // those that ended in shared latents still write (almost) only into their own model
     const rel = decoderMetrics(cc, "raw").relativeNorm

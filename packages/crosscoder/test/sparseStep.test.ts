@@ -14,14 +14,12 @@
  * Adam steps at lr 1e-2 (Adam's update is lr·m̂/(√v̂+ε), so a relative gradient error δ moves a
  * parameter by ≲ lr·δ per step).
  */
-import { ActivationSource } from "@crosscode/activations"
 import { TensorBackend } from "@crosscode/core"
 import { Effect, Layer, References, Result } from "effect"
 import { describe, expect, it } from "vitest"
 import {
   Adam,
   applyGradients,
-  arrayActivationSource,
   type Crosscoder,
   type CrosscoderConfig,
   denseStep,
@@ -39,7 +37,7 @@ import {
   type TrainStep,
   train
 } from "../src/index.js"
-import { build, maxAbs, maxAbsDiff, randomArray, testBackend } from "./helpers.js"
+import { build, maxAbs, maxAbsDiff, memorySourceLayer, randomArray, testBackend } from "./helpers.js"
 
 // 2 models × 2 sites, so decoder/encoder masks cut through sources of the same model
 const sources = [...sourcesFor(["A", "B"], "l1"), ...sourcesFor(["A", "B"], "l2")]
@@ -255,11 +253,7 @@ describe("step choice", () => {
 
   it("end to end: `train` with the default step equals `train` with the dense step to float tolerance (TopK and BatchTopK)", async () => {
     const data = randomArray(256 * W, 5, 1)
-    const layer = Layer.mergeAll(
-      TensorBackend.layerFor(testBackend),
-      Plugins.layer,
-      Layer.succeed(ActivationSource, ActivationSource.of(arrayActivationSource({ data, sources, dim: d })))
-    )
+    const layer = Layer.mergeAll(TensorBackend.layerFor(testBackend), Plugins.layer, memorySourceLayer(data, sources, d))
     for (const [, sparsity] of sparsities) {
       const [a, b] = await Promise.all(
         (["dense", undefined] as const).map((step) =>

@@ -1,7 +1,6 @@
-import { Effect, Stream } from "effect"
+import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
 import {
-  arrayActivationSource,
   type CrosscoderConfig,
   decoderMetrics,
   denseStep,
@@ -10,7 +9,7 @@ import {
   SparsityRegistry,
   sourcesFor
 } from "../src/index.js"
-import { build, getTf, maxAbsDiff, randomArray } from "./helpers.js"
+import { build, getTf, maxAbsDiff, memorySource, randomArray } from "./helpers.js"
 
 const arch = { sources: sourcesFor(["A", "B"]), dim: 6, features: 20 }
 const cfg = (sparsity: CrosscoderConfig["sparsity"]): CrosscoderConfig => ({
@@ -125,44 +124,6 @@ describe("sparsity schemes", () => {
   })
 })
 
-describe("in-memory activation source", () => {
-  const data = randomArray(10 * 2 * 3, 1, 1)
-  const src = arrayActivationSource({ data, sources: sourcesFor(["A", "B"]), dim: 3 })
-  const collect = (o: Parameters<typeof src.batches>[0]) => Effect.runPromise(Stream.runCollect(src.batches(o)))
-
-  it("shuffles per epoch with a seed, drops the last partial batch and resumes from a cursor", async () => {
-    const all = await collect({ batchSize: 4, seed: 7, epochs: 3 })
-    expect(all.map((b) => b.cursor)).toEqual([
-      { epoch: 0, offset: 4 },
-      { epoch: 0, offset: 8 },
-      { epoch: 1, offset: 4 },
-      { epoch: 1, offset: 8 },
-      { epoch: 2, offset: 4 },
-      { epoch: 2, offset: 8 }
-    ])
-    expect(new Set([...all[0]!.rowIds, ...all[1]!.rowIds]).size).toBe(8)
-    expect(Array.from(all[0]!.rowIds)).not.toEqual(Array.from(all[2]!.rowIds))
-    const resumed = await collect({ batchSize: 4, seed: 7, epochs: 3, from: all[2]!.cursor })
-    expect(resumed.map((b) => Array.from(b.rowIds))).toEqual(all.slice(3).map((b) => Array.from(b.rowIds)))
-    const r = all[0]!.rowIds[1]!
-    expect(Array.from(all[0]!.data.subarray(6, 12))).toEqual(Array.from(data.subarray(r * 6, r * 6 + 6)))
-    const partial = await collect({ batchSize: 4, seed: 7, dropLast: false, shuffle: false })
-    expect(partial.map((b) => b.rows)).toEqual([4, 4, 2])
-  })
-
-  it("normalizes with its statistics (zscore: zero mean, unit std per source × dim)", async () => {
-    const [b] = await collect({ batchSize: 10, seed: 1, normalize: "zscore" })
-    for (let i = 0; i < 6; i++) {
-      let m = 0
-      let v = 0
-      for (let r = 0; r < 10; r++) m += b!.data[r * 6 + i]! / 10
-      for (let r = 0; r < 10; r++) v += (b!.data[r * 6 + i]! - m) ** 2 / 10
-      expect(m).toBeCloseTo(0, 5)
-      expect(v).toBeCloseTo(1, 4)
-    }
-  })
-})
-
 describe("metrics", () => {
   it("MSE / FVE per source, L0 per partition group, dead fraction, decoder norms and cosines", async () => {
     const cc = await build(
@@ -172,7 +133,7 @@ describe("metrics", () => {
     )
     const rows = 64
     const data = randomArray(rows * 12, 17, 1)
-    const src = arrayActivationSource({ data, sources: arch.sources, dim: 6 })
+    const src = memorySource(data, arch.sources, 6)
     const m = await Effect.runPromise(evaluateReconstruction(cc, src, { batchSize: 20 }))
     expect(m.rows).toBe(rows)
     expect(m.l0).toBeCloseTo(4, 6)

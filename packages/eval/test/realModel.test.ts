@@ -10,6 +10,7 @@ import {
   addVectorHook,
   blockOutput,
   findSharedDir,
+  type Intervention,
   loadModel,
   Positions,
   sharedMissingMessage,
@@ -18,7 +19,7 @@ import {
 } from "@crosscode/core"
 import { Effect, Logger } from "effect"
 import { describe, expect, it } from "vitest"
-import { type EvalItem, type Intervention, makeEvalRunner, makeScorer, PromptStyles, type Task } from "../src/index.js"
+import { type EvalItem, makeEvalRunner, makeScorer, PromptStyles, type Task } from "../src/index.js"
 
 const shared = findSharedDir()
 const modelDir = shared !== undefined ? path.join(shared, "golden", "qwen2-tiny-gqa") : undefined

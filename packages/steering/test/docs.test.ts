@@ -2,6 +2,7 @@
 import * as path from "node:path"
 import {
   captureHook,
+  type Intervention,
   type LanguageModelShape,
   type ModelInputError,
   Positions,
@@ -17,7 +18,6 @@ import {
   compose,
   featureDirection,
   generateWith,
-  type Intervention,
   type InterventionError,
   PairEncoder,
   steerFeatures

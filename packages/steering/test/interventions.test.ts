@@ -6,6 +6,8 @@ import {
   blockOutput,
   captureHook,
   type Hook,
+  type HookRequest,
+  type Intervention,
   type LanguageModelShape,
   ModelInputError,
   Positions,
@@ -13,7 +15,6 @@ import {
   type TensorBackend
 } from "@crosscode/core"
 import { type Crosscoder, dfcSpec, makeCrosscoder, topK } from "@crosscode/crosscoder"
-import type { Intervention as EvalIntervention } from "@crosscode/eval"
 import { Cause, Effect, Exit, type Layer } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import {
@@ -27,7 +28,6 @@ import {
   forwardWith,
   generateLockstep,
   generateWith,
-  type Intervention,
   InterventionError,
   lockstepModel,
   makePairEncoder,
@@ -636,13 +636,17 @@ describe.skipIf(shared === undefined)("interventions on a real tiny model pair",
     expect(Exit.isFailure(r.badExit) && Cause.pretty(r.badExit.cause)).toContain("feature 99")
   })
 
-  it("is accepted by the eval runner's Intervention type", () => {
-    const asEval: EvalIntervention<InterventionError | ModelInputError, PairEncoder> = steerFeatures({
+  it("is accepted by callers that pass a richer request (as the eval runner's InterventionContext)", () => {
+    type InterventionContext = HookRequest & { readonly promptIndex: number; readonly item: { readonly id: string } }
+    const asEval: Intervention<InterventionError | ModelInputError, PairEncoder, InterventionContext> = steerFeatures({
       target: "A",
       features: [1],
       alpha: 2
     })
-    const asEval2: EvalIntervention<InterventionError> = addDirection({ site: SITE, vector: new Float32Array(d) })
+    const asEval2: Intervention<InterventionError, never, InterventionContext> = addDirection({
+      site: SITE,
+      vector: new Float32Array(d)
+    })
     expect(asEval.name).toBe("steer-A-a2-f1")
     expect(asEval2.settings).toMatchObject({ kind: "addDirection", positions: "all", coefficient: 1 })
   })

@@ -16,9 +16,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import { Progress, TensorBackend } from "@crosscode/core"
+import { cleanIntervention, Progress, TensorBackend } from "@crosscode/core"
 import { Plugins } from "@crosscode/crosscoder"
-import { makeEvalRunner, noIntervention } from "@crosscode/eval"
+import { makeEvalRunner } from "@crosscode/eval"
 import { PairEncoder, sparseFromDense, steerFeatures, steeringDelta } from "@crosscode/steering"
 import { NodeServices } from "@effect/platform-node"
 import { Effect, Exit, Layer } from "effect"
@@ -177,7 +177,7 @@ describe("the embedded study, end to end", () => {
         const runner = makeEvalRunner({ model: models.A, tokenizer })
         const task = studyTask(items, "b-excl-check")
         const settings = { maxNewTokens: 48 }
-        const clean = yield* runner.run({ run: "clean", task, intervention: noIntervention, settings })
+        const clean = yield* runner.run({ run: "clean", task, intervention: cleanIntervention, settings })
         const steered = yield* runner
           .run({ run: "b-excl", task, intervention: steerFeatures({ target: "A", features, alpha: 32 }), settings })
           .pipe(Effect.provideService(PairEncoder, pe))

@@ -8,11 +8,13 @@
  * model `m` at site `s`.
  */
 
-import type { Hook } from "@crosscode/core"
 import {
+  captureHook,
+  type Hook,
   type HookSite,
   type LanguageModelShape,
   type Padding,
+  Positions,
   Progress,
   siteKey,
   type TokenizerShape
@@ -136,45 +138,47 @@ interface Sink {
 }
 
 /**
- * A hook that copies out, for each row b, the real positions `want[b]` (indices among the row's
- * real tokens). Real positions are read from the attention mask, so the result does not depend on
- * the padding side: the k-th real token of a row is the k-th position whose mask is 1.
+ * Core's `captureHook` (prefill only) over the real positions `want[b]` of each row b (indices
+ * among the row's real tokens). Real positions are read from the attention mask, so the result
+ * does not depend on the padding side: the k-th real token of a row is the k-th position whose
+ * mask is 1. `want[b]` is ascending, so the capture's row-major order is the order of `want`.
  */
-const captureHook = (
+const wantedPositionsHook = (
   site: HookSite,
   want: ReadonlyArray<ReadonlyArray<number>>,
   lengths: ReadonlyArray<number>,
   sink: Sink
-): Hook => ({
-  site,
-  when: "prefill",
-  run: (h, ctx) => {
+): Hook => {
+  const select = Positions.mask((ctx) => {
     sink.calls++
-    if (ctx.phase !== "prefill") return undefined
-    const [B, T, H] = h.shape
+    const B = ctx.batchSize
+    const T = ctx.seqLen
+    const mask = new Uint8Array(B * T)
     if (B !== want.length) {
       sink.error = `hook saw a batch of ${B} rows, expected ${want.length}`
-      return undefined
+      return mask
     }
-    const idx: Array<number> = []
     for (let b = 0; b < B; b++) {
       const real: Array<number> = []
       for (let t = 0; t < T; t++) if (ctx.attentionMask[b * T + t] !== 0) real.push(t)
       if (real.length !== lengths[b]) {
         sink.error = `row ${b} has ${real.length} real positions in the attention mask, expected ${lengths[b]} tokens`
-        return undefined
+        return mask.fill(0)
       }
-      for (const k of want[b] as ReadonlyArray<number>) idx.push(b * T + (real[k] as number))
+      for (const k of want[b] as ReadonlyArray<number>) mask[b * T + (real[k] as number)] = 1
     }
-    const flat = h.reshape([B * T, H])
-    const picked = flat.gather(idx)
-    sink.data = Float32Array.from(picked.dataSync() as Float32Array)
-    sink.hidden = H
-    picked.dispose()
-    flat.dispose()
-    return undefined
-  }
-})
+    return mask
+  })
+  return captureHook(
+    site,
+    select,
+    (c) => {
+      sink.data = c.values
+      sink.hidden = c.hidden
+    },
+    "prefill"
+  )
+}
 
 interface PendingBatch {
   readonly count: number
@@ -484,7 +488,7 @@ export const harvest = (
       Effect.gen(function* () {
         const lengths = inputIds.map((x) => x.length)
         const sinks: Array<Sink> = sites.map(() => ({ data: undefined, hidden: 0, calls: 0, error: undefined }))
-        const hooks = sites.map((site, i) => captureHook(site, want, lengths, sinks[i] as Sink))
+        const hooks = sites.map((site, i) => wantedPositionsHook(site, want, lengths, sinks[i] as Sink))
         yield* hm.model
           .forward({ inputIds, padding, stopAtLayer, logits: "none", hooks })
           .pipe(Effect.mapError((e) => new HarvestError({ message: `model ${hm.label}: ${e.message}` })))

@@ -19,6 +19,7 @@ import {
   type NormalizationStats,
   type ReaderCursor
 } from "../ActivationSource.js"
+import { normalizationDivisor, normalizeRowsInPlace } from "../normalization.js"
 
 export interface LoadedChunk {
   readonly rows: number
@@ -104,22 +105,16 @@ export const planEpoch = (
   return { order, chunkOrder, loadAt, maxLive }
 }
 
+/** The mean to subtract and the divisor, both `[numSources * dim]`. */
 interface Affine {
-  readonly sub: Float32Array
-  readonly mul: Float32Array
+  readonly mean: Float32Array
+  readonly divisor: Float32Array
 }
 
-const affineOf = (stats: NormalizationStats, mode: "zscore" | "scale", numSources: number, dim: number): Affine => {
-  const w = numSources * dim
-  const mul = new Float32Array(w)
-  for (let s = 0; s < numSources; s++) {
-    for (let d = 0; d < dim; d++) {
-      const j = s * dim + d
-      mul[j] = 1 / (mode === "zscore" ? (stats.std[j] as number) : (stats.scale[s] as number))
-    }
-  }
-  return { sub: stats.mean, mul }
-}
+const affineOf = (stats: NormalizationStats, mode: "zscore" | "scale", numSources: number, dim: number): Affine => ({
+  mean: stats.mean,
+  divisor: normalizationDivisor(stats, mode, numSources, dim)
+})
 
 const fail = (path: string, message: string) => Effect.fail(new ActivationStoreError({ path, message }))
 
@@ -293,9 +288,7 @@ export const makeBatches = (
                     `no statistics (need ≥ 2 rows) for dataset "${src.datasets[datasetIds[b] as number] ?? datasetIds[b]}" to normalize row ${rowIds[b]}`
                   )
                 }
-                const off = b * w
-                for (let j = 0; j < w; j++)
-                  data[off + j] = ((data[off + j] as number) - (a.sub[j] as number)) * (a.mul[j] as number)
+                normalizeRowsInPlace(data, a.mean, a.divisor, b * w, 1)
               }
             }
             offset += take

@@ -1,8 +1,8 @@
 /** File helpers for the store: atomic writes with fsync, checksums, verification. */
 
-import { createHash } from "node:crypto"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
+import { sha256 } from "@crosscode/core"
 import { Effect } from "effect"
 import { ActivationStoreError } from "../ActivationSource.js"
 import type { FileRef } from "./format.js"
@@ -21,12 +21,6 @@ export const toStoreError =
 /** Wrap a promise-returning function; failures become `ActivationStoreError` naming `p`. */
 export const io = <A>(p: string, what: string, f: () => Promise<A>): Effect.Effect<A, ActivationStoreError> =>
   Effect.tryPromise({ try: f, catch: (e) => storeError(p, `${what}: ${errorMessage(e)}`) })
-
-export const sha256 = (chunks: ReadonlyArray<Uint8Array>): string => {
-  const h = createHash("sha256")
-  for (const c of chunks) h.update(c)
-  return h.digest("hex")
-}
 
 /**
  * Write `chunks` to `dir/name` atomically: `name.tmp`, fsync, rename. The caller fsyncs the

@@ -8,8 +8,7 @@
  * without touching the activations again (resume, per-dataset statistics).
  */
 import type { NormalizationStats } from "../ActivationSource.js"
-
-export const STD_FLOOR = 1e-6
+import { STD_FLOOR } from "../normalization.js"
 
 export class Welford {
   count = 0

@@ -7,7 +7,7 @@ import type { TensorBackend } from "../backend/TensorBackend.js"
 import { readModelType } from "../config/modelType.js"
 import { LanguageModel, type LanguageModelShape, ModelLoadError, UnsupportedConfigError } from "./LanguageModel.js"
 import type { LoadModelOptions } from "./ModelFamily.js"
-import { ModelFamilies, supportedModelTypes } from "./registry.js"
+import { ModelFamilies, modelFamilyRegistry, supportedModelTypes } from "./registry.js"
 
 export const loadModel = Effect.fnUntraced(function* (
   dir: string,
@@ -23,7 +23,7 @@ export const loadModel = Effect.fnUntraced(function* (
     })
   }
   const families = yield* ModelFamilies
-  const family = families.find((f) => f.modelTypes.includes(modelType))
+  const family = modelFamilyRegistry(families).get(modelType)
   if (family === undefined) {
     return yield* new UnsupportedConfigError({
       field: "model_type",

@@ -7,10 +7,8 @@
  * `foldNormalization()` instead bakes the same maps into the weights (raw-space weights, mode
  * "none", `folded` recorded); both give the same codes and reconstructions.
  */
-import type { NormalizationStats } from "@crosscode/activations"
+import { type NormalizationMode, type NormalizationStats, normalizationDivisor } from "@crosscode/activations"
 import { Result } from "effect"
-
-export type NormalizationMode = "none" | "zscore" | "scale"
 
 export interface Normalization {
   /** `none`: identity. `zscore`: (x − mean_sd)/std_sd. `scale`: (x − mean_sd)/scale_s. */
@@ -46,27 +44,19 @@ export const normalizationFromStats = (
       `normalization stats have mean ${stats.mean.length}, std ${stats.std.length}, scale ${stats.scale.length} entries; expected ${n}, ${n}, ${sources}`
     )
   }
-  const divisor = new Float32Array(n)
-  for (let s = 0; s < sources; s++) {
-    for (let i = 0; i < dim; i++) {
-      const v = mode === "zscore" ? stats.std[s * dim + i]! : stats.scale[s]!
-      if (!Number.isFinite(v))
-        return Result.fail(`normalization stats: non-finite ${mode === "zscore" ? "std" : "scale"} at source ${s}`)
-      divisor[s * dim + i] = Math.max(v, 1e-6)
-    }
-  }
+  const divisor = normalizationDivisor(stats, mode, sources, dim)
+  const bad = divisor.findIndex((v) => !Number.isFinite(v))
+  if (bad >= 0)
+    return Result.fail(
+      `normalization stats: non-finite ${mode === "zscore" ? "std" : "scale"} at source ${Math.floor(bad / dim)}`
+    )
   for (let i = 0; i < n; i++) {
     if (!Number.isFinite(stats.mean[i]!)) return Result.fail(`normalization stats: non-finite mean at index ${i}`)
   }
-  return Result.succeed({ mode, mean: Float32Array.from(stats.mean), divisor, count: stats.count })
-}
-
-/** In place: rows of `[S * d]` values → normalized (same float32 rounding as the tensor ops of `encode`). */
-export const normalizeRowsInPlace = (data: Float32Array, norm: Normalization): Float32Array => {
-  if (norm.mode === "none") return data
-  const n = norm.mean.length
-  for (let r = 0; r < data.length; r += n) {
-    for (let i = 0; i < n; i++) data[r + i] = Math.fround(data[r + i]! - norm.mean[i]!) / norm.divisor[i]! // as float32 ops
-  }
-  return data
+  return Result.succeed({
+    mode,
+    mean: Float32Array.from(stats.mean),
+    divisor,
+    count: stats.count
+  })
 }

@@ -20,27 +20,24 @@
  * steps, after that step's checkpoint, so nothing has to stop and reload training to measure it.
  */
 
-import { appendFile, mkdir, readdir, rename } from "node:fs/promises"
+import { mkdir, readdir, rename } from "node:fs/promises"
 import * as path from "node:path"
 import {
   ActivationSource,
   type ActivationSourceShape,
   type ActivationStoreError,
+  type NormalizationMode,
+  normalizeRowsInPlace,
   type ReaderCursor
 } from "@crosscode/activations"
-import { Progress, Rng, type RngState, TensorBackend, type TensorBackendShape } from "@crosscode/core"
+import { appendJsonLine, Progress, Rng, type RngState, TensorBackend, type TensorBackendShape } from "@crosscode/core"
 import { Effect, Result, Schema, Stream } from "effect"
 import { CONFIG_FILE, loadCrosscoder, saveCrosscoder } from "../checkpoint/checkpoint.js"
 import { readSafetensors, type StTensorToWrite, writeSafetensors } from "../checkpoint/safetensors.js"
 import { CheckpointError, CrosscoderConfigError, TrainError } from "../errors.js"
 import { Crosscoder, type CrosscoderConfig, initialArrays, resolvePlugins } from "../model/Crosscoder.js"
-import {
-  identityNormalization,
-  type NormalizationMode,
-  normalizationFromStats,
-  normalizeRowsInPlace
-} from "../model/Normalization.js"
-import { readJson, removeDir, removeStaleTemps, trimStepLog, writeJsonAtomic } from "../util/fs.js"
+import { identityNormalization, normalizationFromStats } from "../model/Normalization.js"
+import { ioError, readJson, removeDir, removeStaleTemps, trimStepLog, writeJsonAtomic } from "../util/fs.js"
 import { Adam, type AdamOptions } from "./Adam.js"
 import { denseStep } from "./denseStep.js"
 import {
@@ -260,9 +257,6 @@ const geometricMedian = (x: Float32Array, B: number, S: number, d: number): Floa
   }
   return out
 }
-
-const ioError = (p: string, what: string) => (e: unknown) =>
-  new CheckpointError({ path: p, message: `${what}: ${e instanceof Error ? e.message : String(e)}` })
 
 const latestCheckpoint = (dir: string) =>
   Effect.gen(function* () {
@@ -576,7 +570,10 @@ export const train = Effect.fn("crosscoder.train")(function* (
           message: `batch of shape [${batch.rows}, ${batch.numSources}, ${batch.dim}], expected [${B}, ${S}, ${d}]`
         })
       }
-      const x = normalizeRowsInPlace(batch.data.slice(), cc.normalization)
+      const x =
+        cc.normalization.mode === "none"
+          ? batch.data.slice()
+          : normalizeRowsInPlace(batch.data.slice(), cc.normalization.mean, cc.normalization.divisor)
       if (
         step === 0 &&
         config.decoderBiasInit !== undefined &&
@@ -671,10 +668,9 @@ export const train = Effect.fn("crosscoder.train")(function* (
           `step ${step}/${config.steps} loss=${r.loss.toPrecision(5)} ${termStr} L0=${progress.l0.toFixed(2)} [${groupStr}] dead=${(progress.deadFraction * 100).toFixed(1)}% lr=${lr.toExponential(2)} |g|=${r.gradNorm.toPrecision(3)} ${tps.toFixed(0)} tok/s ETA ${progress.etaSeconds.toFixed(0)}s integrity=${Math.max(progress.integrity.encoderMaxForbidden, progress.integrity.decoderMaxForbidden)}`
         )
         if (ck !== undefined) {
-          yield* Effect.tryPromise({
-            try: () => appendFile(path.join(ck.dir, "metrics.jsonl"), `${JSON.stringify(progress)}\n`),
-            catch: ioError(ck.dir, "cannot append metrics")
-          })
+          yield* appendJsonLine(path.join(ck.dir, "metrics.jsonl"), progress).pipe(
+            Effect.mapError((e) => new CheckpointError({ path: e.path, message: e.message }))
+          )
         }
       }
       if (ck !== undefined && ((ck.every !== undefined && step % ck.every === 0) || step === stopAt))

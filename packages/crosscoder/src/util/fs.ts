@@ -5,7 +5,8 @@ import * as path from "node:path"
 import { Effect } from "effect"
 import { CheckpointError } from "../errors.js"
 
-const ioError = (p: string, what: string) => (e: unknown) =>
+/** Maps a node:fs failure to a CheckpointError naming `p`: "<what>: <its message>". */
+export const ioError = (p: string, what: string) => (e: unknown) =>
   new CheckpointError({ path: p, message: `${what}: ${e instanceof Error ? e.message : String(e)}` })
 
 export const writeJsonAtomic = (file: string, value: unknown) =>

@@ -23,7 +23,10 @@
  * items/s and ETA, to `Effect.logInfo` every `progressEverySeconds` and at the end.
  */
 import {
+  cleanIntervention,
+  fingerprint,
   Greedy,
+  type Intervention,
   LanguageModel,
   type LanguageModelShape,
   type ModelInputError,
@@ -44,16 +47,14 @@ import {
 import { parseToolCallsSafely } from "../parse/parseToolCalls.js"
 import { buildPrompt, type ChatRenderer, describePromptStyle, tokenizerRenderer } from "../prompt/prompts.js"
 import { runScorersRecordingFailures } from "../scorers/Scorer.js"
-import { type Intervention, noIntervention } from "./Intervention.js"
+import type { InterventionContext } from "./Intervention.js"
 import {
   appendRecord,
   type EvalRecord,
-  fnv1a64,
   type ItemFailure,
   parseTrace,
   readRecords,
-  serializableRecord,
-  stableStringify
+  serializableRecord
 } from "./records.js"
 import { formatSummaryTable, type RunSummary, summarizeRun } from "./summary.js"
 import { type Task, validateTask } from "./Task.js"
@@ -94,8 +95,8 @@ export interface RunSpec<E = never, R = never> {
   /** Label of this condition (e.g. "A-clean"); part of every record's key. */
   readonly run: string
   readonly task: Task
-  /** Default: none (clean). */
-  readonly intervention?: Intervention<E, R>
+  /** Default: `cleanIntervention` (no hooks). */
+  readonly intervention?: Intervention<E, R, InterventionContext>
   readonly settings?: Partial<GenerationSettings>
   /** JSONL file to append records to and resume from. */
   readonly output?: string
@@ -182,7 +183,7 @@ export const makeEvalRunner = (deps: EvalRunnerDeps): EvalRunnerShape => {
       if (bad !== undefined) return yield* bad
       const task = validateTask(spec.task)
       if (task instanceof EvalSettingsError) return yield* task
-      const intervention = (spec.intervention ?? noIntervention) as Intervention<E, R>
+      const intervention = (spec.intervention ?? cleanIntervention) as Intervention<E, R, InterventionContext>
       const items = spec.limit !== undefined ? task.items.slice(0, Math.max(0, spec.limit)) : task.items
       const modelInfo = {
         name: model.info.name,
@@ -197,10 +198,10 @@ export const makeEvalRunner = (deps: EvalRunnerDeps): EvalRunnerShape => {
         model: modelInfo,
         intervention: { name: intervention.name, settings: intervention.settings ?? {} }
       }
-      const settingsHash = fnv1a64(stableStringify(recordSettings))
+      const settingsHash = fingerprint(recordSettings)
       const keyOf = (itemId: string) => `${spec.run}|${itemId}`
 
-      const itemHashes = new Map(items.map((i) => [keyOf(i.id), fnv1a64(stableStringify(i))]))
+      const itemHashes = new Map(items.map((i) => [keyOf(i.id), fingerprint(i)]))
       const done = new Map<string, EvalRecord>()
       if (spec.output !== undefined) {
         for (const r of yield* readRecords(spec.output)) {

@@ -4,8 +4,7 @@
  * restart the runner reads the file back, skips items already there, and truncates a half-written
  * last line if the process died mid-write.
  */
-import { appendFile, mkdir, readFile, truncate } from "node:fs/promises"
-import * as path from "node:path"
+import { appendJsonLine, type JsonLinesError, readJsonLines } from "@crosscode/core"
 import { Effect } from "effect"
 import { EvalIOError } from "../errors.js"
 import type { BlockTrace, CallFlag, ParseIssue, ParseResult, ThinkTrace } from "../parse/parseToolCalls.js"
@@ -92,6 +91,8 @@ export interface EvalRecord {
   readonly finishedAt: string
 }
 
+const ioError = (e: JsonLinesError): EvalIOError => new EvalIOError({ path: e.path, message: e.message })
+
 /**
  * `record` if it serializes to JSON; otherwise the record without what cannot (scorer details,
  * call arguments, metrics), with a `serialize` failure saying why. Never throws.
@@ -115,83 +116,10 @@ export const serializableRecord = (record: EvalRecord): EvalRecord => {
   }
 }
 
-/** A stable JSON string (object keys sorted), for hashing settings. */
-export const stableStringify = (v: unknown): string => {
-  if (v === undefined) return "null"
-  if (v === null || typeof v !== "object") return JSON.stringify(v) ?? "null"
-  if (Array.isArray(v)) return `[${v.map(stableStringify).join(",")}]`
-  const o = v as Record<string, unknown>
-  return `{${Object.keys(o)
-    .filter((k) => o[k] !== undefined)
-    .sort()
-    .map((k) => `${JSON.stringify(k)}:${stableStringify(o[k])}`)
-    .join(",")}}`
-}
-
-/** 64-bit FNV-1a of a string, as 16 hex digits. */
-export const fnv1a64 = (s: string): string => {
-  let h = 0xcbf29ce484222325n
-  const prime = 0x100000001b3n
-  for (let i = 0; i < s.length; i++) {
-    h ^= BigInt(s.charCodeAt(i))
-    h = (h * prime) & 0xffffffffffffffffn
-  }
-  return h.toString(16).padStart(16, "0")
-}
-
-const isMissing = (e: unknown): boolean => (e as { code?: string } | undefined)?.code === "ENOENT"
-
-const ioError = (file: string) => (e: unknown) =>
-  new EvalIOError({ path: file, message: e instanceof Error ? e.message : String(e) })
-
-/**
- * Reads a JSONL file written by appending one value per line (records here; steering's sweep
- * cells). A missing file is empty; a last line without its newline (a write cut short) is dropped
- * and the file truncated to the last complete line; any other unparseable line is an error naming
- * its line number.
- */
-export const readJsonLines = <A>(file: string): Effect.Effect<Array<A>, EvalIOError> =>
-  Effect.tryPromise({
-    try: async () => {
-      let text: string
-      try {
-        text = await readFile(file, "utf8")
-      } catch (e) {
-        if (isMissing(e)) return []
-        throw e
-      }
-      const complete = text.endsWith("\n") ? text : text.slice(0, text.lastIndexOf("\n") + 1)
-      if (complete.length !== text.length) await truncate(file, Buffer.byteLength(complete, "utf8"))
-      const out: Array<A> = []
-      const lines = complete.split("\n")
-      for (let i = 0; i < lines.length; i++) {
-        const line = lines[i] as string
-        if (line.trim() === "") continue
-        try {
-          out.push(JSON.parse(line) as A)
-        } catch (e) {
-          throw new Error(`line ${i + 1} is not valid JSON (${(e as Error).message})`)
-        }
-      }
-      return out
-    },
-    catch: ioError(file)
-  })
-
-/** Appends `value` as one JSON line (creating the directory and file as needed). */
-export const appendJsonLine = (file: string, value: unknown): Effect.Effect<void, EvalIOError> =>
-  Effect.tryPromise({
-    try: async () => {
-      await mkdir(path.dirname(file), { recursive: true })
-      await appendFile(file, `${JSON.stringify(value)}\n`, "utf8")
-    },
-    catch: ioError(file)
-  })
-
-/** Reads a records file (see {@link readJsonLines}). */
+/** Reads a records file (core's `readJsonLines`: missing = empty, a cut-off last line is dropped). */
 export const readRecords = (file: string): Effect.Effect<Array<EvalRecord>, EvalIOError> =>
-  readJsonLines<EvalRecord>(file)
+  Effect.mapError(readJsonLines<EvalRecord>(file), ioError)
 
 /** Appends one record as a JSON line (creating the directory and file as needed). */
 export const appendRecord = (file: string, record: EvalRecord): Effect.Effect<void, EvalIOError> =>
-  appendJsonLine(file, record)
+  Effect.mapError(appendJsonLine(file, record), ioError)

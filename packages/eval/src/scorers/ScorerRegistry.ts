@@ -1,8 +1,10 @@
 /**
  * Scorers by name, for programs (e.g. a CLI) that pick scorers from configuration. The built-ins
- * are always present; `ScorerRegistry.layer(extra)` adds your own (a name clash is an error).
+ * are always present; `makeScorerRegistry(extra)` adds your own. A name clash follows core's
+ * registry rule (`makeRegistry`): your scorer replaces the built-in of that name.
  */
-import { Context, Effect, Layer } from "effect"
+import { makeRegistry } from "@crosscode/core"
+import { Effect } from "effect"
 import { EvalSettingsError } from "../errors.js"
 import { bfclAstScorer } from "./bfclScorer.js"
 import { exactMatchScorer } from "./exactMatch.js"
@@ -41,33 +43,17 @@ export interface ScorerRegistryShape {
   getAll(names: ReadonlyArray<string>): Effect.Effect<ReadonlyArray<Scorer>, EvalSettingsError>
 }
 
-/** A registry of the built-ins plus `extra` (registered under their `name`). */
-export const makeScorerRegistry = (extra: ReadonlyArray<Scorer> = []): ScorerRegistryShape | EvalSettingsError => {
-  const table = new Map<string, () => Scorer>(Object.entries(builtinScorers))
-  for (const s of extra) {
-    if (table.has(s.name)) return new EvalSettingsError({ message: `scorer name ${s.name} is already registered` })
-    table.set(s.name, () => s)
-  }
-  const names = [...table.keys()]
+/** A registry of the built-ins plus `extra` (registered under their `name`, replacing a built-in of that name). */
+export const makeScorerRegistry = (extra: ReadonlyArray<Scorer> = []): ScorerRegistryShape => {
+  const table = makeRegistry<readonly [string, () => Scorer]>(
+    [...Object.entries(builtinScorers), ...extra.map((s) => [s.name, () => s] as const)],
+    ([name]) => name
+  )
   const get = (name: string): Effect.Effect<Scorer, EvalSettingsError> => {
-    const make = table.get(name)
-    return make !== undefined
-      ? Effect.sync(make)
-      : Effect.fail(new EvalSettingsError({ message: `unknown scorer "${name}" (known: ${names.join(", ")})` }))
+    const entry = table.get(name)
+    return entry !== undefined
+      ? Effect.sync(entry[1])
+      : Effect.fail(new EvalSettingsError({ message: `unknown scorer "${name}" (known: ${table.names.join(", ")})` }))
   }
-  return { names, get, getAll: (ns) => Effect.forEach(ns, get) }
-}
-
-export class ScorerRegistry extends Context.Service<ScorerRegistry, ScorerRegistryShape>()(
-  "@crosscode/eval/ScorerRegistry"
-) {
-  /** The built-ins plus `extra`. */
-  static readonly layer = (extra: ReadonlyArray<Scorer> = []): Layer.Layer<ScorerRegistry, EvalSettingsError> =>
-    Layer.effect(
-      ScorerRegistry,
-      Effect.suspend(() => {
-        const r = makeScorerRegistry(extra)
-        return r instanceof EvalSettingsError ? Effect.fail(r) : Effect.succeed(ScorerRegistry.of(r))
-      })
-    )
+  return { names: table.names, get, getAll: (ns) => Effect.forEach(ns, get) }
 }

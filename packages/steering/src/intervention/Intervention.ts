@@ -1,9 +1,7 @@
 /**
- * The intervention abstraction: a name, JSON settings, and an Effect that builds the hooks to
- * install while the model processes one prompt. It is structurally the `Intervention` of
- * @crosscode/eval (the `EvalRunner` accepts every intervention of this package as is), with a
- * narrower request: only the prompt ids and the batch row are needed, so interventions also run
- * outside the runner (`generateWith`, `forwardWith`, `withIntervention`).
+ * Building and applying interventions (core's `Intervention`: a name, JSON settings, and an Effect
+ * that builds the hooks for one prompt from a `HookRequest`). The eval runner accepts them as they
+ * are; they also run outside the runner (`generateWith`, `forwardWith`, `withIntervention`).
  *
  * Interventions are values; the hook-building Effect may need services (`PairEncoder` for the
  * crosscoder-based ones, `TensorBackend` for tensor math) and fail with typed errors. They compose
@@ -18,6 +16,8 @@ import type {
   ForwardRequest,
   GenerateRequest,
   Hook,
+  HookRequest,
+  Intervention,
   LanguageModelShape,
   ModelInputError,
   SequenceForward,
@@ -25,34 +25,8 @@ import type {
 } from "@crosscode/core"
 import { Effect, type Scope } from "effect"
 
-/** What an intervention needs to build its hooks. The eval runner's `InterventionContext` is one. */
-export interface HookRequest {
-  /** The exact token ids the model will see (after truncation). */
-  readonly promptIds: ReadonlyArray<number>
-  /** Row of this prompt in the batch (default 0). Hooks touch only this row. */
-  readonly row?: number
-  /** Prompts in the batch (default 1). */
-  readonly batchSize?: number
-}
-
-export interface Intervention<E = never, R = never> {
-  /** Names the condition in records (e.g. "steer-A-a32-f136"). */
-  readonly name: string
-  /** JSON-serialisable settings stored with every record. */
-  readonly settings?: Readonly<Record<string, unknown>>
-  /** The hooks to install while the model processes this prompt (may be empty). */
-  readonly hooks: (request: HookRequest) => Effect.Effect<ReadonlyArray<Hook>, E, R>
-}
-
 export type InterventionErrorOf<I> = I extends Intervention<infer E, unknown> ? E : never
 export type InterventionContextOf<I> = I extends Intervention<unknown, infer R> ? R : never
-
-/** The clean condition: no hooks. */
-export const cleanIntervention: Intervention = {
-  name: "clean",
-  settings: { kind: "clean" },
-  hooks: () => Effect.succeed([])
-}
 
 /**
  * Applies several interventions together: hooks in argument order (at a shared site each sees the

@@ -30,6 +30,7 @@ import {
   addVectorHook,
   type Hook,
   type HookSite,
+  type Intervention,
   type ModelInputError,
   Positions,
   siteKey,
@@ -41,7 +42,6 @@ import { InterventionError } from "../errors.js"
 import { type PositionMode, realColumns, rowMask, whenFor } from "../positions.js"
 import type { TF } from "../tf.js"
 import type { SparseCodes } from "./codes.js"
-import type { Intervention } from "./Intervention.js"
 import { PairEncoder, type PairEncoderShape, type PromptEncoding } from "./PairEncoder.js"
 
 // ---------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@
 import {
   argmax,
   type GenerateRequest,
+  type Intervention,
   type LanguageModelShape,
   ModelInputError,
   Rng,
@@ -29,7 +30,6 @@ import {
   validateSampling
 } from "@crosscode/core"
 import { Effect } from "effect"
-import type { Intervention } from "./Intervention.js"
 
 export interface LockstepOptions {
   readonly maxNewTokens: number

@@ -20,7 +20,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
-import { findSharedDir, loadModel, loadTokenizer, Progress, TensorBackend } from "@crosscode/core"
+import { cleanIntervention, findSharedDir, loadModel, loadTokenizer, Progress, TensorBackend } from "@crosscode/core"
 import {
   BfclCategories,
   bfclQuestionFile,
@@ -32,7 +32,6 @@ import {
   isBfclCategory,
   loadBfclCategory,
   makeEvalRunner,
-  noIntervention,
   PromptStyles,
   pythonSample,
   qwen25ChatRenderer,
@@ -291,7 +290,7 @@ export const runBfcl = (plan: BfclPlan) =>
       const r = yield* runner.run({
         run: BFCL_RUN,
         task,
-        intervention: noIntervention,
+        intervention: cleanIntervention,
         output: path.join(options.out, fileOf(s.category)),
         settings
       })

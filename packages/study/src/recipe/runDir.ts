@@ -15,7 +15,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
-import { fnv1a64, stableStringify } from "@crosscode/eval"
+import { fingerprint, fnv1a64 } from "@crosscode/core"
 import type { Recipe, Stage } from "./schema.js"
 
 export interface StageRecord {
@@ -91,8 +91,7 @@ export const stageInputs = (recipe: Recipe, stage: Stage): unknown => {
   }
 }
 
-export const stageFingerprint = (recipe: Recipe, stage: Stage): string =>
-  fnv1a64(stableStringify(stageInputs(recipe, stage)))
+export const stageFingerprint = (recipe: Recipe, stage: Stage): string => fingerprint(stageInputs(recipe, stage))
 
 export const stageDir = (runDir: string, stage: Stage) => path.join(runDir, stage)
 const recordFile = (runDir: string, stage: Stage) => path.join(stageDir(runDir, stage), "stage.json")

@@ -14,25 +14,28 @@
  * ("sweep") on core's `Progress` service, beside the eval runner's bar of items per run.
  */
 import * as path from "node:path"
-import { type ModelInputError, Progress } from "@crosscode/core"
 import {
   appendJsonLine,
+  cleanIntervention,
+  fnv1a64,
+  type Intervention,
+  type ModelInputError,
+  Progress,
+  readJsonLines,
+  stableStringify
+} from "@crosscode/core"
+import {
   comparePaired,
   type EvalRecord,
   type EvalRunError,
   type EvalRunnerShape,
-  fnv1a64,
   type GenerationSettings,
   type PairedComparison,
-  readJsonLines,
-  stableStringify,
   type Task
 } from "@crosscode/eval"
 import {
-  cleanIntervention,
   csvField,
   type FeatureRanking,
-  type Intervention,
   type InterventionError,
   type PairEncoder,
   type PairPositions,

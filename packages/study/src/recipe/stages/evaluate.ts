@@ -6,7 +6,8 @@
  * them), the comparison to `evaluate/summary.json`.
  */
 import { writeFileSync } from "node:fs"
-import { type EvalRecord, makeEvalRunner, noIntervention } from "@crosscode/eval"
+import { cleanIntervention } from "@crosscode/core"
+import { type EvalRecord, makeEvalRunner } from "@crosscode/eval"
 import { PairEncoder, reconstruct } from "@crosscode/steering"
 import { Effect } from "effect"
 import type { RunContext } from "../context.js"
@@ -42,7 +43,7 @@ export const runEvaluate = (ctx: RunContext) =>
       const c = yield* runner.run({
         run: "clean",
         task,
-        intervention: noIntervention,
+        intervention: cleanIntervention,
         output: files[m],
         settings
       })
