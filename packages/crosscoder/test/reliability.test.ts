@@ -6,12 +6,11 @@
 import { appendFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
-import { ActivationSource } from "@crosscode/activations"
 import { TensorBackend } from "@crosscode/core"
 import { Effect, Layer, References } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
-import { arrayActivationSource, type CrosscoderConfig, Plugins, paperLoss, sourcesFor, train } from "../src/index.js"
-import { randomArray } from "./helpers.js"
+import { type CrosscoderConfig, Plugins, paperLoss, sourcesFor, train } from "../src/index.js"
+import { memorySourceLayer, randomArray } from "./helpers.js"
 
 const d = 6
 const sources = sourcesFor(["A", "B"])
@@ -23,10 +22,7 @@ const config: CrosscoderConfig = {
 const layer = Layer.mergeAll(
   TensorBackend.layerFor("wasm"),
   Plugins.layer,
-  Layer.succeed(
-    ActivationSource,
-    ActivationSource.of(arrayActivationSource({ data: randomArray(128 * 2 * d, 1, 1), sources, dim: d }))
-  )
+  memorySourceLayer(randomArray(128 * 2 * d, 1, 1), sources, d)
 )
 const dirs: Array<string> = []
 afterAll(async () => {

@@ -253,7 +253,11 @@ describe("step choice", () => {
 
   it("end to end: `train` with the default step equals `train` with the dense step to float tolerance (TopK and BatchTopK)", async () => {
     const data = randomArray(256 * W, 5, 1)
-    const layer = Layer.mergeAll(TensorBackend.layerFor(testBackend), Plugins.layer, memorySourceLayer(data, sources, d))
+    const layer = Layer.mergeAll(
+      TensorBackend.layerFor(testBackend),
+      Plugins.layer,
+      memorySourceLayer(data, sources, d)
+    )
     for (const [, sparsity] of sparsities) {
       const [a, b] = await Promise.all(
         (["dense", undefined] as const).map((step) =>
