@@ -155,7 +155,7 @@ const executeDistributed = (
       port: input.port
     })
     yield* Console.log(headlineLines(collectReportData(loaded.recipe.runDir, loaded.recipe)).join("\n"))
-  }).pipe(Effect.mapError(toUserError))
+  })
 
 const runCommand = Command.make(
   "run",
@@ -177,8 +177,15 @@ const runCommand = Command.make(
   (i) => {
     const last = Option.match(i.until, { onNone: () => STAGES.length - 1, onSome: (s) => STAGES.indexOf(s) })
     const stages = STAGES.slice(0, last + 1)
-    if (Option.isSome(i.cluster) && !i.dryRun) return executeDistributed(i, i.cluster.value, stages)
-    return execute(i, { stages, force: i.force, dryRun: i.dryRun })
+    // one effect type for both paths (the distributed run's errors beside the single-process run's)
+    const run: Effect.Effect<
+      void,
+      Effect.Error<ReturnType<typeof executeDistributed>> | Effect.Error<ReturnType<typeof execute>>
+    > =
+      Option.isSome(i.cluster) && !i.dryRun
+        ? executeDistributed(i, i.cluster.value, stages)
+        : execute(i, { stages, force: i.force, dryRun: i.dryRun })
+    return run
   }
 ).pipe(
   Command.withDescription(

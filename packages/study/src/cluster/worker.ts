@@ -10,10 +10,11 @@
  *   was done), then inserts them, keyed, into PostgreSQL.
  */
 import * as path from "node:path"
-import { type EvalRecord, type Intervention, makeEvalRunner, noIntervention } from "@crosscode/eval"
-import { cleanIntervention, PairEncoder, reconstruct, steerFeatures } from "@crosscode/steering"
+import { cleanIntervention, type Intervention } from "@crosscode/core"
+import { type EvalRecord, makeEvalRunner } from "@crosscode/eval"
+import { PairEncoder, reconstruct, steerFeatures } from "@crosscode/steering"
 import { Effect, Layer, Scope, Semaphore } from "effect"
-import { makeRunContext, type RunContext } from "../recipe/context.js"
+import { makeRunContext, type RunContext, recipeModels } from "../recipe/context.js"
 import { errorMessage, StageError } from "../recipe/errors.js"
 import { loadRecipe } from "../recipe/load.js"
 import { runStages } from "../recipe/runner.js"
@@ -40,7 +41,7 @@ const interventionFor = (ctx: RunContext, iv: CellIntervention) =>
   Effect.gen(function* () {
     switch (iv.kind) {
       case "none":
-        return { intervention: noIntervention as Intervention<unknown, PairEncoder>, pe: undefined }
+        return { intervention: cleanIntervention as Intervention<unknown, PairEncoder>, pe: undefined }
       case "clean":
         return { intervention: cleanIntervention as Intervention<unknown, PairEncoder>, pe: undefined }
       case "recon":
@@ -81,7 +82,8 @@ export const workerLayer = (runner: string) =>
           const key = JSON.stringify(ref)
           const have = contexts.get(key)
           if (have !== undefined) return have
-          const ctx = makeRunContext(yield* loadRef(ref))
+          const loaded = yield* loadRef(ref)
+          const ctx = makeRunContext(loaded, yield* recipeModels(loaded.recipe).pipe(forRunner))
           contexts.set(key, ctx)
           return ctx
         })

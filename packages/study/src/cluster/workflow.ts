@@ -20,6 +20,7 @@ import { ClusterSchema } from "effect/cluster"
 import { Activity, Workflow } from "effect/workflow"
 import { makeRunContext } from "../recipe/context.js"
 import { errorMessage, StageError } from "../recipe/errors.js"
+import { noModels } from "../recipe/models.js"
 import { stageFingerprint, stageStatus } from "../recipe/runDir.js"
 import type { Stage } from "../recipe/schema.js"
 import { batchRanges, FANNED_STAGES, type FannedStage, stageCells, stageTask } from "./cells.js"
@@ -86,7 +87,10 @@ const writeStageFiles = (runKey: string, stageDir: string) =>
 const fanOut = (attempt: string, ref: RecipeRef, stage: FannedStage, batchPrompts: number, totals: Totals) =>
   Effect.gen(function* () {
     const loaded = yield* loadRef(ref)
-    const ctx = makeRunContext(loaded)
+    const ctx = makeRunContext(
+      loaded,
+      noModels(Object.keys(loaded.recipe.models), "the cluster coordinator loads no models; runners do")
+    )
     const runKey = stageRunKey(ctx.runDir, loaded.recipe, stage)
     const cells = yield* stageCells(ctx, stage)
     const { items } = yield* stageTask(ctx, stage)

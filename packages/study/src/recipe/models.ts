@@ -146,3 +146,12 @@ export const inMemoryModels = (o: {
     tokenizer: Effect.succeed(o.tokenizer)
   }
 }
+
+/**
+ * A `StudyModelsShape` for a process that must not load models (the cluster coordinator, which only
+ * plans cells and reads prompt sets): every request fails with a `StageError` saying why.
+ */
+export const noModels = (labels: ReadonlyArray<string>, why: string): StudyModelsShape => {
+  const refuse = new StageError({ stage: "models", kind: "models", message: why })
+  return { labels, model: () => Effect.fail(refuse), tokenizer: Effect.fail(refuse) }
+}
