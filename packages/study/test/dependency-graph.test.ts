@@ -17,7 +17,9 @@ const packagesDir = path.join(root, "packages")
 
 /** Allowed runtime dependencies of each published package (short names, without `@crosscode/`). */
 const ALLOWED: Readonly<Record<string, ReadonlyArray<string>>> = {
-  core: [],
+  // the optional OpenBLAS kernel addon sits below core (core loads it when present)
+  native: [],
+  core: ["native"],
   activations: ["core"],
   crosscoder: ["core", "activations"],
   steering: ["core", "activations", "crosscoder"],
