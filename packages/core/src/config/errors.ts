@@ -1,4 +1,5 @@
 import { readFile } from "node:fs/promises"
+import * as nodePath from "node:path"
 import { Effect, Schema, SchemaIssue } from "effect"
 
 /** A config file that cannot be read, is not JSON, or has a field of the wrong type or value. */
@@ -56,3 +57,12 @@ export const readJsonFile = (path: string, optional = false): Effect.Effect<unkn
           })
     )
   )
+
+/** Reads `<dir>/config.json` and validates it with a family's parser (errors name the file). */
+export const readConfigWith = <C, E>(
+  dir: string,
+  parse: (json: unknown, file: string) => Effect.Effect<C, E>
+): Effect.Effect<C, ConfigError | E> => {
+  const file = nodePath.join(dir, "config.json")
+  return Effect.flatMap(readJsonFile(file), (json) => parse(json, file))
+}

@@ -9,7 +9,6 @@
  * `head_dim` independent of hidden / heads. Other activations, RoPE scaling and quantisation are
  * an `UnsupportedConfigError` naming the field.
  */
-import * as path from "node:path"
 import { Effect, Schema } from "effect"
 import { type DecoderArch, roundToDtype } from "../decoder/arch.js"
 import { ropeInvFreq } from "../decoder/rope.js"
@@ -25,7 +24,7 @@ import {
   PositiveNumber,
   unsupportedField
 } from "./decoderConfig.js"
-import { type ConfigError, readJsonFile } from "./errors.js"
+import { type ConfigError, readConfigWith } from "./errors.js"
 
 export const Gemma2ConfigJson = Schema.Struct({
   ...decoderConfigFields,
@@ -107,10 +106,8 @@ export const parseGemma2Config = Effect.fnUntraced(function* (
 })
 
 /** Reads and validates `<dir>/config.json`. */
-export const readGemma2Config = (dir: string): Effect.Effect<Gemma2Config, ConfigError | UnsupportedConfigError> => {
-  const file = path.join(dir, "config.json")
-  return Effect.flatMap(readJsonFile(file), (json) => parseGemma2Config(json, file))
-}
+export const readGemma2Config = (dir: string): Effect.Effect<Gemma2Config, ConfigError | UnsupportedConfigError> =>
+  readConfigWith(dir, parseGemma2Config)
 
 /**
  * The shared decoder's view of a Gemma 2 config. The embedding scale is transformers'

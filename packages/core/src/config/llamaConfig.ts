@@ -8,7 +8,6 @@
  * Anything else (another activation, another RoPE scaling, a sliding window, quantisation) is an
  * `UnsupportedConfigError` naming the field.
  */
-import * as path from "node:path"
 import { Effect, Schema } from "effect"
 import type { DecoderArch } from "../decoder/arch.js"
 import { type RopeScaling, ropeInvFreq } from "../decoder/rope.js"
@@ -26,7 +25,7 @@ import {
   PositiveNumber,
   unsupportedField
 } from "./decoderConfig.js"
-import { type ConfigError, readJsonFile } from "./errors.js"
+import { type ConfigError, readConfigWith } from "./errors.js"
 
 export const LLAMA_MODEL_TYPES = ["llama", "mistral"] as const
 
@@ -142,10 +141,8 @@ export const parseLlamaConfig = Effect.fnUntraced(function* (
 })
 
 /** Reads and validates `<dir>/config.json`. */
-export const readLlamaConfig = (dir: string): Effect.Effect<LlamaConfig, ConfigError | UnsupportedConfigError> => {
-  const file = path.join(dir, "config.json")
-  return Effect.flatMap(readJsonFile(file), (json) => parseLlamaConfig(json, file))
-}
+export const readLlamaConfig = (dir: string): Effect.Effect<LlamaConfig, ConfigError | UnsupportedConfigError> =>
+  readConfigWith(dir, parseLlamaConfig)
 
 /** The shared decoder's view of a Llama config: SwiGLU, plain RMSNorm, optional biases, scaled RoPE. */
 export const llamaArch = (config: LlamaConfig): DecoderArch => ({

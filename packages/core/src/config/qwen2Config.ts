@@ -11,7 +11,6 @@
  *   num_attention_heads) are required; a missing or null `num_key_value_heads` means MHA.
  */
 
-import * as path from "node:path"
 import { Effect, Schema } from "effect"
 import type { DecoderArch } from "../decoder/arch.js"
 import { ropeInvFreq } from "../decoder/rope.js"
@@ -28,7 +27,7 @@ import {
   unsupportedField
 } from "./decoderConfig.js"
 import type { ConfigError } from "./errors.js"
-import { readJsonFile } from "./errors.js"
+import { readConfigWith } from "./errors.js"
 
 /** What `config.json` may contain (the fields this implementation reads). */
 export const Qwen2ConfigJson = Schema.Struct({
@@ -119,10 +118,8 @@ export const parseQwen2Config = Effect.fnUntraced(function* (
 })
 
 /** Reads and validates `<dir>/config.json`. */
-export const readQwen2Config = (dir: string): Effect.Effect<Qwen2Config, ConfigError | UnsupportedConfigError> => {
-  const file = path.join(dir, "config.json")
-  return Effect.flatMap(readJsonFile(file), (json) => parseQwen2Config(json, file))
-}
+export const readQwen2Config = (dir: string): Effect.Effect<Qwen2Config, ConfigError | UnsupportedConfigError> =>
+  readConfigWith(dir, parseQwen2Config)
 
 /**
  * Builds a config from the required fields plus any overrides (defaults as HF's Qwen2Config).

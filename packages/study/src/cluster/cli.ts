@@ -8,12 +8,11 @@
  * commands never load the cluster, PostgreSQL or socket code.
  */
 import * as path from "node:path"
-import { Effect, type Option } from "effect"
+import { Effect } from "effect"
 import { Command, Flag } from "effect/cli"
 import { BACKENDS } from "../cli/backends.js"
 import type { LoadedRecipe } from "../recipe/load.js"
-import type { Stage } from "../recipe/schema.js"
-import type { RecipeRef } from "./protocol.js"
+import type { DistributedRunOptions, RecipeRef } from "./protocol.js"
 
 export const clusterFlags = {
   cluster: Flag.String("cluster").pipe(
@@ -56,17 +55,7 @@ export const recipeRef = (
 })
 
 /** The coordinator (coordinator.ts, imported on use). */
-export const runDistributed = (
-  loaded: LoadedRecipe,
-  ref: RecipeRef,
-  o: {
-    readonly url: string
-    readonly stages: ReadonlyArray<Stage>
-    readonly batchPrompts: number
-    readonly host: string
-    readonly port: Option.Option<number>
-  }
-) =>
+export const runDistributed = (loaded: LoadedRecipe, ref: RecipeRef, o: DistributedRunOptions) =>
   Effect.flatMap(
     Effect.promise(() => import("./coordinator.js")),
     (m) => m.runDistributed(loaded, ref, o)

@@ -8,9 +8,8 @@ import { Console, type Duration, Effect, Exit, Layer, Option, Ref } from "effect
 import { ClusterWorkflowEngine } from "effect/cluster"
 import type { LoadedRecipe } from "../recipe/load.js"
 import { stageFingerprint } from "../recipe/runDir.js"
-import type { Stage } from "../recipe/schema.js"
 import { clusterLayer, freePort } from "./node.js"
-import type { RecipeRef } from "./protocol.js"
+import type { DistributedRunOptions, RecipeRef } from "./protocol.js"
 import { countRecords, ensureRecordsTable } from "./records.js"
 import { type StageOutcome, StudyWorkflow, studyWorkflowLayer, type Totals } from "./workflow.js"
 
@@ -63,17 +62,7 @@ const executionKey = (base: string) =>
 const EMPTY_REF: RecipeRef = { file: "", runDir: "", set: [] }
 
 /** Runs the recipe's stages as the cluster's workflow and waits for it (the coordinator). */
-export const runDistributed = (
-  loaded: LoadedRecipe,
-  ref: RecipeRef,
-  o: {
-    readonly url: string
-    readonly stages: ReadonlyArray<Stage>
-    readonly batchPrompts: number
-    readonly host: string
-    readonly port: Option.Option<number>
-  }
-) =>
+export const runDistributed = (loaded: LoadedRecipe, ref: RecipeRef, o: DistributedRunOptions) =>
   Effect.gen(function* () {
     const r = loaded.recipe
     mkdirSync(r.runDir, { recursive: true })

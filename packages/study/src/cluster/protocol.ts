@@ -13,10 +13,11 @@
  * runner that was processing it (the shard's next owner reads it back from storage), and its reply
  * is stored too.
  */
-import { Schema } from "effect"
+import { type Option, Schema } from "effect"
 import { ClusterSchema, Entity } from "effect/cluster"
 import { Rpc } from "effect/rpc"
 import { StageError } from "../recipe/errors.js"
+import type { Stage } from "../recipe/schema.js"
 
 /** How a runner loads the same recipe as the coordinator (paths are absolute: a shared filesystem). */
 export const RecipeRef = Schema.Struct({
@@ -96,3 +97,12 @@ export const StudyWorker = Entity.make("StudyWorker", [EvalBatch, RunStage])
 
 /** Shard group of the workflow (the coordinator's); runners take the default group. */
 export const COORDINATOR_GROUP = "coordinator"
+
+/** Options of a distributed run (the coordinator's side of `crosscode run --cluster`). */
+export interface DistributedRunOptions {
+  readonly url: string
+  readonly stages: ReadonlyArray<Stage>
+  readonly batchPrompts: number
+  readonly host: string
+  readonly port: Option.Option<number>
+}
