@@ -209,9 +209,7 @@ const makeForward =
           ...(logitRows !== undefined ? { logitRows } : {}),
           ...(hook !== undefined ? { hook } : {})
         })
-      }, false).pipe(
-        Effect.map(({ logits, hidden }) => splitSequences(plan, m.V, m.engine.hiddenSize, logits, hidden))
-      )
+      }, false).pipe(Effect.map(({ logits, hidden }) => splitSequences(plan, m.V, m.engine.hiddenSize, logits, hidden)))
     })
 
 // ---------------------------------------------------------------------------------------------
@@ -366,9 +364,19 @@ const nextPass = (
   const B = batch.batchSize
   const P = batch.seqLen
   const last = columns[columns.length - 1]!
-  const keyMask = concatColumns(B, [{ data: batch.mask, width: P }, ...columns.map((c) => ({ data: c.mask, width: 1 }))])
+  const keyMask = concatColumns(B, [
+    { data: batch.mask, width: P },
+    ...columns.map((c) => ({ data: c.mask, width: 1 }))
+  ])
   if (useCache) {
-    return { ids: last.ids, seqLen: 1, keyMask, positions: last.positions, segments: [{ start: 0, ctx: last.ctx }], withCache: true }
+    return {
+      ids: last.ids,
+      seqLen: 1,
+      keyMask,
+      positions: last.positions,
+      segments: [{ start: 0, ctx: last.ctx }],
+      withCache: true
+    }
   }
   return {
     ids: concatColumns(B, [{ data: batch.ids, width: P }, ...columns.map((c) => ({ data: c.ids, width: 1 }))]),

@@ -57,7 +57,15 @@ export const captureHook = (
     const selected = flat.length === B * T ? h : tf.gather(tf.reshape(h, [B * T, H]), tf.tensor1d(flat, "int32"))
     // cpu/native hand out a tensor's own buffer: copy it when it is the activation itself.
     const deliver = (values: Float32Array) =>
-      sink({ site, phase: ctx.phase, step: ctx.step, hidden: H, rows, positions, values: selected === h ? values.slice() : values })
+      sink({
+        site,
+        phase: ctx.phase,
+        step: ctx.step,
+        hidden: H,
+        rows,
+        positions,
+        values: selected === h ? values.slice() : values
+      })
     if (ctx.readAfterPass !== undefined) ctx.readAfterPass(selected, deliver)
     else deliver(selected.dataSync() as Float32Array)
     return undefined

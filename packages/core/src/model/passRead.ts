@@ -45,7 +45,10 @@ export const runPassAndRead = (
     const deferred: Array<{ readonly tensor: tf.Tensor; readonly then: (values: Float32Array) => void }> = []
     const readAfterPass: ReadAfterPass = (tensor, then) => {
       // A clone (no copy on wasm/cpu/webgpu: a reference count) so the engine may free its own.
-      deferred.push({ tensor: tf.keep(tensor.dtype === "float32" ? tf.clone(tensor) : tf.cast(tensor, "float32")), then })
+      deferred.push({
+        tensor: tf.keep(tensor.dtype === "float32" ? tf.clone(tensor) : tf.cast(tensor, "float32")),
+        then
+      })
     }
     const disposeDeferred = () => {
       for (const d of deferred) d.tensor.dispose()
@@ -53,7 +56,10 @@ export const runPassAndRead = (
     return attemptPass(() => tidyPass(() => run(readAfterPass))).pipe(
       Effect.onError(() => Effect.sync(disposeDeferred)),
       Effect.flatMap((result) => {
-        const own: Array<tf.Tensor> = [...(result.logits !== undefined ? [result.logits] : []), ...(result.hiddenStates ?? [])]
+        const own: Array<tf.Tensor> = [
+          ...(result.logits !== undefined ? [result.logits] : []),
+          ...(result.hiddenStates ?? [])
+        ]
         return readFloat32([...own, ...deferred.map((d) => d.tensor)]).pipe(
           Effect.onExit((exit) =>
             Effect.sync(() => {
