@@ -29,7 +29,9 @@ const skip = wg.skip ?? (shared ? undefined : sharedMissingMessage)
 if (skip !== undefined) console.warn(`webgpu tests skipped: ${skip}`)
 
 const run = <A, E>(effect: Effect.Effect<A, E, TensorBackend | Scope.Scope>) =>
-  Effect.runPromise(Effect.scoped(effect).pipe(Effect.provide(TensorBackend.layerFor("webgpu", { webgpu: webgpuOptions }))))
+  Effect.runPromise(
+    Effect.scoped(effect).pipe(Effect.provide(TensorBackend.layerFor("webgpu", { webgpu: webgpuOptions })))
+  )
 
 const measured: Record<string, number> = {}
 const note = (what: string, e: number) => {
