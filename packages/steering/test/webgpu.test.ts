@@ -5,13 +5,7 @@
  * reconstruction-patched forward, compared with the same calls on wasm done first in this process.
  * Skips, saying why, where Dawn finds no adapter or ../shared is absent.
  */
-import {
-  captureHook,
-  initTensorBackend,
-  Positions,
-  sharedMissingMessage,
-  TensorBackend
-} from "@crosscode/core"
+import { captureHook, initTensorBackend, Positions, sharedMissingMessage, TensorBackend } from "@crosscode/core"
 import { Plugins } from "@crosscode/crosscoder"
 import { Effect, Layer, Logger } from "effect"
 import { describe, expect, it } from "vitest"
