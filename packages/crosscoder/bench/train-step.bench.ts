@@ -6,7 +6,8 @@
  *   pnpm bench train-step -- --batch 1024 --dim 2048 --features 8192 --k 45 --steps 2   (the paper's shape)
  *
  * Flags: --batch B (1024) --dim d (256) --features F (4096) --k (32) --models M (2) --steps (5)
- * --warmup (1) --backend auto|wasm|cpu|tensorflow|tensorflow-gpu|webgpu (auto)
+ * --warmup (1) --backend auto|wasm|cpu|native|tensorflow|tensorflow-gpu|webgpu (auto; webgpu reads
+ *   CROSSCODE_WEBGPU_DAWN_FLAGS and CROSSCODE_WEBGPU_FEATURE_LEVEL, see docs/backends.md)
  * --step dense|sparse|sparse-host|sparse-tensor|sparse-native|both|all, or a comma-separated list (both = dense +
  *   sparse with the backend's default kernels; all = dense, sparse-host, sparse-tensor)
  * --sparsity topk|batch-topk (topk) --partition p (exclusive fraction per model, 0.1; 0 = none)
@@ -42,6 +43,7 @@ import {
   Plugins,
   paperLoss,
   resolveLoss,
+  runGradientProgramAsync,
   type SparseKernels,
   sourcesFor,
   sparseKernelsFor,
@@ -133,35 +135,33 @@ const program = Effect.gen(function* () {
     const coefficients: Record<string, number> = {}
     for (const [t, c] of Object.entries(loss.coefficients)) coefficients[t] = c.value
     const adam = new Adam(cc.allParams())
-    const one = (i: number) => {
-      const g = step.gradients({
-        crosscoder: cc,
-        batch: batches[i % 2]!,
-        batchSize: B,
-        step: i,
-        loss,
-        coefficients,
-        dead
-      })
+    // As the trainer runs a step: its reads asynchronous (the only kind webgpu supports in Node).
+    const one = async (i: number) => {
+      const input = { crosscoder: cc, batch: batches[i % 2]!, batchSize: B, step: i, loss, coefficients, dead }
+      const g = step.program !== undefined ? await runGradientProgramAsync(step.program(input)) : step.gradients(input)
       const t0 = performance.now()
       applyGradients(cc, g.grads, { optimizer: adam, lr: 1e-4, clipGradNorm: 1 })
       profile("optimizer", performance.now() - t0)
       cc.sparsity.update?.(g.stats, i)
       return g
     }
-    for (let i = 0; i < warmup; i++) one(i)
+    for (let i = 0; i < warmup; i++) yield* Effect.promise(() => one(i))
     for (const key of Object.keys(phases)) delete phases[key]
     const rss = trackPeakRss()
     const times: Array<number> = []
     let last = 0
     for (let i = 0; i < steps; i++) {
       const t0 = performance.now()
-      last = one(warmup + i).loss
+      last = (yield* Effect.promise(() => one(warmup + i))).loss
       times.push(performance.now() - t0)
     }
     const peakRss = rss.stop()
     const measured = { ...phases }
-    const prof = yield* Effect.promise(() => tf.profile(() => void one(warmup + steps)))
+    const prof = yield* Effect.promise(() =>
+      tf.profile(async () => {
+        await one(warmup + steps)
+      })
+    )
     const ms = times.reduce((a, b) => a + b, 0) / times.length
     const denseFlop = 2 * B * M * d * F * 5 // enc fwd, dec fwd, dCodes, dW_enc, dW_dec
     const extra: Record<string, number | string> = {
@@ -206,13 +206,24 @@ const program = Effect.gen(function* () {
 })
 
 const choice = flags.backend as BackendChoice
+/** --backend webgpu: Dawn's flags and feature level from the variables `TensorBackend.layer` reads. */
+const webgpuFromEnv = {
+  dawnFlags: (process.env.CROSSCODE_WEBGPU_DAWN_FLAGS ?? "")
+    .split(",")
+    .map((f) => f.trim())
+    .filter((f) => f !== ""),
+  featureLevel:
+    process.env.CROSSCODE_WEBGPU_FEATURE_LEVEL === "compatibility" ? ("compatibility" as const) : ("core" as const)
+}
 await Effect.runPromise(
   program.pipe(
     Effect.provide(
       Layer.mergeAll(
         Layer.effect(
           TensorBackend,
-          Effect.map(initTensorBackend(choice, { allowCpu: choice === "cpu" }), (s) => TensorBackend.of(s))
+          Effect.map(initTensorBackend(choice, { allowCpu: choice === "cpu", webgpu: webgpuFromEnv }), (s) =>
+            TensorBackend.of(s)
+          )
         ),
         Plugins.layer
       )

@@ -52,23 +52,29 @@ export class ReconstructionAccumulator {
     this.fired = new Float64Array(crosscoder.features)
   }
 
-  /** Add `[rows, S·d]` raw activations. */
-  add(raw: Float32Array, rows: number): void {
+  /** Add `[rows, S·d]` raw activations (read back asynchronously, so every backend runs it). */
+  add(raw: Float32Array, rows: number): Effect.Effect<void> {
     const cc = this.crosscoder
     const tf = cc.tf
-    const { width: W, dim: d, numSources: S, features: F } = cc
-    const { x, xhat, codes } = tf.tidy(() => {
-      const r = tf.tensor2d(raw, [rows, W])
-      const xn = cc.normalize(r)
-      const c = cc.encodeNormalized(xn)
-      const h = cc.decodeNormalized(c)
-      const [xs, hs] = this.space === "raw" ? [r, cc.denormalize(h)] : [xn, h]
-      return {
-        x: (xs as Tensor2D).dataSync() as Float32Array,
-        xhat: (hs as Tensor2D).dataSync() as Float32Array,
-        codes: c.dataSync() as Float32Array
-      }
+    const W = cc.width
+    return Effect.suspend(() => {
+      const out = tf.tidy(() => {
+        const r = tf.tensor2d(raw, [rows, W])
+        const xn = cc.normalize(r)
+        const c = cc.encodeNormalized(xn)
+        const h = cc.decodeNormalized(c)
+        const [xs, hs] = this.space === "raw" ? [r, cc.denormalize(h)] : [xn, h]
+        return [xs as Tensor2D, hs as Tensor2D, c]
+      })
+      return Effect.promise(() => Promise.all(out.map((t) => t.data() as Promise<Float32Array>))).pipe(
+        Effect.ensuring(Effect.sync(() => tf.dispose(out))),
+        Effect.map(([x, xhat, codes]) => this.accumulate(rows, x!, xhat!, codes!))
+      )
     })
+  }
+
+  private accumulate(rows: number, x: Float32Array, xhat: Float32Array, codes: Float32Array): void {
+    const { width: W, dim: d, numSources: S, features: F } = this.crosscoder
     for (let b = 0; b < rows; b++) {
       for (let s = 0; s < S; s++) {
         let e = 0
@@ -153,10 +159,10 @@ export const evaluateReconstruction = (
       .pipe(
         Stream.takeWhile(() => seen < max),
         Stream.runForEach((b) =>
-          Effect.sync(() => {
+          Effect.suspend(() => {
             const rows = Math.min(b.rows, max - seen)
-            acc.add(b.data.subarray(0, rows * b.numSources * b.dim), rows)
             seen += rows
+            return acc.add(b.data.subarray(0, rows * b.numSources * b.dim), rows)
           })
         )
       )

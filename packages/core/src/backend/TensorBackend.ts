@@ -166,7 +166,7 @@ const tryWebgpu = async (options: WebgpuOptions = {}): Promise<string> => {
 
 /** What a synchronous read on the webgpu backend in Node fails with. */
 export const WEBGPU_READ_SYNC_MESSAGE =
-  "webgpu backend in Node: tfjs-backend-webgpu 4.22 reads GPU tensors synchronously (dataSync/arraySync) through OffscreenCanvas, which Node lacks; only `await tensor.data()` works. crosscode-ts's LanguageModel, harvest and crosscoder step still read synchronously: run them on tensorflow-gpu, tensorflow or wasm"
+  "webgpu backend in Node: tfjs-backend-webgpu 4.22 reads GPU tensors synchronously (dataSync/arraySync) through OffscreenCanvas, which Node lacks; only `await tensor.data()` works. crosscode-ts's stages read asynchronously; this synchronous read came from caller code (or decoderForward with a tensor of ids, or a TrainStep's synchronous `gradients`: use runStepAsync)"
 
 /**
  * tfjs-backend-webgpu's `readSync` copies through an `OffscreenCanvas` (browser only): in Node it

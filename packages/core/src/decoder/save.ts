@@ -78,7 +78,7 @@ export const saveDecoder = Effect.fnUntraced(function* (
       dtype,
       shape,
       bytes: shape.reduce((a, b) => a * b, 1) * dtypeBytes(dtype),
-      data: () => weights[name]!.dataSync() as Float32Array
+      data: () => weights[name]!.data() as Promise<Float32Array>
     })
   )
   const metadata = { format: "pt" }

@@ -39,6 +39,8 @@ const selection = (selector: PositionSelector, ctx: HookContext) => {
 /**
  * Copies the selected positions out (as float32, in row-major order) and hands them to `sink`
  * once per hook call (calls selecting nothing are skipped). Leaves the activation unchanged.
+ * Within a `LanguageModel` pass the copy is read after the pass (`ctx.readAfterPass`, which works
+ * on webgpu too), so `sink` runs before `forward`/`generate` returns, not during the pass.
  */
 export const captureHook = (
   site: HookSite,
@@ -52,11 +54,20 @@ export const captureHook = (
     const { rows, positions, flat } = selection(selector, ctx)
     if (flat.length === 0) return undefined
     const [B, T, H] = h.shape
-    const values =
-      flat.length === B * T
-        ? (h.dataSync() as Float32Array).slice()
-        : (tf.gather(tf.reshape(h, [B * T, H]), tf.tensor1d(flat, "int32")).dataSync() as Float32Array)
-    sink({ site, phase: ctx.phase, step: ctx.step, hidden: H, rows, positions, values })
+    const selected = flat.length === B * T ? h : tf.gather(tf.reshape(h, [B * T, H]), tf.tensor1d(flat, "int32"))
+    // cpu/native hand out a tensor's own buffer: copy it when it is the activation itself.
+    const deliver = (values: Float32Array) =>
+      sink({
+        site,
+        phase: ctx.phase,
+        step: ctx.step,
+        hidden: H,
+        rows,
+        positions,
+        values: selected === h ? values.slice() : values
+      })
+    if (ctx.readAfterPass !== undefined) ctx.readAfterPass(selected, deliver)
+    else deliver(selected.dataSync() as Float32Array)
     return undefined
   }
 })

@@ -54,14 +54,15 @@ const applyHooks = (
   site: HookSite,
   h: tf.Tensor3D,
   ctx: Omit<HookContext, "site">,
-  tf: typeof import("@tensorflow/tfjs-core")
+  tf: typeof import("@tensorflow/tfjs-core"),
+  readAfterPass: HookContext["readAfterPass"]
 ): tf.Tensor3D => {
   let x = h
   for (const hook of hooks) {
     if (!isPhase(hook, ctx.phase)) continue
     let out: tf.Tensor3D | undefined
     try {
-      out = hook.run(x, { ...ctx, site })
+      out = hook.run(x, { ...ctx, site, ...(readAfterPass !== undefined ? { readAfterPass } : {}) })
     } catch (e) {
       throw new HookFailure(
         `hook at ${siteKey(site)} (${ctx.phase} step ${ctx.step}) threw: ${e instanceof Error ? e.message : String(e)}`
@@ -81,12 +82,14 @@ const applyHooks = (
 
 /**
  * The engine callback for one pass, or `undefined` when no hook fires in it. `segments` cover the
- * pass's columns in order (their widths sum to the pass's seqLen).
+ * pass's columns in order (their widths sum to the pass's seqLen). `readAfterPass` is handed to
+ * every hook in its context.
  */
 export const makeHookCallback = (
   tfjs: typeof import("@tensorflow/tfjs-core"),
   hooks: ReadonlyArray<Hook>,
-  segments: ReadonlyArray<HookSegment>
+  segments: ReadonlyArray<HookSegment>,
+  readAfterPass?: HookContext["readAfterPass"]
 ): ((site: HookSite, h: tf.Tensor3D) => tf.Tensor3D) | undefined => {
   const bySite = new Map<string, Array<Hook>>()
   for (const hook of hooks) {
@@ -100,11 +103,11 @@ export const makeHookCallback = (
   return (site, h) => {
     const list = bySite.get(siteKey(site))
     if (list === undefined) return h
-    if (segments.length === 1) return applyHooks(list, site, h, segments[0]!.ctx, tfjs)
+    if (segments.length === 1) return applyHooks(list, site, h, segments[0]!.ctx, tfjs, readAfterPass)
     const [B, , H] = h.shape
     const parts = segments.map((seg) => {
       const part = tfjs.slice(h, [0, seg.start, 0], [B, seg.ctx.seqLen, H])
-      return applyHooks(list, site, part, seg.ctx, tfjs)
+      return applyHooks(list, site, part, seg.ctx, tfjs, readAfterPass)
     })
     return tfjs.concat(parts, 1)
   }

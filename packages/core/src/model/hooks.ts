@@ -66,6 +66,13 @@ export interface HookContext {
    * left and right padding; -1 in decode steps.
    */
   readonly lastPromptIndex: Int32Array
+  /**
+   * Reads `tensor` after the pass and hands its values to `then`. The read is asynchronous
+   * (`await tensor.data()`), so it works on every backend, webgpu included, where a synchronous
+   * `dataSync()` fails in Node; the tensor is kept past the pass and disposed after the read. Set
+   * by `LanguageModel` passes; absent when an engine is driven directly (read synchronously then).
+   */
+  readonly readAfterPass?: (tensor: tf.Tensor, then: (values: Float32Array) => void) => void
 }
 
 export interface Hook {
@@ -74,7 +81,7 @@ export interface Hook {
   /**
    * Called with the activation `h` (`[batchSize, seqLen, hidden]`, float32). Return a tensor of the
    * same shape to replace it, or `undefined` to leave it unchanged. Do not dispose `h`. The call
-   * runs inside `tf.tidy`: copy out (e.g. `dataSync()`) anything that must outlive it.
+   * runs inside `tf.tidy`: read out what must outlive it with `ctx.readAfterPass`.
    */
   readonly run: (h: tf.Tensor3D, ctx: HookContext) => tf.Tensor3D | undefined
 }

@@ -19,9 +19,10 @@ export interface TensorToWrite {
   readonly shape: ReadonlyArray<number>
   /**
    * Values in row-major order (F16/BF16 are encoded from float values; I64 takes a BigInt64Array
-   * or safe integers), or a thunk producing them when the tensor is written.
+   * or safe integers), or a thunk producing them (or a promise of them, e.g. `() => tensor.data()`,
+   * which works on every TensorFlow.js backend) when the tensor is written.
    */
-  readonly data: TensorData | (() => TensorData)
+  readonly data: TensorData | (() => TensorData | PromiseLike<TensorData>)
 }
 
 export type SafetensorsWriteError =
@@ -155,7 +156,18 @@ export const buildHeader = Effect.fnUntraced(function* (
   return out
 })
 
-const resolveData = (t: TensorToWrite): TensorData => (typeof t.data === "function" ? t.data() : t.data)
+const resolveData = (path: string, t: TensorToWrite): Effect.Effect<TensorData, SafetensorsIOError> => {
+  const data = t.data
+  if (typeof data !== "function") return Effect.succeed(data)
+  return Effect.tryPromise({
+    try: async () => data(),
+    catch: (e) =>
+      new SafetensorsIOError({
+        path,
+        message: `${path}: producing the data of tensor "${t.name}" failed: ${e instanceof Error ? e.message : String(e)}`
+      })
+  })
+}
 
 /** A tensor whose data is already little-endian bytes of its dtype. */
 export interface EncodedTensor {
@@ -199,7 +211,7 @@ export const encodeSafetensors = Effect.fnUntraced(function* (
   const path = "<memory>"
   const header = yield* buildHeader(path, tensors, metadata)
   const parts: Array<Uint8Array> = [header]
-  for (const t of tensors) parts.push(yield* encodeTensorData(path, t, resolveData(t)))
+  for (const t of tensors) parts.push(yield* encodeTensorData(path, t, yield* resolveData(path, t)))
   const out = new Uint8Array(parts.reduce((a, p) => a + p.byteLength, 0))
   let o = 0
   for (const p of parts) {
@@ -238,7 +250,7 @@ export const writeSafetensors = Effect.fnUntraced(function* (
             catch: io("write failed")
           })
         yield* writeAll(header)
-        for (const t of tensors) yield* writeAll(yield* encodeTensorData(path, t, resolveData(t)))
+        for (const t of tensors) yield* writeAll(yield* encodeTensorData(path, t, yield* resolveData(path, t)))
       }),
     (fh) => Effect.promise(() => fh.close().catch(() => undefined))
   )

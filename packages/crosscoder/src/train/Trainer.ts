@@ -50,7 +50,7 @@ import {
   resolveLoss
 } from "./loss.js"
 import { sparseEntriesPerStep, sparseKernelsFor, sparseTopKStep } from "./sparseStep.js"
-import { runStep, type TrainStep } from "./step.js"
+import { runStepAsync, type TrainStep } from "./step.js"
 
 export interface CheckpointOptions {
   /** Run directory. */
@@ -606,9 +606,9 @@ export const train = Effect.fn("crosscoder.train")(function* (
       for (const [name, c] of Object.entries(loss.coefficients))
         coefficients[name] = coefficientAt(c, step, defaultWarm)
       const lr = lrBase * lrFactor(config.lrSchedule ?? {}, step, config.steps)
-      const r = yield* Effect.try({
+      const r = yield* Effect.tryPromise({
         try: () =>
-          runStep(
+          runStepAsync(
             stepFn.success.step,
             { crosscoder: cc, batch: x, batchSize: B, step, loss, coefficients, dead },
             { optimizer: adam, lr, clipGradNorm: clip }

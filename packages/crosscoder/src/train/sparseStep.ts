@@ -36,7 +36,15 @@ import type { Param } from "../model/Param.js"
 import type { SparsityContext, SparsityScheme } from "../sparsity/SparsityScheme.js"
 import type { Scalar, Tensor, Tensor1D, Tensor2D, TF } from "../tf.js"
 import { reconstructionLoss } from "./denseStep.js"
-import { type GradientResult, type StepInput, type TrainStep, XNN_FAILED } from "./step.js"
+import {
+  type GradientProgram,
+  type GradientResult,
+  type HostValues,
+  runGradientProgram,
+  type StepInput,
+  type TrainStep,
+  XNN_FAILED
+} from "./step.js"
 
 /** How the sparse part of the step is computed. */
 export type SparseKernels = "host" | "tensor" | "native"
@@ -151,7 +159,7 @@ interface Selection {
 }
 
 /** Encoder forward and the selections (same ops as the dense step and the scheme's `train`). */
-const select = (input: StepInput, rule: Rule, kAux: number): Selection => {
+function* select(input: StepInput, rule: Rule, kAux: number): Generator<ReadonlyArray<Tensor>, Selection, HostValues> {
   const cc = input.crosscoder
   const tf = cc.tf
   const { batchSize: B } = input
@@ -187,7 +195,17 @@ const select = (input: StepInput, rule: Rule, kAux: number): Selection => {
       aux: { values: tf.reshape(tf.gather(flatRelu(), tf.reshape(flat, [B * kAux])), [B, kAux]), indices: a.indices }
     }
   })
-  const host = <A>(t: Tensor) => t.dataSync() as unknown as A
+  const wanted = [out.main.values, out.main.indices, out.main.scored, out.aux?.values, out.aux?.indices].filter(
+    (t): t is Tensor => t !== undefined
+  )
+  let values: HostValues
+  try {
+    values = yield wanted
+  } finally {
+    tf.dispose(wanted)
+  }
+  const read = new Map(wanted.map((t, i) => [t, values[i]!]))
+  const host = <A>(t: Tensor) => read.get(t) as unknown as A
   const v = host<Float32Array>(out.main.values)
   const j = host<Int32Array>(out.main.indices)
   const stats: Record<string, Float32Array> = {}
@@ -205,11 +223,6 @@ const select = (input: StepInput, rule: Rule, kAux: number): Selection => {
     out.aux === undefined
       ? undefined
       : fromRowTopK(host<Float32Array>(out.aux.values), host<Int32Array>(out.aux.indices), B, kAux)
-  tf.dispose(
-    [out.main.values, out.main.indices, out.main.scored, out.aux?.values, out.aux?.indices].filter(
-      (t): t is Tensor => t !== undefined
-    )
-  )
   return { main, aux, stats }
 }
 
@@ -626,7 +639,7 @@ const rowDots = (tf: TF, A: Tensor2D, ai: Int32Array, Bm: Tensor2D, bi: Int32Arr
   return out
 }
 
-const tensorGradients = (input: StepInput, sel: Selection, options: SparseStepOptions): GradientResult => {
+function* tensorGradients(input: StepInput, sel: Selection, options: SparseStepOptions): GradientProgram {
   const cc = input.crosscoder
   const tf = cc.tf
   const { batchSize: B, loss } = input
@@ -651,29 +664,60 @@ const tensorGradients = (input: StepInput, sel: Selection, options: SparseStepOp
       const diff = tf.sub(auxHat, R)
       const raw = tf.div(tf.sum(tf.square(diff)), B)
       const centred = tf.sub(R, tf.mean(R, 0, true))
-      const denomV = tf.div(tf.sum(tf.square(centred)), B).dataSync()[0]!
-      const ok = denomV > 0 && Number.isFinite(denomV)
+      const denom = tf.div(tf.sum(tf.square(centred)), B) as Scalar
+      // denom > 0 and finite, decided on the device (as the dense step): no read mid-step
+      const ok = tf.logicalAnd(tf.greater(denom, 0), tf.isFinite(denom))
+      const zero = tf.scalar(0)
       const coef = input.coefficients.auxk ?? 0
-      const dHat = ok && coef !== 0 ? (tf.mul(diff, (2 * coef) / (B * denomV)) as Tensor2D) : undefined
+      const dHat =
+        coef !== 0
+          ? (tf.mul(diff, tf.where(ok, tf.div(tf.scalar((2 * coef) / B), denom), zero)) as Tensor2D)
+          : undefined
       a = {
-        value: (ok ? tf.div(raw, denomV) : tf.scalar(0)) as Scalar,
+        value: tf.where(ok, tf.div(raw, denom), zero) as Scalar,
         dHat,
         dv: dHat === undefined ? undefined : rowDots(tf, dHat, aux.rows, Wd, aux.cols, cap)
       }
     }
     return { X, dXhat: rec.grad, recon: rec.value, mse, dv, dbd, aux: a }
   })
-  const terms: Record<string, number> = {
-    recon: fwd.recon.dataSync()[0]!,
-    mse: fwd.mse.dataSync()[0]!
+  const disposeFwd = () =>
+    tf.dispose([
+      fwd.X,
+      fwd.dXhat,
+      fwd.recon,
+      fwd.mse,
+      fwd.dv,
+      fwd.dbd,
+      ...(fwd.aux === undefined
+        ? []
+        : ([fwd.aux.value, fwd.aux.dHat, fwd.aux.dv].filter((t) => t !== undefined) as Array<Tensor>))
+    ])
+  const wanted1 = [
+    fwd.recon,
+    fwd.mse,
+    fwd.dv,
+    ...(fwd.aux === undefined ? [] : [fwd.aux.value]),
+    ...(fwd.aux?.dv !== undefined ? [fwd.aux.dv] : [])
+  ]
+  let values1: HostValues
+  try {
+    values1 = yield wanted1
+  } catch (e) {
+    disposeFwd()
+    throw e
   }
-  if (fwd.aux !== undefined) terms.auxk = fwd.aux.value.dataSync()[0]!
+  const terms: Record<string, number> = {
+    recon: values1[0]![0]!,
+    mse: values1[1]![0]!
+  }
+  if (fwd.aux !== undefined) terms.auxk = values1[3]![0]!
   const l1 = l1Parts(input, main, F)
   Object.assign(terms, l1.values)
   // ∂pre on the entries (host: N values)
   const nMain = main.cols.length
-  const dvMain = fwd.dv.dataSync() as Float32Array
-  const dvAux = fwd.aux?.dv?.dataSync() as Float32Array | undefined
+  const dvMain = values1[2] as Float32Array
+  const dvAux = fwd.aux?.dv !== undefined ? (values1[4] as Float32Array) : undefined
   const nAll = nMain + (dvAux?.length ?? 0)
   const g = new Float32Array(nAll)
   const dbe = new Float32Array(F)
@@ -718,25 +762,18 @@ const tensorGradients = (input: StepInput, sel: Selection, options: SparseStepOp
     const dWe = tf.transpose(scatterRows(tf, fwd.X, xRow, key, gs, F, cap))
     return { dWd, dWe }
   })
-  const host = (t: Tensor) => t.dataSync() as Float32Array
+  let values2: HostValues
+  try {
+    values2 = yield [back.dWe, back.dWd, fwd.dbd]
+  } finally {
+    tf.dispose([back.dWd, back.dWe])
+    disposeFwd()
+  }
   const grads = new Map<string, Float32Array>([
-    ["W_enc", host(back.dWe)],
+    ["W_enc", values2[0] as Float32Array],
     ["b_enc", dbe],
-    ["W_dec", host(back.dWd)],
-    ["b_dec", host(fwd.dbd)]
-  ])
-  tf.dispose([
-    back.dWd,
-    back.dWe,
-    fwd.X,
-    fwd.dXhat,
-    fwd.recon,
-    fwd.mse,
-    fwd.dv,
-    fwd.dbd,
-    ...(fwd.aux === undefined
-      ? []
-      : ([fwd.aux.value, fwd.aux.dHat, fwd.aux.dv].filter((t) => t !== undefined) as Array<Tensor>))
+    ["W_dec", values2[1] as Float32Array],
+    ["b_dec", values2[2] as Float32Array]
   ])
   options.profile?.("backward", performance.now() - t0)
   return {
@@ -765,26 +802,28 @@ export const makeSparseStep = (options: SparseStepOptions = {}): TrainStep => {
   return {
     name: kernels === "auto" ? "sparse" : `sparse-${kernels}`,
     supports,
-    gradients: (input: StepInput): GradientResult => {
-      const cc = input.crosscoder
-      const why = supports(cc)
-      if (why !== undefined) throw new Error(why)
-      const rule = ruleOf(cc.sparsity)!
-      const nDead = input.dead === undefined ? 0 : input.dead.reduce((a, b) => a + b, 0)
-      const kAux = input.loss.auxK !== undefined && nDead > 0 ? Math.min(input.loss.auxK.k, nDead) : 0
-      const xnn = wasmXnnFailureCount()
-      const t0 = performance.now()
-      const sel = select(input, rule, kAux)
-      options.profile?.("encode", performance.now() - t0)
-      const work = (sel.main.cols.length + (sel.aux?.cols.length ?? 0)) * cc.width
-      const which = kernels === "auto" ? sparseKernelsFor(cc.tf.getBackend(), work) : kernels
-      const out =
-        which === "tensor"
-          ? tensorGradients(input, sel, options)
-          : hostGradients(input, sel, options.profile, which === "native" ? nativeHostKernels() : jsKernels)
-      if (wasmXnnFailureCount() !== xnn) throw new Error(XNN_FAILED)
-      return out
-    }
+    gradients: (input: StepInput): GradientResult => runGradientProgram(program(input)),
+    program
+  }
+  function* program(input: StepInput): GradientProgram {
+    const cc = input.crosscoder
+    const why = supports(cc)
+    if (why !== undefined) throw new Error(why)
+    const rule = ruleOf(cc.sparsity)!
+    const nDead = input.dead === undefined ? 0 : input.dead.reduce((a, b) => a + b, 0)
+    const kAux = input.loss.auxK !== undefined && nDead > 0 ? Math.min(input.loss.auxK.k, nDead) : 0
+    const xnn = wasmXnnFailureCount()
+    const t0 = performance.now()
+    const sel = yield* select(input, rule, kAux)
+    options.profile?.("encode", performance.now() - t0)
+    const work = (sel.main.cols.length + (sel.aux?.cols.length ?? 0)) * cc.width
+    const which = kernels === "auto" ? sparseKernelsFor(cc.tf.getBackend(), work) : kernels
+    const out =
+      which === "tensor"
+        ? yield* tensorGradients(input, sel, options)
+        : hostGradients(input, sel, options.profile, which === "native" ? nativeHostKernels() : jsKernels)
+    if (wasmXnnFailureCount() !== xnn) throw new Error(XNN_FAILED)
+    return out
   }
 }
 

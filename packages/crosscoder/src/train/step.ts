@@ -4,6 +4,7 @@
  * and `sparseTopKStep` (gathers over the k active features; TopK schemes only).
  */
 import type { Crosscoder } from "../model/Crosscoder.js"
+import type { Tensor } from "../tf.js"
 import type { Adam } from "./Adam.js"
 import type { ResolvedLoss } from "./loss.js"
 
@@ -50,11 +51,48 @@ export interface StepResult extends GradientResult {
   readonly gradNorm: number
 }
 
+/** Host copies of tensors a `GradientProgram` asked for (float32 → Float32Array, int32 → Int32Array). */
+export type HostValues = ReadonlyArray<Float32Array | Int32Array>
+
+/**
+ * A step's computation with its tensor reads made explicit: it yields the tensors it needs on the
+ * host (one batch per round trip) and is resumed with their values. `runGradientProgram` drives it
+ * with synchronous reads, `runGradientProgramAsync` with `await tensor.data()` — the only read the
+ * webgpu backend supports in Node. The yielded tensors stay owned by the program.
+ */
+export type GradientProgram = Generator<ReadonlyArray<Tensor>, GradientResult, HostValues>
+
 export interface TrainStep {
   readonly name: string
   /** Whether this step can train `crosscoder` (e.g. the sparse step needs a per-row TopK scheme). */
   supports(crosscoder: Crosscoder): string | undefined
+  /** The step with synchronous reads (`dataSync`; not on webgpu). */
   gradients(input: StepInput): GradientResult
+  /** The step as a program of reads; when present the trainer runs it with asynchronous reads. */
+  program?(input: StepInput): GradientProgram
+}
+
+/** Runs a program with synchronous reads. */
+export const runGradientProgram = (program: GradientProgram): GradientResult => {
+  let r = program.next()
+  while (!r.done) r = program.next(r.value.map((t) => t.dataSync() as Float32Array | Int32Array))
+  return r.value
+}
+
+/** Runs a program with asynchronous reads (every backend, webgpu included); one batch per round trip. */
+export const runGradientProgramAsync = async (program: GradientProgram): Promise<GradientResult> => {
+  let r = program.next()
+  while (!r.done) {
+    let values: HostValues
+    try {
+      values = (await Promise.all(r.value.map((t) => t.data()))) as HostValues
+    } catch (e) {
+      r = program.throw(e)
+      continue
+    }
+    r = program.next(values)
+  }
+  return r.value
 }
 
 /**
@@ -86,6 +124,13 @@ export const applyGradients = (
 /** gradients + masked, clipped Adam update. */
 export const runStep = (step: TrainStep, input: StepInput, options: StepOptions): StepResult => {
   const g = step.gradients(input)
+  const gradNorm = applyGradients(input.crosscoder, g.grads, options)
+  return { ...g, gradNorm }
+}
+
+/** `runStep` with asynchronous tensor reads when the step is a `GradientProgram` (else as `runStep`). */
+export const runStepAsync = async (step: TrainStep, input: StepInput, options: StepOptions): Promise<StepResult> => {
+  const g = step.program !== undefined ? await runGradientProgramAsync(step.program(input)) : step.gradients(input)
   const gradNorm = applyGradients(input.crosscoder, g.grads, options)
   return { ...g, gradNorm }
 }

@@ -173,6 +173,15 @@ export const makePairEncoder = (config: PairEncoderConfig): Effect.Effect<PairEn
     const batchSize = Math.max(1, config.batchSize ?? 8)
     const chunk = Math.max(1, config.encodeChunk ?? 256)
     const tf = cc.tf
+    /** `f` in `tf.tidy`, its result read asynchronously (every backend, webgpu included) and freed. */
+    const readTidy = async (f: () => ReturnType<typeof tf.tidy>): Promise<Float32Array> => {
+      const t = tf.tidy(f) as ReturnType<typeof tf.tensor>
+      try {
+        return (await t.data()) as Float32Array
+      } finally {
+        t.dispose()
+      }
+    }
     const ignoreNorm = config.normalization === "ignore"
     const cache = new Map<string, { enc: PromptEncoding; bytes: number }>()
     let cachedBytes = 0
@@ -208,15 +217,15 @@ export const makePairEncoder = (config: PairEncoderConfig): Effect.Effect<PairEn
 
     /** Dense codes `[rows, F]` of raw activations `[rows, S, d]`, encoded in chunks. */
     const encodeRows = (x: Float32Array, rows: number): Effect.Effect<Float32Array, InterventionError> =>
-      Effect.try({
-        try: () => {
+      Effect.tryPromise({
+        try: async () => {
           const F = cc.features
           const codes = new Float32Array(rows * F)
           for (let r0 = 0; r0 < rows; r0 += chunk) {
             const n = Math.min(chunk, rows - r0)
-            const data = tf.tidy(() => {
+            const data = await readTidy(() => {
               const t = tf.tensor2d(x.subarray(r0 * S * d, (r0 + n) * S * d), [n, S * d])
-              return (ignoreNorm ? cc.encodeNormalized(t) : cc.encode(t)).dataSync() as Float32Array
+              return ignoreNorm ? cc.encodeNormalized(t) : cc.encode(t)
             })
             codes.set(data, r0 * F)
           }
@@ -279,8 +288,8 @@ export const makePairEncoder = (config: PairEncoderConfig): Effect.Effect<PairEn
       })
 
     const decodeSource = (codes: SparseCodes, source: number) =>
-      Effect.try({
-        try: () => {
+      Effect.tryPromise({
+        try: async () => {
           if (!(source >= 0 && source < S)) throw new Error(`source ${source} out of range [0, ${S})`)
           const F = cc.features
           const out = new Float32Array(codes.rows * d)
@@ -291,10 +300,10 @@ export const makePairEncoder = (config: PairEncoderConfig): Effect.Effect<PairEn
               for (let k = codes.rowPtr[r]!; k < codes.rowPtr[r + 1]!; k++)
                 dense[(r - r0) * F + codes.index[k]!] = codes.value[k]!
             }
-            const data = tf.tidy(() => {
+            const data = await readTidy(() => {
               const c = tf.tensor2d(dense, [n, F])
               const rec = ignoreNorm ? tf.reshape(cc.decodeNormalized(c), [n, S, d]) : cc.decode(c)
-              return tf.slice(rec, [0, source, 0], [n, 1, d]).dataSync() as Float32Array
+              return tf.slice(rec, [0, source, 0], [n, 1, d])
             })
             out.set(data, r0 * d)
           }

@@ -118,21 +118,26 @@ const pairActivations = (
     return out
   })
 
+/** `cc.encode` of raw rows `[n, width]`, read asynchronously (every backend, webgpu included). */
+const encodeChunk = (cc: Crosscoder, data: Float32Array, n: number) =>
+  Effect.suspend(() => {
+    const tf = cc.tf
+    const t = tf.tidy(() => cc.encode(tf.tensor2d(data, [n, cc.numSources * cc.dim])))
+    return Effect.promise(() => t.data() as Promise<Float32Array>).pipe(Effect.ensuring(Effect.sync(() => t.dispose())))
+  })
+
 /** Codes `[rows, F]` of raw activations. */
-const encodeRows = (cc: Crosscoder, activations: Float32Array) => {
-  const tf = cc.tf
-  const width = cc.numSources * cc.dim
-  const rows = activations.length / width
-  const out = new Float32Array(rows * cc.features)
-  for (let i = 0; i < rows; i += 256) {
-    const n = Math.min(256, rows - i)
-    const codes = tf.tidy(() =>
-      cc.encode(tf.tensor2d(activations.subarray(i * width, (i + n) * width), [n, width])).dataSync()
-    ) as Float32Array
-    out.set(codes, i * cc.features)
-  }
-  return codeMatrix(out, rows, cc.features)
-}
+const encodeRows = (cc: Crosscoder, activations: Float32Array) =>
+  Effect.gen(function* () {
+    const width = cc.numSources * cc.dim
+    const rows = activations.length / width
+    const out = new Float32Array(rows * cc.features)
+    for (let i = 0; i < rows; i += 256) {
+      const n = Math.min(256, rows - i)
+      out.set(yield* encodeChunk(cc, activations.subarray(i * width, (i + n) * width), n), i * cc.features)
+    }
+    return codeMatrix(out, rows, cc.features)
+  })
 
 /** Scans the store and keeps the `m` highest activations of each wanted feature. */
 const topActivations = (
@@ -144,20 +149,15 @@ const topActivations = (
   tick: (rows: number) => void
 ) =>
   Effect.gen(function* () {
-    const tf = cc.tf
     const F = cc.features
     const tops = new Map<number, Array<{ row: number; v: number }>>(features.map((f) => [f, []]))
     let seen = 0
     yield* store.batches({ batchSize: 512, seed: 0, shuffle: false, dropLast: false, normalize: "none" }).pipe(
       Stream.takeWhile(() => seen < maxRows),
       Stream.runForEach((b) =>
-        Effect.sync(() => {
+        Effect.gen(function* () {
           const rows = Math.min(b.rows, maxRows - seen)
-          const codes = tf.tidy(() =>
-            cc
-              .encode(tf.tensor2d(b.data.subarray(0, rows * b.numSources * b.dim), [rows, b.numSources * b.dim]))
-              .dataSync()
-          ) as Float32Array
+          const codes = yield* encodeChunk(cc, b.data.subarray(0, rows * b.numSources * b.dim), rows)
           for (let r = 0; r < rows; r++) {
             for (const f of features) {
               const v = codes[r * F + f]!
@@ -211,8 +211,8 @@ const rankOne = (
     const tick = (n: number) => bar.update((done += n))
     cache.tool ??= yield* pairActivations(pe, tool, tick)
     cache.general ??= yield* pairActivations(pe, general, tick)
-    const codesTool = encodeRows(cc, cache.tool)
-    const codesGeneral = encodeRows(cc, cache.general)
+    const codesTool = yield* encodeRows(cc, cache.tool)
+    const codesGeneral = yield* encodeRows(cc, cache.general)
     const ranking: FeatureRanking = yield* rankFeatures(codesTool, codesGeneral, {
       partition: cc.partition,
       ...(spec.fireThreshold !== undefined ? { fireThreshold: spec.fireThreshold } : {})
