@@ -104,7 +104,10 @@ describe("concatStores", () => {
       expect(again.rowsAppended).toBe(res.rows - 2 * shardRows)
       expectSameStore(whole, joined)
       // complete: a further call appends nothing
-      expect((await run(ActivationStore.concatStores({ dir: joined, parts, shardRows, textSource: source.name }))).rowsAppended).toBe(0)
+      expect(
+        (await run(ActivationStore.concatStores({ dir: joined, parts, shardRows, textSource: source.name })))
+          .rowsAppended
+      ).toBe(0)
     })
   }
 

@@ -126,7 +126,12 @@ describe("crosscode CLI", () => {
       "--force is not supported with --cluster: force the stage in a single-process run, or use another runDir"
     )
     expect(f.exitCode).toBe(ExitCode.recipe)
-    expect(output.trim().split("\n").filter((l) => l.includes("--force"))).toHaveLength(1)
+    expect(
+      output
+        .trim()
+        .split("\n")
+        .filter((l) => l.includes("--force"))
+    ).toHaveLength(1)
   })
 
   it("unknown flags and stages are parse errors", async () => {

@@ -242,7 +242,8 @@ describe.skipIf(pg.kind === "none")(`cluster on PostgreSQL (${pg.kind})`, () => 
     expect(files.filter((f) => f.startsWith("shard-")).length).toBeGreaterThan(3)
     expect(readdirSync(b).sort()).toEqual(files)
     for (const f of files) {
-      if (f !== "manifest.json") expect(readFileSync(path.join(b, f)).equals(readFileSync(path.join(a, f))), f).toBe(true)
+      if (f !== "manifest.json")
+        expect(readFileSync(path.join(b, f)).equals(readFileSync(path.join(a, f))), f).toBe(true)
     }
     const manifest = (dir: string) => {
       const { createdAt: _c, updatedAt: _u, ...m } = readJson(dir, "manifest.json")

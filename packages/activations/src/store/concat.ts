@@ -43,7 +43,17 @@ export interface ConcatResult {
 }
 
 /** Settings every part must share (what fixes the meaning of a row). */
-const SHARED = ["models", "sites", "dim", "dtype", "policy", "padding", "maxLength", "addSpecialTokens", "storeText"] as const
+const SHARED = [
+  "models",
+  "sites",
+  "dim",
+  "dtype",
+  "policy",
+  "padding",
+  "maxLength",
+  "addSpecialTokens",
+  "storeText"
+] as const
 
 const partManifest = (p: StorePart) =>
   Effect.gen(function* () {
@@ -113,7 +123,7 @@ export const concatStores = (o: ConcatOptions): Effect.Effect<ConcatResult, Acti
       pending = { key: -1, data: [], textIndex: [], position: [], datasetIds: [], texts: new Map() }
       if (b.textIndex.length === 0) return Effect.void
       const data = new Float32Array(b.textIndex.length * width)
-      b.data.forEach((row, i) => data.set(row, i * width))
+      for (let i = 0; i < b.data.length; i++) data.set(b.data[i] as Float32Array, i * width)
       return writer.append({
         count: b.textIndex.length,
         data,

@@ -16,7 +16,14 @@ import { TensorBackend } from "@crosscode/core"
 import { Plugins } from "@crosscode/crosscoder"
 import { Console, Effect, Layer, Option } from "effect"
 import { Argument, CliError, Command, Flag } from "effect/cli"
-import { batchPromptsFlag, clusterFlags, harvestRangeTextsFlag, recipeRef, runDistributed, runnerCommand } from "../cluster/cli.js"
+import {
+  batchPromptsFlag,
+  clusterFlags,
+  harvestRangeTextsFlag,
+  recipeRef,
+  runDistributed,
+  runnerCommand
+} from "../cluster/cli.js"
 import { errorMessage, RecipeError } from "../recipe/errors.js"
 import { decodeRecipe, type LoadedRecipe, loadRecipe, type RecipeOverrides } from "../recipe/load.js"
 import { formatPlan, planStages, type RunOptions, runStages } from "../recipe/runner.js"

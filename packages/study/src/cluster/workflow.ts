@@ -133,7 +133,14 @@ const fanOutHarvestStage = (attempt: string, ref: RecipeRef, rangeTexts: number,
       loaded,
       noModels(Object.keys(loaded.recipe.models), "the cluster coordinator loads no models; runners do")
     )
-    return yield* fanOutHarvest(ctx, attempt, ref, stageRunKey(ctx.runDir, loaded.recipe, "harvest"), rangeTexts, totals)
+    return yield* fanOutHarvest(
+      ctx,
+      attempt,
+      ref,
+      stageRunKey(ctx.runDir, loaded.recipe, "harvest"),
+      rangeTexts,
+      totals
+    )
   })
 
 /**

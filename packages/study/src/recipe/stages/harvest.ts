@@ -32,7 +32,10 @@ export const harvestBatchSize = (ctx: RunContext) =>
  * The recipe's harvest of `source` into the store `dir`: the whole text (`runHarvest`), or a range of
  * it on a cluster runner (the same settings, so the ranges concatenate to the same store).
  */
-export const harvestInto = (ctx: RunContext, o: { readonly dir: string; readonly source: TextSourceShape; readonly expectedRows: number }) =>
+export const harvestInto = (
+  ctx: RunContext,
+  o: { readonly dir: string; readonly source: TextSourceShape; readonly expectedRows: number }
+) =>
   Effect.gen(function* () {
     const r = ctx.recipe
     const models = yield* ctx.harvestModels
