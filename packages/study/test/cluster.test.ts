@@ -164,7 +164,7 @@ describe.skipIf(pg.kind === "none")(`cluster on PostgreSQL (${pg.kind})`, () => 
   it(
     "(c) the coordinator SIGKILLed during evaluate: restarted, the workflow resumes where it was",
     async () => {
-      await coordinator.waitFor(/progress: evaluate [1-9]\d*\//, 5 * MIN)
+      await coordinator.waitFor(/progress: .*evaluate [1-9]\d*\//, 5 * MIN)
       const before = { harvest: stageRecord(dist, "harvest"), train: stageRecord(dist, "train") }
       coordinator.kill()
       await coordinator.exited

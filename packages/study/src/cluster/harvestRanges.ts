@@ -93,6 +93,8 @@ export const fanOutHarvest = (
     const source = harvestSource(r.harvest.text, r.seed)
     const n = yield* Stream.runCount(source.stream).pipe(Effect.mapError(fail))
     const ranges = batchRanges(n, rangeTexts(wantedTexts, r.harvest.batchSize))
+    // no text: nothing to fan out; the harvest's RunStage writes the (empty) store itself
+    if (ranges.length === 0) return 0
     yield* Ref.update(totals, (t) => ({ ...t, harvest: { runKey, total: ranges.length } }))
     yield* Effect.logInfo(`harvest: ${n} texts in ${ranges.length} ranges of ≤ ${ranges[0]?.[1] ?? 0} texts`)
     const client = yield* StudyWorker.client
