@@ -23,7 +23,10 @@ describe("harvest ranges", () => {
   })
 
   it("a range source yields texts [from, to) of the whole source, under its own name", async () => {
-    const all = fromTexts("web", Array.from({ length: 10 }, (_, i) => `text ${i}`))
+    const all = fromTexts(
+      "web",
+      Array.from({ length: 10 }, (_, i) => `text ${i}`)
+    )
     const r = textRange(all, 4, 7)
     expect(r.name).not.toBe(all.name)
     const texts = await Effect.runPromise(Stream.runCollect(Stream.map(r.stream, (s) => s.text)))
