@@ -22,7 +22,8 @@ for (const pkg of readdirSync(path.join(root, "packages"))) {
     if (f.endsWith(".bench.ts")) scripts.push(path.join(dir, f))
   }
 }
-const selected = scripts.filter((s) => filters.length === 0 || filters.some((f) => s.includes(f)))
+// match the path inside the repository: a checkout's own path (e.g. a worktree named after a bench) must not select everything
+const selected = scripts.filter((s) => filters.length === 0 || filters.some((f) => path.relative(root, s).includes(f)))
 if (selected.length === 0) {
   console.error(
     `no benchmark matches ${filters.join(", ")}; available:\n${scripts.map((s) => `  ${path.relative(root, s)}`).join("\n")}`

@@ -110,6 +110,30 @@ describe("crosscode CLI", () => {
     expect(output).toContain('needs the "harvest" stage to be complete')
   })
 
+  it("run --cluster --force is refused before any connection, with a typed error and one line", async () => {
+    const { exit, output } = await cli([
+      "run",
+      path.join(recipes, "embedded.json"),
+      "--cluster",
+      "postgres://nobody@127.0.0.1:1/none",
+      "--force",
+      "steer"
+    ])
+    const f = failureOf(exit)
+    const inner = (f.error as CommandFailed).error as RecipeError
+    expect(inner).toBeInstanceOf(RecipeError)
+    expect(inner.message).toBe(
+      "--force is not supported with --cluster: force the stage in a single-process run, or use another runDir"
+    )
+    expect(f.exitCode).toBe(ExitCode.recipe)
+    expect(
+      output
+        .trim()
+        .split("\n")
+        .filter((l) => l.includes("--force"))
+    ).toHaveLength(1)
+  })
+
   it("unknown flags and stages are parse errors", async () => {
     expect(failureOf((await cli(["run", "x.json", "--force", "nonsense"])).exit).exitCode).toBe(ExitCode.usage)
     expect(failureOf((await cli(["frobnicate"])).exit).exitCode).toBe(ExitCode.usage)

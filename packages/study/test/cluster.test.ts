@@ -4,14 +4,16 @@
  * with the reason when neither is possible), with runner processes on loopback and a small recipe
  * on the embedded pair. One distributed run goes through every failure the issue lists, in order:
  *
- *   (b) SIGKILL the runner that is harvesting → another runner resumes the harvest;
+ *   (b) SIGKILL a runner in the middle of a harvest text range → the range is harvested again
+ *       elsewhere (its committed shards kept, its partial files dropped);
  *   (c) SIGKILL the coordinator during evaluate, start it again → the workflow resumes (finished
  *       stages are replayed from storage, not run again);
  *   (d) restart PostgreSQL as the sweep starts → runners and coordinator reconnect;
  *   (b) SIGKILL a runner in the middle of the sweep → its batches are processed elsewhere;
- *   (a) the records and numbers equal a single-process run's, with none lost or duplicated.
+ *   (a) the records and numbers equal a single-process run's, with none lost or duplicated, and the
+ *       harvest store committed from the ranges equals the single-process store byte for byte.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
 import { Exit } from "effect"
@@ -29,6 +31,8 @@ const dist = path.join(root, "dist")
 
 /** The embedded recipe, tiny (2 cores, shared with the rest of CI). */
 const TINY = [
+  // small shards: a harvest range spans several, and the ranges' shards straddle the store's
+  "harvest.shardRows=16",
   "harvest.text.sources.0.samples=150",
   "harvest.text.sources.1.samples=150",
   "harvest.text.sources.2.samples=40",
@@ -78,7 +82,10 @@ const startCoordinator = (name: string) => {
     "--cluster",
     url,
     "--batch-prompts",
-    "2"
+    "2",
+    // 340 texts: ranges of 128, 128 and 84
+    "--harvest-range-texts",
+    "128"
   ])
   procs.push(p)
   return p
@@ -87,6 +94,15 @@ const liveRunners = () =>
   procs.filter((p) => p.name.startsWith("runner") && p.child.exitCode === null && !p.child.killed)
 const readJson = (...parts: Array<string>) =>
   JSON.parse(readFileSync(path.join(...parts), "utf8")) as Record<string, unknown>
+/** Shards committed so far in a range's store (0 before its manifest exists). */
+const rangeShards = (dir: string) => {
+  try {
+    return (JSON.parse(readFileSync(path.join(dir, "manifest.json"), "utf8")) as { shards: Array<unknown> }).shards
+      .length
+  } catch {
+    return 0
+  }
+}
 const stageRecord = (dir: string, stage: string) => readJson(dir, stage, "stage.json") as { completedAt: string }
 
 const MIN = 60_000
@@ -104,30 +120,41 @@ describe.skipIf(pg.kind === "none")(`cluster on PostgreSQL (${pg.kind})`, () => 
   )
 
   it(
-    "(b) a runner SIGKILLed while harvesting: another runner resumes the harvest",
+    "(b) a runner SIGKILLed in the middle of a harvest range: the range is harvested again elsewhere",
     async () => {
       const runners = [startRunner(), startRunner()]
       await Promise.all(runners.map((r) => r.waitFor(/Listening on/, 2 * MIN)))
       coordinator = startCoordinator("coordinator")
-      let harvesting: CrosscodeProcess | undefined
+      // a runner whose current range has some of its 8 shards committed, not all
+      let victim: { runner: CrosscodeProcess; range: string } | undefined
       await waitUntil(
         () => {
-          harvesting = runners.find((r) => /harvest: (running|resuming)/.test(r.output))
-          return harvesting !== undefined
+          for (const runner of runners) {
+            const started = [...runner.output.matchAll(/harvest range (\d+-\d+): start \((\S+)\)/g)].at(-1)
+            if (started === undefined) continue
+            const finished = new RegExp(`harvest range ${started[1]}: \\d+ rows`)
+            if (finished.test(runner.output.slice(started.index))) continue
+            const shards = rangeShards(started[2] as string)
+            if (shards >= 1 && shards <= 4) {
+              victim = { runner, range: started[1] as string }
+              return true
+            }
+          }
+          return false
         },
-        3 * MIN,
-        "a runner to start harvesting"
+        4 * MIN,
+        "a runner part-way through a harvest range"
       )
-      // let it write part of the store, then kill it
-      await waitUntil(() => existsSync(path.join(dist, "harvest", "store")), MIN, "the store to appear")
-      const killed = /runner (\S+): joining/.exec(harvesting!.output)?.[1]
-      harvesting!.kill()
+      const killed = /runner (\S+): joining/.exec(victim!.runner.output)?.[1]
+      victim!.runner.kill()
       startRunner()
       await coordinator.waitFor(/harvest: (run|resume|skip) on runner/, 5 * MIN)
-      // the harvest was finished by another runner
-      const finishedBy = /harvest: \w+ on runner (\S+)/.exec(coordinator.output)?.[1]
+      // the killed range was finished by another runner, and every range is in
+      const redone = new RegExp(`harvest range ${victim!.range}: \\d+ rows on runner (\\S+)`).exec(coordinator.output)
       expect(killed).toBeDefined()
-      expect(finishedBy).not.toBe(killed)
+      expect(redone?.[1]).toBeDefined()
+      expect(redone?.[1]).not.toBe(killed)
+      expect(coordinator.output).toMatch(/harvest: \d+ rows from 3 ranges committed/)
       const harvest = readJson(dist, "harvest", "summary.json")
       expect(harvest.rows).toBe(readJson(single, "harvest", "summary.json").rows)
     },
@@ -137,7 +164,7 @@ describe.skipIf(pg.kind === "none")(`cluster on PostgreSQL (${pg.kind})`, () => 
   it(
     "(c) the coordinator SIGKILLed during evaluate: restarted, the workflow resumes where it was",
     async () => {
-      await coordinator.waitFor(/progress: evaluate [1-9]\d*\//, 5 * MIN)
+      await coordinator.waitFor(/progress: .*evaluate [1-9]\d*\//, 5 * MIN)
       const before = { harvest: stageRecord(dist, "harvest"), train: stageRecord(dist, "train") }
       coordinator.kill()
       await coordinator.exited
@@ -206,5 +233,24 @@ describe.skipIf(pg.kind === "none")(`cluster on PostgreSQL (${pg.kind})`, () => 
     const { files: _b, ...sweepB } = readJson(dist, "steer", "sweep.json")
     expect(sweepB).toEqual(sweepA)
     expect(existsSync(path.join(dist, "report", "report.md"))).toBe(true)
+  })
+
+  it("(a) the harvest store committed from the ranges equals the single-process store byte for byte", () => {
+    const a = path.join(single, "harvest", "store")
+    const b = path.join(dist, "harvest", "store")
+    const files = readdirSync(a).sort()
+    expect(files.filter((f) => f.startsWith("shard-")).length).toBeGreaterThan(3)
+    expect(readdirSync(b).sort()).toEqual(files)
+    for (const f of files) {
+      if (f !== "manifest.json")
+        expect(readFileSync(path.join(b, f)).equals(readFileSync(path.join(a, f))), f).toBe(true)
+    }
+    const manifest = (dir: string) => {
+      const { createdAt: _c, updatedAt: _u, ...m } = readJson(dir, "manifest.json")
+      return m
+    }
+    expect(manifest(b)).toEqual(manifest(a))
+    // the ranges' own stores are gone once committed
+    expect(existsSync(path.join(dist, "harvest", "ranges"))).toBe(false)
   })
 })

@@ -16,7 +16,14 @@ import { TensorBackend } from "@crosscode/core"
 import { Plugins } from "@crosscode/crosscoder"
 import { Console, Effect, Layer, Option } from "effect"
 import { Argument, CliError, Command, Flag } from "effect/cli"
-import { batchPromptsFlag, clusterFlags, recipeRef, runDistributed, runnerCommand } from "../cluster/cli.js"
+import {
+  batchPromptsFlag,
+  clusterFlags,
+  harvestRangeTextsFlag,
+  recipeRef,
+  runDistributed,
+  runnerCommand
+} from "../cluster/cli.js"
 import { errorMessage, RecipeError } from "../recipe/errors.js"
 import { decodeRecipe, type LoadedRecipe, loadRecipe, type RecipeOverrides } from "../recipe/load.js"
 import { formatPlan, planStages, type RunOptions, runStages } from "../recipe/runner.js"
@@ -128,6 +135,7 @@ const executeDistributed = (
     readonly host: string
     readonly port: Option.Option<number>
     readonly batchPrompts: number
+    readonly harvestRangeTexts: number
   },
   url: string,
   stages: ReadonlyArray<Stage>
@@ -151,6 +159,7 @@ const executeDistributed = (
       url,
       stages,
       batchPrompts: input.batchPrompts,
+      harvestRangeTexts: input.harvestRangeTexts,
       host: input.host,
       port: input.port
     })
@@ -172,7 +181,8 @@ const runCommand = Command.make(
     ),
     until: Flag.Literals("until", STAGES).pipe(Flag.withDescription("Stop after this stage"), Flag.optional),
     ...clusterFlags,
-    batchPrompts: batchPromptsFlag
+    batchPrompts: batchPromptsFlag,
+    harvestRangeTexts: harvestRangeTextsFlag
   },
   (i) => {
     const last = Option.match(i.until, { onNone: () => STAGES.length - 1, onSome: (s) => STAGES.indexOf(s) })

@@ -36,6 +36,13 @@ export const batchPromptsFlag = Flag.Int("batch-prompts").pipe(
   Flag.withDefault(8)
 )
 
+export const harvestRangeTextsFlag = Flag.Int("harvest-range-texts").pipe(
+  Flag.withDescription(
+    "With --cluster: texts per harvest message (the harvest is split into these ranges; rounded up to a multiple of 8, or of the recipe's batch size)"
+  ),
+  Flag.withDefault(1024)
+)
+
 /** The recipe reference runners load: the same file and overrides, every path absolute. */
 export const recipeRef = (
   loaded: LoadedRecipe,

@@ -21,7 +21,7 @@ const progressLine = (
     .map(([stage, t]) => {
       const mine = rows.filter((r) => r.stage === stage)
       const done = mine.reduce((s, r) => s + r.n, 0)
-      return `${stage} ${done}/${t.total} records (${mine.map((r) => `${r.runner}: ${r.n}`).join(", ") || "none yet"})`
+      return `${stage} ${done}/${t.total} ${stage === "harvest" ? "text ranges" : "records"} (${mine.map((r) => `${r.runner}: ${r.n}`).join(", ") || "none yet"})`
     })
     .join("; ")
 
@@ -51,7 +51,13 @@ const executionKey = (base: string) =>
   Effect.gen(function* () {
     for (let attempt = 0; ; attempt++) {
       const key = attempt === 0 ? base : `${base}#retry${attempt}`
-      const id = yield* StudyWorkflow.executionId({ recipe: EMPTY_REF, stages: [], batchPrompts: 0, key })
+      const id = yield* StudyWorkflow.executionId({
+        recipe: EMPTY_REF,
+        stages: [],
+        batchPrompts: 0,
+        harvestRangeTexts: 0,
+        key
+      })
       const result = yield* StudyWorkflow.poll(id)
       const failed = Option.isSome(result) && result.value._tag === "Complete" && Exit.isFailure(result.value.exit)
       if (!failed) return key
@@ -83,6 +89,7 @@ export const runDistributed = (loaded: LoadedRecipe, ref: RecipeRef, o: Distribu
         recipe: ref,
         stages: [...o.stages],
         batchPrompts: o.batchPrompts,
+        harvestRangeTexts: o.harvestRangeTexts,
         key
       })
       for (const s of outcomes) {

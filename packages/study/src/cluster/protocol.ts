@@ -4,6 +4,9 @@
  *
  * - `EvalBatch` — one batch of prompts of one eval cell (a run label + intervention on one model):
  *   the runner generates and scores them and stores the records, keyed, in PostgreSQL.
+ * - `HarvestRange` — harvest texts [from, to) of the recipe's harvest text into the range's own store
+ *   (`<runDir>/harvest/ranges/<from>-<to>/`) and key it in PostgreSQL; the coordinator concatenates
+ *   the ranges' stores, in text order, into the harvest store once every range is in.
  * - `RunStage` — run one stage of the recipe in the ordinary single-process way (its own resume
  *   included): the stages that are not fanned out, and each fanned-out stage's final pass, which
  *   finds every record already made and only summarises.
@@ -85,6 +88,26 @@ export const EvalBatch = Rpc.make("EvalBatch", {
   primaryKey: (p) => `${p.attempt}|${p.runKey}|${p.cell.run}|${p.cell.output}|${p.batch}`
 }).annotate(ClusterSchema.Persisted, true)
 
+export const HarvestRange = Rpc.make("HarvestRange", {
+  payload: {
+    runKey: Schema.String,
+    attempt: Schema.String,
+    recipe: RecipeRef,
+    /** Texts [from, to) of the harvest's text, by position; `from` is a multiple of the batch size. */
+    from: Schema.Number,
+    to: Schema.Number
+  },
+  success: Schema.Struct({
+    rows: Schema.Number,
+    /** Texts per forward pass the range was harvested with (the concatenation appends by batch). */
+    batchSize: Schema.Number,
+    seconds: Schema.Number,
+    runner: Schema.String
+  }),
+  error: StageError,
+  primaryKey: (p) => `${p.attempt}|${p.runKey}|harvest|${p.from}-${p.to}`
+}).annotate(ClusterSchema.Persisted, true)
+
 export const RunStage = Rpc.make("RunStage", {
   payload: { runKey: Schema.String, attempt: Schema.String, recipe: RecipeRef, stage: Schema.String },
   success: Schema.Struct({ action: Schema.String, seconds: Schema.Number, runner: Schema.String }),
@@ -93,7 +116,7 @@ export const RunStage = Rpc.make("RunStage", {
 }).annotate(ClusterSchema.Persisted, true)
 
 /** The entity every runner hosts (shard group "default"); the entity id spreads work over shards. */
-export const StudyWorker = Entity.make("StudyWorker", [EvalBatch, RunStage])
+export const StudyWorker = Entity.make("StudyWorker", [EvalBatch, HarvestRange, RunStage])
 
 /** Shard group of the workflow (the coordinator's); runners take the default group. */
 export const COORDINATOR_GROUP = "coordinator"
@@ -103,6 +126,8 @@ export interface DistributedRunOptions {
   readonly url: string
   readonly stages: ReadonlyArray<Stage>
   readonly batchPrompts: number
+  /** Texts per `HarvestRange` message (rounded up to a multiple of every possible batch size). */
+  readonly harvestRangeTexts: number
   readonly host: string
   readonly port: Option.Option<number>
 }

@@ -5,6 +5,9 @@
  * The coordinator counts rows to show progress per stage and runner, and writes the stage's JSONL
  * files from the rows, in prompt order, without listing the run directory. The record is stored
  * as the exact JSON line the runner wrote (`text`, not `jsonb`, which would reorder keys).
+ *
+ * Harvested text ranges are keyed the same way (run key, first and end text), so the coordinator
+ * knows every range is in, and which runner harvested it, without listing the run directory.
  */
 import type { EvalRecord } from "@crosscode/eval"
 import { Array as Arr, Effect } from "effect"
@@ -24,7 +27,44 @@ export const ensureRecordsTable = Effect.gen(function* () {
     created_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (run_key, output, run, item_id)
   )`
+  yield* sql`CREATE TABLE IF NOT EXISTS crosscode_harvest_ranges (
+    run_key text NOT NULL,
+    text_from integer NOT NULL,
+    text_to integer NOT NULL,
+    rows integer NOT NULL,
+    batch_size integer NOT NULL,
+    runner text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (run_key, text_from, text_to)
+  )`
 })
+
+/** A harvested text range (its store complete in the run directory); a second insert keeps the first. */
+export const insertHarvestRange = (
+  runKey: string,
+  runner: string,
+  r: { readonly from: number; readonly to: number; readonly rows: number; readonly batchSize: number }
+) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`INSERT INTO crosscode_harvest_ranges ${sql.insert({
+      run_key: runKey,
+      text_from: r.from,
+      text_to: r.to,
+      rows: r.rows,
+      batch_size: r.batchSize,
+      runner
+    })} ON CONFLICT DO NOTHING`
+  })
+
+/** The harvested ranges of a run key, in text order. */
+export const readHarvestRanges = (runKey: string) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    return yield* sql<{ text_from: number; text_to: number; rows: number; batch_size: number; runner: string }>`
+      SELECT text_from, text_to, rows, batch_size, runner FROM crosscode_harvest_ranges
+      WHERE run_key = ${runKey} ORDER BY text_from`
+  })
 
 export interface StoredRecord {
   readonly stage: string
@@ -61,12 +101,16 @@ export const readStoredRecords = (runKey: string) =>
       WHERE run_key = ${runKey} ORDER BY output, run, item_index`
   })
 
-/** Records stored so far, by stage and runner (the coordinator's progress). */
+/** Records (and harvested ranges) stored so far, by stage and runner (the coordinator's progress). */
 export const countRecords = (runKeys: ReadonlyArray<string>) =>
   Effect.gen(function* () {
     if (runKeys.length === 0) return []
     const sql = yield* SqlClient.SqlClient
     return yield* sql<{ stage: string; runner: string; n: number }>`
       SELECT stage, runner, count(*)::int AS n FROM crosscode_records
-      WHERE ${sql.in("run_key", runKeys)} GROUP BY stage, runner ORDER BY stage, runner`
+      WHERE ${sql.in("run_key", runKeys)} GROUP BY stage, runner
+      UNION ALL
+      SELECT 'harvest' AS stage, runner, count(*)::int AS n FROM crosscode_harvest_ranges
+      WHERE ${sql.in("run_key", runKeys)} GROUP BY runner
+      ORDER BY stage, runner`
   })

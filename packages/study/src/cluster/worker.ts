@@ -5,6 +5,7 @@
  *   encoders are loaded once (the per-runner model cache) however many messages arrive.
  * - One message at a time per runner (a semaphore): the models share one accelerator; messages for
  *   other entities wait in their mailboxes (and move to another runner if this one dies).
+ * - `HarvestRange` harvests its texts into the range's own store with the cached models.
  * - `EvalBatch` writes its records to a part file under `<runDir>/cluster/<stage>/` as it goes (the
  *   eval runner resumes from it, so a batch retried on the same filesystem after a crash keeps what
  *   was done), then inserts them, keyed, into PostgreSQL.
@@ -20,6 +21,7 @@ import { loadRecipe } from "../recipe/load.js"
 import { runStages } from "../recipe/runner.js"
 import { STAGES, type Stage } from "../recipe/schema.js"
 import { stageTask } from "./cells.js"
+import { harvestRange } from "./harvestRanges.js"
 import type { CellIntervention, EvalCell, RecipeRef } from "./protocol.js"
 import { StudyWorker } from "./protocol.js"
 import { insertRecords } from "./records.js"
@@ -115,6 +117,11 @@ export const workerLayer = (runner: string) =>
             )
             return { records: records.length, generated: result.generated, runner }
           }).pipe(permit.withPermits(1), Effect.mapError(toStageError(payload.cell.stage))),
+        HarvestRange: ({ payload }) =>
+          Effect.gen(function* () {
+            const ctx = yield* contextFor(payload.recipe)
+            return yield* forRunner(harvestRange(ctx, payload.runKey, runner, payload.from, payload.to))
+          }).pipe(permit.withPermits(1), Effect.mapError(toStageError("harvest"))),
         RunStage: ({ payload }) =>
           Effect.gen(function* () {
             const stage = payload.stage as Stage

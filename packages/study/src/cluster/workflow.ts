@@ -5,6 +5,8 @@
  * replays the finished activities from storage and re-runs the one that was under way, which is
  * safe because everything it does is idempotent:
  *
+ * - harvest sends one `HarvestRange` per range of texts, then commits the store from the ranges'
+ *   stores (harvestRanges.ts) and sends the stage's `RunStage`, which finds the store complete;
  * - a stage that is not fanned out is one `RunStage` message to a runner (the stage's own resume
  *   makes a rerun continue where it was; a completed stage is skipped);
  * - evaluate and steer send one `EvalBatch` per (cell, batch of prompts), spread over the runners by
@@ -24,6 +26,7 @@ import { noModels } from "../recipe/models.js"
 import { stageFingerprint, stageStatus } from "../recipe/runDir.js"
 import type { Stage } from "../recipe/schema.js"
 import { batchRanges, FANNED_STAGES, type FannedStage, stageCells, stageTask } from "./cells.js"
+import { fanOutHarvest } from "./harvestRanges.js"
 import { COORDINATOR_GROUP, RecipeRef, StudyWorker } from "./protocol.js"
 import { readStoredRecords } from "./records.js"
 import { loadRef } from "./worker.js"
@@ -43,6 +46,8 @@ export const StudyWorkflow = Workflow.make("CrosscodeStudy", {
     stages: Schema.Array(Schema.String),
     /** Prompts per `EvalBatch` message. */
     batchPrompts: Schema.Number,
+    /** Texts per `HarvestRange` message. */
+    harvestRangeTexts: Schema.Number,
     /** Identity of the execution: the run directory and the recipe's fingerprint. */
     key: Schema.String
   },
@@ -120,8 +125,35 @@ const fanOut = (attempt: string, ref: RecipeRef, stage: FannedStage, batchPrompt
     return jobs.length
   })
 
-/** One stage as an activity: fan out (evaluate, steer), then the stage itself on a runner. */
-const stageActivity = (attempt: string, ref: RecipeRef, stage: string, batchPrompts: number, totals: Totals) =>
+/** The harvest by text range, then the store committed (harvestRanges.ts). */
+const fanOutHarvestStage = (attempt: string, ref: RecipeRef, rangeTexts: number, totals: Totals) =>
+  Effect.gen(function* () {
+    const loaded = yield* loadRef(ref)
+    const ctx = makeRunContext(
+      loaded,
+      noModels(Object.keys(loaded.recipe.models), "the cluster coordinator loads no models; runners do")
+    )
+    return yield* fanOutHarvest(
+      ctx,
+      attempt,
+      ref,
+      stageRunKey(ctx.runDir, loaded.recipe, "harvest"),
+      rangeTexts,
+      totals
+    )
+  })
+
+/**
+ * One stage as an activity: fan out (harvest by text range; evaluate and steer by cell and batch),
+ * then the stage itself on a runner (for a fanned-out stage it finds everything made and summarises).
+ */
+const stageActivity = (
+  attempt: string,
+  ref: RecipeRef,
+  stage: string,
+  o: { readonly batchPrompts: number; readonly harvestRangeTexts: number },
+  totals: Totals
+) =>
   Activity.make({
     name: `stage:${stage}`,
     success: StageOutcome,
@@ -129,10 +161,13 @@ const stageActivity = (attempt: string, ref: RecipeRef, stage: string, batchProm
     execute: Effect.gen(function* () {
       const loaded = yield* loadRef(ref)
       const complete = stageStatus(loaded.recipe.runDir, loaded.recipe, stage as Stage).kind === "complete"
-      const batches =
-        FANNED_STAGES.includes(stage) && !complete
-          ? yield* fanOut(attempt, ref, stage as FannedStage, batchPrompts, totals)
-          : 0
+      const batches = complete
+        ? 0
+        : stage === "harvest"
+          ? yield* fanOutHarvestStage(attempt, ref, o.harvestRangeTexts, totals)
+          : FANNED_STAGES.includes(stage)
+            ? yield* fanOut(attempt, ref, stage as FannedStage, o.batchPrompts, totals)
+            : 0
       const client = yield* StudyWorker.client
       const runKey = stageRunKey(loaded.recipe.runDir, loaded.recipe, stage as Stage)
       const done = yield* client(`stage/${stage}`).RunStage({ runKey, attempt, recipe: ref, stage })
@@ -147,7 +182,7 @@ export const studyWorkflowLayer = (totals: Totals) =>
     Effect.gen(function* () {
       const outcomes: Array<StageOutcome> = []
       for (const stage of payload.stages) {
-        outcomes.push(yield* stageActivity(payload.key, payload.recipe, stage, payload.batchPrompts, totals))
+        outcomes.push(yield* stageActivity(payload.key, payload.recipe, stage, payload, totals))
       }
       return outcomes
     })

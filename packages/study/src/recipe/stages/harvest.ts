@@ -3,7 +3,7 @@
  * recipe's text, into `harvest/store/` (the activation store, resumable shard by shard).
  */
 import { writeFileSync } from "node:fs"
-import { ActivationStore, harvest, Policy } from "@crosscode/activations"
+import { ActivationStore, harvest, Policy, type TextSourceShape } from "@crosscode/activations"
 import { TensorBackend } from "@crosscode/core"
 import { Effect } from "effect"
 import { defaultBatchSize, type RunContext } from "../context.js"
@@ -22,31 +22,54 @@ export interface HarvestSummary {
 
 export const storeDir = (ctx: RunContext) => ctx.dir("harvest", "store")
 
-export const runHarvest = (ctx: RunContext) =>
+/** Texts per forward pass: the recipe's, else the backend's default. */
+export const harvestBatchSize = (ctx: RunContext) =>
+  Effect.gen(function* () {
+    return ctx.recipe.harvest.batchSize ?? defaultBatchSize((yield* TensorBackend).name)
+  })
+
+/**
+ * The recipe's harvest of `source` into the store `dir`: the whole text (`runHarvest`), or a range of
+ * it on a cluster runner (the same settings, so the ranges concatenate to the same store).
+ */
+export const harvestInto = (
+  ctx: RunContext,
+  o: { readonly dir: string; readonly source: TextSourceShape; readonly expectedRows: number }
+) =>
   Effect.gen(function* () {
     const r = ctx.recipe
     const models = yield* ctx.harvestModels
     const tokenizer = yield* ctx.tokenizer
-    const dir = storeDir(ctx)
-    const result = yield* harvest({
+    return yield* harvest({
       models: [
         { label: "A", model: models.A },
         { label: "B", model: models.B }
       ],
       tokenizer,
       sites: [ctx.site],
-      source: harvestSource(r.harvest.text, r.seed),
+      source: o.source,
       policy: Policy.lastToken,
       store: {
-        dir,
+        dir: o.dir,
         dtype: r.harvest.dtype ?? "f32",
         ...(r.harvest.shardRows !== undefined ? { shardRows: r.harvest.shardRows } : {}),
         storeText: "both"
       },
-      batchSize: r.harvest.batchSize ?? defaultBatchSize((yield* TensorBackend).name),
+      batchSize: yield* harvestBatchSize(ctx),
       maxLength: r.harvest.maxLength ?? 512,
-      progress: { log: false, label: "harvest", expectedRows: expectedHarvestRows(r.harvest.text) }
+      progress: { log: false, label: "harvest", expectedRows: o.expectedRows }
     }).pipe(Effect.mapError(stageFailure("harvest")))
+  })
+
+export const runHarvest = (ctx: RunContext) =>
+  Effect.gen(function* () {
+    const r = ctx.recipe
+    const dir = storeDir(ctx)
+    const result = yield* harvestInto(ctx, {
+      dir,
+      source: harvestSource(r.harvest.text, r.seed),
+      expectedRows: expectedHarvestRows(r.harvest.text)
+    })
     const store = yield* ActivationStore.open(dir).pipe(Effect.mapError(stageFailure("harvest")))
     const summary: HarvestSummary = {
       rows: result.rows,
