@@ -33,7 +33,6 @@ import {
 import { Effect, Layer } from "effect"
 import {
   Adam,
-  applyGradients,
   type CrosscoderConfig,
   denseStep,
   type LossConfig,
@@ -41,12 +40,13 @@ import {
   makeSparseStep,
   Plugins,
   paperLoss,
-  resolveLoss,
   type SparseKernels,
   sourcesFor,
   sparseKernelsFor,
   type TrainStep
 } from "../src/index.js"
+import { resolveLoss } from "../src/train/loss.js"
+import { applyGradients } from "../src/train/step.js"
 
 const { values: flags } = parseArgs({
   options: {

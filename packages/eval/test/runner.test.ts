@@ -12,6 +12,7 @@ import {
 } from "@crosscode/core"
 import { Cause, Effect, Exit, Layer, Logger } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
+import { toolRlSystemPrompt } from "../src/data/toolrl.js"
 import {
   comparePaired,
   type EvalItem,
@@ -19,15 +20,14 @@ import {
   type InterventionContext,
   makeEvalRunner,
   makeScorer,
-  makeScorerRegistry,
   paperTask,
   pyJsonDumps,
   type RunResult,
   type RunSpec,
   readRecords,
-  toolRlSystemPrompt,
   truncateIds
 } from "../src/index.js"
+import { makeScorerRegistry } from "../src/scorers/ScorerRegistry.js"
 import { getWeather, lcm, writeFile } from "./fixtures/items.js"
 import { fakeTokenizer, scriptedModel } from "./helpers/fakes.js"
 
