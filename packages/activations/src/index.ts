@@ -52,7 +52,7 @@ export {
   type ToolRLSourceOptions,
   toolrlSource
 } from "./text/sources.js"
-export { makeTextSource, type TextSample, TextSource, type TextSourceShape } from "./text/TextSource.js"
+export { makeTextSource, type TextSample, type TextSourceShape } from "./text/TextSource.js"
 export {
   type ChunkOptions,
   type ChunkSourceOptions,

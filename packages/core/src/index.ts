@@ -104,7 +104,6 @@ export {
   type ForwardRequest,
   type GenerateRequest,
   Greedy,
-  LanguageModel,
   type LanguageModelShape,
   type ModelInfo,
   ModelInputError,
@@ -115,7 +114,7 @@ export {
   type SequenceGeneration,
   UnsupportedConfigError
 } from "./model/LanguageModel.js"
-export { languageModelLayer, loadModel } from "./model/loadModel.js"
+export { loadModel } from "./model/loadModel.js"
 export type { LoadModelOptions, ModelFamily } from "./model/ModelFamily.js"
 export {
   defaultModelFamilies,
@@ -186,15 +185,13 @@ export { type ChatTemplate, compileChatTemplate } from "./tokenizer/chatTemplate
 export {
   loadTokenizer,
   makeTokenizer,
-  type TokenizerFromJsonOptions,
-  tokenizerLayer
+  type TokenizerFromJsonOptions
 } from "./tokenizer/loadTokenizer.js"
 export { type PyJsonOptions, pyJsonFloat, pyJsonString, pythonJsonDumps } from "./tokenizer/pyjson.js"
 export {
   type ChatMessage,
   ChatTemplateError,
   type ChatTemplateOptions,
-  Tokenizer,
   TokenizerLoadError,
   type TokenizerShape
 } from "./tokenizer/Tokenizer.js"

@@ -88,7 +88,6 @@ export {
 export {
   defaultGenerationSettings,
   type EvalRunError,
-  EvalRunner,
   type EvalRunnerDeps,
   type EvalRunnerShape,
   type GenerationSettings,
