@@ -10,7 +10,7 @@ import { type LanguageModelShape, ModelLoadError, UnsupportedConfigError } from 
 import type { LoadModelOptions } from "./ModelFamily.js"
 import { ModelFamilies, modelFamilyRegistry, supportedModelTypes } from "./registry.js"
 
-export const loadModel = Effect.fnUntraced(function* (
+export const loadModel = Effect.fn("loadModel")(function* (
   dir: string,
   options: LoadModelOptions = {}
 ): Effect.fn.Return<LanguageModelShape, ModelLoadError | UnsupportedConfigError, TensorBackend | Scope.Scope> {

@@ -55,7 +55,7 @@ export interface TokenizerFromJsonOptions {
 }
 
 /** Builds the service from already-parsed tokenizer.json / tokenizer_config.json objects. */
-export const makeTokenizer = Effect.fnUntraced(function* (
+export const makeTokenizer = Effect.fn("makeTokenizer")(function* (
   tokenizerJson: unknown,
   tokenizerConfig: unknown,
   options: TokenizerFromJsonOptions = {}
@@ -161,7 +161,7 @@ export const makeTokenizer = Effect.fnUntraced(function* (
 })
 
 /** Loads `dir`'s tokenizer (tokenizer.json + tokenizer_config.json [+ chat_template.jinja, generation_config.json]). */
-export const loadTokenizer = Effect.fnUntraced(function* (
+export const loadTokenizer = Effect.fn("loadTokenizer")(function* (
   dir: string
 ): Effect.fn.Return<TokenizerShape, TokenizerLoadError> {
   const tokenizerJson = yield* readJson(path.join(dir, "tokenizer.json"), false)

@@ -151,30 +151,31 @@ export const toolRlItem = (
 const str = (v: unknown): string | undefined => (typeof v === "string" ? v : undefined)
 
 /** Loads `rlla_sft.json` (a JSON array of `{instruction, input, output}`). Ids: `toolrl_sft_<index>`. */
-export const loadToolRlJson = (file: string): Effect.Effect<Array<EvalItem>, DatasetError> =>
-  Effect.gen(function* () {
-    const text = yield* Effect.tryPromise({
-      try: () => readFile(file, "utf8"),
-      catch: (e) => new DatasetError({ path: file, message: `cannot read: ${(e as Error).message}` })
-    })
-    const parsed = pyJsonLoads(text)
-    if (!parsed.ok || !Array.isArray(parsed.value)) {
-      return yield* new DatasetError({ path: file, message: parsed.ok ? "not a JSON array" : parsed.message })
-    }
-    const items: Array<EvalItem> = []
-    const rows = parsed.value as ReadonlyArray<PyValue>
-    for (let i = 0; i < rows.length; i++) {
-      const row = rows[i] as PyValue
-      const instruction = isPyDict(row) ? str(row.instruction) : undefined
-      const input = isPyDict(row) ? str(row.input) : undefined
-      const output = isPyDict(row) ? str(row.output) : undefined
-      if (instruction === undefined || input === undefined || output === undefined) {
-        return yield* new DatasetError({ path: file, message: `row ${i}: expected string instruction, input, output` })
-      }
-      items.push(yield* toolRlItem({ instruction, input, output }, `toolrl_sft_${i}`, file))
-    }
-    return items
+export const loadToolRlJson = Effect.fn("loadToolRlJson")(function* (
+  file: string
+): Effect.fn.Return<Array<EvalItem>, DatasetError> {
+  const text = yield* Effect.tryPromise({
+    try: () => readFile(file, "utf8"),
+    catch: (e) => new DatasetError({ path: file, message: `cannot read: ${(e as Error).message}` })
   })
+  const parsed = pyJsonLoads(text)
+  if (!parsed.ok || !Array.isArray(parsed.value)) {
+    return yield* new DatasetError({ path: file, message: parsed.ok ? "not a JSON array" : parsed.message })
+  }
+  const items: Array<EvalItem> = []
+  const rows = parsed.value as ReadonlyArray<PyValue>
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i] as PyValue
+    const instruction = isPyDict(row) ? str(row.instruction) : undefined
+    const input = isPyDict(row) ? str(row.input) : undefined
+    const output = isPyDict(row) ? str(row.output) : undefined
+    if (instruction === undefined || input === undefined || output === undefined) {
+      return yield* new DatasetError({ path: file, message: `row ${i}: expected string instruction, input, output` })
+    }
+    items.push(yield* toolRlItem({ instruction, input, output }, `toolrl_sft_${i}`, file))
+  }
+  return items
+})
 
 const getPath = (row: unknown, ...keys: Array<string>): unknown => {
   let v: unknown = row

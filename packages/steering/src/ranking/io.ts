@@ -104,18 +104,19 @@ export const writeRanking = (
   })
 
 /** Reads a ranking JSON written by {@link writeRanking}. */
-export const readRanking = (file: string): Effect.Effect<FeatureRanking, SteeringIOError> =>
-  Effect.gen(function* () {
-    const text = yield* Effect.tryPromise({
-      try: () => readFile(file, "utf8"),
-      catch: (e) => new SteeringIOError({ path: file, message: e instanceof Error ? e.message : String(e) })
-    })
-    const json = yield* Effect.try({
-      try: () => JSON.parse(text) as unknown,
-      catch: (e) =>
-        new SteeringIOError({ path: file, message: `not JSON: ${e instanceof Error ? e.message : String(e)}` })
-    })
-    return yield* Schema.decodeUnknownEffect(FeatureRankingSchema)(json).pipe(
-      Effect.mapError((e) => new SteeringIOError({ path: file, message: `not a feature ranking: ${e.message}` }))
-    )
+export const readRanking = Effect.fn("readRanking")(function* (
+  file: string
+): Effect.fn.Return<FeatureRanking, SteeringIOError> {
+  const text = yield* Effect.tryPromise({
+    try: () => readFile(file, "utf8"),
+    catch: (e) => new SteeringIOError({ path: file, message: e instanceof Error ? e.message : String(e) })
   })
+  const json = yield* Effect.try({
+    try: () => JSON.parse(text) as unknown,
+    catch: (e) =>
+      new SteeringIOError({ path: file, message: `not JSON: ${e instanceof Error ? e.message : String(e)}` })
+  })
+  return yield* Schema.decodeUnknownEffect(FeatureRankingSchema)(json).pipe(
+    Effect.mapError((e) => new SteeringIOError({ path: file, message: `not a feature ranking: ${e.message}` }))
+  )
+})

@@ -252,16 +252,18 @@ const firstIssuePath = (message: string): string | undefined => {
 }
 
 /** Reads, decodes and resolves a recipe file. */
-export const loadRecipe = (file: string, overrides: RecipeOverrides = {}): Effect.Effect<LoadedRecipe, RecipeError> =>
-  Effect.gen(function* () {
-    const abs = path.resolve(overrides.cwd ?? process.cwd(), file)
-    const text = yield* Effect.try({
-      try: () => readFileSync(abs, "utf8"),
-      catch: (e) => new RecipeError({ file: abs, message: `cannot read the recipe: ${errorMessage(e)}` })
-    })
-    const json = yield* Effect.try({
-      try: () => JSON.parse(text) as unknown,
-      catch: (e) => new RecipeError({ file: abs, message: `not valid JSON: ${errorMessage(e)}` })
-    })
-    return yield* decodeRecipe(json, abs, overrides)
+export const loadRecipe = Effect.fn("loadRecipe")(function* (
+  file: string,
+  overrides: RecipeOverrides = {}
+): Effect.fn.Return<LoadedRecipe, RecipeError> {
+  const abs = path.resolve(overrides.cwd ?? process.cwd(), file)
+  const text = yield* Effect.try({
+    try: () => readFileSync(abs, "utf8"),
+    catch: (e) => new RecipeError({ file: abs, message: `cannot read the recipe: ${errorMessage(e)}` })
   })
+  const json = yield* Effect.try({
+    try: () => JSON.parse(text) as unknown,
+    catch: (e) => new RecipeError({ file: abs, message: `not valid JSON: ${errorMessage(e)}` })
+  })
+  return yield* decodeRecipe(json, abs, overrides)
+})

@@ -22,44 +22,43 @@ export interface HarvestSummary {
 
 export const storeDir = (ctx: RunContext) => ctx.dir("harvest", "store")
 
-export const runHarvest = (ctx: RunContext) =>
-  Effect.gen(function* () {
-    const r = ctx.recipe
-    const models = yield* ctx.harvestModels
-    const tokenizer = yield* ctx.tokenizer
-    const dir = storeDir(ctx)
-    const result = yield* harvest({
-      models: [
-        { label: "A", model: models.A },
-        { label: "B", model: models.B }
-      ],
-      tokenizer,
-      sites: [ctx.site],
-      source: harvestSource(r.harvest.text, r.seed),
-      policy: Policy.lastToken,
-      store: {
-        dir,
-        dtype: r.harvest.dtype ?? "f32",
-        ...(r.harvest.shardRows !== undefined ? { shardRows: r.harvest.shardRows } : {}),
-        storeText: "both"
-      },
-      batchSize: r.harvest.batchSize ?? defaultBatchSize((yield* TensorBackend).name),
-      maxLength: r.harvest.maxLength ?? 512,
-      progress: { log: false, label: "harvest", expectedRows: expectedHarvestRows(r.harvest.text) }
-    }).pipe(Effect.mapError(stageFailure("harvest")))
-    const store = yield* ActivationStore.open(dir).pipe(Effect.mapError(stageFailure("harvest")))
-    const summary: HarvestSummary = {
-      rows: result.rows,
-      shards: result.shards,
-      datasets: store.datasets,
-      dim: store.dim,
-      sources: store.sources.map((s) => ({ model: s.model, site: s.site })),
-      seconds: result.seconds,
-      rowsPerSecond: result.rowsPerSecond
-    }
-    writeFileSync(ctx.dir("harvest", "summary.json"), `${JSON.stringify(summary, null, 2)}\n`)
-    yield* Effect.logInfo(
-      `harvest: ${result.rows} rows (${store.datasets.join(", ")}) × ${store.sources.length} sources × ${store.dim} in ${dir}`
-    )
-    return summary
-  })
+export const runHarvest = Effect.fn("runHarvest")(function* (ctx: RunContext) {
+  const r = ctx.recipe
+  const models = yield* ctx.harvestModels
+  const tokenizer = yield* ctx.tokenizer
+  const dir = storeDir(ctx)
+  const result = yield* harvest({
+    models: [
+      { label: "A", model: models.A },
+      { label: "B", model: models.B }
+    ],
+    tokenizer,
+    sites: [ctx.site],
+    source: harvestSource(r.harvest.text, r.seed),
+    policy: Policy.lastToken,
+    store: {
+      dir,
+      dtype: r.harvest.dtype ?? "f32",
+      ...(r.harvest.shardRows !== undefined ? { shardRows: r.harvest.shardRows } : {}),
+      storeText: "both"
+    },
+    batchSize: r.harvest.batchSize ?? defaultBatchSize((yield* TensorBackend).name),
+    maxLength: r.harvest.maxLength ?? 512,
+    progress: { log: false, label: "harvest", expectedRows: expectedHarvestRows(r.harvest.text) }
+  }).pipe(Effect.mapError(stageFailure("harvest")))
+  const store = yield* ActivationStore.open(dir).pipe(Effect.mapError(stageFailure("harvest")))
+  const summary: HarvestSummary = {
+    rows: result.rows,
+    shards: result.shards,
+    datasets: store.datasets,
+    dim: store.dim,
+    sources: store.sources.map((s) => ({ model: s.model, site: s.site })),
+    seconds: result.seconds,
+    rowsPerSecond: result.rowsPerSecond
+  }
+  writeFileSync(ctx.dir("harvest", "summary.json"), `${JSON.stringify(summary, null, 2)}\n`)
+  yield* Effect.logInfo(
+    `harvest: ${result.rows} rows (${store.datasets.join(", ")}) × ${store.sources.length} sources × ${store.dim} in ${dir}`
+  )
+  return summary
+})
