@@ -191,37 +191,36 @@ const getPath = (row: unknown, ...keys: Array<string>): unknown => {
  * `extra_info`). The instruction/input come from `extra_info` (else the system/user messages of
  * `prompt`), the ground truth from `reward_model.ground_truth`. Ids: `toolrl_<split>_<extra_info.index>`.
  */
-export const loadToolRlParquet = (
+export const loadToolRlParquet = Effect.fn("loadToolRlParquet")(function* (
   file: string,
   split = path.basename(file, ".parquet")
-): Effect.Effect<Array<EvalItem>, DatasetError> =>
-  Effect.gen(function* () {
-    const rows = yield* Effect.tryPromise({
-      try: async () =>
-        (await parquetReadObjects({ file: await asyncBufferFromFile(file) })) as Array<Record<string, unknown>>,
-      catch: (e) => new DatasetError({ path: file, message: `cannot read parquet: ${(e as Error).message}` })
-    })
-    const items: Array<EvalItem> = []
-    for (let i = 0; i < rows.length; i++) {
-      const row = rows[i]
-      const prompt = getPath(row, "prompt")
-      const messages = Array.isArray(prompt) ? (prompt as Array<Record<string, unknown>>) : []
-      const instruction =
-        str(getPath(row, "extra_info", "instruction")) ?? str(messages.find((m) => m.role === "system")?.content)
-      const input = str(getPath(row, "extra_info", "input")) ?? str(messages.find((m) => m.role === "user")?.content)
-      const output = str(getPath(row, "reward_model", "ground_truth"))
-      if (instruction === undefined || input === undefined || output === undefined) {
-        return yield* new DatasetError({
-          path: file,
-          message: `row ${i}: missing instruction, input or reward_model.ground_truth`
-        })
-      }
-      const index = getPath(row, "extra_info", "index")
-      const id = `toolrl_${split}_${typeof index === "number" || typeof index === "bigint" ? String(index) : i}`
-      items.push(yield* toolRlItem({ instruction, input, output }, id, file))
-    }
-    return items
+): Effect.fn.Return<Array<EvalItem>, DatasetError> {
+  const rows = yield* Effect.tryPromise({
+    try: async () =>
+      (await parquetReadObjects({ file: await asyncBufferFromFile(file) })) as Array<Record<string, unknown>>,
+    catch: (e) => new DatasetError({ path: file, message: `cannot read parquet: ${(e as Error).message}` })
   })
+  const items: Array<EvalItem> = []
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i]
+    const prompt = getPath(row, "prompt")
+    const messages = Array.isArray(prompt) ? (prompt as Array<Record<string, unknown>>) : []
+    const instruction =
+      str(getPath(row, "extra_info", "instruction")) ?? str(messages.find((m) => m.role === "system")?.content)
+    const input = str(getPath(row, "extra_info", "input")) ?? str(messages.find((m) => m.role === "user")?.content)
+    const output = str(getPath(row, "reward_model", "ground_truth"))
+    if (instruction === undefined || input === undefined || output === undefined) {
+      return yield* new DatasetError({
+        path: file,
+        message: `row ${i}: missing instruction, input or reward_model.ground_truth`
+      })
+    }
+    const index = getPath(row, "extra_info", "index")
+    const id = `toolrl_${split}_${typeof index === "number" || typeof index === "bigint" ? String(index) : i}`
+    items.push(yield* toolRlItem({ instruction, input, output }, id, file))
+  }
+  return items
+})
 
 /** Expected calls as a ToolRL completion (for fixtures and synthetic ground truths). */
 export const toolRlCompletion = (calls: ReadonlyArray<{ name: string; arguments: PyDict }>, think = "ok"): string =>

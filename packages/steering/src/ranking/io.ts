@@ -94,14 +94,13 @@ export const writeTextFile = (file: string, text: string): Effect.Effect<void, S
   })
 
 /** Writes the ranking as CSV and/or JSON. */
-export const writeRanking = (
+export const writeRanking = Effect.fn("writeRanking")(function* (
   ranking: FeatureRanking,
   files: { readonly csv?: string; readonly json?: string }
-): Effect.Effect<void, SteeringIOError> =>
-  Effect.gen(function* () {
-    if (files.csv !== undefined) yield* writeTextFile(files.csv, rankingToCsv(ranking))
-    if (files.json !== undefined) yield* writeTextFile(files.json, `${JSON.stringify(ranking, null, 1)}\n`)
-  })
+): Effect.fn.Return<void, SteeringIOError> {
+  if (files.csv !== undefined) yield* writeTextFile(files.csv, rankingToCsv(ranking))
+  if (files.json !== undefined) yield* writeTextFile(files.json, `${JSON.stringify(ranking, null, 1)}\n`)
+})
 
 /** Reads a ranking JSON written by {@link writeRanking}. */
 export const readRanking = Effect.fn("readRanking")(function* (
