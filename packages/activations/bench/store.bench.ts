@@ -33,15 +33,8 @@ import {
   writeSafetensors
 } from "@crosscode/core"
 import { Effect, Layer, Stream } from "effect"
-import {
-  ActivationStore,
-  fromSamples,
-  harvest,
-  harvestFromDirs,
-  Policy,
-  type StoreDtype,
-  StoreWriter
-} from "../src/index.js"
+import { ActivationStore, fromSamples, harvest, harvestFromDirs, Policy, type StoreDtype } from "../src/index.js"
+import { StoreWriter } from "../src/store/writer.js"
 import { makeFakeModel } from "../test/fakeModel.js"
 
 const records: Array<BenchRecord> = []

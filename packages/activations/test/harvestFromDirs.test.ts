@@ -17,15 +17,8 @@ import {
 } from "@crosscode/core"
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import {
-  ActivationStore,
-  fromSamples,
-  harvest,
-  harvestFromDirs,
-  harvestLoadOptions,
-  harvestMaxLayer,
-  loadHarvestModels
-} from "../src/index.js"
+import { harvestLoadOptions, harvestMaxLayer, loadHarvestModels } from "../src/harvest/fromDirs.js"
+import { ActivationStore, fromSamples, harvest, harvestFromDirs } from "../src/index.js"
 import { getTf, tempDir } from "./helpers.js"
 
 const tmp = tempDir("fromdirs")

@@ -10,9 +10,9 @@ import {
   harvest,
   makeInMemorySource,
   makeTextSource,
-  Policy,
-  planEpoch
+  Policy
 } from "../src/index.js"
+import { planEpoch } from "../src/store/batches.js"
 import { makeFakeModel, makeFakeTokenizer } from "./fakeModel.js"
 import { getTf, run, tempDir } from "./helpers.js"
 

@@ -7,7 +7,6 @@ import {
   chunkSentences,
   chunkText,
   cycleSource,
-  formatToolRLRow,
   fromTexts,
   jsonlSource,
   mixSources,
@@ -19,6 +18,7 @@ import {
   takeSamples,
   toolrlSource
 } from "../src/index.js"
+import { formatToolRLRow } from "../src/text/sources.js"
 import { run, tempDir } from "./helpers.js"
 
 const collect = (s: TextSourceShape): Promise<Array<TextSample>> => run(Stream.runCollect(s.stream))

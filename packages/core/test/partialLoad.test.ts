@@ -10,23 +10,21 @@ import { tmpdir } from "node:os"
 import * as path from "node:path"
 import { Effect } from "effect"
 import { beforeAll, describe, expect, it } from "vitest"
+import { qwen2Arch } from "../src/config/qwen2Config.js"
+import { decoderTensorsUpTo } from "../src/decoder/arch.js"
+import { disposeTensors, loadDecoderParams, paramTensors } from "../src/decoder/load.js"
 import {
   blockInput,
   blockOutput,
   captureHook,
-  decoderTensorsUpTo,
   disposeQwen2Weights,
-  disposeTensors,
   initQwen2Weights,
-  loadDecoderParams,
   loadModel,
   makeQwen2Config,
   openCheckpoint,
   openSafetensors,
   Positions,
-  paramTensors,
   type Qwen2Config,
-  qwen2Arch,
   qwen2WeightShapes,
   saveQwen2
 } from "../src/index.js"

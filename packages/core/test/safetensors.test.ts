@@ -7,14 +7,12 @@ import { describe, expect, it } from "vitest"
 import {
   decodeBF16,
   decodeF16,
-  decodeFloat32,
   decodeFloat32Into,
   encodeBF16,
   encodeF16,
   encodeSafetensors,
   floatToBF16Bits,
   floatToHalfBits,
-  INDEX_FILE,
   openCheckpoint,
   openSafetensors,
   parseSafetensors,
@@ -25,6 +23,8 @@ import {
   type TensorToWrite,
   writeSafetensors
 } from "../src/index.js"
+import { INDEX_FILE } from "../src/safetensors/checkpoint.js"
+import { decodeFloat32 } from "../src/safetensors/dtypes.js"
 import { ALL_GOLDEN_MODELS, goldenDir, readGolden, shared } from "./helpers.js"
 
 const tmp = () => mkdtempSync(path.join(tmpdir(), "crosscode-st-"))

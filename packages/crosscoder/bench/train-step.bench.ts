@@ -34,7 +34,6 @@ import {
 import { Effect, Layer } from "effect"
 import {
   Adam,
-  applyGradients,
   type CrosscoderConfig,
   denseStep,
   type LossConfig,
@@ -42,13 +41,14 @@ import {
   makeSparseStep,
   Plugins,
   paperLoss,
-  resolveLoss,
   runGradientProgramAsync,
   type SparseKernels,
   sourcesFor,
   sparseKernelsFor,
   type TrainStep
 } from "../src/index.js"
+import { resolveLoss } from "../src/train/loss.js"
+import { applyGradients } from "../src/train/step.js"
 
 const { values: flags } = parseArgs({
   options: {

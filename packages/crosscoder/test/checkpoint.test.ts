@@ -5,22 +5,22 @@ import { ActivationSource, type NormalizationMode } from "@crosscode/activations
 import { TensorBackend } from "@crosscode/core"
 import { Effect, Layer, References, Result } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
+import { CROSSCODER_VERSION } from "../src/checkpoint/checkpoint.js"
 import { writeSafetensors } from "../src/checkpoint/safetensors.js"
 import {
-  CROSSCODER_VERSION,
   type CrosscoderConfig,
   convertPaperCheckpoint,
   loadCrosscoder,
   makeSparseStep,
   normalizationFromStats,
   Plugins,
-  referenceLoss,
   saveCrosscoder,
   sourcesFor,
   type TrainConfig,
   type TrainResult,
   train
 } from "../src/index.js"
+import { referenceLoss } from "../src/train/loss.js"
 import { bitsEqual, build, getTf, maxAbsDiff, memorySource, randomArray, run } from "./helpers.js"
 
 const dirs: Array<string> = []

@@ -1,17 +1,17 @@
 import { describe, expect, it } from "vitest"
 import {
   Adam,
-  applyGradients,
   type Crosscoder,
   type CrosscoderConfig,
   denseStep,
   type LossConfig,
   makeSparseStep,
-  resolveLoss,
   sourcesFor,
   sparseTopKStep,
   type TrainStep
 } from "../src/index.js"
+import { resolveLoss } from "../src/train/loss.js"
+import { applyGradients } from "../src/train/step.js"
 import { build, maxAbs, maxAbsDiff, randomArray } from "./helpers.js"
 import { finiteDifferences, type RefModel, type RefOptions, type RefScheme } from "./reference.js"
 

@@ -10,13 +10,12 @@ import {
   Crosscoder,
   type CrosscoderConfig,
   identityNormalization,
-  initialArrays,
   type Normalization,
   type PartitionRegistry,
   Plugins,
-  resolvePlugins,
   type SparsityRegistry
 } from "../src/index.js"
+import { initialArrays, resolvePlugins } from "../src/model/Crosscoder.js"
 import type { TF } from "../src/tf.js"
 
 /**

@@ -1,14 +1,7 @@
 import { Result } from "effect"
 import { describe, expect, it } from "vitest"
-import {
-  type CrosscoderConfig,
-  denseStep,
-  paperLoss,
-  referenceLoss,
-  resolveLoss,
-  sourcesFor,
-  sparseTopKStep
-} from "../src/index.js"
+import { type CrosscoderConfig, denseStep, paperLoss, sourcesFor, sparseTopKStep } from "../src/index.js"
+import { referenceLoss, resolveLoss } from "../src/train/loss.js"
 import { build, getTf } from "./helpers.js"
 
 // S = 2 sources (A, B), d = 2, F = 3: feature 0 A-exclusive, 1 B-exclusive, 2 shared.

@@ -2,18 +2,18 @@ import { Effect, Result } from "effect"
 import { describe, expect, it } from "vitest"
 import {
   Adam,
-  applyGradients,
   type CrosscoderConfig,
   DfcPartition,
   denseStep,
   makeSparseStep,
   modelFeatures,
   PartitionRegistry,
-  resolveLoss,
   sharedFeatures,
   sourcesFor,
   sparseTopKStep
 } from "../src/index.js"
+import { resolveLoss } from "../src/train/loss.js"
+import { applyGradients } from "../src/train/step.js"
 import { build, randomArray, run } from "./helpers.js"
 
 const resolve = (spec: unknown, features: number, models: Array<string>) =>

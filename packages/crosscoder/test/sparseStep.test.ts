@@ -19,7 +19,6 @@ import { Effect, Layer, References, Result } from "effect"
 import { describe, expect, it } from "vitest"
 import {
   Adam,
-  applyGradients,
   type Crosscoder,
   type CrosscoderConfig,
   denseStep,
@@ -28,8 +27,6 @@ import {
   makeSparseStep,
   Plugins,
   paperLoss,
-  resolveLoss,
-  resolveTrainStep,
   sourcesFor,
   sparseKernelsFor,
   sparseTopKStep,
@@ -37,6 +34,9 @@ import {
   type TrainStep,
   train
 } from "../src/index.js"
+import { resolveLoss } from "../src/train/loss.js"
+import { applyGradients } from "../src/train/step.js"
+import { resolveTrainStep } from "../src/train/Trainer.js"
 import { build, maxAbs, maxAbsDiff, memorySourceLayer, randomArray, testBackend } from "./helpers.js"
 
 // 2 models × 2 sites, so decoder/encoder masks cut through sources of the same model

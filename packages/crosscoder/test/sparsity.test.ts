@@ -5,10 +5,10 @@ import {
   decoderMetrics,
   denseStep,
   evaluateReconstruction,
-  resolveLoss,
   SparsityRegistry,
   sourcesFor
 } from "../src/index.js"
+import { resolveLoss } from "../src/train/loss.js"
 import { build, getTf, maxAbsDiff, memorySource, randomArray } from "./helpers.js"
 
 const arch = { sources: sourcesFor(["A", "B"]), dim: 6, features: 20 }

@@ -8,13 +8,10 @@ import { describe, expect, it } from "vitest"
 import {
   Adam,
   type CrosscoderConfig,
-  coefficientAt,
   denseStep,
-  lrFactor,
   makeSparseStep,
   Plugins,
   paperLoss,
-  resolveLoss,
   runStep,
   sourcesFor,
   sparseTopKStep,
@@ -22,6 +19,7 @@ import {
   type TrainResult,
   train
 } from "../src/index.js"
+import { coefficientAt, lrFactor, resolveLoss } from "../src/train/loss.js"
 import { build, getTf, memorySource, randomArray } from "./helpers.js"
 
 const d = 6

@@ -1,27 +1,25 @@
 import { findSharedDir, sharedMissingMessage } from "@crosscode/core"
 import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
+import { toolRlCompletion } from "../src/data/toolrl.js"
 import {
   BfclCategories,
   bfclAstChecker,
   bfclAstScorer,
-  bfclJudge,
   bfclQwenDecode,
   type EvalItem,
-  isPyDict,
   loadBfcl,
   loadBfclCategory,
   type PyDict,
   PyFloat,
   type PyValue,
   parseToolCalls,
-  possibleAnswerToCall,
   pyJsonDumps,
   runScorers,
-  standardizeString,
-  type ToolSpec,
-  toolRlCompletion
+  type ToolSpec
 } from "../src/index.js"
+import { isPyDict } from "../src/json/pyjson.js"
+import { bfclJudge, possibleAnswerToCall, standardizeString } from "../src/scorers/bfclAst.js"
 import { getWeather, lcm } from "./fixtures/items.js"
 
 type Call = { name: string; arguments: PyDict }

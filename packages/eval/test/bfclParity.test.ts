@@ -3,7 +3,9 @@
  * CPython. Expected values were produced by CPython 3.11 (`eval` of each expression).
  */
 import { describe, expect, it } from "vitest"
-import { type BfclDecode, bfclJudge, bfclPythonDecode, type EvalItem, isPyTuple, pyRepr, pyType } from "../src/index.js"
+import { type BfclDecode, bfclPythonDecode, type EvalItem, pyRepr } from "../src/index.js"
+import { isPyTuple, pyType } from "../src/json/pyjson.js"
+import { bfclJudge } from "../src/scorers/bfclAst.js"
 
 /** [Python expression, its value or the exception CPython raises]. */
 const PERCENT: ReadonlyArray<readonly [string, string | { readonly error: string }]> = [

@@ -12,11 +12,9 @@ import * as path from "node:path"
 import { ChatTemplateError, compileChatTemplate, findSharedDir, sharedMissingMessage } from "@crosscode/core"
 import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
+import { bfclLanguageHint, withBfclLanguageHint } from "../src/data/bfcl.js"
 import {
-  BFCL_LEGACY_SYSTEM_PROMPT,
-  bfclLanguageHint,
   bfclPromptingMessages,
-  bfclRawPrompt,
   bfclSystemPrompt,
   bfclTask,
   buildPrompt,
@@ -30,9 +28,9 @@ import {
   promptCallFormat,
   pyJsonDumps,
   qwen25ChatRenderer,
-  runScorers,
-  withBfclLanguageHint
+  runScorers
 } from "../src/index.js"
+import { BFCL_LEGACY_SYSTEM_PROMPT, bfclRawPrompt } from "../src/prompt/bfclPrompting.js"
 
 /** BFCL's simple_python_0, written out by hand (docs as in the data file). */
 const triangle: EvalItem = {

@@ -15,9 +15,9 @@ import {
   paperRubricScorer,
   parseToolCalls,
   runScorers,
-  strictCalls,
-  toPlain
+  strictCalls
 } from "../src/index.js"
+import { toPlain } from "../src/json/pyjson.js"
 import { irrelevantItem, lcmItem, toolRlPromptFor, weatherItem, writeItem } from "./fixtures/items.js"
 
 const scorers = [bfclAstScorer(), formatScorer(), paperRubricScorer(), exactMatchScorer()]

@@ -3,7 +3,8 @@
  * `score_response` in CPython 3.11 while writing this test).
  */
 import { describe, expect, it } from "vitest"
-import { paperRubric, paperToolsInPrompt } from "../src/index.js"
+import { paperRubric } from "../src/index.js"
+import { paperToolsInPrompt } from "../src/scorers/paperRubric.js"
 
 const PROMPT =
   "**Available Tools**\n1. Name: GetNews\nDescription: news\nParameters: {}\n2. Name: Search Managers\nDescription: d\nParameters: {}"

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest"
-import { isStrictFormat, PyFloat, parseToolCalls, strictCalls, toPlain } from "../src/index.js"
+import { isStrictFormat, PyFloat, parseToolCalls, strictCalls } from "../src/index.js"
+import { toPlain } from "../src/json/pyjson.js"
 
 const plainCalls = (calls: ReadonlyArray<{ name: string; arguments: unknown }>) =>
   calls.map((c) => ({ name: c.name, arguments: toPlain(c.arguments as never) }))

@@ -2,19 +2,9 @@ import { readFileSync } from "node:fs"
 import { type ChatMessage, findSharedDir, sharedMissingMessage } from "@crosscode/core"
 import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
-import {
-  buildPrompt,
-  type ChatRenderer,
-  gorillaToJsonSchema,
-  PromptStyles,
-  pyJsonLoads,
-  qwen25ChatRenderer,
-  renderQwen25,
-  TOOLRL_PROMPT_HEAD,
-  TOOLRL_PROMPT_TAIL,
-  toolForTemplate,
-  toolRlSystemPrompt
-} from "../src/index.js"
+import { TOOLRL_PROMPT_HEAD, TOOLRL_PROMPT_TAIL, toolRlSystemPrompt } from "../src/data/toolrl.js"
+import { buildPrompt, type ChatRenderer, PromptStyles, pyJsonLoads, qwen25ChatRenderer } from "../src/index.js"
+import { gorillaToJsonSchema, renderQwen25, toolForTemplate } from "../src/prompt/prompts.js"
 import { getWeather, weatherItem } from "./fixtures/items.js"
 
 const build = (

@@ -1,18 +1,15 @@
 import { describe, expect, it } from "vitest"
+import { PyFloat, pyJsonDumps, pyJsonLoads, pyRepr } from "../src/index.js"
 import {
   fromPlain,
-  PyFloat,
   parseJsonPrefix,
   pyDumpString,
   pyEquals,
   pyFloatRepr,
-  pyJsonDumps,
-  pyJsonLoads,
-  pyRepr,
   pyStrip,
   pyType,
   toPlain
-} from "../src/index.js"
+} from "../src/json/pyjson.js"
 
 const loads = (s: string) => {
   const r = pyJsonLoads(s)

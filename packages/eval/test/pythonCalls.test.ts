@@ -9,12 +9,10 @@ import { describe, expect, it } from "vitest"
 import {
   BfclCategories,
   bfclAstScorer,
-  bfclJudge,
   bfclPythonDecode,
   builtinScorers,
   decodePythonCalls,
   type EvalItem,
-  findPythonCallLists,
   formatScorer,
   isStrictFormat,
   leniencies,
@@ -25,18 +23,15 @@ import {
   type PythonCall,
   type PythonCallsDecode,
   type PyValue,
-  parsePythonCallList,
   parseToolCalls,
-  possibleAnswerToCall,
   pyJsonDumps,
-  pyLiteral,
-  pyType,
-  pythonCallsText,
   runScorers,
   strictCalls,
-  type ToolSpec,
-  toBfclDecoded
+  type ToolSpec
 } from "../src/index.js"
+import { pyType } from "../src/json/pyjson.js"
+import { findPythonCallLists, parsePythonCallList, pyLiteral, pythonCallsText } from "../src/parse/pythonCalls.js"
+import { bfclJudge, possibleAnswerToCall, toBfclDecoded } from "../src/scorers/bfclAst.js"
 import { lcmItem, weatherItem } from "./fixtures/items.js"
 
 const calls = (text: string, options?: { toolCallTag?: boolean }): ReadonlyArray<PythonCall> => {

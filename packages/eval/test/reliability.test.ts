@@ -9,7 +9,6 @@ import { Effect, Logger } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
 import {
   type EvalItem,
-  MAX_JSON_DEPTH,
   makeEvalRunner,
   makeScorer,
   paperTask,
@@ -17,6 +16,7 @@ import {
   pyJsonLoads,
   readRecords
 } from "../src/index.js"
+import { MAX_JSON_DEPTH } from "../src/json/pyjson.js"
 import { getWeather } from "./fixtures/items.js"
 import { fakeTokenizer, scriptedModel } from "./helpers/fakes.js"
 

@@ -1,33 +1,24 @@
 import { appendFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
-import {
-  blockOutput,
-  type Hook,
-  type Intervention,
-  LanguageModel,
-  Progress,
-  type ProgressEvent,
-  Tokenizer
-} from "@crosscode/core"
-import { Cause, Effect, Exit, Layer, Logger } from "effect"
+import { blockOutput, type Hook, type Intervention, Progress, type ProgressEvent } from "@crosscode/core"
+import { Cause, Effect, Exit, Logger } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
+import { toolRlSystemPrompt } from "../src/data/toolrl.js"
 import {
   comparePaired,
   type EvalItem,
-  EvalRunner,
   type InterventionContext,
   makeEvalRunner,
   makeScorer,
-  makeScorerRegistry,
   paperTask,
   pyJsonDumps,
   type RunResult,
   type RunSpec,
   readRecords,
-  toolRlSystemPrompt,
   truncateIds
 } from "../src/index.js"
+import { makeScorerRegistry } from "../src/scorers/ScorerRegistry.js"
 import { getWeather, lcm, writeFile } from "./fixtures/items.js"
 import { fakeTokenizer, scriptedModel } from "./helpers/fakes.js"
 
@@ -260,14 +251,9 @@ describe("EvalRunner", () => {
     expect(Exit.isFailure(dup) && Cause.pretty(dup.cause)).toContain("duplicate item id q_weather")
   })
 
-  it("is a service over LanguageModel and Tokenizer; paired comparison of two runs", async () => {
-    const model = scriptedModel(script)
-    const layer = EvalRunner.layer.pipe(
-      Layer.provide(Layer.succeed(LanguageModel, model)),
-      Layer.provide(Layer.succeed(Tokenizer, fakeTokenizer))
-    )
+  it("paired comparison of two runs, one runner per model", async () => {
     const program = Effect.gen(function* () {
-      const runner = yield* EvalRunner
+      const runner = makeEvalRunner({ model: scriptedModel(script), tokenizer: fakeTokenizer })
       const clean = yield* runner.run({ run: "clean", task })
       const fixed = yield* makeEvalRunner({
         model: scriptedModel(() => toolrlCall("lcm", { a: 4, b: 6 })),
@@ -278,7 +264,7 @@ describe("EvalRunner", () => {
       })
       return { clean, fixed }
     })
-    const { clean, fixed } = await run(program.pipe(Effect.provide(layer)))
+    const { clean, fixed } = await run(program)
     const cmp = comparePaired(clean.records, fixed.records, "paper.tool_correctness")
     // clean: 3/4 tool-correct; "other" always calls lcm, listed only for q_weather and q_lcm → 2/4.
     expect(cmp).toMatchObject({ kind: "binary", n: 4, unpaired: 0, baseline: 75, treatment: 50, delta: -25 })

@@ -1,18 +1,7 @@
 import { describe, expect, it } from "vitest"
-import {
-  binomialTwoSided,
-  mcnemarExact,
-  meanSd,
-  normalCdf,
-  normalQuantile,
-  PythonRandom,
-  pairedT,
-  pythonSample,
-  StatsError,
-  tCdf,
-  tQuantile,
-  wilson
-} from "../src/index.js"
+import { PythonRandom } from "../src/data/pythonRandom.js"
+import { mcnemarExact, meanSd, pairedT, pythonSample, StatsError, wilson } from "../src/index.js"
+import { binomialTwoSided, normalCdf, normalQuantile, tCdf, tQuantile } from "../src/stats/stats.js"
 
 describe("distributions", () => {
   it("t quantiles match the printed tables", () => {

@@ -1,19 +1,15 @@
 import { findSharedDir, sharedMissingMessage } from "@crosscode/core"
 import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
+import { singleUserTurn, TOOLRL_PROMPT_HEAD, TOOLRL_PROMPT_TAIL, toolRlSystemPrompt } from "../src/data/toolrl.js"
 import {
   loadToolRlJson,
   loadToolRlParquet,
-  matchScore,
   parseToolRlTools,
-  singleUserTurn,
-  TOOLRL_PROMPT_HEAD,
-  TOOLRL_PROMPT_TAIL,
   ToolRlGroundTruthError,
-  toolRlFormatReward,
-  toolRlReward,
-  toolRlSystemPrompt
+  toolRlReward
 } from "../src/index.js"
+import { matchScore, toolRlFormatReward } from "../src/scorers/toolRlReward.js"
 
 const GT = '<think> I should call. </think>\n<tool_call>\n{"name": "A", "parameters": {"x": 1, "y": 2}}\n</tool_call>'
 const call = (lines: ReadonlyArray<string>, think = "t") =>

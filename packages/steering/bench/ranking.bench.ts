@@ -3,7 +3,8 @@
  * codes): `pnpm bench ranking` (or `-- --features 2048 --prompts 200` for a quick run).
  */
 import { trackPeakRss, writeBenchRecords } from "@crosscode/core"
-import { codeMatrix, rankFeaturesSync, selectTopSubset } from "../src/index.js"
+import { codeMatrix, selectTopSubset } from "../src/index.js"
+import { rankFeaturesSync } from "../src/ranking/rank.js"
 
 const arg = (name: string, fallback: number): number => {
   const i = process.argv.indexOf(`--${name}`)

@@ -17,9 +17,9 @@ import {
   rankingToCsv,
   readRanking,
   selectTopSubset,
-  subsetSize,
   writeRanking
 } from "../src/index.js"
+import { subsetSize } from "../src/ranking/rank.js"
 
 const dir = mkdtempSync(path.join(tmpdir(), "steering-ranking-"))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))

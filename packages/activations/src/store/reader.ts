@@ -53,241 +53,237 @@ const findShard = (shards: ReadonlyArray<ShardRecord>, row: number): number => {
   return lo
 }
 
-export const open = (
+export const open = Effect.fn("ActivationStore.open")(function* (
   dir: string,
   options: OpenOptions = {}
-): Effect.Effect<ActivationStoreShape, ActivationStoreError> =>
-  Effect.gen(function* () {
-    const manifest = yield* readManifest(dir)
-    if (manifest === undefined) {
+): Effect.fn.Return<ActivationStoreShape, ActivationStoreError> {
+  const manifest = yield* readManifest(dir)
+  if (manifest === undefined) {
+    return yield* storeError(
+      path.join(dir, "manifest.json"),
+      "missing: not an activation store (or nothing was ever committed)"
+    )
+  }
+  const m = manifest
+  const w = m.numSources * m.dim
+  if (options.verify === "full") yield* Effect.forEach(m.shards, (s) => verifyShard(dir, m, s), { discard: true })
+  else yield* checkStoreSizes(dir, m)
+  let expect = 0
+  for (const s of m.shards) {
+    if (s.firstRow !== expect)
       return yield* storeError(
         path.join(dir, "manifest.json"),
-        "missing: not an activation store (or nothing was ever committed)"
+        `shard ${s.index} starts at row ${s.firstRow}, expected ${expect}`
       )
-    }
-    const m = manifest
-    const w = m.numSources * m.dim
-    if (options.verify === "full") yield* Effect.forEach(m.shards, (s) => verifyShard(dir, m, s), { discard: true })
-    else yield* checkStoreSizes(dir, m)
-    let expect = 0
-    for (const s of m.shards) {
-      if (s.firstRow !== expect)
-        return yield* storeError(
-          path.join(dir, "manifest.json"),
-          `shard ${s.index} starts at row ${s.firstRow}, expected ${expect}`
-        )
-      expect += s.rows
-    }
-    if (expect !== m.rows)
-      return yield* storeError(
-        path.join(dir, "manifest.json"),
-        `shards hold ${expect} rows, the manifest says ${m.rows}`
-      )
+    expect += s.rows
+  }
+  if (expect !== m.rows)
+    return yield* storeError(path.join(dir, "manifest.json"), `shards hold ${expect} rows, the manifest says ${m.rows}`)
 
-    let normalization: NormalizationStats | undefined
-    const byDataset: Array<NormalizationStats | undefined> = m.datasets.map(() => undefined)
-    if (m.stats !== null && m.rows > 0) {
-      const ref = m.stats
-      const bytes = yield* readVerified(dir, ref)
-      const st = yield* decodeStats(path.join(dir, ref.file), bytes, w)
-      if (st.all.count !== m.rows) {
-        return yield* storeError(
-          path.join(dir, ref.file),
-          `statistics cover ${st.all.count} rows, the store has ${m.rows}`
-        )
+  let normalization: NormalizationStats | undefined
+  const byDataset: Array<NormalizationStats | undefined> = m.datasets.map(() => undefined)
+  if (m.stats !== null && m.rows > 0) {
+    const ref = m.stats
+    const bytes = yield* readVerified(dir, ref)
+    const st = yield* decodeStats(path.join(dir, ref.file), bytes, w)
+    if (st.all.count !== m.rows) {
+      return yield* storeError(
+        path.join(dir, ref.file),
+        `statistics cover ${st.all.count} rows, the store has ${m.rows}`
+      )
+    }
+    normalization = st.all.finalize(m.numSources, m.dim)
+    for (const [d, acc] of st.byDataset) if (d < byDataset.length) byDataset[d] = acc.finalize(m.numSources, m.dim)
+  }
+
+  const cacheSize = Math.max(1, options.cacheShards ?? 2)
+  const bpe = bytesPerElement(m.dtype)
+  const stDtype = safetensorsDtype(m.dtype)
+  const cache = new Map<number, DecodedShard>()
+  const textCache = new Map<number, Map<number, TextRecord>>()
+  /** Shards whose file matched its sha256 in this reader: byte offset of their activations. */
+  const verified = new Map<number, number>()
+  /** Shard k read (checked against its sha256) and parsed; remembers where its activations start. */
+  const readShard = (k: number): Effect.Effect<ShardFile, ActivationStoreError> =>
+    Effect.gen(function* () {
+      const s = m.shards[k] as ShardRecord
+      const bytes = yield* readVerified(dir, s.activations)
+      const shard = yield* openShard(path.join(dir, s.activations.file), bytes, { ...m, rows: s.rows })
+      verified.set(k, shard.activationsOffset)
+      return shard
+    })
+  const loadShard = (k: number): Effect.Effect<DecodedShard, ActivationStoreError> =>
+    Effect.map(readShard(k), (shard) => decodeShard(shard, m.dtype, w))
+  /** A verified shard for batching: rows are decoded straight from the file bytes into the shuffle buffer. */
+  const loadRaw = (k: number): Effect.Effect<LoadedChunk, ActivationStoreError> =>
+    Effect.map(readShard(k), ({ rows, datasetIds, activations }): LoadedChunk => {
+      const rowBytes = w * bpe
+      return {
+        rows,
+        datasetIds,
+        copyRow: (r, dst, offset) =>
+          decodeFloat32Into(
+            stDtype,
+            activations.subarray(r * rowBytes, (r + 1) * rowBytes),
+            dst.subarray(offset, offset + w)
+          )
       }
-      normalization = st.all.finalize(m.numSources, m.dim)
-      for (const [d, acc] of st.byDataset) if (d < byDataset.length) byDataset[d] = acc.finalize(m.numSources, m.dim)
+    })
+  const cachedShard = (k: number): Effect.Effect<DecodedShard, ActivationStoreError> => {
+    const hit = cache.get(k)
+    if (hit !== undefined) {
+      cache.delete(k)
+      cache.set(k, hit)
+      return Effect.succeed(hit)
     }
+    return Effect.tap(loadShard(k), (d) =>
+      Effect.sync(() => {
+        cache.set(k, d)
+        while (cache.size > cacheSize) cache.delete(cache.keys().next().value as number)
+      })
+    )
+  }
+  const checkRow = (index: number) =>
+    Number.isInteger(index) && index >= 0 && index < m.rows
+      ? Effect.void
+      : Effect.fail(storeError(dir, `row ${index} is out of range [0, ${m.rows})`))
 
-    const cacheSize = Math.max(1, options.cacheShards ?? 2)
-    const bpe = bytesPerElement(m.dtype)
-    const stDtype = safetensorsDtype(m.dtype)
-    const cache = new Map<number, DecodedShard>()
-    const textCache = new Map<number, Map<number, TextRecord>>()
-    /** Shards whose file matched its sha256 in this reader: byte offset of their activations. */
-    const verified = new Map<number, number>()
-    /** Shard k read (checked against its sha256) and parsed; remembers where its activations start. */
-    const readShard = (k: number): Effect.Effect<ShardFile, ActivationStoreError> =>
-      Effect.gen(function* () {
-        const s = m.shards[k] as ShardRecord
-        const bytes = yield* readVerified(dir, s.activations)
-        const shard = yield* openShard(path.join(dir, s.activations.file), bytes, { ...m, rows: s.rows })
-        verified.set(k, shard.activationsOffset)
-        return shard
-      })
-    const loadShard = (k: number): Effect.Effect<DecodedShard, ActivationStoreError> =>
-      Effect.map(readShard(k), (shard) => decodeShard(shard, m.dtype, w))
-    /** A verified shard for batching: rows are decoded straight from the file bytes into the shuffle buffer. */
-    const loadRaw = (k: number): Effect.Effect<LoadedChunk, ActivationStoreError> =>
-      Effect.map(readShard(k), ({ rows, datasetIds, activations }): LoadedChunk => {
-        const rowBytes = w * bpe
-        return {
-          rows,
-          datasetIds,
-          copyRow: (r, dst, offset) =>
-            decodeFloat32Into(
-              stDtype,
-              activations.subarray(r * rowBytes, (r + 1) * rowBytes),
-              dst.subarray(offset, offset + w)
-            )
-        }
-      })
-    const cachedShard = (k: number): Effect.Effect<DecodedShard, ActivationStoreError> => {
+  /**
+   * One row: from a cached shard; else, if its shard was verified earlier in this reader, by a
+   * positional read of just that row; else the shard is loaded (and verified) and cached.
+   */
+  const row = (index: number) =>
+    Effect.gen(function* () {
+      yield* checkRow(index)
+      const k = findShard(m.shards, index)
+      const s = m.shards[k] as ShardRecord
+      const r = index - s.firstRow
       const hit = cache.get(k)
-      if (hit !== undefined) {
-        cache.delete(k)
-        cache.set(k, hit)
-        return Effect.succeed(hit)
-      }
-      return Effect.tap(loadShard(k), (d) =>
-        Effect.sync(() => {
-          cache.set(k, d)
-          while (cache.size > cacheSize) cache.delete(cache.keys().next().value as number)
+      const offset = verified.get(k)
+      if (hit === undefined && offset !== undefined && offset >= 0) {
+        const p = path.join(dir, s.activations.file)
+        const bytes = yield* io(p, "cannot read", async () => {
+          const fh = await fs.open(p, "r")
+          try {
+            const buf = new Uint8Array(w * bpe)
+            const { bytesRead } = await fh.read(buf, 0, buf.byteLength, offset + r * w * bpe)
+            if (bytesRead !== buf.byteLength) throw new Error(`short read (${bytesRead} of ${buf.byteLength} bytes)`)
+            return buf
+          } finally {
+            await fh.close()
+          }
         })
-      )
-    }
-    const checkRow = (index: number) =>
-      Number.isInteger(index) && index >= 0 && index < m.rows
-        ? Effect.void
-        : Effect.fail(storeError(dir, `row ${index} is out of range [0, ${m.rows})`))
+        return decodeFloat32Into(stDtype, bytes, new Float32Array(w))
+      }
+      const d = yield* cachedShard(k)
+      return d.data.slice(r * w, (r + 1) * w)
+    })
 
-    /**
-     * One row: from a cached shard; else, if its shard was verified earlier in this reader, by a
-     * positional read of just that row; else the shard is loaded (and verified) and cached.
-     */
-    const row = (index: number) =>
-      Effect.gen(function* () {
-        yield* checkRow(index)
-        const k = findShard(m.shards, index)
+  const rowRange = (start: number, end: number) =>
+    Effect.gen(function* () {
+      if (!(Number.isInteger(start) && Number.isInteger(end) && 0 <= start && start <= end && end <= m.rows)) {
+        return yield* storeError(dir, `row range [${start}, ${end}) is outside [0, ${m.rows})`)
+      }
+      const out = new Float32Array((end - start) * w)
+      let i = start
+      while (i < end) {
+        const k = findShard(m.shards, i)
         const s = m.shards[k] as ShardRecord
-        const r = index - s.firstRow
-        const hit = cache.get(k)
-        const offset = verified.get(k)
-        if (hit === undefined && offset !== undefined && offset >= 0) {
-          const p = path.join(dir, s.activations.file)
-          const bytes = yield* io(p, "cannot read", async () => {
-            const fh = await fs.open(p, "r")
-            try {
-              const buf = new Uint8Array(w * bpe)
-              const { bytesRead } = await fh.read(buf, 0, buf.byteLength, offset + r * w * bpe)
-              if (bytesRead !== buf.byteLength) throw new Error(`short read (${bytesRead} of ${buf.byteLength} bytes)`)
-              return buf
-            } finally {
-              await fh.close()
-            }
-          })
-          return decodeFloat32Into(stDtype, bytes, new Float32Array(w))
-        }
         const d = yield* cachedShard(k)
-        return d.data.slice(r * w, (r + 1) * w)
-      })
+        const upto = Math.min(end, s.firstRow + s.rows)
+        out.set(d.data.subarray((i - s.firstRow) * w, (upto - s.firstRow) * w), (i - start) * w)
+        i = upto
+      }
+      return out
+    })
 
-    const rowRange = (start: number, end: number) =>
-      Effect.gen(function* () {
-        if (!(Number.isInteger(start) && Number.isInteger(end) && 0 <= start && start <= end && end <= m.rows)) {
-          return yield* storeError(dir, `row range [${start}, ${end}) is outside [0, ${m.rows})`)
-        }
-        const out = new Float32Array((end - start) * w)
-        let i = start
-        while (i < end) {
-          const k = findShard(m.shards, i)
-          const s = m.shards[k] as ShardRecord
-          const d = yield* cachedShard(k)
-          const upto = Math.min(end, s.firstRow + s.rows)
-          out.set(d.data.subarray((i - s.firstRow) * w, (upto - s.firstRow) * w), (i - start) * w)
-          i = upto
-        }
-        return out
-      })
+  const texts = (k: number) =>
+    Effect.gen(function* () {
+      const hit = textCache.get(k)
+      if (hit !== undefined) return hit
+      const s = m.shards[k] as ShardRecord
+      const bytes = yield* readVerified(dir, s.texts)
+      const map = new Map<number, TextRecord>()
+      const lines = new TextDecoder().decode(bytes).split("\n")
+      for (let i = 0; i < lines.length; i++) {
+        const line = lines[i] as string
+        if (line === "") continue
+        const rec = yield* Effect.try({
+          try: () => JSON.parse(line) as TextRecord,
+          catch: (e) => storeError(path.join(dir, s.texts.file), `line ${i + 1}: ${errorMessage(e)}`)
+        })
+        map.set(rec.t, rec)
+      }
+      textCache.set(k, map)
+      while (textCache.size > cacheSize) textCache.delete(textCache.keys().next().value as number)
+      return map
+    })
 
-    const texts = (k: number) =>
-      Effect.gen(function* () {
-        const hit = textCache.get(k)
-        if (hit !== undefined) return hit
-        const s = m.shards[k] as ShardRecord
-        const bytes = yield* readVerified(dir, s.texts)
-        const map = new Map<number, TextRecord>()
-        const lines = new TextDecoder().decode(bytes).split("\n")
-        for (let i = 0; i < lines.length; i++) {
-          const line = lines[i] as string
-          if (line === "") continue
-          const rec = yield* Effect.try({
-            try: () => JSON.parse(line) as TextRecord,
-            catch: (e) => storeError(path.join(dir, s.texts.file), `line ${i + 1}: ${errorMessage(e)}`)
-          })
-          map.set(rec.t, rec)
-        }
-        textCache.set(k, map)
-        while (textCache.size > cacheSize) textCache.delete(textCache.keys().next().value as number)
-        return map
-      })
+  const columnCache = new Map<number, ShardColumns>()
+  const columnsOf = (k: number): Effect.Effect<ShardColumns, ActivationStoreError> => {
+    const hit = cache.get(k) ?? columnCache.get(k)
+    if (hit !== undefined) return Effect.succeed(hit)
+    return Effect.map(cachedShard(k), (d) => {
+      const c = { textIndex: d.textIndex, position: d.position, datasetIds: d.datasetIds }
+      columnCache.set(k, c)
+      while (columnCache.size > 64) columnCache.delete(columnCache.keys().next().value as number)
+      return c
+    })
+  }
 
-    const columnCache = new Map<number, ShardColumns>()
-    const columnsOf = (k: number): Effect.Effect<ShardColumns, ActivationStoreError> => {
-      const hit = cache.get(k) ?? columnCache.get(k)
-      if (hit !== undefined) return Effect.succeed(hit)
-      return Effect.map(cachedShard(k), (d) => {
-        const c = { textIndex: d.textIndex, position: d.position, datasetIds: d.datasetIds }
-        columnCache.set(k, c)
-        while (columnCache.size > 64) columnCache.delete(columnCache.keys().next().value as number)
-        return c
-      })
-    }
+  const rowText = (index: number) =>
+    Effect.gen(function* () {
+      yield* checkRow(index)
+      const k = findShard(m.shards, index)
+      const s = m.shards[k] as ShardRecord
+      const d = yield* columnsOf(k)
+      const r = index - s.firstRow
+      const t = d.textIndex[r] as number
+      const rec = (yield* texts(k)).get(t)
+      const dataset = m.datasets[d.datasetIds[r] as number] ?? rec?.dataset ?? "unknown"
+      return {
+        dataset,
+        position: d.position[r] as number,
+        ...(rec?.id !== undefined ? { id: rec.id } : {}),
+        ...(rec?.text !== undefined ? { text: rec.text } : {}),
+        ...(rec?.tokens !== undefined ? { tokenIds: rec.tokens } : {})
+      }
+    })
 
-    const rowText = (index: number) =>
-      Effect.gen(function* () {
-        yield* checkRow(index)
-        const k = findShard(m.shards, index)
-        const s = m.shards[k] as ShardRecord
-        const d = yield* columnsOf(k)
-        const r = index - s.firstRow
-        const t = d.textIndex[r] as number
-        const rec = (yield* texts(k)).get(t)
-        const dataset = m.datasets[d.datasetIds[r] as number] ?? rec?.dataset ?? "unknown"
-        return {
-          dataset,
-          position: d.position[r] as number,
-          ...(rec?.id !== undefined ? { id: rec.id } : {}),
-          ...(rec?.text !== undefined ? { text: rec.text } : {}),
-          ...(rec?.tokens !== undefined ? { tokenIds: rec.tokens } : {})
-        }
-      })
-
-    const shape: ActivationStoreShape = {
-      path: dir,
-      rows: m.rows,
-      dim: m.dim,
-      sources: m.sources,
-      datasets: m.datasets,
-      normalization,
-      normalizationByDataset: byDataset,
-      manifest: m,
-      verify: Effect.andThen(
-        Effect.forEach(m.shards, (s) => verifyShard(dir, m, s), { discard: true }),
-        m.stats === null ? Effect.void : Effect.asVoid(readVerified(dir, m.stats))
+  const shape: ActivationStoreShape = {
+    path: dir,
+    rows: m.rows,
+    dim: m.dim,
+    sources: m.sources,
+    datasets: m.datasets,
+    normalization,
+    normalizationByDataset: byDataset,
+    manifest: m,
+    verify: Effect.andThen(
+      Effect.forEach(m.shards, (s) => verifyShard(dir, m, s), { discard: true }),
+      m.stats === null ? Effect.void : Effect.asVoid(readVerified(dir, m.stats))
+    ),
+    batches: (opts) =>
+      makeBatches(
+        {
+          path: dir,
+          rows: m.rows,
+          numSources: m.numSources,
+          dim: m.dim,
+          chunkRows: m.shards.map((s) => s.rows),
+          loadChunk: (k) => loadRaw(k),
+          normalization,
+          normalizationByDataset: byDataset,
+          datasets: m.datasets
+        },
+        opts
       ),
-      batches: (opts) =>
-        makeBatches(
-          {
-            path: dir,
-            rows: m.rows,
-            numSources: m.numSources,
-            dim: m.dim,
-            chunkRows: m.shards.map((s) => s.rows),
-            loadChunk: (k) => loadRaw(k),
-            normalization,
-            normalizationByDataset: byDataset,
-            datasets: m.datasets
-          },
-          opts
-        ),
-      row,
-      rowRange,
-      rowText
-    }
-    return shape
-  })
+    row,
+    rowRange,
+    rowText
+  }
+  return shape
+})
 
 /** The `ActivationSource` service over a store directory. */
 export const layer = (dir: string, options: OpenOptions = {}): Layer.Layer<ActivationSource, ActivationStoreError> =>

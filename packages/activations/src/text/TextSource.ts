@@ -6,7 +6,7 @@
  * the same order. Resuming a harvest skips the samples already consumed by re-running the stream,
  * and `cycleSource` / `mixSources` re-run short sources.
  */
-import { Context, Layer, type Stream } from "effect"
+import type { Stream } from "effect"
 import type { TextSourceError } from "../errors.js"
 
 export interface TextSample {
@@ -26,12 +26,6 @@ export interface TextSourceShape {
    */
   readonly name: string
   readonly stream: Stream.Stream<TextSample, TextSourceError>
-}
-
-/** The text source of a program that harvests from one source (optional: `harvest` takes a value too). */
-export class TextSource extends Context.Service<TextSource, TextSourceShape>()("@crosscode/activations/TextSource") {
-  static readonly layer = (source: TextSourceShape): Layer.Layer<TextSource> =>
-    Layer.succeed(TextSource, TextSource.of(source))
 }
 
 export const makeTextSource = (name: string, stream: Stream.Stream<TextSample, TextSourceError>): TextSourceShape => ({

@@ -67,7 +67,7 @@ export const GEMMA2_DEFAULTS = {
 const GELU_TANH = ["gelu_pytorch_tanh", "gelu_new", "gelu_fast"]
 
 /** Validates a parsed `config.json` object. `where` names the source in messages. */
-export const parseGemma2Config = Effect.fnUntraced(function* (
+export const parseGemma2Config = Effect.fn("parseGemma2Config")(function* (
   json: unknown,
   where = "config.json"
 ): Effect.fn.Return<Gemma2Config, ConfigError | UnsupportedConfigError> {

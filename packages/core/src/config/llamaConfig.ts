@@ -104,7 +104,7 @@ const parseRopeScaling = (
   })
 
 /** Validates a parsed `config.json` object. `where` names the source in messages. */
-export const parseLlamaConfig = Effect.fnUntraced(function* (
+export const parseLlamaConfig = Effect.fn("parseLlamaConfig")(function* (
   json: unknown,
   where = "config.json"
 ): Effect.fn.Return<LlamaConfig, ConfigError | UnsupportedConfigError> {

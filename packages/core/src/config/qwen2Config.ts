@@ -69,7 +69,7 @@ export const QWEN2_DEFAULTS = {
 const unsupported = unsupportedField
 
 /** Validates a parsed `config.json` object. `where` names the source in messages. */
-export const parseQwen2Config = Effect.fnUntraced(function* (
+export const parseQwen2Config = Effect.fn("parseQwen2Config")(function* (
   json: unknown,
   where = "config.json"
 ): Effect.fn.Return<Qwen2Config, ConfigError | UnsupportedConfigError> {

@@ -5,7 +5,7 @@
  * Inputs are ragged token sequences; the model pads them itself (left or right) and returns
  * per-sequence results holding **real positions only**, so callers never handle padding.
  */
-import { Context, type Effect, Schema, type Scope } from "effect"
+import { type Effect, Schema, type Scope } from "effect"
 import type { Hook } from "./hooks.js"
 
 export interface ModelInfo {
@@ -133,8 +133,3 @@ export interface LanguageModelShape {
   /** Free weights and caches (also done by the loader's scope). */
   readonly dispose: Effect.Effect<void>
 }
-
-/** "The" model of a single-model program. Programs over several models take `LanguageModelShape` values. */
-export class LanguageModel extends Context.Service<LanguageModel, LanguageModelShape>()(
-  "@crosscode/core/LanguageModel"
-) {}

@@ -1,15 +1,16 @@
 /**
  * `loadModel(dir)`: read `config.json`'s `model_type`, find the family in the `ModelFamilies`
- * registry, load. `languageModelLayer(dir)` provides the result as the `LanguageModel` service.
+ * registry, load. The result is a plain `LanguageModelShape` value owned by the caller's scope
+ * (programs hold several models at once, so there is no single-model service tag).
  */
-import { Effect, Layer, type Scope } from "effect"
+import { Effect, type Scope } from "effect"
 import type { TensorBackend } from "../backend/TensorBackend.js"
 import { readModelType } from "../config/modelType.js"
-import { LanguageModel, type LanguageModelShape, ModelLoadError, UnsupportedConfigError } from "./LanguageModel.js"
+import { type LanguageModelShape, ModelLoadError, UnsupportedConfigError } from "./LanguageModel.js"
 import type { LoadModelOptions } from "./ModelFamily.js"
 import { ModelFamilies, modelFamilyRegistry, supportedModelTypes } from "./registry.js"
 
-export const loadModel = Effect.fnUntraced(function* (
+export const loadModel = Effect.fn("loadModel")(function* (
   dir: string,
   options: LoadModelOptions = {}
 ): Effect.fn.Return<LanguageModelShape, ModelLoadError | UnsupportedConfigError, TensorBackend | Scope.Scope> {
@@ -33,10 +34,3 @@ export const loadModel = Effect.fnUntraced(function* (
   }
   return yield* family.load(dir, options)
 })
-
-/** The `LanguageModel` service loaded from `dir` (weights freed when the layer is released). */
-export const languageModelLayer = (
-  dir: string,
-  options: LoadModelOptions = {}
-): Layer.Layer<LanguageModel, ModelLoadError | UnsupportedConfigError, TensorBackend> =>
-  Layer.effect(LanguageModel, loadModel(dir, options))

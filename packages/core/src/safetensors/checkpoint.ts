@@ -90,7 +90,7 @@ const fromFiles = (
 }
 
 /** Opens `dir`'s checkpoint (sharded if an index exists, else `model.safetensors`, else the only `*.safetensors`). */
-export const openCheckpoint = Effect.fnUntraced(function* (
+export const openCheckpoint = Effect.fn("openCheckpoint")(function* (
   dir: string,
   options: OpenCheckpointOptions = {}
 ): Effect.fn.Return<Checkpoint, SafetensorsError, Scope.Scope> {

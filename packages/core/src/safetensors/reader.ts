@@ -169,7 +169,7 @@ export const makeSafetensorsFile = (
  * Opens a safetensors file and validates its header. Tensor data is read on demand; the file
  * handle stays open until the scope closes.
  */
-export const openSafetensors = Effect.fnUntraced(function* (
+export const openSafetensors = Effect.fn("openSafetensors")(function* (
   path: string
 ): Effect.fn.Return<SafetensorsFile, SafetensorsError, Scope.Scope> {
   const fh = yield* Effect.acquireRelease(
@@ -198,7 +198,7 @@ export const openSafetensors = Effect.fnUntraced(function* (
 })
 
 /** Parses an in-memory safetensors buffer (tests, small files); reads are views copied per tensor. */
-export const parseSafetensors = Effect.fnUntraced(function* (
+export const parseSafetensors = Effect.fn("parseSafetensors")(function* (
   bytes: Uint8Array,
   path = "<memory>"
 ): Effect.fn.Return<SafetensorsFile, SafetensorsError> {

@@ -204,7 +204,7 @@ export const safetensorsChunks = Effect.fnUntraced(function* (
 })
 
 /** Serialises to one in-memory buffer (small files, tests). */
-export const encodeSafetensors = Effect.fnUntraced(function* (
+export const encodeSafetensors = Effect.fn("encodeSafetensors")(function* (
   tensors: ReadonlyArray<TensorToWrite>,
   metadata?: Readonly<Record<string, string>>
 ): Effect.fn.Return<Uint8Array, SafetensorsWriteError> {
@@ -225,7 +225,7 @@ export const encodeSafetensors = Effect.fnUntraced(function* (
  * Writes a safetensors file tensor by tensor (lazy data is produced, encoded, written and dropped
  * one tensor at a time). Writes `<path>.tmp-<pid>` and renames it over `path` on success.
  */
-export const writeSafetensors = Effect.fnUntraced(function* (
+export const writeSafetensors = Effect.fn("writeSafetensors")(function* (
   path: string,
   tensors: ReadonlyArray<TensorToWrite>,
   metadata?: Readonly<Record<string, string>>

@@ -1,8 +1,8 @@
 /**
- * The `Tokenizer` service: text ↔ token ids and chat templates, loaded from a model directory
+ * Tokenizers (`TokenizerShape` values, from `loadTokenizer`): text ↔ token ids and chat templates, loaded from a model directory
  * (`tokenizer.json` + `tokenizer_config.json`) with `@huggingface/tokenizers` and `@huggingface/jinja`.
  */
-import { Context, type Effect, Schema } from "effect"
+import { type Effect, Schema } from "effect"
 
 export interface ChatMessage {
   readonly role: string
@@ -46,5 +46,3 @@ export interface TokenizerShape {
     options?: ChatTemplateOptions
   ): Effect.Effect<string, ChatTemplateError>
 }
-
-export class Tokenizer extends Context.Service<Tokenizer, TokenizerShape>()("@crosscode/core/Tokenizer") {}

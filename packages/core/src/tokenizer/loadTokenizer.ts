@@ -1,5 +1,5 @@
 /**
- * `loadTokenizer(dir)`: the `Tokenizer` service from a Hugging Face model directory —
+ * `loadTokenizer(dir)`: a tokenizer (`TokenizerShape`) from a Hugging Face model directory —
  * `tokenizer.json` (required) and `tokenizer_config.json` (special tokens, chat template; a
  * separate `chat_template.jinja` is used when present), plus `generation_config.json`'s EOS ids.
  */
@@ -8,13 +8,12 @@ import { existsSync } from "node:fs"
 import { readFile } from "node:fs/promises"
 import * as path from "node:path"
 import { Tokenizer as HFTokenizer } from "@huggingface/tokenizers"
-import { Effect, Layer } from "effect"
+import { Effect } from "effect"
 import { type ChatTemplate, compileChatTemplate } from "./chatTemplate.js"
 import {
   type ChatMessage,
   ChatTemplateError,
   type ChatTemplateOptions,
-  Tokenizer,
   TokenizerLoadError,
   type TokenizerShape
 } from "./Tokenizer.js"
@@ -56,7 +55,7 @@ export interface TokenizerFromJsonOptions {
 }
 
 /** Builds the service from already-parsed tokenizer.json / tokenizer_config.json objects. */
-export const makeTokenizer = Effect.fnUntraced(function* (
+export const makeTokenizer = Effect.fn("makeTokenizer")(function* (
   tokenizerJson: unknown,
   tokenizerConfig: unknown,
   options: TokenizerFromJsonOptions = {}
@@ -162,7 +161,7 @@ export const makeTokenizer = Effect.fnUntraced(function* (
 })
 
 /** Loads `dir`'s tokenizer (tokenizer.json + tokenizer_config.json [+ chat_template.jinja, generation_config.json]). */
-export const loadTokenizer = Effect.fnUntraced(function* (
+export const loadTokenizer = Effect.fn("loadTokenizer")(function* (
   dir: string
 ): Effect.fn.Return<TokenizerShape, TokenizerLoadError> {
   const tokenizerJson = yield* readJson(path.join(dir, "tokenizer.json"), false)
@@ -188,7 +187,3 @@ export const loadTokenizer = Effect.fnUntraced(function* (
     ...(chatTemplate !== undefined ? { chatTemplate } : {})
   })
 })
-
-/** The `Tokenizer` service loaded from `dir`. */
-export const tokenizerLayer = (dir: string): Layer.Layer<Tokenizer, TokenizerLoadError> =>
-  Layer.effect(Tokenizer, loadTokenizer(dir))

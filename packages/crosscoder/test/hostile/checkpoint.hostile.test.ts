@@ -8,17 +8,9 @@ import * as path from "node:path"
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe } from "vitest"
 import { type HostileCase, hostileCases } from "../../../../test-support/hostile.js"
+import { CONFIG_FILE, checkpointTensors, MODEL_FILE } from "../../src/checkpoint/checkpoint.js"
 import { writeSafetensors } from "../../src/checkpoint/safetensors.js"
-import {
-  CONFIG_FILE,
-  type Crosscoder,
-  type CrosscoderConfig,
-  checkpointTensors,
-  loadCrosscoder,
-  MODEL_FILE,
-  saveCrosscoder,
-  sourcesFor
-} from "../../src/index.js"
+import { type Crosscoder, type CrosscoderConfig, loadCrosscoder, saveCrosscoder, sourcesFor } from "../../src/index.js"
 import { build, run, TestLayer } from "../helpers.js"
 
 const root = mkdtempSync(path.join(tmpdir(), "crosscoder-hostile-"))

@@ -141,19 +141,18 @@ export const bfclItems = (
 }
 
 /** Loads one BFCL category from `dir` (question file + `possible_answer/` file). */
-export const loadBfclCategory = (
+export const loadBfclCategory = Effect.fn("loadBfclCategory")(function* (
   dir: string,
   category: string,
   options: BfclLoadOptions = {}
-): Effect.Effect<Array<EvalItem>, DatasetError> =>
-  Effect.gen(function* () {
-    const qFile = bfclQuestionFile(dir, category)
-    const questions = yield* readJsonLines(qFile)
-    const answers = category.includes("irrelevance") ? undefined : yield* readJsonLines(bfclAnswerFile(dir, category))
-    const items = bfclItems(category, questions, answers, qFile)
-    if (items instanceof DatasetError) return yield* items
-    return options.languageHint === true ? items.map(withBfclLanguageHint) : items
-  })
+): Effect.fn.Return<Array<EvalItem>, DatasetError> {
+  const qFile = bfclQuestionFile(dir, category)
+  const questions = yield* readJsonLines(qFile)
+  const answers = category.includes("irrelevance") ? undefined : yield* readJsonLines(bfclAnswerFile(dir, category))
+  const items = bfclItems(category, questions, answers, qFile)
+  if (items instanceof DatasetError) return yield* items
+  return options.languageHint === true ? items.map(withBfclLanguageHint) : items
+})
 
 /** Loads several BFCL categories (default: all five non-live Python ones), in order. */
 export const loadBfcl = (

@@ -151,30 +151,31 @@ export const toolRlItem = (
 const str = (v: unknown): string | undefined => (typeof v === "string" ? v : undefined)
 
 /** Loads `rlla_sft.json` (a JSON array of `{instruction, input, output}`). Ids: `toolrl_sft_<index>`. */
-export const loadToolRlJson = (file: string): Effect.Effect<Array<EvalItem>, DatasetError> =>
-  Effect.gen(function* () {
-    const text = yield* Effect.tryPromise({
-      try: () => readFile(file, "utf8"),
-      catch: (e) => new DatasetError({ path: file, message: `cannot read: ${(e as Error).message}` })
-    })
-    const parsed = pyJsonLoads(text)
-    if (!parsed.ok || !Array.isArray(parsed.value)) {
-      return yield* new DatasetError({ path: file, message: parsed.ok ? "not a JSON array" : parsed.message })
-    }
-    const items: Array<EvalItem> = []
-    const rows = parsed.value as ReadonlyArray<PyValue>
-    for (let i = 0; i < rows.length; i++) {
-      const row = rows[i] as PyValue
-      const instruction = isPyDict(row) ? str(row.instruction) : undefined
-      const input = isPyDict(row) ? str(row.input) : undefined
-      const output = isPyDict(row) ? str(row.output) : undefined
-      if (instruction === undefined || input === undefined || output === undefined) {
-        return yield* new DatasetError({ path: file, message: `row ${i}: expected string instruction, input, output` })
-      }
-      items.push(yield* toolRlItem({ instruction, input, output }, `toolrl_sft_${i}`, file))
-    }
-    return items
+export const loadToolRlJson = Effect.fn("loadToolRlJson")(function* (
+  file: string
+): Effect.fn.Return<Array<EvalItem>, DatasetError> {
+  const text = yield* Effect.tryPromise({
+    try: () => readFile(file, "utf8"),
+    catch: (e) => new DatasetError({ path: file, message: `cannot read: ${(e as Error).message}` })
   })
+  const parsed = pyJsonLoads(text)
+  if (!parsed.ok || !Array.isArray(parsed.value)) {
+    return yield* new DatasetError({ path: file, message: parsed.ok ? "not a JSON array" : parsed.message })
+  }
+  const items: Array<EvalItem> = []
+  const rows = parsed.value as ReadonlyArray<PyValue>
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i] as PyValue
+    const instruction = isPyDict(row) ? str(row.instruction) : undefined
+    const input = isPyDict(row) ? str(row.input) : undefined
+    const output = isPyDict(row) ? str(row.output) : undefined
+    if (instruction === undefined || input === undefined || output === undefined) {
+      return yield* new DatasetError({ path: file, message: `row ${i}: expected string instruction, input, output` })
+    }
+    items.push(yield* toolRlItem({ instruction, input, output }, `toolrl_sft_${i}`, file))
+  }
+  return items
+})
 
 const getPath = (row: unknown, ...keys: Array<string>): unknown => {
   let v: unknown = row
@@ -190,37 +191,36 @@ const getPath = (row: unknown, ...keys: Array<string>): unknown => {
  * `extra_info`). The instruction/input come from `extra_info` (else the system/user messages of
  * `prompt`), the ground truth from `reward_model.ground_truth`. Ids: `toolrl_<split>_<extra_info.index>`.
  */
-export const loadToolRlParquet = (
+export const loadToolRlParquet = Effect.fn("loadToolRlParquet")(function* (
   file: string,
   split = path.basename(file, ".parquet")
-): Effect.Effect<Array<EvalItem>, DatasetError> =>
-  Effect.gen(function* () {
-    const rows = yield* Effect.tryPromise({
-      try: async () =>
-        (await parquetReadObjects({ file: await asyncBufferFromFile(file) })) as Array<Record<string, unknown>>,
-      catch: (e) => new DatasetError({ path: file, message: `cannot read parquet: ${(e as Error).message}` })
-    })
-    const items: Array<EvalItem> = []
-    for (let i = 0; i < rows.length; i++) {
-      const row = rows[i]
-      const prompt = getPath(row, "prompt")
-      const messages = Array.isArray(prompt) ? (prompt as Array<Record<string, unknown>>) : []
-      const instruction =
-        str(getPath(row, "extra_info", "instruction")) ?? str(messages.find((m) => m.role === "system")?.content)
-      const input = str(getPath(row, "extra_info", "input")) ?? str(messages.find((m) => m.role === "user")?.content)
-      const output = str(getPath(row, "reward_model", "ground_truth"))
-      if (instruction === undefined || input === undefined || output === undefined) {
-        return yield* new DatasetError({
-          path: file,
-          message: `row ${i}: missing instruction, input or reward_model.ground_truth`
-        })
-      }
-      const index = getPath(row, "extra_info", "index")
-      const id = `toolrl_${split}_${typeof index === "number" || typeof index === "bigint" ? String(index) : i}`
-      items.push(yield* toolRlItem({ instruction, input, output }, id, file))
-    }
-    return items
+): Effect.fn.Return<Array<EvalItem>, DatasetError> {
+  const rows = yield* Effect.tryPromise({
+    try: async () =>
+      (await parquetReadObjects({ file: await asyncBufferFromFile(file) })) as Array<Record<string, unknown>>,
+    catch: (e) => new DatasetError({ path: file, message: `cannot read parquet: ${(e as Error).message}` })
   })
+  const items: Array<EvalItem> = []
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i]
+    const prompt = getPath(row, "prompt")
+    const messages = Array.isArray(prompt) ? (prompt as Array<Record<string, unknown>>) : []
+    const instruction =
+      str(getPath(row, "extra_info", "instruction")) ?? str(messages.find((m) => m.role === "system")?.content)
+    const input = str(getPath(row, "extra_info", "input")) ?? str(messages.find((m) => m.role === "user")?.content)
+    const output = str(getPath(row, "reward_model", "ground_truth"))
+    if (instruction === undefined || input === undefined || output === undefined) {
+      return yield* new DatasetError({
+        path: file,
+        message: `row ${i}: missing instruction, input or reward_model.ground_truth`
+      })
+    }
+    const index = getPath(row, "extra_info", "index")
+    const id = `toolrl_${split}_${typeof index === "number" || typeof index === "bigint" ? String(index) : i}`
+    items.push(yield* toolRlItem({ instruction, input, output }, id, file))
+  }
+  return items
+})
 
 /** Expected calls as a ToolRL completion (for fixtures and synthetic ground truths). */
 export const toolRlCompletion = (calls: ReadonlyArray<{ name: string; arguments: PyDict }>, think = "ok"): string =>

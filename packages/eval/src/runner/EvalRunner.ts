@@ -3,9 +3,8 @@
  * generations → parse → scores → one JSON record per item (appended to a JSONL file as it is made)
  * and a summary.
  *
- * Dependencies are explicit: `EvalRunner.layer` needs `LanguageModel` and `Tokenizer`;
- * `makeEvalRunner({ model, tokenizer })` builds one from values (programs comparing two models make
- * one runner per model).
+ * Dependencies are explicit values: `makeEvalRunner({ model, tokenizer })` (programs comparing two
+ * models make one runner per model; the study gets both from its `StudyModels` cache).
  *
  * Per item: build the prompt ({@link buildPrompt}) → `tokenizer.encode` (special tokens as the
  * settings say; HF's `tokenizer(prompt)` default adds them, which for Qwen adds nothing) → truncate
@@ -27,16 +26,14 @@ import {
   fingerprint,
   Greedy,
   type Intervention,
-  LanguageModel,
   type LanguageModelShape,
   type ModelInputError,
   Progress,
   type ProgressBar,
   type Sampling,
-  Tokenizer,
   type TokenizerShape
 } from "@crosscode/core"
-import { Clock, Context, Effect, Layer } from "effect"
+import { Clock, Effect } from "effect"
 import {
   type EvalIOError,
   EvalSettingsError,
@@ -359,16 +356,4 @@ export const makeEvalRunner = (deps: EvalRunnerDeps): EvalRunnerShape => {
   }
 
   return { run }
-}
-
-/** The evaluation runner as a service over the context's `LanguageModel` and `Tokenizer`. */
-export class EvalRunner extends Context.Service<EvalRunner, EvalRunnerShape>()("@crosscode/eval/EvalRunner") {
-  static readonly layer: Layer.Layer<EvalRunner, never, LanguageModel | Tokenizer> = Layer.effect(
-    EvalRunner,
-    Effect.gen(function* () {
-      const model = yield* LanguageModel
-      const tokenizer = yield* Tokenizer
-      return EvalRunner.of(makeEvalRunner({ model, tokenizer }))
-    })
-  )
 }

@@ -11,7 +11,7 @@ import {
   type TokenizerShape
 } from "@crosscode/core"
 import { Effect } from "effect"
-import { renderQwen25 } from "../../src/index.js"
+import { renderQwen25 } from "../../src/prompt/prompts.js"
 
 export const EOT = 0x110000
 export const IM_END = 0x110001

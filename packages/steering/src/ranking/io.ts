@@ -94,28 +94,28 @@ export const writeTextFile = (file: string, text: string): Effect.Effect<void, S
   })
 
 /** Writes the ranking as CSV and/or JSON. */
-export const writeRanking = (
+export const writeRanking = Effect.fn("writeRanking")(function* (
   ranking: FeatureRanking,
   files: { readonly csv?: string; readonly json?: string }
-): Effect.Effect<void, SteeringIOError> =>
-  Effect.gen(function* () {
-    if (files.csv !== undefined) yield* writeTextFile(files.csv, rankingToCsv(ranking))
-    if (files.json !== undefined) yield* writeTextFile(files.json, `${JSON.stringify(ranking, null, 1)}\n`)
-  })
+): Effect.fn.Return<void, SteeringIOError> {
+  if (files.csv !== undefined) yield* writeTextFile(files.csv, rankingToCsv(ranking))
+  if (files.json !== undefined) yield* writeTextFile(files.json, `${JSON.stringify(ranking, null, 1)}\n`)
+})
 
 /** Reads a ranking JSON written by {@link writeRanking}. */
-export const readRanking = (file: string): Effect.Effect<FeatureRanking, SteeringIOError> =>
-  Effect.gen(function* () {
-    const text = yield* Effect.tryPromise({
-      try: () => readFile(file, "utf8"),
-      catch: (e) => new SteeringIOError({ path: file, message: e instanceof Error ? e.message : String(e) })
-    })
-    const json = yield* Effect.try({
-      try: () => JSON.parse(text) as unknown,
-      catch: (e) =>
-        new SteeringIOError({ path: file, message: `not JSON: ${e instanceof Error ? e.message : String(e)}` })
-    })
-    return yield* Schema.decodeUnknownEffect(FeatureRankingSchema)(json).pipe(
-      Effect.mapError((e) => new SteeringIOError({ path: file, message: `not a feature ranking: ${e.message}` }))
-    )
+export const readRanking = Effect.fn("readRanking")(function* (
+  file: string
+): Effect.fn.Return<FeatureRanking, SteeringIOError> {
+  const text = yield* Effect.tryPromise({
+    try: () => readFile(file, "utf8"),
+    catch: (e) => new SteeringIOError({ path: file, message: e instanceof Error ? e.message : String(e) })
   })
+  const json = yield* Effect.try({
+    try: () => JSON.parse(text) as unknown,
+    catch: (e) =>
+      new SteeringIOError({ path: file, message: `not JSON: ${e instanceof Error ? e.message : String(e)}` })
+  })
+  return yield* Schema.decodeUnknownEffect(FeatureRankingSchema)(json).pipe(
+    Effect.mapError((e) => new SteeringIOError({ path: file, message: `not a feature ranking: ${e.message}` }))
+  )
+})

@@ -278,25 +278,23 @@ export const selectTopSubset = (
  * Last-prompt-token codes of two prompt sets, by encoding the model pair (`PairEncoder`): the
  * matrices `rankFeatures` takes.
  */
-export const encodePromptSets = (sets: {
+export const encodePromptSets = Effect.fn("encodePromptSets")(function* (sets: {
   readonly tool: ReadonlyArray<ReadonlyArray<number>>
   readonly general: ReadonlyArray<ReadonlyArray<number>>
-}) =>
-  Effect.gen(function* () {
-    const pe = yield* PairEncoder
-    const F = pe.crosscoder.features
-    const tool = yield* pe.encodeLastTokens(sets.tool)
-    const general = yield* pe.encodeLastTokens(sets.general)
-    return { tool: codeMatrix(tool.codes, tool.rows, F), general: codeMatrix(general.codes, general.rows, F) }
-  })
+}) {
+  const pe = yield* PairEncoder
+  const F = pe.crosscoder.features
+  const tool = yield* pe.encodeLastTokens(sets.tool)
+  const general = yield* pe.encodeLastTokens(sets.general)
+  return { tool: codeMatrix(tool.codes, tool.rows, F), general: codeMatrix(general.codes, general.rows, F) }
+})
 
 /** Encodes both prompt sets and ranks the features, labelled by the crosscoder's partition groups. */
-export const rankPromptSets = (
+export const rankPromptSets = Effect.fn("rankPromptSets")(function* (
   sets: { readonly tool: ReadonlyArray<ReadonlyArray<number>>; readonly general: ReadonlyArray<ReadonlyArray<number>> },
   options: Omit<RankOptions, "partition"> = {}
-) =>
-  Effect.gen(function* () {
-    const pe = yield* PairEncoder
-    const codes = yield* encodePromptSets(sets)
-    return yield* rankFeatures(codes.tool, codes.general, { ...options, partition: pe.crosscoder.partition })
-  })
+) {
+  const pe = yield* PairEncoder
+  const codes = yield* encodePromptSets(sets)
+  return yield* rankFeatures(codes.tool, codes.general, { ...options, partition: pe.crosscoder.partition })
+})

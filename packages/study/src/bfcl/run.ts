@@ -187,150 +187,146 @@ export interface BfclPlan {
  * Checks the flags, the data, model and tokenizer directories (typed errors naming what is wrong)
  * and samples the items; needs no tensor backend.
  */
-export const prepareBfcl = (options: BfclOptions) =>
-  Effect.gen(function* () {
-    const style: BfclStyle = options.style ?? "qwen"
-    const seed = options.seed ?? 42
-    const maxNewTokens = options.maxNewTokens ?? 512
-    yield* positiveInt("--n", options.n)
-    yield* positiveInt("--max-new-tokens", maxNewTokens)
-    yield* positiveInt("--max-prompt-tokens", options.maxPromptTokens)
-    yield* positiveInt("--batch-size", options.batchSize)
-    const categories = yield* resolveCategories(options.categories)
+export const prepareBfcl = Effect.fn("prepareBfcl")(function* (options: BfclOptions) {
+  const style: BfclStyle = options.style ?? "qwen"
+  const seed = options.seed ?? 42
+  const maxNewTokens = options.maxNewTokens ?? 512
+  yield* positiveInt("--n", options.n)
+  yield* positiveInt("--max-new-tokens", maxNewTokens)
+  yield* positiveInt("--max-prompt-tokens", options.maxPromptTokens)
+  yield* positiveInt("--batch-size", options.batchSize)
+  const categories = yield* resolveCategories(options.categories)
 
-    // inputs, checked before anything is loaded
-    const data = path.resolve(options.data ?? defaultBfclDataDir())
-    if (!isDir(data)) {
-      return yield* new BfclDataError({
-        dir: data,
-        message: `BFCL data directory ${data} not found: pass --data DIR, the directory holding BFCL_v4_<category>.json and possible_answer/ (by default <shared>/data/bfcl; set CROSSCODE_SHARED to the shared directory)`
-      })
-    }
-    for (const c of categories) {
-      const file = bfclQuestionFile(data, c)
-      if (!existsSync(file))
-        return yield* new BfclDataError({ dir: data, message: `${file} not found: no data for category "${c}"` })
-    }
-    const modelDir = path.resolve(options.model)
-    const tokenizerDir = path.resolve(options.tokenizer ?? options.model)
-    if (!isDir(modelDir) || !existsSync(path.join(modelDir, "config.json"))) {
-      return yield* new ModelDirError({
-        dir: modelDir,
-        message: `model directory ${modelDir} ${isDir(modelDir) ? "has no config.json" : "does not exist"} (a Hugging Face model directory: config.json, *.safetensors, tokenizer files)`
-      })
-    }
-    if (!existsSync(path.join(tokenizerDir, "tokenizer.json"))) {
-      return yield* new ModelDirError({
-        dir: tokenizerDir,
-        message: `tokenizer directory ${tokenizerDir} has no tokenizer.json (pass --tokenizer DIR)`
-      })
-    }
+  // inputs, checked before anything is loaded
+  const data = path.resolve(options.data ?? defaultBfclDataDir())
+  if (!isDir(data)) {
+    return yield* new BfclDataError({
+      dir: data,
+      message: `BFCL data directory ${data} not found: pass --data DIR, the directory holding BFCL_v4_<category>.json and possible_answer/ (by default <shared>/data/bfcl; set CROSSCODE_SHARED to the shared directory)`
+    })
+  }
+  for (const c of categories) {
+    const file = bfclQuestionFile(data, c)
+    if (!existsSync(file))
+      return yield* new BfclDataError({ dir: data, message: `${file} not found: no data for category "${c}"` })
+  }
+  const modelDir = path.resolve(options.model)
+  const tokenizerDir = path.resolve(options.tokenizer ?? options.model)
+  if (!isDir(modelDir) || !existsSync(path.join(modelDir, "config.json"))) {
+    return yield* new ModelDirError({
+      dir: modelDir,
+      message: `model directory ${modelDir} ${isDir(modelDir) ? "has no config.json" : "does not exist"} (a Hugging Face model directory: config.json, *.safetensors, tokenizer files)`
+    })
+  }
+  if (!existsSync(path.join(tokenizerDir, "tokenizer.json"))) {
+    return yield* new ModelDirError({
+      dir: tokenizerDir,
+      message: `tokenizer directory ${tokenizerDir} has no tokenizer.json (pass --tokenizer DIR)`
+    })
+  }
 
-    // items: per category, a seeded sample, with BFCL's language hint on the docs
-    const sampled: Array<{ category: string; available: number; items: ReadonlyArray<EvalItem> }> = []
-    for (const c of categories) {
-      const all = yield* loadBfclCategory(data, c, { languageHint: true })
-      const items = options.n !== undefined && options.n < all.length ? pythonSample(all, options.n, seed) : all
-      sampled.push({ category: c, available: all.length, items })
-    }
-    const plan: BfclPlan = { options, style, seed, maxNewTokens, data, modelDir, tokenizerDir, sampled }
-    return plan
-  })
+  // items: per category, a seeded sample, with BFCL's language hint on the docs
+  const sampled: Array<{ category: string; available: number; items: ReadonlyArray<EvalItem> }> = []
+  for (const c of categories) {
+    const all = yield* loadBfclCategory(data, c, { languageHint: true })
+    const items = options.n !== undefined && options.n < all.length ? pythonSample(all, options.n, seed) : all
+    sampled.push({ category: c, available: all.length, items })
+  }
+  const plan: BfclPlan = { options, style, seed, maxNewTokens, data, modelDir, tokenizerDir, sampled }
+  return plan
+})
 
 /** Runs a prepared evaluation and writes `<out>/<category>.jsonl` and `<out>/summary.json`. */
-export const runBfcl = (plan: BfclPlan) =>
-  Effect.gen(function* () {
-    const { options, style, seed, maxNewTokens, data, modelDir, tokenizerDir, sampled } = plan
-    const progress = yield* Progress
-    const t0 = yield* Clock.currentTimeMillis
-    const categories = sampled.map((s) => s.category)
+export const runBfcl = Effect.fn("runBfcl")(function* (plan: BfclPlan) {
+  const { options, style, seed, maxNewTokens, data, modelDir, tokenizerDir, sampled } = plan
+  const progress = yield* Progress
+  const t0 = yield* Clock.currentTimeMillis
+  const categories = sampled.map((s) => s.category)
 
-    const model = yield* loadModel(modelDir, { name: path.basename(modelDir) }).pipe(
-      Effect.mapError((e) => new ModelDirError({ dir: modelDir, message: `cannot load the model: ${e.message}` }))
-    )
-    const tokenizer = yield* loadTokenizer(tokenizerDir).pipe(
-      Effect.mapError(
-        (e) => new ModelDirError({ dir: tokenizerDir, message: `cannot load the tokenizer: ${e.message}` })
-      )
-    )
-    const hasTemplate = tokenizerHasChatTemplate(tokenizerDir)
-    const prompt =
-      style === "python"
-        ? PromptStyles.bfclPrompting(hasTemplate ? {} : { chatTemplate: false })
-        : PromptStyles.qwenTools()
-    const renderer: ChatRenderer = hasTemplate ? tokenizerRenderer(tokenizer) : qwen25ChatRenderer
-    const rendering = hasTemplate
-      ? `the tokenizer's chat template (${tokenizerDir})`
-      : style === "python"
-        ? "plain text (the tokenizer has no chat template): BFCL's system prompt, a blank line, the question"
-        : "the built-in Qwen2.5 chat template (the tokenizer has no chat template)"
-    const backendName = (yield* TensorBackend).name
-    const batchSize = options.batchSize ?? defaultBatchSize(backendName)
-    const maxPromptTokens = options.maxPromptTokens ?? Math.max(1, contextLength(modelDir) - maxNewTokens)
-    yield* Effect.logInfo(
-      `bfcl: model ${model.info.name} (${modelDir}), style ${style}, prompts rendered with ${rendering}; ${categories.length} categories, ${
-        options.n !== undefined ? `n = ${options.n} per category (seed ${seed})` : "every item"
-      }; max ${maxNewTokens} new tokens, prompts cut to their last ${maxPromptTokens} tokens; backend ${backendName}, batch size ${batchSize}`
-    )
+  const model = yield* loadModel(modelDir, { name: path.basename(modelDir) }).pipe(
+    Effect.mapError((e) => new ModelDirError({ dir: modelDir, message: `cannot load the model: ${e.message}` }))
+  )
+  const tokenizer = yield* loadTokenizer(tokenizerDir).pipe(
+    Effect.mapError((e) => new ModelDirError({ dir: tokenizerDir, message: `cannot load the tokenizer: ${e.message}` }))
+  )
+  const hasTemplate = tokenizerHasChatTemplate(tokenizerDir)
+  const prompt =
+    style === "python"
+      ? PromptStyles.bfclPrompting(hasTemplate ? {} : { chatTemplate: false })
+      : PromptStyles.qwenTools()
+  const renderer: ChatRenderer = hasTemplate ? tokenizerRenderer(tokenizer) : qwen25ChatRenderer
+  const rendering = hasTemplate
+    ? `the tokenizer's chat template (${tokenizerDir})`
+    : style === "python"
+      ? "plain text (the tokenizer has no chat template): BFCL's system prompt, a blank line, the question"
+      : "the built-in Qwen2.5 chat template (the tokenizer has no chat template)"
+  const backendName = (yield* TensorBackend).name
+  const batchSize = options.batchSize ?? defaultBatchSize(backendName)
+  const maxPromptTokens = options.maxPromptTokens ?? Math.max(1, contextLength(modelDir) - maxNewTokens)
+  yield* Effect.logInfo(
+    `bfcl: model ${model.info.name} (${modelDir}), style ${style}, prompts rendered with ${rendering}; ${categories.length} categories, ${
+      options.n !== undefined ? `n = ${options.n} per category (seed ${seed})` : "every item"
+    }; max ${maxNewTokens} new tokens, prompts cut to their last ${maxPromptTokens} tokens; backend ${backendName}, batch size ${batchSize}`
+  )
 
-    // resumable generation, one records file per category
-    mkdirSync(options.out, { recursive: true })
-    const fileOf = (c: string) => `${c}.jsonl`
-    // one bar of categories here; the eval runner draws each category's bar of items
-    const bar = progress.start(`bfcl ${style}`, sampled.length, "categories")
-    const runner = makeEvalRunner({ model, tokenizer, renderer })
-    const settings = { maxNewTokens, maxPromptTokens, truncation: "left" as const, batchSize }
-    const results: Array<CategoryResult> = []
-    let generated = 0
-    let resumed = 0
-    let taskName = ""
-    for (const s of sampled) {
-      const task = bfclTask(s.items, prompt)
-      taskName = task.name
-      const r = yield* runner.run({
-        run: BFCL_RUN,
-        task,
-        intervention: cleanIntervention,
-        output: path.join(options.out, fileOf(s.category)),
-        settings
-      })
-      generated += r.generated
-      resumed += r.resumed
-      results.push(categoryResult(s.category, r.records as ReadonlyArray<EvalRecord>, s.available, fileOf(s.category)))
-      bar.update(results.length)
-    }
-    bar.finish()
+  // resumable generation, one records file per category
+  mkdirSync(options.out, { recursive: true })
+  const fileOf = (c: string) => `${c}.jsonl`
+  // one bar of categories here; the eval runner draws each category's bar of items
+  const bar = progress.start(`bfcl ${style}`, sampled.length, "categories")
+  const runner = makeEvalRunner({ model, tokenizer, renderer })
+  const settings = { maxNewTokens, maxPromptTokens, truncation: "left" as const, batchSize }
+  const results: Array<CategoryResult> = []
+  let generated = 0
+  let resumed = 0
+  let taskName = ""
+  for (const s of sampled) {
+    const task = bfclTask(s.items, prompt)
+    taskName = task.name
+    const r = yield* runner.run({
+      run: BFCL_RUN,
+      task,
+      intervention: cleanIntervention,
+      output: path.join(options.out, fileOf(s.category)),
+      settings
+    })
+    generated += r.generated
+    resumed += r.resumed
+    results.push(categoryResult(s.category, r.records as ReadonlyArray<EvalRecord>, s.available, fileOf(s.category)))
+    bar.update(results.length)
+  }
+  bar.finish()
 
-    const aggregate = bfclAggregate(results)
-    const t1 = yield* Clock.currentTimeMillis
-    const summary: BfclSummary = {
-      benchmark: "BFCL v4 non-live, AST checker",
-      model: { name: model.info.name, dir: modelDir },
-      tokenizer: tokenizerDir,
-      data,
-      style,
-      task: taskName,
-      promptStyle: describePromptStyle(prompt),
-      rendering,
-      metric: "bfcl.ast_official",
-      settings: {
-        n: options.n ?? null,
-        seed,
-        maxNewTokens,
-        maxPromptTokens,
-        truncation: "left",
-        batchSize,
-        languageHint: true,
-        backend: backendName
-      },
-      categories: results,
-      aggregate,
-      items: sampled.reduce((n, s) => n + s.items.length, 0),
-      generated,
-      resumed,
-      seconds: (t1 - t0) / 1000,
-      finishedAt: new Date(t1).toISOString()
-    }
-    writeFileSync(path.join(options.out, "summary.json"), `${JSON.stringify(summary, null, 2)}\n`)
-    return { summary, table: formatBfclTable(results, aggregate) }
-  })
+  const aggregate = bfclAggregate(results)
+  const t1 = yield* Clock.currentTimeMillis
+  const summary: BfclSummary = {
+    benchmark: "BFCL v4 non-live, AST checker",
+    model: { name: model.info.name, dir: modelDir },
+    tokenizer: tokenizerDir,
+    data,
+    style,
+    task: taskName,
+    promptStyle: describePromptStyle(prompt),
+    rendering,
+    metric: "bfcl.ast_official",
+    settings: {
+      n: options.n ?? null,
+      seed,
+      maxNewTokens,
+      maxPromptTokens,
+      truncation: "left",
+      batchSize,
+      languageHint: true,
+      backend: backendName
+    },
+    categories: results,
+    aggregate,
+    items: sampled.reduce((n, s) => n + s.items.length, 0),
+    generated,
+    resumed,
+    seconds: (t1 - t0) / 1000,
+    finishedAt: new Date(t1).toISOString()
+  }
+  writeFileSync(path.join(options.out, "summary.json"), `${JSON.stringify(summary, null, 2)}\n`)
+  return { summary, table: formatBfclTable(results, aggregate) }
+})

@@ -168,81 +168,80 @@ const siteByName = (json: unknown): { readonly value: unknown; readonly error?: 
   return { value: { ...json, site: { layer: site.layer } } }
 }
 
-export const decodeRecipe = (
+export const decodeRecipe = Effect.fn("decodeRecipe")(function* (
   json: unknown,
   file: string,
   overrides: RecipeOverrides = {}
-): Effect.Effect<LoadedRecipe, RecipeError> =>
-  Effect.gen(function* () {
-    const fail = (message: string) => new RecipeError({ file, message })
-    let value = json
-    for (const s of overrides.set ?? []) {
-      const r = applySet(value, s)
-      if (r.error !== undefined) return yield* fail(r.error)
-      value = r.value
-    }
-    const expanded = expandEnv(value, overrides.env ?? process.env)
-    if (expanded.missing.length > 0) {
-      return yield* fail(`environment variables not set and without a default: ${expanded.missing.join(", ")}`)
-    }
-    const named = siteByName(expanded.value)
-    if (named.error !== undefined) return yield* fail(named.error)
-    const decoded = yield* Schema.decodeUnknownEffect(Recipe)(named.value, {
-      errors: "all",
-      onExcessProperty: "error"
-    }).pipe(
-      Effect.mapError((e) => {
-        const field = firstIssuePath(e.message)
-        return new RecipeError({
-          file,
-          ...(field !== undefined ? { field } : {}),
-          message: `invalid recipe:\n${e.message}`
-        })
+): Effect.fn.Return<LoadedRecipe, RecipeError> {
+  const fail = (message: string) => new RecipeError({ file, message })
+  let value = json
+  for (const s of overrides.set ?? []) {
+    const r = applySet(value, s)
+    if (r.error !== undefined) return yield* fail(r.error)
+    value = r.value
+  }
+  const expanded = expandEnv(value, overrides.env ?? process.env)
+  if (expanded.missing.length > 0) {
+    return yield* fail(`environment variables not set and without a default: ${expanded.missing.join(", ")}`)
+  }
+  const named = siteByName(expanded.value)
+  if (named.error !== undefined) return yield* fail(named.error)
+  const decoded = yield* Schema.decodeUnknownEffect(Recipe)(named.value, {
+    errors: "all",
+    onExcessProperty: "error"
+  }).pipe(
+    Effect.mapError((e) => {
+      const field = firstIssuePath(e.message)
+      return new RecipeError({
+        file,
+        ...(field !== undefined ? { field } : {}),
+        message: `invalid recipe:\n${e.message}`
       })
-    )
-    const problems = checkRecipe(decoded)
-    if (problems.length > 0) return yield* fail(`invalid recipe:\n${problems.join("\n")}`)
-    const base = file === "<inline>" ? (overrides.cwd ?? process.cwd()) : path.dirname(file)
-    const cwd = overrides.cwd ?? process.cwd()
-    const models = {
-      A: overrides.modelA !== undefined ? path.resolve(cwd, overrides.modelA) : path.resolve(base, decoded.models.A),
-      B: overrides.modelB !== undefined ? path.resolve(cwd, overrides.modelB) : path.resolve(base, decoded.models.B)
+    })
+  )
+  const problems = checkRecipe(decoded)
+  if (problems.length > 0) return yield* fail(`invalid recipe:\n${problems.join("\n")}`)
+  const base = file === "<inline>" ? (overrides.cwd ?? process.cwd()) : path.dirname(file)
+  const cwd = overrides.cwd ?? process.cwd()
+  const models = {
+    A: overrides.modelA !== undefined ? path.resolve(cwd, overrides.modelA) : path.resolve(base, decoded.models.A),
+    B: overrides.modelB !== undefined ? path.resolve(cwd, overrides.modelB) : path.resolve(base, decoded.models.B)
+  }
+  const tokenizer =
+    overrides.tokenizer !== undefined
+      ? path.resolve(cwd, overrides.tokenizer)
+      : decoded.tokenizer !== undefined
+        ? path.resolve(base, decoded.tokenizer)
+        : models.B
+  const text = decoded.harvest.text
+  const recipe: Recipe = {
+    ...decoded,
+    runDir: path.resolve(cwd, overrides.runDir ?? decoded.runDir),
+    models,
+    tokenizer,
+    harvest: {
+      ...decoded.harvest,
+      text:
+        text.kind === "paper"
+          ? { ...text, web: resolveSource(text.web, base), tool: resolveSource(text.tool, base) }
+          : {
+              ...text,
+              sources: text.sources.map((s) => resolveSource(s, base)) as [TextSourceSpec, ...Array<TextSourceSpec>]
+            }
+    },
+    evaluate: { ...decoded.evaluate, prompts: resolvePrompts(decoded.evaluate.prompts, base) },
+    rank: {
+      ...decoded.rank,
+      toolPrompts: resolvePrompts(decoded.rank.toolPrompts, base),
+      generalTexts: resolveSource(decoded.rank.generalTexts, base)
+    },
+    steer: {
+      ...decoded.steer,
+      ...(decoded.steer.prompts !== undefined ? { prompts: resolvePrompts(decoded.steer.prompts, base) } : {})
     }
-    const tokenizer =
-      overrides.tokenizer !== undefined
-        ? path.resolve(cwd, overrides.tokenizer)
-        : decoded.tokenizer !== undefined
-          ? path.resolve(base, decoded.tokenizer)
-          : models.B
-    const text = decoded.harvest.text
-    const recipe: Recipe = {
-      ...decoded,
-      runDir: path.resolve(cwd, overrides.runDir ?? decoded.runDir),
-      models,
-      tokenizer,
-      harvest: {
-        ...decoded.harvest,
-        text:
-          text.kind === "paper"
-            ? { ...text, web: resolveSource(text.web, base), tool: resolveSource(text.tool, base) }
-            : {
-                ...text,
-                sources: text.sources.map((s) => resolveSource(s, base)) as [TextSourceSpec, ...Array<TextSourceSpec>]
-              }
-      },
-      evaluate: { ...decoded.evaluate, prompts: resolvePrompts(decoded.evaluate.prompts, base) },
-      rank: {
-        ...decoded.rank,
-        toolPrompts: resolvePrompts(decoded.rank.toolPrompts, base),
-        generalTexts: resolveSource(decoded.rank.generalTexts, base)
-      },
-      steer: {
-        ...decoded.steer,
-        ...(decoded.steer.prompts !== undefined ? { prompts: resolvePrompts(decoded.steer.prompts, base) } : {})
-      }
-    }
-    return { file, recipe, raw: expanded.value }
-  })
+  }
+  return { file, recipe, raw: expanded.value }
+})
 
 /** `crosscoders.0.k` from the first `at ["crosscoders"][0]["k"]` of a schema error message. */
 const firstIssuePath = (message: string): string | undefined => {
@@ -252,16 +251,18 @@ const firstIssuePath = (message: string): string | undefined => {
 }
 
 /** Reads, decodes and resolves a recipe file. */
-export const loadRecipe = (file: string, overrides: RecipeOverrides = {}): Effect.Effect<LoadedRecipe, RecipeError> =>
-  Effect.gen(function* () {
-    const abs = path.resolve(overrides.cwd ?? process.cwd(), file)
-    const text = yield* Effect.try({
-      try: () => readFileSync(abs, "utf8"),
-      catch: (e) => new RecipeError({ file: abs, message: `cannot read the recipe: ${errorMessage(e)}` })
-    })
-    const json = yield* Effect.try({
-      try: () => JSON.parse(text) as unknown,
-      catch: (e) => new RecipeError({ file: abs, message: `not valid JSON: ${errorMessage(e)}` })
-    })
-    return yield* decodeRecipe(json, abs, overrides)
+export const loadRecipe = Effect.fn("loadRecipe")(function* (
+  file: string,
+  overrides: RecipeOverrides = {}
+): Effect.fn.Return<LoadedRecipe, RecipeError> {
+  const abs = path.resolve(overrides.cwd ?? process.cwd(), file)
+  const text = yield* Effect.try({
+    try: () => readFileSync(abs, "utf8"),
+    catch: (e) => new RecipeError({ file: abs, message: `cannot read the recipe: ${errorMessage(e)}` })
   })
+  const json = yield* Effect.try({
+    try: () => JSON.parse(text) as unknown,
+    catch: (e) => new RecipeError({ file: abs, message: `not valid JSON: ${errorMessage(e)}` })
+  })
+  return yield* decodeRecipe(json, abs, overrides)
+})

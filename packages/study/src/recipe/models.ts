@@ -65,59 +65,56 @@ export interface FromDirsOptions {
 }
 
 /** Models loaded from directories on first use (needs the tensor backend and a scope for the loads). */
-export const makeStudyModels = (
+export const makeStudyModels = Effect.fn("makeStudyModels")(function* (
   options: FromDirsOptions
-): Effect.Effect<StudyModelsShape, never, TensorBackend | Scope.Scope> =>
-  Effect.gen(function* () {
-    const context = yield* Effect.context<TensorBackend | Scope.Scope>()
-    const labels = Object.keys(options.models)
-    const full = new Map<string, LanguageModelShape>()
-    const partial = new Map<string, LanguageModelShape>()
-    let tokenizer: TokenizerShape | undefined
-    const load = (label: string, dir: string, maxLayer: number | undefined) =>
+): Effect.fn.Return<StudyModelsShape, never, TensorBackend | Scope.Scope> {
+  const context = yield* Effect.context<TensorBackend | Scope.Scope>()
+  const labels = Object.keys(options.models)
+  const full = new Map<string, LanguageModelShape>()
+  const partial = new Map<string, LanguageModelShape>()
+  let tokenizer: TokenizerShape | undefined
+  const load = (label: string, dir: string, maxLayer: number | undefined) =>
+    Effect.gen(function* () {
+      yield* checkModelDir(dir, `model ${label}`, "models")
+      const m = yield* loadModel(dir, { name: label, ...(maxLayer !== undefined ? { maxLayer } : {}) }).pipe(
+        Effect.mapError(stageFailure("models", { kind: "models", context: `cannot load ${dir}` }))
+      )
+      yield* Effect.logInfo(`loaded model ${label} = ${dir}${maxLayer !== undefined ? ` (blocks 0..${maxLayer})` : ""}`)
+      return m
+    }).pipe(Effect.provideContext(context))
+  return {
+    labels,
+    model: (label, request = {}) =>
       Effect.gen(function* () {
-        yield* checkModelDir(dir, `model ${label}`, "models")
-        const m = yield* loadModel(dir, { name: label, ...(maxLayer !== undefined ? { maxLayer } : {}) }).pipe(
-          Effect.mapError(stageFailure("models", { kind: "models", context: `cannot load ${dir}` }))
-        )
-        yield* Effect.logInfo(
-          `loaded model ${label} = ${dir}${maxLayer !== undefined ? ` (blocks 0..${maxLayer})` : ""}`
-        )
-        return m
-      }).pipe(Effect.provideContext(context))
-    return {
-      labels,
-      model: (label, request = {}) =>
-        Effect.gen(function* () {
-          const dir = options.models[label]
-          if (dir === undefined) return yield* unknownLabel(label, labels)
-          const have = full.get(label)
-          if (have !== undefined) return have
-          const upTo = request.upToLayer
-          if (upTo !== undefined && !(options.fullModelLater?.() ?? false)) {
-            const p = partial.get(label)
-            if (p !== undefined && (p.info.maxLayer === undefined || p.info.maxLayer >= upTo)) return p
-            const m = yield* load(label, dir, upTo)
-            partial.set(label, m)
-            return m
-          }
-          const m = yield* load(label, dir, undefined)
-          full.set(label, m)
+        const dir = options.models[label]
+        if (dir === undefined) return yield* unknownLabel(label, labels)
+        const have = full.get(label)
+        if (have !== undefined) return have
+        const upTo = request.upToLayer
+        if (upTo !== undefined && !(options.fullModelLater?.() ?? false)) {
+          const p = partial.get(label)
+          if (p !== undefined && (p.info.maxLayer === undefined || p.info.maxLayer >= upTo)) return p
+          const m = yield* load(label, dir, upTo)
+          partial.set(label, m)
           return m
-        }),
-      tokenizer: Effect.suspend(() => {
-        if (tokenizer !== undefined) return Effect.succeed(tokenizer)
-        return Effect.gen(function* () {
-          yield* checkModelDir(options.tokenizer, "tokenizer", "models")
-          const t = yield* loadTokenizer(options.tokenizer).pipe(
-            Effect.mapError(stageFailure("models", { kind: "models", context: "cannot load the tokenizer" }))
-          )
-          tokenizer = t
-          return t
-        })
+        }
+        const m = yield* load(label, dir, undefined)
+        full.set(label, m)
+        return m
+      }),
+    tokenizer: Effect.suspend(() => {
+      if (tokenizer !== undefined) return Effect.succeed(tokenizer)
+      return Effect.gen(function* () {
+        yield* checkModelDir(options.tokenizer, "tokenizer", "models")
+        const t = yield* loadTokenizer(options.tokenizer).pipe(
+          Effect.mapError(stageFailure("models", { kind: "models", context: "cannot load the tokenizer" }))
+        )
+        tokenizer = t
+        return t
       })
-    } satisfies StudyModelsShape
-  })
+    })
+  } satisfies StudyModelsShape
+})
 
 /** The study's models in context (see the module comment). */
 export class StudyModels extends Context.Service<StudyModels, StudyModelsShape>()("@crosscode/study/StudyModels") {

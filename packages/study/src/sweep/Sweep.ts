@@ -286,154 +286,155 @@ export const sweepSteerLabel = (
 ) =>
   `${prefix}steer|${target}|${positions}|a${alpha}|f${features.length <= 16 ? features.join(".") : fnv1a64(features.join(","))}`
 
-export const runSweep = (spec: SweepSpec): Effect.Effect<SweepResult, SweepRunError, PairEncoder> =>
-  Effect.gen(function* () {
-    const bad = checkGrid(spec)
-    if (bad !== undefined) return yield* bad
-    const metric = spec.metric ?? "paper.tool_correctness"
-    const positions = spec.positions ?? "lastPrompt"
-    const prefix = spec.runPrefix ?? ""
-    const files = {
-      records: path.join(spec.outputDir, "records.jsonl"),
-      cells: path.join(spec.outputDir, "cells.jsonl"),
-      json: path.join(spec.outputDir, "sweep.json"),
-      csv: path.join(spec.outputDir, "sweep.csv")
-    }
-    const configHash = fnv1a64(
-      stableStringify({
-        task: spec.task.name,
-        items: spec.task.items.map((i) => i.id),
-        metric,
-        target: spec.target,
-        positions,
-        settings: spec.settings ?? {},
-        limit: spec.limit ?? null,
-        models: spec.models ?? ["A", "B"],
-        useFilter: spec.useFilter ?? false,
-        runPrefix: prefix
-      })
-    )
-    const evaluate = <E, R>(run: string, intervention: Intervention<E, R>) =>
-      spec.runner.run({
-        run,
-        task: spec.task,
-        intervention,
-        output: files.records,
-        ...(spec.settings !== undefined ? { settings: spec.settings } : {}),
-        ...(spec.limit !== undefined ? { limit: spec.limit } : {})
-      })
-    const compare = (base: ReadonlyArray<EvalRecord>, treated: ReadonlyArray<EvalRecord>, what: string) =>
-      Effect.gen(function* () {
-        const cmp = comparePaired(base, treated, metric)
-        if (cmp === undefined)
-          return yield* new SweepError({
-            message: `${what}: metric "${metric}" has no paired values (is it a metric of the task's scorers?)`
-          })
-        return statsOf(cmp)
-      })
-
-    const previous = new Map<string, SweepCell>()
-    for (const c of yield* readCells(files.cells)) {
-      if (c.configHash !== configHash) {
-        return yield* new SweepError({
-          file: files.cells,
-          message: `${files.cells} holds cell ${c.id} from a sweep with another configuration (hash ${c.configHash}, now ${configHash}); use another outputDir`
-        })
-      }
-      previous.set(c.id, c)
-    }
-
-    const cleanRun = `${prefix}clean`
-    const cleanResult = yield* evaluate(cleanRun, cleanIntervention)
-    const cleanRecords = cleanResult.records
-    const cleanStats = yield* compare(cleanRecords, cleanRecords, "clean")
-
-    let reconstruction: SweepResult["reconstruction"]
-    if (spec.reconstruction === true) {
-      const run = sweepReconLabel(prefix, spec.target, positions)
-      const r = yield* evaluate(run, reconstruct({ target: spec.target, positions }))
-      reconstruction = { run, stats: yield* compare(cleanRecords, r.records, "reconstruction") }
-    }
-
-    const cells: Array<SweepCell> = []
-    let resumedCells = 0
-    const total = spec.partitions.length * spec.kPercents.length * spec.alphas.length
-    const bar = (yield* Progress).start("sweep", total, "cells", Math.min(previous.size, total))
-    const cellDone = () => bar.update(cells.length, { detail: `${resumedCells} resumed` })
-    yield* Effect.gen(function* () {
-      for (const partition of spec.partitions) {
-        for (const kPercent of spec.kPercents) {
-          const subset = selectTopSubset(spec.ranking, partition, kPercent, {
-            ...(spec.models !== undefined ? { models: spec.models } : {}),
-            ...(spec.useFilter !== undefined ? { useFilter: spec.useFilter } : {})
-          })
-          if (Result.isFailure(subset)) return yield* subset.failure
-          const { features, parts } = subset.success
-          for (const alpha of spec.alphas) {
-            const id = `${partition}|k${kPercent}|a${alpha}`
-            const prior = previous.get(id)
-            if (prior !== undefined) {
-              if (prior.features.join(",") !== features.join(",")) {
-                return yield* new SweepError({
-                  file: files.cells,
-                  message: `${files.cells}: cell ${id} steered features [${prior.features.join(", ")}], the ranking now selects [${features.join(", ")}]; use another outputDir`
-                })
-              }
-              cells.push(prior)
-              resumedCells++
-              cellDone()
-              continue
-            }
-            const base = {
-              id,
-              partition,
-              kPercent,
-              alpha,
-              features,
-              parts: parts.map((p) => ({ group: p.group, nTool: p.nTool, size: p.features.length })),
-              configHash
-            }
-            let cell: SweepCell
-            if (features.length === 0) {
-              cell = { ...base, status: "empty" }
-            } else {
-              const run = sweepSteerLabel(prefix, spec.target, positions, alpha, features)
-              const r = yield* evaluate(run, steerFeatures({ target: spec.target, features, alpha, positions }))
-              cell = { ...base, status: "done", run, stats: yield* compare(cleanRecords, r.records, id) }
-            }
-            yield* appendCell(files.cells, cell)
-            yield* Effect.logInfo(
-              cell.stats === undefined
-                ? `sweep ${id}: no tool-signed features, skipped`
-                : `sweep ${id}: |S| = ${features.length}, ${metric} ${cell.stats.clean.toFixed(1)} → ${cell.stats.steered.toFixed(1)} (Δ ${cell.stats.delta.toFixed(1)})`
-            )
-            cells.push(cell)
-            cellDone()
-          }
-        }
-      }
-    }).pipe(Effect.ensuring(Effect.sync(() => bar.finish())))
-
-    const bestByPartition: Record<string, BestCell> = {}
-    for (const p of spec.partitions) {
-      const b = bestOf(cells.filter((c) => c.partition === p))
-      if (b !== undefined) bestByPartition[p] = b
-    }
-    const best = bestOf(cells)
-    const result: SweepResult = {
+export const runSweep = Effect.fn("runSweep")(function* (
+  spec: SweepSpec
+): Effect.fn.Return<SweepResult, SweepRunError, PairEncoder> {
+  const bad = checkGrid(spec)
+  if (bad !== undefined) return yield* bad
+  const metric = spec.metric ?? "paper.tool_correctness"
+  const positions = spec.positions ?? "lastPrompt"
+  const prefix = spec.runPrefix ?? ""
+  const files = {
+    records: path.join(spec.outputDir, "records.jsonl"),
+    cells: path.join(spec.outputDir, "cells.jsonl"),
+    json: path.join(spec.outputDir, "sweep.json"),
+    csv: path.join(spec.outputDir, "sweep.csv")
+  }
+  const configHash = fnv1a64(
+    stableStringify({
+      task: spec.task.name,
+      items: spec.task.items.map((i) => i.id),
       metric,
       target: spec.target,
       positions,
-      configHash,
-      clean: { n: cleanStats.n, value: cleanStats.clean, run: cleanRun },
-      ...(reconstruction !== undefined ? { reconstruction } : {}),
-      cells,
-      ...(best !== undefined ? { best } : {}),
-      bestByPartition,
-      resumedCells,
-      files
+      settings: spec.settings ?? {},
+      limit: spec.limit ?? null,
+      models: spec.models ?? ["A", "B"],
+      useFilter: spec.useFilter ?? false,
+      runPrefix: prefix
+    })
+  )
+  const evaluate = <E, R>(run: string, intervention: Intervention<E, R>) =>
+    spec.runner.run({
+      run,
+      task: spec.task,
+      intervention,
+      output: files.records,
+      ...(spec.settings !== undefined ? { settings: spec.settings } : {}),
+      ...(spec.limit !== undefined ? { limit: spec.limit } : {})
+    })
+  const compare = (base: ReadonlyArray<EvalRecord>, treated: ReadonlyArray<EvalRecord>, what: string) =>
+    Effect.gen(function* () {
+      const cmp = comparePaired(base, treated, metric)
+      if (cmp === undefined)
+        return yield* new SweepError({
+          message: `${what}: metric "${metric}" has no paired values (is it a metric of the task's scorers?)`
+        })
+      return statsOf(cmp)
+    })
+
+  const previous = new Map<string, SweepCell>()
+  for (const c of yield* readCells(files.cells)) {
+    if (c.configHash !== configHash) {
+      return yield* new SweepError({
+        file: files.cells,
+        message: `${files.cells} holds cell ${c.id} from a sweep with another configuration (hash ${c.configHash}, now ${configHash}); use another outputDir`
+      })
     }
-    yield* writeTextFile(files.json, `${JSON.stringify(result, null, 1)}\n`)
-    yield* writeTextFile(files.csv, sweepToCsv(result))
-    return result
-  })
+    previous.set(c.id, c)
+  }
+
+  const cleanRun = `${prefix}clean`
+  const cleanResult = yield* evaluate(cleanRun, cleanIntervention)
+  const cleanRecords = cleanResult.records
+  const cleanStats = yield* compare(cleanRecords, cleanRecords, "clean")
+
+  let reconstruction: SweepResult["reconstruction"]
+  if (spec.reconstruction === true) {
+    const run = sweepReconLabel(prefix, spec.target, positions)
+    const r = yield* evaluate(run, reconstruct({ target: spec.target, positions }))
+    reconstruction = { run, stats: yield* compare(cleanRecords, r.records, "reconstruction") }
+  }
+
+  const cells: Array<SweepCell> = []
+  let resumedCells = 0
+  const total = spec.partitions.length * spec.kPercents.length * spec.alphas.length
+  const bar = (yield* Progress).start("sweep", total, "cells", Math.min(previous.size, total))
+  const cellDone = () => bar.update(cells.length, { detail: `${resumedCells} resumed` })
+  yield* Effect.gen(function* () {
+    for (const partition of spec.partitions) {
+      for (const kPercent of spec.kPercents) {
+        const subset = selectTopSubset(spec.ranking, partition, kPercent, {
+          ...(spec.models !== undefined ? { models: spec.models } : {}),
+          ...(spec.useFilter !== undefined ? { useFilter: spec.useFilter } : {})
+        })
+        if (Result.isFailure(subset)) return yield* subset.failure
+        const { features, parts } = subset.success
+        for (const alpha of spec.alphas) {
+          const id = `${partition}|k${kPercent}|a${alpha}`
+          const prior = previous.get(id)
+          if (prior !== undefined) {
+            if (prior.features.join(",") !== features.join(",")) {
+              return yield* new SweepError({
+                file: files.cells,
+                message: `${files.cells}: cell ${id} steered features [${prior.features.join(", ")}], the ranking now selects [${features.join(", ")}]; use another outputDir`
+              })
+            }
+            cells.push(prior)
+            resumedCells++
+            cellDone()
+            continue
+          }
+          const base = {
+            id,
+            partition,
+            kPercent,
+            alpha,
+            features,
+            parts: parts.map((p) => ({ group: p.group, nTool: p.nTool, size: p.features.length })),
+            configHash
+          }
+          let cell: SweepCell
+          if (features.length === 0) {
+            cell = { ...base, status: "empty" }
+          } else {
+            const run = sweepSteerLabel(prefix, spec.target, positions, alpha, features)
+            const r = yield* evaluate(run, steerFeatures({ target: spec.target, features, alpha, positions }))
+            cell = { ...base, status: "done", run, stats: yield* compare(cleanRecords, r.records, id) }
+          }
+          yield* appendCell(files.cells, cell)
+          yield* Effect.logInfo(
+            cell.stats === undefined
+              ? `sweep ${id}: no tool-signed features, skipped`
+              : `sweep ${id}: |S| = ${features.length}, ${metric} ${cell.stats.clean.toFixed(1)} → ${cell.stats.steered.toFixed(1)} (Δ ${cell.stats.delta.toFixed(1)})`
+          )
+          cells.push(cell)
+          cellDone()
+        }
+      }
+    }
+  }).pipe(Effect.ensuring(Effect.sync(() => bar.finish())))
+
+  const bestByPartition: Record<string, BestCell> = {}
+  for (const p of spec.partitions) {
+    const b = bestOf(cells.filter((c) => c.partition === p))
+    if (b !== undefined) bestByPartition[p] = b
+  }
+  const best = bestOf(cells)
+  const result: SweepResult = {
+    metric,
+    target: spec.target,
+    positions,
+    configHash,
+    clean: { n: cleanStats.n, value: cleanStats.clean, run: cleanRun },
+    ...(reconstruction !== undefined ? { reconstruction } : {}),
+    cells,
+    ...(best !== undefined ? { best } : {}),
+    bestByPartition,
+    resumedCells,
+    files
+  }
+  yield* writeTextFile(files.json, `${JSON.stringify(result, null, 1)}\n`)
+  yield* writeTextFile(files.csv, sweepToCsv(result))
+  return result
+})

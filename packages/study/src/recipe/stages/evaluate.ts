@@ -26,8 +26,8 @@ export interface EvalSummary {
   }>
 }
 
-export const runEvaluate = (ctx: RunContext) =>
-  Effect.gen(function* () {
+export const runEvaluate = Effect.fn("runEvaluate")(
+  function* (ctx: RunContext) {
     const spec = ctx.recipe.evaluate
     const names = spec.crosscoders ?? ctx.recipe.crosscoders.map((c) => c.name)
     const items = yield* samplePrompts(spec.prompts, spec.n, spec.seed ?? 42, "evaluate")
@@ -82,4 +82,6 @@ export const runEvaluate = (ctx: RunContext) =>
         .join("; ")}`
     )
     return summary
-  }).pipe(Effect.mapError(stageFailure("evaluate")))
+  },
+  Effect.mapError(stageFailure("evaluate"))
+)

@@ -61,28 +61,27 @@ export const harvestInto = (
     }).pipe(Effect.mapError(stageFailure("harvest")))
   })
 
-export const runHarvest = (ctx: RunContext) =>
-  Effect.gen(function* () {
-    const r = ctx.recipe
-    const dir = storeDir(ctx)
-    const result = yield* harvestInto(ctx, {
-      dir,
-      source: harvestSource(r.harvest.text, r.seed),
-      expectedRows: expectedHarvestRows(r.harvest.text)
-    })
-    const store = yield* ActivationStore.open(dir).pipe(Effect.mapError(stageFailure("harvest")))
-    const summary: HarvestSummary = {
-      rows: result.rows,
-      shards: result.shards,
-      datasets: store.datasets,
-      dim: store.dim,
-      sources: store.sources.map((s) => ({ model: s.model, site: s.site })),
-      seconds: result.seconds,
-      rowsPerSecond: result.rowsPerSecond
-    }
-    writeFileSync(ctx.dir("harvest", "summary.json"), `${JSON.stringify(summary, null, 2)}\n`)
-    yield* Effect.logInfo(
-      `harvest: ${result.rows} rows (${store.datasets.join(", ")}) × ${store.sources.length} sources × ${store.dim} in ${dir}`
-    )
-    return summary
+export const runHarvest = Effect.fn("runHarvest")(function* (ctx: RunContext) {
+  const r = ctx.recipe
+  const dir = storeDir(ctx)
+  const result = yield* harvestInto(ctx, {
+    dir,
+    source: harvestSource(r.harvest.text, r.seed),
+    expectedRows: expectedHarvestRows(r.harvest.text)
   })
+  const store = yield* ActivationStore.open(dir).pipe(Effect.mapError(stageFailure("harvest")))
+  const summary: HarvestSummary = {
+    rows: result.rows,
+    shards: result.shards,
+    datasets: store.datasets,
+    dim: store.dim,
+    sources: store.sources.map((s) => ({ model: s.model, site: s.site })),
+    seconds: result.seconds,
+    rowsPerSecond: result.rowsPerSecond
+  }
+  writeFileSync(ctx.dir("harvest", "summary.json"), `${JSON.stringify(summary, null, 2)}\n`)
+  yield* Effect.logInfo(
+    `harvest: ${result.rows} rows (${store.datasets.join(", ")}) × ${store.sources.length} sources × ${store.dim} in ${dir}`
+  )
+  return summary
+})

@@ -301,8 +301,8 @@ const rankOne = (
     return summary
   })
 
-export const runRank = (ctx: RunContext) =>
-  Effect.gen(function* () {
+export const runRank = Effect.fn("runRank")(
+  function* (ctx: RunContext) {
     const store = yield* ActivationStore.open(storeDir(ctx)).pipe(
       Effect.mapError(stageFailure("rank", { kind: "input", context: "cannot open the activation store" }))
     )
@@ -311,7 +311,9 @@ export const runRank = (ctx: RunContext) =>
     const cache: PromptActivations = {}
     for (const name of names) out.push(yield* rankOne(ctx, name, store, cache))
     return { crosscoders: out }
-  }).pipe(Effect.mapError(stageFailure("rank")))
+  },
+  Effect.mapError(stageFailure("rank"))
+)
 
 export const readRankSummary = (ctx: RunContext, name: string): RankSummary | undefined => {
   const f = ctx.dir("rank", name, "top-features.json")

@@ -4,12 +4,14 @@ import { collectReportData, writeReport } from "../../report/index.js"
 import type { RunContext } from "../context.js"
 import { stageFailure } from "../errors.js"
 
-export const runReport = (ctx: RunContext) =>
-  Effect.gen(function* () {
+export const runReport = Effect.fn("runReport")(
+  function* (ctx: RunContext) {
     const data = collectReportData(ctx.runDir, ctx.recipe)
     const files = yield* writeReport(data, ctx.dir("report"), { html: ctx.recipe.report?.html ?? true })
     yield* Effect.logInfo(
       `report: ${files.markdown}${files.html !== undefined ? `, ${files.html}` : ""} (${files.plots.length} plots)`
     )
     return files
-  }).pipe(Effect.mapError(stageFailure("report")))
+  },
+  Effect.mapError(stageFailure("report"))
+)

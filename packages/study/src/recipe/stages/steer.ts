@@ -23,8 +23,8 @@ import { stageFailure } from "../errors.js"
 import { samplePrompts, studyTask } from "../sources.js"
 import { type DeltaStats, deltaStats, generationSettings } from "./common.js"
 
-export const runSteer = (ctx: RunContext) =>
-  Effect.gen(function* () {
+export const runSteer = Effect.fn("runSteer")(
+  function* (ctx: RunContext) {
     const spec = ctx.recipe.steer
     const target = spec.target ?? "A"
     const items = yield* samplePrompts(spec.prompts ?? ctx.recipe.evaluate.prompts, spec.n, spec.seed ?? 42, "steer")
@@ -77,7 +77,9 @@ export const runSteer = (ctx: RunContext) =>
       )
     }
     return { cells: result.cells.length, best: best?.id, singles: singles.length }
-  }).pipe(Effect.mapError(stageFailure("steer")))
+  },
+  Effect.mapError(stageFailure("steer"))
+)
 
 export interface SingleFeatureCell {
   readonly partition: string

@@ -192,20 +192,19 @@ const trainOne = (ctx: RunContext, spec: CrosscoderSpec, store: ActivationStore.
     return summary
   })
 
-export const runTrain = (ctx: RunContext) =>
-  Effect.gen(function* () {
-    const store = yield* ActivationStore.open(storeDir(ctx)).pipe(
-      Effect.mapError(
-        stageFailure("train", { kind: "input", context: "cannot open the activation store (has harvest run?)" })
-      )
+export const runTrain = Effect.fn("runTrain")(function* (ctx: RunContext) {
+  const store = yield* ActivationStore.open(storeDir(ctx)).pipe(
+    Effect.mapError(
+      stageFailure("train", { kind: "input", context: "cannot open the activation store (has harvest run?)" })
     )
-    const out: Array<CrosscoderSummary> = []
-    for (const spec of ctx.recipe.crosscoders) {
-      out.push(yield* trainOne(ctx, spec, store).pipe(Effect.mapError(stageFailure("train", { context: spec.name }))))
-    }
-    const summary: TrainSummary = { crosscoders: out }
-    return summary
-  })
+  )
+  const out: Array<CrosscoderSummary> = []
+  for (const spec of ctx.recipe.crosscoders) {
+    out.push(yield* trainOne(ctx, spec, store).pipe(Effect.mapError(stageFailure("train", { context: spec.name }))))
+  }
+  const summary: TrainSummary = { crosscoders: out }
+  return summary
+})
 
 export const readCrosscoderSummary = (ctx: RunContext, name: string): CrosscoderSummary | undefined => {
   const f = ctx.dir("train", name, "summary.json")
