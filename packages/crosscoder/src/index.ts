@@ -107,7 +107,8 @@ export {
   type PartitionL1,
   paperLoss,
   type ReconstructionLoss,
-  type ResolvedLoss
+  type ResolvedLoss,
+  referenceLoss
 } from "./train/loss.js"
 export {
   makeSparseStep,
