@@ -36,6 +36,7 @@ import type { Param } from "../model/Param.js"
 import type { SparsityContext, SparsityScheme } from "../sparsity/SparsityScheme.js"
 import type { Scalar, Tensor, Tensor1D, Tensor2D, TF } from "../tf.js"
 import { reconstructionLoss } from "./denseStep.js"
+import { type FusedStepKernels, fusedStepKernels } from "./fusedKernels.js"
 import { type GradientResult, type StepInput, type TrainStep, XNN_FAILED } from "./step.js"
 
 /** How the sparse part of the step is computed. */
@@ -213,6 +214,26 @@ const select = (input: StepInput, rule: Rule, kAux: number): Selection => {
   return { main, aux, stats }
 }
 
+/** Scratch `[B, F]` pre-activations of the native encoder, reused while the size holds. */
+let preScratch: Float32Array | undefined
+
+/**
+ * Per-row TopK without aux-k on the native backend: the encoder matmul, bias, relu and TopK in one
+ * native call on the host copies (no tensor uploads); the same sgemm and arithmetic as the
+ * backend's fused matMul and TopK kernels, so the same selection as `select`.
+ */
+const selectNative = (input: StepInput, k: number, fused: FusedStepKernels): Selection => {
+  const cc = input.crosscoder
+  const { batchSize: B } = input
+  const { width: W, features: F } = cc
+  if (preScratch?.length !== B * F) preScratch = new Float32Array(B * F)
+  const kk = Math.min(k, F)
+  const v = new Float32Array(B * kk)
+  const j = new Int32Array(B * kk)
+  fused.encodeTopK(input.batch, effective(cc.W_enc), cc.b_enc.data, B, W, F, kk, preScratch, v, j)
+  return { main: fromRowTopK(v, j, B, kk), aux: undefined, stats: {} }
+}
+
 // ---------------------------------------------------------------------------------------------
 // shared helpers
 
@@ -380,6 +401,8 @@ interface HostKernels {
   readonly dots: typeof hostDots
   readonly scatter: typeof hostScatter
   readonly transpose: typeof transposeInto
+  /** Native only: decode + loss + ∂x̂ + ∂b_dec in one call, ∂W_enc without the transpose. */
+  readonly fused?: FusedStepKernels | undefined
 }
 
 const jsKernels: HostKernels = { decode: hostDecode, dots: hostDots, scatter: hostScatter, transpose: transposeInto }
@@ -393,7 +416,8 @@ const nativeHostKernels = (): HostKernels => {
     dots: (A, ai, Bm, bi, W, out, at) => k.rowDots(A, ai, Bm, bi, W, out, at),
     scatter: (start, dXhat, dHat, nMain, x, rows, cols, vals, g, order, W, dWd, dWeT) =>
       k.scatterByFeature(start, order, rows, cols, vals, g, nMain, dXhat, dHat, x, W, dWd, dWeT),
-    transpose: (a, R, C, out) => k.transpose(a, R, C, out)
+    transpose: (a, R, C, out) => k.transpose(a, R, C, out),
+    fused: fusedStepKernels()
   }
 }
 
@@ -402,21 +426,37 @@ interface LossOut {
   readonly dXhat: Float32Array
   /** Aux-k ∂ of its reconstruction (undefined when it has no gradient). */
   readonly dHat: Float32Array | undefined
+  /** Σ_b ∂x̂_b when the fused kernel computed it. */
+  readonly dbd?: Float32Array
 }
+
+const RECONSTRUCTION_KIND = { mse: 0, sse: 1, l2: 2 } as const
 
 const hostLoss = (input: StepInput, sel: Selection, Wd: Float32Array, cc: Crosscoder, kern: HostKernels): LossOut => {
   const { batchSize: B, loss, batch: x } = input
   const { width: W, numSources: S } = cc
   const E = new Float32Array(B * W)
-  for (let b = 0; b < B; b++) E.set(cc.b_dec.data, b * W)
-  kern.decode(sel.main, Wd, W, E)
-  for (let i = 0; i < E.length; i++) E[i] = E[i]! - x[i]!
   const dXhat = new Float32Array(B * W)
+  let dbd: Float32Array | undefined
   let sq = 0
-  for (let i = 0; i < E.length; i++) sq += E[i]! * E[i]!
+  let recon = 0
+  if (kern.fused !== undefined) {
+    dbd = new Float32Array(W)
+    const m = sel.main
+    const kind = RECONSTRUCTION_KIND[loss.reconstruction]
+    const [s, norms] = kern.fused.decodeLoss(m.rowPtr, m.cols, m.vals, Wd, cc.b_dec.data, x, W, S, kind, E, dXhat, dbd)
+    sq = s
+    recon = loss.reconstruction === "mse" ? sq / (B * W) : loss.reconstruction === "sse" ? sq / B : norms / (B * S)
+  } else {
+    for (let b = 0; b < B; b++) E.set(cc.b_dec.data, b * W)
+    kern.decode(sel.main, Wd, W, E)
+    for (let i = 0; i < E.length; i++) E[i] = E[i]! - x[i]!
+    for (let i = 0; i < E.length; i++) sq += E[i]! * E[i]!
+  }
   const mse = sq / (B * W)
-  let recon: number
-  if (loss.reconstruction === "mse") {
+  if (kern.fused !== undefined) {
+    // done by decodeLoss
+  } else if (loss.reconstruction === "mse") {
     recon = mse
     const c = 2 / (B * W)
     for (let i = 0; i < E.length; i++) dXhat[i] = c * E[i]!
@@ -469,7 +509,7 @@ const hostLoss = (input: StepInput, sel: Selection, Wd: Float32Array, cc: Crossc
       dHat = diff
     }
   }
-  return { terms, dXhat, dHat }
+  return dbd === undefined ? { terms, dXhat, dHat } : { terms, dXhat, dHat, dbd }
 }
 
 const hostGradients = (
@@ -483,7 +523,7 @@ const hostGradients = (
   const { width: W, features: F } = cc
   let t0 = performance.now()
   const Wd = effective(cc.W_dec)
-  const { terms, dXhat, dHat } = hostLoss(input, sel, Wd, cc, kern)
+  const { terms, dXhat, dHat, dbd: fusedDbd } = hostLoss(input, sel, Wd, cc, kern)
   const l1 = l1Parts(input, sel.main, F)
   Object.assign(terms, l1.values)
   if (profile !== undefined) {
@@ -507,15 +547,22 @@ const hostGradients = (
   const all = concatEntries(main, aux)
   const { start, order } = byFeature(all.cols, F)
   const dWd = new Float32Array(F * W)
-  const dWeT = new Float32Array(F * W)
+  const dWe = new Float32Array(W * F)
   const vals = new Float32Array(all.cols.length)
   vals.set(main.vals)
   if (aux !== undefined) vals.set(aux.vals, nMain)
-  kern.scatter(start, dXhat, dHat, nMain, x, all.rows, all.cols, vals, g, order, W, dWd, dWeT)
-  const dWe = new Float32Array(W * F)
-  kern.transpose(dWeT, F, W, dWe)
-  const dbd = new Float32Array(W)
-  for (let b = 0; b < B; b++) for (let r = 0; r < W; r++) dbd[r] = dbd[r]! + dXhat[b * W + r]!
+  if (kern.fused !== undefined) {
+    kern.fused.scatterByFeatureT(start, order, all.rows, vals, g, nMain, dXhat, dHat, x, W, dWd, dWe)
+  } else {
+    const dWeT = new Float32Array(F * W)
+    kern.scatter(start, dXhat, dHat, nMain, x, all.rows, all.cols, vals, g, order, W, dWd, dWeT)
+    kern.transpose(dWeT, F, W, dWe)
+  }
+  let dbd = fusedDbd
+  if (dbd === undefined) {
+    dbd = new Float32Array(W)
+    for (let b = 0; b < B; b++) for (let r = 0; r < W; r++) dbd[r] = dbd[r]! + dXhat[b * W + r]!
+  }
   profile?.("backward", performance.now() - t0)
   const grads = new Map<string, Float32Array>([
     ["W_enc", dWe],
@@ -774,7 +821,13 @@ export const makeSparseStep = (options: SparseStepOptions = {}): TrainStep => {
       const kAux = input.loss.auxK !== undefined && nDead > 0 ? Math.min(input.loss.auxK.k, nDead) : 0
       const xnn = wasmXnnFailureCount()
       const t0 = performance.now()
-      const sel = select(input, rule, kAux)
+      const fused =
+        rule.kind === "row" &&
+        kAux === 0 &&
+        (kernels === "native" || (kernels === "auto" && cc.tf.getBackend() === NATIVE_BACKEND))
+          ? fusedStepKernels()
+          : undefined
+      const sel = fused !== undefined ? selectNative(input, rule.k, fused) : select(input, rule, kAux)
       options.profile?.("encode", performance.now() - t0)
       const work = (sel.main.cols.length + (sel.aux?.cols.length ?? 0)) * cc.width
       const which = kernels === "auto" ? sparseKernelsFor(cc.tf.getBackend(), work) : kernels

@@ -5,6 +5,7 @@
  */
 import type { Crosscoder } from "../model/Crosscoder.js"
 import type { Adam } from "./Adam.js"
+import { fusedStepKernels } from "./fusedKernels.js"
 import type { ResolvedLoss } from "./loss.js"
 
 /** Message of the error a step throws when the wasm backend's XNNPACK failed during it. */
@@ -66,12 +67,15 @@ export const applyGradients = (
   grads: ReadonlyMap<string, Float32Array>,
   options: StepOptions
 ): number => {
+  // native: a multi-threaded float64 sum (fixed blocks, so the same for any thread count)
+  const fused = fusedStepKernels()
   let sq = 0
   for (const p of crosscoder.allParams()) {
     const g = grads.get(p.name)
     if (g === undefined || !p.trainable) continue
     p.forbidden?.zero(g)
-    for (let i = 0; i < g.length; i++) sq += g[i]! * g[i]!
+    if (fused !== undefined) sq += fused.sumSquaresBlocked(g)
+    else for (let i = 0; i < g.length; i++) sq += g[i]! * g[i]!
   }
   const norm = Math.sqrt(sq)
   let scale = 1
