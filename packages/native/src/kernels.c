@@ -191,6 +191,33 @@ static void sift_down(float *v, int32_t *ix, int k, int i) {
   }
 }
 
+/* One row's k largest (NaN counts as largest) into hv/hi, sorted best first. */
+static void topk_row(const float *row, int64_t Cc, int kk, float *hv, int32_t *hi) {
+  for (int j = 0; j < kk; j++) {
+    hv[j] = isnan(row[j]) ? INFINITY : row[j];
+    hi[j] = j;
+  }
+  for (int j = kk / 2 - 1; j >= 0; j--) sift_down(hv, hi, kk, j);
+  float worst = hv[0];
+  for (int64_t j = kk; j < Cc; j++) {
+    float v = row[j];
+    if (v < worst) continue; /* fast reject (NaN compares false and goes on to the exact test) */
+    v = isnan(v) ? INFINITY : v;
+    if (before(v, (int32_t)j, hv[0], hi[0])) {
+      hv[0] = v;
+      hi[0] = (int32_t)j;
+      sift_down(hv, hi, kk, 0);
+      worst = hv[0];
+    }
+  }
+  for (int n = kk - 1; n > 0; n--) {
+    float tv = hv[0]; hv[0] = hv[n]; hv[n] = tv;
+    int32_t ti = hi[0]; hi[0] = hi[n]; hi[n] = ti;
+    sift_down(hv, hi, n, 0);
+  }
+  for (int j = 0; j < kk; j++) hv[j] = row[hi[j]];
+}
+
 /*
  * topkRows(x, rows, cols, k, values, indices): per row the k largest values (NaN counts as
  * largest, as in TensorFlow.js' cpu kernel), sorted descending, ties by lower index.
@@ -213,32 +240,7 @@ static napi_value topk_rows(napi_env env, napi_callback_info info) {
   float *vals = V.data;
   int32_t *idx = IX.data;
 #pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < R; r++) {
-    const float *row = x + r * Cc;
-    float *hv = vals + r * k;
-    int32_t *hi = idx + r * k;
-    int kk = (int)k;
-    for (int j = 0; j < kk; j++) {
-      hv[j] = isnan(row[j]) ? INFINITY : row[j];
-      hi[j] = j;
-    }
-    for (int j = kk / 2 - 1; j >= 0; j--) sift_down(hv, hi, kk, j);
-    for (int64_t j = kk; j < Cc; j++) {
-      float v = isnan(row[j]) ? INFINITY : row[j];
-      if (before(v, (int32_t)j, hv[0], hi[0])) {
-        hv[0] = v;
-        hi[0] = (int32_t)j;
-        sift_down(hv, hi, kk, 0);
-      }
-    }
-    /* heap sort: repeatedly move the worst to the end → best first */
-    for (int n = kk - 1; n > 0; n--) {
-      float tv = hv[0]; hv[0] = hv[n]; hv[n] = tv;
-      int32_t ti = hi[0]; hi[0] = hi[n]; hi[n] = ti;
-      sift_down(hv, hi, n, 0);
-    }
-    for (int j = 0; j < kk; j++) hv[j] = row[hi[j]];
-  }
+  for (int64_t r = 0; r < R; r++) topk_row(x + r * Cc, Cc, (int)k, vals + r * k, idx + r * k);
   return undefined(env);
 }
 
@@ -421,14 +423,27 @@ static napi_value adam(napi_env env, napi_callback_info info) {
   float *w = Wt.data, *m = Mm.data, *v = Vv.data;
   const float *g = hasG ? Gr.data : NULL;
   const double c1 = 1 - b1, c2 = 1 - b2;
+  /* two loops without a branch inside, so that they vectorise (with -fno-math-errno, sqrt is one
+     instruction); the arithmetic is the same */
+  if (g != NULL) {
 #pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < (int64_t)n; i++) {
-    const double gi = g ? (double)g[i] * gs : 0.0;
-    const float mi = (float)(b1 * m[i] + c1 * gi);
-    const float vi = (float)(b2 * v[i] + c2 * gi * gi);
-    m[i] = mi;
-    v[i] = vi;
-    w[i] = (float)(w[i] - (stepSize * mi) / (sqrt((double)vi) / sqrtBc2 + eps));
+    for (int64_t i = 0; i < (int64_t)n; i++) {
+      const double gi = (double)g[i] * gs;
+      const float mi = (float)(b1 * m[i] + c1 * gi);
+      const float vi = (float)(b2 * v[i] + c2 * gi * gi);
+      m[i] = mi;
+      v[i] = vi;
+      w[i] = (float)(w[i] - (stepSize * mi) / (sqrt((double)vi) / sqrtBc2 + eps));
+    }
+  } else {
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < (int64_t)n; i++) {
+      const float mi = (float)(b1 * m[i] + c1 * 0.0);
+      const float vi = (float)(b2 * v[i] + c2 * 0.0 * 0.0);
+      m[i] = mi;
+      v[i] = vi;
+      w[i] = (float)(w[i] - (stepSize * mi) / (sqrt((double)vi) / sqrtBc2 + eps));
+    }
   }
   return undefined(env);
 }
@@ -457,32 +472,6 @@ static napi_value sum_squares(napi_env env, napi_callback_info info) {
  * pre-activations are bit-identical to the dense step's) and, per row, its k largest values and
  * their indices in tf.topk's order (as topkRows). Bias, relu and selection run in one pass per row.
  */
-static void topk_row(const float *row, int64_t Cc, int kk, float *hv, int32_t *hi) {
-  for (int j = 0; j < kk; j++) {
-    hv[j] = isnan(row[j]) ? INFINITY : row[j];
-    hi[j] = j;
-  }
-  for (int j = kk / 2 - 1; j >= 0; j--) sift_down(hv, hi, kk, j);
-  float worst = hv[0];
-  for (int64_t j = kk; j < Cc; j++) {
-    float v = row[j];
-    if (v < worst) continue; /* fast reject (NaN compares false and goes on to the exact test) */
-    v = isnan(v) ? INFINITY : v;
-    if (before(v, (int32_t)j, hv[0], hi[0])) {
-      hv[0] = v;
-      hi[0] = (int32_t)j;
-      sift_down(hv, hi, kk, 0);
-      worst = hv[0];
-    }
-  }
-  for (int n = kk - 1; n > 0; n--) {
-    float tv = hv[0]; hv[0] = hv[n]; hv[n] = tv;
-    int32_t ti = hi[0]; hi[0] = hi[n]; hi[n] = ti;
-    sift_down(hv, hi, n, 0);
-  }
-  for (int j = 0; j < kk; j++) hv[j] = row[hi[j]];
-}
-
 #undef FN
 #define FN "encodeTopK"
 static napi_value encode_topk(napi_env env, napi_callback_info info) {
