@@ -214,23 +214,42 @@ const select = (input: StepInput, rule: Rule, kAux: number): Selection => {
   return { main, aux, stats }
 }
 
-/** Scratch `[B, F]` pre-activations of the native encoder, reused while the size holds. */
-let preScratch: Float32Array | undefined
+/**
+ * The fused native path's large arrays, kept per crosscoder and reused while the shapes hold:
+ * allocating them per step costs more than the kernels (fresh pages fault on first write, and
+ * large ArrayBuffers drive V8 into full GCs). `dWd`/`dWe` are the returned gradients.
+ */
+interface Buffers {
+  pre?: Float32Array
+  E?: Float32Array
+  dXhat?: Float32Array
+  dWd?: Float32Array
+  dWe?: Float32Array
+}
+
+const sized = (b: Buffers, key: keyof Buffers, n: number): Float32Array => {
+  let a = b[key]
+  if (a?.length !== n) {
+    a = new Float32Array(n)
+    b[key] = a
+  }
+  return a
+}
 
 /**
  * Per-row TopK without aux-k on the native backend: the encoder matmul, bias, relu and TopK in one
  * native call on the host copies (no tensor uploads); the same sgemm and arithmetic as the
  * backend's fused matMul and TopK kernels, so the same selection as `select`.
  */
-const selectNative = (input: StepInput, k: number, fused: FusedStepKernels): Selection => {
+const selectNative = (input: StepInput, k: number, fused: FusedStepKernels, buffers: Buffers): Selection => {
   const cc = input.crosscoder
   const { batchSize: B } = input
   const { width: W, features: F } = cc
-  if (preScratch?.length !== B * F) preScratch = new Float32Array(B * F)
+  const pre = sized(buffers, "pre", B * F)
   const kk = Math.min(k, F)
   const v = new Float32Array(B * kk)
   const j = new Int32Array(B * kk)
-  fused.encodeTopK(input.batch, effective(cc.W_enc), cc.b_enc.data, B, W, F, kk, preScratch, v, j)
+  fused.encodeTopK(input.batch, effective(cc.W_enc), cc.b_enc.data, B, W, F, kk, pre, v, j)
   return { main: fromRowTopK(v, j, B, kk), aux: undefined, stats: {} }
 }
 
@@ -432,11 +451,20 @@ interface LossOut {
 
 const RECONSTRUCTION_KIND = { mse: 0, sse: 1, l2: 2 } as const
 
-const hostLoss = (input: StepInput, sel: Selection, Wd: Float32Array, cc: Crosscoder, kern: HostKernels): LossOut => {
+const hostLoss = (
+  input: StepInput,
+  sel: Selection,
+  Wd: Float32Array,
+  cc: Crosscoder,
+  kern: HostKernels,
+  buffers: Buffers | undefined
+): LossOut => {
   const { batchSize: B, loss, batch: x } = input
   const { width: W, numSources: S } = cc
-  const E = new Float32Array(B * W)
-  const dXhat = new Float32Array(B * W)
+  // decodeLoss overwrites E and dXhat, so reused buffers need no clearing
+  const reuse = kern.fused !== undefined ? buffers : undefined
+  const E = reuse === undefined ? new Float32Array(B * W) : sized(reuse, "E", B * W)
+  const dXhat = reuse === undefined ? new Float32Array(B * W) : sized(reuse, "dXhat", B * W)
   let dbd: Float32Array | undefined
   let sq = 0
   let recon = 0
@@ -512,20 +540,29 @@ const hostLoss = (input: StepInput, sel: Selection, Wd: Float32Array, cc: Crossc
   return dbd === undefined ? { terms, dXhat, dHat } : { terms, dXhat, dHat, dbd }
 }
 
+const TT: Record<string, number> = {}
+;(globalThis as any).TT = TT
+let tt = 0
+const lap = (n: string) => { const t = performance.now(); TT[n] = (TT[n] ?? 0) + t - tt; tt = t }
 const hostGradients = (
   input: StepInput,
   sel: Selection,
   profile: SparseStepOptions["profile"],
-  kern: HostKernels
+  kern: HostKernels,
+  buffers?: Buffers
 ): GradientResult => {
   const cc = input.crosscoder
   const { batchSize: B, batch: x } = input
   const { width: W, features: F } = cc
   let t0 = performance.now()
+  tt = t0
   const Wd = effective(cc.W_dec)
-  const { terms, dXhat, dHat, dbd: fusedDbd } = hostLoss(input, sel, Wd, cc, kern)
+  lap('effective')
+  const { terms, dXhat, dHat, dbd: fusedDbd } = hostLoss(input, sel, Wd, cc, kern, buffers)
+  lap('hostLoss')
   const l1 = l1Parts(input, sel.main, F)
   Object.assign(terms, l1.values)
+  lap('l1')
   if (profile !== undefined) {
     const t = performance.now()
     profile("decode", t - t0)
@@ -537,6 +574,7 @@ const hostGradients = (
   const nMain = main.cols.length
   const g = new Float32Array(nMain + (aux?.cols.length ?? 0))
   kern.dots(dXhat, main.rows, Wd, main.cols, W, g, 0)
+  lap('dots')
   if (l1.grad !== undefined) for (let n = 0; n < nMain; n++) g[n] = g[n]! + l1.grad[main.cols[n]!]!
   if (aux !== undefined) kern.dots(dHat!, aux.rows, Wd, aux.cols, W, g, nMain)
   const dbe = new Float32Array(F)
@@ -544,13 +582,18 @@ const hostGradients = (
   if (aux !== undefined)
     for (let n = 0; n < aux.cols.length; n++) dbe[aux.cols[n]!] = dbe[aux.cols[n]!]! + g[nMain + n]!
   // ∂W_dec[j] += v ∂x̂_b and ∂W_encᵀ[j] += ∂pre x_b, feature-major (each output row stays in cache)
+  lap('dbe')
   const all = concatEntries(main, aux)
   const { start, order } = byFeature(all.cols, F)
-  const dWd = new Float32Array(F * W)
-  const dWe = new Float32Array(W * F)
+  lap('byFeature')
+  // scatterByFeatureT overwrites dWd and dWe, so reused buffers need no clearing
+  const reuse = kern.fused !== undefined ? buffers : undefined
+  const dWd = reuse === undefined ? new Float32Array(F * W) : sized(reuse, "dWd", F * W)
+  const dWe = reuse === undefined ? new Float32Array(W * F) : sized(reuse, "dWe", W * F)
   const vals = new Float32Array(all.cols.length)
   vals.set(main.vals)
   if (aux !== undefined) vals.set(aux.vals, nMain)
+  lap('alloc')
   if (kern.fused !== undefined) {
     kern.fused.scatterByFeatureT(start, order, all.rows, vals, g, nMain, dXhat, dHat, x, W, dWd, dWe)
   } else {
@@ -558,6 +601,7 @@ const hostGradients = (
     kern.scatter(start, dXhat, dHat, nMain, x, all.rows, all.cols, vals, g, order, W, dWd, dWeT)
     kern.transpose(dWeT, F, W, dWe)
   }
+  lap('scatter')
   let dbd = fusedDbd
   if (dbd === undefined) {
     dbd = new Float32Array(W)
@@ -574,7 +618,7 @@ const hostGradients = (
     loss: totalLoss(terms, input.coefficients),
     terms,
     grads,
-    firedCounts: countFired(main, F),
+    firedCounts: (() => { const r = countFired(main, F); lap('fired'); return r })(),
     stats: sel.stats
   }
 }
@@ -809,6 +853,15 @@ const supports = (cc: Crosscoder): string | undefined => {
 /** A sparse step with the given kernel choice (see the module comment). */
 export const makeSparseStep = (options: SparseStepOptions = {}): TrainStep => {
   const kernels = options.kernels ?? "auto"
+  const buffers = new WeakMap<Crosscoder, Buffers>()
+  const buffersOf = (cc: Crosscoder): Buffers => {
+    let b = buffers.get(cc)
+    if (b === undefined) {
+      b = {}
+      buffers.set(cc, b)
+    }
+    return b
+  }
   return {
     name: kernels === "auto" ? "sparse" : `sparse-${kernels}`,
     supports,
@@ -827,14 +880,16 @@ export const makeSparseStep = (options: SparseStepOptions = {}): TrainStep => {
         (kernels === "native" || (kernels === "auto" && cc.tf.getBackend() === NATIVE_BACKEND))
           ? fusedStepKernels()
           : undefined
-      const sel = fused !== undefined ? selectNative(input, rule.k, fused) : select(input, rule, kAux)
+      const sel = fused !== undefined ? selectNative(input, rule.k, fused, buffersOf(cc)) : select(input, rule, kAux)
       options.profile?.("encode", performance.now() - t0)
       const work = (sel.main.cols.length + (sel.aux?.cols.length ?? 0)) * cc.width
       const which = kernels === "auto" ? sparseKernelsFor(cc.tf.getBackend(), work) : kernels
       const out =
         which === "tensor"
           ? tensorGradients(input, sel, options)
-          : hostGradients(input, sel, options.profile, which === "native" ? nativeHostKernels() : jsKernels)
+          : which === "native"
+            ? hostGradients(input, sel, options.profile, nativeHostKernels(), buffersOf(cc))
+            : hostGradients(input, sel, options.profile, jsKernels)
       if (wasmXnnFailureCount() !== xnn) throw new Error(XNN_FAILED)
       return out
     }
