@@ -839,6 +839,117 @@ static napi_value unary(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+
+/* ---------------------------------------------------------------- layout and softmax */
+
+/*
+ * stridedCopy(src, srcOffset, srcStrides, dst, dstOffset, dstStrides, shape): for every index i of
+ * `shape` (≤ 8 dims; strides and offsets in elements, as Float64Arrays),
+ * dst[dstOffset + Σ i_d·dstStrides_d] = src[srcOffset + Σ i_d·srcStrides_d]: transpose, slice and
+ * concatenation as one copy kernel (float32 or int32 data).
+ */
+#undef FN
+#define FN "stridedCopy"
+static int get_f64arr(napi_env env, napi_value v, const double **data, size_t *n) {
+  Arr a;
+  if (!get_arr(env, v, napi_float64_array, &a)) return 0;
+  *data = a.data;
+  *n = a.length;
+  return 1;
+}
+
+static napi_value strided_copy(napi_env env, napi_callback_info info) {
+  ARGS(7);
+  Arr S, D;
+  bool is;
+  /* float32 or int32 data: both 4 bytes */
+  if (napi_is_typedarray(env, argv[0], &is) != napi_ok || !is) return throw_range(env, FN, "src must be a Float32Array or Int32Array");
+  {
+    napi_value ab; size_t off;
+    napi_get_typedarray_info(env, argv[0], &S.type, &S.length, &S.data, &ab, &off);
+    napi_get_typedarray_info(env, argv[3], &D.type, &D.length, &D.data, &ab, &off);
+  }
+  NEED((S.type == napi_float32_array || S.type == napi_int32_array) && D.type == S.type, "src and dst must both be Float32Arrays or both Int32Arrays");
+  INT(1, "srcOffset", srcOff);
+  INT(4, "dstOffset", dstOff);
+  const double *ss, *ds, *sh;
+  size_t nss, nds, nsh;
+  if (!get_f64arr(env, argv[2], &ss, &nss) || !get_f64arr(env, argv[5], &ds, &nds) || !get_f64arr(env, argv[6], &sh, &nsh))
+    return throw_range(env, FN, "strides and shape must be Float64Arrays");
+  NEED(nsh >= 1 && nsh <= 8 && nss == nsh && nds == nsh, "shape and strides must have the same length, 1..8");
+  int64_t shape[8], sst[8], dst_[8];
+  int64_t total = 1, smax = srcOff, dmax = dstOff;
+  for (size_t d = 0; d < nsh; d++) {
+    shape[d] = (int64_t)sh[d];
+    sst[d] = (int64_t)ss[d];
+    dst_[d] = (int64_t)ds[d];
+    NEED(shape[d] >= 0 && sst[d] >= 0 && dst_[d] >= 0, "shape and strides must be non-negative");
+    total *= shape[d];
+    if (shape[d] > 0) {
+      smax += (shape[d] - 1) * sst[d];
+      dmax += (shape[d] - 1) * dst_[d];
+    }
+  }
+  if (total == 0) return undefined(env);
+  NEED((size_t)smax < S.length, "src is too short for its offset and strides");
+  NEED((size_t)dmax < D.length, "dst is too short for its offset and strides");
+  const int nd = (int)nsh;
+  const int64_t inner = shape[nd - 1], si = sst[nd - 1], di = dst_[nd - 1];
+  const int64_t rows = total / inner;
+  const uint32_t *src = (const uint32_t *)S.data + srcOff;
+  uint32_t *dst = (uint32_t *)D.data + dstOff;
+#pragma omp parallel for schedule(static) if (total >= PAR_MIN)
+  for (int64_t r = 0; r < rows; r++) {
+    int64_t rem = r, so = 0, dofs = 0;
+    for (int d = nd - 2; d >= 0; d--) {
+      const int64_t i = rem % shape[d];
+      rem /= shape[d];
+      so += i * sst[d];
+      dofs += i * dst_[d];
+    }
+    const uint32_t *a = src + so;
+    uint32_t *b = dst + dofs;
+    if (si == 1 && di == 1) memcpy(b, a, (size_t)inner * 4);
+    else
+      for (int64_t j = 0; j < inner; j++) b[j * di] = a[j * si];
+  }
+  return undefined(env);
+}
+
+/*
+ * softmaxRows(x, rows, cols, out): per row, exp(x − max) / Σ exp(x − max), the arithmetic of
+ * tfjs-backend-cpu's Softmax (float32 difference, exp in float64 rounded to float32, float64 sum
+ * rounded to float32, float32 quotient).
+ */
+#undef FN
+#define FN "softmaxRows"
+static napi_value softmax_rows(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  F32(0, "x", X);
+  INT(1, "rows", R);
+  INT(2, "cols", C);
+  F32(3, "out", OUT);
+  NEED(X.length >= (size_t)(R * C) && OUT.length >= (size_t)(R * C), "x/out are shorter than rows × cols");
+  const float *x = X.data;
+  float *out = OUT.data;
+#pragma omp parallel for schedule(static) if (R * C >= PAR_MIN)
+  for (int64_t r = 0; r < R; r++) {
+    const float *a = x + r * C;
+    float *o = out + r * C;
+    float m = -INFINITY;
+    for (int64_t j = 0; j < C; j++)
+      if (a[j] > m || isnan(a[j])) m = a[j];
+    double sum = 0;
+    for (int64_t j = 0; j < C; j++) {
+      o[j] = (float)exp((double)(a[j] - m));
+      sum += o[j];
+    }
+    const float sf = (float)sum;
+    for (int64_t j = 0; j < C; j++) o[j] = o[j] / sf;
+  }
+  return undefined(env);
+}
+
 /* ---------------------------------------------------------------- bf16 */
 
 /* bf16ToF32(bits: Uint16Array, out: Float32Array): exact widening. */
@@ -901,6 +1012,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"unary", NULL, unary, NULL, NULL, NULL, napi_enumerable, NULL},
       {"keepFreedMemory", NULL, keep_freed_memory, NULL, NULL, NULL, napi_enumerable, NULL},
       {"bf16ToF32", NULL, bf16_to_f32, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"stridedCopy", NULL, strided_copy, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"softmaxRows", NULL, softmax_rows, NULL, NULL, NULL, napi_enumerable, NULL},
       {"encodeTopK", NULL, encode_topk, NULL, NULL, NULL, napi_enumerable, NULL},
       {"decodeLoss", NULL, decode_loss, NULL, NULL, NULL, napi_enumerable, NULL},
       {"scatterByFeatureT", NULL, scatter_by_feature_t, NULL, NULL, NULL, napi_enumerable, NULL},

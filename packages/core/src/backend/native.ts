@@ -6,7 +6,8 @@
  *   - TopK (float32): a heap per row, in parallel over rows;
  *   - float32 elementwise ops (Add, Sub, Multiply, RealDiv, Maximum, Minimum, SquaredDifference
  *     with broadcasting that collapses to ≤ 3 dimensions; Relu, Exp, Sigmoid, Rsqrt, Square,
- *     Neg, Sqrt, Abs): C loops, where tfjs-backend-cpu calls a closure per element (~30× slower).
+ *     Neg, Sqrt, Abs): C loops, where tfjs-backend-cpu calls a closure per element (~30× slower);
+ *   - Transpose, Slice, Concat (float32, int32): strided copies; Softmax over the last axis.
  * Every other kernel is tfjs-backend-cpu's. The addon is optional: `registerNativeBackend` throws
  * with the reason it is missing (not built at install, disabled), and callers fall back to wasm.
  */
@@ -159,6 +160,119 @@ const ACTIVATION_KERNELS: Record<string, string> = {
   sigmoid: "Sigmoid"
 }
 
+/**
+ * Layout and softmax kernels of newer addon builds, typed here (not in @crosscode/native's
+ * NativeKernels) so that an older build is detected and its absence leaves tfjs-backend-cpu's.
+ */
+interface LayoutKernels {
+  stridedCopy(
+    src: Float32Array | Int32Array,
+    srcOffset: number,
+    srcStrides: Float64Array,
+    dst: Float32Array | Int32Array,
+    dstOffset: number,
+    dstStrides: Float64Array,
+    shape: Float64Array
+  ): void
+  softmaxRows(x: Float32Array, rows: number, cols: number, out: Float32Array): void
+}
+
+const layoutKernels = (k: NativeKernels): LayoutKernels | undefined => {
+  const l = k as unknown as Partial<LayoutKernels>
+  return typeof l.stridedCopy === "function" && typeof l.softmaxRows === "function" ? (l as LayoutKernels) : undefined
+}
+
+const contiguousStrides = (shape: ReadonlyArray<number>): Array<number> => {
+  const st = new Array<number>(shape.length)
+  let acc = 1
+  for (let d = shape.length - 1; d >= 0; d--) {
+    st[d] = acc
+    acc *= shape[d]!
+  }
+  return st
+}
+
+const isCopyable = (t: tf.TensorInfo): boolean =>
+  (t.dtype === "float32" || t.dtype === "int32") && t.shape.length >= 1 && t.shape.length <= 8
+
+const newArray = (dtype: string, n: number): Float32Array | Int32Array =>
+  dtype === "int32" ? new Int32Array(n) : new Float32Array(n)
+
+/**
+ * Transpose, Slice, Concat and Softmax: the cpu kernels compute an index tuple per element (and
+ * its Softmax broadcasts through that path), which made them ~45% of a Qwen2 prefill on this
+ * backend; here they are strided copies and one row loop in C.
+ */
+const layoutKernelsFor = (l: LayoutKernels): Record<string, KernelFn> => {
+  const cpuTranspose = cpuKernel("Transpose")
+  const cpuSlice = cpuKernel("Slice")
+  const cpuConcat = cpuKernel("Concat")
+  const cpuSoftmax = cpuKernel("Softmax")
+  const f64 = (a: ReadonlyArray<number>) => Float64Array.from(a)
+  return {
+    Transpose: (args) => {
+      const x = args.inputs.x!
+      const perm = (args.attrs as { perm: ReadonlyArray<number> }).perm
+      if (!isCopyable(x) || perm.length !== x.shape.length) return cpuTranspose(args)
+      const shape = perm.map((p) => x.shape[p]!)
+      const xs = contiguousStrides(x.shape)
+      const out = newArray(x.dtype, size(shape))
+      const src = args.backend.data.get(x.dataId).values as Float32Array | Int32Array
+      l.stridedCopy(src, 0, f64(perm.map((p) => xs[p]!)), out, 0, f64(contiguousStrides(shape)), f64(shape))
+      return args.backend.makeTensorInfo(shape, x.dtype, out)
+    },
+    Slice: (args) => {
+      const x = args.inputs.x!
+      const attrs = args.attrs as { begin: number | Array<number>; size: number | Array<number> }
+      if (!isCopyable(x)) return cpuSlice(args)
+      const [begin, sz] = tf.slice_util.parseSliceParams(x as tf.Tensor, attrs.begin, attrs.size)
+      tf.slice_util.assertParamsValid(x as tf.Tensor, begin, sz)
+      const xs = contiguousStrides(x.shape)
+      let offset = 0
+      for (let d = 0; d < begin.length; d++) offset += begin[d]! * xs[d]!
+      const out = newArray(x.dtype, size(sz))
+      const src = args.backend.data.get(x.dataId).values as Float32Array | Int32Array
+      if (out.length > 0) l.stridedCopy(src, offset, f64(xs), out, 0, f64(contiguousStrides(sz)), f64(sz))
+      return args.backend.makeTensorInfo(sz, x.dtype, out)
+    },
+    Concat: (args) => {
+      const inputs = Object.values(args.inputs) as Array<tf.TensorInfo>
+      const axisAttr = (args.attrs as { axis: number | Array<number> }).axis
+      const first = inputs[0]
+      if (
+        first === undefined ||
+        !inputs.every((t) => isCopyable(t) && t.dtype === first.dtype && t.shape.length === first.shape.length)
+      )
+        return cpuConcat(args)
+      const axis = tf.util.parseAxisParam(axisAttr, first.shape)[0]!
+      const shapes = inputs.map((t) => t.shape)
+      tf.backend_util.assertParamsConsistent(shapes, axis)
+      const shape = tf.backend_util.computeOutShape(shapes, axis)
+      const out = newArray(first.dtype, size(shape))
+      const os = f64(contiguousStrides(shape))
+      let at = 0
+      for (const t of inputs) {
+        if (size(t.shape) > 0) {
+          const src = args.backend.data.get(t.dataId).values as Float32Array | Int32Array
+          l.stridedCopy(src, 0, f64(contiguousStrides(t.shape)), out, at * os[axis]!, os, f64(t.shape))
+        }
+        at += t.shape[axis]!
+      }
+      return args.backend.makeTensorInfo(shape, first.dtype, out)
+    },
+    Softmax: (args) => {
+      const x = args.inputs.logits!
+      const dim = (args.attrs as { dim: number }).dim
+      const r = x.shape.length
+      if (x.dtype !== "float32" || r === 0 || (dim !== -1 && dim !== r - 1)) return cpuSoftmax(args)
+      const cols = x.shape[r - 1]!
+      const out = new Float32Array(size(x.shape))
+      if (out.length > 0) l.softmaxRows(valuesOf(args.backend, x), out.length / cols, cols, out)
+      return args.backend.makeTensorInfo(x.shape, "float32", out)
+    }
+  }
+}
+
 const kernelsFor = (k: NativeKernels): Record<string, KernelFn> => {
   const cpuMatMul = cpuKernel("BatchMatMul")
   const cpuFused = cpuKernel("_FusedMatMul")
@@ -188,8 +302,10 @@ const kernelsFor = (k: NativeKernels): Record<string, KernelFn> => {
       return args.backend.makeTensorInfo(x.shape, "float32", out)
     }
   }
+  const layout = layoutKernels(k)
   return {
     ...elementwise,
+    ...(layout === undefined ? {} : layoutKernelsFor(layout)),
     BatchMatMul: (args) => {
       const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo }
       const { transposeA, transposeB } = args.attrs as { transposeA: boolean; transposeB: boolean }
