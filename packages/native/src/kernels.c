@@ -95,6 +95,22 @@ static napi_value undefined(napi_env env) {
 /* ---------------------------------------------------------------- BLAS */
 
 /*
+ * C (M×N, row-major, ldc N) = op(A)·op(B) + beta·C. A single row (M = 1: a decode step's
+ * projections and LM head) goes to sgemv, which streams B once; OpenBLAS' sgemm would first pack
+ * (copy) all of B — for a 151,936 × 2048 LM head, more memory traffic than the product itself.
+ */
+static void gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *a, const float *b, float beta, float *c) {
+  if (M == 1) {
+    /* op(A) is 1×K: its K values are contiguous whether or not A is transposed (lda = 1 or K) */
+    if (tb) cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)N, (int)K, 1.0f, b, (int)K, a, 1, beta, c, 1);
+    else cblas_sgemv(CblasRowMajor, CblasTrans, (int)K, (int)N, 1.0f, b, (int)N, a, 1, beta, c, 1);
+    return;
+  }
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K,
+              1.0f, a, ta ? (int)M : (int)K, b, tb ? (int)K : (int)N, beta, c, (int)N);
+}
+
+/*
  * gemmBatched(transA, transB, batch, M, N, K, A, strideA, B, strideB, C, beta)
  * C[i] (M×N, row-major, contiguous) = op(A[i]) · op(B[i]) + beta·C[i] for i < batch, where A[i]
  * starts at i·strideA (0 broadcasts one matrix) and op(A) is M×K (stored K×M when transposed).
@@ -127,9 +143,7 @@ static napi_value gemm_batched(napi_env env, napi_callback_info info) {
       for (int64_t r = 0; r < M * N; r++) c[i * M * N + r] = beta == 0 ? 0.0f : (float)beta * c[i * M * N + r];
       continue;
     }
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K,
-                1.0f, a + i * sA, ta ? (int)M : (int)K, b + i * sB, tb ? (int)K : (int)N, (float)beta, c + i * M * N,
-                (int)N);
+    gemm(ta, tb, M, N, K, a + i * sA, b + i * sB, (float)beta, c + i * M * N);
   }
   return undefined(env);
 }
@@ -497,8 +511,7 @@ static napi_value encode_topk(napi_env env, napi_callback_info info) {
   const float *be = BE.data;
   if (W == 0) memset(pre, 0, (size_t)(B * F) * sizeof(float));
   else
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)B, (int)F, (int)W, 1.0f, X.data, (int)W, WE.data,
-                (int)F, 0.0f, pre, (int)F);
+    gemm(0, 0, B, F, W, X.data, WE.data, 0.0f, pre); /* as gemmBatched: the dense step's product */
   float *vals = V.data;
   int32_t *idx = IX.data;
 #pragma omp parallel for schedule(static)

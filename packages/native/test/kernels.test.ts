@@ -23,26 +23,29 @@ const maxAbs = (a: ArrayLike<number>, b: ArrayLike<number>) => {
 describe.skipIf(!load.ok)(`@crosscode/native kernels${load.ok ? "" : ` (skipped: ${load.reason})`}`, () => {
   const k = load.ok ? load.kernels : (undefined as never)
 
-  it("gemmBatched: every transpose, a broadcast A, beta accumulation", () => {
-    const [M, N, K, batch] = [5, 7, 9, 3]
-    for (const ta of [false, true]) {
-      for (const tb of [false, true]) {
-        const A = rand(M * K, 1)
-        const B = rand(batch * K * N, 2)
-        const C = rand(batch * M * N, 3)
-        const ref = C.map((c) => 0.5 * c)
-        for (let i = 0; i < batch; i++)
-          for (let m = 0; m < M; m++)
-            for (let n = 0; n < N; n++) {
-              let s = 0
-              for (let q = 0; q < K; q++)
-                s += A[ta ? q * M + m : m * K + q]! * B[i * K * N + (tb ? n * K + q : q * N + n)]!
-              ref[i * M * N + m * N + n] = ref[i * M * N + m * N + n]! + s
-            }
-        k.gemmBatched(ta, tb, batch, M, N, K, A, 0, B, K * N, C, 0.5)
-        expect(maxAbs(C, ref), `transA=${ta} transB=${tb}`).toBeLessThan(1e-5)
+  it("gemmBatched: every transpose, a broadcast A, beta accumulation; one row (the sgemv path)", () => {
+    for (const [M, N, K, batch] of [
+      [5, 7, 9, 3],
+      [1, 7, 9, 3]
+    ] as const)
+      for (const ta of [false, true]) {
+        for (const tb of [false, true]) {
+          const A = rand(M * K, 1)
+          const B = rand(batch * K * N, 2)
+          const C = rand(batch * M * N, 3)
+          const ref = C.map((c) => 0.5 * c)
+          for (let i = 0; i < batch; i++)
+            for (let m = 0; m < M; m++)
+              for (let n = 0; n < N; n++) {
+                let s = 0
+                for (let q = 0; q < K; q++)
+                  s += A[ta ? q * M + m : m * K + q]! * B[i * K * N + (tb ? n * K + q : q * N + n)]!
+                ref[i * M * N + m * N + n] = ref[i * M * N + m * N + n]! + s
+              }
+          k.gemmBatched(ta, tb, batch, M, N, K, A, 0, B, K * N, C, 0.5)
+          expect(maxAbs(C, ref), `M=${M} transA=${ta} transB=${tb}`).toBeLessThan(1e-5)
+        }
       }
-    }
   })
 
   it("adam: bit-identical to the float64 TypeScript update (with and without a gradient)", () => {
