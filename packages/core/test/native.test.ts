@@ -156,7 +156,7 @@ describe.skipIf(!load.ok)(`native backend vs cpu${skipMessage}`, () => {
     expect(Array.from(r.indices.dataSync())).toEqual([4, 1, 2, 5])
   })
 
-  it("transpose, slice, concat (float32 and int32) and softmax: equal to the cpu kernels", async () => {
+  it("transpose, slice, concat (float32 and int32), gather and softmax: equal to the cpu kernels", async () => {
     const [t4, t3] = await both([{ shape: [2, 3, 4, 5], seed: 10 }], (tf, [x]) => [
       tf.transpose(x!, [0, 2, 1, 3]),
       tf.transpose(x!, [3, 1, 0, 2])
@@ -183,7 +183,14 @@ describe.skipIf(!load.ok)(`native backend vs cpu${skipMessage}`, () => {
     ])
     expect(sm).toBeLessThan(1e-6)
     expect(smAxis).toBeLessThan(1e-6)
+    const [g1, g2] = await both([{ shape: [7, 3, 4], seed: 15 }], (tf, [x]) => [
+      tf.gather(x!, tf.tensor2d([6, 0, 6, 2], [2, 2], "int32")),
+      tf.gather(x!, tf.tensor1d([2, 0], "int32"), 1)
+    ])
+    expect(g1).toBe(0)
+    expect(g2).toBe(0)
     const tf = await setup()
+    expect(() => tf.gather(tf.zeros([3, 2]), tf.tensor1d([3], "int32")).dataSync()).toThrow()
     const ints = tf.tensor2d([1, 2, 3, 4, 5, 6], [2, 3], "int32")
     expect(Array.from(tf.transpose(ints).dataSync())).toEqual([1, 4, 2, 5, 3, 6])
     expect(Array.from(tf.concat([ints, ints], 1).dataSync())).toEqual([1, 2, 3, 1, 2, 3, 4, 5, 6, 4, 5, 6])

@@ -7,7 +7,8 @@
  *   - float32 elementwise ops (Add, Sub, Multiply, RealDiv, Maximum, Minimum, SquaredDifference
  *     with broadcasting that collapses to ≤ 3 dimensions; Relu, Exp, Sigmoid, Rsqrt, Square,
  *     Neg, Sqrt, Abs): C loops, where tfjs-backend-cpu calls a closure per element (~30× slower);
- *   - Transpose, Slice, Concat (float32, int32): strided copies; Softmax over the last axis.
+ *   - Transpose, Slice, Concat (float32, int32): strided copies; Softmax over the last axis;
+ *     GatherV2 along axis 0 (embedding lookups): a row copy per index.
  * Every other kernel is tfjs-backend-cpu's. The addon is optional: `registerNativeBackend` throws
  * with the reason it is missing (not built at install, disabled), and callers fall back to wasm.
  */
@@ -208,6 +209,7 @@ const layoutKernelsFor = (l: LayoutKernels): Record<string, KernelFn> => {
   const cpuSlice = cpuKernel("Slice")
   const cpuConcat = cpuKernel("Concat")
   const cpuSoftmax = cpuKernel("Softmax")
+  const cpuGather = cpuKernel("GatherV2")
   const f64 = (a: ReadonlyArray<number>) => Float64Array.from(a)
   return {
     Transpose: (args) => {
@@ -259,6 +261,22 @@ const layoutKernelsFor = (l: LayoutKernels): Record<string, KernelFn> => {
         at += t.shape[axis]!
       }
       return args.backend.makeTensorInfo(shape, first.dtype, out)
+    },
+    GatherV2: (args) => {
+      // axis-0 row gathers (embedding lookups): one row copy per index, where the cpu kernel
+      // computes an index tuple per element
+      const { x, indices } = args.inputs as { x: tf.TensorInfo; indices: tf.TensorInfo }
+      const attrs = args.attrs as { axis: number; batchDims?: number }
+      if (!isCopyable(x) || (attrs.batchDims ?? 0) !== 0 || tf.util.parseAxisParam(attrs.axis, x.shape)[0] !== 0)
+        return cpuGather(args)
+      const ids = args.backend.data.get(indices.dataId).values as ArrayLike<number>
+      const rows = x.shape[0]!
+      for (let i = 0; i < ids.length; i++) if (!(ids[i]! >= 0 && ids[i]! < rows)) return cpuGather(args) // its error
+      const row = size(x.shape.slice(1))
+      const src = args.backend.data.get(x.dataId).values as Float32Array | Int32Array
+      const out = newArray(x.dtype, ids.length * row)
+      for (let i = 0; i < ids.length; i++) out.set(src.subarray(ids[i]! * row, (ids[i]! + 1) * row), i * row)
+      return args.backend.makeTensorInfo([...indices.shape, ...x.shape.slice(1)], x.dtype, out)
     },
     Softmax: (args) => {
       const x = args.inputs.logits!
