@@ -200,7 +200,6 @@ const program = Effect.gen(function* () {
         .map(([ph, t]) => `${ph}=${(t / steps).toFixed(0)}ms`)
         .join(" ")
     )
-    console.log(JSON.stringify(Object.fromEntries(Object.entries((globalThis as any).TT ?? {}).map(([k,v]) => [k, Number(((v as number)/(steps+warmup+1)).toFixed(2))]))))
     cc.dispose()
   }
   writeBenchRecords("crosscoder-train-step", records)

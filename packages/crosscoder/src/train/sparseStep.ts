@@ -540,10 +540,6 @@ const hostLoss = (
   return dbd === undefined ? { terms, dXhat, dHat } : { terms, dXhat, dHat, dbd }
 }
 
-const TT: Record<string, number> = {}
-;(globalThis as any).TT = TT
-let tt = 0
-const lap = (n: string) => { const t = performance.now(); TT[n] = (TT[n] ?? 0) + t - tt; tt = t }
 const hostGradients = (
   input: StepInput,
   sel: Selection,
@@ -555,14 +551,10 @@ const hostGradients = (
   const { batchSize: B, batch: x } = input
   const { width: W, features: F } = cc
   let t0 = performance.now()
-  tt = t0
   const Wd = effective(cc.W_dec)
-  lap('effective')
   const { terms, dXhat, dHat, dbd: fusedDbd } = hostLoss(input, sel, Wd, cc, kern, buffers)
-  lap('hostLoss')
   const l1 = l1Parts(input, sel.main, F)
   Object.assign(terms, l1.values)
-  lap('l1')
   if (profile !== undefined) {
     const t = performance.now()
     profile("decode", t - t0)
@@ -574,7 +566,6 @@ const hostGradients = (
   const nMain = main.cols.length
   const g = new Float32Array(nMain + (aux?.cols.length ?? 0))
   kern.dots(dXhat, main.rows, Wd, main.cols, W, g, 0)
-  lap('dots')
   if (l1.grad !== undefined) for (let n = 0; n < nMain; n++) g[n] = g[n]! + l1.grad[main.cols[n]!]!
   if (aux !== undefined) kern.dots(dHat!, aux.rows, Wd, aux.cols, W, g, nMain)
   const dbe = new Float32Array(F)
@@ -582,10 +573,8 @@ const hostGradients = (
   if (aux !== undefined)
     for (let n = 0; n < aux.cols.length; n++) dbe[aux.cols[n]!] = dbe[aux.cols[n]!]! + g[nMain + n]!
   // ∂W_dec[j] += v ∂x̂_b and ∂W_encᵀ[j] += ∂pre x_b, feature-major (each output row stays in cache)
-  lap('dbe')
   const all = concatEntries(main, aux)
   const { start, order } = byFeature(all.cols, F)
-  lap('byFeature')
   // scatterByFeatureT overwrites dWd and dWe, so reused buffers need no clearing
   const reuse = kern.fused !== undefined ? buffers : undefined
   const dWd = reuse === undefined ? new Float32Array(F * W) : sized(reuse, "dWd", F * W)
@@ -593,7 +582,6 @@ const hostGradients = (
   const vals = new Float32Array(all.cols.length)
   vals.set(main.vals)
   if (aux !== undefined) vals.set(aux.vals, nMain)
-  lap('alloc')
   if (kern.fused !== undefined) {
     kern.fused.scatterByFeatureT(start, order, all.rows, vals, g, nMain, dXhat, dHat, x, W, dWd, dWe)
   } else {
@@ -601,7 +589,6 @@ const hostGradients = (
     kern.scatter(start, dXhat, dHat, nMain, x, all.rows, all.cols, vals, g, order, W, dWd, dWeT)
     kern.transpose(dWeT, F, W, dWe)
   }
-  lap('scatter')
   let dbd = fusedDbd
   if (dbd === undefined) {
     dbd = new Float32Array(W)
@@ -618,7 +605,7 @@ const hostGradients = (
     loss: totalLoss(terms, input.coefficients),
     terms,
     grads,
-    firedCounts: (() => { const r = countFired(main, F); lap('fired'); return r })(),
+    firedCounts: countFired(main, F),
     stats: sel.stats
   }
 }

@@ -31,7 +31,10 @@ export interface GradientResult {
   readonly loss: number
   /** Unweighted term values: `recon`, `mse`, scheme terms, `l1_shared`, `l1_exclusive`, `auxk`. */
   readonly terms: Readonly<Record<string, number>>
-  /** Gradients by parameter name (before masking and clipping). */
+  /**
+   * Gradients by parameter name (before masking and clipping). The sparse step on the native
+   * backend reuses these arrays at its next call for the same crosscoder: consume them first.
+   */
   readonly grads: ReadonlyMap<string, Float32Array>
   /** `[F]`: number of rows in which each feature was active (code ≠ 0). */
   readonly firedCounts: Float32Array
