@@ -39,6 +39,10 @@ type KernelFn = (args: KernelArgs) => tf.TensorInfo | Array<tf.TensorInfo>
 const valuesOf = (backend: CpuBackend, t: tf.TensorInfo): Float32Array =>
   backend.data.get(t.dataId).values as Float32Array
 
+/** float32 with its values in a Float32Array (what the addon's float kernels take). */
+const isF32 = (backend: CpuBackend, t: tf.TensorInfo): boolean =>
+  t.dtype === "float32" && backend.data.get(t.dataId).values instanceof Float32Array
+
 const cpuKernel = (name: string): KernelFn => {
   const k = tf.getKernel(name, "cpu")
   if (k === undefined) throw new Error(`tfjs-backend-cpu has no ${name} kernel`)
@@ -56,7 +60,7 @@ const nativeMatMul = (
   transposeA: boolean,
   transposeB: boolean
 ): tf.TensorInfo | undefined => {
-  if (a.dtype !== "float32" || b.dtype !== "float32") return undefined
+  if (!isF32(backend, a) || !isF32(backend, b)) return undefined
   const ra = a.shape.length
   const rb = b.shape.length
   const innerA = transposeA ? a.shape[ra - 2]! : a.shape[ra - 1]!
@@ -193,8 +197,14 @@ const contiguousStrides = (shape: ReadonlyArray<number>): Array<number> => {
   return st
 }
 
-const isCopyable = (t: tf.TensorInfo): boolean =>
-  (t.dtype === "float32" || t.dtype === "int32") && t.shape.length >= 1 && t.shape.length <= 8
+const isCopyable = (backend: CpuBackend, t: tf.TensorInfo): boolean => {
+  const v = backend.data.get(t.dataId).values
+  return (
+    ((t.dtype === "float32" && v instanceof Float32Array) || (t.dtype === "int32" && v instanceof Int32Array)) &&
+    t.shape.length >= 1 &&
+    t.shape.length <= 8
+  )
+}
 
 const newArray = (dtype: string, n: number): Float32Array | Int32Array =>
   dtype === "int32" ? new Int32Array(n) : new Float32Array(n)
@@ -215,7 +225,7 @@ const layoutKernelsFor = (l: LayoutKernels): Record<string, KernelFn> => {
     Transpose: (args) => {
       const x = args.inputs.x!
       const perm = (args.attrs as { perm: ReadonlyArray<number> }).perm
-      if (!isCopyable(x) || perm.length !== x.shape.length) return cpuTranspose(args)
+      if (!isCopyable(args.backend, x) || perm.length !== x.shape.length) return cpuTranspose(args)
       const shape = perm.map((p) => x.shape[p]!)
       const xs = contiguousStrides(x.shape)
       const out = newArray(x.dtype, size(shape))
@@ -226,7 +236,7 @@ const layoutKernelsFor = (l: LayoutKernels): Record<string, KernelFn> => {
     Slice: (args) => {
       const x = args.inputs.x!
       const attrs = args.attrs as { begin: number | Array<number>; size: number | Array<number> }
-      if (!isCopyable(x)) return cpuSlice(args)
+      if (!isCopyable(args.backend, x)) return cpuSlice(args)
       const [begin, sz] = tf.slice_util.parseSliceParams(x as tf.Tensor, attrs.begin, attrs.size)
       tf.slice_util.assertParamsValid(x as tf.Tensor, begin, sz)
       const xs = contiguousStrides(x.shape)
@@ -243,7 +253,9 @@ const layoutKernelsFor = (l: LayoutKernels): Record<string, KernelFn> => {
       const first = inputs[0]
       if (
         first === undefined ||
-        !inputs.every((t) => isCopyable(t) && t.dtype === first.dtype && t.shape.length === first.shape.length)
+        !inputs.every(
+          (t) => isCopyable(args.backend, t) && t.dtype === first.dtype && t.shape.length === first.shape.length
+        )
       )
         return cpuConcat(args)
       const axis = tf.util.parseAxisParam(axisAttr, first.shape)[0]!
@@ -267,7 +279,11 @@ const layoutKernelsFor = (l: LayoutKernels): Record<string, KernelFn> => {
       // computes an index tuple per element
       const { x, indices } = args.inputs as { x: tf.TensorInfo; indices: tf.TensorInfo }
       const attrs = args.attrs as { axis: number; batchDims?: number }
-      if (!isCopyable(x) || (attrs.batchDims ?? 0) !== 0 || tf.util.parseAxisParam(attrs.axis, x.shape)[0] !== 0)
+      if (
+        !isCopyable(args.backend, x) ||
+        (attrs.batchDims ?? 0) !== 0 ||
+        tf.util.parseAxisParam(attrs.axis, x.shape)[0] !== 0
+      )
         return cpuGather(args)
       const ids = args.backend.data.get(indices.dataId).values as ArrayLike<number>
       const rows = x.shape[0]!
@@ -282,7 +298,7 @@ const layoutKernelsFor = (l: LayoutKernels): Record<string, KernelFn> => {
       const x = args.inputs.logits!
       const dim = (args.attrs as { dim: number }).dim
       const r = x.shape.length
-      if (x.dtype !== "float32" || r === 0 || (dim !== -1 && dim !== r - 1)) return cpuSoftmax(args)
+      if (!isF32(args.backend, x) || r === 0 || (dim !== -1 && dim !== r - 1)) return cpuSoftmax(args)
       const cols = x.shape[r - 1]!
       const out = new Float32Array(size(x.shape))
       if (out.length > 0) l.softmaxRows(valuesOf(args.backend, x), out.length / cols, cols, out)
@@ -300,7 +316,8 @@ const kernelsFor = (k: NativeKernels): Record<string, KernelFn> => {
     const fallback = cpuKernel(name)
     elementwise[name] = (args) => {
       const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo }
-      if (a.dtype !== "float32" || b.dtype !== "float32") return fallback(args)
+      // a float32 tensor can hold another typed array (e.g. some of tfjs-backend-cpu's casts)
+      if (!(isF32(args.backend, a) && isF32(args.backend, b))) return fallback(args)
       const shape = tf.backend_util.assertAndGetBroadcastShape(a.shape, b.shape)
       const plan = broadcastPlan(shape, a.shape, b.shape)
       if (plan === undefined) return fallback(args)
@@ -314,7 +331,7 @@ const kernelsFor = (k: NativeKernels): Record<string, KernelFn> => {
     const fallback = cpuKernel(name)
     elementwise[name] = (args) => {
       const x = args.inputs.x!
-      if (x.dtype !== "float32") return fallback(args)
+      if (!isF32(args.backend, x)) return fallback(args)
       const out = new Float32Array(size(x.shape))
       k.unary(op, valuesOf(args.backend, x), out)
       return args.backend.makeTensorInfo(x.shape, "float32", out)
@@ -346,7 +363,7 @@ const kernelsFor = (k: NativeKernels): Record<string, KernelFn> => {
         attrs.activation === "linear" ||
         UNARY_ACTIVATION[attrs.activation] !== undefined
       const plan = bias === undefined ? undefined : broadcastPlan(mm.shape, mm.shape, bias.shape)
-      if (inPlace && (bias === undefined || (bias.dtype === "float32" && plan !== undefined))) {
+      if (inPlace && (bias === undefined || (isF32(backend, bias) && plan !== undefined))) {
         const out = valuesOf(backend, mm)
         if (bias !== undefined && plan !== undefined)
           k.binary(BINARY.Add!, out, valuesOf(backend, bias), out, ...plan.dims, ...plan.sa, ...plan.sb)
@@ -381,7 +398,7 @@ const kernelsFor = (k: NativeKernels): Record<string, KernelFn> => {
     TopK: (args) => {
       const x = args.inputs.x!
       const kk = (args.attrs as { k: number }).k
-      if (x.dtype !== "float32" || x.shape.length === 0) return cpuTopK(args)
+      if (!isF32(args.backend, x) || x.shape.length === 0) return cpuTopK(args)
       const cols = x.shape[x.shape.length - 1]!
       if (kk > cols) return cpuTopK(args) // the cpu kernel's error message
       const rows = size(x.shape) / Math.max(cols, 1)
