@@ -135,6 +135,7 @@ describe.skipIf(!load.ok)(`@crosscode/native kernels${load.ok ? "" : ` (skipped:
     be2[3] = Number.NaN // a NaN pre-activation stays NaN through relu and ranks first, as in topkRows
     for (let i = 0; i < ref.length; i++) {
       const y = Math.fround(ref[i]! + be2[i % F]!)
+      // biome-ignore lint/complexity/useMathMinMax: the C relu's exact form (keeps -0, as the kernel does)
       ref[i] = y < 0 ? 0 : y
     }
     const [rv, ri] = [new Float32Array(B * kk), new Int32Array(B * kk)]
