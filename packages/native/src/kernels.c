@@ -95,15 +95,17 @@ static napi_value undefined(napi_env env) {
 /* ---------------------------------------------------------------- BLAS */
 
 /*
- * C (M×N, row-major, ldc N) = op(A)·op(B) + beta·C. A single row (M = 1: a decode step's
- * projections and LM head) goes to sgemv, which streams B once; OpenBLAS' sgemm would first pack
+ * C (M×N, row-major, ldc N) = op(A)·op(B) + beta·C. A single row times a transposed B (M = 1:
+ * a decode step's projections and LM head, `[out, in]` weights) goes to sgemv, which streams B once; OpenBLAS' sgemm would first pack
  * (copy) all of B — for a 151,936 × 2048 LM head, more memory traffic than the product itself.
  */
 static void gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *a, const float *b, float beta, float *c) {
-  if (M == 1) {
-    /* op(A) is 1×K: its K values are contiguous whether or not A is transposed (lda = 1 or K) */
-    if (tb) cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)N, (int)K, 1.0f, b, (int)K, a, 1, beta, c, 1);
-    else cblas_sgemv(CblasRowMajor, CblasTrans, (int)K, (int)N, 1.0f, b, (int)N, a, 1, beta, c, 1);
+  if (M == 1 && tb) {
+    /* op(A) is 1×K: its K values are contiguous whether or not A is transposed (lda = 1 or K).
+       Only for [out, in] weights (linear layers): x·W with W [in, out] keeps sgemm, so that a
+       row's result does not depend on how many rows share the product (the crosscoder's
+       encoder is tested to be batch-independent to the bit) */
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)N, (int)K, 1.0f, b, (int)K, a, 1, beta, c, 1);
     return;
   }
   cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K,
