@@ -3,7 +3,7 @@
     {
       "target_name": "crosscode_native",
       "sources": ["src/kernels.c"],
-      "cflags": ["-O3", "-march=native", "-fopenmp", "-std=c11"],
+      "cflags": ["-O3", "-march=native", "-fopenmp", "-std=c11", "-fno-math-errno"],
       "cflags!": ["-O2", "-O1", "-O0"],
       "ldflags": ["-fopenmp"],
       "conditions": [

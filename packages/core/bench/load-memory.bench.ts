@@ -22,7 +22,7 @@
  */
 
 import { spawnSync } from "node:child_process"
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
 import { Effect } from "effect"
@@ -33,13 +33,10 @@ import {
   loadModel,
   makeQwen2Config,
   type Qwen2Config,
-  qwen2ConfigToJson,
-  qwen2WeightShapes,
-  syntheticQwen2Weight,
   TensorBackend,
-  writeBenchRecords,
-  writeSafetensors
+  writeBenchRecords
 } from "../src/index.js"
+import { writeSyntheticQwen2 } from "./syntheticCheckpoint.js"
 
 const arg = (name: string): string | undefined => {
   const i = process.argv.indexOf(`--${name}`)
@@ -63,46 +60,9 @@ const configFor = (layers: number): Promise<Qwen2Config> =>
     })
   )
 
-/** Writes BF16 shards (+ index) tensor by tensor (`syntheticQwen2Weight`: N(0, 0.02), norms 1). */
-const writeCheckpoint = async (dir: string, config: Qwen2Config) => {
-  writeFileSync(path.join(dir, "config.json"), JSON.stringify(qwen2ConfigToJson(config, "bfloat16")))
-  const shards: Array<Array<[string, ReadonlyArray<number>]>> = [[]]
-  let size = 0
-  for (const [name, shape] of qwen2WeightShapes(config)) {
-    const bytes = shape.reduce((a, b) => a * b, 1) * 2
-    if (size > 0 && size + bytes > SHARD_BYTES) {
-      shards.push([])
-      size = 0
-    }
-    shards[shards.length - 1]!.push([name, shape])
-    size += bytes
-  }
-  const weightMap: Record<string, string> = {}
-  let seed = 0x9e3779b9
-  for (let s = 0; s < shards.length; s++) {
-    const file = `model-${String(s + 1).padStart(5, "0")}-of-${String(shards.length).padStart(5, "0")}.safetensors`
-    await Effect.runPromise(
-      writeSafetensors(
-        path.join(dir, file),
-        shards[s]!.map(([name, shape]) => {
-          weightMap[name] = file
-          return {
-            name,
-            dtype: "BF16" as const,
-            shape,
-            data: () => syntheticQwen2Weight(name, shape, seed++)
-          }
-        }),
-        { format: "pt" }
-      )
-    )
-  }
-  writeFileSync(
-    path.join(dir, "model.safetensors.index.json"),
-    JSON.stringify({ metadata: {}, weight_map: weightMap }, null, 1)
-  )
-  return shards.length
-}
+/** BF16 shards (+ index), streamed (`writeSyntheticQwen2`: N(0, 0.02), norms 1). */
+const writeCheckpoint = (dir: string, config: Qwen2Config) =>
+  writeSyntheticQwen2(dir, config, { shardBytes: SHARD_BYTES, seed: 0x9e3779b9 })
 
 const rchar = (): number => {
   const m = /rchar:\s*(\d+)/.exec(readFileSync("/proc/self/io", "utf8"))

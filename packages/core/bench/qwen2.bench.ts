@@ -27,14 +27,11 @@ import {
   initTensorBackend,
   loadModel,
   makeQwen2Config,
-  qwen2ConfigToJson,
-  qwen2WeightShapes,
-  Rng,
   TensorBackend,
   trackPeakRss,
-  writeBenchRecords,
-  writeSafetensors
+  writeBenchRecords
 } from "../src/index.js"
+import { writeSyntheticQwen2 } from "./syntheticCheckpoint.js"
 
 const quick = process.argv.includes("--quick")
 const syntheticOnly = process.argv.includes("--synthetic-only")
@@ -135,7 +132,7 @@ const benchModel = (backend: BackendName, c: Case) =>
     yield* model.dispose
   })
 
-/** Writes a random BF16 checkpoint tensor by tensor (no tensor library involved). */
+/** Writes a random BF16 checkpoint, streamed (`writeSyntheticQwen2`; no tensor library involved). */
 const writeSynthetic = async (dir: string) => {
   const config = await Effect.runPromise(
     makeQwen2Config({
@@ -150,32 +147,8 @@ const writeSynthetic = async (dir: string) => {
       initializer_range: 0.02
     })
   )
-  const { writeFileSync } = await import("node:fs")
-  writeFileSync(path.join(dir, "config.json"), JSON.stringify(qwen2ConfigToJson(config, "bfloat16")))
-  let stream = 0
-  await Effect.runPromise(
-    writeSafetensors(
-      path.join(dir, "model.safetensors"),
-      [...qwen2WeightShapes(config)].map(([name, shape]) => {
-        const s = stream++
-        return {
-          name,
-          dtype: "BF16" as const,
-          shape,
-          data: () => {
-            const n = shape.reduce((a, b) => a * b, 1)
-            const out = new Float32Array(n)
-            if (name.endsWith("norm.weight")) return out.fill(1)
-            // Uniform with std 0.02 (cheaper than normals; the values do not matter for speed).
-            const rng = Rng.seeded(1, s)
-            for (let i = 0; i < n; i++) out[i] = (rng.uniform() * 2 - 1) * 0.0346
-            return out
-          }
-        }
-      }),
-      { format: "pt" }
-    )
-  )
+  // values uniform in the old writer, N(0, 0.02) now: they do not matter for speed
+  await writeSyntheticQwen2(dir, config)
 }
 
 const main = async () => {

@@ -156,6 +156,55 @@ describe.skipIf(!load.ok)(`native backend vs cpu${skipMessage}`, () => {
     expect(Array.from(r.indices.dataSync())).toEqual([4, 1, 2, 5])
   })
 
+  it("transpose, slice, concat (float32 and int32), gather and softmax: equal to the cpu kernels", async () => {
+    const [t4, t3] = await both([{ shape: [2, 3, 4, 5], seed: 10 }], (tf, [x]) => [
+      tf.transpose(x!, [0, 2, 1, 3]),
+      tf.transpose(x!, [3, 1, 0, 2])
+    ])
+    expect(t4).toBe(0)
+    expect(t3).toBe(0)
+    const sl = await both([{ shape: [2, 3, 4, 6], seed: 11 }], (tf, [x]) => [
+      tf.slice(x!, [0, 0, 0, 3], [2, 3, 4, 3]),
+      tf.slice(x!, [1, 1, 0, 0], [1, -1, 2, 4]),
+      tf.slice(x!, [0, 0, 0, 0], [2, 3, 4, 0])
+    ])
+    expect(sl).toEqual([0, 0, 0])
+    const cc = await both(
+      [
+        { shape: [2, 3, 4], seed: 12 },
+        { shape: [2, 5, 4], seed: 13 }
+      ],
+      (tf, [a, b]) => [tf.concat([a!, b!], 1), tf.concat([b!, a!], -2), tf.concat([a!, a!], 0), tf.concat([a!, a!], 2)]
+    )
+    expect(cc).toEqual([0, 0, 0, 0])
+    const [sm, smAxis] = await both([{ shape: [3, 5, 40], seed: 14 }], (tf, [x]) => [
+      tf.softmax(tf.mul(x!, 4)),
+      tf.softmax(tf.transpose(x!, [0, 2, 1]))
+    ])
+    expect(sm).toBeLessThan(1e-6)
+    expect(smAxis).toBeLessThan(1e-6)
+    const [g1, g2] = await both([{ shape: [7, 3, 4], seed: 15 }], (tf, [x]) => [
+      tf.gather(x!, tf.tensor2d([6, 0, 6, 2], [2, 2], "int32")),
+      tf.gather(x!, tf.tensor1d([2, 0], "int32"), 1)
+    ])
+    expect(g1).toBe(0)
+    expect(g2).toBe(0)
+    const tf = await setup()
+    expect(() => tf.gather(tf.zeros([3, 2]), tf.tensor1d([3], "int32")).dataSync()).toThrow()
+    const ints = tf.tensor2d([1, 2, 3, 4, 5, 6], [2, 3], "int32")
+    expect(Array.from(tf.transpose(ints).dataSync())).toEqual([1, 4, 2, 5, 3, 6])
+    expect(Array.from(tf.concat([ints, ints], 1).dataSync())).toEqual([1, 2, 3, 1, 2, 3, 4, 5, 6, 4, 5, 6])
+    expect(Array.from(tf.slice(ints, [0, 1], [2, 1]).dataSync())).toEqual([2, 5])
+    const masked = tf.softmax(tf.tensor2d([[0, -1e9, 1, Number.NEGATIVE_INFINITY]]))
+    const e = Math.exp(1)
+    expect(Array.from(masked.dataSync()).map((v) => Number(v.toFixed(6)))).toEqual([
+      Number((1 / (1 + e)).toFixed(6)),
+      0,
+      Number((e / (1 + e)).toFixed(6)),
+      0
+    ])
+  })
+
   it("exposes its kernels only while it is the active backend", async () => {
     const tf = await setup()
     expect(activeNativeKernels()).toBeDefined()

@@ -34,6 +34,9 @@ extern char *openblas_get_config(void);
 
 static int g_threads = 1;
 
+/* Parallelise loops above this many elements (below, a thread hand-off costs more than it saves). */
+#define PAR_MIN 32768
+
 /* ---------------------------------------------------------------- argument helpers */
 
 typedef struct {
@@ -92,6 +95,24 @@ static napi_value undefined(napi_env env) {
 /* ---------------------------------------------------------------- BLAS */
 
 /*
+ * C (M×N, row-major, ldc N) = op(A)·op(B) + beta·C. A single row times a transposed B (M = 1:
+ * a decode step's projections and LM head, `[out, in]` weights) goes to sgemv, which streams B once; OpenBLAS' sgemm would first pack
+ * (copy) all of B — for a 151,936 × 2048 LM head, more memory traffic than the product itself.
+ */
+static void gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *a, const float *b, float beta, float *c) {
+  if (M == 1 && tb) {
+    /* op(A) is 1×K: its K values are contiguous whether or not A is transposed (lda = 1 or K).
+       Only for [out, in] weights (linear layers): x·W with W [in, out] keeps sgemm, so that a
+       row's result does not depend on how many rows share the product (the crosscoder's
+       encoder is tested to be batch-independent to the bit) */
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)N, (int)K, 1.0f, b, (int)K, a, 1, beta, c, 1);
+    return;
+  }
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K,
+              1.0f, a, ta ? (int)M : (int)K, b, tb ? (int)K : (int)N, beta, c, (int)N);
+}
+
+/*
  * gemmBatched(transA, transB, batch, M, N, K, A, strideA, B, strideB, C, beta)
  * C[i] (M×N, row-major, contiguous) = op(A[i]) · op(B[i]) + beta·C[i] for i < batch, where A[i]
  * starts at i·strideA (0 broadcasts one matrix) and op(A) is M×K (stored K×M when transposed).
@@ -124,9 +145,7 @@ static napi_value gemm_batched(napi_env env, napi_callback_info info) {
       for (int64_t r = 0; r < M * N; r++) c[i * M * N + r] = beta == 0 ? 0.0f : (float)beta * c[i * M * N + r];
       continue;
     }
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K,
-                1.0f, a + i * sA, ta ? (int)M : (int)K, b + i * sB, tb ? (int)K : (int)N, (float)beta, c + i * M * N,
-                (int)N);
+    gemm(ta, tb, M, N, K, a + i * sA, b + i * sB, (float)beta, c + i * M * N);
   }
   return undefined(env);
 }
@@ -188,6 +207,33 @@ static void sift_down(float *v, int32_t *ix, int k, int i) {
   }
 }
 
+/* One row's k largest (NaN counts as largest) into hv/hi, sorted best first. */
+static void topk_row(const float *row, int64_t Cc, int kk, float *hv, int32_t *hi) {
+  for (int j = 0; j < kk; j++) {
+    hv[j] = isnan(row[j]) ? INFINITY : row[j];
+    hi[j] = j;
+  }
+  for (int j = kk / 2 - 1; j >= 0; j--) sift_down(hv, hi, kk, j);
+  float worst = hv[0];
+  for (int64_t j = kk; j < Cc; j++) {
+    float v = row[j];
+    if (v < worst) continue; /* fast reject (NaN compares false and goes on to the exact test) */
+    v = isnan(v) ? INFINITY : v;
+    if (before(v, (int32_t)j, hv[0], hi[0])) {
+      hv[0] = v;
+      hi[0] = (int32_t)j;
+      sift_down(hv, hi, kk, 0);
+      worst = hv[0];
+    }
+  }
+  for (int n = kk - 1; n > 0; n--) {
+    float tv = hv[0]; hv[0] = hv[n]; hv[n] = tv;
+    int32_t ti = hi[0]; hi[0] = hi[n]; hi[n] = ti;
+    sift_down(hv, hi, n, 0);
+  }
+  for (int j = 0; j < kk; j++) hv[j] = row[hi[j]];
+}
+
 /*
  * topkRows(x, rows, cols, k, values, indices): per row the k largest values (NaN counts as
  * largest, as in TensorFlow.js' cpu kernel), sorted descending, ties by lower index.
@@ -210,32 +256,7 @@ static napi_value topk_rows(napi_env env, napi_callback_info info) {
   float *vals = V.data;
   int32_t *idx = IX.data;
 #pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < R; r++) {
-    const float *row = x + r * Cc;
-    float *hv = vals + r * k;
-    int32_t *hi = idx + r * k;
-    int kk = (int)k;
-    for (int j = 0; j < kk; j++) {
-      hv[j] = isnan(row[j]) ? INFINITY : row[j];
-      hi[j] = j;
-    }
-    for (int j = kk / 2 - 1; j >= 0; j--) sift_down(hv, hi, kk, j);
-    for (int64_t j = kk; j < Cc; j++) {
-      float v = isnan(row[j]) ? INFINITY : row[j];
-      if (before(v, (int32_t)j, hv[0], hi[0])) {
-        hv[0] = v;
-        hi[0] = (int32_t)j;
-        sift_down(hv, hi, kk, 0);
-      }
-    }
-    /* heap sort: repeatedly move the worst to the end → best first */
-    for (int n = kk - 1; n > 0; n--) {
-      float tv = hv[0]; hv[0] = hv[n]; hv[n] = tv;
-      int32_t ti = hi[0]; hi[0] = hi[n]; hi[n] = ti;
-      sift_down(hv, hi, n, 0);
-    }
-    for (int j = 0; j < kk; j++) hv[j] = row[hi[j]];
-  }
+  for (int64_t r = 0; r < R; r++) topk_row(x + r * Cc, Cc, (int)k, vals + r * k, idx + r * k);
   return undefined(env);
 }
 
@@ -418,14 +439,27 @@ static napi_value adam(napi_env env, napi_callback_info info) {
   float *w = Wt.data, *m = Mm.data, *v = Vv.data;
   const float *g = hasG ? Gr.data : NULL;
   const double c1 = 1 - b1, c2 = 1 - b2;
+  /* two loops without a branch inside, so that they vectorise (with -fno-math-errno, sqrt is one
+     instruction); the arithmetic is the same */
+  if (g != NULL) {
 #pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < (int64_t)n; i++) {
-    const double gi = g ? (double)g[i] * gs : 0.0;
-    const float mi = (float)(b1 * m[i] + c1 * gi);
-    const float vi = (float)(b2 * v[i] + c2 * gi * gi);
-    m[i] = mi;
-    v[i] = vi;
-    w[i] = (float)(w[i] - (stepSize * mi) / (sqrt((double)vi) / sqrtBc2 + eps));
+    for (int64_t i = 0; i < (int64_t)n; i++) {
+      const double gi = (double)g[i] * gs;
+      const float mi = (float)(b1 * m[i] + c1 * gi);
+      const float vi = (float)(b2 * v[i] + c2 * gi * gi);
+      m[i] = mi;
+      v[i] = vi;
+      w[i] = (float)(w[i] - (stepSize * mi) / (sqrt((double)vi) / sqrtBc2 + eps));
+    }
+  } else {
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < (int64_t)n; i++) {
+      const float mi = (float)(b1 * m[i] + c1 * 0.0);
+      const float vi = (float)(b2 * v[i] + c2 * 0.0 * 0.0);
+      m[i] = mi;
+      v[i] = vi;
+      w[i] = (float)(w[i] - (stepSize * mi) / (sqrt((double)vi) / sqrtBc2 + eps));
+    }
   }
   return undefined(env);
 }
@@ -445,10 +479,281 @@ static napi_value sum_squares(napi_env env, napi_callback_info info) {
 }
 
 
+
+/* ---------------------------------------------------------------- fused sparse-step kernels */
+
+/*
+ * encodeTopK(x, We, be, B, W, F, k, pre, values, indices): pre = relu(x·We + be) ([B, F]: one
+ * sgemm, then bias and relu in place — the arithmetic of the native backend's fused matMul, so the
+ * pre-activations are bit-identical to the dense step's) and, per row, its k largest values and
+ * their indices in tf.topk's order (as topkRows). Bias, relu and selection run in one pass per row.
+ */
+#undef FN
+#define FN "encodeTopK"
+static napi_value encode_topk(napi_env env, napi_callback_info info) {
+  ARGS(10);
+  F32(0, "x", X);
+  F32(1, "We", WE);
+  F32(2, "be", BE);
+  INT(3, "B", B);
+  INT(4, "W", W);
+  INT(5, "F", F);
+  INT(6, "k", k);
+  F32(7, "pre", PRE);
+  F32(8, "values", V);
+  I32(9, "indices", IX);
+  NEED(k >= 1 && k <= F, "k must be in [1, F]");
+  NEED(X.length >= (size_t)(B * W), "x is shorter than B × W");
+  NEED(WE.length >= (size_t)(W * F), "We is shorter than W × F");
+  NEED(BE.length >= (size_t)F, "be is shorter than F");
+  NEED(PRE.length >= (size_t)(B * F), "pre is shorter than B × F");
+  NEED(V.length >= (size_t)(B * k) && IX.length >= (size_t)(B * k), "values/indices are shorter than B × k");
+  if (B == 0) return undefined(env);
+  float *pre = PRE.data;
+  const float *be = BE.data;
+  if (W == 0) memset(pre, 0, (size_t)(B * F) * sizeof(float));
+  else
+    gemm(0, 0, B, F, W, X.data, WE.data, 0.0f, pre); /* as gemmBatched: the dense step's product */
+  float *vals = V.data;
+  int32_t *idx = IX.data;
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < B; r++) {
+    float *row = pre + r * F;
+    for (int64_t j = 0; j < F; j++) {
+      const float y = row[j] + be[j];
+      row[j] = y < 0 ? 0.0f : y;
+    }
+    topk_row(row, F, (int)k, vals + r * k, idx + r * k);
+  }
+  return undefined(env);
+}
+
+/*
+ * decodeLoss(rowPtr, cols, vals, Wd, bdec, x, W, S, kind, E, dXhat, dbd): the reconstruction
+ * error E = (b_dec + Σ v·W_dec[j]) − x per row (float32, entry order, as csrDecode), the loss
+ * gradient dXhat (kind 0 mse: 2E/(B·W); 1 sse: 2E/B; 2 l2: E/(‖E_bs‖·B·S) per source block of
+ * W/S) and dbd = Σ_b dXhat_b (float32, rows in order). Returns [Σ E² (float64), Σ_bs ‖E_bs‖].
+ */
+#undef FN
+#define FN "decodeLoss"
+static napi_value decode_loss(napi_env env, napi_callback_info info) {
+  ARGS(12);
+  I32(0, "rowPtr", RP);
+  I32(1, "cols", CO);
+  F32(2, "vals", VA);
+  F32(3, "Wd", WD);
+  F32(4, "bdec", BD);
+  F32(5, "x", X);
+  INT(6, "W", W);
+  INT(7, "S", S);
+  INT(8, "kind", kind);
+  F32(9, "E", EE);
+  F32(10, "dXhat", DX);
+  F32(11, "dbd", DBD);
+  NEED(RP.length >= 1, "rowPtr is empty");
+  NEED(kind <= 2, "kind must be 0 (mse), 1 (sse) or 2 (l2)");
+  NEED(S >= 1 && W % S == 0, "W must be a multiple of S");
+  const int64_t B = (int64_t)RP.length - 1;
+  const int32_t *rp = RP.data, *cols = CO.data;
+  NEED(rp[0] == 0 && rp[B] >= 0 && (size_t)rp[B] <= CO.length && CO.length == VA.length, "rowPtr/cols/vals lengths disagree");
+  for (int64_t b = 0; b < B; b++) NEED(rp[b + 1] >= rp[b], "rowPtr is not ascending");
+  NEED(X.length >= (size_t)(B * W) && EE.length >= (size_t)(B * W) && DX.length >= (size_t)(B * W),
+       "x/E/dXhat are shorter than rows × W");
+  NEED(BD.length >= (size_t)W && DBD.length >= (size_t)W, "bdec/dbd are shorter than W");
+  const int64_t F = W == 0 ? 0 : (int64_t)(WD.length / W);
+  for (int32_t n = 0; n < rp[B]; n++) NEED(cols[n] >= 0 && cols[n] < F, "a column index is outside Wd");
+  const float *vals = VA.data, *wd = WD.data, *bd = BD.data, *x = X.data;
+  float *E = EE.data, *dx = DX.data, *dbd = DBD.data;
+  const int64_t d = W / S;
+  double *rowSq = malloc(sizeof(double) * (size_t)(B > 0 ? B : 1));
+  double *rowNorm = malloc(sizeof(double) * (size_t)(B > 0 ? B : 1));
+  if (rowSq == NULL || rowNorm == NULL) {
+    free(rowSq);
+    free(rowNorm);
+    return throw_range(env, FN, "out of memory");
+  }
+  const double cm = kind == 0 ? 2.0 / (double)(B * W) : 2.0 / (double)B;
+#pragma omp parallel for schedule(static)
+  for (int64_t b = 0; b < B; b++) {
+    float *o = E + b * W;
+    memcpy(o, bd, (size_t)W * sizeof(float));
+    for (int32_t n = rp[b]; n < rp[b + 1]; n++) {
+      const float v = vals[n];
+      const float *w = wd + (int64_t)cols[n] * W;
+      for (int64_t r = 0; r < W; r++) o[r] += v * w[r];
+    }
+    const float *xr = x + b * W;
+    double sq = 0;
+    for (int64_t r = 0; r < W; r++) {
+      o[r] -= xr[r];
+      sq += (double)o[r] * o[r];
+    }
+    rowSq[b] = sq;
+    float *g = dx + b * W;
+    if (kind != 2) {
+      for (int64_t r = 0; r < W; r++) g[r] = (float)(cm * o[r]);
+      rowNorm[b] = 0;
+    } else {
+      double tot = 0;
+      for (int64_t s = 0; s < S; s++) {
+        double acc = 0;
+        for (int64_t i = 0; i < d; i++) acc += (double)o[s * d + i] * o[s * d + i];
+        const double nn = sqrt(acc);
+        tot += nn;
+        const double c = nn > 0 ? 1.0 / (nn * (double)B * (double)S) : 0.0;
+        for (int64_t i = 0; i < d; i++) g[s * d + i] = (float)(c * o[s * d + i]);
+      }
+      rowNorm[b] = tot;
+    }
+  }
+  /* Σ_b dXhat_b per column, rows in order (threads own column blocks) */
+#pragma omp parallel for schedule(static)
+  for (int64_t r0 = 0; r0 < W; r0 += 64) {
+    const int64_t r1 = r0 + 64 < W ? r0 + 64 : W;
+    float acc[64];
+    for (int64_t r = r0; r < r1; r++) acc[r - r0] = 0;
+    for (int64_t b = 0; b < B; b++)
+      for (int64_t r = r0; r < r1; r++) acc[r - r0] += dx[b * W + r];
+    for (int64_t r = r0; r < r1; r++) dbd[r] = acc[r - r0];
+  }
+  double sq = 0, nt = 0;
+  for (int64_t b = 0; b < B; b++) {
+    sq += rowSq[b];
+    nt += rowNorm[b];
+  }
+  free(rowSq);
+  free(rowNorm);
+  napi_value out, e0, e1;
+  napi_create_array_with_length(env, 2, &out);
+  napi_create_double(env, sq, &e0);
+  napi_create_double(env, nt, &e1);
+  napi_set_element(env, out, 0, e0);
+  napi_set_element(env, out, 1, e1);
+  return out;
+}
+
+/*
+ * scatterByFeatureT(start, order, rows, vals, g, nMain, D, Daux, x, W, dWd, dWe): as
+ * scatterByFeature, but ∂W_enc is written as dWe [W, F] (x's width × features) directly: threads own
+ * blocks of 16 features, sum their rows of ∂W_encᵀ in a local buffer (same order of terms) and
+ * write it transposed, one cache line per row of dWe. dWd and dWe are overwritten.
+ */
+#undef FN
+#define FN "scatterByFeatureT"
+static napi_value scatter_by_feature_t(napi_env env, napi_callback_info info) {
+  ARGS(12);
+  I32(0, "start", ST);
+  I32(1, "order", OR);
+  I32(2, "rows", RO);
+  F32(3, "vals", VA);
+  F32(4, "g", G);
+  INT(5, "nMain", nMain);
+  F32(6, "D", D);
+  Arr DA;
+  napi_valuetype t;
+  napi_typeof(env, argv[7], &t);
+  int hasAux = t != napi_undefined && t != napi_null;
+  if (hasAux && !get_arr(env, argv[7], napi_float32_array, &DA)) return throw_range(env, FN, "Daux must be a Float32Array or undefined");
+  F32(8, "x", X);
+  INT(9, "W", W);
+  F32(10, "dWd", DWD);
+  F32(11, "dWe", DWE);
+  NEED(ST.length >= 1, "start is empty");
+  const int64_t F = (int64_t)ST.length - 1;
+  const size_t n = OR.length;
+  NEED(RO.length == n && VA.length == n && G.length == n, "order/rows/vals/g lengths disagree");
+  NEED(DWD.length >= (size_t)(F * W) && DWE.length >= (size_t)(F * W), "dWd/dWe are shorter than F × W");
+  const int32_t *start = ST.data, *order = OR.data, *rows = RO.data;
+  NEED(start[0] == 0 && (size_t)start[F] == n, "start does not cover order");
+  for (int64_t j = 0; j < F; j++) NEED(start[j + 1] >= start[j], "start is not ascending");
+  const int64_t RB = W == 0 ? 0 : (int64_t)(X.length / W);
+  for (size_t s = 0; s < n; s++) {
+    NEED(order[s] >= 0 && (size_t)order[s] < n, "order has an index out of range");
+    int32_t e = order[s];
+    NEED(rows[e] >= 0 && rows[e] < RB, "a row index is outside x");
+    NEED((int64_t)D.length >= (int64_t)(rows[e] + 1) * W || e >= nMain, "a row index is outside D");
+    NEED(e < nMain || (hasAux && (int64_t)DA.length >= (int64_t)(rows[e] + 1) * W), "an aux entry has no Daux row");
+  }
+  if (F == 0 || W == 0) return undefined(env);
+  const float *vals = VA.data, *g = G.data, *d = D.data, *da = hasAux ? DA.data : NULL, *x = X.data;
+  float *dwd = DWD.data, *dwe = DWE.data;
+  const int64_t TB = 16;
+  int failed = 0;
+#pragma omp parallel
+  {
+    float *buf = malloc(sizeof(float) * (size_t)(TB * W));
+    if (buf == NULL) {
+#pragma omp atomic write
+      failed = 1;
+    }
+#pragma omp for schedule(dynamic, 4)
+    for (int64_t j0 = 0; j0 < F; j0 += TB) {
+      if (buf == NULL) continue;
+      const int64_t j1 = j0 + TB < F ? j0 + TB : F;
+      for (int64_t j = j0; j < j1; j++) {
+        float *o1 = dwd + j * W, *o2 = buf + (j - j0) * W;
+        memset(o1, 0, (size_t)W * sizeof(float));
+        memset(o2, 0, (size_t)W * sizeof(float));
+        for (int32_t s = start[j]; s < start[j + 1]; s++) {
+          const int32_t e = order[s];
+          const float *src = (e < nMain ? d : da) + (int64_t)rows[e] * W;
+          const float *xr = x + (int64_t)rows[e] * W;
+          const float v = vals[e], gn = g[e];
+          for (int64_t r = 0; r < W; r++) {
+            o1[r] += v * src[r];
+            o2[r] += gn * xr[r];
+          }
+        }
+      }
+      const int64_t nj = j1 - j0;
+      for (int64_t r = 0; r < W; r++) {
+        float *o = dwe + r * F + j0;
+        for (int64_t jj = 0; jj < nj; jj++) o[jj] = buf[jj * W + r];
+      }
+    }
+    free(buf);
+  }
+  if (failed) return throw_range(env, FN, "out of memory");
+  return undefined(env);
+}
+
+/*
+ * sumSquaresBlocked(a): Σ a_i² in float64 over fixed blocks of 2¹⁶ (each block with 4 interleaved
+ * partial sums), block sums added in order: the same result for every thread count.
+ */
+#undef FN
+#define FN "sumSquaresBlocked"
+static napi_value sum_squares_blocked(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  F32(0, "a", A);
+  const float *a = A.data;
+  const int64_t n = (int64_t)A.length, BS = 65536, nb = (n + BS - 1) / BS;
+  double *part = malloc(sizeof(double) * (size_t)(nb > 0 ? nb : 1));
+  if (part == NULL) return throw_range(env, FN, "out of memory");
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+  for (int64_t blk = 0; blk < nb; blk++) {
+    const int64_t i0 = blk * BS, i1 = i0 + BS < n ? i0 + BS : n;
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    int64_t i = i0;
+    for (; i + 3 < i1; i += 4) {
+      s0 += (double)a[i] * a[i];
+      s1 += (double)a[i + 1] * a[i + 1];
+      s2 += (double)a[i + 2] * a[i + 2];
+      s3 += (double)a[i + 3] * a[i + 3];
+    }
+    for (; i < i1; i++) s0 += (double)a[i] * a[i];
+    part[blk] = (s0 + s1) + (s2 + s3);
+  }
+  double s = 0;
+  for (int64_t blk = 0; blk < nb; blk++) s += part[blk];
+  free(part);
+  napi_value r;
+  napi_create_double(env, s, &r);
+  return r;
+}
+
 /* ---------------------------------------------------------------- elementwise */
 
-/* Parallelise loops above this many elements (below, a thread hand-off costs more than it saves). */
-#define PAR_MIN 32768
 
 enum { OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_MAX, OP_MIN, OP_SQDIFF };
 
@@ -549,6 +854,117 @@ static napi_value unary(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+
+/* ---------------------------------------------------------------- layout and softmax */
+
+/*
+ * stridedCopy(src, srcOffset, srcStrides, dst, dstOffset, dstStrides, shape): for every index i of
+ * `shape` (≤ 8 dims; strides and offsets in elements, as Float64Arrays),
+ * dst[dstOffset + Σ i_d·dstStrides_d] = src[srcOffset + Σ i_d·srcStrides_d]: transpose, slice and
+ * concatenation as one copy kernel (float32 or int32 data).
+ */
+#undef FN
+#define FN "stridedCopy"
+static int get_f64arr(napi_env env, napi_value v, const double **data, size_t *n) {
+  Arr a;
+  if (!get_arr(env, v, napi_float64_array, &a)) return 0;
+  *data = a.data;
+  *n = a.length;
+  return 1;
+}
+
+static napi_value strided_copy(napi_env env, napi_callback_info info) {
+  ARGS(7);
+  Arr S, D;
+  bool is;
+  /* float32 or int32 data: both 4 bytes */
+  if (napi_is_typedarray(env, argv[0], &is) != napi_ok || !is) return throw_range(env, FN, "src must be a Float32Array or Int32Array");
+  {
+    napi_value ab; size_t off;
+    napi_get_typedarray_info(env, argv[0], &S.type, &S.length, &S.data, &ab, &off);
+    napi_get_typedarray_info(env, argv[3], &D.type, &D.length, &D.data, &ab, &off);
+  }
+  NEED((S.type == napi_float32_array || S.type == napi_int32_array) && D.type == S.type, "src and dst must both be Float32Arrays or both Int32Arrays");
+  INT(1, "srcOffset", srcOff);
+  INT(4, "dstOffset", dstOff);
+  const double *ss, *ds, *sh;
+  size_t nss, nds, nsh;
+  if (!get_f64arr(env, argv[2], &ss, &nss) || !get_f64arr(env, argv[5], &ds, &nds) || !get_f64arr(env, argv[6], &sh, &nsh))
+    return throw_range(env, FN, "strides and shape must be Float64Arrays");
+  NEED(nsh >= 1 && nsh <= 8 && nss == nsh && nds == nsh, "shape and strides must have the same length, 1..8");
+  int64_t shape[8], sst[8], dst_[8];
+  int64_t total = 1, smax = srcOff, dmax = dstOff;
+  for (size_t d = 0; d < nsh; d++) {
+    shape[d] = (int64_t)sh[d];
+    sst[d] = (int64_t)ss[d];
+    dst_[d] = (int64_t)ds[d];
+    NEED(shape[d] >= 0 && sst[d] >= 0 && dst_[d] >= 0, "shape and strides must be non-negative");
+    total *= shape[d];
+    if (shape[d] > 0) {
+      smax += (shape[d] - 1) * sst[d];
+      dmax += (shape[d] - 1) * dst_[d];
+    }
+  }
+  if (total == 0) return undefined(env);
+  NEED((size_t)smax < S.length, "src is too short for its offset and strides");
+  NEED((size_t)dmax < D.length, "dst is too short for its offset and strides");
+  const int nd = (int)nsh;
+  const int64_t inner = shape[nd - 1], si = sst[nd - 1], di = dst_[nd - 1];
+  const int64_t rows = total / inner;
+  const uint32_t *src = (const uint32_t *)S.data + srcOff;
+  uint32_t *dst = (uint32_t *)D.data + dstOff;
+#pragma omp parallel for schedule(static) if (total >= PAR_MIN)
+  for (int64_t r = 0; r < rows; r++) {
+    int64_t rem = r, so = 0, dofs = 0;
+    for (int d = nd - 2; d >= 0; d--) {
+      const int64_t i = rem % shape[d];
+      rem /= shape[d];
+      so += i * sst[d];
+      dofs += i * dst_[d];
+    }
+    const uint32_t *a = src + so;
+    uint32_t *b = dst + dofs;
+    if (si == 1 && di == 1) memcpy(b, a, (size_t)inner * 4);
+    else
+      for (int64_t j = 0; j < inner; j++) b[j * di] = a[j * si];
+  }
+  return undefined(env);
+}
+
+/*
+ * softmaxRows(x, rows, cols, out): per row, exp(x − max) / Σ exp(x − max), the arithmetic of
+ * tfjs-backend-cpu's Softmax (float32 difference, exp in float64 rounded to float32, float64 sum
+ * rounded to float32, float32 quotient).
+ */
+#undef FN
+#define FN "softmaxRows"
+static napi_value softmax_rows(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  F32(0, "x", X);
+  INT(1, "rows", R);
+  INT(2, "cols", C);
+  F32(3, "out", OUT);
+  NEED(X.length >= (size_t)(R * C) && OUT.length >= (size_t)(R * C), "x/out are shorter than rows × cols");
+  const float *x = X.data;
+  float *out = OUT.data;
+#pragma omp parallel for schedule(static) if (R * C >= PAR_MIN)
+  for (int64_t r = 0; r < R; r++) {
+    const float *a = x + r * C;
+    float *o = out + r * C;
+    float m = -INFINITY;
+    for (int64_t j = 0; j < C; j++)
+      if (a[j] > m || isnan(a[j])) m = a[j];
+    double sum = 0;
+    for (int64_t j = 0; j < C; j++) {
+      o[j] = (float)exp((double)(a[j] - m));
+      sum += o[j];
+    }
+    const float sf = (float)sum;
+    for (int64_t j = 0; j < C; j++) o[j] = o[j] / sf;
+  }
+  return undefined(env);
+}
+
 /* ---------------------------------------------------------------- bf16 */
 
 /* bf16ToF32(bits: Uint16Array, out: Float32Array): exact widening. */
@@ -611,6 +1027,12 @@ static napi_value init(napi_env env, napi_value exports) {
       {"unary", NULL, unary, NULL, NULL, NULL, napi_enumerable, NULL},
       {"keepFreedMemory", NULL, keep_freed_memory, NULL, NULL, NULL, napi_enumerable, NULL},
       {"bf16ToF32", NULL, bf16_to_f32, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"stridedCopy", NULL, strided_copy, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"softmaxRows", NULL, softmax_rows, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"encodeTopK", NULL, encode_topk, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"decodeLoss", NULL, decode_loss, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"scatterByFeatureT", NULL, scatter_by_feature_t, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sumSquaresBlocked", NULL, sum_squares_blocked, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -23,26 +23,29 @@ const maxAbs = (a: ArrayLike<number>, b: ArrayLike<number>) => {
 describe.skipIf(!load.ok)(`@crosscode/native kernels${load.ok ? "" : ` (skipped: ${load.reason})`}`, () => {
   const k = load.ok ? load.kernels : (undefined as never)
 
-  it("gemmBatched: every transpose, a broadcast A, beta accumulation", () => {
-    const [M, N, K, batch] = [5, 7, 9, 3]
-    for (const ta of [false, true]) {
-      for (const tb of [false, true]) {
-        const A = rand(M * K, 1)
-        const B = rand(batch * K * N, 2)
-        const C = rand(batch * M * N, 3)
-        const ref = C.map((c) => 0.5 * c)
-        for (let i = 0; i < batch; i++)
-          for (let m = 0; m < M; m++)
-            for (let n = 0; n < N; n++) {
-              let s = 0
-              for (let q = 0; q < K; q++)
-                s += A[ta ? q * M + m : m * K + q]! * B[i * K * N + (tb ? n * K + q : q * N + n)]!
-              ref[i * M * N + m * N + n] = ref[i * M * N + m * N + n]! + s
-            }
-        k.gemmBatched(ta, tb, batch, M, N, K, A, 0, B, K * N, C, 0.5)
-        expect(maxAbs(C, ref), `transA=${ta} transB=${tb}`).toBeLessThan(1e-5)
+  it("gemmBatched: every transpose, a broadcast A, beta accumulation; one row (the sgemv path)", () => {
+    for (const [M, N, K, batch] of [
+      [5, 7, 9, 3],
+      [1, 7, 9, 3]
+    ] as const)
+      for (const ta of [false, true]) {
+        for (const tb of [false, true]) {
+          const A = rand(M * K, 1)
+          const B = rand(batch * K * N, 2)
+          const C = rand(batch * M * N, 3)
+          const ref = C.map((c) => 0.5 * c)
+          for (let i = 0; i < batch; i++)
+            for (let m = 0; m < M; m++)
+              for (let n = 0; n < N; n++) {
+                let s = 0
+                for (let q = 0; q < K; q++)
+                  s += A[ta ? q * M + m : m * K + q]! * B[i * K * N + (tb ? n * K + q : q * N + n)]!
+                ref[i * M * N + m * N + n] = ref[i * M * N + m * N + n]! + s
+              }
+          k.gemmBatched(ta, tb, batch, M, N, K, A, 0, B, K * N, C, 0.5)
+          expect(maxAbs(C, ref), `M=${M} transA=${ta} transB=${tb}`).toBeLessThan(1e-5)
+        }
       }
-    }
   })
 
   it("adam: bit-identical to the float64 TypeScript update (with and without a gradient)", () => {
@@ -118,6 +121,104 @@ describe.skipIf(!load.ok)(`@crosscode/native kernels${load.ok ? "" : ` (skipped:
     const t = new Float32Array(F * W)
     k.transpose(dWeT, F, W, t)
     for (let j = 0; j < F; j++) for (let r = 0; r < W; r++) expect(t[r * F + j]).toBe(dWeT[j * W + r])
+  })
+
+  it("fused step kernels: encodeTopK, decodeLoss, scatterByFeatureT, sumSquaresBlocked = the per-kernel path", () => {
+    // typed in @crosscode/crosscoder (fusedKernels.ts), so that an older addon is detected there
+    const f = k as unknown as Record<string, (...a: Array<unknown>) => unknown>
+    const [B, W, F, kk, S] = [7, 6, 37, 5, 2]
+    const [x, We, be] = [rand(B * W, 20), rand(W * F, 21), rand(F, 22)]
+    // per-kernel reference: gemm, bias + relu (float32), topkRows
+    const ref = new Float32Array(B * F)
+    k.gemmBatched(false, false, 1, B, F, W, x, 0, We, 0, ref, 0)
+    const be2 = be.slice()
+    be2[3] = Number.NaN // a NaN pre-activation stays NaN through relu and ranks first, as in topkRows
+    for (let i = 0; i < ref.length; i++) {
+      const y = Math.fround(ref[i]! + be2[i % F]!)
+      // biome-ignore lint/complexity/useMathMinMax: the C relu's exact form (keeps -0, as the kernel does)
+      ref[i] = y < 0 ? 0 : y
+    }
+    const [rv, ri] = [new Float32Array(B * kk), new Int32Array(B * kk)]
+    k.topkRows(ref, B, F, kk, rv, ri)
+    const [pre, v, ix] = [new Float32Array(B * F), new Float32Array(B * kk), new Int32Array(B * kk)]
+    f.encodeTopK!(x, We, be2, B, W, F, kk, pre, v, ix)
+    expect(Array.from(pre)).toEqual(Array.from(ref))
+    expect(Array.from(ix)).toEqual(Array.from(ri))
+    expect(Array.from(v)).toEqual(Array.from(rv))
+
+    // CSR entries from the selection (positive values only)
+    const rowPtr = new Int32Array(B + 1)
+    const [cols, vals, rows] = [[] as Array<number>, [] as Array<number>, [] as Array<number>]
+    for (let b = 0; b < B; b++) {
+      for (let j = 0; j < kk; j++) {
+        const val = v[b * kk + j]!
+        if (!(val > 0) || !Number.isFinite(val)) continue
+        cols.push(ix[b * kk + j]!)
+        vals.push(val)
+        rows.push(b)
+      }
+      rowPtr[b + 1] = cols.length
+    }
+    const [C, V, R] = [Int32Array.from(cols), Float32Array.from(vals), Int32Array.from(rows)]
+    const [Wd, bd] = [rand(F * W, 23), rand(W, 24)]
+    for (const [kind, name] of [
+      [0, "mse"],
+      [1, "sse"],
+      [2, "l2"]
+    ] as const) {
+      const E0 = new Float32Array(B * W)
+      for (let b = 0; b < B; b++) E0.set(bd, b * W)
+      k.csrDecode(rowPtr, C, V, Wd, W, E0)
+      for (let i = 0; i < E0.length; i++) E0[i] = Math.fround(E0[i]! - x[i]!)
+      let sq = 0
+      let norms = 0
+      const dRef = new Float32Array(B * W)
+      const d = W / S
+      for (let bs = 0; bs < B * S; bs++) {
+        let acc = 0
+        for (let i = 0; i < d; i++) acc += E0[bs * d + i]! * E0[bs * d + i]!
+        sq += acc
+        const n = Math.sqrt(acc)
+        norms += n
+        const c = kind === 0 ? 2 / (B * W) : kind === 1 ? 2 / B : n > 0 ? 1 / (n * B * S) : 0
+        for (let i = 0; i < d; i++) dRef[bs * d + i] = c * E0[bs * d + i]!
+      }
+      const dbdRef = new Float32Array(W)
+      for (let b = 0; b < B; b++) for (let r = 0; r < W; r++) dbdRef[r] = dbdRef[r]! + dRef[b * W + r]!
+      const [E, dX, dbd] = [new Float32Array(B * W), new Float32Array(B * W), new Float32Array(W)]
+      const [s, nt] = f.decodeLoss!(rowPtr, C, V, Wd, bd, x, W, S, kind, E, dX, dbd) as [number, number]
+      expect(Array.from(E), name).toEqual(Array.from(E0))
+      expect(maxAbs(dX, dRef), name).toBeLessThan(1e-7)
+      expect(maxAbs(dbd, dbdRef), name).toBeLessThan(1e-6)
+      expect(Math.abs(s - sq), name).toBeLessThan(1e-9 * sq)
+      if (kind === 2) expect(Math.abs(nt - norms)).toBeLessThan(1e-9 * norms)
+    }
+
+    // ∂W_dec and ∂W_enc (transposed) against scatterByFeature + transpose: bit for bit
+    const order = Int32Array.from([...C.keys()].sort((a, b) => C[a]! - C[b]! || a - b))
+    const start = new Int32Array(F + 1)
+    for (const c of C) start[c + 1]!++
+    for (let j = 0; j < F; j++) start[j + 1]! += start[j]!
+    const nMain = C.length - 3
+    const [D, Daux, g] = [rand(B * W, 25), rand(B * W, 26), rand(C.length, 27)]
+    const [rWd, rWeT, rWe] = [new Float32Array(F * W), new Float32Array(F * W), new Float32Array(W * F)]
+    k.scatterByFeature(start, order, R, C, V, g, nMain, D, Daux, x, W, rWd, rWeT)
+    k.transpose(rWeT, F, W, rWe)
+    const [dWd, dWe] = [rand(F * W, 28), rand(W * F, 29)] // overwritten
+    f.scatterByFeatureT!(start, order, R, V, g, nMain, D, Daux, x, W, dWd, dWe)
+    expect(Array.from(dWd)).toEqual(Array.from(rWd))
+    expect(Array.from(dWe)).toEqual(Array.from(rWe))
+
+    const big = rand(200_001, 30)
+    const s1 = f.sumSquaresBlocked!(big) as number
+    expect(Math.abs(s1 - k.sumSquares(big))).toBeLessThan(1e-9 * s1)
+    k.setThreads(1)
+    expect(f.sumSquaresBlocked!(big)).toBe(s1)
+    k.setThreads(load.ok ? load.threads : 1)
+    expect(() => f.encodeTopK!(x, We, be, B, W, F, F + 1, pre, v, ix)).toThrow(/encodeTopK: k must be/)
+    expect(() => f.scatterByFeatureT!(start, order, R, V, g, nMain, D, undefined, x, W, dWd, dWe)).toThrow(
+      /scatterByFeatureT: an aux entry has no Daux row/
+    )
   })
 
   it("topkRows: descending, ties by lower index; binary/unary ops; bf16 widening", () => {

@@ -6,7 +6,9 @@
  *   - TopK (float32): a heap per row, in parallel over rows;
  *   - float32 elementwise ops (Add, Sub, Multiply, RealDiv, Maximum, Minimum, SquaredDifference
  *     with broadcasting that collapses to ≤ 3 dimensions; Relu, Exp, Sigmoid, Rsqrt, Square,
- *     Neg, Sqrt, Abs): C loops, where tfjs-backend-cpu calls a closure per element (~30× slower).
+ *     Neg, Sqrt, Abs): C loops, where tfjs-backend-cpu calls a closure per element (~30× slower);
+ *   - Transpose, Slice, Concat (float32, int32): strided copies; Softmax over the last axis;
+ *     GatherV2 along axis 0 (embedding lookups): a row copy per index.
  * Every other kernel is tfjs-backend-cpu's. The addon is optional: `registerNativeBackend` throws
  * with the reason it is missing (not built at install, disabled), and callers fall back to wasm.
  */
@@ -37,6 +39,10 @@ type KernelFn = (args: KernelArgs) => tf.TensorInfo | Array<tf.TensorInfo>
 const valuesOf = (backend: CpuBackend, t: tf.TensorInfo): Float32Array =>
   backend.data.get(t.dataId).values as Float32Array
 
+/** float32 with its values in a Float32Array (what the addon's float kernels take). */
+const isF32 = (backend: CpuBackend, t: tf.TensorInfo): boolean =>
+  t.dtype === "float32" && backend.data.get(t.dataId).values instanceof Float32Array
+
 const cpuKernel = (name: string): KernelFn => {
   const k = tf.getKernel(name, "cpu")
   if (k === undefined) throw new Error(`tfjs-backend-cpu has no ${name} kernel`)
@@ -54,7 +60,7 @@ const nativeMatMul = (
   transposeA: boolean,
   transposeB: boolean
 ): tf.TensorInfo | undefined => {
-  if (a.dtype !== "float32" || b.dtype !== "float32") return undefined
+  if (!isF32(backend, a) || !isF32(backend, b)) return undefined
   const ra = a.shape.length
   const rb = b.shape.length
   const innerA = transposeA ? a.shape[ra - 2]! : a.shape[ra - 1]!
@@ -159,6 +165,148 @@ const ACTIVATION_KERNELS: Record<string, string> = {
   sigmoid: "Sigmoid"
 }
 
+/**
+ * Layout and softmax kernels of newer addon builds, typed here (not in @crosscode/native's
+ * NativeKernels) so that an older build is detected and its absence leaves tfjs-backend-cpu's.
+ */
+interface LayoutKernels {
+  stridedCopy(
+    src: Float32Array | Int32Array,
+    srcOffset: number,
+    srcStrides: Float64Array,
+    dst: Float32Array | Int32Array,
+    dstOffset: number,
+    dstStrides: Float64Array,
+    shape: Float64Array
+  ): void
+  softmaxRows(x: Float32Array, rows: number, cols: number, out: Float32Array): void
+}
+
+const layoutKernels = (k: NativeKernels): LayoutKernels | undefined => {
+  const l = k as unknown as Partial<LayoutKernels>
+  return typeof l.stridedCopy === "function" && typeof l.softmaxRows === "function" ? (l as LayoutKernels) : undefined
+}
+
+const contiguousStrides = (shape: ReadonlyArray<number>): Array<number> => {
+  const st = new Array<number>(shape.length)
+  let acc = 1
+  for (let d = shape.length - 1; d >= 0; d--) {
+    st[d] = acc
+    acc *= shape[d]!
+  }
+  return st
+}
+
+const isCopyable = (backend: CpuBackend, t: tf.TensorInfo): boolean => {
+  const v = backend.data.get(t.dataId).values
+  return (
+    ((t.dtype === "float32" && v instanceof Float32Array) || (t.dtype === "int32" && v instanceof Int32Array)) &&
+    t.shape.length >= 1 &&
+    t.shape.length <= 8
+  )
+}
+
+const newArray = (dtype: string, n: number): Float32Array | Int32Array =>
+  dtype === "int32" ? new Int32Array(n) : new Float32Array(n)
+
+/**
+ * Transpose, Slice, Concat and Softmax: the cpu kernels compute an index tuple per element (and
+ * its Softmax broadcasts through that path), which made them ~45% of a Qwen2 prefill on this
+ * backend; here they are strided copies and one row loop in C.
+ */
+const layoutKernelsFor = (l: LayoutKernels): Record<string, KernelFn> => {
+  const cpuTranspose = cpuKernel("Transpose")
+  const cpuSlice = cpuKernel("Slice")
+  const cpuConcat = cpuKernel("Concat")
+  const cpuSoftmax = cpuKernel("Softmax")
+  const cpuGather = cpuKernel("GatherV2")
+  const f64 = (a: ReadonlyArray<number>) => Float64Array.from(a)
+  return {
+    Transpose: (args) => {
+      const x = args.inputs.x!
+      const perm = (args.attrs as { perm: ReadonlyArray<number> }).perm
+      if (!isCopyable(args.backend, x) || perm.length !== x.shape.length) return cpuTranspose(args)
+      const shape = perm.map((p) => x.shape[p]!)
+      const xs = contiguousStrides(x.shape)
+      const out = newArray(x.dtype, size(shape))
+      const src = args.backend.data.get(x.dataId).values as Float32Array | Int32Array
+      l.stridedCopy(src, 0, f64(perm.map((p) => xs[p]!)), out, 0, f64(contiguousStrides(shape)), f64(shape))
+      return args.backend.makeTensorInfo(shape, x.dtype, out)
+    },
+    Slice: (args) => {
+      const x = args.inputs.x!
+      const attrs = args.attrs as { begin: number | Array<number>; size: number | Array<number> }
+      if (!isCopyable(args.backend, x)) return cpuSlice(args)
+      const [begin, sz] = tf.slice_util.parseSliceParams(x as tf.Tensor, attrs.begin, attrs.size)
+      tf.slice_util.assertParamsValid(x as tf.Tensor, begin, sz)
+      const xs = contiguousStrides(x.shape)
+      let offset = 0
+      for (let d = 0; d < begin.length; d++) offset += begin[d]! * xs[d]!
+      const out = newArray(x.dtype, size(sz))
+      const src = args.backend.data.get(x.dataId).values as Float32Array | Int32Array
+      if (out.length > 0) l.stridedCopy(src, offset, f64(xs), out, 0, f64(contiguousStrides(sz)), f64(sz))
+      return args.backend.makeTensorInfo(sz, x.dtype, out)
+    },
+    Concat: (args) => {
+      const inputs = Object.values(args.inputs) as Array<tf.TensorInfo>
+      const axisAttr = (args.attrs as { axis: number | Array<number> }).axis
+      const first = inputs[0]
+      if (
+        first === undefined ||
+        !inputs.every(
+          (t) => isCopyable(args.backend, t) && t.dtype === first.dtype && t.shape.length === first.shape.length
+        )
+      )
+        return cpuConcat(args)
+      const axis = tf.util.parseAxisParam(axisAttr, first.shape)[0]!
+      const shapes = inputs.map((t) => t.shape)
+      tf.backend_util.assertParamsConsistent(shapes, axis)
+      const shape = tf.backend_util.computeOutShape(shapes, axis)
+      const out = newArray(first.dtype, size(shape))
+      const os = f64(contiguousStrides(shape))
+      let at = 0
+      for (const t of inputs) {
+        if (size(t.shape) > 0) {
+          const src = args.backend.data.get(t.dataId).values as Float32Array | Int32Array
+          l.stridedCopy(src, 0, f64(contiguousStrides(t.shape)), out, at * os[axis]!, os, f64(t.shape))
+        }
+        at += t.shape[axis]!
+      }
+      return args.backend.makeTensorInfo(shape, first.dtype, out)
+    },
+    GatherV2: (args) => {
+      // axis-0 row gathers (embedding lookups): one row copy per index, where the cpu kernel
+      // computes an index tuple per element
+      const { x, indices } = args.inputs as { x: tf.TensorInfo; indices: tf.TensorInfo }
+      const attrs = args.attrs as { axis: number; batchDims?: number }
+      if (
+        !isCopyable(args.backend, x) ||
+        (attrs.batchDims ?? 0) !== 0 ||
+        tf.util.parseAxisParam(attrs.axis, x.shape)[0] !== 0
+      )
+        return cpuGather(args)
+      const ids = args.backend.data.get(indices.dataId).values as ArrayLike<number>
+      const rows = x.shape[0]!
+      for (let i = 0; i < ids.length; i++) if (!(ids[i]! >= 0 && ids[i]! < rows)) return cpuGather(args) // its error
+      const row = size(x.shape.slice(1))
+      const src = args.backend.data.get(x.dataId).values as Float32Array | Int32Array
+      const out = newArray(x.dtype, ids.length * row)
+      for (let i = 0; i < ids.length; i++) out.set(src.subarray(ids[i]! * row, (ids[i]! + 1) * row), i * row)
+      return args.backend.makeTensorInfo([...indices.shape, ...x.shape.slice(1)], x.dtype, out)
+    },
+    Softmax: (args) => {
+      const x = args.inputs.logits!
+      const dim = (args.attrs as { dim: number }).dim
+      const r = x.shape.length
+      if (!isF32(args.backend, x) || r === 0 || (dim !== -1 && dim !== r - 1)) return cpuSoftmax(args)
+      const cols = x.shape[r - 1]!
+      const out = new Float32Array(size(x.shape))
+      if (out.length > 0) l.softmaxRows(valuesOf(args.backend, x), out.length / cols, cols, out)
+      return args.backend.makeTensorInfo(x.shape, "float32", out)
+    }
+  }
+}
+
 const kernelsFor = (k: NativeKernels): Record<string, KernelFn> => {
   const cpuMatMul = cpuKernel("BatchMatMul")
   const cpuFused = cpuKernel("_FusedMatMul")
@@ -168,7 +316,8 @@ const kernelsFor = (k: NativeKernels): Record<string, KernelFn> => {
     const fallback = cpuKernel(name)
     elementwise[name] = (args) => {
       const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo }
-      if (a.dtype !== "float32" || b.dtype !== "float32") return fallback(args)
+      // a float32 tensor can hold another typed array (e.g. some of tfjs-backend-cpu's casts)
+      if (!(isF32(args.backend, a) && isF32(args.backend, b))) return fallback(args)
       const shape = tf.backend_util.assertAndGetBroadcastShape(a.shape, b.shape)
       const plan = broadcastPlan(shape, a.shape, b.shape)
       if (plan === undefined) return fallback(args)
@@ -182,14 +331,16 @@ const kernelsFor = (k: NativeKernels): Record<string, KernelFn> => {
     const fallback = cpuKernel(name)
     elementwise[name] = (args) => {
       const x = args.inputs.x!
-      if (x.dtype !== "float32") return fallback(args)
+      if (!isF32(args.backend, x)) return fallback(args)
       const out = new Float32Array(size(x.shape))
       k.unary(op, valuesOf(args.backend, x), out)
       return args.backend.makeTensorInfo(x.shape, "float32", out)
     }
   }
+  const layout = layoutKernels(k)
   return {
     ...elementwise,
+    ...(layout === undefined ? {} : layoutKernelsFor(layout)),
     BatchMatMul: (args) => {
       const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo }
       const { transposeA, transposeB } = args.attrs as { transposeA: boolean; transposeB: boolean }
@@ -212,7 +363,7 @@ const kernelsFor = (k: NativeKernels): Record<string, KernelFn> => {
         attrs.activation === "linear" ||
         UNARY_ACTIVATION[attrs.activation] !== undefined
       const plan = bias === undefined ? undefined : broadcastPlan(mm.shape, mm.shape, bias.shape)
-      if (inPlace && (bias === undefined || (bias.dtype === "float32" && plan !== undefined))) {
+      if (inPlace && (bias === undefined || (isF32(backend, bias) && plan !== undefined))) {
         const out = valuesOf(backend, mm)
         if (bias !== undefined && plan !== undefined)
           k.binary(BINARY.Add!, out, valuesOf(backend, bias), out, ...plan.dims, ...plan.sa, ...plan.sb)
@@ -247,7 +398,7 @@ const kernelsFor = (k: NativeKernels): Record<string, KernelFn> => {
     TopK: (args) => {
       const x = args.inputs.x!
       const kk = (args.attrs as { k: number }).k
-      if (x.dtype !== "float32" || x.shape.length === 0) return cpuTopK(args)
+      if (!isF32(args.backend, x) || x.shape.length === 0) return cpuTopK(args)
       const cols = x.shape[x.shape.length - 1]!
       if (kk > cols) return cpuTopK(args) // the cpu kernel's error message
       const rows = size(x.shape) / Math.max(cols, 1)

@@ -36,6 +36,7 @@ import type { Param } from "../model/Param.js"
 import type { SparsityContext, SparsityScheme } from "../sparsity/SparsityScheme.js"
 import type { Scalar, Tensor, Tensor1D, Tensor2D, TF } from "../tf.js"
 import { reconstructionLoss } from "./denseStep.js"
+import { type FusedStepKernels, fusedStepKernels } from "./fusedKernels.js"
 import {
   type GradientProgram,
   type GradientResult,
@@ -226,6 +227,45 @@ function* select(input: StepInput, rule: Rule, kAux: number): Generator<Readonly
   return { main, aux, stats }
 }
 
+/**
+ * The fused native path's large arrays, kept per crosscoder and reused while the shapes hold:
+ * allocating them per step costs more than the kernels (fresh pages fault on first write, and
+ * large ArrayBuffers drive V8 into full GCs). `dWd`/`dWe` are the returned gradients.
+ */
+interface Buffers {
+  pre?: Float32Array
+  E?: Float32Array
+  dXhat?: Float32Array
+  dWd?: Float32Array
+  dWe?: Float32Array
+}
+
+const sized = (b: Buffers, key: keyof Buffers, n: number): Float32Array => {
+  let a = b[key]
+  if (a?.length !== n) {
+    a = new Float32Array(n)
+    b[key] = a
+  }
+  return a
+}
+
+/**
+ * Per-row TopK without aux-k on the native backend: the encoder matmul, bias, relu and TopK in one
+ * native call on the host copies (no tensor uploads); the same sgemm and arithmetic as the
+ * backend's fused matMul and TopK kernels, so the same selection as `select`.
+ */
+const selectNative = (input: StepInput, k: number, fused: FusedStepKernels, buffers: Buffers): Selection => {
+  const cc = input.crosscoder
+  const { batchSize: B } = input
+  const { width: W, features: F } = cc
+  const pre = sized(buffers, "pre", B * F)
+  const kk = Math.min(k, F)
+  const v = new Float32Array(B * kk)
+  const j = new Int32Array(B * kk)
+  fused.encodeTopK(input.batch, effective(cc.W_enc), cc.b_enc.data, B, W, F, kk, pre, v, j)
+  return { main: fromRowTopK(v, j, B, kk), aux: undefined, stats: {} }
+}
+
 // ---------------------------------------------------------------------------------------------
 // shared helpers
 
@@ -393,6 +433,8 @@ interface HostKernels {
   readonly dots: typeof hostDots
   readonly scatter: typeof hostScatter
   readonly transpose: typeof transposeInto
+  /** Native only: decode + loss + ∂x̂ + ∂b_dec in one call, ∂W_enc without the transpose. */
+  readonly fused?: FusedStepKernels | undefined
 }
 
 const jsKernels: HostKernels = { decode: hostDecode, dots: hostDots, scatter: hostScatter, transpose: transposeInto }
@@ -406,7 +448,8 @@ const nativeHostKernels = (): HostKernels => {
     dots: (A, ai, Bm, bi, W, out, at) => k.rowDots(A, ai, Bm, bi, W, out, at),
     scatter: (start, dXhat, dHat, nMain, x, rows, cols, vals, g, order, W, dWd, dWeT) =>
       k.scatterByFeature(start, order, rows, cols, vals, g, nMain, dXhat, dHat, x, W, dWd, dWeT),
-    transpose: (a, R, C, out) => k.transpose(a, R, C, out)
+    transpose: (a, R, C, out) => k.transpose(a, R, C, out),
+    fused: fusedStepKernels()
   }
 }
 
@@ -415,21 +458,46 @@ interface LossOut {
   readonly dXhat: Float32Array
   /** Aux-k ∂ of its reconstruction (undefined when it has no gradient). */
   readonly dHat: Float32Array | undefined
+  /** Σ_b ∂x̂_b when the fused kernel computed it. */
+  readonly dbd?: Float32Array
 }
 
-const hostLoss = (input: StepInput, sel: Selection, Wd: Float32Array, cc: Crosscoder, kern: HostKernels): LossOut => {
+const RECONSTRUCTION_KIND = { mse: 0, sse: 1, l2: 2 } as const
+
+const hostLoss = (
+  input: StepInput,
+  sel: Selection,
+  Wd: Float32Array,
+  cc: Crosscoder,
+  kern: HostKernels,
+  buffers: Buffers | undefined
+): LossOut => {
   const { batchSize: B, loss, batch: x } = input
   const { width: W, numSources: S } = cc
-  const E = new Float32Array(B * W)
-  for (let b = 0; b < B; b++) E.set(cc.b_dec.data, b * W)
-  kern.decode(sel.main, Wd, W, E)
-  for (let i = 0; i < E.length; i++) E[i] = E[i]! - x[i]!
-  const dXhat = new Float32Array(B * W)
+  // decodeLoss overwrites E and dXhat, so reused buffers need no clearing
+  const reuse = kern.fused !== undefined ? buffers : undefined
+  const E = reuse === undefined ? new Float32Array(B * W) : sized(reuse, "E", B * W)
+  const dXhat = reuse === undefined ? new Float32Array(B * W) : sized(reuse, "dXhat", B * W)
+  let dbd: Float32Array | undefined
   let sq = 0
-  for (let i = 0; i < E.length; i++) sq += E[i]! * E[i]!
+  let recon = 0
+  if (kern.fused !== undefined) {
+    dbd = new Float32Array(W)
+    const m = sel.main
+    const kind = RECONSTRUCTION_KIND[loss.reconstruction]
+    const [s, norms] = kern.fused.decodeLoss(m.rowPtr, m.cols, m.vals, Wd, cc.b_dec.data, x, W, S, kind, E, dXhat, dbd)
+    sq = s
+    recon = loss.reconstruction === "mse" ? sq / (B * W) : loss.reconstruction === "sse" ? sq / B : norms / (B * S)
+  } else {
+    for (let b = 0; b < B; b++) E.set(cc.b_dec.data, b * W)
+    kern.decode(sel.main, Wd, W, E)
+    for (let i = 0; i < E.length; i++) E[i] = E[i]! - x[i]!
+    for (let i = 0; i < E.length; i++) sq += E[i]! * E[i]!
+  }
   const mse = sq / (B * W)
-  let recon: number
-  if (loss.reconstruction === "mse") {
+  if (kern.fused !== undefined) {
+    // done by decodeLoss
+  } else if (loss.reconstruction === "mse") {
     recon = mse
     const c = 2 / (B * W)
     for (let i = 0; i < E.length; i++) dXhat[i] = c * E[i]!
@@ -482,21 +550,22 @@ const hostLoss = (input: StepInput, sel: Selection, Wd: Float32Array, cc: Crossc
       dHat = diff
     }
   }
-  return { terms, dXhat, dHat }
+  return dbd === undefined ? { terms, dXhat, dHat } : { terms, dXhat, dHat, dbd }
 }
 
 const hostGradients = (
   input: StepInput,
   sel: Selection,
   profile: SparseStepOptions["profile"],
-  kern: HostKernels
+  kern: HostKernels,
+  buffers?: Buffers
 ): GradientResult => {
   const cc = input.crosscoder
   const { batchSize: B, batch: x } = input
   const { width: W, features: F } = cc
   let t0 = performance.now()
   const Wd = effective(cc.W_dec)
-  const { terms, dXhat, dHat } = hostLoss(input, sel, Wd, cc, kern)
+  const { terms, dXhat, dHat, dbd: fusedDbd } = hostLoss(input, sel, Wd, cc, kern, buffers)
   const l1 = l1Parts(input, sel.main, F)
   Object.assign(terms, l1.values)
   if (profile !== undefined) {
@@ -519,16 +588,25 @@ const hostGradients = (
   // ∂W_dec[j] += v ∂x̂_b and ∂W_encᵀ[j] += ∂pre x_b, feature-major (each output row stays in cache)
   const all = concatEntries(main, aux)
   const { start, order } = byFeature(all.cols, F)
-  const dWd = new Float32Array(F * W)
-  const dWeT = new Float32Array(F * W)
+  // scatterByFeatureT overwrites dWd and dWe, so reused buffers need no clearing
+  const reuse = kern.fused !== undefined ? buffers : undefined
+  const dWd = reuse === undefined ? new Float32Array(F * W) : sized(reuse, "dWd", F * W)
+  const dWe = reuse === undefined ? new Float32Array(W * F) : sized(reuse, "dWe", W * F)
   const vals = new Float32Array(all.cols.length)
   vals.set(main.vals)
   if (aux !== undefined) vals.set(aux.vals, nMain)
-  kern.scatter(start, dXhat, dHat, nMain, x, all.rows, all.cols, vals, g, order, W, dWd, dWeT)
-  const dWe = new Float32Array(W * F)
-  kern.transpose(dWeT, F, W, dWe)
-  const dbd = new Float32Array(W)
-  for (let b = 0; b < B; b++) for (let r = 0; r < W; r++) dbd[r] = dbd[r]! + dXhat[b * W + r]!
+  if (kern.fused !== undefined) {
+    kern.fused.scatterByFeatureT(start, order, all.rows, vals, g, nMain, dXhat, dHat, x, W, dWd, dWe)
+  } else {
+    const dWeT = new Float32Array(F * W)
+    kern.scatter(start, dXhat, dHat, nMain, x, all.rows, all.cols, vals, g, order, W, dWd, dWeT)
+    kern.transpose(dWeT, F, W, dWe)
+  }
+  let dbd = fusedDbd
+  if (dbd === undefined) {
+    dbd = new Float32Array(W)
+    for (let b = 0; b < B; b++) for (let r = 0; r < W; r++) dbd[r] = dbd[r]! + dXhat[b * W + r]!
+  }
   profile?.("backward", performance.now() - t0)
   const grads = new Map<string, Float32Array>([
     ["W_enc", dWe],
@@ -799,6 +877,15 @@ const supports = (cc: Crosscoder): string | undefined => {
 /** A sparse step with the given kernel choice (see the module comment). */
 export const makeSparseStep = (options: SparseStepOptions = {}): TrainStep => {
   const kernels = options.kernels ?? "auto"
+  const buffers = new WeakMap<Crosscoder, Buffers>()
+  const buffersOf = (cc: Crosscoder): Buffers => {
+    let b = buffers.get(cc)
+    if (b === undefined) {
+      b = {}
+      buffers.set(cc, b)
+    }
+    return b
+  }
   return {
     name: kernels === "auto" ? "sparse" : `sparse-${kernels}`,
     supports,
@@ -814,14 +901,24 @@ export const makeSparseStep = (options: SparseStepOptions = {}): TrainStep => {
     const kAux = input.loss.auxK !== undefined && nDead > 0 ? Math.min(input.loss.auxK.k, nDead) : 0
     const xnn = wasmXnnFailureCount()
     const t0 = performance.now()
-    const sel = yield* select(input, rule, kAux)
+    // per-row TopK on the native backend: one fused C pass over host copies, no tensor read at all
+    const fused =
+      rule.kind === "row" &&
+      kAux === 0 &&
+      (kernels === "native" || (kernels === "auto" && cc.tf.getBackend() === NATIVE_BACKEND))
+        ? fusedStepKernels()
+        : undefined
+    const sel =
+      fused !== undefined ? selectNative(input, rule.k, fused, buffersOf(cc)) : yield* select(input, rule, kAux)
     options.profile?.("encode", performance.now() - t0)
     const work = (sel.main.cols.length + (sel.aux?.cols.length ?? 0)) * cc.width
     const which = kernels === "auto" ? sparseKernelsFor(cc.tf.getBackend(), work) : kernels
     const out =
       which === "tensor"
         ? yield* tensorGradients(input, sel, options)
-        : hostGradients(input, sel, options.profile, which === "native" ? nativeHostKernels() : jsKernels)
+        : which === "native"
+          ? hostGradients(input, sel, options.profile, nativeHostKernels(), buffersOf(cc))
+          : hostGradients(input, sel, options.profile, jsKernels)
     if (wasmXnnFailureCount() !== xnn) throw new Error(XNN_FAILED)
     return out
   }

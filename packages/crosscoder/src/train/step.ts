@@ -6,6 +6,7 @@
 import type { Crosscoder } from "../model/Crosscoder.js"
 import type { Tensor } from "../tf.js"
 import type { Adam } from "./Adam.js"
+import { fusedStepKernels } from "./fusedKernels.js"
 import type { ResolvedLoss } from "./loss.js"
 
 /** Message of the error a step throws when the wasm backend's XNNPACK failed during it. */
@@ -31,7 +32,10 @@ export interface GradientResult {
   readonly loss: number
   /** Unweighted term values: `recon`, `mse`, scheme terms, `l1_shared`, `l1_exclusive`, `auxk`. */
   readonly terms: Readonly<Record<string, number>>
-  /** Gradients by parameter name (before masking and clipping). */
+  /**
+   * Gradients by parameter name (before masking and clipping). The sparse step on the native
+   * backend reuses these arrays at its next call for the same crosscoder: consume them first.
+   */
   readonly grads: ReadonlyMap<string, Float32Array>
   /** `[F]`: number of rows in which each feature was active (code ≠ 0). */
   readonly firedCounts: Float32Array
@@ -104,12 +108,15 @@ export const applyGradients = (
   grads: ReadonlyMap<string, Float32Array>,
   options: StepOptions
 ): number => {
+  // native: a multi-threaded float64 sum (fixed blocks, so the same for any thread count)
+  const fused = fusedStepKernels()
   let sq = 0
   for (const p of crosscoder.allParams()) {
     const g = grads.get(p.name)
     if (g === undefined || !p.trainable) continue
     p.forbidden?.zero(g)
-    for (let i = 0; i < g.length; i++) sq += g[i]! * g[i]!
+    if (fused !== undefined) sq += fused.sumSquaresBlocked(g)
+    else for (let i = 0; i < g.length; i++) sq += g[i]! * g[i]!
   }
   const norm = Math.sqrt(sq)
   let scale = 1

@@ -2,7 +2,8 @@
  * The study's models, keyed by label ("A", "B", …), as an Effect service: one cache per run, so
  * each model and the tokenizer load once however many stages use them. A stage that only harvests
  * asks for `model(label, { upToLayer })` and gets the blocks up to the deepest site it reads
- * (`loadModel(dir, { maxLayer })`); a full load already cached serves it too, and when a later stage
+ * (`loadModel(dir, { maxLayer, embeddings: "compact" })`: no later blocks, no LM head, the
+ * embedding matrix in its storage dtype); a full load already cached serves it too, and when a later stage
  * of the same run will generate with the model, the cache loads it in full at once instead of twice.
  *
  * `StudyModels.fromRecipe` loads from the recipe's directories; `StudyModels.layerInMemory` serves
@@ -76,7 +77,10 @@ export const makeStudyModels = Effect.fn("makeStudyModels")(function* (
   const load = (label: string, dir: string, maxLayer: number | undefined) =>
     Effect.gen(function* () {
       yield* checkModelDir(dir, `model ${label}`, "models")
-      const m = yield* loadModel(dir, { name: label, ...(maxLayer !== undefined ? { maxLayer } : {}) }).pipe(
+      // a partial load (harvest) has no LM head, so the embedding matrix can stay compact (BF16
+      // rows decoded on lookup, exact): half of a 3B model's 1.2 GB float32 copy
+      const partialLoad = maxLayer !== undefined ? ({ maxLayer, embeddings: "compact" } as const) : {}
+      const m = yield* loadModel(dir, { name: label, ...partialLoad }).pipe(
         Effect.mapError(stageFailure("models", { kind: "models", context: `cannot load ${dir}` }))
       )
       yield* Effect.logInfo(`loaded model ${label} = ${dir}${maxLayer !== undefined ? ` (blocks 0..${maxLayer})` : ""}`)
