@@ -68,3 +68,28 @@ describe("run directory failures (issue 15 item 4)", () => {
     expect(e.message).toContain(`cannot write ${under}: ENOTDIR`)
   })
 })
+
+describe("recipe validation (issue 15 item 5)", () => {
+  it("a crosscoder batch size larger than the rows the harvest yields is a RecipeError before anything runs", async () => {
+    const { exit, output } = await runCliCaptured([
+      "run",
+      recipeFile,
+      "--run-dir",
+      path.join(dir, "never"),
+      "--dry-run",
+      "--set",
+      "harvest.text.sources.0.samples=10",
+      "--set",
+      "harvest.text.sources.1.samples=10",
+      "--set",
+      "harvest.text.sources.2.samples=10",
+      "--set",
+      "crosscoders.1.batchSize=64"
+    ])
+    const e = Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined
+    expect(e).toBeInstanceOf(CommandFailed)
+    expect((e as CommandFailed).exitCode).toBe(ExitCode.recipe)
+    expect(output).toMatch(/\["crosscoders"\]\[1\]\["batchSize"\]: 64 exceeds the 30 rows/)
+    expect(existsSync(path.join(dir, "never"))).toBe(false)
+  })
+})
