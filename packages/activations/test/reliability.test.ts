@@ -5,19 +5,24 @@
  * term: a resumed run that formed its batches from the resume point (not from absolute text
  * positions) would store different numbers.
  */
+import { writeFileSync } from "node:fs"
 import * as path from "node:path"
 import { blockOutput, type LanguageModelShape, type TensorBackendShape } from "@crosscode/core"
-import { Effect, Stream } from "effect"
+import { Cause, Effect, Exit, Fiber, Stream } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import {
   ActivationStore,
+  cycleSource,
   fromTexts,
   type HarvestOptions,
   harvest,
+  jsonlSource,
   makeTextSource,
+  mixSources,
   Policy,
   TextSourceError,
-  type TextSourceShape
+  type TextSourceShape,
+  takeSamples
 } from "../src/index.js"
 import { makeFakeModel, makeFakeTokenizer } from "./fakeModel.js"
 import { getTf, run, tempDir } from "./helpers.js"
@@ -117,6 +122,75 @@ describe("harvest resume is bit-identical (issue 15 item 6)", () => {
       )
       expect(b.stats?.mean).toEqual(a.stats?.mean)
       expect(b.stats?.std).toEqual(a.stats?.std)
+    }, 60_000)
+  }
+})
+
+/**
+ * Issue 15 item 8: an interrupt (Ctrl-C, SIGTERM, a timeout) reaches the harvest loop at the next
+ * batch, even when every step is synchronous (texts in memory, a model whose forward pass holds
+ * the event loop). The interrupt is requested from inside model A's forward pass of batch k; it
+ * can only be delivered once the fiber yields, so every forward pass after that one is work done
+ * past the interrupt. The stopped store resumes to the same bytes.
+ */
+describe("harvest interruption (issue 15 item 8)", () => {
+  const jsonl = (file: string, n: number) => {
+    writeFileSync(
+      file,
+      `${Array.from({ length: n }, (_, i) => JSON.stringify({ text: words(i, 1 + ((i * 5) % 11)) })).join("\n")}\n`
+    )
+    return file
+  }
+  for (const kind of ["in-memory texts", "JSONL mix"] as const) {
+    it(`${kind}: stops at the next batch and resumes byte-identically`, async () => {
+      const total = 160
+      const batchSize = 4
+      const source = (): TextSourceShape =>
+        kind === "in-memory texts"
+          ? texts(total)
+          : mixSources(
+              [
+                takeSamples(cycleSource(jsonlSource({ path: jsonl(path.join(tmp.dir, "a.jsonl"), 50) })), total / 2),
+                takeSamples(cycleSource(jsonlSource({ path: jsonl(path.join(tmp.dir, "b.jsonl"), 30) })), total / 2)
+              ],
+              { seed: 3, cycle: false }
+            )
+      const slug = kind.replace(/\W+/g, "-")
+      const whole = path.join(tmp.dir, `intr-whole-${slug}`)
+      const stopped = path.join(tmp.dir, `intr-stopped-${slug}`)
+      await run(harvest(options(whole, source(), batchSize)))
+
+      const calls = { n: 0 }
+      let atInterrupt = -1
+      let fiber: Fiber.Fiber<unknown, unknown> | undefined
+      const interrupting = (m: LanguageModelShape): LanguageModelShape => ({
+        ...m,
+        forward: (request) =>
+          Effect.suspend(() => {
+            calls.n++
+            if (calls.n === 21) {
+              atInterrupt = calls.n
+              setTimeout(() => Effect.runFork(Fiber.interrupt(fiber!)), 0)
+            }
+            return m.forward(request)
+          })
+      })
+      const o = options(stopped, source(), batchSize)
+      fiber = Effect.runFork(
+        harvest({ ...o, models: o.models.map((hm) => ({ ...hm, model: interrupting(hm.model) })) })
+      )
+      const exit = await Effect.runPromise(Fiber.await(fiber))
+      expect(Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause)).toBe(true)
+      // Model B's pass of the same batch is the only one allowed after the interrupt.
+      expect(calls.n - atInterrupt).toBeLessThanOrEqual(1)
+
+      await run(harvest(options(stopped, source(), batchSize)))
+      const a = await readAll(whole)
+      const b = await readAll(stopped)
+      expect(b.rows).toBe(a.rows)
+      expect(Buffer.from(b.data.buffer, b.data.byteOffset, b.data.byteLength)).toEqual(
+        Buffer.from(a.data.buffer, a.data.byteOffset, a.data.byteLength)
+      )
     }, 60_000)
   }
 })

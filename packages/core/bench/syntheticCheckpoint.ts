@@ -9,7 +9,8 @@
 import { closeSync, openSync, renameSync, writeFileSync, writeSync } from "node:fs"
 import * as path from "node:path"
 import { Effect } from "effect"
-import { buildHeader, encodeBF16, type Qwen2Config, qwen2ConfigToJson, qwen2WeightShapes, Rng } from "../src/index.js"
+import { encodeBF16, type Qwen2Config, qwen2ConfigToJson, qwen2WeightShapes, Rng } from "../src/index.js"
+import { buildHeader } from "../src/safetensors/writer.js"
 
 const CHUNK = 1 << 22 // values per write (8 MiB of BF16)
 const BF16_ONE = 0x3f80

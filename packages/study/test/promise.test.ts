@@ -14,7 +14,10 @@ const TINY = [
   "harvest.text.sources.0.samples=12",
   "harvest.text.sources.1.samples=12",
   "harvest.text.sources.2.samples=4",
-  "harvest.maxLength=64"
+  "harvest.maxLength=64",
+  // 28 rows: a batch must fit in them (checked when the recipe is validated)
+  "crosscoders.0.batchSize=16",
+  "crosscoders.1.batchSize=16"
 ]
 
 describe("Promise API", () => {

@@ -684,7 +684,8 @@ export const train = Effect.fn("crosscoder.train")(function* (
     Stream.mapError(
       (e: ActivationStoreError) => new TrainError({ step, message: `activation source failed: ${e.message}` })
     ),
-    Stream.runForEach(onBatch),
+    // A step is synchronous tensor work: yield between steps so Ctrl-C, SIGTERM or a timeout lands promptly.
+    Stream.runForEach((batch) => Effect.andThen(Effect.yieldNow, onBatch(batch))),
     Effect.ensuring(Effect.sync(() => bar.finish(barDetail)))
   )
   if (step < stopAt) {

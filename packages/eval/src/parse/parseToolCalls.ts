@@ -41,6 +41,7 @@ import {
   hasOwn,
   isPyDict,
   type JsonParse,
+  MAX_JSON_DEPTH,
   type PyDict,
   type PyValue,
   parseJsonPrefix,
@@ -314,6 +315,34 @@ interface ScannedBlock {
 }
 
 /** Values found inside `segment` when strict scanning failed: repair, then embedded objects. */
+/**
+ * The "{" positions whose value never closes or nests deeper than the JSON parser's limit (brackets
+ * counted outside strings, in one pass): a strict parse from them can only fail, and trying each of
+ * them would cost O(n · limit) — 5,000 nested objects took seconds.
+ */
+const tooDeepStarts = (s: string): Set<number> => {
+  const out = new Set<number>()
+  const open: Array<{ readonly at: number; readonly depth: number; max: number }> = []
+  const close = (o: { readonly at: number; readonly depth: number; max: number }) => {
+    if (s[o.at] === "{" && o.max - o.depth > MAX_JSON_DEPTH) out.add(o.at)
+    const parent = open[open.length - 1]
+    if (parent !== undefined && o.max > parent.max) parent.max = o.max
+  }
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i]
+    if (c === '"') {
+      for (i++; i < s.length && s[i] !== '"'; i++) if (s[i] === "\\") i++
+    } else if (c === "{" || c === "[") {
+      open.push({ at: i, depth: open.length, max: open.length + 1 })
+    } else if ((c === "}" || c === "]") && open.length > 0) {
+      close(open.pop()!)
+    }
+  }
+  // Never closed: a strict parse runs off the end.
+  for (const o of open) if (s[o.at] === "{") out.add(o.at)
+  return out
+}
+
 const fallbackValues = (
   segment: string,
   strictError: string
@@ -328,9 +357,10 @@ const fallbackValues = (
   }
   // Embedded call objects among other text: strict parse at each "{", else repair from the first one.
   const values: Array<Value> = []
+  const tooDeep = tooDeepStarts(segment)
   let i = segment.indexOf("{")
   while (i >= 0) {
-    const r = parseJsonPrefix(segment, i)
+    const r = tooDeep.has(i) ? ({ ok: false } as const) : parseJsonPrefix(segment, i)
     if (r.ok && looksLikeCall(r.value)) {
       const raw = segment.slice(i, r.end)
       values.push({

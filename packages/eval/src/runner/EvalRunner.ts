@@ -232,6 +232,8 @@ export const makeEvalRunner = (deps: EvalRunnerDeps): EvalRunnerShape => {
       const everyMs = (spec.progressEverySeconds ?? 30) * 1000
 
       for (let b = 0; b < todo.length; b += settings.batchSize) {
+        // Generation is long synchronous work: yield so an interrupt (Ctrl-C, timeout) lands between batches.
+        yield* Effect.yieldNow
         const batch = todo.slice(b, b + settings.batchSize)
         const t0 = yield* Clock.currentTimeMillis
         const prepared = []

@@ -55,6 +55,13 @@ const cases: ReadonlyArray<HostileCase<{ text: string }, Read>> = [
   text("3,000 nested arrays", block(`{"name": "f", "arguments": {"a": ${deep(3000)}}}`), 0, issue("invalid_json")),
   text("100,000 nested arrays", block(`{"name": "f", "arguments": {"a": ${deep(100_000)}}}`), 0),
   text("1,200 nested objects", block(`${'{"a":'.repeat(1200)}1${"}".repeat(1200)}`), 0),
+  // Used to take ~22 s: the lenient fallback tried a strict parse at each of the 5,000 "{".
+  text("5,000 unclosed nested objects", block('{"a":'.repeat(5000)), 0, issue("invalid_json")),
+  text(
+    "a call inside 1,500 nested objects (found by the fallback)",
+    block(`${'{"x":'.repeat(1500)} {"name": "f", "arguments": {}}`),
+    1
+  ),
   text("990 nested arrays in a call (within the limit)", block(`{"name": "f", "arguments": {"a": ${deep(990)}}}`), 1),
   text("a 100 kB string argument", block(`{"name": "f", "arguments": {"a": "${"x".repeat(100_000)}"}}`), 1),
   text("1,000 blocks", block('{"name": "f", "arguments": {}}').repeat(1000), 1000),

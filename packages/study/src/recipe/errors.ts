@@ -1,4 +1,4 @@
-import { Schema } from "effect"
+import { Effect, Schema } from "effect"
 
 /** A recipe that cannot be read, decoded or resolved: `file`, and the `field` at fault when one is. */
 export class RecipeError extends Schema.TaggedError<RecipeError>()("RecipeError", {
@@ -74,3 +74,20 @@ export const stageFailure =
       cause: e
     })
   }
+
+/**
+ * A synchronous file-system call of the study runner as an Effect: a failure (ENOTDIR, EACCES,
+ * ENOSPC, …) is a `StageError` of `stage` naming `file` — Node's write errors do not name it.
+ */
+export const fsSync = <A>(stage: string, file: string, what: string, f: () => A): Effect.Effect<A, StageError> =>
+  Effect.try({
+    try: f,
+    catch: (e) =>
+      new StageError({
+        stage,
+        kind: "failed",
+        path: file,
+        message: `cannot ${what} ${file}: ${errorMessage(e)}`,
+        cause: e
+      })
+  })

@@ -9,6 +9,7 @@ import { parseSite } from "@crosscode/core"
 import { Effect, Schema } from "effect"
 import { errorMessage, RecipeError } from "./errors.js"
 import { type MixSourceSpec, type PromptSetSpec, Recipe, type TextSourceSpec } from "./schema.js"
+import { expectedHarvestRows } from "./sources.js"
 
 export interface RecipeOverrides {
   /** Model directories (flags `--model-a`, `--model-b`), relative to the current directory. */
@@ -108,6 +109,12 @@ export const checkRecipe = (r: Recipe): Array<string> => {
   if (dup !== undefined) problems.push(`["crosscoders"]: the name "${dup}" is used twice`)
   r.crosscoders.forEach((c, i) => {
     if (c.k > c.features) problems.push(`["crosscoders"][${i}]["k"]: k = ${c.k} exceeds features = ${c.features}`)
+    // Caught here (and by --dry-run) rather than after the harvest has run.
+    const rows = expectedHarvestRows(text)
+    if (c.batchSize !== undefined && rows > 0 && c.batchSize > rows)
+      problems.push(
+        `["crosscoders"][${i}]["batchSize"]: ${c.batchSize} exceeds the ${rows} rows the harvest yields at most (one per text); lower it or harvest more texts`
+      )
     if (c.partition !== "none") {
       for (const m of Object.keys(c.partition)) {
         if (m !== "A" && m !== "B")

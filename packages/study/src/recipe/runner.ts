@@ -9,7 +9,7 @@ import { blockOutput, type TensorBackend, transformerLensName } from "@crosscode
 import type { PartitionRegistry, SparsityRegistry } from "@crosscode/crosscoder"
 import { Effect, Option, type Scope } from "effect"
 import { makeRunContext, type RunContext, recipeModels } from "./context.js"
-import { StageError } from "./errors.js"
+import { fsSync, StageError } from "./errors.js"
 import type { LoadedRecipe } from "./load.js"
 import { StudyModels } from "./models.js"
 import {
@@ -187,15 +187,19 @@ export const runStages = (loaded: LoadedRecipe, options: RunOptions = {}) =>
     const models =
       Option.getOrUndefined(yield* Effect.serviceOption(StudyModels)) ?? (yield* recipeModels(r, wholeLater))
     const ctx = makeRunContext(loaded, models)
-    mkdirSync(r.runDir, { recursive: true })
-    writeFileSync(path.join(r.runDir, "recipe.json"), `${JSON.stringify({ file: loaded.file, recipe: r }, null, 2)}\n`)
+    const first = selected[0] ?? "run"
+    yield* fsSync(first, r.runDir, "create the run directory", () => mkdirSync(r.runDir, { recursive: true }))
+    const recipeCopy = path.join(r.runDir, "recipe.json")
+    yield* fsSync(first, recipeCopy, "write", () =>
+      writeFileSync(recipeCopy, `${JSON.stringify({ file: loaded.file, recipe: r }, null, 2)}\n`)
+    )
     const outcomes: Array<StageOutcome> = []
     for (const stage of STAGES) {
       if (!selected.includes(stage)) continue
       let action: PlannedAction
       if (forced.has(stage) || stage === "report") {
         action = forced.has(stage) ? "rerun" : "run"
-        removeStage(r.runDir, stage)
+        yield* fsSync(stage, stageDir(r.runDir, stage), "remove", () => removeStage(r.runDir, stage))
       } else {
         const st = stageStatus(r.runDir, r, stage)
         const sr = statusReason(st)
@@ -215,7 +219,7 @@ export const runStages = (loaded: LoadedRecipe, options: RunOptions = {}) =>
         }
         if (action === "rerun") {
           yield* Effect.logInfo(`${stage}: ${sr.reason}; rerunning`)
-          removeStage(r.runDir, stage)
+          yield* fsSync(stage, stageDir(r.runDir, stage), "remove", () => removeStage(r.runDir, stage))
         }
       }
       const upstream: Record<string, string> = {}
@@ -239,11 +243,13 @@ export const runStages = (loaded: LoadedRecipe, options: RunOptions = {}) =>
         upstream[up] = u.token
       }
       yield* Effect.logInfo(`${stage}: ${action === "resume" ? "resuming" : "running"}`)
-      mkdirSync(stageDir(r.runDir, stage), { recursive: true })
+      yield* fsSync(stage, stageDir(r.runDir, stage), "create", () =>
+        mkdirSync(stageDir(r.runDir, stage), { recursive: true })
+      )
       const t0 = performance.now()
       const summary = yield* STAGE_RUNNERS[stage](ctx)
       const seconds = (performance.now() - t0) / 1000
-      writeStageRecord(r.runDir, {
+      const record = {
         stage,
         fingerprint: stageFingerprint(r, stage),
         token: newToken(),
@@ -251,7 +257,10 @@ export const runStages = (loaded: LoadedRecipe, options: RunOptions = {}) =>
         completedAt: new Date().toISOString(),
         seconds,
         summary
-      })
+      }
+      yield* fsSync(stage, path.join(stageDir(r.runDir, stage), "stage.json"), "write", () =>
+        writeStageRecord(r.runDir, record)
+      )
       yield* Effect.logInfo(`${stage}: done in ${seconds.toFixed(1)} s`)
       outcomes.push({ stage, action, seconds })
     }

@@ -11,7 +11,7 @@ import { type EvalRecord, makeEvalRunner } from "@crosscode/eval"
 import { PairEncoder, reconstruct } from "@crosscode/steering"
 import { Effect } from "effect"
 import type { RunContext } from "../context.js"
-import { stageFailure } from "../errors.js"
+import { fsSync, stageFailure } from "../errors.js"
 import { samplePrompts, studyTask } from "../sources.js"
 import { type ConditionStats, conditionStats, type DeltaStats, deltaStats, generationSettings } from "./common.js"
 
@@ -72,7 +72,9 @@ export const runEvaluate = Effect.fn("runEvaluate")(
         delta: { A: deltaStats(cleanRecords.A!, recon[name]!.A!), B: deltaStats(cleanRecords.B!, recon[name]!.B!) }
       }))
     }
-    writeFileSync(ctx.dir("evaluate", "summary.json"), `${JSON.stringify(summary, null, 2)}\n`)
+    yield* fsSync("evaluate", ctx.dir("evaluate", "summary.json"), "write", () =>
+      writeFileSync(ctx.dir("evaluate", "summary.json"), `${JSON.stringify(summary, null, 2)}\n`)
+    )
     yield* Effect.logInfo(
       `evaluate: tool correctness clean A ${summary.clean.A.tool.pct.toFixed(1)}%, B ${summary.clean.B.tool.pct.toFixed(1)}%; ${summary.crosscoders
         .map(

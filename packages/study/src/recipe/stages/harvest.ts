@@ -7,7 +7,7 @@ import { ActivationStore, harvest, Policy, type TextSourceShape } from "@crossco
 import { TensorBackend } from "@crosscode/core"
 import { Effect } from "effect"
 import { defaultBatchSize, type RunContext } from "../context.js"
-import { stageFailure } from "../errors.js"
+import { fsSync, stageFailure } from "../errors.js"
 import { expectedHarvestRows, harvestSource } from "../sources.js"
 
 export interface HarvestSummary {
@@ -79,7 +79,9 @@ export const runHarvest = Effect.fn("runHarvest")(function* (ctx: RunContext) {
     seconds: result.seconds,
     rowsPerSecond: result.rowsPerSecond
   }
-  writeFileSync(ctx.dir("harvest", "summary.json"), `${JSON.stringify(summary, null, 2)}\n`)
+  yield* fsSync("harvest", ctx.dir("harvest", "summary.json"), "write", () =>
+    writeFileSync(ctx.dir("harvest", "summary.json"), `${JSON.stringify(summary, null, 2)}\n`)
+  )
   yield* Effect.logInfo(
     `harvest: ${result.rows} rows (${store.datasets.join(", ")}) × ${store.sources.length} sources × ${store.dim} in ${dir}`
   )

@@ -21,7 +21,7 @@ import {
 } from "@crosscode/steering"
 import { Effect, Stream } from "effect"
 import type { RunContext } from "../context.js"
-import { stageFailure } from "../errors.js"
+import { fsSync, stageFailure } from "../errors.js"
 import { loadPromptSet, readTexts } from "../sources.js"
 import { storeDir } from "./harvest.js"
 import { readCrosscoderSummary } from "./train.js"
@@ -293,7 +293,9 @@ const rankOne = (
       }),
       topFeatures: features
     }
-    writeFileSync(ctx.dir("rank", name, "top-features.json"), `${JSON.stringify(summary, null, 2)}\n`)
+    yield* fsSync("rank", ctx.dir("rank", name, "top-features.json"), "write", () =>
+      writeFileSync(ctx.dir("rank", name, "top-features.json"), `${JSON.stringify(summary, null, 2)}\n`)
+    )
     const best = features[0]
     yield* Effect.logInfo(
       `rank ${name}: ${summary.groups.map((g) => `${g.group} ${g.nTool}/${g.size} tool-signed`).join(", ")}${best !== undefined ? `; top ${best.group} feature #${best.feature} d=${best.cohenD.toFixed(2)}` : ""}`

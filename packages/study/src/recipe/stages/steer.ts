@@ -19,7 +19,7 @@ import {
 import { Effect } from "effect"
 import { runSweep, type SweepResult } from "../../sweep/Sweep.js"
 import type { RunContext } from "../context.js"
-import { stageFailure } from "../errors.js"
+import { fsSync, stageFailure } from "../errors.js"
 import { samplePrompts, studyTask } from "../sources.js"
 import { type DeltaStats, deltaStats, generationSettings } from "./common.js"
 
@@ -159,7 +159,9 @@ const runSingles = (
       }
     }
     bar.finish()
-    writeFileSync(ctx.dir("steer", "singles.json"), `${JSON.stringify(cells, null, 1)}\n`)
+    yield* fsSync("steer", ctx.dir("steer", "singles.json"), "write", () =>
+      writeFileSync(ctx.dir("steer", "singles.json"), `${JSON.stringify(cells, null, 1)}\n`)
+    )
     return cells
   })
 

@@ -28,7 +28,7 @@ import {
 } from "@crosscode/crosscoder"
 import { Effect } from "effect"
 import type { RunContext } from "../context.js"
-import { stageFailure } from "../errors.js"
+import { fsSync, stageFailure } from "../errors.js"
 import type { CrosscoderSpec } from "../schema.js"
 import { storeDir } from "./harvest.js"
 
@@ -147,7 +147,7 @@ const trainOne = (ctx: RunContext, spec: CrosscoderSpec, store: ActivationStore.
         if (have !== undefined) return have
         const m = yield* evaluateReconstruction(cc, store, { maxRows: evalRows, batchSize: 512 })
         const p = point(at, m)
-        appendFileSync(curveFile, `${JSON.stringify(p)}\n`)
+        yield* fsSync("train", curveFile, "write", () => appendFileSync(curveFile, `${JSON.stringify(p)}\n`))
         curve.push(p)
         yield* Effect.logInfo(`train ${spec.name} step ${at}: FVE ${p.fve.toFixed(3)}, L0 ${p.l0.toFixed(1)}`)
         return p
