@@ -1,2 +1,4 @@
-/** The TensorFlow.js backends the `--backend` flags accept. */
-export const BACKENDS = ["auto", "tensorflow-gpu", "tensorflow", "wasm", "webgpu", "cpu"] as const
+import { BackendNames } from "@crosscode/core"
+
+/** The backends the `--backend` flags and a recipe's `backend` accept: core's, plus "auto". */
+export const BACKENDS = ["auto", ...BackendNames] as const

@@ -10,8 +10,7 @@ import { BfclCategories } from "@crosscode/eval"
 import { Console, Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import { BFCL_STYLES, prepareBfcl, runBfcl } from "../bfcl/run.js"
-
-const BACKENDS = ["auto", "tensorflow-gpu", "tensorflow", "wasm", "webgpu", "cpu"] as const
+import { BACKENDS } from "./backends.js"
 
 const opt = <A>(o: Option.Option<A>) => Option.getOrUndefined(o)
 

@@ -7,6 +7,7 @@
  * directory); every string may use `${VAR}` / `${VAR:-default}` environment references
  * (see `load.ts` and docs/recipes.md).
  */
+import { BackendNames } from "@crosscode/core"
 import { Schema } from "effect"
 
 const Positive = Schema.Int.check(Schema.isGreaterThan(0))
@@ -244,7 +245,7 @@ export const Recipe = Schema.Struct({
   runDir: Path,
   seed: Schema.Int,
   /** TensorFlow.js backend (default "auto"). */
-  backend: Schema.optionalKey(Schema.Literals(["auto", "tensorflow-gpu", "tensorflow", "wasm", "webgpu", "cpu"])),
+  backend: Schema.optionalKey(Schema.Literals(["auto", ...BackendNames])),
   /** Model directories: A (the fine-tuned / RL model) and B (the base model). */
   models: Schema.Struct({ A: Path, B: Path }),
   /** Tokenizer directory shared by both models (default: models.B). */
