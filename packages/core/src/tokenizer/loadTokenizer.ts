@@ -65,6 +65,39 @@ export const makeTokenizer = Effect.fn("makeTokenizer")(function* (
     return yield* new TokenizerLoadError({ path: where, message: `${where}: tokenizer.json is not a JSON object` })
   }
   const config = isRecord(tokenizerConfig) ? tokenizerConfig : {}
+  const model = tokenizerJson.model
+  const modelVocab = isRecord(model) ? model.vocab : undefined
+  if (
+    (Array.isArray(modelVocab) && modelVocab.length === 0) ||
+    (isRecord(modelVocab) && Object.keys(modelVocab).length === 0)
+  ) {
+    // every text would encode to added/unknown tokens only: a harvest would keep a few rows and exit 0
+    return yield* new TokenizerLoadError({
+      path: where,
+      message: `${where}: tokenizer.json's model.vocab is empty`
+    })
+  }
+  const modelType = isRecord(model) ? model.type : undefined
+  if (modelType !== undefined && !["BPE", "WordPiece", "Unigram", "WordLevel"].includes(String(modelType))) {
+    return yield* new TokenizerLoadError({
+      path: where,
+      message: `${where}: tokenizer.json's model.type ${JSON.stringify(modelType)} is not BPE, WordPiece, Unigram or WordLevel`
+    })
+  }
+  if (
+    options.chatTemplate === undefined &&
+    config.chat_template !== undefined &&
+    config.chat_template !== null &&
+    pickTemplate(config.chat_template) === undefined
+  ) {
+    const t = config.chat_template
+    return yield* new TokenizerLoadError({
+      path: where,
+      message: `${where}: tokenizer_config.json's chat_template is ${
+        Array.isArray(t) ? "a list without a string template" : `of type ${typeof t}`
+      }, expected a string or a list of { name, template }`
+    })
+  }
   const tok = yield* Effect.try({
     try: () => new HFTokenizer(tokenizerJson, config),
     catch: (e) =>
@@ -74,6 +107,8 @@ export const makeTokenizer = Effect.fn("makeTokenizer")(function* (
       })
   })
   const vocab = tok.get_vocab(true)
+  if (vocab.size === 0)
+    return yield* new TokenizerLoadError({ path: where, message: `${where}: the tokenizer's vocabulary is empty` })
   let maxId = -1
   for (const id of vocab.values()) if (id > maxId) maxId = id
   const added = tok.get_added_tokens_decoder()

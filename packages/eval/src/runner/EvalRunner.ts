@@ -138,6 +138,12 @@ export interface EvalRunnerDeps {
   readonly tokenizer: TokenizerShape
   /** Chat template renderer (default: the tokenizer's `applyChatTemplate`). */
   readonly renderer?: ChatRenderer
+  /**
+   * The model's positions (`max_position_embeddings`): a prompt whose tokens (after truncation)
+   * plus `maxNewTokens` exceed it is an `EvalSettingsError` naming the item, not a generation
+   * past the positions the model was trained on.
+   */
+  readonly maxPositions?: number
 }
 
 const checkSettings = (s: GenerationSettings): EvalSettingsError | undefined => {
@@ -240,13 +246,13 @@ export const makeEvalRunner = (deps: EvalRunnerDeps): EvalRunnerShape => {
         for (const { item, index } of batch) {
           const prompt = yield* buildPrompt(item, task.prompt, renderer)
           const ids = tokenizer.encode(prompt, { addSpecialTokens: settings.addSpecialTokens })
-          prepared.push({
-            item,
-            index,
-            prompt,
-            originalTokens: ids.length,
-            ids: truncateIds(ids, settings.maxPromptTokens, settings.truncation)
-          })
+          const kept = truncateIds(ids, settings.maxPromptTokens, settings.truncation)
+          if (deps.maxPositions !== undefined && kept.length + settings.maxNewTokens > deps.maxPositions) {
+            return yield* new EvalSettingsError({
+              message: `item ${item.id}: a prompt of ${kept.length} tokens (maxPromptTokens ${settings.maxPromptTokens}) plus maxNewTokens ${settings.maxNewTokens} exceeds the model's ${deps.maxPositions} positions (max_position_embeddings); lower maxPromptTokens or maxNewTokens`
+            })
+          }
+          prepared.push({ item, index, prompt, originalTokens: ids.length, ids: kept })
         }
         const hooks = []
         for (let row = 0; row < prepared.length; row++) {

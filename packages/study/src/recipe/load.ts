@@ -8,6 +8,7 @@ import * as path from "node:path"
 import { parseSite } from "@crosscode/core"
 import { Effect, Schema } from "effect"
 import { errorMessage, RecipeError } from "./errors.js"
+import { maxPositionsOf } from "./positions.js"
 import { type MixSourceSpec, type PromptSetSpec, Recipe, type TextSourceSpec } from "./schema.js"
 import { expectedHarvestRows } from "./sources.js"
 
@@ -247,8 +248,56 @@ export const decodeRecipe = Effect.fn("decodeRecipe")(function* (
       ...(decoded.steer.prompts !== undefined ? { prompts: resolvePrompts(decoded.steer.prompts, base) } : {})
     }
   }
+  const limits = checkLimits(recipe)
+  if (limits.length > 0) {
+    return yield* new RecipeError({
+      file,
+      field: (limits[0] as Limit).field,
+      message: `invalid recipe:\n${limits.map((l) => l.message).join("\n")}`
+    })
+  }
   return { file, recipe, raw: expanded.value }
 })
+
+interface Limit {
+  readonly field: string
+  readonly message: string
+}
+
+/**
+ * Checks a resolved recipe against what the models can hold (issue 15 item 5): token budgets
+ * given explicitly that exceed a model's `max_position_embeddings`.
+ */
+export const checkLimits = (r: Recipe): Array<Limit> => {
+  const out: Array<Limit> = []
+  for (const m of ["A", "B"] as const) {
+    const max = maxPositionsOf(r.models[m])
+    if (max === undefined) continue
+    const over = (field: string, what: string, n: number | undefined) => {
+      if (n !== undefined && n > max)
+        out.push({
+          field,
+          message: `[${field
+            .split(".")
+            .map((k) => `"${k}"`)
+            .join(
+              "]["
+            )}]: ${what} ${n} exceeds model ${m}'s ${max} positions (max_position_embeddings in ${r.models[m]}/config.json)`
+        })
+    }
+    over("harvest.maxLength", "max length", r.harvest.maxLength)
+    over("rank.maxLength", "max length", r.rank.maxLength)
+    const gen = (stage: "evaluate" | "steer") => {
+      const s = r[stage]
+      if (s.maxPromptTokens !== undefined)
+        over(`${stage}.maxPromptTokens`, "maxPromptTokens + maxNewTokens", s.maxPromptTokens + (s.maxNewTokens ?? 200))
+      else over(`${stage}.maxNewTokens`, "maxNewTokens", s.maxNewTokens)
+    }
+    gen("evaluate")
+    gen("steer")
+  }
+  return out
+}
 
 /** `crosscoders.0.k` from the first `at ["crosscoders"][0]["k"]` of a schema error message. */
 const firstIssuePath = (message: string): string | undefined => {

@@ -116,21 +116,26 @@ const jsonlItems = (file: string, promptField: string, idField: string, stage: s
         })
     })
     const items: Array<EvalItem> = []
-    const lines = text.split("\n")
+    const seen = new Map<string, number>()
+    const bad = (line: number, what: string) =>
+      new StageError({ stage, kind: "data", path: file, message: `${file}:${line}: ${what}` })
+    // a UTF-8 byte order mark is not JSON whitespace
+    const lines = text.replace(/^\uFEFF/, "").split("\n")
     for (let i = 0; i < lines.length; i++) {
       const line = lines[i]!
       if (line.trim() === "") continue
-      let row: Record<string, unknown>
+      let parsed: unknown
       try {
-        row = JSON.parse(line) as Record<string, unknown>
+        parsed = JSON.parse(line)
       } catch (e) {
-        return yield* new StageError({
-          stage,
-          kind: "data",
-          path: file,
-          message: `${file}:${i + 1}: not JSON (${errorMessage(e)})`
-        })
+        return yield* bad(i + 1, `not JSON (${errorMessage(e)})`)
       }
+      if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
+        return yield* bad(
+          i + 1,
+          `expected a JSON object, got ${parsed === null ? "null" : Array.isArray(parsed) ? "an array" : `a ${typeof parsed}`}`
+        )
+      const row = parsed as Record<string, unknown>
       const prompt = row[promptField]
       if (typeof prompt !== "string") {
         return yield* new StageError({
@@ -141,7 +146,16 @@ const jsonlItems = (file: string, promptField: string, idField: string, stage: s
         })
       }
       const id = row[idField]
+      if (id !== undefined && id !== null && typeof id !== "string" && typeof id !== "number")
+        return yield* bad(
+          i + 1,
+          `field "${idField}" is ${Array.isArray(id) ? "a list" : typeof id === "object" ? "an object" : `a ${typeof id}`}, not a string or number`
+        )
       const r: PromptRow = { id: typeof id === "string" || typeof id === "number" ? String(id) : `${i}`, prompt }
+      // records are keyed by id: a repeated id would be skipped as already evaluated on resume
+      const first = seen.get(r.id)
+      if (first !== undefined) return yield* bad(i + 1, `id "${r.id}" repeats line ${first}`)
+      seen.set(r.id, i + 1)
       items.push({
         id: r.id,
         source: "jsonl",

@@ -12,6 +12,7 @@ import { PairEncoder, reconstruct } from "@crosscode/steering"
 import { Effect } from "effect"
 import type { RunContext } from "../context.js"
 import { fsSync, stageFailure } from "../errors.js"
+import { positions } from "../positions.js"
 import { samplePrompts, studyTask } from "../sources.js"
 import { type ConditionStats, conditionStats, type DeltaStats, deltaStats, generationSettings } from "./common.js"
 
@@ -39,7 +40,7 @@ export const runEvaluate = Effect.fn("runEvaluate")(
     const cleanRecords: Partial<Record<"A" | "B", ReadonlyArray<EvalRecord>>> = {}
     const recon: Record<string, Partial<Record<"A" | "B", ReadonlyArray<EvalRecord>>>> = {}
     for (const m of ["A", "B"] as const) {
-      const runner = makeEvalRunner({ model: models[m], tokenizer })
+      const runner = makeEvalRunner({ model: models[m], tokenizer, ...positions(ctx.recipe.models[m]) })
       const c = yield* runner.run({
         run: "clean",
         task,

@@ -20,6 +20,7 @@ import { Effect } from "effect"
 import { runSweep, type SweepResult } from "../../sweep/Sweep.js"
 import type { RunContext } from "../context.js"
 import { fsSync, stageFailure } from "../errors.js"
+import { positions } from "../positions.js"
 import { samplePrompts, studyTask } from "../sources.js"
 import { type DeltaStats, deltaStats, generationSettings } from "./common.js"
 
@@ -36,7 +37,11 @@ export const runSteer = Effect.fn("runSteer")(
     const outputDir = ctx.dir("steer")
     const records = ctx.dir("steer", "records.jsonl")
     const result: SweepResult = yield* runSweep({
-      runner: makeEvalRunner({ model: models[target as "A" | "B"], tokenizer }),
+      runner: makeEvalRunner({
+        model: models[target as "A" | "B"],
+        tokenizer,
+        ...positions(ctx.recipe.models[target as "A" | "B"])
+      }),
       task,
       target,
       ranking,
@@ -52,7 +57,11 @@ export const runSteer = Effect.fn("runSteer")(
       spec.singleFeatures === undefined
         ? []
         : yield* runSingles(ctx, {
-            runner: makeEvalRunner({ model: models[target as "A" | "B"], tokenizer }),
+            runner: makeEvalRunner({
+              model: models[target as "A" | "B"],
+              tokenizer,
+              ...positions(ctx.recipe.models[target as "A" | "B"])
+            }),
             task,
             ranking,
             records,
