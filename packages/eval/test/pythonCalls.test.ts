@@ -116,6 +116,17 @@ describe("decodePythonCalls: BFCL's default_decode_ast_prompting", () => {
     expect(args(`[f(a='x, y)', b=")]")]`)).toEqual({ a: "x, y)", b: ")]" })
   })
 
+  it("\\N{name} escapes: names, any case, aliases and algorithmic names, as CPython 3.11 decodes them", () => {
+    // expected values from CPython 3.11's ast.literal_eval
+    expect(arg(`'\\N{BULLET} \\N{bullet}'`)).toBe("\u2022 \u2022")
+    expect(arg(`'\\N{LF}'`)).toBe("\n") // an abbreviation alias
+    expect(arg(`'\\N{LATIN CAPITAL LETTER GHA}'`)).toBe("\u01a2") // a correction alias
+    expect(arg(`'\\N{CJK UNIFIED IDEOGRAPH-4E00}\\N{HANGUL SYLLABLE GA}'`)).toBe("\u4e00\uac00")
+    expect(arg(`'\\N{EM DASH}x'`)).toBe("\u2014x")
+    expect(arg(`r'\\N{BULLET}'`)).toBe("\\N{BULLET}") // raw: kept
+    expect(arg(`b'\\N{BULLET}'`)).toMatchObject({ typeName: "bytes", repr: "b'\\\\N{BULLET}'" }) // bytes: kept
+  })
+
   it("numbers: ints and floats stay distinct (5 is int, 5.0 float), as Python parses them", () => {
     const a = args("[f(a=5, b=5.0, c=1e3, d=1_000, e=0x1F, f=0o17, g=0b101, h=.5, i=5., j=1E-5, k=0, l=00, m=1e309)]")
     expect(Object.fromEntries(Object.entries(a).map(([k, v]) => [k, pyType(v)]))).toEqual({
@@ -258,7 +269,36 @@ describe("decodePythonCalls: BFCL's default_decode_ast_prompting", () => {
       ["[f(a=x.y)]", "unsupported_value", 5, "Exception: Unsupported AST type: <class 'ast.Attribute'>"],
       ["[f(a=1 < 2)]", "unsupported_value", 5, "Exception: Unsupported AST type: <class 'ast.Compare'>"],
       ["[f(a={1, 2})]", "unsupported_value", 5, "Exception: Unsupported AST type: <class 'ast.Set'>"],
-      ["[f(a='x\\N{BULLET}')]", "port_limitation", 7, "\\N{…} escapes (Unicode names) are not supported"],
+      [
+        "[f(a='x\\N{NOT A NAME}')]",
+        "syntax",
+        7,
+        "SyntaxError: (unicode error) 'unicodeescape' codec can't decode bytes: unknown Unicode character name"
+      ],
+      [
+        "[f(a='\\N{')]",
+        "syntax",
+        6,
+        "SyntaxError: (unicode error) 'unicodeescape' codec can't decode bytes: malformed \\N character escape"
+      ],
+      [
+        "[f(a='\\NX')]",
+        "syntax",
+        6,
+        "SyntaxError: (unicode error) 'unicodeescape' codec can't decode bytes: malformed \\N character escape"
+      ],
+      [
+        "[f(a='\\N{}')]",
+        "syntax",
+        6,
+        "SyntaxError: (unicode error) 'unicodeescape' codec can't decode bytes: malformed \\N character escape"
+      ],
+      [
+        "[f(a='\\N{', b='}')]",
+        "syntax",
+        6,
+        "SyntaxError: (unicode error) 'unicodeescape' codec can't decode bytes: malformed \\N character escape"
+      ],
       ["[f(a=[x for x in y])]", "port_limitation", 8, "comprehensions and generator expressions are not supported"]
     ]
     for (const [text, kind, pos, message] of cases) {

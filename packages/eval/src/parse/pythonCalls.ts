@@ -48,7 +48,7 @@
  * `True` are one key). Unhashable keys (a list, a dict, a call with keywords) fail as in Python.
  *
  * Differences from CPython, all reported as a failure of kind `port_limitation` (never as a wrong
- * value): `\N{…}` escapes, comprehensions, generator expressions, lambdas, `:=`, f-strings,
+ * value): comprehensions, generator expressions, lambdas, `:=`, f-strings,
  * `await`/`yield`, BinOp operands other than literals (and bytes/complex inside a BinOp), `%(key)s`
  * and `*` widths in `%`-formatting, and ints beyond ±1.8e308. Ints beyond 2^53 lose precision (as
  * in `pyJsonLoads`). As in CPython, identifiers are NFKC-normalised and a NUL byte is an error.

@@ -11,9 +11,10 @@
  * comparisons, `x if c else y`, lists, tuples, sets, dicts. Syntax errors are reported with
  * CPython's message and the offset where they were found. Not implemented (reported as
  * `port_limitation`): comprehensions, generator expressions, lambdas, `:=`, f-strings,
- * `await`/`yield`, `\N{…}` escapes. Internal: the package's index does not export this module.
+ * `await`/`yield`. `\N{…}` escapes resolve names and aliases as CPython does (unicodeNames.ts). Internal: the package's index does not export this module.
  */
 import { pyFloatRepr } from "../json/pyjson.js"
+import { codePointOfName } from "./unicodeNames.js"
 
 // ---------------------------------------------------------------------------------------------
 // Failures
@@ -272,7 +273,21 @@ const readString = (
       i += 2 + hexLen
       continue
     }
-    if (!bytes && next === "N") fail("port_limitation", i, "\\N{…} escapes (Unicode names) are not supported")
+    if (!bytes && next === "N") {
+      // CPython: `\N{name}`, the name or alias compared case-insensitively; anything else is a SyntaxError
+      const close = src[i + 2] === "{" ? src.indexOf("}", i + 3) : -1
+      const name = close === -1 ? "" : src.slice(i + 3, close)
+      if (close === -1 || name === "" || /[\r\n]/.test(name) || name.includes(delim)) {
+        syntaxError(i, "(unicode error) 'unicodeescape' codec can't decode bytes: malformed \\N character escape")
+      }
+      const code = codePointOfName(name)
+      if (code === undefined) {
+        syntaxError(i, "(unicode error) 'unicodeescape' codec can't decode bytes: unknown Unicode character name")
+      }
+      out += String.fromCodePoint(code as number)
+      i = close + 1
+      continue
+    }
     // Unknown escape: Python keeps the backslash (with a warning).
     out += "\\"
     i++
