@@ -10,6 +10,8 @@
  * space. CPython 3.11 knows Unicode 14.0: a name assigned after that decodes here and is a
  * `SyntaxError` there.
  */
+/// <reference path="../types/unicode-name.d.ts" />
+// (a reference, not tsconfig `include`: packages that typecheck eval's sources need the declaration too)
 import { unicodeAliases, unicodeBaseName } from "unicode-name"
 
 let index: Map<string, number> | undefined
