@@ -9,7 +9,10 @@ const recipe = "recipes/embedded.json"
 const tiny = [
   "harvest.text.sources.0.samples=12",
   "harvest.text.sources.1.samples=12",
-  "harvest.text.sources.2.samples=4"
+  "harvest.text.sources.2.samples=4",
+  // the recipe check refuses a crosscoder batch larger than the rows the harvest can give (28 here)
+  "crosscoders.0.batchSize=16",
+  "crosscoders.1.batchSize=16"
 ]
 
 // 1. Promise API
