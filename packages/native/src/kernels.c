@@ -74,6 +74,17 @@ static int get_i64(napi_env env, napi_value v, int64_t *out) { return napi_get_v
 #define F32(i, name, var) \
   Arr var;                \
   if (!get_arr(env, argv[i], napi_float32_array, &var)) return throw_range(env, FN, name " must be a Float32Array");
+/* An optional Float32Array: `has` is 0 when the argument is undefined or null. */
+#define OPT_F32(i, name, var, has)                                                  \
+  Arr var;                                                                          \
+  int has;                                                                          \
+  {                                                                                 \
+    napi_valuetype t_;                                                              \
+    napi_typeof(env, argv[i], &t_);                                                 \
+    has = t_ != napi_undefined && t_ != napi_null;                                  \
+  }                                                                                 \
+  if (has && !get_arr(env, argv[i], napi_float32_array, &var))                      \
+    return throw_range(env, FN, name " must be a Float32Array or undefined");
 #define I32(i, name, var) \
   Arr var;                \
   if (!get_arr(env, argv[i], napi_int32_array, &var)) return throw_range(env, FN, name " must be an Int32Array");
@@ -342,11 +353,7 @@ static napi_value scatter_by_feature(napi_env env, napi_callback_info info) {
   F32(5, "g", G);
   INT(6, "nMain", nMain);
   F32(7, "D", D);
-  Arr DA;
-  napi_valuetype t;
-  napi_typeof(env, argv[8], &t);
-  int hasAux = t != napi_undefined && t != napi_null;
-  if (hasAux && !get_arr(env, argv[8], napi_float32_array, &DA)) return throw_range(env, FN, "Daux must be a Float32Array or undefined");
+  OPT_F32(8, "Daux", DA, hasAux);
   F32(9, "x", X);
   INT(10, "W", W);
   F32(11, "dWd", DWD);
@@ -421,11 +428,7 @@ static napi_value transpose(napi_env env, napi_callback_info info) {
 static napi_value adam(napi_env env, napi_callback_info info) {
   ARGS(10);
   F32(0, "w", Wt);
-  Arr Gr;
-  napi_valuetype t;
-  napi_typeof(env, argv[1], &t);
-  int hasG = t != napi_undefined && t != napi_null;
-  if (hasG && !get_arr(env, argv[1], napi_float32_array, &Gr)) return throw_range(env, FN, "g must be a Float32Array or undefined");
+  OPT_F32(1, "g", Gr, hasG);
   F32(2, "m", Mm);
   F32(3, "v", Vv);
   NUM(4, "b1", b1);
@@ -649,11 +652,7 @@ static napi_value scatter_by_feature_t(napi_env env, napi_callback_info info) {
   F32(4, "g", G);
   INT(5, "nMain", nMain);
   F32(6, "D", D);
-  Arr DA;
-  napi_valuetype t;
-  napi_typeof(env, argv[7], &t);
-  int hasAux = t != napi_undefined && t != napi_null;
-  if (hasAux && !get_arr(env, argv[7], napi_float32_array, &DA)) return throw_range(env, FN, "Daux must be a Float32Array or undefined");
+  OPT_F32(7, "Daux", DA, hasAux);
   F32(8, "x", X);
   INT(9, "W", W);
   F32(10, "dWd", DWD);
