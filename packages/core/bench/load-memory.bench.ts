@@ -31,12 +31,11 @@ import {
   type BenchRecord,
   type LoadModelOptions,
   loadModel,
-  makeQwen2Config,
   type Qwen2Config,
   TensorBackend,
   writeBenchRecords
 } from "../src/index.js"
-import { writeSyntheticQwen2 } from "./syntheticCheckpoint.js"
+import { qwen25_3bShape, writeSyntheticQwen2 } from "./syntheticCheckpoint.js"
 
 const arg = (name: string): string | undefined => {
   const i = process.argv.indexOf(`--${name}`)
@@ -45,20 +44,7 @@ const arg = (name: string): string | undefined => {
 
 const SHARD_BYTES = 2 ** 30
 
-const configFor = (layers: number): Promise<Qwen2Config> =>
-  Effect.runPromise(
-    makeQwen2Config({
-      vocab_size: 151936,
-      hidden_size: 2048,
-      intermediate_size: 11008,
-      num_hidden_layers: layers,
-      num_attention_heads: 16,
-      num_key_value_heads: 2,
-      tie_word_embeddings: true,
-      rope_theta: 1e6,
-      initializer_range: 0.02
-    })
-  )
+const configFor = qwen25_3bShape
 
 /** BF16 shards (+ index), streamed (`writeSyntheticQwen2`: N(0, 0.02), norms 1). */
 const writeCheckpoint = (dir: string, config: Qwen2Config) =>

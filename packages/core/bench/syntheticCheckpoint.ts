@@ -9,8 +9,31 @@
 import { closeSync, openSync, renameSync, writeFileSync, writeSync } from "node:fs"
 import * as path from "node:path"
 import { Effect } from "effect"
-import { encodeBF16, type Qwen2Config, qwen2ConfigToJson, qwen2WeightShapes, Rng } from "../src/index.js"
+import {
+  encodeBF16,
+  makeQwen2Config,
+  type Qwen2Config,
+  qwen2ConfigToJson,
+  qwen2WeightShapes,
+  Rng
+} from "../src/index.js"
 import { buildHeader } from "../src/safetensors/writer.js"
+
+/** Qwen2.5-3B's shape (hidden 2048, 16/2 heads, intermediate 11008, vocab 151,936, tied) with `layers` blocks. */
+export const qwen25_3bShape = (layers: number): Promise<Qwen2Config> =>
+  Effect.runPromise(
+    makeQwen2Config({
+      vocab_size: 151936,
+      hidden_size: 2048,
+      intermediate_size: 11008,
+      num_hidden_layers: layers,
+      num_attention_heads: 16,
+      num_key_value_heads: 2,
+      tie_word_embeddings: true,
+      rope_theta: 1e6,
+      initializer_range: 0.02
+    })
+  )
 
 const CHUNK = 1 << 22 // values per write (8 MiB of BF16)
 const BF16_ONE = 0x3f80

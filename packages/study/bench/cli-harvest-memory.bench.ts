@@ -12,9 +12,8 @@ import { spawn } from "node:child_process"
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
 import { loadavg, tmpdir } from "node:os"
 import * as path from "node:path"
-import { makeQwen2Config, writeBenchRecords } from "@crosscode/core"
-import { Effect } from "effect"
-import { writeSyntheticQwen2 } from "../../core/bench/syntheticCheckpoint.js"
+import { writeBenchRecords } from "@crosscode/core"
+import { qwen25_3bShape, writeSyntheticQwen2 } from "../../core/bench/syntheticCheckpoint.js"
 
 const arg = (name: string): string | undefined => {
   const i = process.argv.indexOf(`--${name}`)
@@ -28,19 +27,7 @@ const root = path.resolve(import.meta.dirname, "..", "..", "..")
 
 const dir = mkdtempSync(path.join(tmpdir(), "crosscode-cli-harvest-mem-"))
 try {
-  const config = await Effect.runPromise(
-    makeQwen2Config({
-      vocab_size: 151936,
-      hidden_size: 2048,
-      intermediate_size: 11008,
-      num_hidden_layers: layers,
-      num_attention_heads: 16,
-      num_key_value_heads: 2,
-      tie_word_embeddings: true,
-      rope_theta: 1e6,
-      initializer_range: 0.02
-    })
-  )
+  const config = await qwen25_3bShape(layers)
   const modelA = path.join(dir, "model-a")
   mkdirSync(modelA)
   const t0 = performance.now()
