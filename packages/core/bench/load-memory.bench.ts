@@ -25,7 +25,8 @@ import { spawnSync } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
-import { Effect } from "effect"
+import { NodeServices } from "@effect/platform-node"
+import { Effect, Layer } from "effect"
 import {
   type BackendName,
   type BenchRecord,
@@ -105,7 +106,7 @@ const child = async (c: ChildCase): Promise<ChildResult> =>
           forwardMs
         }
       })
-    ).pipe(Effect.provide(TensorBackend.layerFor(c.backend)))
+    ).pipe(Effect.provide(Layer.merge(TensorBackend.layerFor(c.backend), NodeServices.layer)))
   )
 
 const main = async () => {

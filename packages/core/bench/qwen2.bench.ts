@@ -19,7 +19,8 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { createRequire } from "node:module"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
-import { Effect } from "effect"
+import { NodeServices } from "@effect/platform-node"
+import { Effect, Layer } from "effect"
 import {
   type BackendName,
   type BenchRecord,
@@ -195,7 +196,9 @@ const main = async () => {
       for (const c of cases) {
         console.log(`-- ${backend}: ${c.label}`)
         await Effect.runPromise(
-          Effect.scoped(benchModel(backend, c)).pipe(Effect.provide(TensorBackend.layerFor(backend)))
+          Effect.scoped(benchModel(backend, c)).pipe(
+            Effect.provide(Layer.merge(TensorBackend.layerFor(backend), NodeServices.layer))
+          )
         )
       }
     }

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs"
 import * as path from "node:path"
-import { Effect, type Scope } from "effect"
+import { NodeServices } from "@effect/platform-node"
+import { Effect, type FileSystem, Layer, type Path, type Scope } from "effect"
 import { type BackendName, findSharedDir, TensorBackend } from "../src/index.js"
 
 export const shared = findSharedDir()
@@ -79,15 +80,22 @@ export const maxAbs = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
  */
 export const testBackend = (process.env.CROSSCODE_TEST_BACKEND ?? "wasm") as BackendName
 export const Wasm = TensorBackend.layerFor(testBackend)
+/** The test backend plus Node's `FileSystem` and `Path` (config, tokenizer and JSONL reads). */
+const TestLayer = Layer.merge(Wasm, NodeServices.layer)
+type TestEnv = TensorBackend | Scope.Scope | FileSystem.FileSystem | Path.Path
 
 /** Runs a scoped effect on the test backend (wasm unless CROSSCODE_TEST_BACKEND says otherwise). */
-export const run = <A, E>(effect: Effect.Effect<A, E, TensorBackend | Scope.Scope>): Promise<A> =>
-  Effect.runPromise(Effect.scoped(effect).pipe(Effect.provide(Wasm)))
+export const run = <A, E>(effect: Effect.Effect<A, E, TestEnv>): Promise<A> =>
+  Effect.runPromise(Effect.scoped(effect).pipe(Effect.provide(TestLayer)))
 
-export const runExit = <A, E>(effect: Effect.Effect<A, E, TensorBackend | Scope.Scope>) =>
-  Effect.runPromiseExit(Effect.scoped(effect).pipe(Effect.provide(Wasm)))
+export const runExit = <A, E>(effect: Effect.Effect<A, E, TestEnv>) =>
+  Effect.runPromiseExit(Effect.scoped(effect).pipe(Effect.provide(TestLayer)))
 
-export const failureOf = async <A, E>(effect: Effect.Effect<A, E, TensorBackend | Scope.Scope>): Promise<E> => {
-  const r = await Effect.runPromise(Effect.scoped(Effect.flip(effect)).pipe(Effect.provide(Wasm)))
+export const failureOf = async <A, E>(effect: Effect.Effect<A, E, TestEnv>): Promise<E> => {
+  const r = await Effect.runPromise(Effect.scoped(Effect.flip(effect)).pipe(Effect.provide(TestLayer)))
   return r
 }
+
+/** Runs an effect that reads or writes files with Node's `FileSystem` and `Path`. */
+export const runFiles = <A, E>(effect: Effect.Effect<A, E, FileSystem.FileSystem | Path.Path>): Promise<A> =>
+  Effect.runPromise(Effect.provide(effect, NodeServices.layer))

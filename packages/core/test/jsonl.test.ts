@@ -4,6 +4,7 @@ import * as path from "node:path"
 import { Effect } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
 import { appendJsonLine, fingerprint, fnv1a64, readJsonLines, sha256, stableStringify } from "../src/index.js"
+import { runFiles } from "./helpers.js"
 
 const tmp = mkdtempSync(path.join(tmpdir(), "core-jsonl-"))
 afterAll(() => rmSync(tmp, { recursive: true, force: true }))
@@ -11,18 +12,18 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }))
 describe("resumable JSON lines", () => {
   it("reads back what was appended; a missing file is empty; a cut-off last line is dropped and truncated away", async () => {
     const file = path.join(tmp, "a", "b.jsonl")
-    expect(await Effect.runPromise(readJsonLines(file))).toEqual([])
-    await Effect.runPromise(appendJsonLine(file, { i: 1 }))
-    await Effect.runPromise(appendJsonLine(file, { i: 2 }))
+    expect(await runFiles(readJsonLines(file))).toEqual([])
+    await runFiles(appendJsonLine(file, { i: 1 }))
+    await runFiles(appendJsonLine(file, { i: 2 }))
     appendFileSync(file, '{"i": 3, "cut')
-    expect(await Effect.runPromise(readJsonLines<{ i: number }>(file))).toEqual([{ i: 1 }, { i: 2 }])
+    expect(await runFiles(readJsonLines<{ i: number }>(file))).toEqual([{ i: 1 }, { i: 2 }])
     expect(readFileSync(file, "utf8")).toBe('{"i":1}\n{"i":2}\n')
   })
 
   it("a bad complete line is a JsonLinesError naming the file and the line", async () => {
     const file = path.join(tmp, "bad.jsonl")
     appendFileSync(file, '{"ok":1}\nnot json\n')
-    const e = await Effect.runPromise(Effect.flip(readJsonLines(file)))
+    const e = await runFiles(Effect.flip(readJsonLines(file)))
     expect(e._tag).toBe("JsonLinesError")
     expect(e).toMatchObject({ path: file, line: 2 })
   })

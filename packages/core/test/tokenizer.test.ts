@@ -13,7 +13,7 @@ import {
   pythonJsonDumps,
   sharedMissingMessage
 } from "../src/index.js"
-import { shared } from "./helpers.js"
+import { runFiles, shared } from "./helpers.js"
 
 /** GPT-2's byte → printable-unicode map (what ByteLevel pre-tokenizers use). */
 const bytesToUnicode = (): Array<string> => {
@@ -125,7 +125,7 @@ const chatDir = shared ? path.join(shared, "golden", "chat-template") : ""
 describe("loadTokenizer", () => {
   it("loads tokenizer.json + tokenizer_config.json: encode/decode, special tokens, EOS ids", async () => {
     const { dir, base } = writeTokenizerDir()
-    const tok = await Effect.runPromise(loadTokenizer(dir))
+    const tok = await runFiles(loadTokenizer(dir))
     expect(tok.vocabSize).toBe(base + 3)
     expect(tok.eosTokenIds).toEqual([base + 2, base])
     expect(tok.padTokenId).toBe(base)
@@ -142,22 +142,22 @@ describe("loadTokenizer", () => {
     expect(tok.decode(chat)).toBe(text)
     expect(tok.decode(chat, { skipSpecialTokens: true })).toBe("user\nhello, wörld ✓")
     expect(tok.idToToken(base + 1)).toBe("<|im_start|>")
-    const noTemplate = await Effect.runPromise(Effect.flip(tok.applyChatTemplate([{ role: "user", content: "x" }])))
+    const noTemplate = await runFiles(Effect.flip(tok.applyChatTemplate([{ role: "user", content: "x" }])))
     expect(noTemplate._tag).toBe("ChatTemplateError")
   })
 
   it("fails with TokenizerLoadError naming the file", async () => {
     const dir = mkdtempSync(path.join(tmpdir(), "crosscode-tok-"))
-    const e1 = await Effect.runPromise(Effect.flip(loadTokenizer(dir)))
+    const e1 = await runFiles(Effect.flip(loadTokenizer(dir)))
     expect(e1._tag).toBe("TokenizerLoadError")
     expect(e1.message).toContain("tokenizer.json")
     writeFileSync(path.join(dir, "tokenizer.json"), "{not json")
-    expect((await Effect.runPromise(Effect.flip(loadTokenizer(dir)))).message).toContain("tokenizer.json")
+    expect((await runFiles(Effect.flip(loadTokenizer(dir)))).message).toContain("tokenizer.json")
     const { dir: d2 } = writeTokenizerDir()
     writeFileSync(path.join(d2, "tokenizer_config.json"), JSON.stringify({ eos_token: "<|nope|>" }))
-    expect((await Effect.runPromise(Effect.flip(loadTokenizer(d2)))).message).toContain("<|nope|>")
+    expect((await runFiles(Effect.flip(loadTokenizer(d2)))).message).toContain("<|nope|>")
     const { dir: d3 } = writeTokenizerDir("{% for x in %}")
-    expect((await Effect.runPromise(Effect.flip(loadTokenizer(d3)))).message).toContain("chat template")
+    expect((await runFiles(Effect.flip(loadTokenizer(d3)))).message).toContain("chat template")
   })
 
   it.skipIf(!shared)(`renders the Qwen2.5 chat template${shared ? "" : ` (${sharedMissingMessage})`}`, async () => {
@@ -170,7 +170,7 @@ describe("loadTokenizer", () => {
       add_generation_prompt: boolean
       rendered: string
     }>
-    const rendered = await Effect.runPromise(
+    const rendered = await runFiles(
       Effect.gen(function* () {
         const tok = yield* loadTokenizer(dir)
         return yield* Effect.forEach(cases, (c) =>
@@ -195,7 +195,7 @@ describe("loadTokenizer", () => {
       file = undefined
     }
     if (file === undefined || !existsSync(file)) return
-    const tok = await Effect.runPromise(loadTokenizer(path.dirname(file)))
+    const tok = await runFiles(loadTokenizer(path.dirname(file)))
     expect(tok.encode("<|im_start|>user\nWhat's the weather?<|im_end|>")).toEqual([
       151644, 872, 198, 3838, 594, 279, 9104, 30, 151645
     ])

@@ -6,7 +6,8 @@
  * asynchronous reads — a synchronous one fails on this backend in Node. Skips, saying why, where
  * Dawn finds no adapter or ../shared is absent.
  */
-import { Effect, type Scope } from "effect"
+import { NodeServices } from "@effect/platform-node"
+import { Effect, type FileSystem, Layer, type Path, type Scope } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
 import {
   addVectorHook,
@@ -28,9 +29,13 @@ const wg = await startWebgpu()
 const skip = wg.skip ?? (shared ? undefined : sharedMissingMessage)
 if (skip !== undefined) console.warn(`webgpu tests skipped: ${skip}`)
 
-const run = <A, E>(effect: Effect.Effect<A, E, TensorBackend | Scope.Scope>) =>
+const run = <A, E>(effect: Effect.Effect<A, E, TensorBackend | Scope.Scope | FileSystem.FileSystem | Path.Path>) =>
   Effect.runPromise(
-    Effect.scoped(effect).pipe(Effect.provide(TensorBackend.layerFor("webgpu", { webgpu: webgpuOptions })))
+    Effect.scoped(effect).pipe(
+      Effect.provide(
+        Layer.merge(TensorBackend.layerFor("webgpu", { webgpu: webgpuOptions }), NodeServices.layer)
+      )
+    )
   )
 
 const measured: Record<string, number> = {}

@@ -1,6 +1,5 @@
-import { readFile } from "node:fs/promises"
-import * as nodePath from "node:path"
-import { Effect, Schema, SchemaIssue } from "effect"
+import { Effect, FileSystem, Path, Schema, SchemaIssue } from "effect"
+import { platformErrorMessage, readTextFileIfExists } from "../util/files.js"
 
 /** A config file that cannot be read, is not JSON, or has a field of the wrong type or value. */
 export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError", {
@@ -31,38 +30,35 @@ export const schemaErrorToConfigError = (path: string, error: Schema.SchemaError
     : new ConfigError({ path, field, message: `${path}: field "${field}": ${message}` })
 }
 
-/** Reads and parses a JSON file; `optional` files that do not exist give `undefined`. */
-export const readJsonFile = (path: string, optional = false): Effect.Effect<unknown, ConfigError> =>
-  Effect.tryPromise({
-    try: () => readFile(path, "utf8"),
-    catch: (e) => e
-  }).pipe(
-    Effect.catch((e) =>
-      optional && (e as { code?: string }).code === "ENOENT"
-        ? Effect.succeed(undefined)
-        : Effect.fail(
-            new ConfigError({ path, message: `${path}: cannot read: ${e instanceof Error ? e.message : String(e)}` })
-          )
-    ),
-    Effect.flatMap((text) =>
-      text === undefined
-        ? Effect.succeed(undefined)
-        : Effect.try({
-            try: () => JSON.parse(text) as unknown,
-            catch: (e) =>
-              new ConfigError({
-                path,
-                message: `${path}: not valid JSON (${e instanceof Error ? e.message : String(e)})`
-              })
-          })
-    )
-  )
+/** Reads and parses a JSON file (through the platform `FileSystem`); `optional` files that do not exist give `undefined`. */
+export const readJsonFile = (
+  path: string,
+  optional = false
+): Effect.Effect<unknown, ConfigError, FileSystem.FileSystem> =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const cannotRead = (e: Parameters<typeof platformErrorMessage>[0]) =>
+      new ConfigError({ path, message: `${path}: cannot read: ${platformErrorMessage(e)}` })
+    const text = optional
+      ? yield* Effect.mapError(readTextFileIfExists(path), cannotRead)
+      : yield* Effect.mapError(fs.readFileString(path), cannotRead)
+    if (text === undefined) return undefined
+    return yield* Effect.try({
+      try: () => JSON.parse(text) as unknown,
+      catch: (e) =>
+        new ConfigError({
+          path,
+          message: `${path}: not valid JSON (${e instanceof Error ? e.message : String(e)})`
+        })
+    })
+  })
 
 /** Reads `<dir>/config.json` and validates it with a family's parser (errors name the file). */
 export const readConfigWith = <C, E>(
   dir: string,
   parse: (json: unknown, file: string) => Effect.Effect<C, E>
-): Effect.Effect<C, ConfigError | E> => {
-  const file = nodePath.join(dir, "config.json")
-  return Effect.flatMap(readJsonFile(file), (json) => parse(json, file))
-}
+): Effect.Effect<C, ConfigError | E, FileSystem.FileSystem | Path.Path> =>
+  Effect.gen(function* () {
+    const file = (yield* Path.Path).join(dir, "config.json")
+    return yield* parse(yield* readJsonFile(file), file)
+  })

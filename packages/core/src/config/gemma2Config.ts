@@ -9,7 +9,7 @@
  * `head_dim` independent of hidden / heads. Other activations, RoPE scaling and quantisation are
  * an `UnsupportedConfigError` naming the field.
  */
-import { Effect, Schema } from "effect"
+import { Effect, type FileSystem, type Path, Schema } from "effect"
 import { type DecoderArch, roundToDtype } from "../decoder/arch.js"
 import { ropeInvFreq } from "../decoder/rope.js"
 import type { UnsupportedConfigError } from "../model/LanguageModel.js"
@@ -106,7 +106,9 @@ export const parseGemma2Config = Effect.fn("parseGemma2Config")(function* (
 })
 
 /** Reads and validates `<dir>/config.json`. */
-export const readGemma2Config = (dir: string): Effect.Effect<Gemma2Config, ConfigError | UnsupportedConfigError> =>
+export const readGemma2Config = (
+  dir: string
+): Effect.Effect<Gemma2Config, ConfigError | UnsupportedConfigError, FileSystem.FileSystem | Path.Path> =>
   readConfigWith(dir, parseGemma2Config)
 
 /**

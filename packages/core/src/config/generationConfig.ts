@@ -3,8 +3,7 @@
  * and unknown fields are allowed; a missing file is an empty config.
  */
 
-import * as path from "node:path"
-import { Effect, Schema } from "effect"
+import { Effect, type FileSystem, Path, Schema } from "effect"
 import { type ConfigError, readJsonFile, schemaErrorToConfigError } from "./errors.js"
 
 const NonNegInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
@@ -57,10 +56,13 @@ export const parseGenerationConfig = (
   )
 
 /** Reads `<dir>/generation_config.json`; a missing file gives an empty config. */
-export const readGenerationConfig = (dir: string): Effect.Effect<GenerationConfig, ConfigError> => {
-  const file = path.join(dir, "generation_config.json")
-  return Effect.flatMap(readJsonFile(file, true), (json) => parseGenerationConfig(json, file))
-}
+export const readGenerationConfig = (
+  dir: string
+): Effect.Effect<GenerationConfig, ConfigError, FileSystem.FileSystem | Path.Path> =>
+  Effect.gen(function* () {
+    const file = (yield* Path.Path).join(dir, "generation_config.json")
+    return yield* parseGenerationConfig(yield* readJsonFile(file, true), file)
+  })
 
 /** The HF `generation_config.json` object for a config (used by `saveQwen2`). */
 export const generationConfigToJson = (g: Partial<GenerationConfig>): Record<string, unknown> => {

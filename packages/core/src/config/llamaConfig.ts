@@ -8,7 +8,7 @@
  * Anything else (another activation, another RoPE scaling, a sliding window, quantisation) is an
  * `UnsupportedConfigError` naming the field.
  */
-import { Effect, Schema } from "effect"
+import { Effect, type FileSystem, type Path, Schema } from "effect"
 import type { DecoderArch } from "../decoder/arch.js"
 import { type RopeScaling, ropeInvFreq } from "../decoder/rope.js"
 import type { UnsupportedConfigError } from "../model/LanguageModel.js"
@@ -141,7 +141,9 @@ export const parseLlamaConfig = Effect.fn("parseLlamaConfig")(function* (
 })
 
 /** Reads and validates `<dir>/config.json`. */
-export const readLlamaConfig = (dir: string): Effect.Effect<LlamaConfig, ConfigError | UnsupportedConfigError> =>
+export const readLlamaConfig = (
+  dir: string
+): Effect.Effect<LlamaConfig, ConfigError | UnsupportedConfigError, FileSystem.FileSystem | Path.Path> =>
   readConfigWith(dir, parseLlamaConfig)
 
 /** The shared decoder's view of a Llama config: SwiGLU, plain RMSNorm, optional biases, scaled RoPE. */

@@ -11,7 +11,7 @@
  *   num_attention_heads) are required; a missing or null `num_key_value_heads` means MHA.
  */
 
-import { Effect, Schema } from "effect"
+import { Effect, type FileSystem, type Path, Schema } from "effect"
 import type { DecoderArch } from "../decoder/arch.js"
 import { ropeInvFreq } from "../decoder/rope.js"
 import type { UnsupportedConfigError } from "../model/LanguageModel.js"
@@ -118,7 +118,9 @@ export const parseQwen2Config = Effect.fn("parseQwen2Config")(function* (
 })
 
 /** Reads and validates `<dir>/config.json`. */
-export const readQwen2Config = (dir: string): Effect.Effect<Qwen2Config, ConfigError | UnsupportedConfigError> =>
+export const readQwen2Config = (
+  dir: string
+): Effect.Effect<Qwen2Config, ConfigError | UnsupportedConfigError, FileSystem.FileSystem | Path.Path> =>
   readConfigWith(dir, parseQwen2Config)
 
 /**

@@ -4,8 +4,7 @@
  * the engine with `makeDecoderLanguageModel`. Qwen2, Llama and Gemma 2 are each one call of
  * `decoderFamily` with their own config parser.
  */
-import * as path from "node:path"
-import { Effect } from "effect"
+import { Effect, Path } from "effect"
 import { TensorBackend } from "../backend/TensorBackend.js"
 import { eosTokenIdsOf } from "../config/decoderConfig.js"
 import type { ConfigError } from "../config/errors.js"
@@ -65,6 +64,7 @@ export const loadDecoderDir = Effect.fnUntraced(function* (
   options: LoadModelOptions = {}
 ) {
   yield* TensorBackend
+  const path = yield* Path.Path
   const generation = yield* readGenerationConfig(dir).pipe(Effect.mapError(toLoadError))
   const { params, weightDtype } = yield* Effect.scoped(
     Effect.flatMap(
@@ -114,14 +114,14 @@ export const loadDecoderWithConfig = (
   configJson: unknown,
   options: LoadModelOptions = {}
 ) =>
-  parse(configJson, path.join(dir, "config.json")).pipe(
+  Path.Path.use((path) => parse(configJson, path.join(dir, "config.json"))).pipe(
     Effect.catchTag("ConfigError", (e) => Effect.fail(toLoadError(e))),
     Effect.flatMap((spec) => loadDecoderDir(dir, spec, options))
   )
 
 /** Reads `<dir>/config.json` and loads the model with `parse`'s architecture. */
 export const loadDecoderWith = (parse: DecoderConfigParser, dir: string, options: LoadModelOptions = {}) =>
-  readJsonFile(path.join(dir, "config.json")).pipe(
+  Path.Path.use((path) => readJsonFile(path.join(dir, "config.json"))).pipe(
     Effect.mapError(toLoadError),
     Effect.flatMap((json) => loadDecoderWithConfig(parse, dir, json, options))
   )

@@ -4,7 +4,7 @@
  * (`ModelFamilies`, with the built-in defaults) is in `registry.ts`, so that the families can
  * import these types without an import cycle; see docs/extending-model-family.md.
  */
-import type { Effect, Scope } from "effect"
+import type { Effect, FileSystem, Path, Scope } from "effect"
 import type { TensorBackend } from "../backend/TensorBackend.js"
 import type { LanguageModelShape, ModelLoadError, UnsupportedConfigError } from "./LanguageModel.js"
 
@@ -48,5 +48,9 @@ export interface ModelFamily {
   readonly load: (
     dir: string,
     options: LoadModelOptions
-  ) => Effect.Effect<LanguageModelShape, ModelLoadError | UnsupportedConfigError, TensorBackend | Scope.Scope>
+  ) => Effect.Effect<
+    LanguageModelShape,
+    ModelLoadError | UnsupportedConfigError,
+    TensorBackend | Scope.Scope | FileSystem.FileSystem | Path.Path
+  >
 }

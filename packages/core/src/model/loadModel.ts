@@ -3,7 +3,7 @@
  * registry, load. The result is a plain `LanguageModelShape` value owned by the caller's scope
  * (programs hold several models at once, so there is no single-model service tag).
  */
-import { Effect, type Scope } from "effect"
+import { Effect, type FileSystem, type Path, type Scope } from "effect"
 import type { TensorBackend } from "../backend/TensorBackend.js"
 import { readModelType } from "../config/modelType.js"
 import { type LanguageModelShape, ModelLoadError, UnsupportedConfigError } from "./LanguageModel.js"
@@ -13,7 +13,11 @@ import { ModelFamilies, modelFamilyRegistry, supportedModelTypes } from "./regis
 export const loadModel = Effect.fn("loadModel")(function* (
   dir: string,
   options: LoadModelOptions = {}
-): Effect.fn.Return<LanguageModelShape, ModelLoadError | UnsupportedConfigError, TensorBackend | Scope.Scope> {
+): Effect.fn.Return<
+  LanguageModelShape,
+  ModelLoadError | UnsupportedConfigError,
+  TensorBackend | Scope.Scope | FileSystem.FileSystem | Path.Path
+> {
   const { modelType } = yield* readModelType(dir).pipe(
     Effect.mapError((e) => new ModelLoadError({ path: e.path, message: e.message }))
   )

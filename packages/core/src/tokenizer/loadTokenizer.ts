@@ -4,11 +4,9 @@
  * separate `chat_template.jinja` is used when present), plus `generation_config.json`'s EOS ids.
  */
 
-import { existsSync } from "node:fs"
-import { readFile } from "node:fs/promises"
-import * as path from "node:path"
 import { Tokenizer as HFTokenizer } from "@huggingface/tokenizers"
-import { Effect } from "effect"
+import { Effect, FileSystem, Path } from "effect"
+import { platformErrorMessage, readTextFileIfExists } from "../util/files.js"
 import { type ChatTemplate, compileChatTemplate } from "./chatTemplate.js"
 import {
   type ChatMessage,
@@ -24,15 +22,28 @@ const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "obj
 const tokenString = (u: unknown): string | undefined =>
   typeof u === "string" ? u : isRecord(u) && typeof u.content === "string" ? u.content : undefined
 
-const readJson = (file: string, optional: boolean): Effect.Effect<unknown, TokenizerLoadError> =>
-  Effect.tryPromise({
-    try: async () => {
-      if (optional && !existsSync(file)) return undefined
-      return JSON.parse(await readFile(file, "utf8")) as unknown
-    },
-    catch: (e) =>
-      new TokenizerLoadError({ path: file, message: `${file}: ${e instanceof Error ? e.message : String(e)}` })
-  })
+/** A text file through the platform `FileSystem` (`undefined` if `optional` and absent). */
+const readText = (
+  file: string,
+  optional: boolean
+): Effect.Effect<string | undefined, TokenizerLoadError, FileSystem.FileSystem> =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    return yield* optional ? readTextFileIfExists(file) : fs.readFileString(file)
+  }).pipe(
+    Effect.mapError((e) => new TokenizerLoadError({ path: file, message: `${file}: ${platformErrorMessage(e)}` }))
+  )
+
+const readJson = (file: string, optional: boolean): Effect.Effect<unknown, TokenizerLoadError, FileSystem.FileSystem> =>
+  Effect.flatMap(readText(file, optional), (text) =>
+    text === undefined
+      ? Effect.succeed(undefined)
+      : Effect.try({
+          try: () => JSON.parse(text) as unknown,
+          catch: (e) =>
+            new TokenizerLoadError({ path: file, message: `${file}: ${e instanceof Error ? e.message : String(e)}` })
+        })
+  )
 
 /** Picks the template string: a string, or the "default" entry of a list of named templates. */
 const pickTemplate = (u: unknown): string | undefined => {
@@ -198,16 +209,11 @@ export const makeTokenizer = Effect.fn("makeTokenizer")(function* (
 /** Loads `dir`'s tokenizer (tokenizer.json + tokenizer_config.json [+ chat_template.jinja, generation_config.json]). */
 export const loadTokenizer = Effect.fn("loadTokenizer")(function* (
   dir: string
-): Effect.fn.Return<TokenizerShape, TokenizerLoadError> {
+): Effect.fn.Return<TokenizerShape, TokenizerLoadError, FileSystem.FileSystem | Path.Path> {
+  const path = yield* Path.Path
   const tokenizerJson = yield* readJson(path.join(dir, "tokenizer.json"), false)
   const config = yield* readJson(path.join(dir, "tokenizer_config.json"), true)
-  const jinjaFile = path.join(dir, "chat_template.jinja")
-  const chatTemplate = existsSync(jinjaFile)
-    ? yield* Effect.tryPromise({
-        try: () => readFile(jinjaFile, "utf8"),
-        catch: (e) => new TokenizerLoadError({ path: jinjaFile, message: `${jinjaFile}: ${String(e)}` })
-      })
-    : undefined
+  const chatTemplate = yield* readText(path.join(dir, "chat_template.jinja"), true)
   const generation = yield* readJson(path.join(dir, "generation_config.json"), true)
   const genEos = isRecord(generation) ? generation.eos_token_id : undefined
   const extraEos =

@@ -4,9 +4,8 @@
  * line cut short by a crash is dropped and truncated away) and skips what is already there. Eval
  * records, sweep cells, training metrics and curves all use these two functions.
  */
-import { appendFile, mkdir, readFile, truncate } from "node:fs/promises"
-import * as path from "node:path"
-import { Effect, Schema } from "effect"
+import { Effect, FileSystem, Path, Schema } from "effect"
+import { platformErrorMessage, readTextFileIfExists } from "./files.js"
 
 /** A JSON-lines file that cannot be read or appended to, or holds a line that is not JSON. */
 export class JsonLinesError extends Schema.TaggedError<JsonLinesError>()("JsonLinesError", {
@@ -16,7 +15,6 @@ export class JsonLinesError extends Schema.TaggedError<JsonLinesError>()("JsonLi
   message: Schema.String
 }) {}
 
-const isMissing = (e: unknown): boolean => (e as { code?: string } | undefined)?.code === "ENOENT"
 const messageOf = (e: unknown): string => (e instanceof Error ? e.message : String(e))
 
 /**
@@ -24,17 +22,22 @@ const messageOf = (e: unknown): string => (e instanceof Error ? e.message : Stri
  * without its newline (a write cut short) is dropped and the file truncated to the last complete
  * line; any other unparseable line is an error naming its line number.
  */
-export const readJsonLines = Effect.fn("readJsonLines")(function* <A>(file: string) {
-  const text = yield* Effect.tryPromise({
-    try: () => readFile(file, "utf8").catch((e) => (isMissing(e) ? "" : Promise.reject(e))),
-    catch: (e) => new JsonLinesError({ path: file, message: `cannot read: ${messageOf(e)}` })
-  })
+export const readJsonLines = Effect.fn("readJsonLines")(function* <A>(
+  file: string
+): Effect.fn.Return<Array<A>, JsonLinesError, FileSystem.FileSystem> {
+  const fs = yield* FileSystem.FileSystem
+  const text =
+    (yield* readTextFileIfExists(file).pipe(
+      Effect.mapError((e) => new JsonLinesError({ path: file, message: `cannot read: ${platformErrorMessage(e)}` }))
+    )) ?? ""
   const complete = text.endsWith("\n") ? text : text.slice(0, text.lastIndexOf("\n") + 1)
   if (complete.length !== text.length) {
-    yield* Effect.tryPromise({
-      try: () => truncate(file, Buffer.byteLength(complete, "utf8")),
-      catch: (e) => new JsonLinesError({ path: file, message: `cannot drop the cut-off last line: ${messageOf(e)}` })
-    })
+    yield* fs.truncate(file, Buffer.byteLength(complete, "utf8")).pipe(
+      Effect.mapError(
+        (e) =>
+          new JsonLinesError({ path: file, message: `cannot drop the cut-off last line: ${platformErrorMessage(e)}` })
+      )
+    )
   }
   const out: Array<A> = []
   const lines = complete.split("\n")
@@ -55,11 +58,15 @@ export const readJsonLines = Effect.fn("readJsonLines")(function* <A>(file: stri
 })
 
 /** Appends `value` as one JSON line (creating the directory and file as needed). */
-export const appendJsonLine = (file: string, value: unknown): Effect.Effect<void, JsonLinesError> =>
-  Effect.tryPromise({
-    try: async () => {
-      await mkdir(path.dirname(file), { recursive: true })
-      await appendFile(file, `${JSON.stringify(value)}\n`, "utf8")
-    },
-    catch: (e) => new JsonLinesError({ path: file, message: `cannot append: ${messageOf(e)}` })
-  })
+export const appendJsonLine = (
+  file: string,
+  value: unknown
+): Effect.Effect<void, JsonLinesError, FileSystem.FileSystem | Path.Path> =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    yield* fs.makeDirectory(path.dirname(file), { recursive: true })
+    yield* fs.writeFileString(file, `${JSON.stringify(value)}\n`, { flag: "a" })
+  }).pipe(
+    Effect.mapError((e) => new JsonLinesError({ path: file, message: `cannot append: ${platformErrorMessage(e)}` }))
+  )

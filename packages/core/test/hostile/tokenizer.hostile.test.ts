@@ -9,6 +9,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "
 import { tmpdir } from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import { NodeServices } from "@effect/platform-node"
 import { Effect } from "effect"
 import { afterAll, describe, expect } from "vitest"
 import { type HostileCase, hostileCases } from "../../../../test-support/hostile.js"
@@ -155,6 +156,6 @@ describe("hostile tokenizer files (loadTokenizer)", () => {
         copyFileSync(path.join(source, f), path.join(dir, f))
       return { dir }
     },
-    (ctx) => Effect.runPromiseExit(loadTokenizer(ctx.dir))
+    (ctx) => Effect.runPromiseExit(loadTokenizer(ctx.dir).pipe(Effect.provide(NodeServices.layer)))
   )
 })

@@ -1,0 +1,31 @@
+/**
+ * Small-file I/O through the platform `FileSystem` service (configs, tokenizer files, JSON lines,
+ * recipes, reports): each file is read or written once per item or run, so the service costs
+ * nothing there and a program can swap the file system with a layer. The hot paths (safetensors,
+ * activation shards, checkpoints) stay on `node:fs` (docs/architecture.md, "File I/O").
+ */
+import { Effect, FileSystem, type PlatformError } from "effect"
+
+/**
+ * The message of a platform error: the operating system's own ("ENOENT: no such file or
+ * directory, open '…'") when the platform kept it, else the platform's ("NotFound: …").
+ */
+export const platformErrorMessage = (e: PlatformError.PlatformError): string => {
+  const cause = e.reason.cause
+  return cause instanceof Error ? cause.message : e.message
+}
+
+/** Whether a platform error says the file does not exist. */
+export const isNotFound = (e: PlatformError.PlatformError): boolean =>
+  e.reason._tag === "NotFound"
+
+/** A UTF-8 text file, or `undefined` when it does not exist (any other failure is an error). */
+export const readTextFileIfExists = (
+  file: string
+): Effect.Effect<string | undefined, PlatformError.PlatformError, FileSystem.FileSystem> =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    return yield* fs
+      .readFileString(file)
+      .pipe(Effect.catchTag("PlatformError", (e) => (isNotFound(e) ? Effect.succeed(undefined) : Effect.fail(e))))
+  })
