@@ -32,6 +32,7 @@ import {
   writeBenchRecords,
   writeSafetensors
 } from "@crosscode/core"
+import { NodeServices } from "@effect/platform-node"
 import { Effect, Layer, Stream } from "effect"
 import { ActivationStore, fromSamples, harvest, harvestFromDirs, Policy, type StoreDtype } from "../src/index.js"
 import { StoreWriter } from "../src/store/writer.js"
@@ -301,7 +302,12 @@ const program = Effect.gen(function* () {
   yield* readBench
   if (!process.argv.includes("--no-wide")) yield* harvestWideBench
 }).pipe(
-  Effect.provide(Layer.orDie(TensorBackend.layerFor(process.env.CROSSCODE_BACKEND === undefined ? "wasm" : "auto")))
+  Effect.provide(
+    Layer.merge(
+      Layer.orDie(TensorBackend.layerFor(process.env.CROSSCODE_BACKEND === undefined ? "wasm" : "auto")),
+      NodeServices.layer
+    )
+  )
 )
 
 try {

@@ -8,6 +8,7 @@
 import { readFileSync } from "node:fs"
 import * as path from "node:path"
 import { blockOutput, findSharedDir, loadModel, sharedMissingMessage, TensorBackend } from "@crosscode/core"
+import { NodeServices } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
 import { ActivationStore, fromSamples, type HarvestResult, harvest, Policy, type PositionPolicy } from "../src/index.js"
@@ -71,7 +72,7 @@ describe.skipIf(!shared)("harvest from the golden tiny Qwen2 models", () => {
         )
         return { result, store, data, meta }
       })
-    ).pipe(Effect.provide(Layer.orDie(TensorBackend.layerFor("wasm"))))
+    ).pipe(Effect.provide(Layer.merge(Layer.orDie(TensorBackend.layerFor("wasm")), NodeServices.layer)))
 
   const check = (out: Out, expectedRows: number) => {
     const ga = goldenA()

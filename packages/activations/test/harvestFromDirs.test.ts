@@ -15,7 +15,8 @@ import {
   saveQwen2,
   TensorBackend
 } from "@crosscode/core"
-import { Effect } from "effect"
+import { NodeServices } from "@effect/platform-node"
+import { Effect, type FileSystem, Layer, type Path } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { harvestLoadOptions, harvestMaxLayer, loadHarvestModels } from "../src/harvest/fromDirs.js"
 import { ActivationStore, fromSamples, harvest, harvestFromDirs } from "../src/index.js"
@@ -26,8 +27,9 @@ beforeAll(async () => {
   await getTf() // wasm before any tensor is created
 })
 afterAll(() => tmp.cleanup())
-const Wasm = TensorBackend.layerFor("wasm")
-const runWasm = <A, E>(eff: Effect.Effect<A, E, TensorBackend>) => Effect.runPromise(eff.pipe(Effect.provide(Wasm)))
+const Wasm = Layer.merge(TensorBackend.layerFor("wasm"), NodeServices.layer)
+const runWasm = <A, E>(eff: Effect.Effect<A, E, TensorBackend | FileSystem.FileSystem | Path.Path>) =>
+  Effect.runPromise(eff.pipe(Effect.provide(Wasm)))
 
 const saveModel = async (name: string, seed: number) => {
   const config = await Effect.runPromise(

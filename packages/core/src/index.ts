@@ -196,9 +196,9 @@ export {
   type TokenizerShape
 } from "./tokenizer/Tokenizer.js"
 export { type BenchRecord, syntheticQwen2Weight, trackPeakRss, writeBenchRecords } from "./util/bench.js"
+export { isNotFound, platformErrorMessage, readTextFile, readTextFileIfExists } from "./util/files.js"
 export { describeNonFinite, firstNonFinite } from "./util/finite.js"
 export { fingerprint, fnv1a64, sha256, stableStringify } from "./util/hash.js"
-export { isNotFound, platformErrorMessage, readTextFileIfExists } from "./util/files.js"
 export { appendJsonLine, JsonLinesError, readJsonLines } from "./util/jsonl.js"
 export { makeRegistry, type Registry } from "./util/registry.js"
 export { deriveSeed, Rng, type RngState, shuffleInPlace } from "./util/rng.js"

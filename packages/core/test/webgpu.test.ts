@@ -32,9 +32,7 @@ if (skip !== undefined) console.warn(`webgpu tests skipped: ${skip}`)
 const run = <A, E>(effect: Effect.Effect<A, E, TensorBackend | Scope.Scope | FileSystem.FileSystem | Path.Path>) =>
   Effect.runPromise(
     Effect.scoped(effect).pipe(
-      Effect.provide(
-        Layer.merge(TensorBackend.layerFor("webgpu", { webgpu: webgpuOptions }), NodeServices.layer)
-      )
+      Effect.provide(Layer.merge(TensorBackend.layerFor("webgpu", { webgpu: webgpuOptions }), NodeServices.layer))
     )
   )
 

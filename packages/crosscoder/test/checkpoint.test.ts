@@ -3,6 +3,7 @@ import { tmpdir } from "node:os"
 import * as path from "node:path"
 import { ActivationSource, type NormalizationMode } from "@crosscode/activations"
 import { TensorBackend } from "@crosscode/core"
+import { NodeServices } from "@effect/platform-node"
 import { Effect, Layer, References, Result } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
 import { CROSSCODER_VERSION } from "../src/checkpoint/checkpoint.js"
@@ -39,6 +40,7 @@ const rows = 200
 const data = randomArray(rows * S * d, 5, 2)
 const source = memorySource(data, sourcesFor(["A", "B"]), d)
 const layer = Layer.mergeAll(
+  NodeServices.layer,
   TensorBackend.layerFor("wasm"),
   Plugins.layer,
   Layer.succeed(ActivationSource, ActivationSource.of(source))

@@ -2,6 +2,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
 import { TensorBackend } from "@crosscode/core"
+import { NodeServices } from "@effect/platform-node"
 import { Effect, Layer, References } from "effect"
 import { describe, expect, it } from "vitest"
 import { PairwisePartition } from "../examples/pairwisePartition.js"
@@ -26,7 +27,7 @@ const withSource = (
   sources: ReadonlyArray<{ model: string; site: string }>,
   dim: number,
   plugins: Layer.Layer<any>
-) => Layer.mergeAll(TensorBackend.layerFor("wasm"), plugins, memorySourceLayer(data, sources, dim))
+) => Layer.mergeAll(NodeServices.layer, TensorBackend.layerFor("wasm"), plugins, memorySourceLayer(data, sources, dim))
 
 describe("docs/extending-sparsity.md: ThresholdTopK", () => {
   it("the guide shows the example file verbatim", async () => {
@@ -80,7 +81,9 @@ describe("docs/extending-sparsity.md: ThresholdTopK", () => {
       }
       // without the plugin registered, loading names the problem
       const exit = await Effect.runPromiseExit(
-        loadCrosscoder(dir).pipe(Effect.provide(Layer.mergeAll(TensorBackend.layerFor("wasm"), Plugins.layer)))
+        loadCrosscoder(dir).pipe(
+          Effect.provide(Layer.mergeAll(NodeServices.layer, TensorBackend.layerFor("wasm"), Plugins.layer))
+        )
       )
       expect(JSON.stringify(exit)).toMatch(/unknown sparsity kind .*threshold-topk/)
     } finally {

@@ -5,7 +5,8 @@ import {
   type SourceInfo
 } from "@crosscode/activations"
 import { type BackendName, TensorBackend } from "@crosscode/core"
-import { Effect, Layer, Result } from "effect"
+import { NodeServices } from "@effect/platform-node"
+import { Effect, type FileSystem, Layer, type Path, Result } from "effect"
 import {
   Crosscoder,
   type CrosscoderConfig,
@@ -23,10 +24,11 @@ import type { TF } from "../src/tf.js"
  * equivalence tests with `native`, adding @crosscode/native's kernel set).
  */
 export const testBackend = (process.env.CROSSCODE_TEST_BACKEND ?? "wasm") as BackendName
-export const TestLayer = Layer.mergeAll(TensorBackend.layerFor(testBackend), Plugins.layer)
+export const TestLayer = Layer.mergeAll(NodeServices.layer, TensorBackend.layerFor(testBackend), Plugins.layer)
 
-export const run = <A, E>(eff: Effect.Effect<A, E, TensorBackend | SparsityRegistry | PartitionRegistry>): Promise<A> =>
-  Effect.runPromise(Effect.provide(eff, TestLayer))
+export const run = <A, E>(
+  eff: Effect.Effect<A, E, TensorBackend | SparsityRegistry | PartitionRegistry | FileSystem.FileSystem | Path.Path>
+): Promise<A> => Effect.runPromise(Effect.provide(eff, TestLayer))
 
 export const getTf = (): Promise<TF> => run(TensorBackend.useSync((b) => b.tf))
 

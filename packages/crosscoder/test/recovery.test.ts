@@ -1,4 +1,5 @@
 import { TensorBackend } from "@crosscode/core"
+import { NodeServices } from "@effect/platform-node"
 import { Effect, Layer, References } from "effect"
 import { describe, expect, it } from "vitest"
 import { type Crosscoder, decoderMetrics, Plugins, paperLoss, plantedFeatures, train } from "../src/index.js"
@@ -50,6 +51,7 @@ const matches = (cc: Crosscoder) =>
 describe("training on planted features", () => {
   it("a DFC recovers shared features in the shared partition and exclusive features in their model's partition", async () => {
     const layer = Layer.mergeAll(
+      NodeServices.layer,
       TensorBackend.layerFor("wasm"),
       Plugins.layer,
       memorySourceLayer(planted.data, planted.sources, d)

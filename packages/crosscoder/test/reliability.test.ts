@@ -7,6 +7,7 @@ import { appendFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "no
 import { tmpdir } from "node:os"
 import * as path from "node:path"
 import { TensorBackend } from "@crosscode/core"
+import { NodeServices } from "@effect/platform-node"
 import { Cause, Effect, Exit, Fiber, Layer, References } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
 import { type CrosscoderConfig, Plugins, paperLoss, sourcesFor, train } from "../src/index.js"
@@ -20,6 +21,7 @@ const config: CrosscoderConfig = {
   partition: { kind: "dfc", fractions: [0.125, 0.125] }
 }
 const layer = Layer.mergeAll(
+  NodeServices.layer,
   TensorBackend.layerFor("wasm"),
   Plugins.layer,
   memorySourceLayer(randomArray(128 * 2 * d, 1, 1), sources, d)

@@ -15,6 +15,7 @@
  * parameter by ≲ lr·δ per step).
  */
 import { TensorBackend } from "@crosscode/core"
+import { NodeServices } from "@effect/platform-node"
 import { Effect, Layer, References, Result } from "effect"
 import { describe, expect, it } from "vitest"
 import {
@@ -254,6 +255,7 @@ describe("step choice", () => {
   it("end to end: `train` with the default step equals `train` with the dense step to float tolerance (TopK and BatchTopK)", async () => {
     const data = randomArray(256 * W, 5, 1)
     const layer = Layer.mergeAll(
+      NodeServices.layer,
       TensorBackend.layerFor(testBackend),
       Plugins.layer,
       memorySourceLayer(data, sources, d)

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os"
 import * as path from "node:path"
 import { ActivationSource, type ActivationSourceShape } from "@crosscode/activations"
 import { Progress, type ProgressEvent, TensorBackend } from "@crosscode/core"
+import { NodeServices } from "@effect/platform-node"
 import { Effect, Layer, References, Stream } from "effect"
 import { describe, expect, it } from "vitest"
 import {
@@ -31,6 +32,7 @@ const config: CrosscoderConfig = {
 }
 const layerFor = (source: ActivationSourceShape) =>
   Layer.mergeAll(
+    NodeServices.layer,
     TensorBackend.layerFor("wasm"),
     Plugins.layer,
     Layer.succeed(ActivationSource, ActivationSource.of(source))

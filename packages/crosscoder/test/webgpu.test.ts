@@ -18,6 +18,7 @@ import {
   sharedMissingMessage,
   TensorBackend
 } from "@crosscode/core"
+import { NodeServices } from "@effect/platform-node"
 import { Effect, Layer, References } from "effect"
 import { describe, expect, it } from "vitest"
 import { startWebgpu, webgpuOptions } from "../../core/test/webgpuSetup.js"
@@ -75,6 +76,7 @@ const trainAndMeasure = (backend: "wasm" | "webgpu"): Promise<Run> =>
     }).pipe(
       Effect.provide(
         Layer.mergeAll(
+          NodeServices.layer,
           TensorBackend.layerFor(backend, backend === "webgpu" ? { webgpu: webgpuOptions } : {}),
           Plugins.layer,
           Layer.succeed(ActivationSource, ActivationSource.of(data))
@@ -160,7 +162,11 @@ describe.skipIf(wg.skip !== undefined)(`crosscoder stages on webgpu (${wg.detail
               )
               return { rows, meta }
             })
-          ).pipe(Effect.provide(Layer.orDie(TensorBackend.layerFor("webgpu", { webgpu: webgpuOptions }))))
+          ).pipe(
+            Effect.provide(
+              Layer.merge(Layer.orDie(TensorBackend.layerFor("webgpu", { webgpu: webgpuOptions })), NodeServices.layer)
+            )
+          )
         )
         const dim = 64
         const S = 2 * layers.length

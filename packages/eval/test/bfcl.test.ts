@@ -20,6 +20,7 @@ import {
 } from "../src/index.js"
 import { isPyDict } from "../src/json/pyjson.js"
 import { bfclJudge, possibleAnswerToCall, standardizeString } from "../src/scorers/bfclAst.js"
+import { runFiles, runFilesExit } from "./files.js"
 import { getWeather, lcm } from "./fixtures/items.js"
 
 type Call = { name: string; arguments: PyDict }
@@ -221,7 +222,7 @@ describe.skipIf(bfclDir === undefined)(
       Effect.runSync(runScorers([scorer], { item, prompt: "", response, parse: parseToolCalls(response) }))
 
     it("loads the five non-live categories", async () => {
-      const items = await Effect.runPromise(loadBfcl(bfclDir as string))
+      const items = await runFiles(loadBfcl(bfclDir as string))
       const counts = Object.fromEntries(BfclCategories.map((c) => [c, items.filter((i) => i.category === c).length]))
       expect(counts).toEqual({
         simple_python: 400,
@@ -233,13 +234,13 @@ describe.skipIf(bfclDir === undefined)(
     })
 
     it("a missing directory is a DatasetError naming the file", async () => {
-      const exit = await Effect.runPromiseExit(loadBfclCategory("/nonexistent", "simple_python"))
+      const exit = await runFilesExit(loadBfclCategory("/nonexistent", "simple_python"))
       expect(exit._tag).toBe("Failure")
       expect(JSON.stringify(exit)).toContain("BFCL_v4_simple_python.json")
     })
 
     it("possible answers as Qwen and ToolRL outputs score 100%", async () => {
-      const items = await Effect.runPromise(loadBfcl(bfclDir as string))
+      const items = await runFiles(loadBfcl(bfclDir as string))
       const failures: Array<string> = []
       const reversedFailures: Array<string> = []
       for (const item of items) {
@@ -265,7 +266,7 @@ describe.skipIf(bfclDir === undefined)(
     })
 
     it("broken outputs fail for the stated reason", async () => {
-      const items = await Effect.runPromise(
+      const items = await runFiles(
         loadBfcl(bfclDir as string, ["simple_python", "multiple", "parallel", "parallel_multiple"])
       )
       const unexpected: Array<string> = []
@@ -344,7 +345,7 @@ describe.skipIf(bfclDir === undefined)(
     })
 
     it("irrelevance: no call passes, any decodable call fails", async () => {
-      const items = await Effect.runPromise(loadBfclCategory(bfclDir as string, "irrelevance"))
+      const items = await runFiles(loadBfclCategory(bfclDir as string, "irrelevance"))
       for (const item of items) {
         expect(
           scoreText(scorerQwen, item, "I cannot help with that using these tools.").metrics["bfcl.ast_official"]

@@ -31,6 +31,7 @@ import {
   runScorers
 } from "../src/index.js"
 import { BFCL_LEGACY_SYSTEM_PROMPT, bfclRawPrompt } from "../src/prompt/bfclPrompting.js"
+import { runFiles } from "./files.js"
 
 /** BFCL's simple_python_0, written out by hand (docs as in the data file). */
 const triangle: EvalItem = {
@@ -259,9 +260,9 @@ describe.skipIf(shared === undefined)(`shared data ${shared === undefined ? shar
   })
 
   it("simple_python_0 loaded with BFCL's language hint renders to the hand-checked prompt", async () => {
-    const items = await Effect.runPromise(loadBfclCategory(bfclDir as string, "simple_python", { languageHint: true }))
+    const items = await runFiles(loadBfclCategory(bfclDir as string, "simple_python", { languageHint: true }))
     expect(build(items[0] as EvalItem)).toBe(EXPECTED_CHAT)
-    const plain = await Effect.runPromise(loadBfclCategory(bfclDir as string, "simple_python"))
+    const plain = await runFiles(loadBfclCategory(bfclDir as string, "simple_python"))
     expect(plain[0]?.tools[0]?.description).toBe("Calculate the area of a triangle given its base and height.")
   })
 })

@@ -4,6 +4,7 @@ import { Effect, Logger } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
 import { importDocExample, removeGenDir } from "../../../test-support/docExample.js"
 import { type EvalItem, makeEvalRunner, type ScoredItem, type Scorer, type Task } from "../src/index.js"
+import { runFiles } from "./files.js"
 import { fakeTokenizer, scriptedModel } from "./helpers/fakes.js"
 
 const genDir = path.join(import.meta.dirname, ".cache")
@@ -18,7 +19,7 @@ describe("docs/extending-task-scorer.md", () => {
       scoreOffline: (item: EvalItem, response: string) => Effect.Effect<ScoredItem, unknown>
     }>("extending-task-scorer.md", "custom-scorer", genDir)
     const [paris, joke] = mod.items as [EvalItem, EvalItem]
-    const half = await Effect.runPromise(
+    const half = await runFiles(
       mod.scoreOffline(paris, '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>')
     )
     expect(half.metrics).toMatchObject({
@@ -27,7 +28,7 @@ describe("docs/extending-task-scorer.md", () => {
       "paper.tool_correctness": true
     })
     expect(half.details.args).toEqual({ missing: ["get_weather.unit"] })
-    const none = await Effect.runPromise(mod.scoreOffline(joke, "Why did the chicken cross the road?"))
+    const none = await runFiles(mod.scoreOffline(joke, "Why did the chicken cross the road?"))
     expect(none.metrics).toMatchObject({ "args.key_recall": null, "paper.overall_score": -1 })
 
     // And through the runner, with a scripted model.
@@ -36,7 +37,7 @@ describe("docs/extending-task-scorer.md", () => {
         ? '<think> x </think>\n<tool_call>\n{"name": "get_weather", "parameters": {"city": "Paris", "unit": "celsius"}}\n</tool_call>'
         : "no"
     )
-    const result = await Effect.runPromise(
+    const result = await runFiles(
       makeEvalRunner({ model, tokenizer: fakeTokenizer })
         .run({ run: "doc", task: mod.task })
         .pipe(Effect.provide(Logger.layer([Logger.make(() => undefined)])))

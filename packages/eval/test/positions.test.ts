@@ -5,6 +5,7 @@
 import { Cause, Effect, Exit, Logger } from "effect"
 import { describe, expect, it } from "vitest"
 import { type EvalItem, makeEvalRunner, paperTask, type RunSpec } from "../src/index.js"
+import { runFilesExit } from "./files.js"
 import { getWeather } from "./fixtures/items.js"
 import { fakeTokenizer, scriptedModel } from "./helpers/fakes.js"
 
@@ -21,7 +22,7 @@ const quiet = Logger.layer([Logger.make(() => undefined)])
 const runWith = (maxPositions: number | undefined, items: ReadonlyArray<EvalItem>) => {
   const model = scriptedModel(() => "no call")
   const spec = { run: "A-clean", task: paperTask(items, "pos"), settings: { maxNewTokens: 16 } } as RunSpec<never>
-  return Effect.runPromiseExit(
+  return runFilesExit(
     makeEvalRunner({ model, tokenizer: fakeTokenizer, ...(maxPositions !== undefined ? { maxPositions } : {}) })
       .run(spec)
       .pipe(Effect.provide(quiet))

@@ -32,6 +32,7 @@ import {
 import { pyType } from "../src/json/pyjson.js"
 import { findPythonCallLists, parsePythonCallList, pyLiteral, pythonCallsText } from "../src/parse/pythonCalls.js"
 import { bfclJudge, possibleAnswerToCall, toBfclDecoded } from "../src/scorers/bfclAst.js"
+import { runFiles } from "./files.js"
 import { lcmItem, weatherItem } from "./fixtures/items.js"
 
 const calls = (text: string, options?: { toolCallTag?: boolean }): ReadonlyArray<PythonCall> => {
@@ -505,7 +506,7 @@ describe.skipIf(bfclDir === undefined)(
     const callCategories = BfclCategories.filter((c) => c !== "irrelevance")
 
     it("possible answers rendered as Python source decode to the same values and score 100%", async () => {
-      const items = await Effect.runPromise(loadBfcl(bfclDir as string, callCategories))
+      const items = await runFiles(loadBfcl(bfclDir as string, callCategories))
       expect(items).toHaveLength(1000)
       const failures: Array<string> = []
       let checkedCalls = 0
@@ -548,7 +549,7 @@ describe.skipIf(bfclDir === undefined)(
     })
 
     it("irrelevance: non-call text and [] are 'no call'; a decodable call fails", async () => {
-      const items = await Effect.runPromise(loadBfclCategory(bfclDir as string, "irrelevance"))
+      const items = await runFiles(loadBfclCategory(bfclDir as string, "irrelevance"))
       expect(items).toHaveLength(240)
       for (const item of items) {
         for (const text of ["I cannot help with that using these tools.", "[]", ""]) {

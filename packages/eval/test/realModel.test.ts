@@ -17,6 +17,7 @@ import {
   TensorBackend,
   type TokenizerShape
 } from "@crosscode/core"
+import { NodeServices } from "@effect/platform-node"
 import { Effect, Logger } from "effect"
 import { describe, expect, it } from "vitest"
 import { type EvalItem, makeEvalRunner, makeScorer, PromptStyles, type Task } from "../src/index.js"
@@ -85,6 +86,7 @@ describe.skipIf(modelDir === undefined)(
       const { clean, steered } = await Effect.runPromise(
         Effect.scoped(program).pipe(
           Effect.provide(TensorBackend.layerFor("wasm")),
+          Effect.provide(NodeServices.layer),
           Effect.provide(Logger.layer([Logger.make(() => undefined)]))
         )
       )

@@ -17,6 +17,7 @@ import {
   readRecords
 } from "../src/index.js"
 import { MAX_JSON_DEPTH } from "../src/json/pyjson.js"
+import { runFiles } from "./files.js"
 import { getWeather } from "./fixtures/items.js"
 import { fakeTokenizer, scriptedModel } from "./helpers/fakes.js"
 
@@ -80,7 +81,7 @@ describe("EvalRunner records one item's failure and goes on (issue 15 item 1)", 
     const task = { ...base, scorers: [...base.scorers, fragile] }
     const output = path.join(dir, "failures.jsonl")
     const runner = makeEvalRunner({ model, tokenizer: fakeTokenizer })
-    const result = await Effect.runPromise(
+    const result = await runFiles(
       runner.run({ run: "r", task, output, settings: { maxNewTokens: 100_000 } }).pipe(Effect.provide(quiet))
     )
     expect(result.generated).toBe(3)
@@ -96,8 +97,8 @@ describe("EvalRunner records one item's failure and goes on (issue 15 item 1)", 
     expect(result.table).toMatch(/2 item\(s\) recorded with failures/)
     // Every record reached the file, and a resume reads them all back without generating again.
     expect(readFileSync(output, "utf8").trim().split("\n")).toHaveLength(3)
-    expect(await Effect.runPromise(readRecords(output))).toHaveLength(3)
-    const again = await Effect.runPromise(
+    expect(await runFiles(readRecords(output))).toHaveLength(3)
+    const again = await runFiles(
       runner.run({ run: "r", task, output, settings: { maxNewTokens: 100_000 } }).pipe(Effect.provide(quiet))
     )
     expect(again.resumed).toBe(3)

@@ -2,7 +2,7 @@ import { appendFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
 import { blockOutput, type Hook, type Intervention, Progress, type ProgressEvent } from "@crosscode/core"
-import { Cause, Effect, Exit, Logger } from "effect"
+import { Cause, Effect, Exit, type FileSystem, Logger, type Path } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
 import { toolRlSystemPrompt } from "../src/data/toolrl.js"
 import {
@@ -19,6 +19,7 @@ import {
   truncateIds
 } from "../src/index.js"
 import { makeScorerRegistry } from "../src/scorers/ScorerRegistry.js"
+import { runFiles, runFilesExit } from "./files.js"
 import { getWeather, lcm, writeFile } from "./fixtures/items.js"
 import { fakeTokenizer, scriptedModel } from "./helpers/fakes.js"
 
@@ -66,8 +67,10 @@ const runWith = <E>(model: ReturnType<typeof scriptedModel>, spec: Partial<RunSp
   makeEvalRunner({ model, tokenizer: fakeTokenizer }).run({ run: "A-clean", task, ...spec } as RunSpec<E>)
 
 const quiet = Logger.layer([Logger.make(() => undefined)])
-const run = <A, E>(eff: Effect.Effect<A, E>) => Effect.runPromise(eff.pipe(Effect.provide(quiet)))
-const runExit = <A, E>(eff: Effect.Effect<A, E>) => Effect.runPromiseExit(eff.pipe(Effect.provide(quiet)))
+const run = <A, E>(eff: Effect.Effect<A, E, FileSystem.FileSystem | Path.Path>) =>
+  runFiles(eff.pipe(Effect.provide(quiet)))
+const runExit = <A, E>(eff: Effect.Effect<A, E, FileSystem.FileSystem | Path.Path>) =>
+  runFilesExit(eff.pipe(Effect.provide(quiet)))
 
 describe("EvalRunner", () => {
   it("generates, parses, scores and records every item", async () => {
@@ -131,7 +134,7 @@ describe("EvalRunner", () => {
     const first = await runExit(runWith(scriptedModel(script, { failOnCall: 3 }), { output }))
     expect(Exit.isFailure(first)).toBe(true)
     if (Exit.isFailure(first)) expect(Cause.pretty(first.cause)).toContain("scripted failure on call 3")
-    expect(await Effect.runPromise(readRecords(output))).toHaveLength(2)
+    expect(await runFiles(readRecords(output))).toHaveLength(2)
     appendFileSync(output, '{"key": "A-clean|q_wri') // the process died mid-write
 
     const model = scriptedModel(script)
@@ -234,7 +237,7 @@ describe("EvalRunner", () => {
   it("logs progress with items/s and ETA", async () => {
     const messages: Array<string> = []
     const capture = Logger.layer([Logger.make((o) => void messages.push(String(o.message)))])
-    await Effect.runPromise(runWith(scriptedModel(script), { progressEverySeconds: 0 }).pipe(Effect.provide(capture)))
+    await runFiles(runWith(scriptedModel(script), { progressEverySeconds: 0 }).pipe(Effect.provide(capture)))
     expect(messages[0]).toContain("eval A-clean: 4 items, 0 already in (no file), 4 to generate")
     expect(messages.some((m) => /4\/4 items \([\d.]+ items\/s, ETA 0s\)/.test(m))).toBe(true)
   })

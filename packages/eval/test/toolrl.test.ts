@@ -1,5 +1,4 @@
 import { findSharedDir, sharedMissingMessage } from "@crosscode/core"
-import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
 import { singleUserTurn, TOOLRL_PROMPT_HEAD, TOOLRL_PROMPT_TAIL, toolRlSystemPrompt } from "../src/data/toolrl.js"
 import {
@@ -10,6 +9,7 @@ import {
   toolRlReward
 } from "../src/index.js"
 import { matchScore, toolRlFormatReward } from "../src/scorers/toolRlReward.js"
+import { runFiles } from "./files.js"
 
 const GT = '<think> I should call. </think>\n<tool_call>\n{"name": "A", "parameters": {"x": 1, "y": 2}}\n</tool_call>'
 const call = (lines: ReadonlyArray<string>, think = "t") =>
@@ -140,7 +140,7 @@ const toolrlDir = shared !== undefined ? `${shared}/data/toolrl` : undefined
 
 describe.skipIf(toolrlDir === undefined)(`ToolRL data ${toolrlDir === undefined ? sharedMissingMessage : ""}`, () => {
   it("rlla_sft.json: 400 rows, prompts rebuilt byte-exactly, ground truths score the maximum", async () => {
-    const items = await Effect.runPromise(loadToolRlJson(`${toolrlDir}/rlla_sft.json`))
+    const items = await runFiles(loadToolRlJson(`${toolrlDir}/rlla_sft.json`))
     expect(items).toHaveLength(400)
     let calls = 0
     for (const item of items) {
@@ -157,7 +157,7 @@ describe.skipIf(toolrlDir === undefined)(`ToolRL data ${toolrlDir === undefined 
   })
 
   it("test.parquet: 80 rows with the same prompt template", async () => {
-    const items = await Effect.runPromise(loadToolRlParquet(`${toolrlDir}/test.parquet`))
+    const items = await runFiles(loadToolRlParquet(`${toolrlDir}/test.parquet`))
     expect(items).toHaveLength(80)
     expect(items[0]?.id).toBe("toolrl_test_0")
     for (const item of items) {

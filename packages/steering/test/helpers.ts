@@ -17,6 +17,7 @@ import {
   sourcesFor,
   topK
 } from "@crosscode/crosscoder"
+import { NodeServices } from "@effect/platform-node"
 import { Effect, Exit, Layer, Logger, Scope } from "effect"
 import { PairEncoder } from "../src/index.js"
 
@@ -57,7 +58,7 @@ export const readGolden = (model: string): Golden =>
   JSON.parse(readFileSync(path.join(goldenDir(model), "golden.json"), "utf8")) as Golden
 
 const quiet = Logger.layer([Logger.make(() => undefined)])
-export const TestLayer = Layer.mergeAll(TensorBackend.layerFor("wasm"), Plugins.layer, quiet)
+export const TestLayer = Layer.mergeAll(TensorBackend.layerFor("wasm"), Plugins.layer, NodeServices.layer, quiet)
 type Provided = Layer.Success<typeof TestLayer>
 
 export const run = <A, E>(eff: Effect.Effect<A, E, Provided | Scope.Scope>): Promise<A> =>

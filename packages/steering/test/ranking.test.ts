@@ -20,6 +20,7 @@ import {
   writeRanking
 } from "../src/index.js"
 import { subsetSize } from "../src/ranking/rank.js"
+import { runFiles, runFilesExit } from "./files.js"
 
 const dir = mkdtempSync(path.join(tmpdir(), "steering-ranking-"))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -226,17 +227,17 @@ describe("ranking files", () => {
     const ranking = await Effect.runPromise(rankFeatures(tool, general))
     const csv = path.join(dir, "out", "ranking.csv")
     const json = path.join(dir, "out", "ranking.json")
-    await Effect.runPromise(writeRanking(ranking, { csv, json }))
+    await runFiles(writeRanking(ranking, { csv, json }))
     const lines = readFileSync(csv, "utf8").trim().split("\n")
     expect(lines[0]).toBe(RANKING_CSV_COLUMNS.join(","))
     expect(lines.slice(1).map((l) => l.split(",")[0])).toEqual(["1", "0", "2"])
     expect(lines[3]).toBe("2,all,0,0.5,0,0,0,0,0,0,general,false")
     expect(rankingToCsv(ranking)).toBe(readFileSync(csv, "utf8"))
-    expect(await Effect.runPromise(readRanking(json))).toEqual(ranking)
+    expect(await runFiles(readRanking(json))).toEqual(ranking)
     writeFileSync(path.join(dir, "bad.json"), '{"features": 3}')
-    const bad = await Effect.runPromiseExit(readRanking(path.join(dir, "bad.json")))
+    const bad = await runFilesExit(readRanking(path.join(dir, "bad.json")))
     expect(Exit.isFailure(bad) && Cause.pretty(bad.cause)).toContain("not a feature ranking")
-    const missing = await Effect.runPromiseExit(readRanking(path.join(dir, "nope.json")))
+    const missing = await runFilesExit(readRanking(path.join(dir, "nope.json")))
     expect(Exit.isFailure(missing) && Cause.pretty(missing.cause)).toContain("SteeringIOError")
   })
 })

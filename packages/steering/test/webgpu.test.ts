@@ -7,6 +7,7 @@
  */
 import { captureHook, initTensorBackend, Positions, sharedMissingMessage, TensorBackend } from "@crosscode/core"
 import { Plugins } from "@crosscode/crosscoder"
+import { NodeServices } from "@effect/platform-node"
 import { Effect, Layer, Logger } from "effect"
 import { describe, expect, it } from "vitest"
 import { startWebgpu, webgpuOptions } from "../../core/test/webgpuSetup.js"
@@ -48,6 +49,7 @@ const measure = (backend: "wasm" | "webgpu"): Promise<Measured> =>
         Layer.mergeAll(
           TensorBackend.layerFor(backend, backend === "webgpu" ? { webgpu: webgpuOptions } : {}),
           Plugins.layer,
+          NodeServices.layer,
           quiet
         )
       )

@@ -14,7 +14,7 @@ import {
   type TensorBackend,
   type UnsupportedConfigError
 } from "@crosscode/core"
-import { Effect, type Scope } from "effect"
+import { Effect, type FileSystem, type Path, type Scope } from "effect"
 import type { ActivationStoreError } from "../ActivationSource.js"
 import { HarvestError, type TextSourceError } from "../errors.js"
 import { type HarvestModel, type HarvestOptions, type HarvestResult, harvest } from "./harvest.js"
@@ -55,7 +55,7 @@ export const loadHarvestModels = (
 ): Effect.Effect<
   ReadonlyArray<HarvestModel>,
   HarvestError | ModelLoadError | UnsupportedConfigError,
-  TensorBackend | Scope.Scope
+  TensorBackend | Scope.Scope | FileSystem.FileSystem | Path.Path
 > =>
   Effect.gen(function* () {
     if (sites.length === 0) return yield* new HarvestError({ message: "no hook sites given" })
@@ -85,7 +85,7 @@ export const harvestFromDirs = (
 ): Effect.Effect<
   HarvestResult,
   HarvestError | ActivationStoreError | TextSourceError | ModelLoadError | UnsupportedConfigError,
-  TensorBackend
+  TensorBackend | FileSystem.FileSystem | Path.Path
 > =>
   Effect.scoped(
     Effect.gen(function* () {

@@ -16,8 +16,11 @@ export const platformErrorMessage = (e: PlatformError.PlatformError): string => 
 }
 
 /** Whether a platform error says the file does not exist. */
-export const isNotFound = (e: PlatformError.PlatformError): boolean =>
-  e.reason._tag === "NotFound"
+export const isNotFound = (e: PlatformError.PlatformError): boolean => e.reason._tag === "NotFound"
+
+/** A UTF-8 text file (a byte order mark is dropped). */
+export const readTextFile = (file: string): Effect.Effect<string, PlatformError.PlatformError, FileSystem.FileSystem> =>
+  Effect.flatMap(FileSystem.FileSystem, (fs) => fs.readFileString(file))
 
 /** A UTF-8 text file, or `undefined` when it does not exist (any other failure is an error). */
 export const readTextFileIfExists = (

@@ -32,12 +32,14 @@ export const readJsonLines = Effect.fn("readJsonLines")(function* <A>(
     )) ?? ""
   const complete = text.endsWith("\n") ? text : text.slice(0, text.lastIndexOf("\n") + 1)
   if (complete.length !== text.length) {
-    yield* fs.truncate(file, Buffer.byteLength(complete, "utf8")).pipe(
-      Effect.mapError(
-        (e) =>
-          new JsonLinesError({ path: file, message: `cannot drop the cut-off last line: ${platformErrorMessage(e)}` })
+    yield* fs
+      .truncate(file, Buffer.byteLength(complete, "utf8"))
+      .pipe(
+        Effect.mapError(
+          (e) =>
+            new JsonLinesError({ path: file, message: `cannot drop the cut-off last line: ${platformErrorMessage(e)}` })
+        )
       )
-    )
   }
   const out: Array<A> = []
   const lines = complete.split("\n")

@@ -7,9 +7,9 @@
  * Values are parsed with Python semantics (`5.0` stays a float) so BFCL's type checks are exact.
  * Data files are never part of the repository: pass the directory (e.g. `../shared/data/bfcl`).
  */
-import { readFile } from "node:fs/promises"
 import * as path from "node:path"
-import { Effect } from "effect"
+import { platformErrorMessage, readTextFile } from "@crosscode/core"
+import { Effect, type FileSystem } from "effect"
 import { DatasetError } from "../errors.js"
 import { isPyDict, type PyDict, type PyValue, pyJsonLoads } from "../json/pyjson.js"
 import type { EvalItem, ToolSpec } from "./EvalItem.js"
@@ -54,12 +54,11 @@ export const bfclQuestionFile = (dir: string, category: string): string => path.
 export const bfclAnswerFile = (dir: string, category: string): string =>
   path.join(dir, "possible_answer", `BFCL_v4_${category}.json`)
 
-const readJsonLines = (file: string): Effect.Effect<Array<PyDict>, DatasetError> =>
+const readJsonLines = (file: string): Effect.Effect<Array<PyDict>, DatasetError, FileSystem.FileSystem> =>
   Effect.gen(function* () {
-    const text = yield* Effect.tryPromise({
-      try: () => readFile(file, "utf8"),
-      catch: (e) => new DatasetError({ path: file, message: `cannot read: ${(e as Error).message}` })
-    })
+    const text = yield* readTextFile(file).pipe(
+      Effect.mapError((e) => new DatasetError({ path: file, message: `cannot read: ${platformErrorMessage(e)}` }))
+    )
     const out: Array<PyDict> = []
     const lines = text.split("\n")
     for (let i = 0; i < lines.length; i++) {
@@ -145,7 +144,7 @@ export const loadBfclCategory = Effect.fn("loadBfclCategory")(function* (
   dir: string,
   category: string,
   options: BfclLoadOptions = {}
-): Effect.fn.Return<Array<EvalItem>, DatasetError> {
+): Effect.fn.Return<Array<EvalItem>, DatasetError, FileSystem.FileSystem> {
   const qFile = bfclQuestionFile(dir, category)
   const questions = yield* readJsonLines(qFile)
   const answers = category.includes("irrelevance") ? undefined : yield* readJsonLines(bfclAnswerFile(dir, category))
@@ -159,5 +158,5 @@ export const loadBfcl = (
   dir: string,
   categories: ReadonlyArray<string> = BfclCategories,
   options: BfclLoadOptions = {}
-): Effect.Effect<Array<EvalItem>, DatasetError> =>
+): Effect.Effect<Array<EvalItem>, DatasetError, FileSystem.FileSystem> =>
   Effect.forEach(categories, (c) => loadBfclCategory(dir, c, options)).pipe(Effect.map((xs) => xs.flat()))

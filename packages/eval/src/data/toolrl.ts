@@ -15,9 +15,9 @@
  *
  * Data files are never part of the repository: pass their path (e.g. `../shared/data/toolrl/`).
  */
-import { readFile } from "node:fs/promises"
 import * as path from "node:path"
-import { Effect } from "effect"
+import { platformErrorMessage, readTextFile } from "@crosscode/core"
+import { Effect, type FileSystem } from "effect"
 import { asyncBufferFromFile, parquetReadObjects } from "hyparquet"
 import { DatasetError } from "../errors.js"
 import { isPyDict, type PyDict, type PyValue, parseJsonPrefix, pyJsonDumps, pyJsonLoads } from "../json/pyjson.js"
@@ -153,11 +153,10 @@ const str = (v: unknown): string | undefined => (typeof v === "string" ? v : und
 /** Loads `rlla_sft.json` (a JSON array of `{instruction, input, output}`). Ids: `toolrl_sft_<index>`. */
 export const loadToolRlJson = Effect.fn("loadToolRlJson")(function* (
   file: string
-): Effect.fn.Return<Array<EvalItem>, DatasetError> {
-  const text = yield* Effect.tryPromise({
-    try: () => readFile(file, "utf8"),
-    catch: (e) => new DatasetError({ path: file, message: `cannot read: ${(e as Error).message}` })
-  })
+): Effect.fn.Return<Array<EvalItem>, DatasetError, FileSystem.FileSystem> {
+  const text = yield* readTextFile(file).pipe(
+    Effect.mapError((e) => new DatasetError({ path: file, message: `cannot read: ${platformErrorMessage(e)}` }))
+  )
   const parsed = pyJsonLoads(text)
   if (!parsed.ok || !Array.isArray(parsed.value)) {
     return yield* new DatasetError({ path: file, message: parsed.ok ? "not a JSON array" : parsed.message })

@@ -33,7 +33,7 @@ import {
   type Sampling,
   type TokenizerShape
 } from "@crosscode/core"
-import { Clock, Effect } from "effect"
+import { Clock, Effect, type FileSystem, type Path } from "effect"
 import {
   type EvalIOError,
   EvalSettingsError,
@@ -130,7 +130,10 @@ export type EvalRunError =
   | ModelInputError
 
 export interface EvalRunnerShape {
-  run<E = never, R = never>(spec: RunSpec<E, R>): Effect.Effect<RunResult, EvalRunError | E, R>
+  /** Records files go through the platform `FileSystem` and `Path` (provide `NodeServices.layer` on Node). */
+  run<E = never, R = never>(
+    spec: RunSpec<E, R>
+  ): Effect.Effect<RunResult, EvalRunError | E, R | FileSystem.FileSystem | Path.Path>
 }
 
 export interface EvalRunnerDeps {
@@ -178,7 +181,9 @@ export const makeEvalRunner = (deps: EvalRunnerDeps): EvalRunnerShape => {
   const { model, tokenizer } = deps
   const renderer = deps.renderer ?? tokenizerRenderer(tokenizer)
 
-  const run = <E, R>(spec: RunSpec<E, R>): Effect.Effect<RunResult, EvalRunError | E, R> => {
+  const run = <E, R>(
+    spec: RunSpec<E, R>
+  ): Effect.Effect<RunResult, EvalRunError | E, R | FileSystem.FileSystem | Path.Path> => {
     let bar: ProgressBar | undefined
     return Effect.gen(function* () {
       const settings: GenerationSettings = { ...defaultGenerationSettings, ...spec.settings }

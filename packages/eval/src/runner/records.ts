@@ -5,7 +5,7 @@
  * last line if the process died mid-write.
  */
 import { appendJsonLine, type JsonLinesError, readJsonLines } from "@crosscode/core"
-import { Effect } from "effect"
+import { Effect, type FileSystem, type Path } from "effect"
 import { EvalIOError } from "../errors.js"
 import type { BlockTrace, CallFlag, ParseIssue, ParseResult, ThinkTrace } from "../parse/parseToolCalls.js"
 import type { MetricValue } from "../scorers/Scorer.js"
@@ -117,9 +117,12 @@ export const serializableRecord = (record: EvalRecord): EvalRecord => {
 }
 
 /** Reads a records file (core's `readJsonLines`: missing = empty, a cut-off last line is dropped). */
-export const readRecords = (file: string): Effect.Effect<Array<EvalRecord>, EvalIOError> =>
+export const readRecords = (file: string): Effect.Effect<Array<EvalRecord>, EvalIOError, FileSystem.FileSystem> =>
   Effect.mapError(readJsonLines<EvalRecord>(file), ioError)
 
 /** Appends one record as a JSON line (creating the directory and file as needed). */
-export const appendRecord = (file: string, record: EvalRecord): Effect.Effect<void, EvalIOError> =>
+export const appendRecord = (
+  file: string,
+  record: EvalRecord
+): Effect.Effect<void, EvalIOError, FileSystem.FileSystem | Path.Path> =>
   Effect.mapError(appendJsonLine(file, record), ioError)

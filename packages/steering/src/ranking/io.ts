@@ -2,9 +2,8 @@
  * Ranking tables: CSV (one row per feature, sorted by Cohen's d descending, as the paper's ranking
  * CSVs) and JSON (the whole `FeatureRanking`, readable back with {@link readRanking}).
  */
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises"
-import * as path from "node:path"
-import { Effect, Schema } from "effect"
+import { platformErrorMessage, readTextFile } from "@crosscode/core"
+import { Effect, FileSystem, Path, Schema } from "effect"
 import { SteeringIOError } from "../errors.js"
 import { type FeatureRanking, sortByD } from "./rank.js"
 
@@ -82,22 +81,24 @@ export const FeatureRankingSchema = Schema.Struct({
 })
 
 /** Writes a file atomically (temp file + rename), creating directories. */
-export const writeTextFile = (file: string, text: string): Effect.Effect<void, SteeringIOError> =>
-  Effect.tryPromise({
-    try: async () => {
-      await mkdir(path.dirname(file), { recursive: true })
-      const tmp = `${file}.tmp-${process.pid}`
-      await writeFile(tmp, text, "utf8")
-      await rename(tmp, file)
-    },
-    catch: (e) => new SteeringIOError({ path: file, message: e instanceof Error ? e.message : String(e) })
-  })
+export const writeTextFile = (
+  file: string,
+  text: string
+): Effect.Effect<void, SteeringIOError, FileSystem.FileSystem | Path.Path> =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    yield* fs.makeDirectory(path.dirname(file), { recursive: true })
+    const tmp = `${file}.tmp-${process.pid}`
+    yield* fs.writeFileString(tmp, text)
+    yield* fs.rename(tmp, file)
+  }).pipe(Effect.mapError((e) => new SteeringIOError({ path: file, message: platformErrorMessage(e) })))
 
 /** Writes the ranking as CSV and/or JSON. */
 export const writeRanking = Effect.fn("writeRanking")(function* (
   ranking: FeatureRanking,
   files: { readonly csv?: string; readonly json?: string }
-): Effect.fn.Return<void, SteeringIOError> {
+): Effect.fn.Return<void, SteeringIOError, FileSystem.FileSystem | Path.Path> {
   if (files.csv !== undefined) yield* writeTextFile(files.csv, rankingToCsv(ranking))
   if (files.json !== undefined) yield* writeTextFile(files.json, `${JSON.stringify(ranking, null, 1)}\n`)
 })
@@ -105,11 +106,10 @@ export const writeRanking = Effect.fn("writeRanking")(function* (
 /** Reads a ranking JSON written by {@link writeRanking}. */
 export const readRanking = Effect.fn("readRanking")(function* (
   file: string
-): Effect.fn.Return<FeatureRanking, SteeringIOError> {
-  const text = yield* Effect.tryPromise({
-    try: () => readFile(file, "utf8"),
-    catch: (e) => new SteeringIOError({ path: file, message: e instanceof Error ? e.message : String(e) })
-  })
+): Effect.fn.Return<FeatureRanking, SteeringIOError, FileSystem.FileSystem> {
+  const text = yield* readTextFile(file).pipe(
+    Effect.mapError((e) => new SteeringIOError({ path: file, message: platformErrorMessage(e) }))
+  )
   const json = yield* Effect.try({
     try: () => JSON.parse(text) as unknown,
     catch: (e) =>
