@@ -5,7 +5,8 @@
  */
 import { type BackendChoice, Progress, TensorBackend } from "@crosscode/core"
 import { Plugins } from "@crosscode/crosscoder"
-import { Cause, Effect, Exit, Layer } from "effect"
+import { NodeServices } from "@effect/platform-node"
+import { Cause, Effect, Exit, type FileSystem, Layer, type Path } from "effect"
 import { terminalProgressLayer } from "./cli/progress.js"
 import { loadRecipe, type RecipeOverrides } from "./recipe/load.js"
 import {
@@ -42,9 +43,12 @@ export interface RecipeRun {
   readonly headline: ReadonlyArray<string>
 }
 
-/** Runs an Effect and settles with its value or its first typed error (a defect: the thrown value). */
-export const toPromise = <A, E>(effect: Effect.Effect<A, E>): Promise<A> =>
-  Effect.runPromiseExit(effect).then((exit) => {
+/**
+ * Runs an Effect and settles with its value or its first typed error (a defect: the thrown value).
+ * Files are read and written with Node's `FileSystem` and `Path` (`NodeServices.layer`).
+ */
+export const toPromise = <A, E>(effect: Effect.Effect<A, E, FileSystem.FileSystem | Path.Path>): Promise<A> =>
+  Effect.runPromiseExit(Effect.provide(effect, NodeServices.layer)).then((exit) => {
     if (Exit.isSuccess(exit)) return exit.value
     throw Cause.squash(exit.cause)
   })
@@ -64,7 +68,7 @@ export const runRecipe = (recipeFile: string, options: RunRecipeOptions = {}): P
         Effect.scoped,
         Effect.provide(Layer.mergeAll(backend, Plugins.layer, progress))
       )
-      const data = collectReportData(loaded.recipe.runDir, loaded.recipe)
+      const data = yield* collectReportData(loaded.recipe.runDir, loaded.recipe)
       return { runDir: loaded.recipe.runDir, outcomes, data, headline: headlineLines(data) }
     })
   )

@@ -1,7 +1,8 @@
 /** The run's model cache: one load per model, partial loads for harvest-only runs, typed errors. */
 import * as path from "node:path"
 import { TensorBackend } from "@crosscode/core"
-import { Effect, Exit, type Scope } from "effect"
+import { NodeServices } from "@effect/platform-node"
+import { Effect, Exit, type FileSystem, Layer, type Path, type Scope } from "effect"
 import { describe, expect, it } from "vitest"
 import { StageError } from "../src/recipe/errors.js"
 import { makeStudyModels, StudyModels } from "../src/recipe/models.js"
@@ -9,8 +10,10 @@ import { makeStudyModels, StudyModels } from "../src/recipe/models.js"
 const modelsDir = path.resolve(import.meta.dirname, "../../../examples/models")
 const dirs = { A: path.join(modelsDir, "embedded-tooluse"), B: path.join(modelsDir, "embedded-base") }
 
-const run = <A, E>(e: Effect.Effect<A, E, TensorBackend | Scope.Scope>) =>
-  Effect.runPromiseExit(e.pipe(Effect.scoped, Effect.provide(TensorBackend.layerFor("wasm"))))
+const run = <A, E>(e: Effect.Effect<A, E, TensorBackend | Scope.Scope | FileSystem.FileSystem | Path.Path>) =>
+  Effect.runPromiseExit(
+    e.pipe(Effect.scoped, Effect.provide(Layer.merge(TensorBackend.layerFor("wasm"), NodeServices.layer)))
+  )
 
 describe("StudyModels", () => {
   it("loads each model once; a harvest-only run gets blocks up to the site; a whole load serves later partial requests", async () => {

@@ -152,7 +152,9 @@ describe("the embedded study, end to end", () => {
   }, 600_000)
 
   it("B-exclusive steering of A is exactly a no-op, with the B-exclusive features active", async () => {
-    const loaded = await Effect.runPromise(loadRecipe(recipeFile, { runDir, set: SMALL }))
+    const loaded = await Effect.runPromise(
+      loadRecipe(recipeFile, { runDir, set: SMALL }).pipe(Effect.provide(NodeServices.layer))
+    )
     const result = await Effect.runPromise(
       Effect.gen(function* () {
         const ctx = makeRunContext(loaded, yield* recipeModels(loaded.recipe))
@@ -182,7 +184,10 @@ describe("the embedded study, end to end", () => {
           .run({ run: "b-excl", task, intervention: steerFeatures({ target: "A", features, alpha: 32 }), settings })
           .pipe(Effect.provideService(PairEncoder, pe))
         return { active, intoA, intoB, clean: clean.records, steered: steered.records }
-      }).pipe(Effect.scoped, Effect.provide(Layer.mergeAll(TensorBackend.layerFor("wasm"), Plugins.layer)))
+      }).pipe(
+        Effect.scoped,
+        Effect.provide(Layer.mergeAll(TensorBackend.layerFor("wasm"), Plugins.layer, NodeServices.layer))
+      )
     )
     console.log(
       `B-exclusive features active ${result.active} times; steering delta max |·| into A ${result.intoA}, into B ${result.intoB}`

@@ -9,13 +9,14 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import { Effect, Exit } from "effect"
+import { Exit } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
 import { applySet, decodeRecipe, expandEnv, loadRecipe } from "../src/recipe/load.js"
 import { newToken, readStageRecord, stageFingerprint, stageStatus, writeStageRecord } from "../src/recipe/runDir.js"
 import { formatPlan, planStages } from "../src/recipe/runner.js"
 import { STAGES } from "../src/recipe/schema.js"
 import { expectedHarvestRows, harvestSource } from "../src/recipe/sources.js"
+import { runFiles, runFilesExit } from "./files.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const recipes = path.resolve(here, "../../../examples/recipes")
@@ -25,9 +26,9 @@ const tmp = mkdtempSync(path.join(tmpdir(), "crosscode-recipe-"))
 afterAll(() => rmSync(tmp, { recursive: true, force: true }))
 
 const load = (file: string, o: Parameters<typeof loadRecipe>[1] = {}) =>
-  Effect.runPromise(loadRecipe(file, { cwd: tmp, env: {}, ...o }))
+  runFiles(loadRecipe(file, { cwd: tmp, env: {}, ...o }))
 const failure = async (json: unknown, o: Parameters<typeof decodeRecipe>[2] = {}) => {
-  const exit = await Effect.runPromiseExit(decodeRecipe(json, path.join(tmp, "r.json"), { cwd: tmp, env: {}, ...o }))
+  const exit = await runFilesExit(decodeRecipe(json, path.join(tmp, "r.json"), { cwd: tmp, env: {}, ...o }))
   if (Exit.isSuccess(exit)) throw new Error("expected a failure")
   return String(Exit.isFailure(exit) ? JSON.stringify(exit.cause) : "")
 }
@@ -137,9 +138,9 @@ describe("recipe errors name the field", () => {
   it("unreadable and non-JSON files", async () => {
     const bad = path.join(tmp, "bad.json")
     writeFileSync(bad, "{ not json")
-    const exit = await Effect.runPromiseExit(loadRecipe(bad, { cwd: tmp }))
+    const exit = await runFilesExit(loadRecipe(bad, { cwd: tmp }))
     expect(Exit.isFailure(exit) && JSON.stringify(exit.cause)).toContain("not valid JSON")
-    const missing = await Effect.runPromiseExit(loadRecipe(path.join(tmp, "none.json"), { cwd: tmp }))
+    const missing = await runFilesExit(loadRecipe(path.join(tmp, "none.json"), { cwd: tmp }))
     expect(Exit.isFailure(missing) && JSON.stringify(missing.cause)).toContain("cannot read the recipe")
   })
 })
@@ -196,14 +197,15 @@ describe("run directory bookkeeping", () => {
       completedAt: "t",
       seconds: 1
     }
-    writeStageRecord(runDir, harvest)
+    await runFiles(writeStageRecord(runDir, harvest))
     expect(stageStatus(runDir, recipe, "harvest").kind).toBe("complete")
-    writeStageRecord(runDir, {
+    await runFiles(writeStageRecord(runDir, {
       ...harvest,
       stage: "train",
       fingerprint: stageFingerprint(recipe, "train"),
       upstream: { harvest: harvest.token }
-    })
+      })
+    )
     expect(stageStatus(runDir, recipe, "train").kind).toBe("complete")
     // a different recipe: both stale (train's fingerprint includes the harvest settings)
     const changed = { ...recipe, harvest: { ...recipe.harvest, maxLength: 64 } }
@@ -213,7 +215,7 @@ describe("run directory bookkeeping", () => {
     const steerOnly = { ...recipe, steer: { ...recipe.steer, alphas: [1, 2] as [number, ...Array<number>] } }
     expect(stageStatus(runDir, steerOnly, "train").kind).toBe("complete")
     // the harvest is rerun: train is outdated
-    writeStageRecord(runDir, { ...harvest, token: newToken() })
+    await runFiles(writeStageRecord(runDir, { ...harvest, token: newToken() }))
     expect(stageStatus(runDir, recipe, "train")).toMatchObject({ kind: "outdated", because: "harvest" })
     expect(readStageRecord(runDir, "train")?.upstream.harvest).toBe(harvest.token)
     // the plan reports it
@@ -236,7 +238,7 @@ describe("run directory bookkeeping", () => {
 
 describe("site by hook name", () => {
   it("accepts a TransformerLens name for the block output and refuses a block input", async () => {
-    const named = await Effect.runPromise(
+    const named = await runFiles(
       decodeRecipe({ ...embeddedJson(), site: "blocks.1.hook_resid_post" }, embedded, { cwd: tmp, env: {} })
     )
     expect(named.recipe.site).toEqual({ layer: 1 })

@@ -6,7 +6,8 @@ import { fileURLToPath } from "node:url"
 import { Cause, Effect, Exit } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
 import { CommandFailed, ExitCode } from "../src/cli/exitCodes.js"
-import { fsSync, type StageError } from "../src/recipe/errors.js"
+import { type StageError, stageFs } from "../src/recipe/errors.js"
+import { runFiles } from "./files.js"
 import { samplePrompts } from "../src/recipe/sources.js"
 import { runCliCaptured } from "./runCliCaptured.js"
 
@@ -20,9 +21,9 @@ describe("prompt sampling (issue 15 item 5)", () => {
     const file = path.join(dir, "prompts.jsonl")
     writeFileSync(file, ["a", "b", "c"].map((p, i) => JSON.stringify({ id: `p${i}`, prompt: p })).join("\n") + "\n")
     const spec = { kind: "jsonl", path: file } as const
-    const three = await Effect.runPromise(samplePrompts(spec, 3, 42, "evaluate"))
+    const three = await runFiles(samplePrompts(spec, 3, 42, "evaluate"))
     expect(three).toHaveLength(3)
-    const e = await Effect.runPromise(Effect.flip(samplePrompts(spec, 4, 42, "evaluate")))
+    const e = await runFiles(Effect.flip(samplePrompts(spec, 4, 42, "evaluate")))
     expect(e._tag).toBe("StageError")
     expect(e.message).toContain("evaluate.n is 4")
     expect(e.message).toContain("holds 3 prompts")
@@ -55,15 +56,15 @@ describe("run directory failures (issue 15 item 4)", () => {
 
   it("a write that fails (ENOSPC on /dev/full, ENOTDIR under a file) names the file", async () => {
     if (existsSync("/dev/full")) {
-      const e = await Effect.runPromise(
-        Effect.flip(fsSync("train", "/dev/full", "write", () => writeFileSync("/dev/full", "x")))
+      const e = await runFiles(
+        Effect.flip(stageFs("train", "/dev/full", "write", (fs) => fs.writeFileString("/dev/full", "x")))
       )
       expect(e._tag).toBe("StageError")
       expect(e.path).toBe("/dev/full")
       expect(e.message).toMatch(/cannot write \/dev\/full: ENOSPC/)
     }
     const under = path.join(dir, "not-a-dir", "stage.json")
-    const e = await Effect.runPromise(Effect.flip(fsSync("harvest", under, "write", () => writeFileSync(under, "x"))))
+    const e = await runFiles(Effect.flip(stageFs("harvest", under, "write", (fs) => fs.writeFileString(under, "x"))))
     expect(e.path).toBe(under)
     expect(e.message).toContain(`cannot write ${under}: ENOTDIR`)
   })

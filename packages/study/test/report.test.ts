@@ -22,13 +22,14 @@ import { type RankSummary, tokenContext } from "../src/recipe/stages/rank.js"
 import type { CrosscoderSummary, CurvePoint } from "../src/recipe/stages/train.js"
 import { collectReportData, mdCell, type ReportData, snippet, writeReport } from "../src/report/index.js"
 import { headlineLines } from "../src/report/summary.js"
+import { runFiles } from "./files.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const tmp = mkdtempSync(path.join(tmpdir(), "crosscode-report-"))
 afterAll(() => rmSync(tmp, { recursive: true, force: true }))
 
 const recipe: Recipe = (
-  await Effect.runPromise(
+  await runFiles(
     loadRecipe(path.resolve(here, "../../../examples/recipes/embedded.json"), { cwd: tmp, env: {} })
   )
 ).recipe
@@ -262,7 +263,7 @@ const data: ReportData = {
 describe("report", () => {
   it("writes Markdown, HTML, one SVG per plot and the data", async () => {
     const out = path.join(tmp, "report")
-    const files = await Effect.runPromise(writeReport(data, out))
+    const files = await runFiles(writeReport(data, out))
     expect(files.plots.map((p) => path.basename(p)).sort()).toEqual(
       [
         "alpha-curves.svg",
@@ -320,7 +321,7 @@ describe("report", () => {
     const partial: ReportData = { ...data, crosscoders: [], rank: [] }
     delete (partial as { evaluate?: unknown }).evaluate
     delete (partial as { sweep?: unknown }).sweep
-    const files = await Effect.runPromise(writeReport(partial, path.join(tmp, "partial")))
+    const files = await runFiles(writeReport(partial, path.join(tmp, "partial")))
     expect(files.plots).toEqual([])
     expect(readFileSync(files.markdown, "utf8")).toContain("## Setup")
   })
@@ -364,10 +365,10 @@ describe("report", () => {
     put("evaluate/summary.json", evaluate)
     put("rank/dfc/top-features.json", rank)
     put("steer/sweep.json", sweep)
-    expect(collectReportData(runDir, recipe).crosscoders.map((c) => c.summary.name)).toEqual(["dfc"])
+    expect((await runFiles(collectReportData(runDir, recipe))).crosscoders.map((c) => c.summary.name)).toEqual(["dfc"])
     const log = vi.spyOn(console, "log").mockImplementation(() => {})
     try {
-      await Effect.runPromise(
+      await runFiles(
         runCli(["report", runDir]).pipe(Effect.provide(Layer.mergeAll(NodeServices.layer, Progress.layerSilent)))
       )
       expect(log.mock.calls.flat().join("\n")).toContain(
@@ -427,7 +428,7 @@ describe.skipIf(chromium === undefined)("report in a browser (headless Chromium)
 
   it("renders the page, and every plot has a legend and axis titles", async () => {
     const out = process.env["CROSSCODE_REPORT_SHOTS"] ?? path.join(tmp, "report-browser")
-    const files = await Effect.runPromise(writeReport(data, out))
+    const files = await runFiles(writeReport(data, out))
     const url = pathToFileURL(files.html!).href
     const shot = path.join(out, "report.png")
     const screenshot = headless(path.join(tmp, "chromium-1"), `--screenshot=${shot}`, "--window-size=1200,5000", url)

@@ -18,9 +18,17 @@
  * defined by that template) and the `python` style uses plain text (BFCL's system prompt and the
  * question joined by a blank line, see `bfclRawPrompt`).
  */
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
-import { cleanIntervention, findSharedDir, loadModel, loadTokenizer, Progress, TensorBackend } from "@crosscode/core"
+import {
+  cleanIntervention,
+  findSharedDir,
+  loadModel,
+  loadTokenizer,
+  platformErrorMessage,
+  Progress,
+  readTextFile,
+  TensorBackend
+} from "@crosscode/core"
 import {
   BfclCategories,
   bfclQuestionFile,
@@ -37,7 +45,7 @@ import {
   qwen25ChatRenderer,
   tokenizerRenderer
 } from "@crosscode/eval"
-import { Clock, Effect } from "effect"
+import { Clock, Effect, FileSystem, type PlatformError } from "effect"
 import { defaultBatchSize } from "../recipe/context.js"
 import { BfclDataError, BfclSettingsError, ModelDirError, UnknownCategoryError } from "./errors.js"
 import { type BfclAggregate, bfclAggregate, type CategoryResult, categoryResult, formatBfclTable } from "./summary.js"
@@ -108,30 +116,34 @@ export const defaultBfclDataDir = (): string => {
 }
 
 /** Whether the tokenizer directory has a chat template (as `loadTokenizer` finds one). */
-export const tokenizerHasChatTemplate = (dir: string): boolean => {
-  if (existsSync(path.join(dir, "chat_template.jinja"))) return true
-  try {
-    const config = JSON.parse(readFileSync(path.join(dir, "tokenizer_config.json"), "utf8")) as {
-      chat_template?: unknown
-    }
+export const tokenizerHasChatTemplate = (dir: string) =>
+  Effect.gen(function* () {
+    if (yield* exists(path.join(dir, "chat_template.jinja"))) return true
+    const config = yield* readJsonOr<{ chat_template?: unknown }>(path.join(dir, "tokenizer_config.json"), {})
     const t = config.chat_template
     return typeof t === "string" ? t.length > 0 : Array.isArray(t) && t.length > 0
-  } catch {
-    return false
-  }
-}
+  })
+
+/** A JSON file, or `fallback` when it cannot be read or parsed. */
+const readJsonOr = <A>(file: string, fallback: A) =>
+  readTextFile(file).pipe(
+    Effect.flatMap((text) => Effect.try(() => JSON.parse(text) as A)),
+    Effect.catch(() => Effect.succeed(fallback))
+  )
 
 /** `max_position_embeddings` of the model's config.json (Qwen2's default 32768 when absent). */
-const contextLength = (dir: string): number => {
-  try {
-    const c = JSON.parse(readFileSync(path.join(dir, "config.json"), "utf8")) as { max_position_embeddings?: unknown }
-    return typeof c.max_position_embeddings === "number" ? c.max_position_embeddings : 32768
-  } catch {
-    return 32768
-  }
-}
+const contextLength = (dir: string) =>
+  Effect.map(readJsonOr<{ max_position_embeddings?: unknown }>(path.join(dir, "config.json"), {}), (c) =>
+    typeof c.max_position_embeddings === "number" ? c.max_position_embeddings : 32768
+  )
 
-const isDir = (p: string) => existsSync(p) && statSync(p).isDirectory()
+const exists = (p: string) =>
+  Effect.flatMap(FileSystem.FileSystem, (fs) => fs.exists(p)).pipe(Effect.catch(() => Effect.succeed(false)))
+const isDir = (p: string) =>
+  Effect.flatMap(FileSystem.FileSystem, (fs) => fs.stat(p)).pipe(
+    Effect.map((s) => s.type === "Directory"),
+    Effect.catch(() => Effect.succeed(false))
+  )
 
 /** Checks the category names: each must be a BFCL v4 non-live category ("all" = every one). */
 export const resolveCategories = (
@@ -199,7 +211,7 @@ export const prepareBfcl = Effect.fn("prepareBfcl")(function* (options: BfclOpti
 
   // inputs, checked before anything is loaded
   const data = path.resolve(options.data ?? defaultBfclDataDir())
-  if (!isDir(data)) {
+  if (!(yield* isDir(data))) {
     return yield* new BfclDataError({
       dir: data,
       message: `BFCL data directory ${data} not found: pass --data DIR, the directory holding BFCL_v4_<category>.json and possible_answer/ (by default <shared>/data/bfcl; set CROSSCODE_SHARED to the shared directory)`
@@ -207,18 +219,19 @@ export const prepareBfcl = Effect.fn("prepareBfcl")(function* (options: BfclOpti
   }
   for (const c of categories) {
     const file = bfclQuestionFile(data, c)
-    if (!existsSync(file))
+    if (!(yield* exists(file)))
       return yield* new BfclDataError({ dir: data, message: `${file} not found: no data for category "${c}"` })
   }
   const modelDir = path.resolve(options.model)
   const tokenizerDir = path.resolve(options.tokenizer ?? options.model)
-  if (!isDir(modelDir) || !existsSync(path.join(modelDir, "config.json"))) {
+  const modelIsDir = yield* isDir(modelDir)
+  if (!modelIsDir || !(yield* exists(path.join(modelDir, "config.json")))) {
     return yield* new ModelDirError({
       dir: modelDir,
-      message: `model directory ${modelDir} ${isDir(modelDir) ? "has no config.json" : "does not exist"} (a Hugging Face model directory: config.json, *.safetensors, tokenizer files)`
+      message: `model directory ${modelDir} ${modelIsDir ? "has no config.json" : "does not exist"} (a Hugging Face model directory: config.json, *.safetensors, tokenizer files)`
     })
   }
-  if (!existsSync(path.join(tokenizerDir, "tokenizer.json"))) {
+  if (!(yield* exists(path.join(tokenizerDir, "tokenizer.json")))) {
     return yield* new ModelDirError({
       dir: tokenizerDir,
       message: `tokenizer directory ${tokenizerDir} has no tokenizer.json (pass --tokenizer DIR)`
@@ -249,7 +262,7 @@ export const runBfcl = Effect.fn("runBfcl")(function* (plan: BfclPlan) {
   const tokenizer = yield* loadTokenizer(tokenizerDir).pipe(
     Effect.mapError((e) => new ModelDirError({ dir: tokenizerDir, message: `cannot load the tokenizer: ${e.message}` }))
   )
-  const hasTemplate = tokenizerHasChatTemplate(tokenizerDir)
+  const hasTemplate = yield* tokenizerHasChatTemplate(tokenizerDir)
   const prompt =
     style === "python"
       ? PromptStyles.bfclPrompting(hasTemplate ? {} : { chatTemplate: false })
@@ -262,7 +275,7 @@ export const runBfcl = Effect.fn("runBfcl")(function* (plan: BfclPlan) {
       : "the built-in Qwen2.5 chat template (the tokenizer has no chat template)"
   const backendName = (yield* TensorBackend).name
   const batchSize = options.batchSize ?? defaultBatchSize(backendName)
-  const maxPromptTokens = options.maxPromptTokens ?? Math.max(1, contextLength(modelDir) - maxNewTokens)
+  const maxPromptTokens = options.maxPromptTokens ?? Math.max(1, (yield* contextLength(modelDir)) - maxNewTokens)
   yield* Effect.logInfo(
     `bfcl: model ${model.info.name} (${modelDir}), style ${style}, prompts rendered with ${rendering}; ${categories.length} categories, ${
       options.n !== undefined ? `n = ${options.n} per category (seed ${seed})` : "every item"
@@ -270,7 +283,10 @@ export const runBfcl = Effect.fn("runBfcl")(function* (plan: BfclPlan) {
   )
 
   // resumable generation, one records file per category
-  mkdirSync(options.out, { recursive: true })
+  const fs = yield* FileSystem.FileSystem
+  const outError = (e: PlatformError.PlatformError) =>
+    new BfclDataError({ dir: options.out, message: `cannot write the output: ${platformErrorMessage(e)}` })
+  yield* fs.makeDirectory(options.out, { recursive: true }).pipe(Effect.mapError(outError))
   const fileOf = (c: string) => `${c}.jsonl`
   // one bar of categories here; the eval runner draws each category's bar of items
   const bar = progress.start(`bfcl ${style}`, sampled.length, "categories")
@@ -327,6 +343,8 @@ export const runBfcl = Effect.fn("runBfcl")(function* (plan: BfclPlan) {
     seconds: (t1 - t0) / 1000,
     finishedAt: new Date(t1).toISOString()
   }
-  writeFileSync(path.join(options.out, "summary.json"), `${JSON.stringify(summary, null, 2)}\n`)
+  yield* fs
+    .writeFileString(path.join(options.out, "summary.json"), `${JSON.stringify(summary, null, 2)}\n`)
+    .pipe(Effect.mapError(outError))
   return { summary, table: formatBfclTable(results, aggregate) }
 })

@@ -10,11 +10,9 @@
  * Shared flags: --model-a, --model-b, --tokenizer, --run-dir, --set key.path=value (repeatable),
  * --backend. See docs/cli.md.
  */
-import { existsSync, readFileSync, statSync } from "node:fs"
-import * as path from "node:path"
-import { TensorBackend } from "@crosscode/core"
+import { platformErrorMessage, TensorBackend } from "@crosscode/core"
 import { Plugins } from "@crosscode/crosscoder"
-import { Console, Effect, Layer, Option } from "effect"
+import { Console, Effect, FileSystem, Layer, Option, Path } from "effect"
 import { Argument, CliError, Command, Flag } from "effect/cli"
 import {
   batchPromptsFlag,
@@ -88,24 +86,29 @@ const overridesOf = (i: SharedInput): RecipeOverrides => ({
 })
 
 /** A recipe file, or a run directory holding the `recipe.json` a run wrote. */
-const loadRecipeOrRun = (target: string, overrides: RecipeOverrides): Effect.Effect<LoadedRecipe, RecipeError> => {
-  const abs = path.resolve(overrides.cwd ?? process.cwd(), target)
-  if (existsSync(abs) && statSync(abs).isDirectory()) {
+const loadRecipeOrRun = (
+  target: string,
+  overrides: RecipeOverrides
+): Effect.Effect<LoadedRecipe, RecipeError, FileSystem.FileSystem | Path.Path> =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    const abs = path.resolve(overrides.cwd ?? process.cwd(), target)
+    const isDir = yield* fs.stat(abs).pipe(
+      Effect.map((s) => s.type === "Directory"),
+      Effect.catch(() => Effect.succeed(false))
+    )
+    if (!isDir) return yield* loadRecipe(target, overrides)
     const file = path.join(abs, "recipe.json")
-    return Effect.gen(function* () {
-      const stored = yield* Effect.try({
-        try: () => JSON.parse(readFileSync(file, "utf8")) as { file: string; recipe: unknown },
-        catch: (e) =>
-          new RecipeError({
-            file,
-            message: `${abs} is not a run directory (no readable recipe.json): ${errorMessage(e)}`
-          })
-      })
-      return yield* decodeRecipe(stored.recipe, stored.file, { ...overrides, runDir: overrides.runDir ?? abs })
+    const notARun = (why: string) =>
+      new RecipeError({ file, message: `${abs} is not a run directory (no readable recipe.json): ${why}` })
+    const text = yield* fs.readFileString(file).pipe(Effect.mapError((e) => notARun(platformErrorMessage(e))))
+    const stored = yield* Effect.try({
+      try: () => JSON.parse(text) as { file: string; recipe: unknown },
+      catch: (e) => notARun(errorMessage(e))
     })
-  }
-  return loadRecipe(target, overrides)
-}
+    return yield* decodeRecipe(stored.recipe, stored.file, { ...overrides, runDir: overrides.runDir ?? abs })
+  })
 
 /** Loads the recipe and runs `options` with the tensor backend and the crosscoder plugins. */
 export const execute = (
@@ -124,7 +127,7 @@ export const execute = (
     const backend = choice !== undefined ? TensorBackend.layerFor(choice) : TensorBackend.layer
     yield* runStages(loaded, options).pipe(Effect.scoped, Effect.provide(Layer.mergeAll(backend, Plugins.layer)))
     if (options.headline ?? true) {
-      yield* Console.log(headlineLines(collectReportData(loaded.recipe.runDir, loaded.recipe)).join("\n"))
+      yield* Console.log(headlineLines(yield* collectReportData(loaded.recipe.runDir, loaded.recipe)).join("\n"))
     }
   })
 
@@ -163,7 +166,7 @@ const executeDistributed = (
       host: input.host,
       port: input.port
     })
-    yield* Console.log(headlineLines(collectReportData(loaded.recipe.runDir, loaded.recipe)).join("\n"))
+    yield* Console.log(headlineLines(yield* collectReportData(loaded.recipe.runDir, loaded.recipe)).join("\n"))
   })
 
 const runCommand = Command.make(
@@ -190,7 +193,8 @@ const runCommand = Command.make(
     // one effect type for both paths (the distributed run's errors beside the single-process run's)
     const run: Effect.Effect<
       void,
-      Effect.Error<ReturnType<typeof executeDistributed>> | Effect.Error<ReturnType<typeof execute>>
+      Effect.Error<ReturnType<typeof executeDistributed>> | Effect.Error<ReturnType<typeof execute>>,
+      FileSystem.FileSystem | Path.Path
     > =
       Option.isSome(i.cluster) && !i.dryRun
         ? executeDistributed(i, i.cluster.value, stages)

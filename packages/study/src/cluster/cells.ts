@@ -8,7 +8,7 @@
  */
 import type { EvalItem, GenerationSettings, Task } from "@crosscode/eval"
 import { readRanking, selectTopSubset } from "@crosscode/steering"
-import { Effect, Result } from "effect"
+import { Effect, type FileSystem, Result } from "effect"
 import type { RunContext } from "../recipe/context.js"
 import { StageError } from "../recipe/errors.js"
 import { samplePrompts, studyTask } from "../recipe/sources.js"
@@ -27,7 +27,10 @@ export interface StageTask {
 }
 
 /** The stage's prompts, task and settings, exactly as the stage builds them. */
-export const stageTask = (ctx: RunContext, stage: FannedStage): Effect.Effect<StageTask, StageError> =>
+export const stageTask = (
+  ctx: RunContext,
+  stage: FannedStage
+): Effect.Effect<StageTask, StageError, FileSystem.FileSystem> =>
   Effect.gen(function* () {
     if (stage === "evaluate") {
       const spec = ctx.recipe.evaluate
@@ -110,7 +113,10 @@ const steerCells = (ctx: RunContext) =>
   })
 
 /** Every eval cell of a fanned-out stage. */
-export const stageCells = (ctx: RunContext, stage: FannedStage): Effect.Effect<Array<EvalCell>, StageError> =>
+export const stageCells = (
+  ctx: RunContext,
+  stage: FannedStage
+): Effect.Effect<Array<EvalCell>, StageError, FileSystem.FileSystem> =>
   stage === "evaluate" ? Effect.succeed(evaluateCells(ctx)) : steerCells(ctx)
 
 /** [from, to) prompt ranges of `batch` prompts each. */

@@ -1,4 +1,5 @@
-import { Effect, Schema } from "effect"
+import { platformErrorMessage } from "@crosscode/core"
+import { Effect, FileSystem, type PlatformError, Schema } from "effect"
 
 /** A recipe that cannot be read, decoded or resolved: `file`, and the `field` at fault when one is. */
 export class RecipeError extends Schema.TaggedError<RecipeError>()("RecipeError", {
@@ -76,18 +77,28 @@ export const stageFailure =
   }
 
 /**
- * A synchronous file-system call of the study runner as an Effect: a failure (ENOTDIR, EACCES,
- * ENOSPC, …) is a `StageError` of `stage` naming `file` — Node's write errors do not name it.
+ * A platform `FileSystem` call of the study runner: a failure (ENOTDIR, EACCES, ENOSPC, …) is a
+ * `StageError` of `stage` naming `file` — Node's write errors do not name it.
  */
-export const fsSync = <A>(stage: string, file: string, what: string, f: () => A): Effect.Effect<A, StageError> =>
-  Effect.try({
-    try: f,
-    catch: (e) =>
-      new StageError({
-        stage,
-        kind: "failed",
-        path: file,
-        message: `cannot ${what} ${file}: ${errorMessage(e)}`,
-        cause: e
-      })
-  })
+export const stageFs = <A>(
+  stage: string,
+  file: string,
+  what: string,
+  f: (fs: FileSystem.FileSystem) => Effect.Effect<A, PlatformError.PlatformError, FileSystem.FileSystem>
+): Effect.Effect<A, StageError, FileSystem.FileSystem> =>
+  Effect.flatMap(FileSystem.FileSystem, f).pipe(
+    Effect.mapError(
+      (e) =>
+        new StageError({
+          stage,
+          kind: "failed",
+          path: file,
+          message: `cannot ${what} ${file}: ${platformErrorMessage(e)}`,
+          cause: e
+        })
+    )
+  )
+
+/** Writes `value` as pretty JSON (`indent`, default 2) through {@link stageFs}. */
+export const writeStageJson = (stage: string, file: string, value: unknown, indent = 2) =>
+  stageFs(stage, file, "write", (fs) => fs.writeFileString(file, `${JSON.stringify(value, null, indent)}\n`))

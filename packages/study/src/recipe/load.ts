@@ -3,10 +3,9 @@
  * checks → paths resolved (inputs against the recipe's directory, `runDir` against the current
  * directory) → command-line overrides of the model and tokenizer directories.
  */
-import { readFileSync } from "node:fs"
 import * as path from "node:path"
-import { parseSite } from "@crosscode/core"
-import { Effect, Schema } from "effect"
+import { parseSite, platformErrorMessage, readTextFile } from "@crosscode/core"
+import { Effect, type FileSystem, type Path, Schema } from "effect"
 import { errorMessage, RecipeError } from "./errors.js"
 import { maxPositionsOf } from "./positions.js"
 import { type MixSourceSpec, type PromptSetSpec, Recipe, type TextSourceSpec } from "./schema.js"
@@ -180,7 +179,7 @@ export const decodeRecipe = Effect.fn("decodeRecipe")(function* (
   json: unknown,
   file: string,
   overrides: RecipeOverrides = {}
-): Effect.fn.Return<LoadedRecipe, RecipeError> {
+): Effect.fn.Return<LoadedRecipe, RecipeError, FileSystem.FileSystem | Path.Path> {
   const fail = (message: string) => new RecipeError({ file, message })
   let value = json
   for (const s of overrides.set ?? []) {
@@ -248,7 +247,7 @@ export const decodeRecipe = Effect.fn("decodeRecipe")(function* (
       ...(decoded.steer.prompts !== undefined ? { prompts: resolvePrompts(decoded.steer.prompts, base) } : {})
     }
   }
-  const limits = checkLimits(recipe)
+  const limits = yield* checkLimits(recipe)
   if (limits.length > 0) {
     return yield* new RecipeError({
       file,
@@ -268,10 +267,10 @@ interface Limit {
  * Checks a resolved recipe against what the models can hold (issue 15 item 5): token budgets
  * given explicitly that exceed a model's `max_position_embeddings`.
  */
-export const checkLimits = (r: Recipe): Array<Limit> => {
+export const checkLimits = Effect.fnUntraced(function* (r: Recipe) {
   const out: Array<Limit> = []
   for (const m of ["A", "B"] as const) {
-    const max = maxPositionsOf(r.models[m])
+    const max = yield* maxPositionsOf(r.models[m])
     if (max === undefined) continue
     const over = (field: string, what: string, n: number | undefined) => {
       if (n !== undefined && n > max)
@@ -297,7 +296,7 @@ export const checkLimits = (r: Recipe): Array<Limit> => {
     gen("steer")
   }
   return out
-}
+})
 
 /** `crosscoders.0.k` from the first `at ["crosscoders"][0]["k"]` of a schema error message. */
 const firstIssuePath = (message: string): string | undefined => {
@@ -310,12 +309,13 @@ const firstIssuePath = (message: string): string | undefined => {
 export const loadRecipe = Effect.fn("loadRecipe")(function* (
   file: string,
   overrides: RecipeOverrides = {}
-): Effect.fn.Return<LoadedRecipe, RecipeError> {
+): Effect.fn.Return<LoadedRecipe, RecipeError, FileSystem.FileSystem | Path.Path> {
   const abs = path.resolve(overrides.cwd ?? process.cwd(), file)
-  const text = yield* Effect.try({
-    try: () => readFileSync(abs, "utf8"),
-    catch: (e) => new RecipeError({ file: abs, message: `cannot read the recipe: ${errorMessage(e)}` })
-  })
+  const text = yield* readTextFile(abs).pipe(
+    Effect.mapError(
+      (e) => new RecipeError({ file: abs, message: `cannot read the recipe: ${platformErrorMessage(e)}` })
+    )
+  )
   const json = yield* Effect.try({
     try: () => JSON.parse(text) as unknown,
     catch: (e) => new RecipeError({ file: abs, message: `not valid JSON: ${errorMessage(e)}` })

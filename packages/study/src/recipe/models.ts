@@ -9,8 +9,6 @@
  * `StudyModels.fromRecipe` loads from the recipe's directories; `StudyModels.layerInMemory` serves
  * models already in memory (tests, or a program that built its models itself).
  */
-import { existsSync } from "node:fs"
-import * as path from "node:path"
 import {
   type LanguageModelShape,
   loadModel,
@@ -18,7 +16,7 @@ import {
   type TensorBackend,
   type TokenizerShape
 } from "@crosscode/core"
-import { Context, Effect, Layer, type Scope } from "effect"
+import { Context, Effect, FileSystem, Layer, Path, type Scope } from "effect"
 import { StageError, stageFailure } from "./errors.js"
 
 export interface ModelRequest {
@@ -43,16 +41,18 @@ const unknownLabel = (label: string, labels: ReadonlyArray<string>) =>
   })
 
 export const checkModelDir = (dir: string, what: string, stage: string) =>
-  existsSync(path.join(dir, "config.json"))
-    ? Effect.void
-    : Effect.fail(
-        new StageError({
-          stage,
-          kind: "models",
-          path: dir,
-          message: `${what} directory ${dir} has no config.json (download the model there, or pass --model-a / --model-b / --tokenizer; see docs/recipes.md)`
-        })
-      )
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    const has = yield* fs.exists(path.join(dir, "config.json")).pipe(Effect.catch(() => Effect.succeed(false)))
+    if (has) return
+    return yield* new StageError({
+      stage,
+      kind: "models",
+      path: dir,
+      message: `${what} directory ${dir} has no config.json (download the model there, or pass --model-a / --model-b / --tokenizer; see docs/recipes.md)`
+    })
+  })
 
 export interface FromDirsOptions {
   /** Model directory per label. */
@@ -68,8 +68,8 @@ export interface FromDirsOptions {
 /** Models loaded from directories on first use (needs the tensor backend and a scope for the loads). */
 export const makeStudyModels = Effect.fn("makeStudyModels")(function* (
   options: FromDirsOptions
-): Effect.fn.Return<StudyModelsShape, never, TensorBackend | Scope.Scope> {
-  const context = yield* Effect.context<TensorBackend | Scope.Scope>()
+): Effect.fn.Return<StudyModelsShape, never, TensorBackend | Scope.Scope | FileSystem.FileSystem | Path.Path> {
+  const context = yield* Effect.context<TensorBackend | Scope.Scope | FileSystem.FileSystem | Path.Path>()
   const labels = Object.keys(options.models)
   const full = new Map<string, LanguageModelShape>()
   const partial = new Map<string, LanguageModelShape>()
@@ -115,7 +115,7 @@ export const makeStudyModels = Effect.fn("makeStudyModels")(function* (
         )
         tokenizer = t
         return t
-      })
+      }).pipe(Effect.provideContext(context))
     })
   } satisfies StudyModelsShape
 })
@@ -123,7 +123,9 @@ export const makeStudyModels = Effect.fn("makeStudyModels")(function* (
 /** The study's models in context (see the module comment). */
 export class StudyModels extends Context.Service<StudyModels, StudyModelsShape>()("@crosscode/study/StudyModels") {
   /** Models loaded from directories on first use. */
-  static readonly layerFromDirs = (options: FromDirsOptions): Layer.Layer<StudyModels, never, TensorBackend> =>
+  static readonly layerFromDirs = (
+    options: FromDirsOptions
+  ): Layer.Layer<StudyModels, never, TensorBackend | FileSystem.FileSystem | Path.Path> =>
     Layer.effect(StudyModels, makeStudyModels(options))
   /** Models already in memory, e.g. tiny test models (partial requests get the whole model). */
   static readonly layerInMemory = (o: {

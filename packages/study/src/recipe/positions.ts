@@ -2,23 +2,20 @@
  * The positions a model was trained for (`max_position_embeddings` of its config.json), for checks
  * that prompts and generations fit (issue 15 item 5).
  */
-import { readFileSync } from "node:fs"
-import * as path from "node:path"
+import { Effect, Path } from "effect"
+import { readJsonIfExists } from "./runFiles.js"
 
 /** `max_position_embeddings` of `dir/config.json`, or `undefined` when it cannot be read. */
-export const maxPositionsOf = (dir: string): number | undefined => {
-  try {
-    const c = JSON.parse(readFileSync(path.join(dir, "config.json"), "utf8")) as { max_position_embeddings?: unknown }
-    return typeof c.max_position_embeddings === "number" && c.max_position_embeddings > 0
-      ? c.max_position_embeddings
-      : undefined
-  } catch {
-    return undefined
-  }
-}
+export const maxPositionsOf = (dir: string) =>
+  Effect.gen(function* () {
+    const file = (yield* Path.Path).join(dir, "config.json")
+    const c = yield* readJsonIfExists<{ max_position_embeddings?: unknown }, undefined>(file, () => undefined).pipe(
+      Effect.catch(() => Effect.succeed(undefined))
+    )
+    const n = typeof c === "object" && c !== null ? c.max_position_embeddings : undefined
+    return typeof n === "number" && n > 0 ? n : undefined
+  })
 
 /** `{ maxPositions }` for `makeEvalRunner` when the model directory's config.json says. */
-export const positions = (dir: string): { readonly maxPositions?: number } => {
-  const n = maxPositionsOf(dir)
-  return n !== undefined ? { maxPositions: n } : {}
-}
+export const positions = (dir: string) =>
+  Effect.map(maxPositionsOf(dir), (n): { readonly maxPositions?: number } => (n !== undefined ? { maxPositions: n } : {}))

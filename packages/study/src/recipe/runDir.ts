@@ -13,9 +13,10 @@
  * - A stage without `stage.json` is pending or partial; rerunning it resumes through each
  *   package's own resume (activation store manifest, trainer checkpoints, eval JSONL, sweep cells).
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs"
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs"
 import * as path from "node:path"
 import { fingerprint, fnv1a64 } from "@crosscode/core"
+import { Effect, FileSystem, type PlatformError } from "effect"
 import type { Recipe, Stage } from "./schema.js"
 
 export interface StageRecord {
@@ -106,15 +107,24 @@ export const readStageRecord = (runDir: string, stage: Stage): StageRecord | und
   }
 }
 
-export const writeStageRecord = (runDir: string, record: StageRecord) => {
-  mkdirSync(stageDir(runDir, record.stage), { recursive: true })
-  const f = recordFile(runDir, record.stage)
-  writeFileSync(`${f}.tmp`, `${JSON.stringify(record, null, 2)}\n`)
-  renameSync(`${f}.tmp`, f)
-}
+/** Writes `stage.json` atomically (temp file + rename), marking the stage complete. */
+export const writeStageRecord = (
+  runDir: string,
+  record: StageRecord
+): Effect.Effect<void, PlatformError.PlatformError, FileSystem.FileSystem> =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    yield* fs.makeDirectory(stageDir(runDir, record.stage), { recursive: true })
+    const f = recordFile(runDir, record.stage)
+    yield* fs.writeFileString(`${f}.tmp`, `${JSON.stringify(record, null, 2)}\n`)
+    yield* fs.rename(`${f}.tmp`, f)
+  })
 
-export const removeStage = (runDir: string, stage: Stage) =>
-  rmSync(stageDir(runDir, stage), { recursive: true, force: true })
+export const removeStage = (
+  runDir: string,
+  stage: Stage
+): Effect.Effect<void, PlatformError.PlatformError, FileSystem.FileSystem> =>
+  Effect.flatMap(FileSystem.FileSystem, (fs) => fs.remove(stageDir(runDir, stage), { recursive: true, force: true }))
 
 export const newToken = () => `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`
 

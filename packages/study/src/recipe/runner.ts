@@ -3,13 +3,13 @@
  * skipping completed ones, resuming partial ones, rerunning forced ones and those whose inputs
  * were rerun, and refusing to mix in outputs made with a different recipe (see runDir.ts).
  */
-import { existsSync, mkdirSync, writeFileSync } from "node:fs"
+import { existsSync } from "node:fs"
 import * as path from "node:path"
 import { blockOutput, type TensorBackend, transformerLensName } from "@crosscode/core"
 import type { PartitionRegistry, SparsityRegistry } from "@crosscode/crosscoder"
-import { Effect, Option, type Scope } from "effect"
+import { Effect, type FileSystem, Option, type Path, type Scope } from "effect"
 import { makeRunContext, type RunContext, recipeModels } from "./context.js"
-import { fsSync, StageError } from "./errors.js"
+import { StageError, stageFs, writeStageJson } from "./errors.js"
 import type { LoadedRecipe } from "./load.js"
 import { StudyModels } from "./models.js"
 import {
@@ -31,7 +31,13 @@ import { runReport } from "./stages/report.js"
 import { runSteer } from "./stages/steer.js"
 import { runTrain } from "./stages/train.js"
 
-export type RunEnv = TensorBackend | Scope.Scope | SparsityRegistry | PartitionRegistry
+export type RunEnv =
+  | TensorBackend
+  | Scope.Scope
+  | SparsityRegistry
+  | PartitionRegistry
+  | FileSystem.FileSystem
+  | Path.Path
 
 export const STAGE_RUNNERS: Record<Stage, (ctx: RunContext) => Effect.Effect<unknown, StageError, RunEnv>> = {
   harvest: runHarvest,
@@ -188,18 +194,17 @@ export const runStages = (loaded: LoadedRecipe, options: RunOptions = {}) =>
       Option.getOrUndefined(yield* Effect.serviceOption(StudyModels)) ?? (yield* recipeModels(r, wholeLater))
     const ctx = makeRunContext(loaded, models)
     const first = selected[0] ?? "run"
-    yield* fsSync(first, r.runDir, "create the run directory", () => mkdirSync(r.runDir, { recursive: true }))
-    const recipeCopy = path.join(r.runDir, "recipe.json")
-    yield* fsSync(first, recipeCopy, "write", () =>
-      writeFileSync(recipeCopy, `${JSON.stringify({ file: loaded.file, recipe: r }, null, 2)}\n`)
+    yield* stageFs(first, r.runDir, "create the run directory", (fs) =>
+      fs.makeDirectory(r.runDir, { recursive: true })
     )
+    yield* writeStageJson(first, path.join(r.runDir, "recipe.json"), { file: loaded.file, recipe: r })
     const outcomes: Array<StageOutcome> = []
     for (const stage of STAGES) {
       if (!selected.includes(stage)) continue
       let action: PlannedAction
       if (forced.has(stage) || stage === "report") {
         action = forced.has(stage) ? "rerun" : "run"
-        yield* fsSync(stage, stageDir(r.runDir, stage), "remove", () => removeStage(r.runDir, stage))
+        yield* stageFs(stage, stageDir(r.runDir, stage), "remove", () => removeStage(r.runDir, stage))
       } else {
         const st = stageStatus(r.runDir, r, stage)
         const sr = statusReason(st)
@@ -219,7 +224,7 @@ export const runStages = (loaded: LoadedRecipe, options: RunOptions = {}) =>
         }
         if (action === "rerun") {
           yield* Effect.logInfo(`${stage}: ${sr.reason}; rerunning`)
-          yield* fsSync(stage, stageDir(r.runDir, stage), "remove", () => removeStage(r.runDir, stage))
+          yield* stageFs(stage, stageDir(r.runDir, stage), "remove", () => removeStage(r.runDir, stage))
         }
       }
       const upstream: Record<string, string> = {}
@@ -243,8 +248,8 @@ export const runStages = (loaded: LoadedRecipe, options: RunOptions = {}) =>
         upstream[up] = u.token
       }
       yield* Effect.logInfo(`${stage}: ${action === "resume" ? "resuming" : "running"}`)
-      yield* fsSync(stage, stageDir(r.runDir, stage), "create", () =>
-        mkdirSync(stageDir(r.runDir, stage), { recursive: true })
+      yield* stageFs(stage, stageDir(r.runDir, stage), "create", (fs) =>
+        fs.makeDirectory(stageDir(r.runDir, stage), { recursive: true })
       )
       const t0 = performance.now()
       const summary = yield* STAGE_RUNNERS[stage](ctx)
@@ -258,7 +263,7 @@ export const runStages = (loaded: LoadedRecipe, options: RunOptions = {}) =>
         seconds,
         summary
       }
-      yield* fsSync(stage, path.join(stageDir(r.runDir, stage), "stage.json"), "write", () =>
+      yield* stageFs(stage, path.join(stageDir(r.runDir, stage), "stage.json"), "write", () =>
         writeStageRecord(r.runDir, record)
       )
       yield* Effect.logInfo(`${stage}: done in ${seconds.toFixed(1)} s`)

@@ -2,7 +2,6 @@
  * Recipe specs → package values: text sources (@crosscode/activations) and prompt sets
  * (@crosscode/eval `EvalItem`s).
  */
-import { readFile } from "node:fs/promises"
 import {
   cycleSource,
   jsonlSource,
@@ -27,7 +26,8 @@ import {
   pythonSample,
   type Task
 } from "@crosscode/eval"
-import { Effect, Stream } from "effect"
+import { platformErrorMessage, readTextFile } from "@crosscode/core"
+import { Effect, type FileSystem, Stream } from "effect"
 import { errorMessage, StageError, stageFailure } from "./errors.js"
 import type { HarvestText, MixSourceSpec, PromptSetSpec, TextSourceSpec } from "./schema.js"
 
@@ -104,17 +104,18 @@ interface PromptRow {
 /** JSONL prompt rows → items whose ToolRL system prompt is the row's prompt, verbatim. */
 const jsonlItems = (file: string, promptField: string, idField: string, stage: string) =>
   Effect.gen(function* () {
-    const text = yield* Effect.tryPromise({
-      try: () => readFile(file, "utf8"),
-      catch: (e) =>
-        new StageError({
-          stage,
-          kind: "data",
-          path: file,
-          message: `cannot read prompts ${file}: ${errorMessage(e)}`,
-          cause: e
-        })
-    })
+    const text = yield* readTextFile(file).pipe(
+      Effect.mapError(
+        (e) =>
+          new StageError({
+            stage,
+            kind: "data",
+            path: file,
+            message: `cannot read prompts ${file}: ${platformErrorMessage(e)}`,
+            cause: e
+          })
+      )
+    )
     const items: Array<EvalItem> = []
     const seen = new Map<string, number>()
     const bad = (line: number, what: string) =>
@@ -171,8 +172,11 @@ const jsonlItems = (file: string, promptField: string, idField: string, stage: s
   })
 
 /** All items of a prompt set. */
-export const loadPromptSet = (spec: PromptSetSpec, stage: string): Effect.Effect<Array<EvalItem>, StageError> => {
-  const wrap = <A, E extends { message: string }>(eff: Effect.Effect<A, E>) =>
+export const loadPromptSet = (
+  spec: PromptSetSpec,
+  stage: string
+): Effect.Effect<Array<EvalItem>, StageError, FileSystem.FileSystem> => {
+  const wrap = <A, E extends { message: string }, R>(eff: Effect.Effect<A, E, R>) =>
     Effect.mapError(eff, stageFailure(stage, { kind: "data", context: spec.path }))
   switch (spec.kind) {
     case "jsonl":

@@ -3,8 +3,9 @@
  * backend): the recipe, the harvest summary, each crosscoder's summary, evaluation curve and
  * trainer log, the evaluation summary, the rankings' top features and the steering sweep.
  */
-import { existsSync, readFileSync } from "node:fs"
-import * as path from "node:path"
+import { Effect, type FileSystem, Path } from "effect"
+import { ReportError } from "../recipe/errors.js"
+import { byStep, readJsonIfExists, readLogLines } from "../recipe/runFiles.js"
 import type { Recipe } from "../recipe/schema.js"
 import type { EvalSummary } from "../recipe/stages/evaluate.js"
 import type { HarvestSummary } from "../recipe/stages/harvest.js"
@@ -43,38 +44,23 @@ export interface ReportData {
   readonly singles?: ReadonlyArray<SingleFeatureCell>
 }
 
-const readJson = <A>(file: string): A | undefined =>
-  existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as A) : undefined
+const fail = (file: string) => (message: string) => new ReportError({ path: file, message })
+const readJson = <A>(file: string) => readJsonIfExists<A, ReportError>(file, fail(file))
+const readJsonl = <A>(file: string) => readLogLines<A, ReportError>(file, fail(file))
 
-const readJsonl = <A>(file: string): Array<A> => {
-  if (!existsSync(file)) return []
-  const out: Array<A> = []
-  for (const line of readFileSync(file, "utf8").split("\n")) {
-    if (line.trim() === "") continue
-    try {
-      out.push(JSON.parse(line) as A)
-    } catch {
-      // a line cut by a crash
-    }
-  }
-  return out
-}
-
-/** Last record per step, sorted. */
-const byStep = <A extends { readonly step: number }>(xs: ReadonlyArray<A>): Array<A> => {
-  const m = new Map<number, A>()
-  for (const x of xs) m.set(x.step, x)
-  return [...m.values()].sort((a, b) => a.step - b.step)
-}
-
-export const collectReportData = (runDir: string, recipe: Recipe): ReportData => {
+/** Reads everything the report shows from `runDir` (what is missing is left out). */
+export const collectReportData = Effect.fn("collectReportData")(function* (
+  runDir: string,
+  recipe: Recipe
+): Effect.fn.Return<ReportData, ReportError, FileSystem.FileSystem | Path.Path> {
+  const path = yield* Path.Path
   const crosscoders: Array<CrosscoderReport> = []
   for (const spec of recipe.crosscoders) {
     const dir = path.join(runDir, "train", spec.name)
-    const summary = readJson<CrosscoderSummary>(path.join(dir, "summary.json"))
+    const summary = yield* readJson<CrosscoderSummary>(path.join(dir, "summary.json"))
     if (summary === undefined) continue
     const log = byStep(
-      readJsonl<{
+      yield* readJsonl<{
         step: number
         loss: number
         terms: Record<string, number>
@@ -82,17 +68,17 @@ export const collectReportData = (runDir: string, recipe: Recipe): ReportData =>
         l0PerGroup: Record<string, number>
       }>(path.join(dir, "metrics.jsonl"))
     ).map((p) => ({ step: p.step, loss: p.loss, mse: p.terms.mse ?? Number.NaN, l0: p.l0, l0PerGroup: p.l0PerGroup }))
-    crosscoders.push({ summary, curve: byStep(readJsonl<CurvePoint>(path.join(dir, "curve.jsonl"))), log })
+    crosscoders.push({ summary, curve: byStep(yield* readJsonl<CurvePoint>(path.join(dir, "curve.jsonl"))), log })
   }
   const rank: Array<RankSummary> = []
   for (const name of recipe.rank.crosscoders ?? recipe.crosscoders.map((c) => c.name)) {
-    const r = readJson<RankSummary>(path.join(runDir, "rank", name, "top-features.json"))
+    const r = yield* readJson<RankSummary>(path.join(runDir, "rank", name, "top-features.json"))
     if (r !== undefined) rank.push(r)
   }
-  const harvest = readJson<HarvestSummary>(path.join(runDir, "harvest", "summary.json"))
-  const evaluate = readJson<EvalSummary>(path.join(runDir, "evaluate", "summary.json"))
-  const sweep = readJson<SweepResult>(path.join(runDir, "steer", "sweep.json"))
-  const singles = readJson<Array<SingleFeatureCell>>(path.join(runDir, "steer", "singles.json"))
+  const harvest = yield* readJson<HarvestSummary>(path.join(runDir, "harvest", "summary.json"))
+  const evaluate = yield* readJson<EvalSummary>(path.join(runDir, "evaluate", "summary.json"))
+  const sweep = yield* readJson<SweepResult>(path.join(runDir, "steer", "sweep.json"))
+  const singles = yield* readJson<Array<SingleFeatureCell>>(path.join(runDir, "steer", "singles.json"))
   return {
     title: recipe.report?.title ?? `crosscode study: ${recipe.name}`,
     runDir,
@@ -105,4 +91,4 @@ export const collectReportData = (runDir: string, recipe: Recipe): ReportData =>
     ...(sweep !== undefined ? { sweep } : {}),
     ...(singles !== undefined ? { singles } : {})
   }
-}
+})

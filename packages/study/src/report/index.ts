@@ -2,9 +2,8 @@
  * The study report: `report.md` (+ `report.html` with the SVGs inlined), one SVG per plot with its
  * Vega-Lite spec (`<name>.svg`, `<name>.vl.json`) and the data behind it (`data.json`).
  */
-import { mkdirSync, writeFileSync } from "node:fs"
-import * as path from "node:path"
-import { Effect } from "effect"
+import { platformErrorMessage } from "@crosscode/core"
+import { Effect, FileSystem, Path, type PlatformError } from "effect"
 import { errorMessage, ReportError } from "../recipe/errors.js"
 import type { ReportData } from "./data.js"
 import { buildDocument } from "./document.js"
@@ -23,17 +22,18 @@ export interface ReportFiles {
   readonly data: string
 }
 
+/** Writes the report files into `outDir` (through the platform `FileSystem` and `Path`). */
 export const writeReport = Effect.fn("writeReport")(function* (
   data: ReportData,
   outDir: string,
   options: { readonly html?: boolean } = {}
-) {
-  const io = <A>(file: string, what: string, f: () => A) =>
-    Effect.try({
-      try: f,
-      catch: (e) => new ReportError({ path: file, message: `${what} ${file}: ${errorMessage(e)}` })
-    })
-  yield* io(outDir, "cannot create", () => mkdirSync(outDir, { recursive: true }))
+): Effect.fn.Return<ReportFiles, ReportError, FileSystem.FileSystem | Path.Path> {
+  const fs = yield* FileSystem.FileSystem
+  const path = yield* Path.Path
+  const io = <A>(file: string, what: string, f: Effect.Effect<A, PlatformError.PlatformError>) =>
+    Effect.mapError(f, (e) => new ReportError({ path: file, message: `${what} ${file}: ${platformErrorMessage(e)}` }))
+  const write = (file: string, text: string) => io(file, "cannot write", fs.writeFileString(file, text))
+  yield* io(outDir, "cannot create", fs.makeDirectory(outDir, { recursive: true }))
   const plots = allPlots(data)
   const svgs = new Map<string, string>()
   const plotFiles: Array<string> = []
@@ -45,24 +45,19 @@ export const writeReport = Effect.fn("writeReport")(function* (
     })
     svgs.set(p.name, svg)
     const file = path.join(outDir, `${p.name}.svg`)
-    yield* io(file, "cannot write", () => {
-      writeFileSync(file, svg)
-      writeFileSync(path.join(outDir, `${p.name}.vl.json`), `${JSON.stringify(p.spec)}\n`)
-    })
+    yield* write(file, svg)
+    yield* write(path.join(outDir, `${p.name}.vl.json`), `${JSON.stringify(p.spec)}\n`)
     plotFiles.push(file)
   }
   const doc = buildDocument(data, plots)
   const markdown = path.join(outDir, "report.md")
   const dataFile = path.join(outDir, "data.json")
-  yield* io(markdown, "cannot write", () => {
-    writeFileSync(markdown, renderMarkdown(doc))
-    writeFileSync(dataFile, `${JSON.stringify(data)}\n`)
-  })
+  yield* write(markdown, renderMarkdown(doc))
+  yield* write(dataFile, `${JSON.stringify(data)}\n`)
   let html: string | undefined
   if (options.html ?? true) {
     html = path.join(outDir, "report.html")
-    const file = html
-    yield* io(file, "cannot write", () => writeFileSync(file, renderHtml(doc, svgs)))
+    yield* write(html, renderHtml(doc, svgs))
   }
   const files: ReportFiles = { markdown, ...(html !== undefined ? { html } : {}), plots: plotFiles, data: dataFile }
   return files

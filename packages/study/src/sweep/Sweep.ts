@@ -47,7 +47,7 @@ import {
   steerFeatures,
   writeTextFile
 } from "@crosscode/steering"
-import { Effect, Result } from "effect"
+import { Effect, type FileSystem, type Path, Result } from "effect"
 import { SweepError } from "./errors.js"
 
 export const BEST_OF_GRID_FLAG = "best-of-grid (no multiple-comparison correction)"
@@ -164,10 +164,13 @@ const steeringIO =
     new SteeringIOError({ path: file, message: e.message })
 
 /** Reads `cells.jsonl` (missing = empty; a cut-off last line is dropped and truncated away). */
-const readCells = (file: string): Effect.Effect<Array<SweepCell>, SteeringIOError> =>
+const readCells = (file: string): Effect.Effect<Array<SweepCell>, SteeringIOError, FileSystem.FileSystem> =>
   Effect.mapError(readJsonLines<SweepCell>(file), steeringIO(file))
 
-const appendCell = (file: string, cell: SweepCell): Effect.Effect<void, SteeringIOError> =>
+const appendCell = (
+  file: string,
+  cell: SweepCell
+): Effect.Effect<void, SteeringIOError, FileSystem.FileSystem | Path.Path> =>
   Effect.mapError(appendJsonLine(file, cell), steeringIO(file))
 
 const better = (a: SweepCell, b: SweepCell): boolean => {
@@ -288,7 +291,7 @@ export const sweepSteerLabel = (
 
 export const runSweep = Effect.fn("runSweep")(function* (
   spec: SweepSpec
-): Effect.fn.Return<SweepResult, SweepRunError, PairEncoder> {
+): Effect.fn.Return<SweepResult, SweepRunError, PairEncoder | FileSystem.FileSystem | Path.Path> {
   const bad = checkGrid(spec)
   if (bad !== undefined) return yield* bad
   const metric = spec.metric ?? "paper.tool_correctness"

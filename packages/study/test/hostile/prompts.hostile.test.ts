@@ -9,10 +9,10 @@ import { tmpdir } from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import type { EvalItem } from "@crosscode/eval"
-import { Effect } from "effect"
 import { afterAll, describe, expect } from "vitest"
 import { type HostileCase, hostileCases } from "../../../../test-support/hostile.js"
 import { samplePrompts } from "../../src/recipe/sources.js"
+import { runFilesExit } from "../files.js"
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../..")
 const valid = readFileSync(path.join(repo, "examples/data/embedded/eval-tool-prompts.jsonl"), "utf8")
@@ -138,7 +138,7 @@ describe("hostile prompt files (samplePrompts)", () => {
     }),
     (ctx) => {
       if (!ctx.skipWrite) writeFileSync(ctx.file, ctx.raw ?? ctx.lines.join("\n"))
-      return Effect.runPromiseExit(samplePrompts({ kind: "jsonl", path: ctx.file }, ctx.n, 42, "evaluate"))
+      return runFilesExit(samplePrompts({ kind: "jsonl", path: ctx.file }, ctx.n, 42, "evaluate"))
     }
   )
 })

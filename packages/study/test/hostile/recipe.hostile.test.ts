@@ -8,10 +8,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import { Effect } from "effect"
 import { afterAll, describe, expect } from "vitest"
 import { type HostileCase, hostileCases } from "../../../../test-support/hostile.js"
 import { type LoadedRecipe, loadRecipe } from "../../src/recipe/load.js"
+import { runFilesExit } from "../files.js"
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../..")
 const original = readFileSync(path.join(repo, "examples/recipes/embedded.json"), "utf8")
@@ -101,7 +101,7 @@ describe("hostile recipes (loadRecipe)", () => {
     },
     (ctx) => {
       writeFileSync(ctx.file, ctx.text ?? JSON.stringify(ctx.json))
-      return Effect.runPromiseExit(loadRecipe(ctx.file))
+      return runFilesExit(loadRecipe(ctx.file))
     }
   )
 })

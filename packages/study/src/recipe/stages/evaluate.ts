@@ -5,13 +5,12 @@
  * the paper's rubric. Records go to `evaluate/records-<model>.jsonl` (the eval runner resumes from
  * them), the comparison to `evaluate/summary.json`.
  */
-import { writeFileSync } from "node:fs"
 import { cleanIntervention } from "@crosscode/core"
 import { type EvalRecord, makeEvalRunner } from "@crosscode/eval"
 import { PairEncoder, reconstruct } from "@crosscode/steering"
 import { Effect } from "effect"
 import type { RunContext } from "../context.js"
-import { fsSync, stageFailure } from "../errors.js"
+import { stageFailure, writeStageJson } from "../errors.js"
 import { positions } from "../positions.js"
 import { samplePrompts, studyTask } from "../sources.js"
 import { type ConditionStats, conditionStats, type DeltaStats, deltaStats, generationSettings } from "./common.js"
@@ -40,7 +39,7 @@ export const runEvaluate = Effect.fn("runEvaluate")(
     const cleanRecords: Partial<Record<"A" | "B", ReadonlyArray<EvalRecord>>> = {}
     const recon: Record<string, Partial<Record<"A" | "B", ReadonlyArray<EvalRecord>>>> = {}
     for (const m of ["A", "B"] as const) {
-      const runner = makeEvalRunner({ model: models[m], tokenizer, ...positions(ctx.recipe.models[m]) })
+      const runner = makeEvalRunner({ model: models[m], tokenizer, ...(yield* positions(ctx.recipe.models[m])) })
       const c = yield* runner.run({
         run: "clean",
         task,
@@ -73,9 +72,7 @@ export const runEvaluate = Effect.fn("runEvaluate")(
         delta: { A: deltaStats(cleanRecords.A!, recon[name]!.A!), B: deltaStats(cleanRecords.B!, recon[name]!.B!) }
       }))
     }
-    yield* fsSync("evaluate", ctx.dir("evaluate", "summary.json"), "write", () =>
-      writeFileSync(ctx.dir("evaluate", "summary.json"), `${JSON.stringify(summary, null, 2)}\n`)
-    )
+    yield* writeStageJson("evaluate", ctx.dir("evaluate", "summary.json"), summary)
     yield* Effect.logInfo(
       `evaluate: tool correctness clean A ${summary.clean.A.tool.pct.toFixed(1)}%, B ${summary.clean.B.tool.pct.toFixed(1)}%; ${summary.crosscoders
         .map(

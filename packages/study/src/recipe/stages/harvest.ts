@@ -2,12 +2,11 @@
  * Stage 1 — harvest: paired last-token activations of A and B at the recipe's site, from the
  * recipe's text, into `harvest/store/` (the activation store, resumable shard by shard).
  */
-import { writeFileSync } from "node:fs"
 import { ActivationStore, harvest, Policy, type TextSourceShape } from "@crosscode/activations"
 import { TensorBackend } from "@crosscode/core"
 import { Effect } from "effect"
 import { defaultBatchSize, type RunContext } from "../context.js"
-import { fsSync, stageFailure } from "../errors.js"
+import { stageFailure, writeStageJson } from "../errors.js"
 import { expectedHarvestRows, harvestSource } from "../sources.js"
 
 export interface HarvestSummary {
@@ -79,9 +78,7 @@ export const runHarvest = Effect.fn("runHarvest")(function* (ctx: RunContext) {
     seconds: result.seconds,
     rowsPerSecond: result.rowsPerSecond
   }
-  yield* fsSync("harvest", ctx.dir("harvest", "summary.json"), "write", () =>
-    writeFileSync(ctx.dir("harvest", "summary.json"), `${JSON.stringify(summary, null, 2)}\n`)
-  )
+  yield* writeStageJson("harvest", ctx.dir("harvest", "summary.json"), summary)
   yield* Effect.logInfo(
     `harvest: ${result.rows} rows (${store.datasets.join(", ")}) × ${store.sources.length} sources × ${store.dim} in ${dir}`
   )

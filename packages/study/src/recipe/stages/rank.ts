@@ -4,7 +4,6 @@
  * (`rank/<name>/ranking.{csv,json}`); then the top tool-signed features of each partition group
  * with their top-activating texts from the activation store (`rank/<name>/top-features.json`).
  */
-import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { ActivationStore } from "@crosscode/activations"
 import type { TokenizerShape } from "@crosscode/core"
 import { Progress } from "@crosscode/core"
@@ -21,7 +20,7 @@ import {
 } from "@crosscode/steering"
 import { Effect, Stream } from "effect"
 import type { RunContext } from "../context.js"
-import { fsSync, stageFailure } from "../errors.js"
+import { stageFailure, writeStageJson } from "../errors.js"
 import { loadPromptSet, readTexts } from "../sources.js"
 import { storeDir } from "./harvest.js"
 import { readCrosscoderSummary } from "./train.js"
@@ -221,7 +220,7 @@ const rankOne = (
       csv: ctx.dir("rank", name, "ranking.csv"),
       json: ctx.dir("rank", name, "ranking.json")
     })
-    const relNorm = readCrosscoderSummary(ctx, name)?.relativeNormA
+    const relNorm = (yield* readCrosscoderSummary(ctx, name))?.relativeNormA
     const chosen: Array<FeatureStat> = []
     for (const g of ranking.groups) {
       chosen.push(
@@ -293,9 +292,7 @@ const rankOne = (
       }),
       topFeatures: features
     }
-    yield* fsSync("rank", ctx.dir("rank", name, "top-features.json"), "write", () =>
-      writeFileSync(ctx.dir("rank", name, "top-features.json"), `${JSON.stringify(summary, null, 2)}\n`)
-    )
+    yield* writeStageJson("rank", ctx.dir("rank", name, "top-features.json"), summary)
     const best = features[0]
     yield* Effect.logInfo(
       `rank ${name}: ${summary.groups.map((g) => `${g.group} ${g.nTool}/${g.size} tool-signed`).join(", ")}${best !== undefined ? `; top ${best.group} feature #${best.feature} d=${best.cohenD.toFixed(2)}` : ""}`
@@ -317,7 +314,3 @@ export const runRank = Effect.fn("runRank")(
   Effect.mapError(stageFailure("rank"))
 )
 
-export const readRankSummary = (ctx: RunContext, name: string): RankSummary | undefined => {
-  const f = ctx.dir("rank", name, "top-features.json")
-  return existsSync(f) ? (JSON.parse(readFileSync(f, "utf8")) as RankSummary) : undefined
-}

@@ -6,7 +6,7 @@ import { stageFailure } from "../errors.js"
 
 export const runReport = Effect.fn("runReport")(
   function* (ctx: RunContext) {
-    const data = collectReportData(ctx.runDir, ctx.recipe)
+    const data = yield* collectReportData(ctx.runDir, ctx.recipe)
     const files = yield* writeReport(data, ctx.dir("report"), { html: ctx.recipe.report?.html ?? true })
     yield* Effect.logInfo(
       `report: ${files.markdown}${files.html !== undefined ? `, ${files.html}` : ""} (${files.plots.length} plots)`

@@ -4,7 +4,6 @@
  * partition's tool-signed features by Cohen's d. Delegates to `runSweep` (@crosscode/steering),
  * which writes `steer/records.jsonl`, `cells.jsonl` (resume), `sweep.json` and `sweep.csv`.
  */
-import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { Progress } from "@crosscode/core"
 import { type EvalRunnerShape, makeEvalRunner, readRecords, type Task } from "@crosscode/eval"
 import {
@@ -19,7 +18,7 @@ import {
 import { Effect } from "effect"
 import { runSweep, type SweepResult } from "../../sweep/Sweep.js"
 import type { RunContext } from "../context.js"
-import { fsSync, stageFailure } from "../errors.js"
+import { stageFailure, writeStageJson } from "../errors.js"
 import { positions } from "../positions.js"
 import { samplePrompts, studyTask } from "../sources.js"
 import { type DeltaStats, deltaStats, generationSettings } from "./common.js"
@@ -40,7 +39,7 @@ export const runSteer = Effect.fn("runSteer")(
       runner: makeEvalRunner({
         model: models[target as "A" | "B"],
         tokenizer,
-        ...positions(ctx.recipe.models[target as "A" | "B"])
+        ...(yield* positions(ctx.recipe.models[target as "A" | "B"]))
       }),
       task,
       target,
@@ -60,7 +59,7 @@ export const runSteer = Effect.fn("runSteer")(
             runner: makeEvalRunner({
               model: models[target as "A" | "B"],
               tokenizer,
-              ...positions(ctx.recipe.models[target as "A" | "B"])
+              ...(yield* positions(ctx.recipe.models[target as "A" | "B"]))
             }),
             task,
             ranking,
@@ -168,13 +167,7 @@ const runSingles = (
       }
     }
     bar.finish()
-    yield* fsSync("steer", ctx.dir("steer", "singles.json"), "write", () =>
-      writeFileSync(ctx.dir("steer", "singles.json"), `${JSON.stringify(cells, null, 1)}\n`)
-    )
+    yield* writeStageJson("steer", ctx.dir("steer", "singles.json"), cells, 1)
     return cells
   })
 
-export const readSweep = (ctx: RunContext): SweepResult | undefined => {
-  const f = ctx.dir("steer", "sweep.json")
-  return existsSync(f) ? (JSON.parse(readFileSync(f, "utf8")) as SweepResult) : undefined
-}

@@ -10,7 +10,6 @@
  * `train/<name>/final/` (the crosscoder, loadable with `loadCrosscoder`) and `summary.json`
  * (final metrics, partition groups, the relative decoder norm of every feature).
  */
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
 import { ActivationSource, ActivationStore } from "@crosscode/activations"
 import {
@@ -26,9 +25,10 @@ import {
   train,
   trimStepLog
 } from "@crosscode/crosscoder"
-import { Effect } from "effect"
+import { Effect, FileSystem } from "effect"
 import type { RunContext } from "../context.js"
-import { fsSync, stageFailure } from "../errors.js"
+import { StageError, stageFailure, stageFs } from "../errors.js"
+import { byStep, readJsonIfExists, readLogLines } from "../runFiles.js"
 import type { CrosscoderSpec } from "../schema.js"
 import { storeDir } from "./harvest.js"
 
@@ -90,30 +90,20 @@ const point = (step: number, m: ReconstructionMetrics): CurvePoint => ({
   fvePerModel: Object.fromEntries(m.perSource.map((s) => [s.model, s.fve]))
 })
 
-export const readCurve = (file: string): Array<CurvePoint> => {
-  if (!existsSync(file)) return []
-  const byStep = new Map<number, CurvePoint>()
-  for (const line of readFileSync(file, "utf8").split("\n")) {
-    if (line.trim() === "") continue
-    try {
-      const p = JSON.parse(line) as CurvePoint
-      byStep.set(p.step, p)
-    } catch {
-      // a line cut by a crash: ignore
-    }
-  }
-  return [...byStep.values()].sort((a, b) => a.step - b.step)
-}
+const trainFileError = (file: string) => (message: string) =>
+  new StageError({ stage: "train", kind: "failed", path: file, message })
 
-/** The step of the trainer's newest checkpoint in `dir` (0 when there is none). */
-const latestStep = (dir: string): number => {
+/** The curve points in `file` (last per step, by step; a line cut by a crash is skipped). */
+export const readCurve = (file: string) =>
+  Effect.map(readLogLines<CurvePoint, StageError>(file, trainFileError(file)), byStep)
+
+/** The step of the trainer's newest checkpoint in `dir` (0 when there is none or it cannot be read). */
+const latestStep = (dir: string) => {
   const f = path.join(dir, "latest.json")
-  if (!existsSync(f)) return 0
-  try {
-    return (JSON.parse(readFileSync(f, "utf8")) as { step: number }).step
-  } catch {
-    return 0
-  }
+  return readJsonIfExists<{ step: number }, StageError>(f, trainFileError(f)).pipe(
+    Effect.map((j) => (typeof j?.step === "number" ? j.step : 0)),
+    Effect.catch(() => Effect.succeed(0))
+  )
 }
 
 const trainOne = (ctx: RunContext, spec: CrosscoderSpec, store: ActivationStore.ActivationStoreShape) =>
@@ -138,8 +128,8 @@ const trainOne = (ctx: RunContext, spec: CrosscoderSpec, store: ActivationStore.
     const t0 = performance.now()
     // Curve points past the checkpoint resumed from, or a line cut by a kill, would be duplicated or
     // glue onto the next one: trim the curve to the checkpoint first.
-    yield* trimStepLog(curveFile, latestStep(dir))
-    const curve = readCurve(curveFile)
+    yield* trimStepLog(curveFile, yield* latestStep(dir))
+    const curve = yield* readCurve(curveFile)
     /** The curve point at `at`: the one already in curve.jsonl (resumed run), else measured now and appended. */
     const measure = (cc: Crosscoder, at: number) =>
       Effect.gen(function* () {
@@ -147,14 +137,21 @@ const trainOne = (ctx: RunContext, spec: CrosscoderSpec, store: ActivationStore.
         if (have !== undefined) return have
         const m = yield* evaluateReconstruction(cc, store, { maxRows: evalRows, batchSize: 512 })
         const p = point(at, m)
-        yield* fsSync("train", curveFile, "write", () => appendFileSync(curveFile, `${JSON.stringify(p)}\n`))
+        yield* stageFs("train", curveFile, "write", (fs) =>
+          fs.writeFileString(curveFile, `${JSON.stringify(p)}\n`, { flag: "a" })
+        )
         curve.push(p)
         yield* Effect.logInfo(`train ${spec.name} step ${at}: FVE ${p.fve.toFixed(3)}, L0 ${p.l0.toFixed(1)}`)
         return p
       })
+    // the periodic hook runs inside the trainer, which provides no services: give it the file system
+    const fs = yield* FileSystem.FileSystem
     const result = yield* train(config, trainConfig, {
       progressLabel: `train ${spec.name}`,
-      periodic: { every: evalEvery, run: (cc, at) => Effect.asVoid(measure(cc, at)) }
+      periodic: {
+        every: evalEvery,
+        run: (cc, at) => measure(cc, at).pipe(Effect.asVoid, Effect.provideService(FileSystem.FileSystem, fs))
+      }
     }).pipe(Effect.provideService(ActivationSource, store))
     const cc = result.crosscoder
     const step = result.state.step
@@ -180,7 +177,8 @@ const trainOne = (ctx: RunContext, spec: CrosscoderSpec, store: ActivationStore.
       evalRows,
       seconds: (performance.now() - t0) / 1000
     }
-    writeFileSync(path.join(dir, "summary.json"), `${JSON.stringify(summary)}\n`)
+    const summaryFile = path.join(dir, "summary.json")
+    yield* stageFs("train", summaryFile, "write", (fs) => fs.writeFileString(summaryFile, `${JSON.stringify(summary)}\n`))
     cc.dispose()
     yield* Effect.logInfo(
       `train ${spec.name}: ${step} steps, FVE ${summary.final.fve.toFixed(3)}, L0 ${summary.final.l0.toFixed(1)} [${Object.entries(
@@ -206,7 +204,7 @@ export const runTrain = Effect.fn("runTrain")(function* (ctx: RunContext) {
   return summary
 })
 
-export const readCrosscoderSummary = (ctx: RunContext, name: string): CrosscoderSummary | undefined => {
+export const readCrosscoderSummary = (ctx: RunContext, name: string) => {
   const f = ctx.dir("train", name, "summary.json")
-  return existsSync(f) ? (JSON.parse(readFileSync(f, "utf8")) as CrosscoderSummary) : undefined
+  return readJsonIfExists<CrosscoderSummary, StageError>(f, trainFileError(f))
 }
