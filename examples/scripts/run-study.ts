@@ -5,9 +5,11 @@
  *
  * (`npx crosscode run <recipe>` does the same from the command line.)
  */
+
 import { TensorBackend } from "@crosscode/core"
 import { Plugins } from "@crosscode/crosscoder"
 import { loadRecipe, runStages, terminalProgressLayer } from "@crosscode/study"
+import { NodeServices } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 
 const file = process.argv[2] ?? "examples/recipes/embedded.json"
@@ -16,7 +18,11 @@ const program = Effect.gen(function* () {
   const loaded = yield* loadRecipe(file)
   const outcomes = yield* runStages(loaded)
   for (const o of outcomes) console.log(`${o.stage}: ${o.action} (${o.seconds.toFixed(1)} s)`)
-}).pipe(Effect.scoped, Effect.provide(Layer.mergeAll(TensorBackend.layer, Plugins.layer, terminalProgressLayer())))
+}).pipe(
+  Effect.scoped,
+  // NodeServices.layer: the platform FileSystem and Path the recipe, stage and report files go through
+  Effect.provide(Layer.mergeAll(TensorBackend.layer, Plugins.layer, terminalProgressLayer(), NodeServices.layer))
+)
 
 Effect.runPromise(program).catch((e) => {
   console.error(String(e))

@@ -8,16 +8,18 @@ import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { loadModel, loadTokenizer, parseQwen2Config, qwen2Forward, TensorBackend } from "@crosscode/core"
 import { paperRubric } from "@crosscode/eval"
+import { NodeServices } from "@effect/platform-node"
 import { Tokenizer as HfTokenizer } from "@huggingface/tokenizers"
-import { Effect, Layer, type Scope } from "effect"
+import { Effect, type FileSystem, Layer, type Path, type Scope } from "effect"
 import { describe, expect, it } from "vitest"
 import { BASE_DIR, DATA_DIR, promptSets, TOOLUSE_DIR } from "../src/embedded/build.js"
 import { readSafetensorsF32 } from "../src/embedded/loadSafetensors.js"
 import { ADDED_TOKENS, loadQwenTokenizerConfig, loadQwenTokenizerJson } from "../src/embedded/trimTokenizer.js"
 
-const wasm = TensorBackend.layerFor("wasm")
-const run = <A, E>(eff: Effect.Effect<A, E, TensorBackend | Scope.Scope>): Promise<A> =>
-  Effect.runPromise(Effect.scoped(eff).pipe(Effect.provide(Layer.fresh(wasm))))
+const wasm = Layer.merge(TensorBackend.layerFor("wasm"), NodeServices.layer)
+const run = <A, E>(
+  eff: Effect.Effect<A, E, TensorBackend | Scope.Scope | FileSystem.FileSystem | Path.Path>
+): Promise<A> => Effect.runPromise(Effect.scoped(eff).pipe(Effect.provide(Layer.fresh(wasm))))
 
 const readJsonl = <T>(file: string): Array<T> =>
   readFileSync(join(DATA_DIR, file), "utf8")
@@ -50,7 +52,7 @@ describe("embedded pair: files", () => {
 
 describe("embedded pair: tokenizer", () => {
   it("is Qwen's byte-level BPE restricted to the corpus: same tokens as Qwen on prompts and general text", async () => {
-    const tok = await Effect.runPromise(loadTokenizer(TOOLUSE_DIR))
+    const tok = await Effect.runPromise(loadTokenizer(TOOLUSE_DIR).pipe(Effect.provide(NodeServices.layer)))
     const qwen = new HfTokenizer(loadQwenTokenizerJson(), loadQwenTokenizerConfig())
     const mine = new HfTokenizer(
       JSON.parse(readFileSync(join(TOOLUSE_DIR, "tokenizer.json"), "utf8")),

@@ -12,7 +12,8 @@ import { tmpdir } from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { loadModel, loadTokenizer, TensorBackend, UnsupportedConfigError } from "@crosscode/core"
-import { Effect } from "effect"
+import { NodeServices } from "@effect/platform-node"
+import { Effect, Layer } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
 import { buildTinyPair, TINY_FAMILIES } from "../scripts/build-tiny-pairs.js"
 
@@ -21,7 +22,7 @@ const data = path.resolve(here, "../data/embedded")
 const work = mkdtempSync(path.join(tmpdir(), "crosscode-tiny-families-"))
 afterAll(() => rmSync(work, { recursive: true, force: true }))
 
-const wasm = TensorBackend.layerFor("wasm")
+const wasm = Layer.merge(TensorBackend.layerFor("wasm"), NodeServices.layer)
 
 /** A small recipe over the embedded pair's data with the tiny pair as A / B. */
 const recipeFor = (family: string, dirs: { readonly A: string; readonly B: string }) => ({

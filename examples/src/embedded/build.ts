@@ -30,9 +30,10 @@ import {
   TensorBackend
 } from "@crosscode/core"
 import { paperRubric } from "@crosscode/eval"
+import { NodeServices } from "@effect/platform-node"
 import { Tokenizer } from "@huggingface/tokenizers"
 import * as tf from "@tensorflow/tfjs-core"
-import { Effect } from "effect"
+import { Effect, Layer } from "effect"
 import {
   chunkText,
   coverageTexts,
@@ -329,7 +330,7 @@ export const evaluateDir = async (dir: string, prompts: ReadonlyArray<PromptReco
           return { id: p.id, singleTool: p.singleTool, text, ...paperRubric(text, p.prompt) }
         })
       })
-    ).pipe(Effect.provide(TensorBackend.layerFor("wasm")))
+    ).pipe(Effect.provide(Layer.merge(TensorBackend.layerFor("wasm"), NodeServices.layer)))
   )
   const rate = (xs: ReadonlyArray<{ toolCorrectness: boolean }>) =>
     xs.length === 0 ? 0 : xs.filter((r) => r.toolCorrectness).length / xs.length

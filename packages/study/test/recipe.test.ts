@@ -199,11 +199,12 @@ describe("run directory bookkeeping", () => {
     }
     await runFiles(writeStageRecord(runDir, harvest))
     expect(stageStatus(runDir, recipe, "harvest").kind).toBe("complete")
-    await runFiles(writeStageRecord(runDir, {
-      ...harvest,
-      stage: "train",
-      fingerprint: stageFingerprint(recipe, "train"),
-      upstream: { harvest: harvest.token }
+    await runFiles(
+      writeStageRecord(runDir, {
+        ...harvest,
+        stage: "train",
+        fingerprint: stageFingerprint(recipe, "train"),
+        upstream: { harvest: harvest.token }
       })
     )
     expect(stageStatus(runDir, recipe, "train").kind).toBe("complete")

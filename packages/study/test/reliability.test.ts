@@ -7,8 +7,8 @@ import { Cause, Effect, Exit } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
 import { CommandFailed, ExitCode } from "../src/cli/exitCodes.js"
 import { type StageError, stageFs } from "../src/recipe/errors.js"
-import { runFiles } from "./files.js"
 import { samplePrompts } from "../src/recipe/sources.js"
+import { runFiles } from "./files.js"
 import { runCliCaptured } from "./runCliCaptured.js"
 
 const recipeFile = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../examples/recipes/embedded.json")

@@ -29,9 +29,7 @@ const tmp = mkdtempSync(path.join(tmpdir(), "crosscode-report-"))
 afterAll(() => rmSync(tmp, { recursive: true, force: true }))
 
 const recipe: Recipe = (
-  await runFiles(
-    loadRecipe(path.resolve(here, "../../../examples/recipes/embedded.json"), { cwd: tmp, env: {} })
-  )
+  await runFiles(loadRecipe(path.resolve(here, "../../../examples/recipes/embedded.json"), { cwd: tmp, env: {} }))
 ).recipe
 
 const rate = (k: number, n: number) => ({

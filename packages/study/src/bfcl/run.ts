@@ -24,8 +24,8 @@ import {
   findSharedDir,
   loadModel,
   loadTokenizer,
-  platformErrorMessage,
   Progress,
+  platformErrorMessage,
   readTextFile,
   TensorBackend
 } from "@crosscode/core"

@@ -18,4 +18,6 @@ export const maxPositionsOf = (dir: string) =>
 
 /** `{ maxPositions }` for `makeEvalRunner` when the model directory's config.json says. */
 export const positions = (dir: string) =>
-  Effect.map(maxPositionsOf(dir), (n): { readonly maxPositions?: number } => (n !== undefined ? { maxPositions: n } : {}))
+  Effect.map(maxPositionsOf(dir), (n): { readonly maxPositions?: number } =>
+    n !== undefined ? { maxPositions: n } : {}
+  )

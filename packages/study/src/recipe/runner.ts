@@ -194,9 +194,7 @@ export const runStages = (loaded: LoadedRecipe, options: RunOptions = {}) =>
       Option.getOrUndefined(yield* Effect.serviceOption(StudyModels)) ?? (yield* recipeModels(r, wholeLater))
     const ctx = makeRunContext(loaded, models)
     const first = selected[0] ?? "run"
-    yield* stageFs(first, r.runDir, "create the run directory", (fs) =>
-      fs.makeDirectory(r.runDir, { recursive: true })
-    )
+    yield* stageFs(first, r.runDir, "create the run directory", (fs) => fs.makeDirectory(r.runDir, { recursive: true }))
     yield* writeStageJson(first, path.join(r.runDir, "recipe.json"), { file: loaded.file, recipe: r })
     const outcomes: Array<StageOutcome> = []
     for (const stage of STAGES) {

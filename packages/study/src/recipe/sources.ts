@@ -14,6 +14,7 @@ import {
   takeSamples,
   toolrlSource
 } from "@crosscode/activations"
+import { platformErrorMessage, readTextFile } from "@crosscode/core"
 import {
   type EvalItem,
   formatScorer,
@@ -26,7 +27,6 @@ import {
   pythonSample,
   type Task
 } from "@crosscode/eval"
-import { platformErrorMessage, readTextFile } from "@crosscode/core"
 import { Effect, type FileSystem, Stream } from "effect"
 import { errorMessage, StageError, stageFailure } from "./errors.js"
 import type { HarvestText, MixSourceSpec, PromptSetSpec, TextSourceSpec } from "./schema.js"

@@ -313,4 +313,3 @@ export const runRank = Effect.fn("runRank")(
   },
   Effect.mapError(stageFailure("rank"))
 )
-

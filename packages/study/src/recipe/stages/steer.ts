@@ -170,4 +170,3 @@ const runSingles = (
     yield* writeStageJson("steer", ctx.dir("steer", "singles.json"), cells, 1)
     return cells
   })
-

@@ -178,7 +178,9 @@ const trainOne = (ctx: RunContext, spec: CrosscoderSpec, store: ActivationStore.
       seconds: (performance.now() - t0) / 1000
     }
     const summaryFile = path.join(dir, "summary.json")
-    yield* stageFs("train", summaryFile, "write", (fs) => fs.writeFileString(summaryFile, `${JSON.stringify(summary)}\n`))
+    yield* stageFs("train", summaryFile, "write", (fs) =>
+      fs.writeFileString(summaryFile, `${JSON.stringify(summary)}\n`)
+    )
     cc.dispose()
     yield* Effect.logInfo(
       `train ${spec.name}: ${step} steps, FVE ${summary.final.fve.toFixed(3)}, L0 ${summary.final.l0.toFixed(1)} [${Object.entries(
