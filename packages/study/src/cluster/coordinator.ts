@@ -2,10 +2,10 @@
  * `crosscode run --cluster`: the coordinator. Runs the recipe's stages as the cluster's workflow,
  * waits for it, and shows progress per stage and per runner from the records keyed in PostgreSQL.
  */
-import { mkdirSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
 import { Console, type Duration, Effect, Exit, Layer, Option, Ref } from "effect"
 import { ClusterWorkflowEngine } from "effect/cluster"
+import { stageFs, writeStageJson } from "../recipe/errors.js"
 import type { LoadedRecipe } from "../recipe/load.js"
 import { stageFingerprint } from "../recipe/runDir.js"
 import { clusterLayer, freePort } from "./node.js"
@@ -71,8 +71,9 @@ const EMPTY_REF: RecipeRef = { file: "", runDir: "", set: [] }
 export const runDistributed = (loaded: LoadedRecipe, ref: RecipeRef, o: DistributedRunOptions) =>
   Effect.gen(function* () {
     const r = loaded.recipe
-    mkdirSync(r.runDir, { recursive: true })
-    writeFileSync(path.join(r.runDir, "recipe.json"), `${JSON.stringify({ file: loaded.file, recipe: r }, null, 2)}\n`)
+    const first = o.stages[0] ?? "run"
+    yield* stageFs(first, r.runDir, "create the run directory", (fs) => fs.makeDirectory(r.runDir, { recursive: true }))
+    yield* writeStageJson(first, path.join(r.runDir, "recipe.json"), { file: loaded.file, recipe: r })
     const port = Option.isSome(o.port) ? o.port.value : yield* freePort(o.host)
     const totals: Totals = yield* Ref.make({})
     const layer = studyWorkflowLayer(totals).pipe(

@@ -9,12 +9,11 @@
  * twice finds it complete and writes nothing; a runner killed mid-range leaves committed shards
  * (verified and kept) and partial files (dropped) for whichever runner takes the range next.
  */
-import { rmSync } from "node:fs"
 import * as path from "node:path"
 import { ActivationStore, type TextSourceShape } from "@crosscode/activations"
 import { Effect, Ref, Stream } from "effect"
 import type { RunContext } from "../recipe/context.js"
-import { StageError, stageFailure } from "../recipe/errors.js"
+import { StageError, stageFailure, stageFs } from "../recipe/errors.js"
 import { harvestSource } from "../recipe/sources.js"
 import { harvestBatchSize, harvestInto, storeDir } from "../recipe/stages/harvest.js"
 import { batchRanges } from "./cells.js"
@@ -124,6 +123,7 @@ export const fanOutHarvest = (
       textSource: source.name
     }).pipe(Effect.mapError(fail))
     yield* Effect.logInfo(`harvest: ${joined.rows} rows from ${ranges.length} ranges committed to ${dir}`)
-    rmSync(path.join(ctx.dir("harvest"), "ranges"), { recursive: true, force: true })
+    const rangesDir = path.join(ctx.dir("harvest"), "ranges")
+    yield* stageFs("harvest", rangesDir, "remove", (fs) => fs.remove(rangesDir, { recursive: true, force: true }))
     return ranges.length
   })

@@ -14,14 +14,13 @@
  *   then the coordinator writes the stage's JSONL files from the records keyed in PostgreSQL and
  *   sends the stage's `RunStage`, which finds every record made and summarises.
  */
-import { existsSync, mkdirSync } from "node:fs"
 import * as path from "node:path"
 import { appendRecord, type EvalRecord, readRecords } from "@crosscode/eval"
 import { Effect, Ref, Schema } from "effect"
 import { ClusterSchema } from "effect/cluster"
 import { Activity, Workflow } from "effect/workflow"
 import { makeRunContext } from "../recipe/context.js"
-import { errorMessage, StageError } from "../recipe/errors.js"
+import { errorMessage, StageError, stageFs } from "../recipe/errors.js"
 import { noModels } from "../recipe/models.js"
 import { stageFingerprint, stageStatus } from "../recipe/runDir.js"
 import type { Stage } from "../recipe/schema.js"
@@ -68,7 +67,7 @@ export interface StageTotals {
 export type Totals = Ref.Ref<Readonly<Record<string, StageTotals>>>
 
 /** Appends, to each of the stage's files, the stored records it does not hold yet, in prompt order. */
-const writeStageFiles = (runKey: string, stageDir: string) =>
+const writeStageFiles = (runKey: string, stage: string, stageDir: string) =>
   Effect.gen(function* () {
     const rows = yield* readStoredRecords(runKey)
     const byOutput = new Map<string, Array<string>>()
@@ -77,10 +76,10 @@ const writeStageFiles = (runKey: string, stageDir: string) =>
       if (list === undefined) byOutput.set(r.output, (list = []))
       list.push(r.record)
     }
-    mkdirSync(stageDir, { recursive: true })
+    yield* stageFs(stage, stageDir, "create", (fs) => fs.makeDirectory(stageDir, { recursive: true }))
     for (const [output, lines] of byOutput) {
       const file = path.join(stageDir, output)
-      const have = new Set(existsSync(file) ? (yield* readRecords(file)).map((r) => r.key) : [])
+      const have = new Set((yield* readRecords(file)).map((r) => r.key)) // a missing file is empty
       for (const line of lines) {
         const record = JSON.parse(line) as EvalRecord
         if (!have.has(record.key)) yield* appendRecord(file, record)
@@ -120,7 +119,7 @@ const fanOut = (attempt: string, ref: RecipeRef, stage: FannedStage, batchPrompt
         }),
       { concurrency: "unbounded", discard: true }
     )
-    const stored = yield* writeStageFiles(runKey, ctx.dir(stage))
+    const stored = yield* writeStageFiles(runKey, stage, ctx.dir(stage))
     yield* Effect.logInfo(`${stage}: ${stored} records in PostgreSQL written to ${ctx.dir(stage)}`)
     return jobs.length
   })
