@@ -2,8 +2,8 @@
   "targets": [
     {
       "target_name": "crosscode_native",
-      "sources": ["src/kernels.c"],
-      "cflags": ["-O3", "-march=native", "-fopenmp", "-std=c11", "-fno-math-errno"],
+      "sources": ["src/kernels.c", "src/decoder.c"],
+      "cflags": ["-O3", "-march=native", "-fopenmp", "-std=c11", "-fno-math-errno", "-fno-trapping-math"],
       "cflags!": ["-O2", "-O1", "-O0"],
       "ldflags": ["-fopenmp"],
       "conditions": [

@@ -4,10 +4,27 @@
  * golden Qwen2 tests run on native too when .ci/run sets CROSSCODE_TEST_BACKEND=native.
  * Skipped, saying why, where the addon was not built.
  */
+import { readFileSync } from "node:fs"
+import * as path from "node:path"
 import { loadNativeKernels } from "@crosscode/native"
 import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
-import { activeNativeKernels, initTensorBackend, NATIVE_BACKEND } from "../src/index.js"
+import { qwen2Arch } from "../src/config/qwen2Config.js"
+import { groupedAttention } from "../src/decoder/attention.js"
+import { FusedKernelNames, fusedGatedActivation, fusedGroupedAttention, fusedRmsNorm } from "../src/decoder/fused.js"
+import { loadDecoderParams, paramTensors } from "../src/decoder/load.js"
+import { geluTanh, rmsNorm, silu } from "../src/decoder/ops.js"
+import { applyRope } from "../src/decoder/rope.js"
+import {
+  activeNativeKernels,
+  initTensorBackend,
+  loadModel,
+  makeQwen2Config,
+  NATIVE_BACKEND,
+  openCheckpoint,
+  TensorBackend
+} from "../src/index.js"
+import { goldenDir, shared } from "./helpers.js"
 
 const load = loadNativeKernels()
 const skipMessage = load.ok ? "" : ` (skipped: @crosscode/native ${load.reason})`
@@ -204,6 +221,145 @@ describe.skipIf(!load.ok)(`native backend vs cpu${skipMessage}`, () => {
       0
     ])
   })
+
+  it("fused decoder kernels (RMSNorm, gated activations, RoPE) equal the composite ops on cpu", async () => {
+    const [norm] = await both(
+      [
+        { shape: [3, 5, 16], seed: 11 },
+        { shape: [16], seed: 12 }
+      ],
+      (_tf, [x, w]) => rmsNorm(x!, w! as never, 1e-6)
+    )
+    expect(norm).toBeLessThan(1e-5)
+    for (const activation of ["silu", "geluTanh"] as const) {
+      const [e] = await both(
+        [
+          { shape: [4, 33], seed: 13 },
+          { shape: [4, 33], seed: 14 }
+        ],
+        (tf, [g, u]) =>
+          fusedGatedActivation(g!, u!, activation) ?? tf.mul(activation === "silu" ? silu(g!) : geluTanh(g!), u!)
+      )
+      expect(e, activation).toBeLessThan(1e-5)
+    }
+    const [rope] = await both(
+      [
+        { shape: [2, 3, 4, 8], seed: 15 },
+        { shape: [2, 3, 1, 8], seed: 16 },
+        { shape: [2, 3, 1, 8], seed: 17 }
+      ],
+      (tf, [x, c, s]) => applyRope(tf as never, x! as never, c! as never, s! as never)
+    )
+    expect(rope).toBeLessThan(1e-5)
+  })
+
+  it("fused grouped-query attention equals the composite (GQA, a KV cache, padding, soft-capping)", async () => {
+    const [B, T, S, nH, nKV, D] = [2, 3, 5, 4, 2, 8]
+    // key 0 of sequence 1 is padding; causal over the 2 cached + 3 new keys
+    const bias = new Float32Array(B * T * S)
+    for (let b = 0; b < B; b++)
+      for (let t = 0; t < T; t++)
+        for (let j = 0; j < S; j++) if (j > S - T + t || (b === 1 && j === 0)) bias[(b * T + t) * S + j] = -1e9
+    let fusedRuns = 0
+    for (const softcap of [undefined, 2]) {
+      const [e] = await both(
+        [
+          { shape: [B, T, nH, D], seed: 21 },
+          { shape: [B, nKV, S, D], seed: 22 },
+          { shape: [B, nKV, S, D], seed: 23 }
+        ],
+        (tf, [q, k, v]) => {
+          const bt = tf.tensor(bias, [B, 1, 1, T, S])
+          const fused = fusedGroupedAttention(q! as never, k! as never, v! as never, bt, 0.3, softcap)
+          if (fused !== undefined) {
+            fusedRuns++
+            return fused
+          }
+          const qh = tf.reshape(tf.transpose(q!, [0, 2, 1, 3]), [B, nKV, (nH / nKV) * T, D])
+          const ctx = groupedAttention(qh as never, k! as never, v! as never, bt, {
+            scale: 0.3,
+            ...(softcap !== undefined ? { softcap } : {})
+          })
+          return tf.transpose(tf.reshape(ctx, [B, nH, T, D]), [0, 2, 1, 3])
+        }
+      )
+      expect(e, `softcap ${softcap}`).toBeLessThan(1e-5)
+    }
+    expect(fusedRuns).toBe(2) // once per softcap, on native
+  })
+
+  it("fused decoder kernels are registered on native only and stand aside under a gradient tape", async () => {
+    const tf = await setup()
+    for (const name of Object.values(FusedKernelNames)) {
+      expect(tf.getKernel(name, NATIVE_BACKEND), name).toBeDefined()
+      expect(tf.getKernel(name, "cpu"), name).toBeUndefined()
+    }
+    // under tf.grad the composite ops run (the fused kernels have no gradients): same gradient as cpu
+    const gradOn = async (backend: string) => {
+      await tf.setBackend(backend)
+      const w = tf.tensor1d([0.5, -1, 2, 0.25])
+      const x = tf.tensor2d([1, 2, 3, 4, -1, 0.5, 2, 1], [2, 4])
+      return Array.from(
+        tf
+          .grad((xx) => tf.sum(rmsNorm(xx, w, 1e-6)))(x)
+          .dataSync()
+      )
+    }
+    const x = tf.ones([2, 4])
+    const w = tf.ones([4]) as never
+    expect(fusedRmsNorm(x, w, 1e-6)).toBeDefined()
+    tf.grad((xx) => {
+      expect(fusedRmsNorm(xx, w, 1e-6)).toBeUndefined()
+      return tf.sum(xx)
+    })(x)
+    const ref = await gradOn("cpu")
+    const got = await gradOn(NATIVE_BACKEND)
+    expect(relErr(got, ref)).toBeLessThan(1e-5)
+  })
+
+  it.skipIf(!shared)(
+    "keeps a BF16 LM head compact, shared with the embeddings, with the float32 path's logits",
+    async () => {
+      const tf = await setup()
+      const dir = goldenDir("qwen2-tiny-gqa-bf16")
+      const config = await Effect.runPromise(
+        makeQwen2Config(JSON.parse(readFileSync(path.join(dir, "config.json"), "utf8")))
+      )
+      const params = await Effect.runPromise(
+        Effect.scoped(
+          Effect.gen(function* () {
+            const { params } = yield* loadDecoderParams(yield* openCheckpoint(dir), qwen2Arch(config))
+            return params
+          })
+        )
+      )
+      expect(params.lmHead?.layout).toBe("outInBF16")
+      expect(params.lmHead?.w.dtype).toBe("int32")
+      expect(params.lmHead?.w.shape).toEqual([config.vocab_size, config.hidden_size / 2])
+      // one copy: the compact table is a view of the packed head's memory
+      const bits = params.embed.kind === "compact" ? params.embed.data : undefined
+      const packed = params.lmHead!.w.dataSync() as Int32Array
+      expect(bits?.buffer).toBe(packed.buffer)
+      for (const t of paramTensors(params)) t.dispose()
+      const logitsOn = (backend: "native" | "cpu") =>
+        Effect.runPromise(
+          Effect.scoped(
+            Effect.gen(function* () {
+              const m = yield* loadModel(dir)
+              const [r] = yield* m.forward({ inputIds: [[3, 99, 7, 250, 11]], logits: "all" })
+              return r!.logits!
+            })
+          ).pipe(Effect.provide(TensorBackend.layerFor(backend)))
+        )
+      const ref = await logitsOn("cpu")
+      const got = await logitsOn("native")
+      expect(got.length).toBe(ref.length)
+      let worst = 0
+      for (let i = 0; i < ref.length; i++) worst = Math.max(worst, Math.abs(got[i]! - ref[i]!))
+      expect(worst).toBeLessThan(1e-4) // the golden tests' logit tolerance
+      await tf.setBackend(NATIVE_BACKEND)
+    }
+  )
 
   it("exposes its kernels only while it is the active backend", async () => {
     const tf = await setup()

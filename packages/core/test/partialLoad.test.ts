@@ -97,8 +97,12 @@ describe("partial load (maxLayer)", () => {
           const m = yield* loadModel(dir, { maxLayer: 1, embeddings: "compact" })
           expect(m.info.maxLayer).toBe(1)
           expect(m.info.numLayers).toBe(4)
-          const [r] = yield* m.forward({ inputIds: [ids[0]!], stopAtLayer: 1, hiddenStates: true })
-          expect(r!.hiddenStates!.map((h) => Array.from(h))).toEqual(full[0])
+          // One row on both models (a row's activations may differ in the last bits with the
+          // batch it shares on BLAS backends, so the batch of `full` is not the reference here).
+          const single = { inputIds: [ids[0]!], stopAtLayer: 1, hiddenStates: true } as const
+          const [r] = yield* m.forward(single)
+          const [f] = yield* (yield* loadModel(dir)).forward(single)
+          expect(r!.hiddenStates!.map((h) => Array.from(h))).toEqual(f!.hiddenStates!.map((h) => Array.from(h)))
           // Hooks at or before maxLayer fire as on the full model.
           const seen: Array<Float32Array> = []
           yield* m.forward({

@@ -34,74 +34,8 @@ extern char *openblas_get_config(void);
 
 static int g_threads = 1;
 
-/* Parallelise loops above this many elements (below, a thread hand-off costs more than it saves). */
-#define PAR_MIN 32768
-
-/* ---------------------------------------------------------------- argument helpers */
-
-typedef struct {
-  void *data;
-  size_t length;
-  napi_typedarray_type type;
-} Arr;
-
-static napi_value throw_range(napi_env env, const char *fn, const char *what) {
-  char msg[256];
-  snprintf(msg, sizeof msg, "@crosscode/native %s: %s", fn, what);
-  napi_throw_range_error(env, NULL, msg);
-  return NULL;
-}
-
-static int get_arr(napi_env env, napi_value v, napi_typedarray_type want, Arr *out) {
-  bool is;
-  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return 0;
-  napi_value ab;
-  size_t off;
-  if (napi_get_typedarray_info(env, v, &out->type, &out->length, &out->data, &ab, &off) != napi_ok) return 0;
-  return out->type == want;
-}
-
-static int get_f64(napi_env env, napi_value v, double *out) { return napi_get_value_double(env, v, out) == napi_ok; }
-
-static int get_i64(napi_env env, napi_value v, int64_t *out) { return napi_get_value_int64(env, v, out) == napi_ok; }
-
-#define ARGS(n)                                                   \
-  size_t argc = n;                                                \
-  napi_value argv[n];                                             \
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);           \
-  if (argc < n) return throw_range(env, FN, "too few arguments");
-
-#define F32(i, name, var) \
-  Arr var;                \
-  if (!get_arr(env, argv[i], napi_float32_array, &var)) return throw_range(env, FN, name " must be a Float32Array");
-/* An optional Float32Array: `has` is 0 when the argument is undefined or null. */
-#define OPT_F32(i, name, var, has)                                                  \
-  Arr var;                                                                          \
-  int has;                                                                          \
-  {                                                                                 \
-    napi_valuetype t_;                                                              \
-    napi_typeof(env, argv[i], &t_);                                                 \
-    has = t_ != napi_undefined && t_ != napi_null;                                  \
-  }                                                                                 \
-  if (has && !get_arr(env, argv[i], napi_float32_array, &var))                      \
-    return throw_range(env, FN, name " must be a Float32Array or undefined");
-#define I32(i, name, var) \
-  Arr var;                \
-  if (!get_arr(env, argv[i], napi_int32_array, &var)) return throw_range(env, FN, name " must be an Int32Array");
-#define INT(i, name, var) \
-  int64_t var;            \
-  if (!get_i64(env, argv[i], &var) || var < 0) return throw_range(env, FN, name " must be a non-negative integer");
-#define NUM(i, name, var) \
-  double var;             \
-  if (!get_f64(env, argv[i], &var)) return throw_range(env, FN, name " must be a number");
-#define NEED(cond, what) \
-  if (!(cond)) return throw_range(env, FN, what);
-
-static napi_value undefined(napi_env env) {
-  napi_value u;
-  napi_get_undefined(env, &u);
-  return u;
-}
+#include "napi_args.h"
+#include "decoder.h"
 
 /* ---------------------------------------------------------------- BLAS */
 
@@ -1032,6 +966,11 @@ static napi_value init(napi_env env, napi_value exports) {
       {"decodeLoss", NULL, decode_loss, NULL, NULL, NULL, napi_enumerable, NULL},
       {"scatterByFeatureT", NULL, scatter_by_feature_t, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sumSquaresBlocked", NULL, sum_squares_blocked, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"rmsNormRows", NULL, rms_norm_rows, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"gatedActivation", NULL, gated_activation, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"ropeRows", NULL, rope_rows, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"groupedAttention", NULL, grouped_attention, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"matmulBF16", NULL, matmul_bf16, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

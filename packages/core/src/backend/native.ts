@@ -8,13 +8,15 @@
  *     with broadcasting that collapses to ≤ 3 dimensions; Relu, Exp, Sigmoid, Rsqrt, Square,
  *     Neg, Sqrt, Abs): C loops, where tfjs-backend-cpu calls a closure per element (~30× slower);
  *   - Transpose, Slice, Concat (float32, int32): strided copies; Softmax over the last axis;
- *     GatherV2 along axis 0 (embedding lookups): a row copy per index.
+ *     GatherV2 along axis 0 (embedding lookups): a row copy per index;
+ *   - the fused decoder kernels of decoder/fused.ts (RMSNorm, gated activation, RoPE, attention).
  * Every other kernel is tfjs-backend-cpu's. The addon is optional: `registerNativeBackend` throws
  * with the reason it is missing (not built at install, disabled), and callers fall back to wasm.
  */
 import type { NativeKernels, NativeLoad } from "@crosscode/native"
 import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu"
 import * as tf from "@tensorflow/tfjs-core"
+import { registerNativeDecoderKernels } from "./nativeDecoder.js"
 
 export const NATIVE_BACKEND = "native"
 
@@ -450,6 +452,7 @@ export const registerNativeBackend = async (): Promise<string> => {
     const kernelFunc = overrides[config.kernelName] ?? config.kernelFunc
     tf.registerKernel({ ...config, backendName: NATIVE_BACKEND, kernelFunc: kernelFunc as tf.KernelFunc })
   }
+  registerNativeDecoderKernels(load.kernels, NATIVE_BACKEND)
   tf.registerBackend(NATIVE_BACKEND, () => new NativeBackend(), 0)
   active = load.kernels
   registered = `${load.blas.trim()}, ${load.threads} thread${load.threads === 1 ? "" : "s"}`

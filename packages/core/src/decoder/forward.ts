@@ -25,6 +25,7 @@ import {
   mapLayerParts
 } from "./arch.js"
 import { groupedAttention } from "./attention.js"
+import { fusedGatedActivation, fusedGroupedAttention } from "./fused.js"
 import { gatherRows, geluTanh, type Linear, linear, rmsNorm, silu, softcap } from "./ops.js"
 import { applyRope, RopeTable } from "./rope.js"
 
@@ -120,6 +121,28 @@ interface BlockOut {
 const outNorm = (y: tf.Tensor2D, w: tf.Tensor1D | undefined, eps: number): tf.Tensor2D =>
   w === undefined ? y : rmsNorm(y, w, eps)
 
+/**
+ * The composite attention: `q` `[B, T, nH, D]` → `[B, nKV, g·T, D]` (query head h uses KV head
+ * floor(h / g)), `groupedAttention`, and back to `[B, T, nH, D]`.
+ */
+const attentionHeadMajor = (
+  arch: DecoderArch,
+  q: tf.Tensor4D,
+  k: tf.Tensor4D,
+  v: tf.Tensor4D,
+  bias: tf.Tensor
+): tf.Tensor4D => {
+  const [B, T, nH, D] = q.shape
+  const nKV = arch.numKvHeads
+  const g = nH / nKV
+  const qh = tf.reshape(tf.transpose(q, [0, 2, 1, 3]), [B, nKV, g * T, D]) as tf.Tensor4D
+  const ctx = groupedAttention(qh, k, v, bias, {
+    scale: arch.attnScale,
+    ...(arch.attnSoftcap !== undefined ? { softcap: arch.attnSoftcap } : {})
+  })
+  return tf.transpose(tf.reshape(ctx, [B, nH, T, D]), [0, 2, 1, 3]) as tf.Tensor4D
+}
+
 const decoderBlock = (
   arch: DecoderArch,
   p: DecoderLayerParams,
@@ -133,32 +156,31 @@ const decoderBlock = (
   const D = arch.headDim
   const nH = arch.numHeads
   const nKV = arch.numKvHeads
-  const g = nH / nKV
   const eps = arch.rmsNormEps
 
   const n = tf.reshape(rmsNorm(x, p.inputNorm, eps), [B * T, H]) as tf.Tensor2D
   const q = applyRope(tf, tf.reshape(linear(n, p.q), [B, T, nH, D]), cos, signedSin)
   const kNew = applyRope(tf, tf.reshape(linear(n, p.k), [B, T, nKV, D]), cos, signedSin)
   const vNew = tf.reshape(linear(n, p.v), [B, T, nKV, D]) as tf.Tensor4D
-  // [B, nH, T, D] → [B, nKV, g·T, D]: query head h uses kv head floor(h / g).
-  const qh = tf.reshape(tf.transpose(q, [0, 2, 1, 3]), [B, nKV, g * T, D])
   let k = tf.transpose(kNew, [0, 2, 1, 3]) as tf.Tensor4D
   let v = tf.transpose(vNew, [0, 2, 1, 3]) as tf.Tensor4D
   if (past !== undefined) {
     k = tf.concat([past.k as tf.Tensor4D, k], 2)
     v = tf.concat([past.v as tf.Tensor4D, v], 2)
   }
-  const ctx = groupedAttention(qh as tf.Tensor4D, k, v, bias, {
-    scale: arch.attnScale,
-    ...(arch.attnSoftcap !== undefined ? { softcap: arch.attnSoftcap } : {})
-  })
-  const merged = tf.reshape(tf.transpose(tf.reshape(ctx, [B, nH, T, D]), [0, 2, 1, 3]), [B * T, nH * D]) as tf.Tensor2D
+  const merged = tf.reshape(
+    fusedGroupedAttention(q, k, v, bias, arch.attnScale, arch.attnSoftcap) ?? attentionHeadMajor(arch, q, k, v, bias),
+    [B * T, nH * D]
+  ) as tf.Tensor2D
   const attnOut = linear(merged, p.o)
   const h = tf.add(x, tf.reshape(outNorm(attnOut, p.attnOutNorm, eps), [B, T, H])) as tf.Tensor3D
 
   const n2 = tf.reshape(rmsNorm(h, p.mlpNorm, eps), [B * T, H]) as tf.Tensor2D
   const gate = linear(n2, p.gate)
-  const act = tf.mul(arch.activation === "silu" ? silu(gate) : geluTanh(gate), linear(n2, p.up)) as tf.Tensor2D
+  const up = linear(n2, p.up)
+  const act =
+    fusedGatedActivation(gate, up, arch.activation === "silu" ? "silu" : "geluTanh") ??
+    (tf.mul(arch.activation === "silu" ? silu(gate) : geluTanh(gate), up) as tf.Tensor2D)
   const out = tf.add(h, tf.reshape(outNorm(linear(act, p.down), p.mlpOutNorm, eps), [B, T, H])) as tf.Tensor3D
   return { out, k, v }
 }

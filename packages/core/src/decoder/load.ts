@@ -30,6 +30,7 @@ import {
   mapLayerParts
 } from "./arch.js"
 import type { DecoderLayerParams, DecoderParams, EmbeddingLookup } from "./forward.js"
+import { bf16LinearSupported } from "./fused.js"
 import type { Linear } from "./ops.js"
 
 export interface DecoderLoadOptions {
@@ -209,6 +210,45 @@ export const loadDecoderParams = (
       return b === undefined ? m : { ...m, b: yield* vector(b) }
     })
 
+  /**
+   * A BF16 `[out, in]` weight kept compact (`Linear` layout "outInBF16") where the backend
+   * multiplies by it directly (native), with its bits for a compact embedding lookup; undefined
+   * (the float32 path) for other dtypes and backends.
+   */
+  const packedBF16 = (name: string, read?: Uint8Array) =>
+    Effect.gen(function* () {
+      const shape = expected.get(name)!
+      if (!bf16LinearSupported() || shape[1]! % 2 !== 0) return undefined
+      const { info, file } = yield* readChecked(name)
+      if (info.dtype !== "BF16") return undefined
+      const bytes =
+        read ??
+        (yield* checkpoint
+          .fileOf(name)!
+          .readBytes(name)
+          .pipe(
+            Effect.mapError(
+              (e) => new ModelLoadError({ path: file, message: `cannot read weight "${name}": ${e.message}` })
+            )
+          ))
+      const packed =
+        bytes.byteOffset % 4 === 0
+          ? new Int32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4)
+          : new Int32Array(bytes.slice().buffer)
+      const bits = new Uint16Array(packed.buffer, packed.byteOffset, packed.length * 2)
+      for (let i = 0; i < bits.length; i++) {
+        // exponent all ones: ±Inf or NaN
+        if ((bits[i]! & 0x7f80) === 0x7f80) {
+          return yield* new ModelLoadError({
+            path: file,
+            message: `weight "${name}" in ${rel(file)} holds non-finite values (the first at flat index ${i})`
+          })
+        }
+      }
+      const w = yield* upload(name, shape, () => track(tf.tensor2d(packed, [shape[0]!, shape[1]! / 2], "int32")))
+      return { bits, linear: { w, layout: "outInBF16" } satisfies Linear }
+    })
+
   const load = Effect.gen(function* () {
     if (partial && !(Number.isInteger(maxLayer) && maxLayer >= 0 && maxLayer < arch.numLayers)) {
       return yield* new ModelLoadError({
@@ -253,22 +293,34 @@ export const loadDecoderParams = (
         kind === "F32"
           ? decodeFloat32(info.dtype as "F32" | "F64", bytes)
           : new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2)
-      embed = { kind: "compact", dtype: kind, data, hidden: H }
       if (withLogits && arch.tieWordEmbeddings) {
-        lmHead = yield* upload(EMBED, [V, H], () =>
-          place(decodeFloat32(info.dtype as "F32" | "F64" | "BF16" | "F16", bytes), V, H)
-        )
-      }
+        const packed = yield* packedBF16(EMBED, bytes)
+        // the packed weight's bits serve as the compact table too (one copy)
+        embed = { kind: "compact", dtype: kind, data: packed?.bits ?? data, hidden: H }
+        lmHead =
+          packed?.linear ??
+          (yield* upload(EMBED, [V, H], () =>
+            place(decodeFloat32(info.dtype as "F32" | "F64" | "BF16" | "F16", bytes), V, H)
+          ))
+      } else embed = { kind: "compact", dtype: kind, data, hidden: H }
     } else if (arch.tieWordEmbeddings && withLogits) {
-      // One tensor serves as both embedding table and LM head.
-      const m = yield* matrix(EMBED)
-      embed = m.layout === "inOut" ? { kind: "columns", table: m.w } : { kind: "rows", table: m.w }
-      lmHead = m
+      const packed = yield* packedBF16(EMBED)
+      if (packed !== undefined) {
+        // BF16 on a backend that multiplies by it: one compact copy serves both
+        embed = { kind: "compact", dtype: "BF16", data: packed.bits, hidden: H }
+        lmHead = packed.linear
+      } else {
+        // One tensor serves as both embedding table and LM head.
+        const m = yield* matrix(EMBED)
+        embed = m.layout === "inOut" ? { kind: "columns", table: m.w } : { kind: "rows", table: m.w }
+        lmHead = m
+      }
     } else {
       const t = yield* readFloat(EMBED)
       embed = { kind: "rows", table: yield* upload(EMBED, [V, H], () => track(tf.tensor2d(t.data, [V, H]))) }
     }
-    if (withLogits && !arch.tieWordEmbeddings) lmHead = yield* linearOf({ w: LM_HEAD })
+    if (withLogits && !arch.tieWordEmbeddings)
+      lmHead = (yield* packedBF16(LM_HEAD))?.linear ?? (yield* linearOf({ w: LM_HEAD }))
 
     const layers: Array<DecoderLayerParams> = []
     const numLoaded = partial ? maxLayer + 1 : arch.numLayers

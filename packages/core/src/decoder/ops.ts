@@ -5,6 +5,7 @@
  * the `[out, in]` linear layer carry custom gradients made of plain matMul / transpose / scatterND.
  */
 import * as tf from "@tensorflow/tfjs-core"
+import { fusedRmsNorm, matMulBF16 } from "./fused.js"
 
 /**
  * A linear layer and how its weight is stored:
@@ -14,11 +15,15 @@ import * as tf from "@tensorflow/tfjs-core"
  *   natural layout for native TensorFlow, the slow path on wasm.
  * - `"outInTrain"`: `[out, in]` with a custom gradient made of plain matMuls and explicit
  *   transposes (all fast paths on wasm); what `qwen2Forward` uses for training.
+ * - `"outInBF16"`: a bfloat16 `[out, in]` weight kept compact, as an int32 `[out, in/2]` tensor of
+ *   its bits (two per entry), multiplied by a kernel that widens as it streams: half the memory
+ *   and memory traffic of float32, where the product is bound by reading the weight (the LM head).
+ *   Only on backends with that kernel (`bf16LinearSupported`; the native backend).
  */
 export interface Linear {
   readonly w: tf.Tensor2D
   readonly b?: tf.Tensor1D
-  readonly layout: "inOut" | "outIn" | "outInTrain"
+  readonly layout: "inOut" | "outIn" | "outInTrain" | "outInBF16"
 }
 
 /** A two-input op with a custom gradient. */
@@ -63,7 +68,9 @@ export const linear = (x: tf.Tensor2D, l: Linear): tf.Tensor2D => {
       ? tf.matMul(x, l.w)
       : l.layout === "outIn"
         ? tf.matMul(x, l.w, false, true)
-        : linearOutIn(x, l.w)
+        : l.layout === "outInBF16"
+          ? matMulBF16(x, l.w)
+          : linearOutIn(x, l.w)
   ) as tf.Tensor2D
   return l.b === undefined ? y : (tf.add(y, l.b) as tf.Tensor2D)
 }
@@ -80,9 +87,9 @@ export const gatherRows = customGrad2((table: tf.Tensor2D, ids: tf.Tensor1D, sav
   }
 })
 
-/** `w · x / sqrt(mean(x²) + eps)` over the last axis, in float32. */
+/** `w · x / sqrt(mean(x²) + eps)` over the last axis, in float32 (one fused kernel where the backend has it). */
 export const rmsNorm = <T extends tf.Tensor>(x: T, w: tf.Tensor1D, eps: number): T =>
-  tf.mul(tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), eps))), w) as T
+  fusedRmsNorm(x, w, eps) ?? (tf.mul(tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), eps))), w) as T)
 
 /** SiLU: x·sigmoid(x). */
 export const silu = <T extends tf.Tensor>(x: T): T => tf.mul(x, tf.sigmoid(x)) as T

@@ -9,6 +9,7 @@
  * demand (no `max_position_embeddings` limit is imposed).
  */
 import type * as tf from "@tensorflow/tfjs-core"
+import { fusedRope } from "./fused.js"
 
 /** RoPE scaling of the frequencies (transformers' `rope_scaling`), as implemented. */
 export type RopeScaling =
@@ -122,6 +123,8 @@ export class RopeTable {
  * `x·cos + cat(x2, x1)·cat(-sin, sin)` = `x·cos + rotate_half(x)·sin`.
  */
 export const applyRope = (tfjs: typeof tf, x: tf.Tensor4D, cos: tf.Tensor4D, signedSin: tf.Tensor4D): tf.Tensor4D => {
+  const fused = fusedRope(x, cos, signedSin)
+  if (fused !== undefined) return fused
   const [B, T, n, D] = x.shape
   const h = D / 2
   const x1 = tfjs.slice(x, [0, 0, 0, 0], [B, T, n, h])
