@@ -7,7 +7,8 @@
 import { readFileSync } from "node:fs"
 import * as path from "node:path"
 import { loadNativeKernels } from "@crosscode/native"
-import { Effect } from "effect"
+import { NodeServices } from "@effect/platform-node"
+import { Effect, Layer } from "effect"
 import { describe, expect, it } from "vitest"
 import { qwen2Arch } from "../src/config/qwen2Config.js"
 import { groupedAttention } from "../src/decoder/attention.js"
@@ -349,7 +350,7 @@ describe.skipIf(!load.ok)(`native backend vs cpu${skipMessage}`, () => {
               const [r] = yield* m.forward({ inputIds: [[3, 99, 7, 250, 11]], logits: "all" })
               return r!.logits!
             })
-          ).pipe(Effect.provide(TensorBackend.layerFor(backend)))
+          ).pipe(Effect.provide(Layer.merge(TensorBackend.layerFor(backend), NodeServices.layer)))
         )
       const ref = await logitsOn("cpu")
       const got = await logitsOn("native")
