@@ -19,18 +19,24 @@ import { Effect, FileSystem, type Scope } from "effect"
 import { type BenchRecord, writeBenchRecords } from "../src/index.js"
 
 const dir = mkdtempSync(path.join(tmpdir(), "crosscode-bench-fileio-"))
-const REPS = 5
+const REPS = 9
 const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 
-const time = async (f: () => Promise<void>): Promise<number> => {
+/** Median ms of `f` and `g`, timed alternately (so a change of machine load hits both alike). */
+const timeBoth = async (f: () => Promise<void>, g: () => Promise<void>): Promise<[number, number]> => {
   await f() // warm: page cache, JIT
-  const ms: Array<number> = []
+  await g()
+  const a: Array<number> = []
+  const b: Array<number> = []
   for (let i = 0; i < REPS; i++) {
-    const t0 = performance.now()
+    let t0 = performance.now()
     await f()
-    ms.push(performance.now() - t0)
+    a.push(performance.now() - t0)
+    t0 = performance.now()
+    await g()
+    b.push(performance.now() - t0)
   }
-  return median(ms)
+  return [median(a), median(b)]
 }
 
 const runFs = <A>(f: (fs: FileSystem.FileSystem) => Effect.Effect<A, unknown, Scope.Scope>) =>
@@ -79,8 +85,7 @@ const compare = async (
   node: () => Promise<void>,
   platform: () => Promise<void>
 ) => {
-  const nodeMs = await time(node)
-  const platformMs = await time(platform)
+  const [nodeMs, platformMs] = await timeBoth(node, platform)
   const extra = { nodeMs: +nodeMs.toFixed(2), platformMs: +platformMs.toFixed(2), ratio: +(platformMs / nodeMs).toFixed(3) }
   records.push({ name: `${name}.node`, backend: "node:fs", shape, value: perMs / nodeMs, unit, extra })
   records.push({ name: `${name}.platform`, backend: "platform", shape, value: perMs / platformMs, unit, extra })
