@@ -86,7 +86,11 @@ const compare = async (
   platform: () => Promise<void>
 ) => {
   const [nodeMs, platformMs] = await timeBoth(node, platform)
-  const extra = { nodeMs: +nodeMs.toFixed(2), platformMs: +platformMs.toFixed(2), ratio: +(platformMs / nodeMs).toFixed(3) }
+  const extra = {
+    nodeMs: +nodeMs.toFixed(2),
+    platformMs: +platformMs.toFixed(2),
+    ratio: +(platformMs / nodeMs).toFixed(3)
+  }
   records.push({ name: `${name}.node`, backend: "node:fs", shape, value: perMs / nodeMs, unit, extra })
   records.push({ name: `${name}.platform`, backend: "platform", shape, value: perMs / platformMs, unit, extra })
 }
@@ -96,12 +100,33 @@ try {
   const big = path.join(dir, "weights.bin")
   writeFileSync(big, new Uint8Array(256 * 2 ** 20).fill(7))
   const t4m = Array.from({ length: 4 }, () => new Uint8Array(4 * 2 ** 20))
-  await compare("fileio.tensor_read", { tensors: 64, bytes: 4 * 2 ** 20 }, "MB/s", 256 * 1000, nodeReads(big, 4 * 2 ** 20, 64, t4m), platformReads(big, 4 * 2 ** 20, 64, t4m))
+  await compare(
+    "fileio.tensor_read",
+    { tensors: 64, bytes: 4 * 2 ** 20 },
+    "MB/s",
+    256 * 1000,
+    nodeReads(big, 4 * 2 ** 20, 64, t4m),
+    platformReads(big, 4 * 2 ** 20, 64, t4m)
+  )
   const t4k = Array.from({ length: 4 }, () => new Uint8Array(4096))
-  await compare("fileio.tensor_read", { tensors: 4096, bytes: 4096 }, "MB/s", 16 * 1000, nodeReads(big, 4096, 4096, t4k), platformReads(big, 4096, 4096, t4k))
+  await compare(
+    "fileio.tensor_read",
+    { tensors: 4096, bytes: 4096 },
+    "MB/s",
+    16 * 1000,
+    nodeReads(big, 4096, 4096, t4k),
+    platformReads(big, 4096, 4096, t4k)
+  )
   // row reads: 20,000 rows of 512 float32 (2 KB), one positional read each
   const rows = Array.from({ length: 4 }, () => new Uint8Array(2048))
-  await compare("fileio.row_read", { rows: 20000, bytes: 2048 }, "rows/s", 20000 * 1000, nodeReads(big, 2048, 20000, rows), platformReads(big, 2048, 20000, rows))
+  await compare(
+    "fileio.row_read",
+    { rows: 20000, bytes: 2048 },
+    "rows/s",
+    20000 * 1000,
+    nodeReads(big, 2048, 20000, rows),
+    platformReads(big, 2048, 20000, rows)
+  )
   // small files: a 20 KB config.json read whole, 500 times
   const config = path.join(dir, "config.json")
   writeFileSync(config, JSON.stringify({ pad: "x".repeat(20000) }))
