@@ -152,31 +152,108 @@ static void sift_down(float *v, int32_t *ix, int k, int i) {
   }
 }
 
-/* One row's k largest (NaN counts as largest) into hv/hi, sorted best first. */
-static void topk_row(const float *row, int64_t Cc, int kk, float *hv, int32_t *hi) {
+/*
+ * The k best of row[idx[0..n)] (all of row[0..n) when idx is NULL), visited in increasing index
+ * order, into hv/hi sorted best first (NaN counts as largest; values read back from the row).
+ * n ≥ kk.
+ */
+static void heap_topk(const float *row, const int32_t *idx, int64_t n, int kk, float *hv, int32_t *hi) {
   for (int j = 0; j < kk; j++) {
-    hv[j] = isnan(row[j]) ? INFINITY : row[j];
-    hi[j] = j;
+    const int32_t at = idx == NULL ? j : idx[j];
+    hv[j] = isnan(row[at]) ? INFINITY : row[at];
+    hi[j] = at;
   }
   for (int j = kk / 2 - 1; j >= 0; j--) sift_down(hv, hi, kk, j);
   float worst = hv[0];
-  for (int64_t j = kk; j < Cc; j++) {
-    float v = row[j];
+  for (int64_t c = kk; c < n; c++) {
+    const int32_t at = idx == NULL ? (int32_t)c : idx[c];
+    float v = row[at];
     if (v < worst) continue; /* fast reject (NaN compares false and goes on to the exact test) */
     v = isnan(v) ? INFINITY : v;
-    if (before(v, (int32_t)j, hv[0], hi[0])) {
+    if (before(v, at, hv[0], hi[0])) {
       hv[0] = v;
-      hi[0] = (int32_t)j;
+      hi[0] = at;
       sift_down(hv, hi, kk, 0);
       worst = hv[0];
     }
   }
-  for (int n = kk - 1; n > 0; n--) {
-    float tv = hv[0]; hv[0] = hv[n]; hv[n] = tv;
-    int32_t ti = hi[0]; hi[0] = hi[n]; hi[n] = ti;
-    sift_down(hv, hi, n, 0);
+  for (int m = kk - 1; m > 0; m--) {
+    float tv = hv[0]; hv[0] = hv[m]; hv[m] = tv;
+    int32_t ti = hi[0]; hi[0] = hi[m]; hi[m] = ti;
+    sift_down(hv, hi, m, 0);
   }
   for (int j = 0; j < kk; j++) hv[j] = row[hi[j]];
+}
+
+/* The k-th largest of a[0..n) (k ≥ 1; reorders a): quickselect. */
+static float kth_largest(float *a, int64_t n, int64_t k) {
+  int64_t lo = 0, hi = n - 1, want = k - 1;
+  while (lo < hi) {
+    const float pivot = a[lo + (hi - lo) / 2];
+    int64_t i = lo, j = hi;
+    while (i <= j) {
+      while (a[i] > pivot) i++;
+      while (a[j] < pivot) j--;
+      if (i <= j) {
+        const float t = a[i]; a[i] = a[j]; a[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (want <= j) hi = j;
+    else if (want >= i) lo = i;
+    else return a[want];
+  }
+  return a[want];
+}
+
+/* Candidate budget of topk_row's threshold pass (indices kept on the stack). */
+#define TOPK_CANDIDATES 2048
+
+/*
+ * One row's k largest (NaN counts as largest) into hv/hi, sorted best first; ties by lower index.
+ * Split into 4k blocks, the k-th largest block maximum τ is a lower bound of the k-th largest
+ * value (k blocks reach it), so only elements ≥ τ can be selected: one vectorised pass finds the
+ * maxima, one collects the few candidates, and the heap runs over those in index order — the
+ * same result as the heap over the whole row, without a compare and branch per element. Rows
+ * with a NaN, short rows and rows with too many candidates (ties at τ) take the plain heap.
+ */
+static void topk_row(const float *row, int64_t Cc, int kk, float *hv, int32_t *hi) {
+  const int64_t nb = 4 * (int64_t)kk;
+  if (Cc < 2 * nb || nb > 1024) {
+    heap_topk(row, NULL, Cc, kk, hv, hi);
+    return;
+  }
+  const int64_t bs = (Cc + nb - 1) / nb, blocks = (Cc + bs - 1) / bs;
+  float maxima[1024];
+  int nan = 0;
+  for (int64_t b = 0; b < blocks; b++) {
+    const int64_t from = b * bs, to = from + bs < Cc ? from + bs : Cc;
+    float m = -INFINITY;
+#pragma omp simd reduction(max : m) reduction(| : nan)
+    for (int64_t t = from; t < to; t++) {
+      m = row[t] > m ? row[t] : m;
+      nan |= row[t] != row[t];
+    }
+    maxima[b] = m;
+  }
+  if (nan || blocks < kk) {
+    heap_topk(row, NULL, Cc, kk, hv, hi);
+    return;
+  }
+  const float tau = kth_largest(maxima, blocks, kk);
+  int32_t cand[TOPK_CANDIDATES];
+  int64_t n = 0;
+  for (int64_t t = 0; t < Cc; t++) {
+    if (row[t] >= tau) {
+      if (n == TOPK_CANDIDATES) {
+        heap_topk(row, NULL, Cc, kk, hv, hi);
+        return;
+      }
+      cand[n++] = (int32_t)t;
+    }
+  }
+  heap_topk(row, cand, n, kk, hv, hi); /* n ≥ kk: the k maxima at or above τ */
 }
 
 /*

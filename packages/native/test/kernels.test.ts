@@ -241,6 +241,36 @@ describe.skipIf(!load.ok)(`@crosscode/native kernels${load.ok ? "" : ` (skipped:
     expect(Array.from(f)).toEqual([1, -2])
   })
 
+  it("topkRows on long rows (the threshold pass): equal to a full sort, with ties, zeros, NaN and ±Inf", () => {
+    const reference = (row: Float32Array, kk: number) => {
+      const key = (v: number) => (Number.isNaN(v) ? Number.POSITIVE_INFINITY : v)
+      const order = Array.from(row.keys()).sort((p, q) => key(row[q]!) - key(row[p]!) || p - q)
+      return order.slice(0, kk)
+    }
+    const F = 4096
+    const rows: Array<[string, Float32Array]> = [
+      ["uniform", rand(F, 11)],
+      ["relu (mostly zeros)", rand(F, 12).map((v) => Math.max(0, v - 0.9))],
+      ["all zeros", new Float32Array(F)],
+      ["few distinct values (ties)", rand(F, 13).map((v) => Math.round(v * 3))],
+      [
+        "a NaN and ±Inf",
+        rand(F, 14).map((v, i) => (i === 77 ? Number.NaN : i === 3000 ? Infinity : i === 5 ? -Infinity : v))
+      ],
+      ["ascending", Float32Array.from({ length: F }, (_, i) => i)],
+      ["descending", Float32Array.from({ length: F }, (_, i) => -i)]
+    ]
+    for (const kk of [1, 32, 200, 1000]) {
+      for (const [name, row] of rows) {
+        const [v, ix] = [new Float32Array(kk), new Int32Array(kk)]
+        k.topkRows(row, 1, F, kk, v, ix)
+        const want = reference(row, kk)
+        expect(Array.from(ix), `${name}, k=${kk}`).toEqual(want)
+        expect(Array.from(v), `${name}, k=${kk}`).toEqual(want.map((i) => row[i]!))
+      }
+    }
+  })
+
   it("refuses bad arguments with a RangeError naming them", () => {
     expect(() =>
       k.rowDots(
