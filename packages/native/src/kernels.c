@@ -316,6 +316,15 @@ static napi_value csr_decode(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+/* Σ x[r]·y[r] in float32, vectorised: rowDots and decodeLoss's fused dots share it, so both
+   sum in the same order. */
+static inline float row_dot(const float *x, const float *y, int64_t W) {
+  float s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int64_t r = 0; r < W; r++) s += x[r] * y[r];
+  return s;
+}
+
 /* rowDots(A, ai, Bm, bi, W, out, at): out[at + n] = A[ai_n] · Bm[bi_n] (rows of width W). */
 #undef FN
 #define FN "rowDots"
@@ -337,13 +346,7 @@ static napi_value row_dots(napi_env env, napi_callback_info info) {
   float *out = (float *)OUT.data + at;
   int64_t N = (int64_t)AI.length;
 #pragma omp parallel for schedule(static)
-  for (int64_t n = 0; n < N; n++) {
-    const float *x = a + (int64_t)ai[n] * W, *y = bm + (int64_t)bi[n] * W;
-    float s = 0;
-#pragma omp simd reduction(+ : s)
-    for (int64_t r = 0; r < W; r++) s += x[r] * y[r];
-    out[n] = s;
-  }
+  for (int64_t n = 0; n < N; n++) out[n] = row_dot(a + (int64_t)ai[n] * W, bm + (int64_t)bi[n] * W, W);
   return undefined(env);
 }
 
@@ -543,15 +546,21 @@ static napi_value encode_topk(napi_env env, napi_callback_info info) {
 }
 
 /*
- * decodeLoss(rowPtr, cols, vals, Wd, bdec, x, W, S, kind, E, dXhat, dbd): the reconstruction
+ * decodeLoss(rowPtr, cols, vals, Wd, bdec, x, W, S, kind, E, dXhat, dbd[, dots]): the reconstruction
  * error E = (b_dec + Σ v·W_dec[j]) − x per row (float32, entry order, as csrDecode), the loss
  * gradient dXhat (kind 0 mse: 2E/(B·W); 1 sse: 2E/B; 2 l2: E/(‖E_bs‖·B·S) per source block of
- * W/S) and dbd = Σ_b dXhat_b (float32, rows in order). Returns [Σ E² (float64), Σ_bs ‖E_bs‖].
+ * W/S) and dbd = Σ_b dXhat_b (float32, rows in order). With `dots`, also dots[n] = dXhat_b ·
+ * W_dec[cols[n]] for every entry (rowDots' arithmetic), while those rows are in cache.
+ * Returns [Σ E² (float64), Σ_bs ‖E_bs‖].
  */
 #undef FN
 #define FN "decodeLoss"
 static napi_value decode_loss(napi_env env, napi_callback_info info) {
-  ARGS(12);
+  /* 12 arguments and an optional 13th (N-API passes undefined for a missing one) */
+  size_t argc = 13;
+  napi_value argv[13];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 12) return throw_range(env, FN, "too few arguments");
   I32(0, "rowPtr", RP);
   I32(1, "cols", CO);
   F32(2, "vals", VA);
@@ -564,6 +573,7 @@ static napi_value decode_loss(napi_env env, napi_callback_info info) {
   F32(9, "E", EE);
   F32(10, "dXhat", DX);
   F32(11, "dbd", DBD);
+  OPT_F32(12, "dots", DOTS, hasDots);
   NEED(RP.length >= 1, "rowPtr is empty");
   NEED(kind <= 2, "kind must be 0 (mse), 1 (sse) or 2 (l2)");
   NEED(S >= 1 && W % S == 0, "W must be a multiple of S");
@@ -576,8 +586,9 @@ static napi_value decode_loss(napi_env env, napi_callback_info info) {
   NEED(BD.length >= (size_t)W && DBD.length >= (size_t)W, "bdec/dbd are shorter than W");
   const int64_t F = W == 0 ? 0 : (int64_t)(WD.length / W);
   for (int32_t n = 0; n < rp[B]; n++) NEED(cols[n] >= 0 && cols[n] < F, "a column index is outside Wd");
+  NEED(!hasDots || DOTS.length >= (size_t)rp[B], "dots is shorter than the entries");
   const float *vals = VA.data, *wd = WD.data, *bd = BD.data, *x = X.data;
-  float *E = EE.data, *dx = DX.data, *dbd = DBD.data;
+  float *E = EE.data, *dx = DX.data, *dbd = DBD.data, *dots = hasDots ? DOTS.data : NULL;
   const int64_t d = W / S;
   double *rowSq = malloc(sizeof(double) * (size_t)(B > 0 ? B : 1));
   double *rowNorm = malloc(sizeof(double) * (size_t)(B > 0 ? B : 1));
@@ -619,6 +630,9 @@ static napi_value decode_loss(napi_env env, napi_callback_info info) {
       }
       rowNorm[b] = tot;
     }
+    /* ∂v for this row's entries while their W_dec rows are still in cache (= rowDots) */
+    if (dots != NULL)
+      for (int32_t n = rp[b]; n < rp[b + 1]; n++) dots[n] = row_dot(g, wd + (int64_t)cols[n] * W, W);
   }
   /* Σ_b dXhat_b per column, rows in order (threads own column blocks) */
 #pragma omp parallel for schedule(static)

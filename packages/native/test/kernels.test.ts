@@ -192,6 +192,17 @@ describe.skipIf(!load.ok)(`@crosscode/native kernels${load.ok ? "" : ` (skipped:
       expect(maxAbs(dbd, dbdRef), name).toBeLessThan(1e-6)
       expect(Math.abs(s - sq), name).toBeLessThan(1e-9 * sq)
       if (kind === 2) expect(Math.abs(nt - norms)).toBeLessThan(1e-9 * norms)
+      // the optional dots: the same values as rowDots over the same dXhat, bit for bit
+      const dots = new Float32Array(C.length)
+      f.decodeLoss!(rowPtr, C, V, Wd, bd, x, W, S, kind, E, dX, dbd, dots)
+      const rows = Int32Array.from(C, (_, n) => {
+        let b = 0
+        while (rowPtr[b + 1]! <= n) b++
+        return b
+      })
+      const viaRowDots = new Float32Array(C.length)
+      k.rowDots(dX, rows, Wd, C, W, viaRowDots, 0)
+      expect(Array.from(dots), name).toEqual(Array.from(viaRowDots))
     }
 
     // ∂W_dec and ∂W_enc (transposed) against scatterByFeature + transpose: bit for bit
