@@ -2,7 +2,8 @@
 // `pnpm test`: one vitest run over every package, then a plain `N passed, N failed` line computed
 // from vitest's JSON report (CI reads that line). Extra arguments go to vitest.
 // Where @crosscode/native's addon is built, a second run repeats the equivalence suites on the
-// `native` backend (CROSSCODE_TEST_BACKEND=native: golden Qwen2 tests, the sparse-step suite with
+// `native` backend (CROSSCODE_TEST_BACKEND=native: golden Qwen2 tests, the Llama / Gemma 2 goldens
+// (the fused decoder kernels' soft-capping, GELU and sliding window), the sparse-step suite with
 // the native kernel set); its counts are added to the line. Without the addon it says why it skips.
 import { spawnSync } from "node:child_process"
 import { existsSync, readFileSync, rmSync } from "node:fs"
@@ -46,7 +47,11 @@ if (process.argv.length > 2) {
   console.log("\n=== equivalence suites on the native backend (CROSSCODE_TEST_BACKEND=native) ===")
   const native = vitestRun(
     "vitest-report-native.json",
-    ["packages/core/test/golden.test.ts", "packages/crosscoder/test/sparseStep.test.ts"],
+    [
+      "packages/core/test/golden.test.ts",
+      "packages/core/test/families.test.ts",
+      "packages/crosscoder/test/sparseStep.test.ts"
+    ],
     { CROSSCODE_TEST_BACKEND: "native" }
   )
   if (native.passed === undefined) {

@@ -12,7 +12,13 @@ import { Effect, Layer } from "effect"
 import { describe, expect, it } from "vitest"
 import { qwen2Arch } from "../src/config/qwen2Config.js"
 import { groupedAttention } from "../src/decoder/attention.js"
-import { FusedKernelNames, fusedGatedActivation, fusedGroupedAttention, fusedRmsNorm } from "../src/decoder/fused.js"
+import {
+  FusedKernelNames,
+  fusedGatedActivation,
+  fusedGroupedAttention,
+  fusedRmsNorm,
+  matMulBF16
+} from "../src/decoder/fused.js"
 import { loadDecoderParams, paramTensors } from "../src/decoder/load.js"
 import { geluTanh, rmsNorm, silu } from "../src/decoder/ops.js"
 import { applyRope } from "../src/decoder/rope.js"
@@ -361,6 +367,26 @@ describe.skipIf(!load.ok)(`native backend vs cpu${skipMessage}`, () => {
       await tf.setBackend(NATIVE_BACKEND)
     }
   )
+
+  it("a packed bfloat16 product: the kernel, and under a tape the widened weight (gradient in x)", async () => {
+    const tf = await setup()
+    // W [3, 4] in bfloat16 bits, packed two per int32 (little-endian: element 2i in the low half)
+    const w = [1, -2, 0.5, 4, 3, 0.25, -1, 2, -0.5, 1, 8, -4]
+    const bits = Uint16Array.from(w, (v) => new Uint32Array(Float32Array.of(v).buffer)[0]! >>> 16)
+    const packed = tf.tensor2d(new Int32Array(bits.buffer), [3, 2], "int32")
+    const x = tf.tensor2d([1, 2, 3, 4, -1, 0, 1, 2], [2, 4])
+    const want = [0, 1].map((r) =>
+      [0, 1, 2].map((n) => [0, 1, 2, 3].reduce((a, k) => a + [1, 2, 3, 4, -1, 0, 1, 2][r * 4 + k]! * w[n * 4 + k]!, 0))
+    )
+    expect(Array.from(matMulBF16(x, packed).dataSync())).toEqual(want.flat())
+    const dx = tf.grad((xx) => tf.sum(matMulBF16(xx as never, packed)))(x)
+    // ∂Σ/∂x[r, k] = Σ_n W[n, k]
+    const colSums = [0, 1, 2, 3].map((k) => w[k]! + w[4 + k]! + w[8 + k]!)
+    expect(Array.from(dx.dataSync())).toEqual([...colSums, ...colSums])
+    await tf.setBackend("cpu")
+    expect(() => matMulBF16(x, packed)).toThrow(/cpu backend cannot multiply/)
+    await tf.setBackend(NATIVE_BACKEND)
+  })
 
   it("exposes its kernels only while it is the active backend", async () => {
     const tf = await setup()

@@ -152,31 +152,108 @@ static void sift_down(float *v, int32_t *ix, int k, int i) {
   }
 }
 
-/* One row's k largest (NaN counts as largest) into hv/hi, sorted best first. */
-static void topk_row(const float *row, int64_t Cc, int kk, float *hv, int32_t *hi) {
+/*
+ * The k best of row[idx[0..n)] (all of row[0..n) when idx is NULL), visited in increasing index
+ * order, into hv/hi sorted best first (NaN counts as largest; values read back from the row).
+ * n ≥ kk.
+ */
+static void heap_topk(const float *row, const int32_t *idx, int64_t n, int kk, float *hv, int32_t *hi) {
   for (int j = 0; j < kk; j++) {
-    hv[j] = isnan(row[j]) ? INFINITY : row[j];
-    hi[j] = j;
+    const int32_t at = idx == NULL ? j : idx[j];
+    hv[j] = isnan(row[at]) ? INFINITY : row[at];
+    hi[j] = at;
   }
   for (int j = kk / 2 - 1; j >= 0; j--) sift_down(hv, hi, kk, j);
   float worst = hv[0];
-  for (int64_t j = kk; j < Cc; j++) {
-    float v = row[j];
+  for (int64_t c = kk; c < n; c++) {
+    const int32_t at = idx == NULL ? (int32_t)c : idx[c];
+    float v = row[at];
     if (v < worst) continue; /* fast reject (NaN compares false and goes on to the exact test) */
     v = isnan(v) ? INFINITY : v;
-    if (before(v, (int32_t)j, hv[0], hi[0])) {
+    if (before(v, at, hv[0], hi[0])) {
       hv[0] = v;
-      hi[0] = (int32_t)j;
+      hi[0] = at;
       sift_down(hv, hi, kk, 0);
       worst = hv[0];
     }
   }
-  for (int n = kk - 1; n > 0; n--) {
-    float tv = hv[0]; hv[0] = hv[n]; hv[n] = tv;
-    int32_t ti = hi[0]; hi[0] = hi[n]; hi[n] = ti;
-    sift_down(hv, hi, n, 0);
+  for (int m = kk - 1; m > 0; m--) {
+    float tv = hv[0]; hv[0] = hv[m]; hv[m] = tv;
+    int32_t ti = hi[0]; hi[0] = hi[m]; hi[m] = ti;
+    sift_down(hv, hi, m, 0);
   }
   for (int j = 0; j < kk; j++) hv[j] = row[hi[j]];
+}
+
+/* The k-th largest of a[0..n) (k ≥ 1; reorders a): quickselect. */
+static float kth_largest(float *a, int64_t n, int64_t k) {
+  int64_t lo = 0, hi = n - 1, want = k - 1;
+  while (lo < hi) {
+    const float pivot = a[lo + (hi - lo) / 2];
+    int64_t i = lo, j = hi;
+    while (i <= j) {
+      while (a[i] > pivot) i++;
+      while (a[j] < pivot) j--;
+      if (i <= j) {
+        const float t = a[i]; a[i] = a[j]; a[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (want <= j) hi = j;
+    else if (want >= i) lo = i;
+    else return a[want];
+  }
+  return a[want];
+}
+
+/* Candidate budget of topk_row's threshold pass (indices kept on the stack). */
+#define TOPK_CANDIDATES 2048
+
+/*
+ * One row's k largest (NaN counts as largest) into hv/hi, sorted best first; ties by lower index.
+ * Split into 4k blocks, the k-th largest block maximum τ is a lower bound of the k-th largest
+ * value (k blocks reach it), so only elements ≥ τ can be selected: one vectorised pass finds the
+ * maxima, one collects the few candidates, and the heap runs over those in index order — the
+ * same result as the heap over the whole row, without a compare and branch per element. Rows
+ * with a NaN, short rows and rows with too many candidates (ties at τ) take the plain heap.
+ */
+static void topk_row(const float *row, int64_t Cc, int kk, float *hv, int32_t *hi) {
+  const int64_t nb = 4 * (int64_t)kk;
+  if (Cc < 2 * nb || nb > 1024) {
+    heap_topk(row, NULL, Cc, kk, hv, hi);
+    return;
+  }
+  const int64_t bs = (Cc + nb - 1) / nb, blocks = (Cc + bs - 1) / bs;
+  float maxima[1024];
+  int nan = 0;
+  for (int64_t b = 0; b < blocks; b++) {
+    const int64_t from = b * bs, to = from + bs < Cc ? from + bs : Cc;
+    float m = -INFINITY;
+#pragma omp simd reduction(max : m) reduction(| : nan)
+    for (int64_t t = from; t < to; t++) {
+      m = row[t] > m ? row[t] : m;
+      nan |= row[t] != row[t];
+    }
+    maxima[b] = m;
+  }
+  if (nan || blocks < kk) {
+    heap_topk(row, NULL, Cc, kk, hv, hi);
+    return;
+  }
+  const float tau = kth_largest(maxima, blocks, kk);
+  int32_t cand[TOPK_CANDIDATES];
+  int64_t n = 0;
+  for (int64_t t = 0; t < Cc; t++) {
+    if (row[t] >= tau) {
+      if (n == TOPK_CANDIDATES) {
+        heap_topk(row, NULL, Cc, kk, hv, hi);
+        return;
+      }
+      cand[n++] = (int32_t)t;
+    }
+  }
+  heap_topk(row, cand, n, kk, hv, hi); /* n ≥ kk: the k maxima at or above τ */
 }
 
 /*
@@ -239,6 +316,15 @@ static napi_value csr_decode(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+/* Σ x[r]·y[r] in float32, vectorised: rowDots and decodeLoss's fused dots share it, so both
+   sum in the same order. */
+static inline float row_dot(const float *x, const float *y, int64_t W) {
+  float s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int64_t r = 0; r < W; r++) s += x[r] * y[r];
+  return s;
+}
+
 /* rowDots(A, ai, Bm, bi, W, out, at): out[at + n] = A[ai_n] · Bm[bi_n] (rows of width W). */
 #undef FN
 #define FN "rowDots"
@@ -260,13 +346,7 @@ static napi_value row_dots(napi_env env, napi_callback_info info) {
   float *out = (float *)OUT.data + at;
   int64_t N = (int64_t)AI.length;
 #pragma omp parallel for schedule(static)
-  for (int64_t n = 0; n < N; n++) {
-    const float *x = a + (int64_t)ai[n] * W, *y = bm + (int64_t)bi[n] * W;
-    float s = 0;
-#pragma omp simd reduction(+ : s)
-    for (int64_t r = 0; r < W; r++) s += x[r] * y[r];
-    out[n] = s;
-  }
+  for (int64_t n = 0; n < N; n++) out[n] = row_dot(a + (int64_t)ai[n] * W, bm + (int64_t)bi[n] * W, W);
   return undefined(env);
 }
 
@@ -466,15 +546,21 @@ static napi_value encode_topk(napi_env env, napi_callback_info info) {
 }
 
 /*
- * decodeLoss(rowPtr, cols, vals, Wd, bdec, x, W, S, kind, E, dXhat, dbd): the reconstruction
+ * decodeLoss(rowPtr, cols, vals, Wd, bdec, x, W, S, kind, E, dXhat, dbd[, dots]): the reconstruction
  * error E = (b_dec + Σ v·W_dec[j]) − x per row (float32, entry order, as csrDecode), the loss
  * gradient dXhat (kind 0 mse: 2E/(B·W); 1 sse: 2E/B; 2 l2: E/(‖E_bs‖·B·S) per source block of
- * W/S) and dbd = Σ_b dXhat_b (float32, rows in order). Returns [Σ E² (float64), Σ_bs ‖E_bs‖].
+ * W/S) and dbd = Σ_b dXhat_b (float32, rows in order). With `dots`, also dots[n] = dXhat_b ·
+ * W_dec[cols[n]] for every entry (rowDots' arithmetic), while those rows are in cache.
+ * Returns [Σ E² (float64), Σ_bs ‖E_bs‖].
  */
 #undef FN
 #define FN "decodeLoss"
 static napi_value decode_loss(napi_env env, napi_callback_info info) {
-  ARGS(12);
+  /* 12 arguments and an optional 13th (N-API passes undefined for a missing one) */
+  size_t argc = 13;
+  napi_value argv[13];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 12) return throw_range(env, FN, "too few arguments");
   I32(0, "rowPtr", RP);
   I32(1, "cols", CO);
   F32(2, "vals", VA);
@@ -487,6 +573,7 @@ static napi_value decode_loss(napi_env env, napi_callback_info info) {
   F32(9, "E", EE);
   F32(10, "dXhat", DX);
   F32(11, "dbd", DBD);
+  OPT_F32(12, "dots", DOTS, hasDots);
   NEED(RP.length >= 1, "rowPtr is empty");
   NEED(kind <= 2, "kind must be 0 (mse), 1 (sse) or 2 (l2)");
   NEED(S >= 1 && W % S == 0, "W must be a multiple of S");
@@ -499,8 +586,9 @@ static napi_value decode_loss(napi_env env, napi_callback_info info) {
   NEED(BD.length >= (size_t)W && DBD.length >= (size_t)W, "bdec/dbd are shorter than W");
   const int64_t F = W == 0 ? 0 : (int64_t)(WD.length / W);
   for (int32_t n = 0; n < rp[B]; n++) NEED(cols[n] >= 0 && cols[n] < F, "a column index is outside Wd");
+  NEED(!hasDots || DOTS.length >= (size_t)rp[B], "dots is shorter than the entries");
   const float *vals = VA.data, *wd = WD.data, *bd = BD.data, *x = X.data;
-  float *E = EE.data, *dx = DX.data, *dbd = DBD.data;
+  float *E = EE.data, *dx = DX.data, *dbd = DBD.data, *dots = hasDots ? DOTS.data : NULL;
   const int64_t d = W / S;
   double *rowSq = malloc(sizeof(double) * (size_t)(B > 0 ? B : 1));
   double *rowNorm = malloc(sizeof(double) * (size_t)(B > 0 ? B : 1));
@@ -542,6 +630,9 @@ static napi_value decode_loss(napi_env env, napi_callback_info info) {
       }
       rowNorm[b] = tot;
     }
+    /* ∂v for this row's entries while their W_dec rows are still in cache (= rowDots) */
+    if (dots != NULL)
+      for (int32_t n = rp[b]; n < rp[b + 1]; n++) dots[n] = row_dot(g, wd + (int64_t)cols[n] * W, W);
   }
   /* Σ_b dXhat_b per column, rows in order (threads own column blocks) */
 #pragma omp parallel for schedule(static)

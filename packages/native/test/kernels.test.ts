@@ -192,6 +192,17 @@ describe.skipIf(!load.ok)(`@crosscode/native kernels${load.ok ? "" : ` (skipped:
       expect(maxAbs(dbd, dbdRef), name).toBeLessThan(1e-6)
       expect(Math.abs(s - sq), name).toBeLessThan(1e-9 * sq)
       if (kind === 2) expect(Math.abs(nt - norms)).toBeLessThan(1e-9 * norms)
+      // the optional dots: the same values as rowDots over the same dXhat, bit for bit
+      const dots = new Float32Array(C.length)
+      f.decodeLoss!(rowPtr, C, V, Wd, bd, x, W, S, kind, E, dX, dbd, dots)
+      const rows = Int32Array.from(C, (_, n) => {
+        let b = 0
+        while (rowPtr[b + 1]! <= n) b++
+        return b
+      })
+      const viaRowDots = new Float32Array(C.length)
+      k.rowDots(dX, rows, Wd, C, W, viaRowDots, 0)
+      expect(Array.from(dots), name).toEqual(Array.from(viaRowDots))
     }
 
     // ∂W_dec and ∂W_enc (transposed) against scatterByFeature + transpose: bit for bit
@@ -239,6 +250,36 @@ describe.skipIf(!load.ok)(`@crosscode/native kernels${load.ok ? "" : ` (skipped:
     const f = new Float32Array(2)
     k.bf16ToF32(Uint16Array.of(0x3f80, 0xc000), f)
     expect(Array.from(f)).toEqual([1, -2])
+  })
+
+  it("topkRows on long rows (the threshold pass): equal to a full sort, with ties, zeros, NaN and ±Inf", () => {
+    const reference = (row: Float32Array, kk: number) => {
+      const key = (v: number) => (Number.isNaN(v) ? Number.POSITIVE_INFINITY : v)
+      const order = Array.from(row.keys()).sort((p, q) => key(row[q]!) - key(row[p]!) || p - q)
+      return order.slice(0, kk)
+    }
+    const F = 4096
+    const rows: Array<[string, Float32Array]> = [
+      ["uniform", rand(F, 11)],
+      ["relu (mostly zeros)", rand(F, 12).map((v) => Math.max(0, v - 0.9))],
+      ["all zeros", new Float32Array(F)],
+      ["few distinct values (ties)", rand(F, 13).map((v) => Math.round(v * 3))],
+      [
+        "a NaN and ±Inf",
+        rand(F, 14).map((v, i) => (i === 77 ? Number.NaN : i === 3000 ? Infinity : i === 5 ? -Infinity : v))
+      ],
+      ["ascending", Float32Array.from({ length: F }, (_, i) => i)],
+      ["descending", Float32Array.from({ length: F }, (_, i) => -i)]
+    ]
+    for (const kk of [1, 32, 200, 1000]) {
+      for (const [name, row] of rows) {
+        const [v, ix] = [new Float32Array(kk), new Int32Array(kk)]
+        k.topkRows(row, 1, F, kk, v, ix)
+        const want = reference(row, kk)
+        expect(Array.from(ix), `${name}, k=${kk}`).toEqual(want)
+        expect(Array.from(v), `${name}, k=${kk}`).toEqual(want.map((i) => row[i]!))
+      }
+    }
   })
 
   it("refuses bad arguments with a RangeError naming them", () => {

@@ -72,7 +72,12 @@ export const bf16LinearSupported = (): boolean =>
  * `x` `[N, in]` · Wᵀ for a packed bfloat16 W (`[out, in/2]` int32): one streaming kernel; under a
  * gradient tape, W is widened to float32 first so that the product is differentiable in `x`.
  */
-export const matMulBF16 = (x: tf.Tensor2D, packed: tf.Tensor2D): tf.Tensor2D =>
-  tf.engine().isTapeOn()
+export const matMulBF16 = (x: tf.Tensor2D, packed: tf.Tensor2D): tf.Tensor2D => {
+  if (!bf16LinearSupported())
+    throw new RangeError(
+      `this model keeps a bfloat16 weight compact, which the ${tf.getBackend()} backend cannot multiply: load the model on the backend that runs it`
+    )
+  return tf.engine().isTapeOn()
     ? (tf.matMul(x, run<tf.Tensor2D>(FusedKernelNames.widenBF16, { w: packed }, {}), false, true) as tf.Tensor2D)
     : run<tf.Tensor2D>(FusedKernelNames.matMulBF16, { a: x, w: packed }, {})
+}

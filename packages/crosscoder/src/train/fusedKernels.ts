@@ -26,7 +26,9 @@ export interface FusedStepKernels {
   ): void
   /**
    * `E = b_dec + Σ v·W_dec[j] − x` per CSR row, `dXhat` (kind 0 mse, 1 sse, 2 per-source L2 over
-   * S blocks) and `dbd = Σ_b dXhat_b`. Returns `[Σ E², Σ_{b,s} ‖E_bs‖]` (float64).
+   * S blocks) and `dbd = Σ_b dXhat_b`; with `dots`, also `dots[n] = dXhat_b · W_dec[cols[n]]` per
+   * entry (rowDots' arithmetic, while the rows are in cache). Returns `[Σ E², Σ_{b,s} ‖E_bs‖]`
+   * (float64).
    */
   decodeLoss(
     rowPtr: Int32Array,
@@ -40,7 +42,8 @@ export interface FusedStepKernels {
     kind: number,
     E: Float32Array,
     dXhat: Float32Array,
-    dbd: Float32Array
+    dbd: Float32Array,
+    dots?: Float32Array
   ): [number, number]
   /**
    * For feature j's entries `order[start[j] .. start[j+1])`: `dWd[j] = Σ vals[e] · D'[rows[e]]`
@@ -75,4 +78,37 @@ export const fusedStepKernels = (): FusedStepKernels | undefined => {
     typeof k.sumSquaresBlocked === "function"
     ? (k as FusedStepKernels)
     : undefined
+}
+
+const dotsProbed = new WeakMap<FusedStepKernels, boolean>()
+
+/**
+ * Whether this addon's `decodeLoss` fills the optional `dots` (builds before it ignore a 13th
+ * argument, which would leave the gradients zero): probed once per addon on a one-entry input.
+ */
+export const decodeLossFillsDots = (k: FusedStepKernels): boolean => {
+  let ok = dotsProbed.get(k)
+  if (ok === undefined) {
+    const dots = Float32Array.of(Number.NaN)
+    const one = () => new Float32Array(1)
+    // E = 1·1 − 0 = 1, dXhat = 2·E (sse) = 2, dots = dXhat · W_dec[0] = 2
+    k.decodeLoss(
+      Int32Array.of(0, 1),
+      Int32Array.of(0),
+      Float32Array.of(1),
+      Float32Array.of(1),
+      one(),
+      one(),
+      1,
+      1,
+      1,
+      one(),
+      one(),
+      one(),
+      dots
+    )
+    ok = dots[0] === 2
+    dotsProbed.set(k, ok)
+  }
+  return ok
 }

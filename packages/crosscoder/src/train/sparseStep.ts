@@ -36,7 +36,7 @@ import type { Param } from "../model/Param.js"
 import type { SparsityContext, SparsityScheme } from "../sparsity/SparsityScheme.js"
 import type { Scalar, Tensor, Tensor1D, Tensor2D, TF } from "../tf.js"
 import { reconstructionLoss } from "./denseStep.js"
-import { type FusedStepKernels, fusedStepKernels } from "./fusedKernels.js"
+import { decodeLossFillsDots, type FusedStepKernels, fusedStepKernels } from "./fusedKernels.js"
 import {
   type GradientProgram,
   type GradientResult,
@@ -470,7 +470,9 @@ const hostLoss = (
   Wd: Float32Array,
   cc: Crosscoder,
   kern: HostKernels,
-  buffers: Buffers | undefined
+  buffers: Buffers | undefined,
+  /** With the fused kernels: filled with ∂v of the main entries (= rowDots) by decodeLoss. */
+  dots?: Float32Array
 ): LossOut => {
   const { batchSize: B, loss, batch: x } = input
   const { width: W, numSources: S } = cc
@@ -485,7 +487,21 @@ const hostLoss = (
     dbd = new Float32Array(W)
     const m = sel.main
     const kind = RECONSTRUCTION_KIND[loss.reconstruction]
-    const [s, norms] = kern.fused.decodeLoss(m.rowPtr, m.cols, m.vals, Wd, cc.b_dec.data, x, W, S, kind, E, dXhat, dbd)
+    const [s, norms] = kern.fused.decodeLoss(
+      m.rowPtr,
+      m.cols,
+      m.vals,
+      Wd,
+      cc.b_dec.data,
+      x,
+      W,
+      S,
+      kind,
+      E,
+      dXhat,
+      dbd,
+      dots
+    )
     sq = s
     recon = loss.reconstruction === "mse" ? sq / (B * W) : loss.reconstruction === "sse" ? sq / B : norms / (B * S)
   } else {
@@ -565,7 +581,13 @@ const hostGradients = (
   const { width: W, features: F } = cc
   let t0 = performance.now()
   const Wd = effective(cc.W_dec)
-  const { terms, dXhat, dHat, dbd: fusedDbd } = hostLoss(input, sel, Wd, cc, kern, buffers)
+  const main = sel.main
+  const nMain = main.cols.length
+  // ∂pre on the entries: ∂v = ∂x̂_b · W_dec[j] (+ the L1 weight), row-major; the fused decodeLoss
+  // computes the main entries' dots itself (it has just read those W_dec rows)
+  const gAll = new Float32Array(nMain + (sel.aux?.cols.length ?? 0))
+  const fusedDots = kern.fused !== undefined && decodeLossFillsDots(kern.fused) ? gAll : undefined
+  const { terms, dXhat, dHat, dbd: fusedDbd } = hostLoss(input, sel, Wd, cc, kern, buffers, fusedDots)
   const l1 = l1Parts(input, sel.main, F)
   Object.assign(terms, l1.values)
   if (profile !== undefined) {
@@ -573,12 +595,9 @@ const hostGradients = (
     profile("decode", t - t0)
     t0 = t
   }
-  // ∂pre on the entries: ∂v = ∂x̂_b · W_dec[j] (+ the L1 weight), row-major
-  const main = sel.main
   const aux = dHat === undefined ? undefined : sel.aux
-  const nMain = main.cols.length
-  const g = new Float32Array(nMain + (aux?.cols.length ?? 0))
-  kern.dots(dXhat, main.rows, Wd, main.cols, W, g, 0)
+  const g = aux === undefined ? gAll.subarray(0, nMain) : gAll
+  if (fusedDots === undefined) kern.dots(dXhat, main.rows, Wd, main.cols, W, g, 0)
   if (l1.grad !== undefined) for (let n = 0; n < nMain; n++) g[n] = g[n]! + l1.grad[main.cols[n]!]!
   if (aux !== undefined) kern.dots(dHat!, aux.rows, Wd, aux.cols, W, g, nMain)
   const dbe = new Float32Array(F)
@@ -586,6 +605,7 @@ const hostGradients = (
   if (aux !== undefined)
     for (let n = 0; n < aux.cols.length; n++) dbe[aux.cols[n]!] = dbe[aux.cols[n]!]! + g[nMain + n]!
   // ∂W_dec[j] += v ∂x̂_b and ∂W_encᵀ[j] += ∂pre x_b, feature-major (each output row stays in cache)
+  const T1 = performance.now()
   const all = concatEntries(main, aux)
   const { start, order } = byFeature(all.cols, F)
   // scatterByFeatureT overwrites dWd and dWe, so reused buffers need no clearing
@@ -595,8 +615,18 @@ const hostGradients = (
   const vals = new Float32Array(all.cols.length)
   vals.set(main.vals)
   if (aux !== undefined) vals.set(aux.vals, nMain)
+  const T2 = performance.now()
   if (kern.fused !== undefined) {
     kern.fused.scatterByFeatureT(start, order, all.rows, vals, g, nMain, dXhat, dHat, x, W, dWd, dWe)
+    if (process.env.TT)
+      console.log(
+        "dots+dbe",
+        (T1 - t0).toFixed(1),
+        "byFeature",
+        (T2 - T1).toFixed(1),
+        "scatterT",
+        (performance.now() - T2).toFixed(1)
+      )
   } else {
     const dWeT = new Float32Array(F * W)
     kern.scatter(start, dXhat, dHat, nMain, x, all.rows, all.cols, vals, g, order, W, dWd, dWeT)
