@@ -264,33 +264,19 @@ static inline float dot4(const float *a, const float *b, int64_t K) {
   float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
 #pragma omp simd reduction(+ : s0, s1, s2, s3)
   for (int64_t i = 0; i < q; i++) {
-    s0 += a[i] * b[i];
-    s1 += a[i + q] * b[i + q];
-    s2 += a[i + 2 * q] * b[i + 2 * q];
-    s3 += a[i + 3 * q] * b[i + 3 * q];
+    s0 = fmaf(a[i], b[i], s0);
+    s1 = fmaf(a[i + q], b[i + q], s1);
+    s2 = fmaf(a[i + 2 * q], b[i + 2 * q], s2);
+    s3 = fmaf(a[i + 3 * q], b[i + 3 * q], s3);
   }
-  for (int64_t i = 4 * q; i < K; i++) s0 += a[i] * b[i];
-  return (s0 + s1) + (s2 + s3);
-}
-
-/* dot4 with b in bfloat16 bits, widened in registers. */
-static inline float dot4_bf16(const float *a, const uint16_t *b, int64_t K) {
-  const int64_t q = K / 4;
-  float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-#pragma omp simd reduction(+ : s0, s1, s2, s3)
-  for (int64_t i = 0; i < q; i++) {
-    s0 += a[i] * bf16(b[i]);
-    s1 += a[i + q] * bf16(b[i + q]);
-    s2 += a[i + 2 * q] * bf16(b[i + 2 * q]);
-    s3 += a[i + 3 * q] * bf16(b[i + 3 * q]);
-  }
-  for (int64_t i = 4 * q; i < K; i++) s0 += a[i] * bf16(b[i]);
+  for (int64_t i = 4 * q; i < K; i++) s0 = fmaf(a[i], b[i], s0);
   return (s0 + s1) + (s2 + s3);
 }
 
 /* Rows of W widened per block for sgemm when there are many rows of A. */
 #define BF16_BLOCK 512
-/* Up to this many rows of A, stream W once with dot products (memory-bound: half the bytes of float32). */
+/* Up to this many rows of A, stream W once with dot products (memory-bound: half the bytes of float32);
+   up to 4 rows widen in registers, more widen each W row once into L1. */
 #define BF16_DOT_ROWS 8
 
 /*
@@ -336,12 +322,12 @@ napi_value matmul_bf16(napi_env env, napi_callback_info info) {
       for (int64_t n = 0; n < N; n++) {
         /* each weight row widened once into L1, then dot products with every row of a */
         const uint16_t *wr = w + n * Kd;
-        if (M < 4) {
+        if (M <= 4) {
           for (int64_t m = 0; m < M; m++) {
             const float *ar = a + m * Kd;
             float acc = 0;
 #pragma omp simd reduction(+ : acc)
-            for (int64_t kk = 0; kk < Kd; kk++) acc += ar[kk] * bf16(wr[kk]);
+            for (int64_t kk = 0; kk < Kd; kk++) acc = fmaf(ar[kk], bf16(wr[kk]), acc);
             out[m * N + n] = acc;
           }
           continue;
@@ -355,10 +341,10 @@ napi_value matmul_bf16(napi_env env, napi_callback_info info) {
 #pragma omp simd reduction(+ : s0, s1, s2, s3)
           for (int64_t kk = 0; kk < Kd; kk++) {
             const float r = row[kk];
-            s0 += a0[kk] * r;
-            s1 += a1[kk] * r;
-            s2 += a2[kk] * r;
-            s3 += a3[kk] * r;
+            s0 = fmaf(a0[kk], r, s0);
+            s1 = fmaf(a1[kk], r, s1);
+            s2 = fmaf(a2[kk], r, s2);
+            s3 = fmaf(a3[kk], r, s3);
           }
           out[m * N + n] = s0;
           out[(m + 1) * N + n] = s1;
