@@ -7,55 +7,29 @@ import { readFileSync } from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { NodeServices } from "@effect/platform-node"
-import { Effect, FileSystem, Layer, Path, PlatformError } from "effect"
+import { Effect, Layer, Path } from "effect"
 import { describe, expect, it } from "vitest"
-import { loadTokenizer, readJsonLines, readModelType, readQwen2Config } from "../src/index.js"
+import {
+  loadTokenizer,
+  memoryFileSystem,
+  readJsonLines,
+  readModelType,
+  readQwen2Config,
+  recordingFileSystem
+} from "../src/index.js"
 
 const embedded = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../examples/models/embedded-base")
 
-/** A read-only in-memory file system over `files` (path → text); everything else is NotFound. */
-const memoryFs = (files: ReadonlyMap<string, string>) =>
-  Layer.merge(
-    FileSystem.layerNoop({
-      readFileString: (p) => {
-        const text = files.get(p)
-        return text !== undefined
-          ? Effect.succeed(text)
-          : Effect.fail(
-              PlatformError.systemError({
-                _tag: "NotFound",
-                module: "FileSystem",
-                method: "readFileString",
-                pathOrDescriptor: p
-              })
-            )
-      }
-    }),
-    Path.layer
-  )
-
-/** Node's file system, recording every path read. */
-const recordingFs = (reads: Array<string>) =>
-  Layer.effect(
-    FileSystem.FileSystem,
-    Effect.gen(function* () {
-      const fs = yield* FileSystem.FileSystem
-      return FileSystem.FileSystem.of({
-        ...fs,
-        readFileString: (p, encoding) => {
-          reads.push(p)
-          return fs.readFileString(p, encoding)
-        }
-      })
-    })
-  ).pipe(Layer.provide(NodeServices.layer), Layer.merge(Path.layer))
+/** Node's file system (NodeServices), recording the paths read. */
+const recordingNodeFs = (reads: Array<string>) =>
+  recordingFileSystem(reads).pipe(Layer.provide(NodeServices.layer), Layer.merge(Path.layer))
 
 describe("small-file I/O through the provided FileSystem", () => {
   const copy = (name: string) => readFileSync(path.join(embedded, name), "utf8")
 
   it("reads a model's config.json from an in-memory file system", async () => {
     const files = new Map([["/virtual/model/config.json", copy("config.json")]])
-    const layer = memoryFs(files)
+    const layer = memoryFileSystem(files)
     const { modelType } = await Effect.runPromise(readModelType("/virtual/model").pipe(Effect.provide(layer)))
     expect(modelType).toBe("qwen2")
     const config = await Effect.runPromise(readQwen2Config("/virtual/model").pipe(Effect.provide(layer)))
@@ -67,13 +41,13 @@ describe("small-file I/O through the provided FileSystem", () => {
       ["/virtual/model/tokenizer.json", copy("tokenizer.json")],
       ["/virtual/model/tokenizer_config.json", copy("tokenizer_config.json")]
     ])
-    const tok = await Effect.runPromise(loadTokenizer("/virtual/model").pipe(Effect.provide(memoryFs(files))))
+    const tok = await Effect.runPromise(loadTokenizer("/virtual/model").pipe(Effect.provide(memoryFileSystem(files))))
     expect(tok.decode(tok.encode("hello world"))).toBe("hello world")
   })
 
   it("a wrapping layer sees every file loadTokenizer reads", async () => {
     const reads: Array<string> = []
-    await Effect.runPromise(loadTokenizer(embedded).pipe(Effect.provide(recordingFs(reads))))
+    await Effect.runPromise(loadTokenizer(embedded).pipe(Effect.provide(recordingNodeFs(reads))))
     expect(reads.map((p) => path.basename(p)).sort()).toEqual([
       "chat_template.jinja",
       "generation_config.json",
@@ -83,7 +57,7 @@ describe("small-file I/O through the provided FileSystem", () => {
   })
 
   it("a platform failure is the package's typed error naming the file", async () => {
-    const layer = memoryFs(new Map())
+    const layer = memoryFileSystem(new Map())
     const config = await Effect.runPromise(Effect.flip(readModelType("/virtual/none")).pipe(Effect.provide(layer)))
     expect(config).toMatchObject({ _tag: "ConfigError", path: "/virtual/none/config.json" })
     expect(config.message).toContain("NotFound")

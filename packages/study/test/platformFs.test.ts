@@ -6,61 +6,29 @@
 import { readFileSync } from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import { memoryFileSystem, recordingFileSystem } from "@crosscode/core"
 import { NodeServices } from "@effect/platform-node"
-import { Effect, FileSystem, Layer, Path, PlatformError } from "effect"
+import { Effect, Layer, Path } from "effect"
 import { describe, expect, it } from "vitest"
 import { collectReportData, loadRecipe } from "../src/index.js"
 
 const recipeFile = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../examples/recipes/embedded.json")
 
-/** An in-memory file system over `files` (path → text): reads, and writes that land in the map. */
-const memoryFs = (files: Map<string, string>) =>
-  Layer.merge(
-    FileSystem.layerNoop({
-      readFileString: (p) => {
-        const text = files.get(p)
-        return text !== undefined
-          ? Effect.succeed(text)
-          : Effect.fail(
-              PlatformError.systemError({
-                _tag: "NotFound",
-                module: "FileSystem",
-                method: "readFileString",
-                pathOrDescriptor: p
-              })
-            )
-      }
-    }),
-    Path.layer
-  )
-
-/** Node's file system, recording the paths read. */
-const recordingFs = (reads: Array<string>) =>
-  Layer.effect(
-    FileSystem.FileSystem,
-    Effect.gen(function* () {
-      const fs = yield* FileSystem.FileSystem
-      return FileSystem.FileSystem.of({
-        ...fs,
-        readFileString: (p, encoding) => {
-          reads.push(p)
-          return fs.readFileString(p, encoding)
-        }
-      })
-    })
-  ).pipe(Layer.provide(NodeServices.layer), Layer.merge(Path.layer))
+/** Node's file system (NodeServices), recording the paths read. */
+const recordingNodeFs = (reads: Array<string>) =>
+  recordingFileSystem(reads).pipe(Layer.provide(NodeServices.layer), Layer.merge(Path.layer))
 
 describe("study files through the provided FileSystem", () => {
   it("loads a recipe that exists only in an in-memory file system", async () => {
     const files = new Map([["/virtual/recipes/study.json", readFileSync(recipeFile, "utf8")]])
     const loaded = await Effect.runPromise(
-      loadRecipe("/virtual/recipes/study.json", { env: {} }).pipe(Effect.provide(memoryFs(files)))
+      loadRecipe("/virtual/recipes/study.json", { env: {} }).pipe(Effect.provide(memoryFileSystem(files)))
     )
     expect(loaded.file).toBe("/virtual/recipes/study.json")
     expect(loaded.recipe.models.A).toBe("/virtual/models/embedded-tooluse")
     // not on disk: a RecipeError naming the file, through the same service
     const missing = await Effect.runPromise(
-      Effect.flip(loadRecipe("/virtual/recipes/none.json")).pipe(Effect.provide(memoryFs(files)))
+      Effect.flip(loadRecipe("/virtual/recipes/none.json")).pipe(Effect.provide(memoryFileSystem(files)))
     )
     expect(missing).toMatchObject({ _tag: "RecipeError", file: "/virtual/recipes/none.json" })
     expect(missing.message).toContain("cannot read the recipe")
@@ -68,7 +36,7 @@ describe("study files through the provided FileSystem", () => {
 
   it("a wrapping layer sees the recipe and both models' config.json (the token-limit check)", async () => {
     const reads: Array<string> = []
-    await Effect.runPromise(loadRecipe(recipeFile, { env: {} }).pipe(Effect.provide(recordingFs(reads))))
+    await Effect.runPromise(loadRecipe(recipeFile, { env: {} }).pipe(Effect.provide(recordingNodeFs(reads))))
     expect(reads[0]).toBe(recipeFile)
     expect(reads.filter((p) => p.endsWith("config.json")).map((p) => path.basename(path.dirname(p)))).toEqual([
       "embedded-tooluse",
@@ -78,7 +46,7 @@ describe("study files through the provided FileSystem", () => {
 
   it("collects report data from a run directory held in memory", async () => {
     const files = new Map([["/virtual/recipes/study.json", readFileSync(recipeFile, "utf8")]])
-    const layer = memoryFs(files)
+    const layer = memoryFileSystem(files)
     const { recipe } = await Effect.runPromise(
       loadRecipe("/virtual/recipes/study.json", { env: {}, runDir: "/virtual/run" }).pipe(Effect.provide(layer))
     )
