@@ -9,15 +9,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef __APPLE__
-#define ACCELERATE_NEW_LAPACK
-#include <Accelerate/Accelerate.h>
-#else
-#include <cblas.h>
-#endif
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include "blas.h"
 #include "decoder.h"
 #include "napi_args.h"
 

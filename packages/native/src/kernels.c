@@ -13,15 +13,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef __APPLE__
-#define ACCELERATE_NEW_LAPACK
-#include <Accelerate/Accelerate.h>
-#else
-#include <cblas.h>
-#endif
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include "blas.h"
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif

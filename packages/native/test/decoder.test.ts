@@ -7,15 +7,9 @@
  */
 import { describe, expect, it } from "vitest"
 import { GatedKinds, loadNativeKernels } from "../src/index.js"
+import { rand } from "./helpers.js"
 
 const load = loadNativeKernels()
-const rand = (n: number, seed: number): Float32Array => {
-  let s = seed >>> 0
-  return Float32Array.from({ length: n }, () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0
-    return s / 2 ** 31 - 1
-  })
-}
 /** max |a − b| / (|b| + floor) */
 const maxRel = (a: ArrayLike<number>, b: ArrayLike<number>, floor = 1e-6) => {
   expect(a.length).toBe(b.length)

@@ -5,15 +5,9 @@
  */
 import { describe, expect, it } from "vitest"
 import { BinaryOps, loadNativeKernels, UnaryOps } from "../src/index.js"
+import { rand } from "./helpers.js"
 
 const load = loadNativeKernels()
-const rand = (n: number, seed: number): Float32Array => {
-  let s = seed >>> 0
-  return Float32Array.from({ length: n }, () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0
-    return s / 2 ** 31 - 1
-  })
-}
 const maxAbs = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   let m = 0
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!))
