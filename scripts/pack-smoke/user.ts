@@ -3,7 +3,8 @@
 import { blockOutput, loadModel, loadTokenizer, TensorBackend } from "@crosscode/core"
 import { parseToolCalls } from "@crosscode/eval"
 import { planRecipe, runRecipe } from "@crosscode/study"
-import { Effect } from "effect"
+import { NodeServices } from "@effect/platform-node"
+import { Effect, Layer } from "effect"
 
 const recipe = "recipes/embedded.json"
 const tiny = [
@@ -27,7 +28,8 @@ const run = await runRecipe(recipe, {
 })
 console.log(`runRecipe: ${run.outcomes.map((o) => `${o.stage} ${o.action} in ${o.seconds.toFixed(1)} s`).join(", ")}`)
 
-// 2. Effect API, on the effect version this project pins
+// 2. Effect API, on the effect version this project pins; configs and tokenizer files are read
+// through the platform FileSystem, Node's here (NodeServices.layer)
 const program = Effect.gen(function* () {
   const backend = yield* TensorBackend
   const model = yield* loadModel("models/embedded-tooluse")
@@ -43,7 +45,7 @@ const program = Effect.gen(function* () {
     site: blockOutput(1),
     hidden: forward!.hiddenStates!.length
   }
-}).pipe(Effect.scoped, Effect.provide(TensorBackend.layer))
+}).pipe(Effect.scoped, Effect.provide(Layer.merge(TensorBackend.layer, NodeServices.layer)))
 
 const result = await Effect.runPromise(program)
 console.log(
