@@ -154,6 +154,9 @@ napi_value rope_rows(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+/* Floats in groupedAttention's score block (16 MiB). */
+#define ATTN_SCORES (4 << 20)
+
 /*
  * groupedAttention(q, k, v, bias, B, T, S, nH, nKV, D, scale, softcap, out):
  *   q [B, T, nH, D], k / v [B, nKV, S, D] (the KV cache layout), bias [B, T, S] additive,
@@ -183,11 +186,16 @@ napi_value grouped_attention(napi_env env, napi_callback_info info) {
   NEED(Q.length >= (size_t)(B * T * nH * D) && OUT.length >= (size_t)(B * T * nH * D), "q/out are shorter than B × T × nH × D");
   NEED(K.length >= (size_t)(B * nKV * S * D) && V.length >= (size_t)(B * nKV * S * D), "k/v are shorter than B × nKV × S × D");
   NEED(BIAS.length >= (size_t)(B * T * S), "bias is shorter than B × T × S");
-  const int64_t g = nH / nKV, gT = g * T;
+  const int64_t g = nH / nKV;
   if (B * T * nH * D == 0) return undefined(env);
-  float *qg = malloc(sizeof(float) * (size_t)(gT * D));
-  float *p = malloc(sizeof(float) * (size_t)(gT * S));
-  float *ctx = malloc(sizeof(float) * (size_t)(gT * D));
+  /* queries in chunks of tc positions, so that the score block g·tc × S stays within
+     ATTN_SCORES floats however long the sequence (a 32k-token prefill needs no 4 GB buffer) */
+  int64_t tc = ATTN_SCORES / (g * (S > 0 ? S : 1));
+  tc = tc < 1 ? 1 : (tc > T ? T : tc);
+  const int64_t gTc = g * tc;
+  float *qg = malloc(sizeof(float) * (size_t)(gTc * D));
+  float *p = malloc(sizeof(float) * (size_t)(gTc * (S > 0 ? S : 1)));
+  float *ctx = malloc(sizeof(float) * (size_t)(gTc * D));
   if (qg == NULL || p == NULL || ctx == NULL) {
     free(qg);
     free(p);
@@ -199,39 +207,43 @@ napi_value grouped_attention(napi_env env, napi_callback_info info) {
   const float fscale = (float)scale, fcap = (float)cap;
   for (int64_t b = 0; b < B; b++) {
     for (int64_t j = 0; j < nKV; j++) {
-      for (int64_t hh = 0; hh < g; hh++)
-        for (int64_t t = 0; t < T; t++)
-          memcpy(qg + (hh * T + t) * D, q + ((b * T + t) * nH + j * g + hh) * D, sizeof(float) * (size_t)D);
       const float *kb = k + (b * nKV + j) * S * D, *vb = v + (b * nKV + j) * S * D;
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)gT, (int)S, (int)D, 1.0f, qg, (int)D, kb, (int)D, 0.0f,
-                  p, (int)S);
-#pragma omp parallel for schedule(static) if (gT * S >= PAR_MIN)
-      for (int64_t r = 0; r < gT; r++) {
-        float *row = p + r * S;
-        const float *br = bias + (b * T + r % T) * S;
-        if (fcap != 0.0f)
-          for (int64_t c = 0; c < S; c++) row[c] = tanhf((row[c] * fscale) / fcap) * fcap + br[c];
-        else
+      for (int64_t t0 = 0; t0 < T; t0 += tc) {
+        const int64_t n = t0 + tc <= T ? tc : T - t0, rows = g * n;
+        /* row hh·n + i of the block is query head j·g + hh at position t0 + i */
+        for (int64_t hh = 0; hh < g; hh++)
+          for (int64_t i = 0; i < n; i++)
+            memcpy(qg + (hh * n + i) * D, q + ((b * T + t0 + i) * nH + j * g + hh) * D, sizeof(float) * (size_t)D);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)S, (int)D, 1.0f, qg, (int)D, kb, (int)D,
+                    0.0f, p, (int)S);
+#pragma omp parallel for schedule(static) if (rows * S >= PAR_MIN)
+        for (int64_t r = 0; r < rows; r++) {
+          float *row = p + r * S;
+          const float *br = bias + (b * T + t0 + r % n) * S;
+          if (fcap != 0.0f)
+            for (int64_t c = 0; c < S; c++) row[c] = tanhf((row[c] * fscale) / fcap) * fcap + br[c];
+          else
 #pragma omp simd
-          for (int64_t c = 0; c < S; c++) row[c] = row[c] * fscale + br[c];
-        /* a NaN score is not the max, but makes its row NaN through the sum below, as in tfjs */
-        float m = -INFINITY;
+            for (int64_t c = 0; c < S; c++) row[c] = row[c] * fscale + br[c];
+          /* a NaN score is not the max, but makes its row NaN through the sum below, as in tfjs */
+          float m = -INFINITY;
 #pragma omp simd reduction(max : m)
-        for (int64_t c = 0; c < S; c++) m = row[c] > m ? row[c] : m;
-        float sum = 0;
+          for (int64_t c = 0; c < S; c++) m = row[c] > m ? row[c] : m;
+          float sum = 0;
 #pragma omp simd reduction(+ : sum)
-        for (int64_t c = 0; c < S; c++) {
-          row[c] = exp_f32(row[c] - m);
-          sum += row[c];
+          for (int64_t c = 0; c < S; c++) {
+            row[c] = exp_f32(row[c] - m);
+            sum += row[c];
+          }
+          const float sf = sum;
+          for (int64_t c = 0; c < S; c++) row[c] = row[c] / sf;
         }
-        const float sf = sum;
-        for (int64_t c = 0; c < S; c++) row[c] = row[c] / sf;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)D, (int)S, 1.0f, p, (int)S, vb, (int)D,
+                    0.0f, ctx, (int)D);
+        for (int64_t hh = 0; hh < g; hh++)
+          for (int64_t i = 0; i < n; i++)
+            memcpy(out + ((b * T + t0 + i) * nH + j * g + hh) * D, ctx + (hh * n + i) * D, sizeof(float) * (size_t)D);
       }
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)gT, (int)D, (int)S, 1.0f, p, (int)S, vb, (int)D, 0.0f,
-                  ctx, (int)D);
-      for (int64_t hh = 0; hh < g; hh++)
-        for (int64_t t = 0; t < T; t++)
-          memcpy(out + ((b * T + t) * nH + j * g + hh) * D, ctx + (hh * T + t) * D, sizeof(float) * (size_t)D);
     }
   }
   free(qg);

@@ -120,6 +120,38 @@ describe.skipIf(!load.ok)(`@crosscode/native decoder kernels${load.ok ? "" : ` (
     }
   })
 
+  it("groupedAttention over a long key range: query chunks (the score block's bound) give the same rows", () => {
+    // g·S = 8 × 4096 > 4 Mi / T, so 300 query positions go in chunks of 128, 128 and 44
+    const [T, S, nH, D] = [300, 4096, 8, 4]
+    const q = rand(T * nH * D, 31)
+    const kk = rand(S * D, 32)
+    const v = rand(S * D, 33)
+    const bias = new Float32Array(T * S)
+    for (let t = 0; t < T; t++) for (let j = 0; j < S; j++) if (j > S - T + t) bias[t * S + j] = -1e9
+    const out = new Float32Array(T * nH * D)
+    k.groupedAttention(q, kk, v, bias, 1, T, S, nH, 1, D, 0.5, 0, out)
+    let worst = 0
+    for (const t of [0, 127, 128, 255, 256, 299])
+      for (let h = 0; h < nH; h++) {
+        const scores = new Float64Array(S)
+        let m = Number.NEGATIVE_INFINITY
+        for (let s = 0; s < S; s++) {
+          let dot = 0
+          for (let d = 0; d < D; d++) dot += q[(t * nH + h) * D + d]! * kk[s * D + d]!
+          scores[s] = dot * 0.5 + bias[t * S + s]!
+          m = Math.max(m, scores[s]!)
+        }
+        let z = 0
+        for (let s = 0; s < S; s++) z += Math.exp(scores[s]! - m)
+        for (let d = 0; d < D; d++) {
+          let acc = 0
+          for (let s = 0; s < S; s++) acc += (Math.exp(scores[s]! - m) / z) * v[s * D + d]!
+          worst = Math.max(worst, Math.abs(out[(t * nH + h) * D + d]! - acc))
+        }
+      }
+    expect(worst).toBeLessThan(1e-5)
+  })
+
   it("matmulBF16 = a · widen(w)ᵀ on the streamed path (≤ 8 rows) and the blocked one, any N and K", () => {
     for (const [M, N, K] of [
       [1, 1000, 64],
