@@ -1025,6 +1025,48 @@ static napi_value keep_freed_memory(napi_env env, napi_callback_info info) {
   return r;
 }
 
+/*
+ * topkEntries(v, j, B, k, rowPtr, rows, cols, vals): the positive entries of per-row TopK results
+ * (v, j: [B, k]) as CSR by row, in their order: rowPtr [B + 1], rows / cols / vals (room for
+ * B·k). Returns the count. (NaN is not positive, as `!(v > 0)` in TypeScript.)
+ */
+#undef FN
+#define FN "topkEntries"
+static napi_value topk_entries(napi_env env, napi_callback_info info) {
+  ARGS(8);
+  F32(0, "v", VV);
+  I32(1, "j", JJ);
+  INT(2, "B", B);
+  INT(3, "k", kk);
+  I32(4, "rowPtr", RP);
+  I32(5, "rows", RO);
+  I32(6, "cols", CO);
+  F32(7, "vals", VA);
+  const int64_t n = B * kk;
+  NEED(VV.length >= (size_t)n && JJ.length >= (size_t)n, "v/j are shorter than B × k");
+  NEED(RP.length >= (size_t)(B + 1), "rowPtr is shorter than B + 1");
+  NEED(RO.length >= (size_t)n && CO.length >= (size_t)n && VA.length >= (size_t)n, "rows/cols/vals are shorter than B × k");
+  const float *v = VV.data;
+  const int32_t *j = JJ.data;
+  int32_t *rp = RP.data, *rows = RO.data, *cols = CO.data;
+  float *vals = VA.data;
+  int64_t at = 0;
+  rp[0] = 0;
+  for (int64_t b = 0; b < B; b++) {
+    for (int64_t i = b * kk; i < (b + 1) * kk; i++) {
+      if (!(v[i] > 0)) continue;
+      rows[at] = (int32_t)b;
+      cols[at] = j[i];
+      vals[at] = v[i];
+      at++;
+    }
+    rp[b + 1] = (int32_t)at;
+  }
+  napi_value r;
+  napi_create_int64(env, at, &r);
+  return r;
+}
+
 /* ---------------------------------------------------------------- module */
 
 static napi_value init(napi_env env, napi_value exports) {
@@ -1049,6 +1091,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"decodeLoss", NULL, decode_loss, NULL, NULL, NULL, napi_enumerable, NULL},
       {"scatterByFeatureT", NULL, scatter_by_feature_t, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sumSquaresBlocked", NULL, sum_squares_blocked, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"topkEntries", NULL, topk_entries, NULL, NULL, NULL, napi_enumerable, NULL},
       {"rmsNormRows", NULL, rms_norm_rows, NULL, NULL, NULL, napi_enumerable, NULL},
       {"gatedActivation", NULL, gated_activation, NULL, NULL, NULL, napi_enumerable, NULL},
       {"ropeRows", NULL, rope_rows, NULL, NULL, NULL, napi_enumerable, NULL},

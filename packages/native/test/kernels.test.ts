@@ -276,6 +276,24 @@ describe.skipIf(!load.ok)(`@crosscode/native kernels${load.ok ? "" : ` (skipped:
     }
   })
 
+  it("topkEntries: the positive TopK entries as CSR by row, in order (0, negatives and NaN left out)", () => {
+    const f = k as unknown as {
+      topkEntries: (...a: Array<unknown>) => number
+    }
+    const v = Float32Array.of(3, 1, 0, /* row 1 */ Number.NaN, -1, 2, /* row 2 */ 0, 0, 0, /* row 3 */ 5, 4, 0.5)
+    const j = Int32Array.of(7, 2, 9, 4, 1, 0, 3, 5, 6, 8, 1, 2)
+    const [rowPtr, rows, cols, vals] = [new Int32Array(5), new Int32Array(12), new Int32Array(12), new Float32Array(12)]
+    const n = f.topkEntries(v, j, 4, 3, rowPtr, rows, cols, vals)
+    expect(n).toBe(6)
+    expect(Array.from(rowPtr)).toEqual([0, 2, 3, 3, 6])
+    expect(Array.from(rows.subarray(0, n))).toEqual([0, 0, 1, 3, 3, 3])
+    expect(Array.from(cols.subarray(0, n))).toEqual([7, 2, 0, 8, 1, 2])
+    expect(Array.from(vals.subarray(0, n))).toEqual([3, 1, 2, 5, 4, 0.5])
+    expect(() => f.topkEntries(v, j, 4, 3, new Int32Array(4), rows, cols, vals)).toThrow(
+      /topkEntries: rowPtr is shorter/
+    )
+  })
+
   it("refuses bad arguments with a RangeError naming them", () => {
     expect(() =>
       k.rowDots(

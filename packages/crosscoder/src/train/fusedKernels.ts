@@ -66,6 +66,21 @@ export interface FusedStepKernels {
   ): void
   /** Σ a² in float64 over fixed blocks (the same result for any thread count). */
   sumSquaresBlocked(a: Float32Array): number
+  /**
+   * The positive entries of per-row TopK results `v`, `j` (`[B, k]`) as CSR by row, in order, into
+   * `rowPtr` (`B + 1`) and `rows`/`cols`/`vals` (room for `B·k`); returns the count. Absent in
+   * builds before it (then the TypeScript loop runs).
+   */
+  topkEntries?(
+    v: Float32Array,
+    j: Int32Array,
+    B: number,
+    k: number,
+    rowPtr: Int32Array,
+    rows: Int32Array,
+    cols: Int32Array,
+    vals: Float32Array
+  ): number
 }
 
 /** The fused kernels while the native backend is active and its addon has them; else undefined. */

@@ -127,6 +127,16 @@ const fromRowTopK = (v: Float32Array, j: Int32Array, B: number, k: number): Entr
   return { rowPtr, rows, cols, vals }
 }
 
+/** `fromRowTopK` in one native pass. */
+const entriesNative = (fused: FusedStepKernels, v: Float32Array, j: Int32Array, B: number, k: number): Entries => {
+  const rowPtr = new Int32Array(B + 1)
+  const rows = new Int32Array(B * k)
+  const cols = new Int32Array(B * k)
+  const vals = new Float32Array(B * k)
+  const n = fused.topkEntries!(v, j, B, k, rowPtr, rows, cols, vals)
+  return { rowPtr, rows: rows.subarray(0, n), cols: cols.subarray(0, n), vals: vals.subarray(0, n) }
+}
+
 /** Flat `b·F + j` indices (any order) → CSR by row (counting sort, stable). */
 const fromFlat = (v: Float32Array, flat: Int32Array, B: number, F: number): Entries => {
   const rowPtr = new Int32Array(B + 1)
@@ -263,7 +273,11 @@ const selectNative = (input: StepInput, k: number, fused: FusedStepKernels, buff
   const v = new Float32Array(B * kk)
   const j = new Int32Array(B * kk)
   fused.encodeTopK(input.batch, effective(cc.W_enc), cc.b_enc.data, B, W, F, kk, pre, v, j)
-  return { main: fromRowTopK(v, j, B, kk), aux: undefined, stats: {} }
+  return {
+    main: fused.topkEntries !== undefined ? entriesNative(fused, v, j, B, kk) : fromRowTopK(v, j, B, kk),
+    aux: undefined,
+    stats: {}
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
