@@ -4,7 +4,8 @@
  * golden Qwen2 tests run on native too when .ci/run sets CROSSCODE_TEST_BACKEND=native.
  * Skipped, saying why, where the addon was not built.
  */
-import { readFileSync } from "node:fs"
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
 import * as path from "node:path"
 import { loadNativeKernels } from "@crosscode/native"
 import { NodeServices } from "@effect/platform-node"
@@ -367,6 +368,31 @@ describe.skipIf(!load.ok)(`native backend vs cpu${skipMessage}`, () => {
       await tf.setBackend(NATIVE_BACKEND)
     }
   )
+
+  it.skipIf(!shared)("a NaN in a compact BF16 LM head is a ModelLoadError naming the weight and index", async () => {
+    await setup()
+    const src = goldenDir("qwen2-tiny-gqa-bf16")
+    const dir = mkdtempSync(path.join(tmpdir(), "crosscode-bf16-nan-"))
+    for (const f of readdirSync(src)) copyFileSync(path.join(src, f), path.join(dir, f))
+    const file = path.join(dir, "model.safetensors")
+    const bytes = readFileSync(file)
+    const headerLength = Number(bytes.readBigUInt64LE(0))
+    const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString("utf8")) as Record<
+      string,
+      { data_offsets: [number, number] }
+    >
+    const at = 8 + headerLength + header["model.embed_tokens.weight"]!.data_offsets[0] + 2 * 1001
+    bytes.writeUInt16LE(0x7fc0, at) // a bfloat16 NaN at flat index 1001 (odd: the high half of an int32)
+    writeFileSync(file, bytes)
+    const err = await Effect.runPromise(
+      Effect.scoped(Effect.flip(loadModel(dir))).pipe(
+        Effect.provide(Layer.merge(TensorBackend.layerFor("native"), NodeServices.layer))
+      )
+    )
+    expect(err).toMatchObject({ _tag: "ModelLoadError" })
+    expect(err.message).toMatch(/model\.embed_tokens\.weight.*non-finite.*flat index 1001/)
+    rmSync(dir, { recursive: true, force: true })
+  })
 
   it("a packed bfloat16 product: the kernel, and under a tape the widened weight (gradient in x)", async () => {
     const tf = await setup()

@@ -236,12 +236,14 @@ export const loadDecoderParams = (
           ? new Int32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4)
           : new Int32Array(bytes.slice().buffer)
       const bits = new Uint16Array(packed.buffer, packed.byteOffset, packed.length * 2)
-      for (let i = 0; i < bits.length; i++) {
-        // exponent all ones: ±Inf or NaN
-        if ((bits[i]! & 0x7f80) === 0x7f80) {
+      // ±Inf or NaN: an exponent of all ones, tested two values (one int32) at a time
+      for (let i = 0; i < packed.length; i++) {
+        const e = packed[i]! & 0x7f807f80
+        if ((e & 0xffff) === 0x7f80 || e >>> 16 === 0x7f80) {
+          const at = (bits[2 * i]! & 0x7f80) === 0x7f80 ? 2 * i : 2 * i + 1
           return yield* new ModelLoadError({
             path: file,
-            message: `weight "${name}" in ${rel(file)} holds non-finite values (the first at flat index ${i})`
+            message: `weight "${name}" in ${rel(file)} holds non-finite values (the first at flat index ${at})`
           })
         }
       }
