@@ -16,7 +16,7 @@ import { wasmXnnFailureCount } from "../backend/TensorBackend.js"
 import { ModelLoadError } from "../model/LanguageModel.js"
 import type { Checkpoint } from "../safetensors/checkpoint.js"
 import { decodeFloat32, dtypeLongName, isFloatDtype } from "../safetensors/dtypes.js"
-import { describeNonFinite, firstNonFinite } from "../util/finite.js"
+import { describeNonFinite, firstNonFinite, firstNonFiniteBF16 } from "../util/finite.js"
 import {
   type DecoderArch,
   decoderTensorsUpTo,
@@ -236,16 +236,12 @@ export const loadDecoderParams = (
           ? new Int32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4)
           : new Int32Array(bytes.slice().buffer)
       const bits = new Uint16Array(packed.buffer, packed.byteOffset, packed.length * 2)
-      // ±Inf or NaN: an exponent of all ones, tested two values (one int32) at a time
-      for (let i = 0; i < packed.length; i++) {
-        const e = packed[i]! & 0x7f807f80
-        if ((e & 0xffff) === 0x7f80 || e >>> 16 === 0x7f80) {
-          const at = (bits[2 * i]! & 0x7f80) === 0x7f80 ? 2 * i : 2 * i + 1
-          return yield* new ModelLoadError({
-            path: file,
-            message: `weight "${name}" in ${rel(file)} holds non-finite values (the first at flat index ${at})`
-          })
-        }
+      const at = firstNonFiniteBF16(packed)
+      if (at >= 0) {
+        return yield* new ModelLoadError({
+          path: file,
+          message: `weight "${name}" in ${rel(file)} holds non-finite values (the first at flat index ${at})`
+        })
       }
       const w = yield* upload(name, shape, () => track(tf.tensor2d(packed, [shape[0]!, shape[1]! / 2], "int32")))
       return { bits, linear: { w, layout: "outInBF16" } satisfies Linear }

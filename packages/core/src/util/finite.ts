@@ -14,6 +14,19 @@ export const firstNonFinite = (data: ArrayLike<number>, offset = 0, length = dat
   return -1
 }
 
+/**
+ * Index of the first NaN or ±Inf among bfloat16 values packed two per int32 (element 2i in the
+ * low half), or -1: an exponent of all ones, tested one int32 (two values) at a time.
+ */
+export const firstNonFiniteBF16 = (packed: Int32Array): number => {
+  for (let i = 0; i < packed.length; i++) {
+    const e = packed[i]! & 0x7f807f80
+    if ((e & 0xffff) === 0x7f80) return 2 * i
+    if (e >>> 16 === 0x7f80) return 2 * i + 1
+  }
+  return -1
+}
+
 /** `NaN`, `Infinity` or `-Infinity` as text, with the count of non-finite values in the range. */
 export const describeNonFinite = (data: ArrayLike<number>, offset = 0, length = data.length - offset): string => {
   let nan = 0
