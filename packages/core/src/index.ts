@@ -196,7 +196,13 @@ export {
   type TokenizerShape
 } from "./tokenizer/Tokenizer.js"
 export { type BenchRecord, syntheticQwen2Weight, trackPeakRss, writeBenchRecords } from "./util/bench.js"
-export { isNotFound, platformErrorMessage, readTextFile, readTextFileIfExists } from "./util/files.js"
+export {
+  isNotFound,
+  platformErrorMessage,
+  readTextFile,
+  readTextFileIfExists,
+  writeTextFileAtomic
+} from "./util/files.js"
 export { describeNonFinite, firstNonFinite } from "./util/finite.js"
 export { fingerprint, fnv1a64, sha256, stableStringify } from "./util/hash.js"
 export { appendJsonLine, JsonLinesError, readJsonLines } from "./util/jsonl.js"

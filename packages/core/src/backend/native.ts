@@ -51,8 +51,6 @@ const cpuKernel = (name: string): KernelFn => {
   return k.kernelFunc as unknown as KernelFn
 }
 
-const size = (shape: ReadonlyArray<number>): number => shape.reduce((a, b) => a * b, 1)
-
 /** The float32 matMul on BLAS; undefined when it needs the cpu kernel (other dtypes, general broadcasting). */
 const nativeMatMul = (
   k: NativeKernels,
@@ -74,9 +72,9 @@ const nativeMatMul = (
       `Error in matMul: inner shapes (${innerA}) and (${innerB}) of Tensors with shapes ${a.shape} and ${b.shape} and transposeA=${transposeA} and transposeB=${transposeB} must match.`
     )
   const outer = tf.backend_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2))
-  const batchA = size(a.shape.slice(0, -2))
-  const batchB = size(b.shape.slice(0, -2))
-  const batch = size(outer)
+  const batchA = tf.util.sizeFromShape(a.shape.slice(0, -2))
+  const batchB = tf.util.sizeFromShape(b.shape.slice(0, -2))
+  const batch = tf.util.sizeFromShape(outer)
   if (!((batchA === batch || batchA === 1) && (batchB === batch || batchB === 1))) return undefined
   const K = innerA
   const out = new Float32Array(batch * M * N)
@@ -230,7 +228,7 @@ const layoutKernelsFor = (l: LayoutKernels): Record<string, KernelFn> => {
       if (!isCopyable(args.backend, x) || perm.length !== x.shape.length) return cpuTranspose(args)
       const shape = perm.map((p) => x.shape[p]!)
       const xs = contiguousStrides(x.shape)
-      const out = newArray(x.dtype, size(shape))
+      const out = newArray(x.dtype, tf.util.sizeFromShape(shape))
       const src = args.backend.data.get(x.dataId).values as Float32Array | Int32Array
       l.stridedCopy(src, 0, f64(perm.map((p) => xs[p]!)), out, 0, f64(contiguousStrides(shape)), f64(shape))
       return args.backend.makeTensorInfo(shape, x.dtype, out)
@@ -244,7 +242,7 @@ const layoutKernelsFor = (l: LayoutKernels): Record<string, KernelFn> => {
       const xs = contiguousStrides(x.shape)
       let offset = 0
       for (let d = 0; d < begin.length; d++) offset += begin[d]! * xs[d]!
-      const out = newArray(x.dtype, size(sz))
+      const out = newArray(x.dtype, tf.util.sizeFromShape(sz))
       const src = args.backend.data.get(x.dataId).values as Float32Array | Int32Array
       if (out.length > 0) l.stridedCopy(src, offset, f64(xs), out, 0, f64(contiguousStrides(sz)), f64(sz))
       return args.backend.makeTensorInfo(sz, x.dtype, out)
@@ -264,11 +262,11 @@ const layoutKernelsFor = (l: LayoutKernels): Record<string, KernelFn> => {
       const shapes = inputs.map((t) => t.shape)
       tf.backend_util.assertParamsConsistent(shapes, axis)
       const shape = tf.backend_util.computeOutShape(shapes, axis)
-      const out = newArray(first.dtype, size(shape))
+      const out = newArray(first.dtype, tf.util.sizeFromShape(shape))
       const os = f64(contiguousStrides(shape))
       let at = 0
       for (const t of inputs) {
-        if (size(t.shape) > 0) {
+        if (tf.util.sizeFromShape(t.shape) > 0) {
           const src = args.backend.data.get(t.dataId).values as Float32Array | Int32Array
           l.stridedCopy(src, 0, f64(contiguousStrides(t.shape)), out, at * os[axis]!, os, f64(t.shape))
         }
@@ -290,7 +288,7 @@ const layoutKernelsFor = (l: LayoutKernels): Record<string, KernelFn> => {
       const ids = args.backend.data.get(indices.dataId).values as ArrayLike<number>
       const rows = x.shape[0]!
       for (let i = 0; i < ids.length; i++) if (!(ids[i]! >= 0 && ids[i]! < rows)) return cpuGather(args) // its error
-      const row = size(x.shape.slice(1))
+      const row = tf.util.sizeFromShape(x.shape.slice(1))
       const src = args.backend.data.get(x.dataId).values as Float32Array | Int32Array
       const out = newArray(x.dtype, ids.length * row)
       for (let i = 0; i < ids.length; i++) out.set(src.subarray(ids[i]! * row, (ids[i]! + 1) * row), i * row)
@@ -302,7 +300,7 @@ const layoutKernelsFor = (l: LayoutKernels): Record<string, KernelFn> => {
       const r = x.shape.length
       if (!isF32(args.backend, x) || r === 0 || (dim !== -1 && dim !== r - 1)) return cpuSoftmax(args)
       const cols = x.shape[r - 1]!
-      const out = new Float32Array(size(x.shape))
+      const out = new Float32Array(tf.util.sizeFromShape(x.shape))
       if (out.length > 0) l.softmaxRows(valuesOf(args.backend, x), out.length / cols, cols, out)
       return args.backend.makeTensorInfo(x.shape, "float32", out)
     }
@@ -323,7 +321,7 @@ const kernelsFor = (k: NativeKernels): Record<string, KernelFn> => {
       const shape = tf.backend_util.assertAndGetBroadcastShape(a.shape, b.shape)
       const plan = broadcastPlan(shape, a.shape, b.shape)
       if (plan === undefined) return fallback(args)
-      const out = new Float32Array(size(shape))
+      const out = new Float32Array(tf.util.sizeFromShape(shape))
       const [d0, d1, d2] = plan.dims
       k.binary(op, valuesOf(args.backend, a), valuesOf(args.backend, b), out, d0, d1, d2, ...plan.sa, ...plan.sb)
       return args.backend.makeTensorInfo(shape, "float32", out)
@@ -334,7 +332,7 @@ const kernelsFor = (k: NativeKernels): Record<string, KernelFn> => {
     elementwise[name] = (args) => {
       const x = args.inputs.x!
       if (!isF32(args.backend, x)) return fallback(args)
-      const out = new Float32Array(size(x.shape))
+      const out = new Float32Array(tf.util.sizeFromShape(x.shape))
       k.unary(op, valuesOf(args.backend, x), out)
       return args.backend.makeTensorInfo(x.shape, "float32", out)
     }
@@ -403,7 +401,7 @@ const kernelsFor = (k: NativeKernels): Record<string, KernelFn> => {
       if (!isF32(args.backend, x) || x.shape.length === 0) return cpuTopK(args)
       const cols = x.shape[x.shape.length - 1]!
       if (kk > cols) return cpuTopK(args) // the cpu kernel's error message
-      const rows = size(x.shape) / Math.max(cols, 1)
+      const rows = tf.util.sizeFromShape(x.shape) / Math.max(cols, 1)
       const values = new Float32Array(rows * kk)
       const indices = new Int32Array(rows * kk)
       if (cols > 0) k.topkRows(valuesOf(args.backend, x), rows, cols, kk, values, indices)

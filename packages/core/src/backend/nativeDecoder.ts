@@ -21,8 +21,6 @@ const f32 = (backend: MathBackendCPU, t: tf.TensorInfo | undefined, what: string
   return v
 }
 
-const size = (shape: ReadonlyArray<number>) => shape.reduce((a, b) => a * b, 1)
-
 const GATED: Record<string, number> = { silu: 0, geluTanh: 1 }
 
 /** The bfloat16 bits of a packed `[out, in/2]` int32 weight (a view, no copy). */
@@ -58,7 +56,7 @@ export const registerNativeDecoderKernels = (k: NativeKernels, backendName: stri
       const cols = x.shape[x.shape.length - 1] ?? 1
       const w = f32(backend, inputs.w, "rmsNorm weight")
       if (w.length !== cols) throw new Error(`rmsNorm weight has ${w.length} entries, expected ${cols}`)
-      const out = new Float32Array(size(x.shape))
+      const out = new Float32Array(tf.util.sizeFromShape(x.shape))
       if (out.length > 0)
         k.rmsNormRows(f32(backend, x, "rmsNorm input"), out.length / cols, cols, w, attrs!.eps as number, out)
       return backend.makeTensorInfo(x.shape, "float32", out)
@@ -70,14 +68,14 @@ export const registerNativeDecoderKernels = (k: NativeKernels, backendName: stri
         throw new Error(`gate [${gate.shape}] and up [${up.shape}] must have the same shape`)
       const kind = GATED[attrs!.activation as string]
       if (kind === undefined) throw new Error(`unknown gated activation ${String(attrs!.activation)}`)
-      const out = new Float32Array(size(gate.shape))
+      const out = new Float32Array(tf.util.sizeFromShape(gate.shape))
       k.gatedActivation(kind, f32(backend, gate, "gate"), f32(backend, up, "up"), out)
       return backend.makeTensorInfo(gate.shape, "float32", out)
     },
     [FusedKernelNames.rope]: ({ inputs, backend }) => {
       const x = inputs.x!
       const [B, T, n, D] = x.shape as [number, number, number, number]
-      const out = new Float32Array(size(x.shape))
+      const out = new Float32Array(tf.util.sizeFromShape(x.shape))
       k.ropeRows(
         f32(backend, x, "rope input"),
         B * T,
@@ -95,7 +93,7 @@ export const registerNativeDecoderKernels = (k: NativeKernels, backendName: stri
       const [B, T, nH, D] = q.shape as [number, number, number, number]
       const nKV = kk.shape[1]!
       const S = kk.shape[2]!
-      const out = new Float32Array(size(q.shape))
+      const out = new Float32Array(tf.util.sizeFromShape(q.shape))
       k.groupedAttention(
         f32(backend, q, "q"),
         f32(backend, kk, "k"),

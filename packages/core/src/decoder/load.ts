@@ -210,6 +210,17 @@ export const loadDecoderParams = (
       return b === undefined ? m : { ...m, b: yield* vector(b) }
     })
 
+  /** A weight's raw bytes in its stored dtype. */
+  const readBytes = (name: string, file: string) =>
+    checkpoint
+      .fileOf(name)!
+      .readBytes(name)
+      .pipe(
+        Effect.mapError(
+          (e) => new ModelLoadError({ path: file, message: `cannot read weight "${name}": ${e.message}` })
+        )
+      )
+
   /**
    * A BF16 `[out, in]` weight kept compact (`Linear` layout "outInBF16") where the backend
    * multiplies by it directly (native), with its bits for a compact embedding lookup; undefined
@@ -221,16 +232,7 @@ export const loadDecoderParams = (
       if (!bf16LinearSupported() || shape[1]! % 2 !== 0) return undefined
       const { info, file } = yield* readChecked(name)
       if (info.dtype !== "BF16") return undefined
-      const bytes =
-        read ??
-        (yield* checkpoint
-          .fileOf(name)!
-          .readBytes(name)
-          .pipe(
-            Effect.mapError(
-              (e) => new ModelLoadError({ path: file, message: `cannot read weight "${name}": ${e.message}` })
-            )
-          ))
+      const bytes = read ?? (yield* readBytes(name, file))
       const packed =
         bytes.byteOffset % 4 === 0
           ? new Int32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4)
@@ -278,14 +280,7 @@ export const loadDecoderParams = (
     let lmHead: Linear | undefined
     if (compact) {
       const { info, file } = yield* readChecked(EMBED)
-      const bytes = yield* checkpoint
-        .fileOf(EMBED)!
-        .readBytes(EMBED)
-        .pipe(
-          Effect.mapError(
-            (e) => new ModelLoadError({ path: file, message: `cannot read weight "${EMBED}": ${e.message}` })
-          )
-        )
+      const bytes = yield* readBytes(EMBED, file)
       const kind = info.dtype === "BF16" || info.dtype === "F16" ? info.dtype : "F32"
       const data =
         kind === "F32"

@@ -4,7 +4,7 @@
  * nothing there and a program can swap the file system with a layer. The hot paths (safetensors,
  * activation shards, checkpoints) stay on `node:fs` (docs/architecture.md, "File I/O").
  */
-import { Effect, FileSystem, type PlatformError } from "effect"
+import { Effect, FileSystem, Path, type PlatformError } from "effect"
 
 /**
  * The message of a platform error: the operating system's own ("ENOENT: no such file or
@@ -31,4 +31,21 @@ export const readTextFileIfExists = (
     return yield* fs
       .readFileString(file)
       .pipe(Effect.catchTag("PlatformError", (e) => (isNotFound(e) ? Effect.succeed(undefined) : Effect.fail(e))))
+  })
+
+/**
+ * Writes a UTF-8 text file atomically: its directory is created, the text goes to a temp file
+ * beside it (`<file>.tmp-<pid>`), which is then renamed over `file`, so a reader never sees half a file.
+ */
+export const writeTextFileAtomic = (
+  file: string,
+  text: string
+): Effect.Effect<void, PlatformError.PlatformError, FileSystem.FileSystem | Path.Path> =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    yield* fs.makeDirectory(path.dirname(file), { recursive: true })
+    const tmp = `${file}.tmp-${process.pid}`
+    yield* fs.writeFileString(tmp, text)
+    yield* fs.rename(tmp, file)
   })

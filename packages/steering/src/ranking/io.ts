@@ -2,8 +2,8 @@
  * Ranking tables: CSV (one row per feature, sorted by Cohen's d descending, as the paper's ranking
  * CSVs) and JSON (the whole `FeatureRanking`, readable back with {@link readRanking}).
  */
-import { platformErrorMessage, readTextFile } from "@crosscode/core"
-import { Effect, FileSystem, Path, Schema } from "effect"
+import { platformErrorMessage, readTextFile, writeTextFileAtomic } from "@crosscode/core"
+import { Effect, type FileSystem, type Path, Schema } from "effect"
 import { SteeringIOError } from "../errors.js"
 import { type FeatureRanking, sortByD } from "./rank.js"
 
@@ -85,14 +85,9 @@ export const writeTextFile = (
   file: string,
   text: string
 ): Effect.Effect<void, SteeringIOError, FileSystem.FileSystem | Path.Path> =>
-  Effect.gen(function* () {
-    const fs = yield* FileSystem.FileSystem
-    const path = yield* Path.Path
-    yield* fs.makeDirectory(path.dirname(file), { recursive: true })
-    const tmp = `${file}.tmp-${process.pid}`
-    yield* fs.writeFileString(tmp, text)
-    yield* fs.rename(tmp, file)
-  }).pipe(Effect.mapError((e) => new SteeringIOError({ path: file, message: platformErrorMessage(e) })))
+  writeTextFileAtomic(file, text).pipe(
+    Effect.mapError((e) => new SteeringIOError({ path: file, message: platformErrorMessage(e) }))
+  )
 
 /** Writes the ranking as CSV and/or JSON. */
 export const writeRanking = Effect.fn("writeRanking")(function* (

@@ -80,12 +80,12 @@ export const stageFailure =
  * A platform `FileSystem` call of the study runner: a failure (ENOTDIR, EACCES, ENOSPC, …) is a
  * `StageError` of `stage` naming `file` — Node's write errors do not name it.
  */
-export const stageFs = <A>(
+export const stageFs = <A, R = never>(
   stage: string,
   file: string,
   what: string,
-  f: (fs: FileSystem.FileSystem) => Effect.Effect<A, PlatformError.PlatformError, FileSystem.FileSystem>
-): Effect.Effect<A, StageError, FileSystem.FileSystem> =>
+  f: (fs: FileSystem.FileSystem) => Effect.Effect<A, PlatformError.PlatformError, R>
+): Effect.Effect<A, StageError, FileSystem.FileSystem | R> =>
   Effect.flatMap(FileSystem.FileSystem, f).pipe(
     Effect.mapError(
       (e) =>

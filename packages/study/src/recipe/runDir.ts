@@ -15,8 +15,8 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs"
 import * as path from "node:path"
-import { fingerprint, fnv1a64 } from "@crosscode/core"
-import { Effect, FileSystem, type PlatformError } from "effect"
+import { fingerprint, fnv1a64, writeTextFileAtomic } from "@crosscode/core"
+import { Effect, FileSystem, type Path, type PlatformError } from "effect"
 import type { Recipe, Stage } from "./schema.js"
 
 export interface StageRecord {
@@ -111,14 +111,8 @@ export const readStageRecord = (runDir: string, stage: Stage): StageRecord | und
 export const writeStageRecord = (
   runDir: string,
   record: StageRecord
-): Effect.Effect<void, PlatformError.PlatformError, FileSystem.FileSystem> =>
-  Effect.gen(function* () {
-    const fs = yield* FileSystem.FileSystem
-    yield* fs.makeDirectory(stageDir(runDir, record.stage), { recursive: true })
-    const f = recordFile(runDir, record.stage)
-    yield* fs.writeFileString(`${f}.tmp`, `${JSON.stringify(record, null, 2)}\n`)
-    yield* fs.rename(`${f}.tmp`, f)
-  })
+): Effect.Effect<void, PlatformError.PlatformError, FileSystem.FileSystem | Path.Path> =>
+  writeTextFileAtomic(recordFile(runDir, record.stage), `${JSON.stringify(record, null, 2)}\n`)
 
 export const removeStage = (
   runDir: string,
