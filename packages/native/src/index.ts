@@ -207,7 +207,8 @@ export const loadNativeKernels = (): NativeLoad => {
   try {
     // OpenMP's worker threads otherwise spin after each parallel loop, on the cores the BLAS
     // threads need for the next product (and OpenBLAS' threads spin likewise): measured here, an
-    // RMSNorm of 128 × 2048 after a matmul took 2.7 ms instead of 0.1. libgomp reads this when
+    // RMSNorm of 128 × 2048 after a matmul took 4.4 ms instead of 0.06 in one run of `pnpm bench
+    // native/bench` (and the same in another: it depends on who holds the core). libgomp reads this when
     // the addon loads it; a value the user set wins.
     process.env.OMP_WAIT_POLICY ??= "PASSIVE"
     // OpenBLAS's own threads spin up to 2^28 cycles after each product (its default
