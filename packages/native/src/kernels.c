@@ -177,38 +177,78 @@ static void heap_topk(const float *row, const int32_t *idx, int64_t n, int kk, f
   for (int j = 0; j < kk; j++) hv[j] = row[hi[j]];
 }
 
-/* The k-th largest of a[0..n) (k ≥ 1; reorders a): quickselect. */
-static float kth_largest(float *a, int64_t n, int64_t k) {
-  int64_t lo = 0, hi = n - 1, want = k - 1;
-  while (lo < hi) {
-    const float pivot = a[lo + (hi - lo) / 2];
-    int64_t i = lo, j = hi;
-    while (i <= j) {
-      while (a[i] > pivot) i++;
-      while (a[j] < pivot) j--;
-      if (i <= j) {
-        const float t = a[i]; a[i] = a[j]; a[j] = t;
-        i++;
-        j--;
-      }
-    }
-    if (want <= j) hi = j;
-    else if (want >= i) lo = i;
-    else return a[want];
-  }
-  return a[want];
+/* A float's bits as an unsigned key in the float order (NaN excluded; -0 below +0). */
+static inline uint32_t order_key(float f) {
+  uint32_t u;
+  memcpy(&u, &f, sizeof u);
+  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+
+static inline float from_order_key(uint32_t k) {
+  const uint32_t u = (k & 0x80000000u) ? (k & 0x7fffffffu) : ~k;
+  float f;
+  memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+/*
+ * A lower bound of the k-th largest of a[0..n) (1 ≤ k ≤ n ≤ 1024, no NaN): that value's key
+ * rounded down to its top 16 bits, by two 8-bit counting passes. Counting has no data-dependent
+ * branches, which a quickselect over the same values mispredicts at every step; the bound is
+ * slightly looser, which costs a candidate or so per row.
+ */
+static float kth_largest_bound(const float *a, int64_t n, int64_t k) {
+  uint32_t keys[1024];
+  uint16_t count[256];
+  for (int64_t i = 0; i < n; i++) keys[i] = order_key(a[i]);
+  memset(count, 0, sizeof count);
+  for (int64_t i = 0; i < n; i++) count[keys[i] >> 24]++;
+  int64_t above = 0;
+  int hi8 = 255;
+  for (; hi8 > 0 && above + count[hi8] < k; hi8--) above += count[hi8];
+  memset(count, 0, sizeof count);
+  for (int64_t i = 0; i < n; i++)
+    if ((int)(keys[i] >> 24) == hi8) count[(keys[i] >> 16) & 255]++;
+  int lo8 = 255;
+  for (; lo8 > 0 && above + count[lo8] < k; lo8--) above += count[lo8];
+  return from_order_key(((uint32_t)hi8 << 24) | ((uint32_t)lo8 << 16));
 }
 
 /* Candidate budget of topk_row's threshold pass (indices kept on the stack). */
 #define TOPK_CANDIDATES 2048
 
 /*
+ * The kk best of row[cand[0..n)] (kk ≤ n, no NaN), sorted best first, into hv/hi: each candidate
+ * is one 64-bit key (value's order key, then the complemented index, so ties go to the lower
+ * index) and an insertion sort orders the few of them. ±0 share a key (tf.topk treats them as
+ * equal); values are read back from the row.
+ */
+static void sort_candidates(const float *row, const int32_t *cand, int64_t n, int kk, float *hv, int32_t *hi) {
+  uint64_t key[TOPK_CANDIDATES];
+  for (int64_t i = 0; i < n; i++)
+    key[i] = ((uint64_t)order_key(row[cand[i]] + 0.0f) << 32) | (uint32_t)~(uint32_t)cand[i];
+  for (int64_t i = 1; i < n; i++) {
+    const uint64_t x = key[i];
+    int64_t j = i;
+    for (; j > 0 && key[j - 1] < x; j--) key[j] = key[j - 1];
+    key[j] = x;
+  }
+  for (int j = 0; j < kk; j++) {
+    hi[j] = (int32_t)~(uint32_t)key[j];
+    hv[j] = row[hi[j]];
+  }
+}
+
+/*
  * One row's k largest (NaN counts as largest) into hv/hi, sorted best first; ties by lower index.
- * Split into 4k blocks, the k-th largest block maximum τ is a lower bound of the k-th largest
- * value (k blocks reach it), so only elements ≥ τ can be selected: one vectorised pass finds the
- * maxima, one collects the few candidates, and the heap runs over those in index order — the
- * same result as the heap over the whole row, without a compare and branch per element. Rows
- * with a NaN, short rows and rows with too many candidates (ties at τ) take the plain heap.
+ * Split into 4k blocks, the k-th largest block maximum is at or below the k-th largest value (k
+ * blocks reach it), so a bound τ under it leaves only elements ≥ τ to select from, and only in
+ * blocks whose maximum reaches τ: one vectorised pass finds the maxima, a branch-free pass over
+ * those blocks collects the few candidates (≈ k + 5 on Gaussian rows), and a sort of them gives
+ * the result — the same as the heap over the whole row. Correctness needs only that at least k
+ * elements reach τ (then the k largest all do), which is checked; the bound keeps them few. Rows
+ * with a NaN, short rows, rows where fewer than k reach τ (−∞ ties) or too many do take the
+ * plain heap.
  */
 static void topk_row(const float *row, int64_t Cc, int kk, float *hv, int32_t *hi) {
   const int64_t nb = 4 * (int64_t)kk;
@@ -233,19 +273,29 @@ static void topk_row(const float *row, int64_t Cc, int kk, float *hv, int32_t *h
     heap_topk(row, NULL, Cc, kk, hv, hi);
     return;
   }
-  const float tau = kth_largest(maxima, blocks, kk);
-  int32_t cand[TOPK_CANDIDATES];
+  const float tau = kth_largest_bound(maxima, blocks, kk);
+  /* the branch-free writes check the budget after each span of ≤ TOPK_SPAN elements */
+  enum { TOPK_SPAN = 1024 };
+  int32_t cand[TOPK_CANDIDATES + TOPK_SPAN];
   int64_t n = 0;
-  for (int64_t t = 0; t < Cc; t++) {
-    if (row[t] >= tau) {
-      if (n == TOPK_CANDIDATES) {
+  for (int64_t b = 0; b < blocks; b++) {
+    if (!(maxima[b] >= tau)) continue;
+    const int64_t from = b * bs, to = from + bs < Cc ? from + bs : Cc;
+    for (int64_t s = from; s < to; s += TOPK_SPAN) {
+      const int64_t e = s + TOPK_SPAN < to ? s + TOPK_SPAN : to;
+      for (int64_t t = s; t < e; t++) {
+        cand[n] = (int32_t)t;
+        n += row[t] >= tau;
+      }
+      if (n > TOPK_CANDIDATES) {
         heap_topk(row, NULL, Cc, kk, hv, hi);
         return;
       }
-      cand[n++] = (int32_t)t;
     }
   }
-  heap_topk(row, cand, n, kk, hv, hi); /* n ≥ kk: the k maxima at or above τ */
+  if (n < kk) heap_topk(row, NULL, Cc, kk, hv, hi);
+  else if (n <= 4 * (int64_t)kk) sort_candidates(row, cand, n, kk, hv, hi);
+  else heap_topk(row, cand, n, kk, hv, hi);
 }
 
 /*

@@ -263,7 +263,16 @@ describe.skipIf(!load.ok)(`@crosscode/native kernels${load.ok ? "" : ` (skipped:
         rand(F, 14).map((v, i) => (i === 77 ? Number.NaN : i === 3000 ? Infinity : i === 5 ? -Infinity : v))
       ],
       ["ascending", Float32Array.from({ length: F }, (_, i) => i)],
-      ["descending", Float32Array.from({ length: F }, (_, i) => -i)]
+      ["descending", Float32Array.from({ length: F }, (_, i) => -i)],
+      // ±0 are equal to tf.topk (ties by index), though their bits differ
+      [
+        "signed zeros",
+        // every 64th value 1 (20 of them), then alternating −0 and +0 (44); the rest −1
+        Float32Array.from({ length: F }, (_, i) => (i % 64 !== 0 ? -1 : i < 20 * 64 ? 1 : (i / 64) % 2 ? -0 : 0))
+      ],
+      // the bound under −∞ admits nothing: the plain heap
+      ["mostly −Inf", Float32Array.from({ length: F }, (_, i) => (i % 1000 === 7 ? i : -Infinity))],
+      ["sums of uniforms (near-Gaussian)", ((g) => rand(F, 15).map((v, i) => v + g[i]!))(rand(F, 16))]
     ]
     for (const kk of [1, 32, 200, 1000]) {
       for (const [name, row] of rows) {
@@ -274,6 +283,11 @@ describe.skipIf(!load.ok)(`@crosscode/native kernels${load.ok ? "" : ` (skipped:
         expect(Array.from(v), `${name}, k=${kk}`).toEqual(want.map((i) => row[i]!))
       }
     }
+    // a row longer than the candidate budget's spans (blocks of 2,344 at k = 32)
+    const long = rand(300_000, 17)
+    const [v, ix] = [new Float32Array(32), new Int32Array(32)]
+    k.topkRows(long, 1, long.length, 32, v, ix)
+    expect(Array.from(ix)).toEqual(reference(long, 32))
   })
 
   it("topkEntries: the positive TopK entries as CSR by row, in order (0, negatives and NaN left out)", () => {

@@ -619,7 +619,6 @@ const hostGradients = (
   if (aux !== undefined)
     for (let n = 0; n < aux.cols.length; n++) dbe[aux.cols[n]!] = dbe[aux.cols[n]!]! + g[nMain + n]!
   // ∂W_dec[j] += v ∂x̂_b and ∂W_encᵀ[j] += ∂pre x_b, feature-major (each output row stays in cache)
-  const T1 = performance.now()
   const all = concatEntries(main, aux)
   const { start, order } = byFeature(all.cols, F)
   // scatterByFeatureT overwrites dWd and dWe, so reused buffers need no clearing
@@ -629,18 +628,8 @@ const hostGradients = (
   const vals = new Float32Array(all.cols.length)
   vals.set(main.vals)
   if (aux !== undefined) vals.set(aux.vals, nMain)
-  const T2 = performance.now()
   if (kern.fused !== undefined) {
     kern.fused.scatterByFeatureT(start, order, all.rows, vals, g, nMain, dXhat, dHat, x, W, dWd, dWe)
-    if (process.env.TT)
-      console.log(
-        "dots+dbe",
-        (T1 - t0).toFixed(1),
-        "byFeature",
-        (T2 - T1).toFixed(1),
-        "scatterT",
-        (performance.now() - T2).toFixed(1)
-      )
   } else {
     const dWeT = new Float32Array(F * W)
     kern.scatter(start, dXhat, dHat, nMain, x, all.rows, all.cols, vals, g, order, W, dWd, dWeT)
