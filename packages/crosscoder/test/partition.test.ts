@@ -132,4 +132,39 @@ describe("partition enforcement during training", () => {
       expect(moved).toBeGreaterThan(1e-3)
     })
   }
+
+  it("forbiddenZero: checked once per version, carried over masked Adam updates, re-checked after changed()", async () => {
+    const cc = await build(config({ kind: "topk", k: 4 }), undefined, { seed: 5 })
+    for (const p of cc.allParams()) p.forbidden?.zero(p.data)
+    const W = cc.W_dec
+    const set = W.forbidden!
+    let scans = 0
+    const allZero = set.allZero.bind(set)
+    set.allZero = (a) => {
+      scans++
+      return allZero(a)
+    }
+    expect(W.forbiddenZero()).toBe(true)
+    expect(W.forbiddenZero()).toBe(true)
+    expect(scans).toBe(1)
+    const adam = new Adam(cc.allParams())
+    const loss = resolveLoss({ reconstruction: "mse" }, cc.sparsity, cc.partition, cc.dim)
+    for (let t = 0; t < 3; t++) {
+      const x = randomArray(8 * cc.width, 50 + t, 2)
+      const g = sparseTopKStep.gradients({ crosscoder: cc, batch: x, batchSize: 8, step: t, loss, coefficients: {} })
+      applyGradients(cc, g.grads, { optimizer: adam, lr: 1e-2, clipGradNorm: 1 })
+    }
+    expect(W.forbiddenZero()).toBe(true)
+    expect(scans).toBe(1)
+    // a hand edit announced with changed() is seen, and the forward masks it
+    let at = -1
+    set.forEachSpan((a) => {
+      if (at === -1) at = a
+    })
+    W.data[at] = 3
+    W.changed()
+    expect(W.forbiddenZero()).toBe(false)
+    expect(W.tensor().dataSync()[at]).toBe(0)
+    expect(cc.integrity().decoderMaxForbidden).toBe(3)
+  })
 })

@@ -352,6 +352,8 @@ static napi_value csr_decode(napi_env env, napi_callback_info info) {
     for (int32_t n = rp[b]; n < rp[b + 1]; n++) {
       const float v = vals[n];
       const float *w = wd + (int64_t)cols[n] * W;
+      if (n + 1 < rp[B]) /* the next entry's W_dec row is a random row: ask for it now */
+        for (int64_t r = 0; r < W; r += 16) __builtin_prefetch(wd + (int64_t)cols[n + 1] * W + r);
       for (int64_t r = 0; r < W; r++) o[r] += v * w[r];
     }
   }
@@ -647,6 +649,8 @@ static napi_value decode_loss(napi_env env, napi_callback_info info) {
     for (int32_t n = rp[b]; n < rp[b + 1]; n++) {
       const float v = vals[n];
       const float *w = wd + (int64_t)cols[n] * W;
+      if (n + 1 < rp[B]) /* the next entry's W_dec row is a random row: ask for it now */
+        for (int64_t r = 0; r < W; r += 16) __builtin_prefetch(wd + (int64_t)cols[n + 1] * W + r);
       for (int64_t r = 0; r < W; r++) o[r] += v * w[r];
     }
     const float *xr = x + b * W;
@@ -743,7 +747,7 @@ static napi_value scatter_by_feature_t(napi_env env, napi_callback_info info) {
   if (F == 0 || W == 0) return undefined(env);
   const float *vals = VA.data, *g = G.data, *d = D.data, *da = hasAux ? DA.data : NULL, *x = X.data;
   float *dwd = DWD.data, *dwe = DWE.data;
-  const int64_t TB = 16;
+  const int64_t TB = 32;
   int failed = 0;
 #pragma omp parallel
   {
@@ -764,6 +768,15 @@ static napi_value scatter_by_feature_t(napi_env env, napi_callback_info info) {
           const int32_t e = order[s];
           const float *src = (e < nMain ? d : da) + (int64_t)rows[e] * W;
           const float *xr = x + (int64_t)rows[e] * W;
+          if (s + 1 < (int32_t)n) {
+            /* the next entry's rows are random rows of D and x: ask for them while this one adds */
+            const int32_t e2 = order[s + 1];
+            const float *src2 = (e2 < nMain ? d : da) + (int64_t)rows[e2] * W, *xr2 = x + (int64_t)rows[e2] * W;
+            for (int64_t r = 0; r < W; r += 16) {
+              __builtin_prefetch(src2 + r);
+              __builtin_prefetch(xr2 + r);
+            }
+          }
           const float v = vals[e], gn = g[e];
           for (int64_t r = 0; r < W; r++) {
             o1[r] += v * src[r];

@@ -2,7 +2,8 @@
  * Parameters live on the host as Float32Arrays (the canonical copy that the optimizer updates,
  * checkpoints save and resume restores bit-for-bit) and are uploaded to the TensorFlow.js backend
  * on demand. A parameter may carry a `ForbiddenSet` (the partition's zero pattern): the uploaded
- * tensor is always the masked weight (masked forward), even if the host copy was edited by hand.
+ * tensor is always the masked weight (masked forward), even if the host copy was edited by hand
+ * (call `changed()` after editing it).
  */
 import type { Tensor, TF } from "../tf.js"
 
@@ -88,6 +89,28 @@ export class ForbiddenSet {
     return m
   }
 
+  /** Whether every forbidden entry of `arr` is exactly 0 (stops at the first that is not; NaN is not). */
+  allZero(arr: Float32Array | Float64Array): boolean {
+    const { sources: S, dim: d, features: F } = this
+    // the spans inlined: this runs twice per training step
+    if (this.layout === "encoder") {
+      for (let s = 0; s < S; s++)
+        for (const [a, b] of this.runs[s]!)
+          for (let i = 0; i < d; i++) {
+            const base = (s * d + i) * F
+            for (let t = base + a; t < base + b; t++) if (arr[t] !== 0) return false
+          }
+    } else {
+      for (let s = 0; s < S; s++)
+        for (const [a, b] of this.runs[s]!)
+          for (let j = a; j < b; j++) {
+            const base = (j * S + s) * d
+            for (let t = base; t < base + d; t++) if (arr[t] !== 0) return false
+          }
+    }
+    return true
+  }
+
   /** Number of forbidden entries. */
   count(): number {
     let n = 0
@@ -103,6 +126,8 @@ export class Param {
   private cachedVersion = -1
   /** Incremented by `changed()`; lets derived caches (decoder norms) know when to recompute. */
   version = 0
+  /** The version at which every forbidden entry was last known to be exactly 0. */
+  private forbiddenZeroVersion = -1
 
   constructor(
     private readonly tf: TF,
@@ -122,14 +147,30 @@ export class Param {
     this.version++
   }
 
+  /** Whether every forbidden entry of `data` is exactly 0 (checked once per version). */
+  forbiddenZero(): boolean {
+    if (this.forbidden === undefined || this.forbiddenZeroVersion === this.version) return true
+    if (!this.forbidden.allZero(this.data)) return false
+    this.forbiddenZeroVersion = this.version
+    return true
+  }
+
+  /**
+   * Record that an update which cannot touch forbidden entries (a masked gradient through Adam
+   * with zero moments there) has just run: if they were all 0 before it, they still are.
+   */
+  keptForbiddenZero(wasZero: boolean): void {
+    if (wasZero) this.forbiddenZeroVersion = this.version
+  }
+
   /** The (masked) value on the backend, `[rows, cols]` for 2-D views via `tensor(viewShape)`. */
   tensor(viewShape?: ReadonlyArray<number>): Tensor {
     if (this.cached === undefined || this.cachedVersion !== this.version) {
       this.cached?.dispose()
       let values = this.data
-      if (this.forbidden !== undefined && this.forbidden.maxAbs(this.data) !== 0) {
+      if (!this.forbiddenZero()) {
         values = this.data.slice()
-        this.forbidden.zero(values)
+        this.forbidden!.zero(values)
       }
       this.cached = this.tf.keep(this.tf.tensor(values, [...this.shape], "float32"))
       this.cachedVersion = this.version

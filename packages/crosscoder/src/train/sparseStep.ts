@@ -127,12 +127,19 @@ const fromRowTopK = (v: Float32Array, j: Int32Array, B: number, k: number): Entr
   return { rowPtr, rows, cols, vals }
 }
 
-/** `fromRowTopK` in one native pass. */
-const entriesNative = (fused: FusedStepKernels, v: Float32Array, j: Int32Array, B: number, k: number): Entries => {
-  const rowPtr = new Int32Array(B + 1)
-  const rows = new Int32Array(B * k)
-  const cols = new Int32Array(B * k)
-  const vals = new Float32Array(B * k)
+/** `fromRowTopK` in one native pass, into the step's reused arrays. */
+const entriesNative = (
+  fused: FusedStepKernels,
+  v: Float32Array,
+  j: Int32Array,
+  B: number,
+  k: number,
+  buffers: Buffers
+): Entries => {
+  const rowPtr = sizedInt(buffers, "rowPtr", B + 1)
+  const rows = sizedInt(buffers, "rows", B * k)
+  const cols = sizedInt(buffers, "cols", B * k)
+  const vals = sized(buffers, "vals", B * k)
   const n = fused.topkEntries!(v, j, B, k, rowPtr, rows, cols, vals)
   return { rowPtr, rows: rows.subarray(0, n), cols: cols.subarray(0, n), vals: vals.subarray(0, n) }
 }
@@ -238,25 +245,46 @@ function* select(input: StepInput, rule: Rule, kAux: number): Generator<Readonly
 }
 
 /**
- * The fused native path's large arrays, kept per crosscoder and reused while the shapes hold:
- * allocating them per step costs more than the kernels (fresh pages fault on first write, and
- * large ArrayBuffers drive V8 into full GCs). `dWd`/`dWe` are the returned gradients.
+ * The fused native path's arrays, kept per crosscoder and reused while the shapes hold:
+ * allocating them per step costs more than the kernels (fresh pages fault on first write — each
+ * array past 128 KiB is its own mapping — and large ArrayBuffers drive V8 into full GCs). They
+ * live for one step: `dWd`/`dWe` are the returned gradients, the rest the step's intermediates.
  */
 interface Buffers {
-  pre?: Float32Array
-  E?: Float32Array
-  dXhat?: Float32Array
-  dWd?: Float32Array
-  dWe?: Float32Array
+  readonly f32: Map<string, Float32Array>
+  readonly i32: Map<string, Int32Array>
 }
 
-const sized = (b: Buffers, key: keyof Buffers, n: number): Float32Array => {
-  let a = b[key]
+const newBuffers = (): Buffers => ({ f32: new Map(), i32: new Map() })
+
+/** A reused Float32Array of length n (contents left from the last step). */
+const sized = (b: Buffers, key: string, n: number): Float32Array => {
+  let a = b.f32.get(key)
   if (a?.length !== n) {
     a = new Float32Array(n)
-    b[key] = a
+    b.f32.set(key, a)
   }
   return a
+}
+
+/** A reused Float32Array view of length n (of a larger array when an earlier step needed more). */
+const sizedView = (b: Buffers, key: string, n: number): Float32Array => {
+  let a = b.f32.get(key)
+  if (a === undefined || a.length < n) {
+    a = new Float32Array(n)
+    b.f32.set(key, a)
+  }
+  return a.subarray(0, n)
+}
+
+/** A reused Int32Array of at least length n (a view of exactly n; contents left from the last step). */
+const sizedInt = (b: Buffers, key: string, n: number): Int32Array => {
+  let a = b.i32.get(key)
+  if (a === undefined || a.length < n) {
+    a = new Int32Array(n)
+    b.i32.set(key, a)
+  }
+  return a.subarray(0, n)
 }
 
 /**
@@ -270,11 +298,11 @@ const selectNative = (input: StepInput, k: number, fused: FusedStepKernels, buff
   const { width: W, features: F } = cc
   const pre = sized(buffers, "pre", B * F)
   const kk = Math.min(k, F)
-  const v = new Float32Array(B * kk)
-  const j = new Int32Array(B * kk)
+  const v = sized(buffers, "topValues", B * kk)
+  const j = sizedInt(buffers, "topIndices", B * kk)
   fused.encodeTopK(input.batch, effective(cc.W_enc), cc.b_enc.data, B, W, F, kk, pre, v, j)
   return {
-    main: fused.topkEntries !== undefined ? entriesNative(fused, v, j, B, kk) : fromRowTopK(v, j, B, kk),
+    main: fused.topkEntries !== undefined ? entriesNative(fused, v, j, B, kk, buffers) : fromRowTopK(v, j, B, kk),
     aux: undefined,
     stats: {}
   }
@@ -319,12 +347,12 @@ const totalLoss = (terms: Record<string, number>, coefficients: Readonly<Record<
 }
 
 /** Entry order sorted by feature (stable counting sort): `order[start[j] .. start[j + 1])` are feature j's. */
-const byFeature = (cols: Int32Array, F: number) => {
-  const start = new Int32Array(F + 1)
+const byFeature = (cols: Int32Array, F: number, buffers?: Buffers) => {
+  const start = buffers === undefined ? new Int32Array(F + 1) : sizedInt(buffers, "start", F + 1).fill(0)
   for (let n = 0; n < cols.length; n++) start[cols[n]! + 1] = start[cols[n]! + 1]! + 1
   for (let j = 0; j < F; j++) start[j + 1] = start[j + 1]! + start[j]!
   const pos = start.slice(0, F)
-  const order = new Int32Array(cols.length)
+  const order = buffers === undefined ? new Int32Array(cols.length) : sizedInt(buffers, "order", cols.length)
   for (let n = 0; n < cols.length; n++) {
     const j = cols[n]!
     order[pos[j]!] = n
@@ -334,9 +362,9 @@ const byFeature = (cols: Int32Array, F: number) => {
 }
 
 const effective = (p: Param): Float32Array => {
-  if (p.forbidden === undefined || p.forbidden.maxAbs(p.data) === 0) return p.data
+  if (p.forbiddenZero()) return p.data
   const c = p.data.slice()
-  p.forbidden.zero(c)
+  p.forbidden!.zero(c)
   return c
 }
 
@@ -599,7 +627,10 @@ const hostGradients = (
   const nMain = main.cols.length
   // ∂pre on the entries: ∂v = ∂x̂_b · W_dec[j] (+ the L1 weight), row-major; the fused decodeLoss
   // computes the main entries' dots itself (it has just read those W_dec rows)
-  const gAll = new Float32Array(nMain + (sel.aux?.cols.length ?? 0))
+  // scatterByFeatureT reads only what this step writes, so the fused path reuses its arrays
+  const reuse = kern.fused !== undefined ? buffers : undefined
+  const nAll = nMain + (sel.aux?.cols.length ?? 0)
+  const gAll = reuse === undefined ? new Float32Array(nAll) : sizedView(reuse, "g", nAll).fill(0)
   const fusedDots = kern.fused !== undefined && decodeLossFillsDots(kern.fused) ? gAll : undefined
   const { terms, dXhat, dHat, dbd: fusedDbd } = hostLoss(input, sel, Wd, cc, kern, buffers, fusedDots)
   const l1 = l1Parts(input, sel.main, F)
@@ -620,14 +651,16 @@ const hostGradients = (
     for (let n = 0; n < aux.cols.length; n++) dbe[aux.cols[n]!] = dbe[aux.cols[n]!]! + g[nMain + n]!
   // ∂W_dec[j] += v ∂x̂_b and ∂W_encᵀ[j] += ∂pre x_b, feature-major (each output row stays in cache)
   const all = concatEntries(main, aux)
-  const { start, order } = byFeature(all.cols, F)
+  const { start, order } = byFeature(all.cols, F, reuse)
   // scatterByFeatureT overwrites dWd and dWe, so reused buffers need no clearing
-  const reuse = kern.fused !== undefined ? buffers : undefined
   const dWd = reuse === undefined ? new Float32Array(F * W) : sized(reuse, "dWd", F * W)
   const dWe = reuse === undefined ? new Float32Array(W * F) : sized(reuse, "dWe", W * F)
-  const vals = new Float32Array(all.cols.length)
-  vals.set(main.vals)
-  if (aux !== undefined) vals.set(aux.vals, nMain)
+  let vals = main.vals
+  if (aux !== undefined) {
+    vals = new Float32Array(all.cols.length)
+    vals.set(main.vals)
+    vals.set(aux.vals, nMain)
+  }
   if (kern.fused !== undefined) {
     kern.fused.scatterByFeatureT(start, order, all.rows, vals, g, nMain, dXhat, dHat, x, W, dWd, dWe)
   } else {
@@ -914,7 +947,7 @@ export const makeSparseStep = (options: SparseStepOptions = {}): TrainStep => {
   const buffersOf = (cc: Crosscoder): Buffers => {
     let b = buffers.get(cc)
     if (b === undefined) {
-      b = {}
+      b = newBuffers()
       buffers.set(cc, b)
     }
     return b

@@ -124,7 +124,11 @@ export const applyGradients = (
     const coef = options.clipGradNorm / (norm + 1e-6)
     if (coef < 1) scale = coef
   }
+  // masked gradients and zero moments leave forbidden weights at exactly 0: carry the check over
+  const params = crosscoder.allParams()
+  const wasZero = params.map((p) => p.forbiddenZero())
   options.optimizer.update(grads, options.lr, scale)
+  params.forEach((p, i) => p.keptForbiddenZero(wasZero[i]!))
   return norm
 }
 
