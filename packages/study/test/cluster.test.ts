@@ -16,8 +16,11 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
-import { Exit } from "effect"
+import { Effect, Exit } from "effect"
+import { SqlClient } from "effect/sql"
 import { afterAll, describe, expect, it } from "vitest"
+import { pgLayer } from "../src/cluster/node.js"
+import { ensureRecordsTable } from "../src/cluster/records.js"
 import { CrosscodeProcess, lineCount, recordsByKey, repoRoot, testPostgres, waitUntil } from "./clusterHarness.js"
 import { runCliCaptured } from "./runCliCaptured.js"
 
@@ -109,6 +112,34 @@ const MIN = 60_000
 
 describe.skipIf(pg.kind === "none")(`cluster on PostgreSQL (${pg.kind})`, () => {
   let coordinator: CrosscodeProcess
+
+  // runners joining at once used to fail here: concurrent CREATE TABLE IF NOT EXISTS collide in pg_type
+  it.skipIf(pg.kind !== "throwaway")(
+    "the records tables are created by six clients at once, on a fresh database, without an error",
+    async () => {
+      const fresh = url.replace(/\/[^/]*$/, "/ddl_race")
+      await Effect.runPromise(
+        Effect.gen(function* () {
+          const sql = yield* SqlClient.SqlClient
+          yield* sql`CREATE DATABASE ddl_race`
+        }).pipe(Effect.provide(pgLayer(url)))
+      )
+      for (let round = 0; round < 3; round++) {
+        const results = await Promise.allSettled(
+          Array.from({ length: 6 }, () => Effect.runPromise(ensureRecordsTable.pipe(Effect.provide(pgLayer(fresh)))))
+        )
+        expect(
+          results.filter((r) => r.status === "rejected").map((r) => String((r as PromiseRejectedResult).reason))
+        ).toEqual([])
+        await Effect.runPromise(
+          Effect.gen(function* () {
+            const sql = yield* SqlClient.SqlClient
+            yield* sql`DROP TABLE crosscode_records, crosscode_harvest_ranges`
+          }).pipe(Effect.provide(pgLayer(fresh)))
+        )
+      }
+    }
+  )
 
   it(
     "single-process reference run (no database)",

@@ -13,9 +13,20 @@ import type { EvalRecord } from "@crosscode/eval"
 import { Array as Arr, Effect } from "effect"
 import { SqlClient } from "effect/sql"
 
+/**
+ * Creates the tables if absent. Runners join at once, and concurrent `CREATE TABLE IF NOT EXISTS`
+ * statements can fail in PostgreSQL (both insert the table's row type into pg_type; the loser gets
+ * a unique violation), so the DDL runs in a transaction under an advisory lock.
+ */
 export const ensureRecordsTable = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
-  yield* sql`CREATE TABLE IF NOT EXISTS crosscode_records (
+  yield* sql.withTransaction(createTables(sql))
+})
+
+const createTables = (sql: SqlClient.SqlClient) =>
+  Effect.gen(function* () {
+    yield* sql`SELECT pg_advisory_xact_lock(hashtext('crosscode.records.ddl'))`
+    yield* sql`CREATE TABLE IF NOT EXISTS crosscode_records (
     run_key text NOT NULL,
     stage text NOT NULL,
     output text NOT NULL,
@@ -27,7 +38,7 @@ export const ensureRecordsTable = Effect.gen(function* () {
     created_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (run_key, output, run, item_id)
   )`
-  yield* sql`CREATE TABLE IF NOT EXISTS crosscode_harvest_ranges (
+    yield* sql`CREATE TABLE IF NOT EXISTS crosscode_harvest_ranges (
     run_key text NOT NULL,
     text_from integer NOT NULL,
     text_to integer NOT NULL,
@@ -37,7 +48,7 @@ export const ensureRecordsTable = Effect.gen(function* () {
     created_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (run_key, text_from, text_to)
   )`
-})
+  })
 
 /** A harvested text range (its store complete in the run directory); a second insert keeps the first. */
 export const insertHarvestRange = (
