@@ -9,6 +9,7 @@ import { tmpdir } from "node:os"
 import * as path from "node:path"
 import { loadNativeKernels } from "@crosscode/native"
 import { NodeServices } from "@effect/platform-node"
+import type { Tensor1D, Tensor2D } from "@tensorflow/tfjs-core"
 import { Effect, Layer } from "effect"
 import { describe, expect, it } from "vitest"
 import { qwen2Arch } from "../src/config/qwen2Config.js"
@@ -16,12 +17,13 @@ import { groupedAttention } from "../src/decoder/attention.js"
 import {
   FusedKernelNames,
   fusedGatedActivation,
+  fusedGatedMlp,
   fusedGroupedAttention,
   fusedRmsNorm,
   matMulBF16
 } from "../src/decoder/fused.js"
 import { loadDecoderParams, paramTensors } from "../src/decoder/load.js"
-import { geluTanh, rmsNorm, silu } from "../src/decoder/ops.js"
+import { geluTanh, linear, rmsNorm, silu } from "../src/decoder/ops.js"
 import { applyRope } from "../src/decoder/rope.js"
 import {
   activeNativeKernels,
@@ -259,6 +261,46 @@ describe.skipIf(!load.ok)(`native backend vs cpu${skipMessage}`, () => {
       (tf, [x, c, s]) => applyRope(tf as never, x! as never, c! as never, s! as never)
     )
     expect(rope).toBeLessThan(1e-5)
+  })
+
+  it("fused gated MLP equals linear → activation → linear on cpu, and stands aside for biases or other layouts", async () => {
+    for (const activation of ["silu", "geluTanh"] as const) {
+      let fusedRuns = 0
+      const [e] = await both(
+        [
+          { shape: [6, 16], seed: 21 },
+          { shape: [40, 16], seed: 22 },
+          { shape: [40, 16], seed: 23 },
+          { shape: [16, 40], seed: 24 }
+        ],
+        (tf, [x, g, u, d]) => {
+          const lin = (w: typeof g) => ({ w: w! as Tensor2D, layout: "outIn" as const })
+          const fused = fusedGatedMlp(x! as Tensor2D, lin(g), lin(u), lin(d), activation)
+          if (fused !== undefined) {
+            fusedRuns++
+            return fused
+          }
+          const act = tf.mul(
+            activation === "silu" ? silu(linear(x! as Tensor2D, lin(g))) : geluTanh(linear(x! as Tensor2D, lin(g))),
+            linear(x! as Tensor2D, lin(u))
+          )
+          return linear(act as Tensor2D, lin(d))
+        }
+      )
+      expect(e, activation).toBeLessThan(1e-5)
+      expect(fusedRuns, activation).toBe(1) // on native only
+    }
+    const tf = await setup()
+    await tf.setBackend(NATIVE_BACKEND)
+    const x = tf.ones([2, 4]) as Tensor2D
+    const w = { w: tf.ones([3, 4]) as Tensor2D, layout: "outIn" as const }
+    const down = { w: tf.ones([4, 3]) as Tensor2D, layout: "outIn" as const }
+    expect(fusedGatedMlp(x, w, w, down, "silu")).toBeDefined()
+    expect(fusedGatedMlp(x, { ...w, b: tf.ones([3]) as Tensor1D }, w, down, "silu")).toBeUndefined()
+    expect(fusedGatedMlp(x, { ...w, layout: "inOut" }, w, down, "silu")).toBeUndefined()
+    expect(() => fusedGatedMlp(x, w, w, { ...down, w: tf.ones([4, 2]) as Tensor2D }, "silu")).toThrow(
+      /gatedMlp: the down weight \[4,2\] is not \[4, 3\]/
+    )
   })
 
   it("fused grouped-query attention equals the composite (GQA, a KV cache, padding, soft-capping)", async () => {

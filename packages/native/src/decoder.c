@@ -76,10 +76,30 @@ napi_value rms_norm_rows(napi_env env, napi_callback_info info) {
 }
 
 /* out = g · sigmoid(g) · u over one contiguous range (a plain loop, so that it vectorises). */
-static void silu_mul(const float *restrict g, const float *restrict u, float *restrict out, int64_t n) {
+static void silu_mul(const float *g, const float *u, float *out, int64_t n) {
   for (int64_t i = 0; i < n; i++) {
     const float s = 1.0f / (1.0f + exp_f32(-g[i]));
     out[i] = (g[i] * s) * u[i];
+  }
+}
+
+/* out = act(g) · u over n values (kind 0 SiLU, 1 GELU-tanh), split over threads. */
+static void gated_apply(int kind, const float *g, const float *u, float *out, int64_t n) {
+  if (kind == 0) {
+    const int64_t chunks = n >= PAR_MIN ? (n + 4095) / 4096 : 1;
+#pragma omp parallel for schedule(static) if (chunks > 1)
+    for (int64_t c = 0; c < chunks; c++) {
+      const int64_t from = c * n / chunks, to = (c + 1) * n / chunks;
+      silu_mul(g + from, u + from, out + from, to - from);
+    }
+  } else {
+    const float k0 = 0.7978845608028654f; /* sqrt(2 / pi) */
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+    for (int64_t i = 0; i < n; i++) {
+      const float x = g[i];
+      const float t = tanhf((x + (x * x * x) * 0.044715f) * k0);
+      out[i] = ((x * 0.5f) * (1.0f + t)) * u[i];
+    }
   }
 }
 
@@ -97,25 +117,79 @@ napi_value gated_activation(napi_env env, napi_callback_info info) {
   F32(3, "out", OUT);
   NEED(kind <= 1, "kind must be 0 (silu) or 1 (gelu-tanh)");
   NEED(U.length >= G.length && OUT.length >= G.length, "up/out are shorter than gate");
-  const int64_t n = (int64_t)G.length;
-  const float *g = G.data, *u = U.data;
-  float *out = OUT.data;
-  if (kind == 0) {
-    const int64_t chunks = n >= PAR_MIN ? (n + 4095) / 4096 : 1;
-#pragma omp parallel for schedule(static) if (chunks > 1)
-    for (int64_t c = 0; c < chunks; c++) {
-      const int64_t from = c * n / chunks, to = (c + 1) * n / chunks;
-      silu_mul(g + from, u + from, out + from, to - from);
-    }
-  } else {
-    const float k0 = 0.7978845608028654f; /* sqrt(2 / pi) */
-#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
-    for (int64_t i = 0; i < n; i++) {
-      const float x = g[i];
-      const float t = tanhf((x + (x * x * x) * 0.044715f) * k0);
-      out[i] = ((x * 0.5f) * (1.0f + t)) * u[i];
-    }
+  gated_apply((int)kind, G.data, U.data, OUT.data, (int64_t)G.length);
+  return undefined(env);
+}
+
+/* Rows per chunk of gatedMlp: M = 512 runs sgemm at its full rate and bounds the scratch. */
+#define MLP_ROWS 512
+
+/*
+ * gatedMlp(kind, x, M, H, I, wGate, wUp, wDown, out[, rowsPerChunk]): the gated MLP of a decoder
+ * block, out = (act(x·wGateᵀ) · (x·wUpᵀ))·wDownᵀ, with x [M, H], wGate / wUp [I, H] and wDown
+ * [H, I] (Hugging Face's [out, in]) and out [M, H]. The two [rows, I] intermediates live in
+ * scratch memory of this call, a chunk of rows at a time (512 unless rowsPerChunk says
+ * otherwise), instead of three tensors of M × I: that is most of a block's allocation, and large
+ * ArrayBuffers make V8 collect garbage (concurrently, on a core BLAS wants). The products and the
+ * activation are the separate kernels' (crosscode_gemm, gated_apply), so in one chunk the result
+ * is bit-identical to linear → gatedActivation → linear; over several it agrees to rounding
+ * (OpenBLAS rounds the edges of a product by its row count). A chunk of one row would take
+ * sgemv, so a single leftover row joins the chunk before it.
+ */
+#undef FN
+#define FN "gatedMlp"
+napi_value gated_mlp(napi_env env, napi_callback_info info) {
+  size_t argc = 10;
+  napi_value argv[10];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 9) return throw_range(env, FN, "too few arguments");
+  INT(0, "kind", kind);
+  F32(1, "x", X);
+  INT(2, "M", M);
+  INT(3, "H", H);
+  INT(4, "I", In);
+  F32(5, "wGate", WG);
+  F32(6, "wUp", WU);
+  F32(7, "wDown", WD);
+  F32(8, "out", OUT);
+  int64_t chunk = MLP_ROWS;
+  napi_valuetype t9 = napi_undefined;
+  if (argc > 9) napi_typeof(env, argv[9], &t9);
+  if (t9 != napi_undefined) {
+    INT(9, "rowsPerChunk", c9);
+    chunk = c9 > 0 ? c9 : MLP_ROWS;
   }
+  NEED(kind <= 1, "kind must be 0 (silu) or 1 (gelu-tanh)");
+  NEED(X.length >= (size_t)(M * H), "x is shorter than M × H");
+  NEED(WG.length >= (size_t)(In * H) && WU.length >= (size_t)(In * H), "wGate/wUp are shorter than In × H");
+  NEED(WD.length >= (size_t)(H * In), "wDown is shorter than H × I");
+  NEED(OUT.length >= (size_t)(M * H), "out is shorter than M × H");
+  if (M == 0 || H == 0) return undefined(env);
+  if (In == 0) {
+    memset(OUT.data, 0, (size_t)(M * H) * sizeof(float)); /* an empty sum */
+    return undefined(env);
+  }
+  const int64_t rows = M < chunk ? M : chunk;
+  float *g = malloc(sizeof(float) * (size_t)((rows + 1) * In));
+  float *u = malloc(sizeof(float) * (size_t)((rows + 1) * In));
+  if (g == NULL || u == NULL) {
+    free(g);
+    free(u);
+    return throw_range(env, FN, "out of memory for the intermediate rows");
+  }
+  const float *xs = X.data, *wg = WG.data, *wu = WU.data, *wd = WD.data;
+  float *out = OUT.data;
+  for (int64_t r0 = 0; r0 < M;) {
+    int64_t n = M - r0 < chunk ? M - r0 : chunk;
+    if (M - r0 - n == 1) n++; /* no chunk of one row (sgemv) after this one */
+    crosscode_gemm(0, 1, n, In, H, xs + r0 * H, wg, 0.0f, g);
+    crosscode_gemm(0, 1, n, In, H, xs + r0 * H, wu, 0.0f, u);
+    gated_apply((int)kind, g, u, g, n * In);
+    crosscode_gemm(0, 1, n, H, In, g, wd, 0.0f, out + r0 * H);
+    r0 += n;
+  }
+  free(g);
+  free(u);
   return undefined(env);
 }
 

@@ -6,6 +6,7 @@
 
 napi_value rms_norm_rows(napi_env env, napi_callback_info info);
 napi_value gated_activation(napi_env env, napi_callback_info info);
+napi_value gated_mlp(napi_env env, napi_callback_info info);
 napi_value rope_rows(napi_env env, napi_callback_info info);
 napi_value grouped_attention(napi_env env, napi_callback_info info);
 napi_value matmul_bf16(napi_env env, napi_callback_info info);

@@ -124,6 +124,25 @@ export interface NativeKernels {
   rmsNormRows(x: Float32Array, rows: number, cols: number, w: Float32Array, eps: number, out: Float32Array): void
   /** `out = act(gate) · up`, act by `GatedKinds` (SiLU, GELU-tanh). */
   gatedActivation(kind: number, gate: Float32Array, up: Float32Array, out: Float32Array): void
+  /**
+   * A decoder block's gated MLP, `out = (act(x·wGateᵀ) · x·wUpᵀ)·wDownᵀ` (`x` `[M, H]`, `wGate`/`wUp`
+   * `[I, H]`, `wDown` `[H, I]`, `out` `[M, H]`), with its `[rows, I]` intermediates in the call's
+   * own scratch memory, `rowsPerChunk` rows at a time (default 512); bit-identical to the separate
+   * products and `gatedActivation` within one chunk, equal to rounding over several. Optional:
+   * absent in builds before it.
+   */
+  gatedMlp?(
+    kind: number,
+    x: Float32Array,
+    M: number,
+    H: number,
+    I: number,
+    wGate: Float32Array,
+    wUp: Float32Array,
+    wDown: Float32Array,
+    out: Float32Array,
+    rowsPerChunk?: number
+  ): void
   /** Rotary embedding of `x` `[rows, heads, D]` with `cos`/`signedSin` `[rows, D]` (`signedSin = cat(−sin, sin)`). */
   ropeRows(
     x: Float32Array,

@@ -36,7 +36,7 @@ static int g_threads = 1;
  * a decode step's projections and LM head, `[out, in]` weights) goes to sgemv, which streams B once; OpenBLAS' sgemm would first pack
  * (copy) all of B — for a 151,936 × 2048 LM head, more memory traffic than the product itself.
  */
-static void gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *a, const float *b, float beta, float *c) {
+void crosscode_gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *a, const float *b, float beta, float *c) {
   if (M == 1 && tb) {
     /* op(A) is 1×K: its K values are contiguous whether or not A is transposed (lda = 1 or K).
        Only for [out, in] weights (linear layers): x·W with W [in, out] keeps sgemm, so that a
@@ -82,7 +82,7 @@ static napi_value gemm_batched(napi_env env, napi_callback_info info) {
       for (int64_t r = 0; r < M * N; r++) c[i * M * N + r] = beta == 0 ? 0.0f : (float)beta * c[i * M * N + r];
       continue;
     }
-    gemm(ta, tb, M, N, K, a + i * sA, b + i * sB, (float)beta, c + i * M * N);
+    crosscode_gemm(ta, tb, M, N, K, a + i * sA, b + i * sB, (float)beta, c + i * M * N);
   }
   return undefined(env);
 }
@@ -574,7 +574,7 @@ static napi_value encode_topk(napi_env env, napi_callback_info info) {
   const float *be = BE.data;
   if (W == 0) memset(pre, 0, (size_t)(B * F) * sizeof(float));
   else
-    gemm(0, 0, B, F, W, X.data, WE.data, 0.0f, pre); /* as gemmBatched: the dense step's product */
+    crosscode_gemm(0, 0, B, F, W, X.data, WE.data, 0.0f, pre); /* as gemmBatched: the dense step's product */
   float *vals = V.data;
   int32_t *idx = IX.data;
 #pragma omp parallel for schedule(static)
@@ -1157,6 +1157,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"topkEntries", NULL, topk_entries, NULL, NULL, NULL, napi_enumerable, NULL},
       {"rmsNormRows", NULL, rms_norm_rows, NULL, NULL, NULL, napi_enumerable, NULL},
       {"gatedActivation", NULL, gated_activation, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"gatedMlp", NULL, gated_mlp, NULL, NULL, NULL, napi_enumerable, NULL},
       {"ropeRows", NULL, rope_rows, NULL, NULL, NULL, napi_enumerable, NULL},
       {"groupedAttention", NULL, grouped_attention, NULL, NULL, NULL, napi_enumerable, NULL},
       {"matmulBF16", NULL, matmul_bf16, NULL, NULL, NULL, napi_enumerable, NULL},

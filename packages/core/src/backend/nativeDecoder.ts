@@ -130,6 +130,32 @@ export const registerNativeDecoderKernels = (k: NativeKernels, backendName: stri
       return backend.makeTensorInfo([w.shape[0]!, w.shape[1]! * 2], "float32", out)
     }
   }
+  const gatedMlp = k.gatedMlp?.bind(k)
+  if (gatedMlp !== undefined)
+    kernels[FusedKernelNames.gatedMlp] = ({ inputs, backend, attrs }) => {
+      const x = inputs.x!
+      const [M, H] = x.shape as [number, number]
+      const [I, Hg] = inputs.wGate!.shape as [number, number]
+      if (x.shape.length !== 2 || Hg !== H || !tf.util.arraysEqual(inputs.wUp!.shape, [I, H]))
+        throw new Error(`gatedMlp: x [${x.shape}] does not fit gate/up weights [${inputs.wGate!.shape}]/[${inputs.wUp!.shape}]`)
+      if (!tf.util.arraysEqual(inputs.wDown!.shape, [H, I]))
+        throw new Error(`gatedMlp: the down weight [${inputs.wDown!.shape}] is not [${H}, ${I}]`)
+      const kind = GATED[attrs!.activation as string]
+      if (kind === undefined) throw new Error(`unknown gated activation ${String(attrs!.activation)}`)
+      const out = new Float32Array(M * H)
+      gatedMlp(
+        kind,
+        f32(backend, x, "x"),
+        M,
+        H,
+        I,
+        f32(backend, inputs.wGate, "gate weight"),
+        f32(backend, inputs.wUp, "up weight"),
+        f32(backend, inputs.wDown, "down weight"),
+        out
+      )
+      return backend.makeTensorInfo([M, H], "float32", out)
+    }
   for (const [kernelName, kernelFunc] of Object.entries(kernels))
     tf.registerKernel({ kernelName, backendName, kernelFunc: kernelFunc as unknown as tf.KernelFunc })
   return true

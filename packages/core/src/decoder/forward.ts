@@ -25,7 +25,7 @@ import {
   mapLayerParts
 } from "./arch.js"
 import { groupedAttention } from "./attention.js"
-import { fusedGatedActivation, fusedGroupedAttention } from "./fused.js"
+import { fusedGatedActivation, fusedGatedMlp, fusedGroupedAttention } from "./fused.js"
 import { gatherRows, geluTanh, type Linear, linear, rmsNorm, silu, softcap } from "./ops.js"
 import { applyRope, RopeTable } from "./rope.js"
 
@@ -176,13 +176,20 @@ const decoderBlock = (
   const h = tf.add(x, tf.reshape(outNorm(attnOut, p.attnOutNorm, eps), [B, T, H])) as tf.Tensor3D
 
   const n2 = tf.reshape(rmsNorm(h, p.mlpNorm, eps), [B * T, H]) as tf.Tensor2D
-  const gate = linear(n2, p.gate)
-  const up = linear(n2, p.up)
-  const act =
-    fusedGatedActivation(gate, up, arch.activation === "silu" ? "silu" : "geluTanh") ??
-    (tf.mul(arch.activation === "silu" ? silu(gate) : geluTanh(gate), up) as tf.Tensor2D)
-  const out = tf.add(h, tf.reshape(outNorm(linear(act, p.down), p.mlpOutNorm, eps), [B, T, H])) as tf.Tensor3D
+  const activation = arch.activation === "silu" ? "silu" : "geluTanh"
+  const mlp = fusedGatedMlp(n2, p.gate, p.up, p.down, activation) ?? composedMlp(n2, p, activation)
+  const out = tf.add(h, tf.reshape(outNorm(mlp, p.mlpOutNorm, eps), [B, T, H])) as tf.Tensor3D
   return { out, k, v }
+}
+
+/** `down(act(gate(n)) · up(n))` from separate ops (the activation fused where the backend can). */
+const composedMlp = (n: tf.Tensor2D, p: DecoderLayerParams, activation: "silu" | "geluTanh"): tf.Tensor2D => {
+  const gate = linear(n, p.gate)
+  const up = linear(n, p.up)
+  const act =
+    fusedGatedActivation(gate, up, activation) ??
+    (tf.mul(activation === "silu" ? silu(gate) : geluTanh(gate), up) as tf.Tensor2D)
+  return linear(act, p.down)
 }
 
 /**

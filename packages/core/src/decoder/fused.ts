@@ -11,6 +11,7 @@ import * as tf from "@tensorflow/tfjs-core"
 export const FusedKernelNames = {
   rmsNorm: "CrosscodeRmsNorm",
   gatedActivation: "CrosscodeGatedActivation",
+  gatedMlp: "CrosscodeGatedMlp",
   rope: "CrosscodeRope",
   groupedAttention: "CrosscodeGroupedAttention",
   matMulBF16: "CrosscodeMatMulBF16",
@@ -39,6 +40,33 @@ export const fusedGatedActivation = <T extends tf.Tensor>(
   usable(FusedKernelNames.gatedActivation)
     ? run<T>(FusedKernelNames.gatedActivation, { gate, up }, { activation })
     : undefined
+
+/**
+ * A block's gated MLP `down(act(gate(x)) · up(x))` as one kernel, for `x` `[N, in]` and three
+ * float32 `[out, in]` linears without bias (the intermediates stay in the kernel's scratch
+ * memory); undefined where not available or for other weight layouts.
+ */
+export const fusedGatedMlp = (
+  x: tf.Tensor2D,
+  gate: FusableLinear,
+  up: FusableLinear,
+  down: FusableLinear,
+  activation: "silu" | "geluTanh"
+): tf.Tensor2D | undefined =>
+  [gate, up, down].every((l) => l.layout === "outIn" && l.b === undefined) && usable(FusedKernelNames.gatedMlp)
+    ? run<tf.Tensor2D>(
+        FusedKernelNames.gatedMlp,
+        { x, wGate: gate.w, wUp: up.w, wDown: down.w },
+        { activation }
+      )
+    : undefined
+
+/** What `fusedGatedMlp` needs of a `Linear` (ops.ts). */
+interface FusableLinear {
+  readonly w: tf.Tensor2D
+  readonly b?: tf.Tensor1D
+  readonly layout: string
+}
 
 /** RoPE of `x` `[B, T, heads, D]` with `cos`/`signedSin` `[B, T, 1, D]`, fused; undefined where not available. */
 export const fusedRope = (x: tf.Tensor4D, cos: tf.Tensor4D, signedSin: tf.Tensor4D): tf.Tensor4D | undefined =>
