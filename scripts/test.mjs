@@ -3,8 +3,8 @@
 // from vitest's JSON report (CI reads that line). Extra arguments go to vitest.
 // Where @crosscode/native's addon is built, a second run repeats the equivalence suites on the
 // `native` backend (CROSSCODE_TEST_BACKEND=native: golden Qwen2 tests, the Llama / Gemma 2 goldens
-// (the fused decoder kernels' soft-capping, GELU and sliding window), the sparse-step suite with
-// the native kernel set); its counts are added to the line. Without the addon it says why it skips.
+// (the fused decoder kernels' soft-capping, GELU and sliding window), the after-pass reads (their
+// float32 copies), the sparse-step suite with the native kernel set); its counts are added to the line. Without the addon it says why it skips.
 import { spawnSync } from "node:child_process"
 import { existsSync, readFileSync, rmSync } from "node:fs"
 import { createRequire } from "node:module"
@@ -50,6 +50,7 @@ if (process.argv.length > 2) {
     [
       "packages/core/test/golden.test.ts",
       "packages/core/test/families.test.ts",
+      "packages/core/test/readAfterPass.test.ts",
       "packages/crosscoder/test/sparseStep.test.ts"
     ],
     { CROSSCODE_TEST_BACKEND: "native" }

@@ -263,6 +263,22 @@ describe.skipIf(!load.ok)(`native backend vs cpu${skipMessage}`, () => {
     expect(rope).toBeLessThan(1e-5)
   })
 
+  it("cast of int32 and bool to float32 holds a Float32Array (tfjs-backend-cpu shares the input's array)", async () => {
+    const tf = await setup()
+    await tf.setBackend(NATIVE_BACKEND)
+    for (const x of [tf.tensor1d([3, -2, 7], "int32"), tf.tensor1d([1, 0, 1], "bool")]) {
+      const y = tf.cast(x, "float32")
+      const v = y.dataSync()
+      expect(v, x.dtype).toBeInstanceOf(Float32Array)
+      expect(Array.from(v)).toEqual(Array.from(x.dataSync()))
+      // so the native kernels take it: a product with it equals the cpu one
+      expect(Array.from(tf.matMul(tf.reshape(y, [1, 3]), tf.ones([3, 1])).dataSync())).toEqual([
+        Array.from(x.dataSync()).reduce((a, b) => a + b, 0)
+      ])
+    }
+    expect(tf.cast(tf.tensor1d([1.7, -2.2]), "int32").dataSync()).toEqual(Int32Array.of(1, -2))
+  })
+
   it("fused gated MLP equals linear → activation → linear on cpu, and stands aside for biases or other layouts", async () => {
     for (const activation of ["silu", "geluTanh"] as const) {
       let fusedRuns = 0

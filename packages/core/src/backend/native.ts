@@ -311,6 +311,7 @@ const kernelsFor = (k: NativeKernels): Record<string, KernelFn> => {
   const cpuMatMul = cpuKernel("BatchMatMul")
   const cpuFused = cpuKernel("_FusedMatMul")
   const cpuTopK = cpuKernel("TopK")
+  const cpuCast = cpuKernel("Cast")
   const elementwise: Record<string, KernelFn> = {}
   for (const [name, op] of Object.entries(BINARY)) {
     const fallback = cpuKernel(name)
@@ -410,6 +411,17 @@ const kernelsFor = (k: NativeKernels): Record<string, KernelFn> => {
         args.backend.makeTensorInfo(shape, "float32", values),
         args.backend.makeTensorInfo(shape, "int32", indices)
       ]
+    },
+    // tfjs-backend-cpu casts int32/bool up to float32 by sharing the input's array, so the float32
+    // result would hold an Int32Array or Uint8Array: every native kernel would take its fallback
+    // for it, and reads would not be the Float32Array a float32 tensor promises. Here it is a copy.
+    Cast: (args) => {
+      const x = args.inputs.x!
+      const dtype = (args.attrs as { dtype: string }).dtype
+      const values = args.backend.data.get(x.dataId).values
+      if (dtype !== "float32" || (x.dtype !== "int32" && x.dtype !== "bool") || !ArrayBuffer.isView(values))
+        return cpuCast(args)
+      return args.backend.makeTensorInfo(x.shape, "float32", Float32Array.from(values as Int32Array))
     }
   }
 }
