@@ -151,7 +151,15 @@ describe("partition enforcement during training", () => {
     const loss = resolveLoss({ reconstruction: "mse" }, cc.sparsity, cc.partition, cc.dim)
     for (let t = 0; t < 3; t++) {
       const x = randomArray(8 * cc.width, 50 + t, 2)
-      const g = sparseTopKStep.gradients({ crosscoder: cc, batch: x, batchSize: 8, step: t, loss, coefficients: {} })
+      const g = sparseTopKStep.gradients({
+        crosscoder: cc,
+        batch: x,
+        batchSize: 8,
+        step: t,
+        loss,
+        coefficients: {},
+        dead: undefined
+      })
       applyGradients(cc, g.grads, { optimizer: adam, lr: 1e-2, clipGradNorm: 1 })
     }
     expect(W.forbiddenZero()).toBe(true)

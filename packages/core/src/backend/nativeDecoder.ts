@@ -137,7 +137,9 @@ export const registerNativeDecoderKernels = (k: NativeKernels, backendName: stri
       const [M, H] = x.shape as [number, number]
       const [I, Hg] = inputs.wGate!.shape as [number, number]
       if (x.shape.length !== 2 || Hg !== H || !tf.util.arraysEqual(inputs.wUp!.shape, [I, H]))
-        throw new Error(`gatedMlp: x [${x.shape}] does not fit gate/up weights [${inputs.wGate!.shape}]/[${inputs.wUp!.shape}]`)
+        throw new Error(
+          `gatedMlp: x [${x.shape}] does not fit gate/up weights [${inputs.wGate!.shape}]/[${inputs.wUp!.shape}]`
+        )
       if (!tf.util.arraysEqual(inputs.wDown!.shape, [H, I]))
         throw new Error(`gatedMlp: the down weight [${inputs.wDown!.shape}] is not [${H}, ${I}]`)
       const kind = GATED[attrs!.activation as string]

@@ -54,11 +54,7 @@ export const fusedGatedMlp = (
   activation: "silu" | "geluTanh"
 ): tf.Tensor2D | undefined =>
   [gate, up, down].every((l) => l.layout === "outIn" && l.b === undefined) && usable(FusedKernelNames.gatedMlp)
-    ? run<tf.Tensor2D>(
-        FusedKernelNames.gatedMlp,
-        { x, wGate: gate.w, wUp: up.w, wDown: down.w },
-        { activation }
-      )
+    ? run<tf.Tensor2D>(FusedKernelNames.gatedMlp, { x, wGate: gate.w, wUp: up.w, wDown: down.w }, { activation })
     : undefined
 
 /** What `fusedGatedMlp` needs of a `Linear` (ops.ts). */

@@ -257,35 +257,27 @@ interface Buffers {
 
 const newBuffers = (): Buffers => ({ f32: new Map(), i32: new Map() })
 
-/** A reused Float32Array of length n (contents left from the last step). */
-const sized = (b: Buffers, key: string, n: number): Float32Array => {
-  let a = b.f32.get(key)
-  if (a?.length !== n) {
-    a = new Float32Array(n)
-    b.f32.set(key, a)
+/**
+ * A reused array of length n under `key`: the kept one, or a view of it where an earlier step
+ * needed more, replaced when it is too short (contents are left from the last step).
+ */
+const reused = <A extends Float32Array | Int32Array>(
+  kept: Map<string, A>,
+  key: string,
+  n: number,
+  make: (n: number) => A
+): A => {
+  let a = kept.get(key)
+  if (a === undefined || a.length < n) {
+    a = make(n)
+    kept.set(key, a)
   }
-  return a
+  return (a.length === n ? a : a.subarray(0, n)) as A
 }
 
-/** A reused Float32Array view of length n (of a larger array when an earlier step needed more). */
-const sizedView = (b: Buffers, key: string, n: number): Float32Array => {
-  let a = b.f32.get(key)
-  if (a === undefined || a.length < n) {
-    a = new Float32Array(n)
-    b.f32.set(key, a)
-  }
-  return a.subarray(0, n)
-}
+const sized = (b: Buffers, key: string, n: number): Float32Array => reused(b.f32, key, n, (m) => new Float32Array(m))
 
-/** A reused Int32Array of at least length n (a view of exactly n; contents left from the last step). */
-const sizedInt = (b: Buffers, key: string, n: number): Int32Array => {
-  let a = b.i32.get(key)
-  if (a === undefined || a.length < n) {
-    a = new Int32Array(n)
-    b.i32.set(key, a)
-  }
-  return a.subarray(0, n)
-}
+const sizedInt = (b: Buffers, key: string, n: number): Int32Array => reused(b.i32, key, n, (m) => new Int32Array(m))
 
 /**
  * Per-row TopK without aux-k on the native backend: the encoder matmul, bias, relu and TopK in one
@@ -630,7 +622,7 @@ const hostGradients = (
   // scatterByFeatureT reads only what this step writes, so the fused path reuses its arrays
   const reuse = kern.fused !== undefined ? buffers : undefined
   const nAll = nMain + (sel.aux?.cols.length ?? 0)
-  const gAll = reuse === undefined ? new Float32Array(nAll) : sizedView(reuse, "g", nAll).fill(0)
+  const gAll = reuse === undefined ? new Float32Array(nAll) : sized(reuse, "g", nAll).fill(0)
   const fusedDots = kern.fused !== undefined && decodeLossFillsDots(kern.fused) ? gAll : undefined
   const { terms, dXhat, dHat, dbd: fusedDbd } = hostLoss(input, sel, Wd, cc, kern, buffers, fusedDots)
   const l1 = l1Parts(input, sel.main, F)

@@ -128,7 +128,7 @@ export const applyGradients = (
   const params = crosscoder.allParams()
   const wasZero = params.map((p) => p.forbiddenZero())
   options.optimizer.update(grads, options.lr, scale)
-  params.forEach((p, i) => p.keptForbiddenZero(wasZero[i]!))
+  for (let i = 0; i < params.length; i++) params[i]!.keptForbiddenZero(wasZero[i]!)
   return norm
 }
 
