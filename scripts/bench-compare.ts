@@ -1,5 +1,5 @@
 /**
- * `pnpm bench:compare [-- --quick] [--only crosscoder,qwen2] [--shapes small,paper] [--no-reference] [--with-wasm]`
+ * `pnpm bench:compare [-- --quick] [--only crosscoder,qwen2,memory] [--shapes small,paper] [--no-reference] [--with-wasm]`
  *
  * Ours against PyTorch on the same machine, in one run, at the same shapes (issue 17's goals):
  *   1. the crosscoder training step (TopK, the paper's loss, DFC partition) at B=1024, 2×256,
@@ -8,7 +8,10 @@
  *      against our dense reference step on the same backend (same pre-activations, so the same
  *      TopK selection) to 5 printed digits;
  *   2. Qwen2 prefill (B=1 and 4, T=128) and KV-cached decode (B=1, 128-token prompt) at
- *      Qwen2.5-3B's width, 2 blocks, against torch_qwen2.py.
+ *      Qwen2.5-3B's width, 2 blocks, against torch_qwen2.py;
+ *   3. peak RSS of `crosscode run --until harvest` at block 13 from two 36-block Qwen2.5-3B-shaped
+ *      BF16 checkpoints (packages/study/bench/cli-harvest-memory.bench.ts; ~7 GB of disk, ≥ 16 GB
+ *      of RAM), against the issue's 12 GB (no torch side).
  * Each torch measurement runs twice, before and after ours (OpenBLAS threads collapse when the
  * cores are shared: a loaded run flatters us), and the ratio is ours / the faster torch figure of
  * both runs and both variants. Both sides run with OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset
@@ -31,7 +34,7 @@ const quick = args.includes("--quick")
 const noReference = args.includes("--no-reference")
 const withWasm = args.includes("--with-wasm")
 const onlyAt = args.indexOf("--only")
-const only = onlyAt === -1 ? ["crosscoder", "qwen2"] : (args[onlyAt + 1] ?? "").split(",")
+const only = onlyAt === -1 ? ["crosscoder", "qwen2", "memory"] : (args[onlyAt + 1] ?? "").split(",")
 const shapesAt = args.indexOf("--shapes")
 const shapeNames = shapesAt === -1 ? ["small", "paper"] : (args[shapesAt + 1] ?? "").split(",")
 const threads = os.availableParallelism()
@@ -117,12 +120,14 @@ interface Row {
   readonly oursNote: string
   readonly unit: string
   readonly extra?: Json
+  /** The last column where it is not ours ÷ torch (goal 3: against the issue's limit). */
+  readonly ratioText?: string
 }
 const rows: Array<Row> = []
 const fmt = (v: number | undefined) =>
   v === undefined ? "n/a" : v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)
 const ratio = (r: Row) =>
-  r.ours === undefined || r.torchBest === undefined ? "n/a" : `${(r.ours / r.torchBest).toFixed(2)}×`
+  r.ratioText ?? (r.ours === undefined || r.torchBest === undefined ? "n/a" : `${(r.ours / r.torchBest).toFixed(2)}×`)
 
 const backend = ourBackend()
 const loadBefore = os.loadavg().map((v) => Number(v.toFixed(2)))
@@ -238,6 +243,35 @@ if (only.includes("qwen2")) {
       ...(o?.peakRssBytes === undefined ? {} : { extra: { peakRssBytes: o.peakRssBytes } })
     })
   }
+}
+
+// ---- 3. memory: the CLI's harvest at block 13 from two 36-block Qwen2.5-3B-shaped BF16 models
+if (only.includes("memory")) {
+  const texts = quick ? 16 : 64
+  const ours = runOurs(
+    "packages/study/bench/cli-harvest-memory.bench.ts",
+    ["--layers", 36, "--texts", texts, "--backend", backend.name],
+    "cli-harvest-memory"
+  )
+  const rec = typeof ours === "string" ? undefined : ours.find((r) => r.name === "study.cli_harvest_memory")
+  const gib = rec?.value as number | undefined
+  const limitGiB = 12e9 / 2 ** 30 // the issue's 12 GB
+  const seconds = (rec?.extra as Json | undefined)?.seconds as number | undefined
+  rows.push({
+    goal: "3",
+    measure: "peak RSS, `crosscode run --until harvest`, two 36-block Qwen2.5-3B-shaped BF16 models",
+    shape: `block 13, ${texts} texts`,
+    torch: "— (the goal: ≤ 12 GB)",
+    torchBest: undefined,
+    ours: gib,
+    oursNote:
+      typeof ours === "string"
+        ? ours
+        : `${backend.name}, the kernel's VmHWM of the CLI process${seconds === undefined ? "" : `, ${fmt(seconds)} s`}`,
+    unit: "GiB",
+    ratioText: gib === undefined ? "n/a" : `${((gib / limitGiB) * 100).toFixed(0)}% of 12 GB`,
+    ...(rec === undefined ? {} : { extra: rec.extra as Json })
+  })
 }
 
 const loadAfter = os.loadavg().map((v) => Number(v.toFixed(2)))
