@@ -290,6 +290,69 @@ describe.skipIf(!load.ok)(`@crosscode/native kernels${load.ok ? "" : ` (skipped:
     expect(Array.from(ix)).toEqual(reference(long, 32))
   })
 
+  it("entryStats = the sparse step's TypeScript bookkeeping, bit for bit (L1 terms, ∂ added to g, ∂b_enc, fired, by feature)", () => {
+    const f = k as unknown as { entryStats: (...a: Array<unknown>) => void }
+    const [F, n, B, T] = [37, 300, 16, 3]
+    const cols = Int32Array.from(rand(n, 61), (v) => Math.floor(((v + 1) / 2) * F) % F)
+    const vals = Float32Array.from(rand(n, 62), (v) => Math.abs(v) + 0.01)
+    const g0 = rand(n, 63)
+    const weights = Float32Array.from(rand(T * F, 64), Math.abs)
+    for (const coefs of [Float64Array.of(0.3, 0, 1e-3), Float64Array.of(0, 0, 0)]) {
+      // the TypeScript loops of packages/crosscoder's sparse step (l1Parts, dbe, countFired, byFeature)
+      const wantValues = Array.from({ length: T }, (_, t) => {
+        let acc = 0
+        for (let e = 0; e < n; e++) acc += weights[t * F + cols[e]!]! * vals[e]!
+        return acc
+      })
+      let l1: Float64Array | undefined
+      for (let t = 0; t < T; t++) {
+        if (coefs[t] === 0) continue
+        l1 ??= new Float64Array(F)
+        for (let j = 0; j < F; j++) l1[j] = l1[j]! + (coefs[t]! * weights[t * F + j]!) / B
+      }
+      const wantG = g0.slice()
+      if (l1 !== undefined) for (let e = 0; e < n; e++) wantG[e] = wantG[e]! + l1[cols[e]!]!
+      const wantDbe = new Float32Array(F)
+      const wantFired = new Float32Array(F)
+      for (let e = 0; e < n; e++) {
+        wantDbe[cols[e]!] = wantDbe[cols[e]!]! + wantG[e]!
+        wantFired[cols[e]!] = wantFired[cols[e]!]! + 1
+      }
+      const wantOrder = Array.from(cols.keys()).sort((a, b) => cols[a]! - cols[b]! || a - b)
+      const g = g0.slice()
+      const [tv, dbe, fired, start, order] = [
+        new Float64Array(T),
+        new Float32Array(F).fill(7),
+        new Float32Array(F).fill(7),
+        new Int32Array(F + 1).fill(7),
+        new Int32Array(n)
+      ]
+      f.entryStats(cols, vals, g, weights, coefs, B, F, tv, dbe, fired, start, order)
+      expect(Array.from(tv)).toEqual(wantValues)
+      expect(Array.from(g)).toEqual(Array.from(wantG))
+      expect(Array.from(dbe)).toEqual(Array.from(wantDbe))
+      expect(Array.from(fired)).toEqual(Array.from(wantFired))
+      expect(Array.from(order)).toEqual(wantOrder)
+      for (let j = 0; j < F; j++) expect(start[j + 1]! - start[j]!).toBe(wantFired[j])
+    }
+    expect(() =>
+      f.entryStats(
+        Int32Array.of(F),
+        vals.subarray(0, 1),
+        g0,
+        weights,
+        new Float64Array(T),
+        B,
+        F,
+        new Float64Array(T),
+        new Float32Array(F),
+        new Float32Array(F),
+        new Int32Array(F + 1),
+        new Int32Array(1)
+      )
+    ).toThrow(/entryStats: a column index is outside/)
+  })
+
   it("topkEntries: the positive TopK entries as CSR by row, in order (0, negatives and NaN left out)", () => {
     const f = k as unknown as {
       topkEntries: (...a: Array<unknown>) => number

@@ -67,6 +67,26 @@ export interface FusedStepKernels {
   /** Σ a² in float64 over fixed blocks (the same result for any thread count). */
   sumSquaresBlocked(a: Float32Array): number
   /**
+   * The per-entry bookkeeping between `decodeLoss` and `scatterByFeatureT` in one pass:
+   * `termValues[t] = Σ_n weights[t·F + cols[n]] · vals[n]`, the L1 terms' ∂ (Σ over nonzero `coefs`
+   * of `coefs[t] · weights[t·F + j] / B`) added to `g`, `dbe[j] = Σ g` and `fired[j]` = count per
+   * feature, and `start`/`order` grouping the entries by feature. Absent in builds before it.
+   */
+  entryStats?(
+    cols: Int32Array,
+    vals: Float32Array,
+    g: Float32Array,
+    weights: Float32Array,
+    coefs: Float64Array,
+    B: number,
+    F: number,
+    termValues: Float64Array,
+    dbe: Float32Array,
+    fired: Float32Array,
+    start: Int32Array,
+    order: Int32Array
+  ): void
+  /**
    * The positive entries of per-row TopK results `v`, `j` (`[B, k]`) as CSR by row, in order, into
    * `rowPtr` (`B + 1`) and `rows`/`cols`/`vals` (room for `B·k`); returns the count. Absent in
    * builds before it (then the TypeScript loop runs).

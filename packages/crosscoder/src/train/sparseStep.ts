@@ -320,6 +320,41 @@ const l1Parts = (input: StepInput, main: Entries, F: number) => {
   return { values, grad }
 }
 
+/**
+ * `l1Parts`, the L1 ∂ added to `g`, ∂b_enc, `countFired` and `byFeature` in one native pass
+ * (`entryStats`, the same arithmetic; `g` holds the entries' ∂v from decodeLoss).
+ */
+const nativeEntryStats = (
+  fused: FusedStepKernels,
+  input: StepInput,
+  main: Entries,
+  g: Float32Array,
+  F: number,
+  buffers: Buffers | undefined
+) => {
+  const B = input.batchSize
+  const l1Terms = input.loss.l1Terms
+  const T = l1Terms.length
+  const weights = new Float32Array(T * F)
+  const coefs = new Float64Array(T)
+  l1Terms.forEach((t, i) => {
+    weights.set(t.weights.subarray(0, F), i * F)
+    coefs[i] = input.coefficients[t.name] ?? 0
+  })
+  const termValues = new Float64Array(T)
+  const dbe = new Float32Array(F)
+  const fired = new Float32Array(F)
+  const n = main.cols.length
+  const start = buffers === undefined ? new Int32Array(F + 1) : sizedInt(buffers, "start", F + 1)
+  const order = buffers === undefined ? new Int32Array(n) : sizedInt(buffers, "order", n)
+  fused.entryStats!(main.cols, main.vals, g, weights, coefs, B, F, termValues, dbe, fired, start, order)
+  const values: Record<string, number> = {}
+  l1Terms.forEach((t, i) => {
+    values[t.name] = termValues[i]! / B
+  })
+  return { values, dbe, fired, start, order }
+}
+
 const countFired = (main: Entries, F: number): Float32Array => {
   const fired = new Float32Array(F)
   for (let n = 0; n < main.cols.length; n++) {
@@ -625,25 +660,41 @@ const hostGradients = (
   const gAll = reuse === undefined ? new Float32Array(nAll) : sized(reuse, "g", nAll).fill(0)
   const fusedDots = kern.fused !== undefined && decodeLossFillsDots(kern.fused) ? gAll : undefined
   const { terms, dXhat, dHat, dbd: fusedDbd } = hostLoss(input, sel, Wd, cc, kern, buffers, fusedDots)
-  const l1 = l1Parts(input, sel.main, F)
-  Object.assign(terms, l1.values)
+  const aux = dHat === undefined ? undefined : sel.aux
+  const g = aux === undefined ? gAll.subarray(0, nMain) : gAll
+  // the per-entry bookkeeping (L1 terms and their ∂, ∂b_enc, fired counts, entries by feature)
+  const book =
+    fusedDots !== undefined && aux === undefined && kern.fused?.entryStats !== undefined
+      ? nativeEntryStats(kern.fused, input, main, g, F, reuse)
+      : undefined
   if (profile !== undefined) {
     const t = performance.now()
     profile("decode", t - t0)
     t0 = t
   }
-  const aux = dHat === undefined ? undefined : sel.aux
-  const g = aux === undefined ? gAll.subarray(0, nMain) : gAll
-  if (fusedDots === undefined) kern.dots(dXhat, main.rows, Wd, main.cols, W, g, 0)
-  if (l1.grad !== undefined) for (let n = 0; n < nMain; n++) g[n] = g[n]! + l1.grad[main.cols[n]!]!
-  if (aux !== undefined) kern.dots(dHat!, aux.rows, Wd, aux.cols, W, g, nMain)
-  const dbe = new Float32Array(F)
-  for (let n = 0; n < nMain; n++) dbe[main.cols[n]!] = dbe[main.cols[n]!]! + g[n]!
-  if (aux !== undefined)
-    for (let n = 0; n < aux.cols.length; n++) dbe[aux.cols[n]!] = dbe[aux.cols[n]!]! + g[nMain + n]!
-  // ∂W_dec[j] += v ∂x̂_b and ∂W_encᵀ[j] += ∂pre x_b, feature-major (each output row stays in cache)
+  let dbe: Float32Array
+  let fired: Float32Array
+  let byFeat: { start: Int32Array; order: Int32Array }
   const all = concatEntries(main, aux)
-  const { start, order } = byFeature(all.cols, F, reuse)
+  if (book !== undefined) {
+    Object.assign(terms, book.values)
+    ;({ dbe, fired } = book)
+    byFeat = book
+  } else {
+    const l1 = l1Parts(input, sel.main, F)
+    Object.assign(terms, l1.values)
+    if (fusedDots === undefined) kern.dots(dXhat, main.rows, Wd, main.cols, W, g, 0)
+    if (l1.grad !== undefined) for (let n = 0; n < nMain; n++) g[n] = g[n]! + l1.grad[main.cols[n]!]!
+    if (aux !== undefined) kern.dots(dHat!, aux.rows, Wd, aux.cols, W, g, nMain)
+    dbe = new Float32Array(F)
+    for (let n = 0; n < nMain; n++) dbe[main.cols[n]!] = dbe[main.cols[n]!]! + g[n]!
+    if (aux !== undefined)
+      for (let n = 0; n < aux.cols.length; n++) dbe[aux.cols[n]!] = dbe[aux.cols[n]!]! + g[nMain + n]!
+    fired = countFired(main, F)
+    // ∂W_dec[j] += v ∂x̂_b and ∂W_encᵀ[j] += ∂pre x_b, feature-major (each output row stays in cache)
+    byFeat = byFeature(all.cols, F, reuse)
+  }
+  const { start, order } = byFeat
   // scatterByFeatureT overwrites dWd and dWe, so reused buffers need no clearing
   const dWd = reuse === undefined ? new Float32Array(F * W) : sized(reuse, "dWd", F * W)
   const dWe = reuse === undefined ? new Float32Array(W * F) : sized(reuse, "dWe", W * F)
@@ -676,7 +727,7 @@ const hostGradients = (
     loss: totalLoss(terms, input.coefficients),
     terms,
     grads,
-    firedCounts: countFired(main, F),
+    firedCounts: fired,
     stats: sel.stats
   }
 }
