@@ -139,10 +139,7 @@ napi_value gated_activation(napi_env env, napi_callback_info info) {
 #undef FN
 #define FN "gatedMlp"
 napi_value gated_mlp(napi_env env, napi_callback_info info) {
-  size_t argc = 10;
-  napi_value argv[10];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 9) return throw_range(env, FN, "too few arguments");
+  ARGS_MIN(10, 9);
   INT(0, "kind", kind);
   F32(1, "x", X);
   INT(2, "M", M);
@@ -153,8 +150,8 @@ napi_value gated_mlp(napi_env env, napi_callback_info info) {
   F32(7, "wDown", WD);
   F32(8, "out", OUT);
   int64_t chunk = MLP_ROWS;
-  napi_valuetype t9 = napi_undefined;
-  if (argc > 9) napi_typeof(env, argv[9], &t9);
+  napi_valuetype t9;
+  napi_typeof(env, argv[9], &t9); /* undefined when not passed */
   if (t9 != napi_undefined) {
     INT(9, "rowsPerChunk", c9);
     chunk = c9 > 0 ? c9 : MLP_ROWS;

@@ -600,11 +600,7 @@ static napi_value encode_topk(napi_env env, napi_callback_info info) {
 #undef FN
 #define FN "decodeLoss"
 static napi_value decode_loss(napi_env env, napi_callback_info info) {
-  /* 12 arguments and an optional 13th (N-API passes undefined for a missing one) */
-  size_t argc = 13;
-  napi_value argv[13];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 12) return throw_range(env, FN, "too few arguments");
+  ARGS_MIN(13, 12);
   I32(0, "rowPtr", RP);
   I32(1, "cols", CO);
   F32(2, "vals", VA);
@@ -815,12 +811,10 @@ static napi_value entry_stats(napi_env env, napi_callback_info info) {
   F32(1, "vals", VA);
   F32(2, "g", G);
   F32(3, "weights", WT);
-  Arr CF;
-  if (!get_arr(env, argv[4], napi_float64_array, &CF)) return throw_range(env, FN, "coefs must be a Float64Array");
+  F64(4, "coefs", CF);
   INT(5, "B", B);
   INT(6, "F", F);
-  Arr TV;
-  if (!get_arr(env, argv[7], napi_float64_array, &TV)) return throw_range(env, FN, "termValues must be a Float64Array");
+  F64(7, "termValues", TV);
   F32(8, "dbe", DBE);
   F32(9, "fired", FI);
   I32(10, "start", ST);

@@ -40,11 +40,13 @@ static inline int get_f64(napi_env env, napi_value v, double *out) { return napi
 
 static inline int get_i64(napi_env env, napi_value v, int64_t *out) { return napi_get_value_int64(env, v, out) == napi_ok; }
 
-#define ARGS(n)                                                   \
+/* n arguments, of which the first `min` are required (N-API passes undefined for missing ones). */
+#define ARGS_MIN(n, min)                                          \
   size_t argc = n;                                                \
   napi_value argv[n];                                             \
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);           \
-  if (argc < n) return throw_range(env, FN, "too few arguments");
+  if (argc < min) return throw_range(env, FN, "too few arguments");
+#define ARGS(n) ARGS_MIN(n, n)
 
 #define F32(i, name, var) \
   Arr var;                \
@@ -60,6 +62,9 @@ static inline int get_i64(napi_env env, napi_value v, int64_t *out) { return nap
   }                                                                                 \
   if (has && !get_arr(env, argv[i], napi_float32_array, &var))                      \
     return throw_range(env, FN, name " must be a Float32Array or undefined");
+#define F64(i, name, var) \
+  Arr var;                \
+  if (!get_arr(env, argv[i], napi_float64_array, &var)) return throw_range(env, FN, name " must be a Float64Array");
 #define I32(i, name, var) \
   Arr var;                \
   if (!get_arr(env, argv[i], napi_int32_array, &var)) return throw_range(env, FN, name " must be an Int32Array");

@@ -89,28 +89,6 @@ export class ForbiddenSet {
     return m
   }
 
-  /** Whether every forbidden entry of `arr` is exactly 0 (stops at the first that is not; NaN is not). */
-  allZero(arr: Float32Array | Float64Array): boolean {
-    const { sources: S, dim: d, features: F } = this
-    // the spans inlined: this runs twice per training step
-    if (this.layout === "encoder") {
-      for (let s = 0; s < S; s++)
-        for (const [a, b] of this.runs[s]!)
-          for (let i = 0; i < d; i++) {
-            const base = (s * d + i) * F
-            for (let t = base + a; t < base + b; t++) if (arr[t] !== 0) return false
-          }
-    } else {
-      for (let s = 0; s < S; s++)
-        for (const [a, b] of this.runs[s]!)
-          for (let j = a; j < b; j++) {
-            const base = (j * S + s) * d
-            for (let t = base; t < base + d; t++) if (arr[t] !== 0) return false
-          }
-    }
-    return true
-  }
-
   /** Number of forbidden entries. */
   count(): number {
     let n = 0
@@ -150,7 +128,7 @@ export class Param {
   /** Whether every forbidden entry of `data` is exactly 0 (checked once per version). */
   forbiddenZero(): boolean {
     if (this.forbidden === undefined || this.forbiddenZeroVersion === this.version) return true
-    if (!this.forbidden.allZero(this.data)) return false
+    if (this.forbidden.maxAbs(this.data) !== 0) return false
     this.forbiddenZeroVersion = this.version
     return true
   }
@@ -163,16 +141,19 @@ export class Param {
     if (wasZero) this.forbiddenZeroVersion = this.version
   }
 
+  /** The masked weight on the host: `data` itself, or a copy with the forbidden entries zeroed. */
+  maskedData(): Float32Array {
+    if (this.forbiddenZero()) return this.data
+    const values = this.data.slice()
+    this.forbidden!.zero(values)
+    return values
+  }
+
   /** The (masked) value on the backend, `[rows, cols]` for 2-D views via `tensor(viewShape)`. */
   tensor(viewShape?: ReadonlyArray<number>): Tensor {
     if (this.cached === undefined || this.cachedVersion !== this.version) {
       this.cached?.dispose()
-      let values = this.data
-      if (!this.forbiddenZero()) {
-        values = this.data.slice()
-        this.forbidden!.zero(values)
-      }
-      this.cached = this.tf.keep(this.tf.tensor(values, [...this.shape], "float32"))
+      this.cached = this.tf.keep(this.tf.tensor(this.maskedData(), [...this.shape], "float32"))
       this.cachedVersion = this.version
     }
     return viewShape === undefined ? this.cached : this.tf.reshape(this.cached, [...viewShape])

@@ -32,7 +32,6 @@
  */
 import { activeNativeKernels, NATIVE_BACKEND, wasmXnnFailureCount } from "@crosscode/core"
 import type { Crosscoder } from "../model/Crosscoder.js"
-import type { Param } from "../model/Param.js"
 import type { SparsityContext, SparsityScheme } from "../sparsity/SparsityScheme.js"
 import type { Scalar, Tensor, Tensor1D, Tensor2D, TF } from "../tf.js"
 import { reconstructionLoss } from "./denseStep.js"
@@ -292,7 +291,7 @@ const selectNative = (input: StepInput, k: number, fused: FusedStepKernels, buff
   const kk = Math.min(k, F)
   const v = sized(buffers, "topValues", B * kk)
   const j = sizedInt(buffers, "topIndices", B * kk)
-  fused.encodeTopK(input.batch, effective(cc.W_enc), cc.b_enc.data, B, W, F, kk, pre, v, j)
+  fused.encodeTopK(input.batch, cc.W_enc.maskedData(), cc.b_enc.data, B, W, F, kk, pre, v, j)
   return {
     main: fused.topkEntries !== undefined ? entriesNative(fused, v, j, B, kk, buffers) : fromRowTopK(v, j, B, kk),
     aux: undefined,
@@ -386,13 +385,6 @@ const byFeature = (cols: Int32Array, F: number, buffers?: Buffers) => {
     pos[j] = pos[j]! + 1
   }
   return { start, order }
-}
-
-const effective = (p: Param): Float32Array => {
-  if (p.forbiddenZero()) return p.data
-  const c = p.data.slice()
-  p.forbidden!.zero(c)
-  return c
 }
 
 const concatEntries = (a: Entries, b: Entries | undefined): { rows: Int32Array; cols: Int32Array } => {
@@ -649,7 +641,7 @@ const hostGradients = (
   const { batchSize: B, batch: x } = input
   const { width: W, features: F } = cc
   let t0 = performance.now()
-  const Wd = effective(cc.W_dec)
+  const Wd = cc.W_dec.maskedData()
   const main = sel.main
   const nMain = main.cols.length
   // ∂pre on the entries: ∂v = ∂x̂_b · W_dec[j] (+ the L1 weight), row-major; the fused decodeLoss
